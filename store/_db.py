@@ -1,0 +1,83 @@
+"""Open a store file: pragmas, migrations, and a clear error for a database from a newer spanlite."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from ._migrations import migrations
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class StoreError(Exception):
+    """A store that cannot be used: not a spanlite database, unreadable, or from a newer spanlite."""
+
+
+def default_db_path() -> Path:
+    """``$SPANLITE_DB``, else ``traces.db`` in the user data directory (``~/.local/share/spanlite``)."""
+    if env := os.environ.get("SPANLITE_DB"):
+        return Path(env).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data_home) / "spanlite" / "traces.db"
+
+
+def connect(path: str | Path, *, create: bool = True) -> Database:
+    """A ``Database`` on ``path`` with the schema up to date; one connection, usable from any thread."""
+    path = Path(path).expanduser()
+    if not create and not path.exists():
+        raise StoreError(f"no trace store at {path}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot open trace store {path}: {exc}") from exc
+    try:
+        _configure(conn)
+        db = Database(conn)
+        _migrate(db, path)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(f"{path} is not a usable spanlite trace store: {exc}") from exc
+    except StoreError:
+        conn.close()
+        raise
+    return db
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+        conn.execute("PRAGMA page_size = 16384")  # only takes effect before the first table exists
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")  # in WAL mode: durable across app crashes, never corrupt
+
+
+def _migrate(db: Database, path: Path) -> None:
+    known = {m.name for m in migrations._migrations}
+    applied = {m.name for m in migrations.applied(db)}
+    if unknown := applied - known:
+        raise StoreError(
+            f"{path} was written by a newer spanlite (schema steps {sorted(unknown)} are unknown here); "
+            "upgrade spanlite to read it"
+        )
+    if applied == known:
+        return
+    if applied.isdisjoint(known) and _user_tables(db) - {"_sqlite_migrations"}:
+        raise StoreError(f"{path} is an SQLite database but not a spanlite trace store")
+    # BEGIN IMMEDIATE takes the write lock first, so two processes opening a new file cannot both migrate it.
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        migrations.apply(db)
+        db.conn.execute("COMMIT")
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+
+
+def _user_tables(db: Database) -> set[str]:
+    return {name for name in db.table_names() if not name.startswith("sqlite_")}

@@ -1,0 +1,94 @@
+"""The store's schema, one ordered function per step; applied when a store is opened."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("spanlite")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db["spans"].create(
+        {
+            "span_id": str,
+            "trace_id": str,
+            "parent_id": str,
+            "name": str,
+            "kind": str,
+            "start_ns": int,
+            "end_ns": int,
+            "status": str,
+            "status_message": str,
+            "inputs": str,
+            "outputs": str,
+            "attributes": str,
+            "events": str,
+            "model": str,
+            "input_tokens": int,
+            "output_tokens": int,
+        },
+        pk="span_id",
+        not_null={"trace_id", "name", "kind", "start_ns", "end_ns", "status"},
+    )
+    db["spans"].create_index(["trace_id"])
+    db["spans"].create_index(["kind", "start_ns"])
+    db["spans"].create_index(["model", "start_ns"])
+    db["spans"].enable_fts(["inputs", "outputs"], create_triggers=True)
+
+    db["traces"].create(
+        {
+            "trace_id": str,
+            "name": str,
+            "start_ns": int,
+            "end_ns": int,
+            "duration_ms": float,
+            "status": str,
+            "root_span_id": str,
+            "session_id": str,
+            "user_id": str,
+            "tags": str,
+            "metadata": str,
+            "input_preview": str,
+            "output_preview": str,
+            "span_count": int,
+            "input_tokens": int,
+            "output_tokens": int,
+            "error_count": int,
+        },
+        pk="trace_id",
+        not_null={"start_ns", "end_ns", "status", "span_count"},
+    )
+    db["traces"].create_index(["start_ns"])
+    db["traces"].create_index(["session_id", "start_ns"])
+    db["traces"].create_index(["status", "start_ns"])
+    # One row per (tag, trace) so that a tag filter is an index lookup, not a scan of every trace's JSON.
+    db.execute("CREATE TABLE trace_tags (tag TEXT NOT NULL, trace_id TEXT NOT NULL, PRIMARY KEY (tag, trace_id)) WITHOUT ROWID")
+    db.execute("CREATE INDEX idx_trace_tags_trace_id ON trace_tags (trace_id)")
+
+    db["feedback"].create(
+        {
+            "id": int,
+            "trace_id": str,
+            "span_id": str,
+            "name": str,
+            "value": str,
+            "source": str,
+            "author": str,
+            "comment": str,
+            "created_ns": int,
+            "updated_ns": int,
+            "history": str,
+        },
+        pk="id",
+        not_null={"trace_id", "name", "source", "created_ns", "updated_ns"},
+    )
+    # NULL span ids and authors would never collide in a plain unique index; coalesce them.
+    db.execute(
+        "CREATE UNIQUE INDEX idx_feedback_key ON feedback "
+        "(trace_id, coalesce(span_id, ''), name, coalesce(author, ''))"
+    )
+
+    # Counters the store keeps about itself, e.g. spans a process had to drop.
+    db["counters"].create({"name": str, "value": int}, pk="name")

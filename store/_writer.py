@@ -1,0 +1,163 @@
+"""Write a batch of span rows in one transaction and fold them into the ``traces`` summaries.
+
+Spans of one trace arrive in any order and in many batches (children usually before their root), from any
+number of processes. Each batch takes the write lock first (``BEGIN IMMEDIATE``), inserts only spans it has not
+seen, and merges just those into the trace rows, so summaries stay exact however the spans are split.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Iterable, Sequence
+
+import orjson
+from sqlite_utils import Database
+
+from spanlite.tracing import attributes as attr
+
+from ._rows import SPAN_COLUMNS
+
+IN_PROGRESS = "IN_PROGRESS"  # trace status until its root span has arrived
+PREVIEW_CHARS = 300
+
+_INSERT_SPAN = (
+    f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"
+)
+_TRACE_COLUMNS = (
+    "trace_id", "name", "start_ns", "end_ns", "duration_ms", "status", "root_span_id", "session_id", "user_id",
+    "tags", "metadata", "input_preview", "output_preview", "span_count", "input_tokens", "output_tokens",
+    "error_count",
+)  # fmt: skip
+_UPSERT_TRACE = (
+    f"INSERT OR REPLACE INTO traces ({', '.join(_TRACE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_TRACE_COLUMNS))})"
+)
+
+
+def write_spans(db: Database, rows: Sequence[dict[str, Any]]) -> int:
+    """Store ``rows`` (from ``_rows.span_row``) atomically; returns how many were new."""
+    if not rows:
+        return 0
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        new_rows = _insert_new(conn, rows)
+        if new_rows:
+            _merge_traces(conn, new_rows)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return len(new_rows)
+
+
+def _insert_new(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    ids = orjson.dumps([r["span_id"] for r in rows]).decode()
+    seen = {r[0] for r in conn.execute("SELECT span_id FROM spans WHERE span_id IN (SELECT value FROM json_each(?))", [ids])}
+    fresh: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row["span_id"] not in seen:
+            fresh.setdefault(row["span_id"], row)  # a span sent twice in one batch counts once
+    new_rows = list(fresh.values())
+    conn.executemany(_INSERT_SPAN, [tuple(r[c] for c in SPAN_COLUMNS) for r in new_rows])
+    return new_rows
+
+
+def _merge_traces(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
+    by_trace: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_trace.setdefault(row["trace_id"], []).append(row)
+    ids = orjson.dumps(list(by_trace)).decode()
+    conn.row_factory = sqlite3.Row
+    try:
+        existing = {
+            r["trace_id"]: dict(r)
+            for r in conn.execute("SELECT * FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))", [ids])
+        }
+    finally:
+        conn.row_factory = None
+    merged = [_merge(existing.get(trace_id), spans) for trace_id, spans in by_trace.items()]
+    conn.executemany(_UPSERT_TRACE, [tuple(t[c] for c in _TRACE_COLUMNS) for t in merged])
+    tags = [(tag, t["trace_id"]) for t in merged for tag in orjson.loads(t["tags"] or "[]")]
+    conn.executemany("INSERT OR IGNORE INTO trace_tags (tag, trace_id) VALUES (?, ?)", tags)
+
+
+def _merge(trace: dict[str, Any] | None, spans: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fold new spans into a trace summary (``None``: the first spans of this trace)."""
+    first = spans[0]
+    t = trace or {
+        "trace_id": first["trace_id"], "name": first["name"], "start_ns": first["start_ns"],
+        "end_ns": first["end_ns"], "status": IN_PROGRESS, "root_span_id": None, "session_id": None,
+        "user_id": None, "tags": None, "metadata": None, "input_preview": None, "output_preview": None,
+        "span_count": 0, "input_tokens": None, "output_tokens": None, "error_count": 0,
+    }  # fmt: skip
+    tags: list[str] = orjson.loads(t["tags"]) if t["tags"] else []
+    metadata: dict[str, Any] = orjson.loads(t["metadata"]) if t["metadata"] else {}
+    for span in sorted(spans, key=lambda s: s["start_ns"]):
+        t["start_ns"] = min(t["start_ns"], span["start_ns"])
+        t["end_ns"] = max(t["end_ns"], span["end_ns"])
+        t["span_count"] += 1
+        t["error_count"] += span["status"] == "ERROR"
+        t["input_tokens"] = _add(t["input_tokens"], span["input_tokens"])
+        t["output_tokens"] = _add(t["output_tokens"], span["output_tokens"])
+        if span["parent_id"] is None:
+            t["name"] = span["name"]
+            t["root_span_id"] = span["span_id"]
+            t["status"] = "ERROR" if span["status"] == "ERROR" else "OK"
+            t["input_preview"] = preview(span["inputs"])
+            t["output_preview"] = preview(span["outputs"])
+        elif t["root_span_id"] is None and span["start_ns"] <= t["start_ns"]:
+            t["name"] = span["name"]  # until the root arrives, name the trace after its earliest span
+        span_attributes = orjson.loads(span["attributes"]) if span["attributes"] else {}
+        if new_tags := span_attributes.get(attr.TRACE_TAGS):
+            tags = list(dict.fromkeys([*tags, *_json_list(new_tags)]))
+        if new_metadata := span_attributes.get(attr.TRACE_METADATA):
+            metadata.update(_json_dict(new_metadata))
+        t["session_id"] = _text(span_attributes.get(attr.SESSION_ID)) or t["session_id"]
+        t["user_id"] = _text(span_attributes.get(attr.USER_ID)) or t["user_id"]
+    t["tags"] = orjson.dumps(tags).decode() if tags else None
+    t["metadata"] = orjson.dumps(metadata).decode() if metadata else None
+    t["duration_ms"] = (t["end_ns"] - t["start_ns"]) / 1e6
+    return t
+
+
+def preview(json_text: str | None) -> str | None:
+    """A short one-line text for lists: a lone string argument as itself, anything else as compact JSON."""
+    if json_text is None:
+        return None
+    try:
+        value = orjson.loads(json_text)
+    except orjson.JSONDecodeError:
+        value = json_text
+    if isinstance(value, dict) and len(value) == 1:
+        value = next(iter(value.values()))
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    text = " ".join(text.split())
+    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+
+
+def _add(total: int | None, value: int | None) -> int | None:
+    return total if value is None else (total or 0) + value
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def _json_list(value: Any) -> Iterable[str]:
+    items = _loads(value) if isinstance(value, str) else value
+    return [str(i) for i in items] if isinstance(items, (list, tuple)) else [str(items)]
+
+
+def _json_dict(value: Any) -> dict[str, Any]:
+    items = _loads(value) if isinstance(value, str) else value
+    return dict(items) if isinstance(items, dict) else {}
+
+
+def _loads(text: str) -> Any:
+    """Trace-level attributes may come from any OTel SDK: text that is not JSON is taken as it is."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text

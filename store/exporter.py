@@ -1,0 +1,87 @@
+"""``SQLiteSpanExporter``: the OTel exporter that writes spans into a spanlite store."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Callable, Sequence
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from ._db import StoreError, connect
+from ._rows import readable_span_row
+from ._writer import write_spans
+
+logger = logging.getLogger("spanlite")
+
+Redactor = Callable[[str], str]
+_TEXT_COLUMNS = ("inputs", "outputs", "attributes", "events", "status_message")
+
+
+class SQLiteSpanExporter(SpanExporter):
+    """Write each batch of spans to ``path`` in one transaction. Never raises: failures return ``FAILURE``.
+
+    ``redact`` sees every text column (inputs, outputs, attributes, events) before it is written.
+
+    >>> from opentelemetry.sdk.trace import TracerProvider
+    >>> from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    >>> provider = TracerProvider()
+    >>> provider.add_span_processor(BatchSpanProcessor(SQLiteSpanExporter("traces.db")))  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | Path, *, redact: Redactor | None = None) -> None:
+        self.path = Path(path)
+        self.redact = redact
+        self._db = connect(self.path)  # fail here, loudly, for a bad path or a newer schema
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._closed:
+            return SpanExportResult.FAILURE
+        try:
+            rows = [readable_span_row(span) for span in spans]
+            if self.redact is not None:
+                rows = [self._redacted(row) for row in rows]
+            with self._lock:
+                write_spans(self._db, rows)
+        except (sqlite3.Error, StoreError, OSError) as exc:
+            logger.warning("spanlite could not write %d spans to %s: %s", len(spans), self.path, exc)
+            return SpanExportResult.FAILURE
+        except Exception:
+            logger.exception("spanlite could not convert or write %d spans", len(spans))
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def record_dropped(self, count: int) -> bool:
+        """Add ``count`` to the store's ``dropped_spans`` counter so drops show up in ``stats()``."""
+        if self._closed:
+            return False
+        try:
+            with self._lock:
+                self._db.execute(
+                    "INSERT INTO counters (name, value) VALUES ('dropped_spans', ?) "
+                    "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                    [count],
+                )
+        except sqlite3.Error:
+            return False
+        return True
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True  # every export is committed before it returns
+
+    def shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            self._db.close()
+
+    def _redacted(self, row: dict[str, object]) -> dict[str, object]:
+        redact = self.redact
+        assert redact is not None
+        return {k: redact(v) if k in _TEXT_COLUMNS and isinstance(v, str) else v for k, v in row.items()}

@@ -1,0 +1,258 @@
+"""``TraceStore``: read, search and delete traces in a spanlite store."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import orjson
+
+from spanlite.tracing.kinds import SpanKind
+
+from ._db import connect, default_db_path
+from ._writer import IN_PROGRESS
+from .records import Page, SpanRecord, Trace, TraceSummary
+
+TRACE_STATUSES = ("OK", "ERROR", IN_PROGRESS)
+ORDER_COLUMNS = ("start_ns", "duration_ms", "span_count", "input_tokens", "output_tokens")
+MAX_LIMIT = 1_000
+Time = dt.datetime | float | int
+
+
+class TraceStore:
+    """A spanlite trace store on one SQLite file; safe to share between threads.
+
+    >>> store = TraceStore("traces.db")  # doctest: +SKIP
+    >>> page = store.search_traces(status="ERROR", limit=20)  # doctest: +SKIP
+    >>> trace = store.get_trace(page[0].trace_id)  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self.db = connect(self.path)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> TraceStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def rows(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
+        """Run a read-only query and return dicts; the one place this class touches the connection for reads."""
+        with self._lock:
+            cursor = self.db.conn.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def get_trace(self, trace_id: str) -> Trace | None:
+        """The trace with all its spans in start order, or ``None`` if no span of it has been stored."""
+        info = self.rows("SELECT * FROM traces WHERE trace_id = ?", [trace_id])
+        if not info:
+            return None
+        spans = self.rows("SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ns, rowid", [trace_id])
+        return Trace(TraceSummary.from_row(info[0]), [SpanRecord.from_row(s) for s in spans])
+
+    def get_span(self, span_id: str) -> SpanRecord | None:
+        rows = self.rows("SELECT * FROM spans WHERE span_id = ?", [span_id])
+        return SpanRecord.from_row(rows[0]) if rows else None
+
+    def search_traces(
+        self,
+        *,
+        since: Time | None = None,
+        until: Time | None = None,
+        name: str | None = None,
+        status: str | None = None,
+        kind: str | None = None,
+        model: str | None = None,
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        min_duration_ms: float | None = None,
+        text: str | None = None,
+        order_by: str = "start_ns",
+        ascending: bool = False,
+        limit: int = 50,
+        page_token: str | None = None,
+    ) -> Page:
+        """Traces matching every given filter, newest first by default, one page at a time.
+
+        ``name`` matches a substring; ``tags`` must all be present; ``metadata`` keys must equal the values;
+        ``text`` is a full-text search over span inputs and outputs; ``kind``/``model`` keep traces that have
+        such a span. Pagination is by keyset: pass the page's ``next_page_token`` to get the next page.
+
+        >>> store.search_traces(tags=["prod"], text="refund", min_duration_ms=500)  # doctest: +SKIP
+        """
+        where, params = _filters(
+            since, until, name, status, kind, model, tags, metadata, session_id, user_id, min_duration_ms, text
+        )
+        if order_by not in ORDER_COLUMNS:
+            raise ValueError(f"order_by must be one of {', '.join(ORDER_COLUMNS)}, not {order_by!r}")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
+        column = f"coalesce(t.{order_by}, -1)"
+        direction, compare = ("ASC", ">") if ascending else ("DESC", "<")
+        if page_token is not None:
+            last_value, last_id = _decode_token(page_token)
+            where.append(f"({column} {compare} ? OR ({column} = ? AND t.trace_id {compare} ?))")
+            params += [last_value, last_value, last_id]
+        sql = (
+            "SELECT t.* FROM traces t"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + f" ORDER BY {column} {direction}, t.trace_id {direction} LIMIT ?"
+        )
+        rows = self.rows(sql, [*params, limit + 1])
+        items = [TraceSummary.from_row(r) for r in rows[:limit]]
+        token = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            value = last[order_by] if last[order_by] is not None else -1
+            token = _encode_token(value, last["trace_id"])
+        return Page(items, token)
+
+    def iter_traces(self, **filters: Any) -> Iterator[TraceSummary]:
+        """Every trace matching ``search_traces`` filters, page by page, without loading them all at once."""
+        token = None
+        while True:
+            page = self.search_traces(**filters, limit=MAX_LIMIT, page_token=token)
+            yield from page
+            if page.next_page_token is None:
+                return
+            token = page.next_page_token
+
+    def delete_traces(self, trace_ids: Iterable[str] | None = None, *, before: Time | None = None) -> int:
+        """Delete the given traces (or every trace that started before ``before``) with their spans and feedback."""
+        if trace_ids is None and before is None:
+            raise ValueError("delete_traces needs trace_ids or before=; refusing to delete everything")
+        if trace_ids is not None:
+            ids = list(trace_ids)
+        else:
+            ids = [r["trace_id"] for r in self.rows("SELECT trace_id FROM traces WHERE start_ns < ?", [_ns(before)])]
+        if not ids:
+            return 0
+        selected = "trace_id IN (SELECT value FROM json_each(?))"
+        payload = [orjson.dumps(ids).decode()]
+        with self._lock:
+            conn = self.db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                deleted = conn.execute(f"DELETE FROM traces WHERE {selected}", payload).rowcount
+                for table in ("spans", "trace_tags", "feedback"):
+                    conn.execute(f"DELETE FROM {table} WHERE {selected}", payload)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return deleted
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and size of the store, including spans that writers had to drop."""
+        counts = self.rows(
+            "SELECT (SELECT count(*) FROM traces) AS traces, (SELECT count(*) FROM spans) AS spans, "
+            "(SELECT count(*) FROM feedback) AS feedback, "
+            "(SELECT coalesce(max(value), 0) FROM counters WHERE name = 'dropped_spans') AS dropped_spans, "
+            "(SELECT min(start_ns) FROM traces) AS oldest_ns, (SELECT max(start_ns) FROM traces) AS newest_ns"
+        )[0]
+        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
+        return {**counts, "path": str(self.path), "size_bytes": size}
+
+
+def _filters(
+    since: Time | None,
+    until: Time | None,
+    name: str | None,
+    status: str | None,
+    kind: str | None,
+    model: str | None,
+    tags: Iterable[str] | None,
+    metadata: Mapping[str, Any] | None,
+    session_id: str | None,
+    user_id: str | None,
+    min_duration_ms: float | None,
+    text: str | None,
+) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+
+    def add(clause: str, *values: Any) -> None:
+        where.append(clause)
+        params.extend(values)
+
+    if since is not None:
+        add("t.start_ns >= ?", _ns(since))
+    if until is not None:
+        add("t.start_ns < ?", _ns(until))
+    if name:
+        add("t.name LIKE ? ESCAPE '\\'", f"%{_escape_like(name)}%")
+    if status is not None:
+        if status.upper() not in TRACE_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(TRACE_STATUSES)}, not {status!r}")
+        add("t.status = ?", status.upper())
+    if kind is not None:
+        add("t.trace_id IN (SELECT trace_id FROM spans WHERE kind = ?)", SpanKind.parse(kind).value)
+    if model:
+        add("t.trace_id IN (SELECT trace_id FROM spans WHERE model = ?)", model)
+    for tag in tags or ():
+        add("t.trace_id IN (SELECT trace_id FROM trace_tags WHERE tag = ?)", str(tag))
+    for key, value in (metadata or {}).items():
+        add("json_extract(t.metadata, ?) = ?", _json_path(key), value)
+    if session_id is not None:
+        add("t.session_id = ?", session_id)
+    if user_id is not None:
+        add("t.user_id = ?", user_id)
+    if min_duration_ms is not None:
+        add("t.duration_ms >= ?", float(min_duration_ms))
+    if text and (match := fts_query(text)):
+        add(
+            "t.trace_id IN (SELECT s.trace_id FROM spans_fts JOIN spans s ON s.rowid = spans_fts.rowid "
+            "WHERE spans_fts MATCH ?)",
+            match,
+        )
+    return where, params
+
+
+def fts_query(text: str) -> str:
+    """Each word of ``text`` as a quoted FTS5 term, so user input can never be FTS syntax."""
+    return " ".join('"' + word.replace('"', '""') + '"' for word in text.split())
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _json_path(key: str) -> str:
+    return '$."' + str(key).replace('"', '\\"') + '"'
+
+
+def _ns(value: Time | None) -> int:
+    """Nanoseconds since the epoch from a datetime (naive means UTC) or epoch seconds."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return int(value.timestamp() * 1e9)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value * 1e9)
+    raise TypeError(f"expected a datetime or epoch seconds, got {type(value).__name__}")
+
+
+def _encode_token(value: Any, trace_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([value, trace_id])).decode()
+
+
+def _decode_token(token: str) -> tuple[Any, str]:
+    try:
+        value, trace_id = orjson.loads(base64.urlsafe_b64decode(token.encode()))
+        if not isinstance(trace_id, str) or not isinstance(value, (int, float)):
+            raise ValueError
+    except (ValueError, TypeError, orjson.JSONDecodeError, sqlite3.Error):
+        raise ValueError(f"invalid page_token {token!r}") from None
+    return value, trace_id

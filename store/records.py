@@ -1,0 +1,113 @@
+"""What the query API returns: plain dataclasses with the JSON columns already parsed."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import orjson
+
+
+@dataclasses.dataclass(frozen=True)
+class SpanRecord:
+    span_id: str
+    trace_id: str
+    parent_id: str | None
+    name: str
+    kind: str
+    start_ns: int
+    end_ns: int
+    status: str
+    status_message: str | None
+    inputs: Any
+    outputs: Any
+    attributes: dict[str, Any]
+    events: list[dict[str, Any]]
+    model: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e6
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> SpanRecord:
+        return cls(
+            **{
+                **row,
+                "inputs": _parse(row["inputs"]),
+                "outputs": _parse(row["outputs"]),
+                "attributes": _parse(row["attributes"]) or {},
+                "events": _parse(row["events"]) or [],
+            }
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class TraceSummary:
+    """One row of the ``traces`` table: what a list of traces shows."""
+
+    trace_id: str
+    name: str | None
+    start_ns: int
+    end_ns: int
+    duration_ms: float
+    status: str
+    root_span_id: str | None
+    session_id: str | None
+    user_id: str | None
+    tags: list[str]
+    metadata: dict[str, Any]
+    input_preview: str | None
+    output_preview: str | None
+    span_count: int
+    input_tokens: int | None
+    output_tokens: int | None
+    error_count: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> TraceSummary:
+        return cls(**{**row, "tags": _parse(row["tags"]) or [], "metadata": _parse(row["metadata"]) or {}})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Trace:
+    """A whole trace: its summary and every span, in start order."""
+
+    info: TraceSummary
+    spans: list[SpanRecord]
+
+    @property
+    def trace_id(self) -> str:
+        return self.info.trace_id
+
+    @property
+    def root(self) -> SpanRecord | None:
+        return next((s for s in self.spans if s.span_id == self.info.root_span_id), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.info.to_dict(), "spans": [s.to_dict() for s in self.spans]}
+
+
+class Page(list[TraceSummary]):
+    """A page of traces; pass ``next_page_token`` back to ``search_traces`` for the next one (``None``: last)."""
+
+    def __init__(self, items: list[TraceSummary], next_page_token: str | None) -> None:
+        super().__init__(items)
+        self.next_page_token = next_page_token
+
+
+def _parse(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text

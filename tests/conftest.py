@@ -1,0 +1,54 @@
+"""Each test gets its own store and strict mode; no socket may leave the machine."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+os.environ["SPANLITE_STRICT"] = "1"
+for _var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "SPANLITE_DB"):
+    os.environ.pop(_var, None)
+
+import spanlite  # noqa: E402
+from spanlite import _config  # noqa: E402
+from spanlite.store import TraceStore  # noqa: E402
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address: Any) -> Any:
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise ConnectionRefusedError(f"tests may not reach the network ({host})")
+    return _real_connect(self, address)
+
+
+socket.socket.connect = _loopback_only  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh store for every test, configured as the default."""
+    path = tmp_path / "traces.db"
+    monkeypatch.setenv("SPANLITE_DB", str(path))
+    spanlite.configure(db=path)
+    yield path
+    _config._shutdown()
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[TraceStore]:
+    """The test's store, flushed: read it after the code under test has run."""
+    spanlite.flush()
+    with TraceStore(db_path) as s:
+        yield s

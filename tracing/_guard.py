@@ -1,0 +1,30 @@
+"""Run spanlite's own code so that its failures never reach the user's code."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable, TypeVar
+
+logger = logging.getLogger("spanlite")
+T = TypeVar("T")
+
+
+def strict() -> bool:
+    """``SPANLITE_STRICT=1`` turns swallowed internal errors into exceptions; the test suite sets it."""
+    return os.environ.get("SPANLITE_STRICT", "") not in ("", "0", "false")
+
+
+def guard(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """Call ``fn``; on our own error log it and return ``None`` (or re-raise in strict mode)."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception:
+        if strict():
+            raise
+        logger.exception("spanlite internal error in %s (ignored; your code is unaffected)", _name(fn))
+        return None
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", None) or repr(fn)

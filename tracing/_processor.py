@@ -1,0 +1,158 @@
+"""A batching span processor that never blocks the caller and counts every span it cannot keep.
+
+The OTel SDK's ``BatchSpanProcessor`` drops spans silently when its queue is full; spanlite promises that a drop
+is counted, reported through the store's stats and warned about at exit. Ending a span costs one ``deque.append``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import logging
+import os
+import threading
+import time
+import weakref
+from typing import Sequence
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+logger = logging.getLogger("spanlite")
+
+
+class QueueProcessor(SpanProcessor):
+    """Queue ended spans in memory and export them in batches from one background thread.
+
+    ``max_queue`` bounds memory; ``delay_s`` bounds how long an ended span waits before it is readable.
+    """
+
+    def __init__(
+        self,
+        exporter: SpanExporter,
+        *,
+        max_queue: int = 20_000,
+        batch_size: int = 512,
+        delay_s: float = 0.2,
+        exit_timeout_s: float = 10.0,
+    ) -> None:
+        self.exporter = exporter
+        self.max_queue = max_queue
+        self.batch_size = batch_size
+        self.delay_s = delay_s
+        self.exit_timeout_s = exit_timeout_s
+        self.dropped = 0  # total since start, for the exit warning
+        self.exported = 0
+        self._drops_unrecorded = 0  # not yet written to the store's stats
+        self._drop_lock = threading.Lock()
+        self._queue: collections.deque[ReadableSpan] = collections.deque()
+        self._wake = threading.Event()
+        self._export_lock = threading.Lock()
+        self._stopped = False
+        self._start_worker()
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: (p := ref()) and p._after_fork())
+        atexit.register(_shutdown_at_exit, ref)
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self._stopped or not span.context.trace_flags.sampled:
+            return
+        queue = self._queue
+        if len(queue) >= self.max_queue:
+            self._count_drops(1)
+            return
+        queue.append(span)
+        if len(queue) >= self.batch_size:
+            self._wake.set()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Export everything queued so far, from the calling thread; ``False`` if it did not finish in time."""
+        deadline = time.monotonic() + timeout_millis / 1000
+        if not self._export_lock.acquire(timeout=max(deadline - time.monotonic(), 0)):
+            return False
+        try:
+            while self._queue:
+                if time.monotonic() > deadline:
+                    return False
+                self._export_batch()
+            return True
+        finally:
+            self._export_lock.release()
+
+    def shutdown(self) -> None:
+        if self._stopped:
+            return
+        self.force_flush(int(self.exit_timeout_s * 1000))
+        self._stopped = True
+        self._wake.set()
+        self.exporter.shutdown()
+        if self.dropped:
+            logger.warning("spanlite dropped %d spans (export queue full or export failed)", self.dropped)
+
+    def _start_worker(self) -> None:
+        self._worker = threading.Thread(target=self._run, name="spanlite-export", daemon=True)
+        self._worker.start()
+
+    def _after_fork(self) -> None:
+        # The child has the parent's queue but not its thread: start afresh so neither process exports twice.
+        self._queue.clear()
+        self._export_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._start_worker()
+
+    def _run(self) -> None:
+        while not self._stopped:
+            self._wake.wait(self.delay_s)
+            self._wake.clear()
+            with self._export_lock:
+                while self._queue and not self._stopped:
+                    self._export_batch()
+
+    def _export_batch(self) -> None:
+        """Take one batch off the queue and hand it to the exporter; the caller holds the export lock."""
+        batch: list[ReadableSpan] = []
+        queue = self._queue
+        while queue and len(batch) < self.batch_size:
+            batch.append(queue.popleft())
+        result = _export(self.exporter, batch)
+        if result is SpanExportResult.SUCCESS:
+            self.exported += len(batch)
+        else:
+            self._count_drops(len(batch))
+            logger.warning("spanlite could not export %d spans; they are counted as dropped", len(batch))
+        if self._drops_unrecorded:
+            self._record_drops()
+
+    def _count_drops(self, n: int) -> None:
+        with self._drop_lock:
+            self.dropped += n
+            self._drops_unrecorded += n
+
+    def _record_drops(self) -> None:
+        """Tell an exporter that keeps stats (the SQLite one) how many spans never reached it."""
+        record = getattr(self.exporter, "record_dropped", None)
+        if record is None:
+            return
+        with self._drop_lock:
+            n, self._drops_unrecorded = self._drops_unrecorded, 0
+        if not record(n):
+            with self._drop_lock:
+                self._drops_unrecorded += n
+
+
+def _export(exporter: SpanExporter, batch: Sequence[ReadableSpan]) -> SpanExportResult:
+    try:
+        return exporter.export(batch)
+    except Exception:  # an exporter that breaks its contract must not kill the worker
+        logger.exception("spanlite exporter %r raised", exporter)
+        return SpanExportResult.FAILURE
+
+
+def _shutdown_at_exit(ref: weakref.ref[QueueProcessor]) -> None:
+    processor = ref()
+    if processor is not None:
+        processor.shutdown()

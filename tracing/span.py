@@ -1,0 +1,193 @@
+"""``start_span``, ``current_span`` and the ``Span`` handle they give: a thin, safe face on an OTel span."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Iterable, Mapping
+
+import orjson
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+from opentelemetry.trace import Status, StatusCode
+
+from . import attributes as attr
+from ._guard import guard
+from ._provider import tracer
+from .kinds import SpanKind
+from .serialize import to_json
+
+_PRIMITIVES = (str, bool, int, float)
+
+
+class Span:
+    """A span you can annotate; every method is safe to call on a finished or non-recording span.
+
+    >>> with start_span("retrieve", kind="RETRIEVER") as span:
+    ...     span.set_inputs({"query": "q"})
+    ...     span.set_outputs(["doc-1"])
+    """
+
+    __slots__ = ("otel_span",)
+
+    def __init__(self, otel_span: otel_trace.Span) -> None:
+        self.otel_span = otel_span
+
+    @property
+    def trace_id(self) -> str:
+        """The trace id as 32 hex digits, the form the store and the viewer use."""
+        return format(self.otel_span.get_span_context().trace_id, "032x")
+
+    @property
+    def span_id(self) -> str:
+        return format(self.otel_span.get_span_context().span_id, "016x")
+
+    def set_inputs(self, inputs: Any) -> None:
+        guard(self.otel_span.set_attribute, attr.INPUTS, to_json(inputs))
+
+    def set_outputs(self, outputs: Any) -> None:
+        guard(self.otel_span.set_attribute, attr.OUTPUTS, to_json(outputs))
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        """Set one attribute; values OTel cannot hold (dicts, objects) are stored as JSON text."""
+        guard(self.otel_span.set_attribute, str(key), otel_value(value))
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        for key, value in attributes.items():
+            self.set_attribute(key, value)
+
+    def add_event(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
+        values = {str(k): otel_value(v) for k, v in (attributes or {}).items()}
+        guard(self.otel_span.add_event, str(name), values)
+
+    def record_exception(self, exc: BaseException) -> None:
+        """Mark the span failed and keep the exception (type, message, traceback) as an event."""
+        guard(_fail, self.otel_span, exc)
+
+    def __repr__(self) -> str:
+        return f"Span(trace_id={self.trace_id!r}, span_id={self.span_id!r})"
+
+
+def otel_value(value: Any) -> Any:
+    """An attribute value OTel accepts: primitives and homogeneous lists as they are, anything else as JSON."""
+    if isinstance(value, _PRIMITIVES):
+        return value
+    if isinstance(value, (list, tuple)) and value and all(type(v) is type(value[0]) for v in value):
+        if isinstance(value[0], _PRIMITIVES):
+            return list(value)
+    return to_json(value)
+
+
+def _fail(span: otel_trace.Span, exc: BaseException) -> None:
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+
+
+class start_span:  # noqa: N801 - used like a function: ``with start_span(...) as span``
+    """Open a span around a block; it becomes the parent of spans started inside.
+
+    Exceptions leaving the block mark the span ERROR and pass through unchanged.
+
+    >>> with start_span("plan", kind="AGENT", inputs={"goal": "x"}) as span:
+    ...     span.set_outputs("done")
+    """
+
+    __slots__ = ("_name", "_kind", "_inputs", "_attributes", "_span", "_token")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        kind: str | SpanKind = SpanKind.CHAIN,
+        inputs: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._name = name
+        self._kind = SpanKind.parse(kind)
+        self._inputs = inputs
+        self._attributes = attributes
+        self._span: otel_trace.Span | None = None
+        self._token: object | None = None
+
+    def __enter__(self) -> Span:
+        otel_span = guard(open_span, self._name, self._kind, self._attributes)
+        if otel_span is None:
+            return Span(otel_trace.INVALID_SPAN)
+        self._span = otel_span
+        self._token = otel_context.attach(otel_trace.set_span_in_context(otel_span))
+        span = Span(otel_span)
+        if self._inputs is not None:
+            span.set_inputs(self._inputs)
+        return span
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._span is None:
+            return
+        guard(close_span, self._span, self._token, exc)
+
+
+def open_span(name: str, kind: SpanKind, attributes: Mapping[str, Any] | None = None) -> otel_trace.Span:
+    """Start (but do not activate) an OTel span of ``kind`` under the current context."""
+    values: dict[str, Any] = {attr.SPAN_KIND: kind.value}
+    if attributes:
+        values.update((str(k), otel_value(v)) for k, v in attributes.items())
+    return tracer().start_span(name, attributes=values)
+
+
+def close_span(span: otel_trace.Span, token: object | None, exc: BaseException | None) -> None:
+    """Deactivate and end ``span``; an exception marks it ERROR, otherwise it is OK unless already failed."""
+    if token is not None:
+        otel_context.detach(token)  # type: ignore[arg-type]
+    if exc is not None:
+        _fail(span, exc)
+    elif getattr(span, "status", None) is None or span.status.status_code is StatusCode.UNSET:  # type: ignore[attr-defined]
+        span.set_status(StatusCode.OK)
+    span.end()
+
+
+def current_span() -> Span:
+    """The active span (a no-op handle when there is none).
+
+    >>> current_span().set_attribute("retrieval.k", 5)
+    """
+    return Span(otel_trace.get_current_span())
+
+
+def update_current_trace(
+    *,
+    tags: Iterable[str] | Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+) -> None:
+    """Attach trace-level facts from anywhere inside a trace; the store merges them onto the trace.
+
+    ``tags`` is a list of labels (a mapping's keys are taken as well, ``key=value`` for each item).
+
+    >>> update_current_trace(tags=["beta"], session_id="chat-42", user_id="ada")
+    """
+    guard(_update_current_trace, tags, metadata, session_id, user_id)
+
+
+def _update_current_trace(
+    tags: Iterable[str] | Mapping[str, Any] | None,
+    metadata: Mapping[str, Any] | None,
+    session_id: str | None,
+    user_id: str | None,
+) -> None:
+    span = otel_trace.get_current_span()
+    if not span.is_recording():
+        return
+    existing = getattr(span, "attributes", None) or {}
+    if tags is not None:
+        new_tags = [f"{k}={v}" for k, v in tags.items()] if isinstance(tags, Mapping) else [str(t) for t in tags]
+        old_tags = orjson.loads(existing.get(attr.TRACE_TAGS, "[]"))
+        span.set_attribute(attr.TRACE_TAGS, to_json(list(dict.fromkeys([*old_tags, *new_tags]))))
+    if metadata is not None:
+        merged = {**orjson.loads(existing.get(attr.TRACE_METADATA, "{}")), **dict(metadata)}
+        span.set_attribute(attr.TRACE_METADATA, to_json(merged))
+    if session_id is not None:
+        span.set_attribute(attr.SESSION_ID, str(session_id))
+    if user_id is not None:
+        span.set_attribute(attr.USER_ID, str(user_id))
