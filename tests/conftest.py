@@ -48,7 +48,6 @@ def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 @pytest.fixture
 def store(db_path: Path) -> Iterator[TraceStore]:
-    """The test's store, flushed: read it after the code under test has run."""
-    spanlite.flush()
+    """The test's store for reading; call ``spanlite.flush()`` after the code under test and before reading."""
     with TraceStore(db_path) as s:
         yield s
