@@ -44,6 +44,8 @@ GEN_AI_REQUEST_STOP_SEQUENCES = "gen_ai.request.stop_sequences"
 GEN_AI_REQUEST_CHOICE_COUNT = "gen_ai.request.choice.count"
 GEN_AI_REQUEST_ENCODING_FORMATS = "gen_ai.request.encoding_formats"
 GEN_AI_OUTPUT_TYPE = "gen_ai.output.type"
+GEN_AI_TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
+GEN_AI_TOOL_CALL_RESULT = "gen_ai.tool.call.result"
 
 # OTel general conventions, for failed calls
 ERROR_TYPE = "error.type"
@@ -55,3 +57,56 @@ STREAM_CLOSED_EARLY = "spanlite.stream.closed_early"
 
 # Event names
 EVENT_FIRST_TOKEN = "gen_ai.first_token"
+
+# OpenTelemetry span facts that OTLP carries outside the attributes; kept as attributes on ingest
+OTEL_SCOPE_NAME = "otel.scope.name"
+OTEL_SPAN_KIND = "otel.span.kind"  # SERVER / CLIENT / PRODUCER / CONSUMER; INTERNAL spans carry none
+
+# Read on ingest only (store/_normalize.py maps them onto the keys above).
+# Older GenAI semantic conventions
+GEN_AI_SYSTEM = "gen_ai.system"
+# OpenInference (Arize): flattened lists use zero-based indices, e.g. llm.input_messages.0.message.role
+OI_SPAN_KIND = "openinference.span.kind"
+OI_INPUT_VALUE = "input.value"
+OI_INPUT_MIME_TYPE = "input.mime_type"
+OI_OUTPUT_VALUE = "output.value"
+OI_OUTPUT_MIME_TYPE = "output.mime_type"
+OI_LLM_MODEL_NAME = "llm.model_name"
+OI_LLM_REQUEST_MODEL_NAME = "llm.request.model_name"
+OI_LLM_RESPONSE_MODEL_NAME = "llm.response.model_name"
+OI_EMBEDDING_MODEL_NAME = "embedding.model_name"
+OI_LLM_PROVIDER = "llm.provider"
+OI_LLM_SYSTEM = "llm.system"
+OI_LLM_INPUT_MESSAGES = "llm.input_messages"
+OI_LLM_OUTPUT_MESSAGES = "llm.output_messages"
+OI_LLM_TOKEN_COUNT_PROMPT = "llm.token_count.prompt"
+OI_LLM_TOKEN_COUNT_COMPLETION = "llm.token_count.completion"
+OI_LLM_TOKEN_COUNT_CACHE_READ = "llm.token_count.prompt_details.cache_read"
+OI_LLM_TOKEN_COUNT_REASONING = "llm.token_count.completion_details.reasoning"
+OI_RETRIEVAL_DOCUMENTS = "retrieval.documents"
+OI_TOOL_NAME = "tool.name"
+OI_AGENT_NAME = "agent.name"
+OI_TAG_TAGS = "tag.tags"
+OI_METADATA = "metadata"
+OI_MESSAGE_ROLE = "message.role"
+OI_MESSAGE_CONTENT = "message.content"
+OI_MESSAGE_CONTENTS = "message.contents"
+OI_MESSAGE_NAME = "message.name"
+OI_MESSAGE_TOOL_CALLS = "message.tool_calls"
+OI_MESSAGE_TOOL_CALL_ID = "message.tool_call_id"
+OI_MESSAGE_CONTENT_TYPE = "message_content.type"
+OI_MESSAGE_CONTENT_TEXT = "message_content.text"
+OI_TOOL_CALL_ID = "tool_call.id"
+OI_TOOL_CALL_FUNCTION_NAME = "tool_call.function.name"
+OI_TOOL_CALL_FUNCTION_ARGUMENTS = "tool_call.function.arguments"
+# OpenLLMetry (Traceloop)
+TRACELOOP_SPAN_KIND = "traceloop.span.kind"
+TRACELOOP_ENTITY_NAME = "traceloop.entity.name"
+TRACELOOP_ENTITY_INPUT = "traceloop.entity.input"
+TRACELOOP_ENTITY_OUTPUT = "traceloop.entity.output"
+TRACELOOP_ASSOCIATION_PROPERTIES = "traceloop.association.properties"
+LLM_REQUEST_TYPE = "llm.request.type"
+GEN_AI_PROMPT = "gen_ai.prompt"  # gen_ai.prompt.N.role / .content / .tool_calls.K.name
+GEN_AI_COMPLETION = "gen_ai.completion"  # gen_ai.completion.N.role / .content / .finish_reason
+GEN_AI_USAGE_PROMPT_TOKENS = "gen_ai.usage.prompt_tokens"
+GEN_AI_USAGE_COMPLETION_TOKENS = "gen_ai.usage.completion_tokens"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 from typing import Any, AsyncGenerator, Callable, Generator, Mapping, TypeVar, overload
@@ -261,8 +262,10 @@ def _async_generator_wrapper(func: Callable[..., Any], call: _Call) -> Callable[
                 to_send, to_throw = None, None
                 try:
                     to_send = yield item
-                except GeneratorExit:
-                    raise
+                except (GeneratorExit, asyncio.CancelledError):
+                    # An abandoned async generator is closed by a task the loop may cancel at shutdown: either way
+                    # the consumer has stopped, which is an early close, not a failure of the generator.
+                    raise GeneratorExit from None
                 except BaseException as exc:
                     to_throw = exc
         except StopAsyncIteration:

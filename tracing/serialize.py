@@ -30,9 +30,14 @@ def to_json(value: Any, max_bytes: int = MAX_FIELD_BYTES) -> str:
         data = orjson.dumps(value, default=_default, option=_OPTIONS)
     except Exception:  # cycles, recursion limits, failing reprs: take the careful path
         data = orjson.dumps(_sanitize(value, 0, set()), option=_OPTIONS)
-    if len(data) > max_bytes:
-        return _truncated(data, max_bytes)
-    return data.decode()
+    if len(data) <= max_bytes:
+        return data.decode()
+    if isinstance(value, dict) and len(value) > 1:
+        # One huge argument should not hide the others: give each entry its share of the budget.
+        share = max_bytes // len(value)
+        parts = (orjson.dumps(_key(k)).decode() + ":" + to_json(v, share) for k, v in value.items())
+        return "{" + ",".join(parts) + "}"
+    return _truncated(data, max_bytes)
 
 
 def _truncated(data: bytes, max_bytes: int) -> str:
@@ -94,5 +99,5 @@ def _repr(value: Any) -> str:
     try:
         text = repr(value)
     except Exception:
-        return f"<unrepresentable {type(value).__qualname__}>"
+        return f"<unrepresentable {type(value).__name__}>"
     return text if len(text) <= 10_000 else text[:10_000] + "…"

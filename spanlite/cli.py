@@ -1,0 +1,246 @@
+"""The ``spanlite`` command: list, show, search, export and delete traces; run the demo, viewer and receiver."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any, Sequence, TextIO
+
+import orjson
+
+from spanlite.store import SpanRecord, StoreError, Trace, TraceStore, TraceSummary, default_db_path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except (StoreError, ValueError) as exc:
+        print(f"spanlite: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `spanlite traces list | head`
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    help_db = f"trace store (default: $SPANLITE_DB or {default_db_path()})"
+    parser = argparse.ArgumentParser(prog="spanlite", description=__doc__)
+    parser.add_argument("--db", type=Path, default=None, help=help_db)
+    # Accepted after any subcommand too; SUPPRESS keeps a --db given before the subcommand.
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument("--db", type=Path, default=argparse.SUPPRESS, help=help_db)
+    commands = parser.add_subparsers(title="commands")
+
+    traces = commands.add_parser("traces", help="read and manage stored traces")
+    traces_commands = traces.add_subparsers(title="trace commands", required=True)
+    filters = _filter_options()
+
+    listing = traces_commands.add_parser("list", parents=[db, filters], help="latest traces first")
+    listing.set_defaults(run=_list)
+    search = traces_commands.add_parser("search", parents=[db, filters], help="full-text search in inputs/outputs")
+    search.add_argument("text", help="words that must all appear in a span's inputs or outputs")
+    search.set_defaults(run=_list)
+    show = traces_commands.add_parser("show", parents=[db], help="one trace as a span tree")
+    show.add_argument("trace_id")
+    show.add_argument("--json", action="store_true", help="the whole trace as JSON")
+    show.set_defaults(run=_show)
+    export = traces_commands.add_parser("export", parents=[db, filters], help="whole traces as JSON lines")
+    export.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    export.set_defaults(run=_export, limit=None)
+    delete = traces_commands.add_parser("delete", parents=[db], help="delete traces with their spans")
+    delete.add_argument("trace_ids", nargs="*", metavar="TRACE_ID")
+    delete.add_argument("--before", type=_time, help="delete every trace that started before this ISO date/time")
+    delete.set_defaults(run=_delete)
+
+    stats = commands.add_parser("stats", parents=[db], help="counts and size of the store")
+    stats.set_defaults(run=_stats)
+    demo = commands.add_parser("demo", parents=[db], help="write example agent traces (offline, no API key)")
+    demo.set_defaults(run=_demo)
+    ui = commands.add_parser("ui", parents=[db], help="start the trace viewer")
+    ui.add_argument("--port", type=int, default=8501)
+    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default: only this machine)")
+    ui.set_defaults(run=_ui)
+    serve = commands.add_parser("serve", parents=[db], help="receive OTLP/HTTP spans from any OTel SDK")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=4318)
+    serve.set_defaults(run=_serve)
+    return parser
+
+
+def _filter_options() -> argparse.ArgumentParser:
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument("--limit", type=int, default=20, help="at most this many traces (export: all)")
+    filters.add_argument("--since", type=_time, help="ISO date/time, e.g. 2026-11-28T09:00")
+    filters.add_argument("--until", type=_time)
+    filters.add_argument("--name", help="substring of the trace name")
+    filters.add_argument("--status", choices=["OK", "ERROR", "IN_PROGRESS"])
+    filters.add_argument("--kind", help="keep traces with a span of this kind (LLM, TOOL, ...)")
+    filters.add_argument("--model")
+    filters.add_argument("--tag", action="append", dest="tags", help="repeat for several; all must match")
+    filters.add_argument("--session", dest="session_id")
+    filters.add_argument("--user", dest="user_id")
+    filters.add_argument("--min-duration-ms", type=float)
+    filters.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    return filters
+
+
+def _time(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date/time: {text!r}") from None
+    return value if value.tzinfo else value.astimezone()  # a bare time means local time
+
+
+def _store(args: argparse.Namespace, *, create: bool = False) -> TraceStore:
+    path = args.db or default_db_path()
+    if not create and not Path(path).exists():
+        raise StoreError(f"no trace store at {path} (run `spanlite demo` or trace some code first)")
+    return TraceStore(path)
+
+
+def _search_filters(args: argparse.Namespace) -> dict[str, Any]:
+    names = ("since", "until", "name", "status", "kind", "model", "tags", "session_id", "user_id", "min_duration_ms")
+    filters = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    if getattr(args, "text", None):
+        filters["text"] = args.text
+    return filters
+
+
+def _list(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        page = store.search_traces(**_search_filters(args), limit=args.limit)
+    if args.json:
+        for t in page:
+            _write_json(sys.stdout, t.to_dict())
+    else:
+        _print_table(page)
+    return 0
+
+
+def _print_table(traces: Sequence[TraceSummary]) -> None:
+    if not traces:
+        print("no traces")
+        return
+    print(f"{'TRACE ID':32}  {'STARTED':19}  {'DURATION':>9}  {'STATUS':11}  {'SPANS':>5}  {'TOKENS':>7}  NAME")
+    for t in traces:
+        tokens = (t.input_tokens or 0) + (t.output_tokens or 0)
+        print(
+            f"{t.trace_id:32}  {_clock(t.start_ns)}  {_duration(t.duration_ms):>9}  {t.status:11}  "
+            f"{t.span_count:>5}  {tokens or '':>7}  {t.name or ''}"
+        )
+
+
+def _show(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        trace = store.get_trace(args.trace_id)
+    if trace is None:
+        raise StoreError(f"no trace {args.trace_id!r}")
+    if args.json:
+        _write_json(sys.stdout, trace.to_dict())
+        return 0
+    info = trace.info
+    print(f"{info.name}  {info.trace_id}  {info.status}  {_duration(info.duration_ms)}  {info.span_count} spans")
+    if info.session_id or info.user_id or info.tags:
+        print(f"session={info.session_id or '-'}  user={info.user_id or '-'}  tags={','.join(info.tags) or '-'}")
+    for depth, span in _tree(trace):
+        tokens = f"  {span.input_tokens or 0}→{span.output_tokens or 0} tok" if span.input_tokens else ""
+        status = "  ERROR: " + (span.status_message or "") if span.status == "ERROR" else ""
+        print(f"{'  ' * depth}{span.kind:10} {span.name}  {_duration(span.duration_ms)}{tokens}{status}")
+    return 0
+
+
+def _tree(trace: Trace) -> list[tuple[int, SpanRecord]]:
+    """Spans depth-first in start order; a span whose parent is not stored is shown as a root."""
+    ids = {s.span_id for s in trace.spans}
+    children: dict[str | None, list[SpanRecord]] = {}
+    for span in trace.spans:
+        children.setdefault(span.parent_id if span.parent_id in ids else None, []).append(span)
+    ordered: list[tuple[int, SpanRecord]] = []
+    stack = [(0, s) for s in reversed(children.get(None, []))]
+    while stack:
+        depth, span = stack.pop()
+        ordered.append((depth, span))
+        stack.extend((depth + 1, c) for c in reversed(children.get(span.span_id, [])))
+    return ordered
+
+
+def _export(args: argparse.Namespace) -> int:
+    out: TextIO = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
+    count = 0
+    try:
+        with _store(args) as store:
+            for summary in store.iter_traces(**_search_filters(args)):
+                trace = store.get_trace(summary.trace_id)
+                if trace is not None:
+                    _write_json(out, trace.to_dict())
+                    count += 1
+                if args.limit is not None and count >= args.limit:
+                    break
+    finally:
+        if args.output:
+            out.close()
+    print(f"exported {count} traces", file=sys.stderr)
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    if not args.trace_ids and args.before is None:
+        raise ValueError("give trace ids or --before")
+    with _store(args) as store:
+        deleted = store.delete_traces(args.trace_ids or None, before=args.before)
+    print(f"deleted {deleted} traces")
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        _write_json(sys.stdout, store.stats())
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from spanlite.demo import run_demo
+
+    path = args.db or default_db_path()
+    trace_ids = run_demo(path)
+    print(f"wrote {len(trace_ids)} demo traces to {path}")
+    print("see them with `spanlite traces list` or `spanlite ui`")
+    return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from spanlite.viewer.launch import run_viewer
+
+    path = args.db or default_db_path()
+    _store(args, create=True).close()  # a clear error now rather than inside the browser
+    return run_viewer(Path(path), port=args.port, host=args.host)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from spanlite.store.receiver import serve
+
+    serve(Path(args.db or default_db_path()), host=args.host, port=args.port)
+    return 0
+
+
+def _write_json(out: TextIO, value: Any) -> None:
+    out.write(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
+
+
+def _clock(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(ms: float) -> str:
+    return f"{ms:.0f}ms" if ms < 10_000 else f"{ms / 1000:.1f}s"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Decode an OTLP/HTTP trace export body (protobuf or OTLP/JSON) into neutral span dicts.
+
+A neutral span dict has exactly the keyword arguments of ``_rows.span_row``; its attributes are still the sender's
+own keys (``_normalize`` maps them). A body is decoded whole or rejected whole, so a bad request stores nothing.
+
+>>> decode_json(b'{"resourceSpans": []}')
+[]
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import orjson
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from spanlite.tracing import attributes as attr
+
+_STATUS = {Status.STATUS_CODE_UNSET: "UNSET", Status.STATUS_CODE_OK: "OK", Status.STATUS_CODE_ERROR: "ERROR"}
+_KINDS = {
+    Span.SPAN_KIND_SERVER: "SERVER",
+    Span.SPAN_KIND_CLIENT: "CLIENT",
+    Span.SPAN_KIND_PRODUCER: "PRODUCER",
+    Span.SPAN_KIND_CONSUMER: "CONSUMER",
+}
+_SERVICE_NAME = "service.name"
+# OTLP/JSON carries ids as hex; protobuf's JSON mapping expects base64 for bytes, so ids are re-encoded first.
+_ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
+
+
+class OTLPDecodeError(ValueError):
+    """A body that is not a valid ``ExportTraceServiceRequest``; the message says what and where."""
+
+
+def decode_protobuf(body: bytes) -> list[dict[str, Any]]:
+    """Spans from a binary protobuf ``ExportTraceServiceRequest``."""
+    try:
+        request = ExportTraceServiceRequest.FromString(body)
+    except (DecodeError, RecursionError, ValueError) as exc:
+        raise OTLPDecodeError(f"body is not a protobuf ExportTraceServiceRequest: {exc or 'decode error'}") from None
+    return _spans(request)
+
+
+def decode_json(body: bytes) -> list[dict[str, Any]]:
+    """Spans from an OTLP/JSON body: hex ids, lowerCamelCase (or snake_case) names, int64 as strings."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise OTLPDecodeError(f"body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise OTLPDecodeError("body must be a JSON object with a resourceSpans list")
+    _hex_ids_to_base64(data)
+    request = ExportTraceServiceRequest()
+    try:
+        json_format.ParseDict(data, request, ignore_unknown_fields=True)
+    except (json_format.ParseError, RecursionError, TypeError, ValueError) as exc:
+        raise OTLPDecodeError(f"body is not an OTLP/JSON ExportTraceServiceRequest: {exc}") from None
+    return _spans(request)
+
+
+def _hex_ids_to_base64(data: dict[str, Any]) -> None:
+    for r, resource_spans in enumerate(_items(data, "resourceSpans", "resource_spans")):
+        for s, scope_spans in enumerate(_items(resource_spans, "scopeSpans", "scope_spans")):
+            for n, span in enumerate(_items(scope_spans, "spans")):
+                where = f"resourceSpans[{r}].scopeSpans[{s}].spans[{n}]"
+                _convert_ids(span, where)
+                for e, link in enumerate(_items(span, "links")):
+                    _convert_ids(link, f"{where}.links[{e}]")
+
+
+def _items(container: Any, *keys: str) -> list[Any]:
+    """The list under the first present key; anything malformed is left for ``ParseDict`` to report."""
+    if not isinstance(container, dict):
+        return []
+    for key in keys:
+        if isinstance(value := container.get(key), list):
+            return value
+    return []
+
+
+def _convert_ids(obj: Any, where: str) -> None:
+    if not isinstance(obj, dict):
+        return
+    for key in _ID_FIELDS:
+        value = obj.get(key)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise OTLPDecodeError(f"{where}.{key} must be a hex string")
+        try:
+            obj[key] = base64.b64encode(bytes.fromhex(value)).decode()
+        except ValueError:
+            raise OTLPDecodeError(f"{where}.{key} is not hex: {value[:40]!r}") from None
+
+
+def _spans(request: ExportTraceServiceRequest) -> list[dict[str, Any]]:
+    spans: list[dict[str, Any]] = []
+    for r, resource_spans in enumerate(request.resource_spans):
+        resource = _attributes(resource_spans.resource.attributes)
+        service_name = resource.get(_SERVICE_NAME)
+        for s, scope_spans in enumerate(resource_spans.scope_spans):
+            scope = scope_spans.scope.name
+            for n, span in enumerate(scope_spans.spans):
+                where = f"resourceSpans[{r}].scopeSpans[{s}].spans[{n}]"
+                spans.append(_span(span, where, scope, service_name))
+    return spans
+
+
+def _span(span: Span, where: str, scope: str, service_name: Any) -> dict[str, Any]:
+    attributes = _attributes(span.attributes)
+    if scope:
+        attributes.setdefault(attr.OTEL_SCOPE_NAME, scope)
+    if kind := _KINDS.get(span.kind):
+        attributes.setdefault(attr.OTEL_SPAN_KIND, kind)
+    events = [
+        {"name": e.name, "time_ns": e.time_unix_nano, "attributes": _attributes(e.attributes)} for e in span.events
+    ]
+    return {
+        "trace_id": _hex_id(span.trace_id, 16, f"{where}.traceId"),
+        "span_id": _hex_id(span.span_id, 8, f"{where}.spanId"),
+        "parent_id": _hex_id(span.parent_span_id, 8, f"{where}.parentSpanId") if any(span.parent_span_id) else None,
+        "name": span.name,
+        "start_ns": span.start_time_unix_nano,
+        "end_ns": span.end_time_unix_nano,
+        "status": _STATUS.get(span.status.code, "UNSET"),
+        "status_message": span.status.message or None,
+        "attributes": attributes,
+        "events": events,
+        "service_name": service_name,
+    }
+
+
+def _hex_id(raw: bytes, size: int, where: str) -> str:
+    if len(raw) != size or not any(raw):
+        raise OTLPDecodeError(f"{where} must be {size} bytes and not all zero, got {len(raw)} bytes")
+    return binascii.hexlify(raw).decode()
+
+
+def _attributes(pairs: Any) -> dict[str, Any]:
+    return {kv.key: _value(kv.value) for kv in pairs}
+
+
+def _value(value: AnyValue) -> Any:
+    which = value.WhichOneof("value")
+    if which == "string_value":
+        return value.string_value
+    if which == "bool_value":
+        return value.bool_value
+    if which == "int_value":
+        return value.int_value
+    if which == "double_value":
+        return value.double_value
+    if which == "array_value":
+        return [_value(v) for v in value.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: _value(kv.value) for kv in value.kvlist_value.values}
+    if which == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode()
+    return None

@@ -1,0 +1,193 @@
+"""Read-only queries the viewer needs beyond ``TraceStore``: span trees, facets, sessions, overview, feedback.
+
+Every query here is an index lookup or a bounded range with a ``LIMIT``, so a page of the viewer stays fast on a
+store with millions of spans.
+
+>>> from spanlite.store import TraceStore, views
+>>> store = TraceStore("traces.db")  # doctest: +SKIP
+>>> views.facet_values(store, "model")  # doctest: +SKIP
+['claude-3-5-sonnet', 'gpt-4o']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterable
+
+import orjson
+
+from .query import TraceStore
+
+# facet -> (table, column): each column leads an index, so distinct values come from skipping through it.
+FACETS = {
+    "model": ("spans", "model"),
+    "kind": ("spans", "kind"),
+    "tag": ("trace_tags", "tag"),
+    "session": ("traces", "session_id"),
+}
+SESSION_WINDOW = 2_000  # recent traces scanned to find the most recently active sessions
+LATENCY_SAMPLE = 20_000  # newest traces used for latency percentiles
+
+
+@dataclasses.dataclass(frozen=True)
+class SpanNode:
+    """One span of a trace without its payload: enough to draw the tree and the waterfall."""
+
+    span_id: str
+    parent_id: str | None
+    name: str
+    kind: str
+    start_ns: int
+    end_ns: int
+    status: str
+    model: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    depth: int
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e6
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionSummary:
+    session_id: str
+    trace_count: int
+    first_ns: int
+    last_ns: int
+    user_id: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    error_count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedbackSummary:
+    """All feedback of one name on a trace: how many, and the mean of the numeric (or boolean) values."""
+
+    name: str
+    count: int
+    mean: float | None
+
+
+def facet_values(store: TraceStore, facet: str, *, limit: int = 200) -> list[str]:
+    """Distinct values of a filterable column (``model``, ``kind``, ``tag``, ``session``), sorted.
+
+    A loose index scan: one index seek per distinct value instead of reading the whole table.
+    """
+    table, column = FACETS[facet]
+    sql = (
+        f"WITH RECURSIVE v(x) AS (SELECT min({column}) FROM {table} "
+        f"UNION ALL SELECT (SELECT min({column}) FROM {table} WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL) "
+        "SELECT x FROM v WHERE x IS NOT NULL LIMIT ?"
+    )
+    return [r["x"] for r in store.rows(sql, [limit])]
+
+
+def span_tree(store: TraceStore, trace_id: str) -> list[SpanNode]:
+    """The spans of a trace in depth-first order (children by start time), without inputs and outputs.
+
+    Spans whose parent is missing (not arrived yet, or from another trace) are shown as roots.
+    """
+    rows = store.rows(
+        "SELECT span_id, parent_id, name, kind, start_ns, end_ns, status, model, input_tokens, output_tokens "
+        "FROM spans WHERE trace_id = ? ORDER BY start_ns, rowid",
+        [trace_id],
+    )
+    ids = {r["span_id"] for r in rows}
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for row in rows:
+        parent = row["parent_id"] if row["parent_id"] in ids else None
+        children.setdefault(parent, []).append(row)
+    ordered: list[SpanNode] = []
+    stack = [(row, 0) for row in reversed(children.get(None, []))]
+    while stack:  # iterative: a 10,000-deep chain of spans must not hit the recursion limit
+        row, depth = stack.pop()
+        ordered.append(SpanNode(**row, depth=depth))
+        stack.extend((child, depth + 1) for child in reversed(children.get(row["span_id"], [])))
+    return ordered
+
+
+def feedback_summary(store: TraceStore, trace_ids: Iterable[str]) -> dict[str, list[FeedbackSummary]]:
+    """Feedback per trace for a page of traces, through the ``(trace_id, ...)`` feedback index."""
+    ids = orjson.dumps(list(trace_ids)).decode()
+    rows = store.rows(
+        "SELECT trace_id, name, count(*) AS n, avg(CASE WHEN json_type(value) IN ('integer', 'real') "
+        "THEN json_extract(value, '$') WHEN json_type(value) = 'true' THEN 1.0 "
+        "WHEN json_type(value) = 'false' THEN 0.0 END) AS mean "
+        "FROM feedback WHERE trace_id IN (SELECT value FROM json_each(?)) GROUP BY trace_id, name ORDER BY name",
+        [ids],
+    )
+    result: dict[str, list[FeedbackSummary]] = {}
+    for r in rows:
+        result.setdefault(r["trace_id"], []).append(FeedbackSummary(r["name"], r["n"], r["mean"]))
+    return result
+
+
+def list_sessions(store: TraceStore, *, before_ns: int | None = None, limit: int = 20) -> list[SessionSummary]:
+    """Sessions by most recent activity, newest first; pass the last one's ``last_ns`` as ``before_ns`` to page.
+
+    Scans a bounded window of the newest traces for candidate sessions, then aggregates each candidate through
+    the ``(session_id, start_ns)`` index. A session with a single trace older than the window shows up on a later
+    page, never twice.
+    """
+    window = store.rows(
+        "SELECT DISTINCT session_id FROM (SELECT session_id FROM traces "
+        "WHERE session_id IS NOT NULL AND start_ns < ? ORDER BY start_ns DESC LIMIT ?)",
+        [before_ns if before_ns is not None else 2**63 - 1, SESSION_WINDOW],
+    )
+    if not window:
+        return []
+    sessions = _session_summaries(store, [r["session_id"] for r in window])
+    if before_ns is not None:
+        sessions = [s for s in sessions if s.last_ns < before_ns]
+    return sorted(sessions, key=lambda s: s.last_ns, reverse=True)[:limit]
+
+
+def get_session(store: TraceStore, session_id: str) -> SessionSummary | None:
+    found = _session_summaries(store, [session_id])
+    return found[0] if found else None
+
+
+def _session_summaries(store: TraceStore, session_ids: list[str]) -> list[SessionSummary]:
+    rows = store.rows(
+        "SELECT session_id, count(*) AS trace_count, min(start_ns) AS first_ns, max(start_ns) AS last_ns, "
+        "max(user_id) AS user_id, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, "
+        "sum(error_count) AS error_count FROM traces "
+        "WHERE session_id IN (SELECT value FROM json_each(?)) GROUP BY session_id",
+        [orjson.dumps(session_ids).decode()],
+    )
+    return [SessionSummary(**r) for r in rows]
+
+
+def overview(store: TraceStore, *, since_ns: int, bucket_ns: int) -> dict[str, Any]:
+    """Volume, errors, tokens and latency since ``since_ns``: totals, a time series, and a per-model table.
+
+    Counts and sums are exact (a range on the ``start_ns`` index); latency percentiles come from the newest
+    ``LATENCY_SAMPLE`` traces of the range, said so in ``latency_sample``.
+    """
+    series = store.rows(
+        "SELECT (start_ns / ?) * ? AS bucket_ns, count(*) AS traces, sum(status = 'ERROR') AS errors, "
+        "coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens "
+        "FROM traces WHERE start_ns >= ? GROUP BY 1 ORDER BY 1",
+        [bucket_ns, bucket_ns, since_ns],
+    )
+    latencies = store.rows(
+        "SELECT start_ns, duration_ms FROM traces WHERE start_ns >= ? ORDER BY start_ns DESC LIMIT ?",
+        [since_ns, LATENCY_SAMPLE],
+    )
+    models = facet_values(store, "model")
+    by_model = store.rows(
+        "SELECT model, (start_ns / ?) * ? AS bucket_ns, count(*) AS calls, "
+        "coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens "
+        "FROM spans WHERE model IN (SELECT value FROM json_each(?)) AND start_ns >= ? GROUP BY 1, 2 ORDER BY 2",
+        [bucket_ns, bucket_ns, orjson.dumps(models).decode(), since_ns],
+    )
+    return {
+        "series": series,
+        "latencies": latencies,
+        "latency_sample": len(latencies) == LATENCY_SAMPLE,
+        "by_model": by_model,
+    }
+

@@ -1,0 +1,266 @@
+"""The SQLite store: schema, exporter contract, trace summaries, search, delete, several writers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import spanlite
+from spanlite.store import SQLiteSpanExporter, StoreError, TraceStore
+from spanlite.store._db import connect
+from spanlite.store._rows import span_row
+from spanlite.store._writer import write_spans
+from spanlite.tracing._processor import QueueProcessor
+
+
+def row(trace: str, span: str, parent: str | None, start: int, **extra: Any) -> dict[str, Any]:
+    attributes = extra.pop("attributes", {})
+    fields: dict[str, Any] = dict(
+        trace_id=trace, span_id=span, parent_id=parent, name=f"span-{span}", start_ns=start, end_ns=start + 10,
+        status="OK", status_message=None, attributes=attributes, events=[],
+    )  # fmt: skip
+    fields.update(extra)
+    return span_row(**fields)
+
+
+def test_new_store_has_schema_wal_and_page_size(tmp_path: Path) -> None:
+    db = connect(tmp_path / "new.db")
+    assert {"spans", "traces", "feedback", "trace_tags", "counters", "spans_fts"} <= set(db.table_names())
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA page_size").fetchone()[0] == 16384
+    indexes = {tuple(i.columns) for i in db["spans"].indexes}
+    assert {("trace_id",), ("kind", "start_ns"), ("model", "start_ns")} <= indexes
+    db.close()
+    connect(tmp_path / "new.db").close()  # reopening applies nothing and raises nothing
+
+
+def test_newer_schema_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    db = connect(path)
+    db["_sqlite_migrations"].insert({"migration_set": "spanlite", "name": "m999_from_the_future", "applied_at": "x"})
+    db.close()
+    with pytest.raises(StoreError, match="newer spanlite"):
+        TraceStore(path)
+    with pytest.raises(StoreError, match="newer spanlite"):
+        spanlite.configure(db=path)
+
+
+def test_foreign_sqlite_and_garbage_files_are_clear_errors(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE people (name TEXT)")
+    with pytest.raises(StoreError, match="not a spanlite trace store"):
+        TraceStore(other)
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(StoreError, match="not a usable spanlite trace store"):
+        TraceStore(garbage)
+
+
+def test_children_before_root_and_duplicates_keep_summary_exact(tmp_path: Path) -> None:
+    db = connect(tmp_path / "s.db")
+    tokens = {"gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 5, "gen_ai.request.model": "m-1"}
+    child = row("t1", "c1", "r1", 200, attributes={**tokens, "spanlite.span.kind": "LLM"})
+    write_spans(db, [child, child])  # the same span twice in one batch
+    with TraceStore(tmp_path / "s.db") as store:
+        info = store.get_trace("t1").info  # type: ignore[union-attr]
+        assert (info.status, info.span_count, info.name) == ("IN_PROGRESS", 1, "span-c1")
+        write_spans(db, [child, row("t1", "r1", None, 100, status="ERROR", attributes={"spanlite.inputs": '"hi"'})])
+        write_spans(db, [row("t1", "c2", "r1", 300, attributes=tokens)])
+        trace = store.get_trace("t1")
+    assert trace is not None
+    info = trace.info
+    assert (info.name, info.status, info.span_count, info.error_count) == ("span-r1", "ERROR", 3, 1)
+    assert (info.input_tokens, info.output_tokens) == (20, 10)
+    assert (info.start_ns, info.end_ns, info.root_span_id) == (100, 310, "r1")
+    assert info.input_preview == "hi"
+    assert [s.span_id for s in trace.spans] == ["r1", "c1", "c2"]
+    assert trace.spans[1].model == "m-1" and trace.spans[1].kind == "LLM"
+    assert trace.root is not None and trace.root.span_id == "r1"
+
+
+def test_exporter_from_two_threads_loses_nothing(tmp_path: Path) -> None:
+    exporter = SQLiteSpanExporter(tmp_path / "threads.db")
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("t")
+    for i in range(400):
+        with tracer.start_as_current_span(f"s{i}"):
+            pass
+    spans = memory.get_finished_spans()
+    halves = [spans[:200], spans[200:]]
+    results: list[SpanExportResult] = []
+    threads = [
+        threading.Thread(target=lambda h=h: results.extend(exporter.export(h[i : i + 10]) for i in range(0, 200, 10)))
+        for h in halves
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(results) == {SpanExportResult.SUCCESS}
+    exporter.shutdown()
+    exporter.shutdown()  # idempotent
+    assert exporter.export(spans[:1]) is SpanExportResult.FAILURE
+    with TraceStore(tmp_path / "threads.db") as store:
+        assert store.stats()["spans"] == 400
+
+
+def test_sqlite_error_returns_failure_and_keeps_what_was_committed(tmp_path: Path) -> None:
+    path = tmp_path / "fail.db"
+    exporter = SQLiteSpanExporter(path)
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with provider.get_tracer("t").start_as_current_span("kept"):
+        pass
+    with provider.get_tracer("t").start_as_current_span("lost"):
+        pass
+    kept, lost = memory.get_finished_spans()
+    assert exporter.export([kept]) is SpanExportResult.SUCCESS
+    blocker = sqlite3.connect(path, timeout=0)
+    blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock for longer than we wait
+    exporter._db.conn.execute("PRAGMA busy_timeout = 50")
+    assert exporter.export([lost]) is SpanExportResult.FAILURE
+    blocker.rollback()
+    with TraceStore(path) as store:
+        assert [t.name for t in store.search_traces()] == ["kept"]
+    assert exporter.export([lost]) is SpanExportResult.SUCCESS  # and it recovers
+
+
+def test_full_queue_drops_are_counted_and_recorded_in_stats(tmp_path: Path) -> None:
+    exporter = SQLiteSpanExporter(tmp_path / "drops.db")
+    processor = QueueProcessor(exporter, max_queue=5, delay_s=60)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    for i in range(12):
+        with provider.get_tracer("t").start_as_current_span(f"s{i}"):
+            pass
+    assert processor.dropped == 7
+    assert processor.force_flush()
+    with TraceStore(tmp_path / "drops.db") as store:
+        stats = store.stats()
+    assert (stats["spans"], stats["dropped_spans"]) == (5, 7)
+    processor.shutdown()
+
+
+def _traced_tree(name: str, tags: list[str], session: str | None = None, fail: bool = False) -> None:
+    with spanlite.start_span(name, kind="AGENT", inputs={"question": f"about {name}"}) as root:
+        spanlite.update_current_trace(tags=tags, session_id=session, user_id="u1")
+        with spanlite.start_span("llm", kind="LLM", attributes={"gen_ai.request.model": f"model-{name}"}) as llm:
+            llm.set_outputs(f"the answer mentions {name}-zebra")
+        if fail:
+            root.record_exception(RuntimeError("nope"))
+
+
+def test_search_filters(store: TraceStore) -> None:
+    _traced_tree("alpha", ["prod", "v1"], session="s1")
+    time.sleep(0.002)
+    _traced_tree("beta", ["prod"], session="s1", fail=True)
+    time.sleep(0.002)
+    _traced_tree("gamma_x", ["dev"])
+    spanlite.flush()
+
+    def names(**filters: Any) -> list[str]:
+        return [t.name or "" for t in store.search_traces(**filters)]
+
+    assert names() == ["gamma_x", "beta", "alpha"]
+    assert names(ascending=True) == ["alpha", "beta", "gamma_x"]
+    assert names(status="ERROR") == ["beta"]
+    assert names(status="ok") == ["gamma_x", "alpha"]
+    assert names(tags=["prod"]) == ["beta", "alpha"]
+    assert names(tags=["prod", "v1"]) == ["alpha"]
+    assert names(session_id="s1") == ["beta", "alpha"]
+    assert names(user_id="u1", kind="llm") == ["gamma_x", "beta", "alpha"]
+    assert names(kind="TOOL") == []
+    assert names(model="model-beta") == ["beta"]
+    assert names(name="ALP") == ["alpha"]
+    assert names(name="a_x") == ["gamma_x"]  # LIKE wildcards in the name are literal
+    assert names(name="%") == []
+    assert names(text="beta-zebra") == ["beta"]
+    assert names(text="about") == ["gamma_x", "beta", "alpha"]
+    assert names(text='zebra" OR "x') == []  # FTS syntax in user text is literal words
+    oldest = store.search_traces(ascending=True)[0]
+    assert names(since=dt.datetime.fromtimestamp(oldest.start_ns / 1e9 + 0.0015, dt.timezone.utc)) == [
+        "gamma_x",
+        "beta",
+    ]
+    assert names(until=oldest.start_ns / 1e9 + 0.0015) == ["alpha"]
+    assert names(min_duration_ms=10_000) == []
+    for bad in ({"status": "MAYBE"}, {"order_by": "name; DROP TABLE spans"}, {"limit": 0}, {"page_token": "zz"}):
+        with pytest.raises(ValueError):
+            store.search_traces(**bad)
+    assert store.stats()["spans"] == 6  # nothing was dropped by the attempts above
+
+
+def test_keyset_pagination_visits_every_trace_once(store: TraceStore) -> None:
+    for i in range(23):
+        with spanlite.start_span(f"t{i}"):
+            pass
+    spanlite.flush()
+    seen: list[str] = []
+    token = None
+    while True:
+        page = store.search_traces(limit=5, page_token=token)
+        seen += [t.trace_id for t in page]
+        token = page.next_page_token
+        if token is None:
+            break
+    assert len(seen) == len(set(seen)) == 23
+    by_duration = store.search_traces(order_by="duration_ms", limit=5)
+    assert len(by_duration) == 5 and by_duration.next_page_token
+    assert len(list(store.iter_traces())) == 23
+
+
+def test_delete_traces_removes_spans_tags_and_text(store: TraceStore) -> None:
+    _traced_tree("keep", ["a"])
+    _traced_tree("drop", ["a"])
+    spanlite.flush()
+    drop = store.search_traces(name="drop")[0].trace_id
+    assert store.delete_traces([drop]) == 1
+    assert store.get_trace(drop) is None
+    assert [t.name for t in store.search_traces(tags=["a"])] == ["keep"]
+    assert store.search_traces(text="drop-zebra") == []
+    assert store.stats()["spans"] == 2
+    with pytest.raises(ValueError, match="refusing"):
+        store.delete_traces()
+    assert store.delete_traces(before=time.time() + 60) == 1
+    assert store.stats()["traces"] == 0
+
+
+WRITER = """
+import sys, spanlite
+spanlite.configure(db=sys.argv[1])
+for i in range(int(sys.argv[2])):
+    with spanlite.start_span(f"{sys.argv[3]}-{i}", inputs={"i": i}):
+        with spanlite.start_span("child"):
+            pass
+assert spanlite.flush()
+"""
+
+
+def test_two_processes_write_2000_traces_each_into_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), "2000", name], stderr=subprocess.PIPE)
+        for name in ("a", "b")
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err.decode()
+    with TraceStore(path) as store:
+        stats = store.stats()
+        assert (stats["traces"], stats["spans"], stats["dropped_spans"]) == (4000, 8000, 0)
+        complete = store.rows("SELECT count(*) AS n FROM traces WHERE span_count = 2 AND status = 'OK'")
+        assert complete[0]["n"] == 4000
