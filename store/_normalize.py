@@ -1,0 +1,273 @@
+"""Map spans from any instrumentor onto spanlite's attribute keys, so the viewer shows them like our own.
+
+Understood on ingest: OpenInference (``openinference.span.kind``, ``input.value``, ``llm.input_messages.N.*``,
+``llm.token_count.*``), OpenLLMetry/Traceloop (``traceloop.span.kind``, ``traceloop.entity.input``,
+``gen_ai.prompt.N.*``, ``gen_ai.usage.prompt_tokens``) and the OTel GenAI semantic conventions
+(``gen_ai.operation.name``, ``gen_ai.input.messages`` with ``parts``). Keys whose whole content moves into one
+of ours (inputs, outputs, messages, token counts) are removed; every other attribute is kept as it came.
+Spans that already carry ``spanlite.span.kind`` are ours and pass through unchanged.
+
+>>> normalize({"openinference.span.kind": "TOOL", "input.value": "2+2"})["spanlite.inputs"]
+'"2+2"'
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+import orjson
+
+from spanlite.tracing import attributes as attr
+from spanlite.tracing.kinds import SpanKind
+
+_OI_KINDS = {"PROMPT": SpanKind.TASK, "DECISION": SpanKind.CHAIN}
+_TRACELOOP_KINDS = {
+    "workflow": SpanKind.CHAIN, "task": SpanKind.TASK, "agent": SpanKind.AGENT, "tool": SpanKind.TOOL,
+}  # fmt: skip
+_OPERATIONS = {
+    "chat": SpanKind.CHAT_MODEL, "generate_content": SpanKind.CHAT_MODEL, "text_completion": SpanKind.LLM,
+    "completion": SpanKind.LLM, "embeddings": SpanKind.EMBEDDING, "embedding": SpanKind.EMBEDDING,
+    "execute_tool": SpanKind.TOOL, "invoke_agent": SpanKind.AGENT, "create_agent": SpanKind.AGENT,
+    "invoke_workflow": SpanKind.CHAIN, "retrieval": SpanKind.RETRIEVER, "rerank": SpanKind.RERANKER,
+}  # fmt: skip
+_TRACELOOP_SESSION_KEYS = ("session_id", "session", "thread_id", "conversation_id")
+_TRACELOOP_USER_KEYS = ("user_id", "user")
+_INDEXED = re.compile(r"(\d+)\.(.+)")
+
+
+def normalize(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``attributes`` with spanlite's keys filled in from whichever convention the sender used."""
+    if attr.SPAN_KIND in attributes:
+        return dict(attributes)
+    a = dict(attributes)
+    out: dict[str, Any] = {}
+    if a.get(attr.OI_SPAN_KIND) is not None:
+        _openinference(a, out)
+    _traceloop(a, out)
+    _gen_ai(a, out)
+    _put(out, attr.SPAN_KIND, _gen_ai_kind(a, out))
+    for key, value in out.items():
+        if value is not None:
+            a.setdefault(key, value)  # where the sender already used our key, theirs wins
+    if a.get(attr.SPAN_KIND) is None:
+        a.pop(attr.SPAN_KIND, None)
+    return a
+
+
+def _openinference(a: dict[str, Any], out: dict[str, Any]) -> None:
+    kind = str(a.get(attr.OI_SPAN_KIND)).upper()
+    in_messages = _oi_messages(_indexed(a, attr.OI_LLM_INPUT_MESSAGES))
+    out_messages = _oi_messages(_indexed(a, attr.OI_LLM_OUTPUT_MESSAGES))
+    if kind == SpanKind.LLM.value and in_messages:
+        out[attr.SPAN_KIND] = SpanKind.CHAT_MODEL.value  # a chat call, whichever instrumentor saw it
+    elif kind in SpanKind.__members__:
+        out[attr.SPAN_KIND] = kind
+    elif kind in _OI_KINDS:
+        out[attr.SPAN_KIND] = _OI_KINDS[kind].value
+    out[attr.INPUTS] = _value_json(a.pop(attr.OI_INPUT_VALUE, None), a.pop(attr.OI_INPUT_MIME_TYPE, None))
+    out[attr.OUTPUTS] = _value_json(a.pop(attr.OI_OUTPUT_VALUE, None), a.pop(attr.OI_OUTPUT_MIME_TYPE, None))
+    if out[attr.OUTPUTS] is None and (docs := _indexed(a, attr.OI_RETRIEVAL_DOCUMENTS)):
+        out[attr.OUTPUTS] = _json([_strip_prefix(d, "document.") for d in docs])
+    if in_messages:
+        out[attr.GEN_AI_INPUT_MESSAGES] = _json(in_messages)
+    if out_messages:
+        out[attr.GEN_AI_OUTPUT_MESSAGES] = _json(out_messages)
+    model = (
+        a.get(attr.OI_LLM_RESPONSE_MODEL_NAME) or a.get(attr.OI_LLM_MODEL_NAME) or a.get(attr.OI_EMBEDDING_MODEL_NAME)
+    )
+    out[attr.GEN_AI_REQUEST_MODEL] = a.get(attr.OI_LLM_REQUEST_MODEL_NAME) or model
+    out[attr.GEN_AI_RESPONSE_MODEL] = model
+    out[attr.GEN_AI_PROVIDER_NAME] = a.get(attr.OI_LLM_PROVIDER) or a.get(attr.OI_LLM_SYSTEM)
+    out[attr.GEN_AI_USAGE_INPUT_TOKENS] = _int(a.pop(attr.OI_LLM_TOKEN_COUNT_PROMPT, None))
+    out[attr.GEN_AI_USAGE_OUTPUT_TOKENS] = _int(a.pop(attr.OI_LLM_TOKEN_COUNT_COMPLETION, None))
+    out[attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = _int(a.pop(attr.OI_LLM_TOKEN_COUNT_CACHE_READ, None))
+    out[attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = _int(a.pop(attr.OI_LLM_TOKEN_COUNT_REASONING, None))
+    out[attr.GEN_AI_TOOL_NAME] = a.get(attr.OI_TOOL_NAME)
+    out[attr.GEN_AI_AGENT_NAME] = a.get(attr.OI_AGENT_NAME)
+    if tags := a.pop(attr.OI_TAG_TAGS, None):
+        out[attr.TRACE_TAGS] = _json([str(t) for t in tags] if isinstance(tags, (list, tuple)) else [str(tags)])
+    if (metadata := a.pop(attr.OI_METADATA, None)) is not None:
+        parsed = _maybe_json(metadata)
+        out[attr.TRACE_METADATA] = _json(parsed if isinstance(parsed, dict) else {"metadata": parsed})
+
+
+def _traceloop(a: dict[str, Any], out: dict[str, Any]) -> None:
+    kind = _TRACELOOP_KINDS.get(str(a.get(attr.TRACELOOP_SPAN_KIND, "")).lower())
+    if kind is not None:
+        _put(out, attr.SPAN_KIND, kind.value)
+    if (value := a.pop(attr.TRACELOOP_ENTITY_INPUT, None)) is not None:
+        _put(out, attr.INPUTS, _json(_maybe_json(value)))
+    if (value := a.pop(attr.TRACELOOP_ENTITY_OUTPUT, None)) is not None:
+        _put(out, attr.OUTPUTS, _json(_maybe_json(value)))
+    prompts = [_flat_message(m) for m in _indexed(a, attr.GEN_AI_PROMPT)]
+    completions = [_flat_message(m, default_role="assistant") for m in _indexed(a, attr.GEN_AI_COMPLETION)]
+    if prompts:
+        _put(out, attr.GEN_AI_INPUT_MESSAGES, _json(prompts))
+    if completions:
+        _put(out, attr.GEN_AI_OUTPUT_MESSAGES, _json(completions))
+    _put(out, attr.GEN_AI_USAGE_INPUT_TOKENS, _int(a.pop(attr.GEN_AI_USAGE_PROMPT_TOKENS, None)))
+    _put(out, attr.GEN_AI_USAGE_OUTPUT_TOKENS, _int(a.pop(attr.GEN_AI_USAGE_COMPLETION_TOKENS, None)))
+    prefix = attr.TRACELOOP_ASSOCIATION_PROPERTIES + "."
+    props = {k[len(prefix) :]: v for k, v in a.items() if k.startswith(prefix)}
+    _put(out, attr.SESSION_ID, next((props[k] for k in _TRACELOOP_SESSION_KEYS if props.get(k)), None))
+    _put(out, attr.USER_ID, next((props[k] for k in _TRACELOOP_USER_KEYS if props.get(k)), None))
+
+
+def _gen_ai(a: dict[str, Any], out: dict[str, Any]) -> None:
+    """The GenAI conventions' own keys: messages as ``parts`` become ``{role, content}``; older names renamed."""
+    for key in (attr.GEN_AI_INPUT_MESSAGES, attr.GEN_AI_OUTPUT_MESSAGES):
+        if (value := a.get(key)) is not None:
+            messages = _maybe_json(value)
+            if isinstance(messages, list):
+                a[key] = _json([_parts_message(m) for m in messages])
+    _put(out, attr.GEN_AI_PROVIDER_NAME, a.get(attr.GEN_AI_SYSTEM))
+    if (value := a.get(attr.GEN_AI_TOOL_CALL_ARGUMENTS)) is not None:
+        _put(out, attr.INPUTS, _json(_maybe_json(value)))
+    if (value := a.get(attr.GEN_AI_TOOL_CALL_RESULT)) is not None:
+        _put(out, attr.OUTPUTS, _json(_maybe_json(value)))
+    # A model span with no explicit inputs/outputs shows its messages there, as our own model spans do.
+    _put(out, attr.INPUTS, out.get(attr.GEN_AI_INPUT_MESSAGES) or a.get(attr.GEN_AI_INPUT_MESSAGES))
+    _put(out, attr.OUTPUTS, out.get(attr.GEN_AI_OUTPUT_MESSAGES) or a.get(attr.GEN_AI_OUTPUT_MESSAGES))
+
+
+def _gen_ai_kind(a: Mapping[str, Any], out: Mapping[str, Any]) -> str | None:
+    operation = str(a.get(attr.GEN_AI_OPERATION_NAME) or a.get(attr.LLM_REQUEST_TYPE) or "").lower()
+    if kind := _OPERATIONS.get(operation):
+        return kind.value
+    if out.get(attr.GEN_AI_INPUT_MESSAGES) or a.get(attr.GEN_AI_INPUT_MESSAGES):
+        return SpanKind.CHAT_MODEL.value
+    return None
+
+
+def _indexed(a: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """Remove ``prefix.N.rest`` keys from ``a``; one ``{rest: value}`` dict per index, in index order."""
+    start = prefix + "."
+    items: dict[int, dict[str, Any]] = {}
+    for key in [k for k in a if k.startswith(start)]:
+        if match := _INDEXED.fullmatch(key[len(start) :]):
+            items.setdefault(int(match[1]), {})[match[2]] = a.pop(key)
+    return [items[i] for i in sorted(items)]
+
+
+def _put(out: dict[str, Any], key: str, value: Any) -> None:
+    """Fill ``key`` unless an earlier convention already did; ``None`` fills nothing."""
+    if value is not None and out.get(key) is None:
+        out[key] = value
+
+
+def _sub(flat: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    return _indexed(dict(flat), prefix)
+
+
+def _oi_messages(flat_messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    messages = []
+    for flat in flat_messages:
+        message: dict[str, Any] = {
+            "role": flat.get(attr.OI_MESSAGE_ROLE),
+            "content": flat.get(attr.OI_MESSAGE_CONTENT),
+        }
+        if message["content"] is None and (contents := _sub(flat, attr.OI_MESSAGE_CONTENTS)):
+            texts = [c.get(attr.OI_MESSAGE_CONTENT_TEXT) for c in contents]
+            message["content"] = "".join(str(t) for t in texts if t is not None)
+        if name := flat.get(attr.OI_MESSAGE_NAME):
+            message["name"] = name
+        if tool_call_id := flat.get(attr.OI_MESSAGE_TOOL_CALL_ID):
+            message["tool_call_id"] = tool_call_id
+        if calls := _sub(flat, attr.OI_MESSAGE_TOOL_CALLS):
+            message["tool_calls"] = [
+                _tool_call(
+                    c.get(attr.OI_TOOL_CALL_ID),
+                    c.get(attr.OI_TOOL_CALL_FUNCTION_NAME),
+                    c.get(attr.OI_TOOL_CALL_FUNCTION_ARGUMENTS),
+                )
+                for c in calls
+            ]
+        messages.append(message)
+    return messages
+
+
+def _flat_message(flat: dict[str, Any], default_role: str | None = None) -> dict[str, Any]:
+    """An OpenLLMetry ``gen_ai.prompt.N.*`` / ``gen_ai.completion.N.*`` message."""
+    message: dict[str, Any] = {"role": flat.get("role", default_role), "content": flat.get("content")}
+    if finish_reason := flat.get("finish_reason"):
+        message["finish_reason"] = finish_reason
+    if tool_call_id := flat.get("tool_call_id"):
+        message["tool_call_id"] = tool_call_id
+    if calls := _sub(flat, "tool_calls"):
+        message["tool_calls"] = [_tool_call(c.get("id"), c.get("name"), c.get("arguments")) for c in calls]
+    return message
+
+
+def _parts_message(message: Any) -> Any:
+    """A GenAI-conventions message (``{role, parts: [...]}``) as ``{role, content}``; others are kept."""
+    if not isinstance(message, dict) or "parts" not in message or not isinstance(message["parts"], list):
+        return message
+    rest = {k: v for k, v in message.items() if k not in ("parts", "role")}
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    other: list[Any] = []
+    for part in message["parts"]:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind in ("text", "reasoning", "refusal") and isinstance(part.get("content"), str):
+            texts.append(part["content"])
+        elif kind == "tool_call":
+            calls.append(_tool_call(part.get("id"), part.get("name"), part.get("arguments")))
+        elif kind == "tool_call_response":
+            rest["tool_call_id"] = part.get("id")
+            texts.append(part["response"] if isinstance(part.get("response"), str) else _json(part.get("response")))
+        else:
+            other.append(part)
+    result: dict[str, Any] = {"role": message.get("role"), "content": "".join(texts) if texts or not other else None}
+    if other:
+        result["parts"] = other  # images, files: kept whole rather than flattened to text
+    if calls:
+        result["tool_calls"] = calls
+    result.update((k, v) for k, v in rest.items() if v not in (None, ""))
+    return result
+
+
+def _tool_call(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
+    call = {"id": call_id, "name": name, "arguments": _maybe_json(arguments)}
+    return {k: v for k, v in call.items() if v is not None}
+
+
+def _strip_prefix(flat: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """``{"document.content": ...}`` as ``{"content": ...}``; metadata arrives as JSON text."""
+    return {
+        (k[len(prefix) :] if k.startswith(prefix) else k): (_maybe_json(v) if k.endswith("metadata") else v)
+        for k, v in flat.items()
+    }
+
+
+def _value_json(value: Any, mime_type: Any) -> str | None:
+    """OpenInference's ``input.value``: JSON text when its mime type says so, else plain text."""
+    if value is None:
+        return None
+    mime = str(mime_type or "").lower()
+    if mime == "application/json":
+        return _json(_maybe_json(value))
+    if not mime and isinstance(parsed := _maybe_json(value), (dict, list)):
+        return _json(parsed)  # many senders omit the mime type of JSON they send
+    return _json(value)
+
+
+def _maybe_json(value: Any) -> Any:
+    """Senders put JSON in strings; text that is not JSON is kept as text."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError, OverflowError):
+        return None
