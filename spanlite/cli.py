@@ -12,6 +12,8 @@ import orjson
 
 from spanlite.store import SpanRecord, StoreError, Trace, TraceStore, TraceSummary, default_db_path
 
+LIST_LIMIT = 20
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
@@ -44,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = traces_commands.add_parser("list", parents=[db, filters], help="latest traces first")
     listing.set_defaults(run=_list)
     search = traces_commands.add_parser("search", parents=[db, filters], help="full-text search in inputs/outputs")
-    search.add_argument("text", help="words that must all appear in a span's inputs or outputs")
+    search.add_argument("text", nargs="+", help="words that must all appear in a span's inputs or outputs")
     search.set_defaults(run=_list)
     show = traces_commands.add_parser("show", parents=[db], help="one trace as a span tree")
     show.add_argument("trace_id")
@@ -52,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     show.set_defaults(run=_show)
     export = traces_commands.add_parser("export", parents=[db, filters], help="whole traces as JSON lines")
     export.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
-    export.set_defaults(run=_export, limit=None)
+    export.set_defaults(run=_export)
     delete = traces_commands.add_parser("delete", parents=[db], help="delete traces with their spans")
     delete.add_argument("trace_ids", nargs="*", metavar="TRACE_ID")
     delete.add_argument("--before", type=_time, help="delete every trace that started before this ISO date/time")
@@ -75,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _filter_options() -> argparse.ArgumentParser:
     filters = argparse.ArgumentParser(add_help=False)
-    filters.add_argument("--limit", type=int, default=20, help="at most this many traces (export: all)")
+    filters.add_argument("--limit", type=int, help=f"at most this many traces (list: {LIST_LIMIT}; export: all)")
     filters.add_argument("--since", type=_time, help="ISO date/time, e.g. 2026-11-28T09:00")
     filters.add_argument("--until", type=_time)
     filters.add_argument("--name", help="substring of the trace name")
@@ -109,13 +111,13 @@ def _search_filters(args: argparse.Namespace) -> dict[str, Any]:
     names = ("since", "until", "name", "status", "kind", "model", "tags", "session_id", "user_id", "min_duration_ms")
     filters = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     if getattr(args, "text", None):
-        filters["text"] = args.text
+        filters["text"] = " ".join(args.text)
     return filters
 
 
 def _list(args: argparse.Namespace) -> int:
     with _store(args) as store:
-        page = store.search_traces(**_search_filters(args), limit=args.limit)
+        page = store.search_traces(**_search_filters(args), limit=args.limit or LIST_LIMIT)
     if args.json:
         for t in page:
             _write_json(sys.stdout, t.to_dict())

@@ -1,0 +1,64 @@
+"""The spanlite command, run as a user would run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import spanlite
+
+
+def cli(*args: str, db: Path | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "spanlite.cli", *args] + (["--db", str(db)] if db else [])
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def test_list_show_search_export_delete(db_path: Path, tmp_path: Path) -> None:
+    @spanlite.trace(kind="AGENT")
+    def agent(question: str) -> str:
+        spanlite.update_current_trace(tags=["cli"], session_id="s-9")
+        with spanlite.start_span("lookup", kind="TOOL", inputs={"q": question}) as span:
+            span.set_outputs("found the platypus")
+        return "done"
+
+    agent("where is the platypus?")
+    agent("second question")
+    spanlite.flush()
+
+    listing = cli("traces", "list", db=db_path)
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.count("agent") == 2 and "TRACE ID" in listing.stdout
+
+    found = cli("traces", "search", "where", "platypus", "--json", db=db_path)
+    (line,) = found.stdout.splitlines()
+    trace_id = json.loads(line)["trace_id"]
+    assert json.loads(line)["tags"] == ["cli"]
+
+    shown = cli("traces", "show", trace_id, db=db_path)
+    assert "AGENT      agent" in shown.stdout and "  TOOL       lookup" in shown.stdout
+    whole = json.loads(cli("traces", "show", trace_id, "--json", db=db_path).stdout)
+    assert [s["name"] for s in whole["spans"]] == ["agent", "lookup"]
+
+    out = tmp_path / "export.jsonl"
+    exported = cli("traces", "export", "--session", "s-9", "-o", str(out), db=db_path)
+    assert exported.returncode == 0 and "exported 2 traces" in exported.stderr
+    assert len(out.read_text().splitlines()) == 2
+
+    assert "deleted 1 traces" in cli("traces", "delete", trace_id, db=db_path).stdout
+    assert json.loads(cli("stats", db=db_path).stdout)["traces"] == 1
+
+
+def test_db_flag_before_the_command_and_clear_errors(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    result = subprocess.run(
+        [sys.executable, "-m", "spanlite.cli", "--db", str(missing), "traces", "list"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert f"no trace store at {missing}" in result.stderr
+    assert not missing.exists()
+    bad = cli("traces", "list", "--since", "yesterday-ish", db=missing)
+    assert bad.returncode == 2 and "not an ISO date/time" in bad.stderr
+    assert cli("traces", "delete", db=missing).returncode == 1
