@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal, Mapping, Sequence
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import Status
 
-from spanlite.store import SQLiteSpanExporter, TraceStore, default_db_path
+from spanlite.store import SQLiteSpanExporter, StoreError, TraceStore, default_db_path
 from spanlite.tracing import _provider
 from spanlite.tracing._processor import QueueProcessor
 
 
+_TRACES_PATH = "/v1/traces"
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    db: Path
-    otlp_endpoint: str | None = None
+    db: Path | None  # None: no local store (``configure(db=False)``)
+    otlp_endpoint: str | None = None  # the full traces URL spans are also sent to
     sample_rate: float = 1.0
     redact: Callable[[str], str] | None = None
     capture_content: bool = True
@@ -41,7 +47,7 @@ _lock = threading.RLock()
 
 def configure(
     *,
-    db: str | Path | None = None,
+    db: str | Path | Literal[False] | None = None,
     otlp_endpoint: str | None = None,
     sample_rate: float = 1.0,
     redact: Callable[[str], str] | None = None,
@@ -50,7 +56,13 @@ def configure(
 ) -> Settings:
     """Set where spans go; call once at start-up (calling again flushes and replaces the previous set-up).
 
-    ``db``: the SQLite store (default ``$SPANLITE_DB`` or ``~/.local/share/spanlite/traces.db``).
+    ``db``: the SQLite store (default ``$SPANLITE_DB`` or ``~/.local/share/spanlite/traces.db``); ``db=False``
+    keeps no local store, so spans go only to the OTLP endpoint (reading them back then raises ``StoreError``).
+    ``otlp_endpoint``: also send spans to an OTLP/HTTP backend (a Collector, ``spanlite serve``, any vendor):
+    a base URL such as ``http://collector:4318`` gets ``/v1/traces`` appended, a URL ending in ``/v1/traces`` is
+    used as it is. Without it, ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (used as it is) or
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` (a base URL) turn export on; headers, timeout and compression come from the
+    usual ``OTEL_EXPORTER_OTLP_*`` variables. Needs ``pip install 'spanlite[otlp]'``.
     ``sample_rate``: the fraction of traces kept, decided at the root so traces are whole.
     ``redact``: called on every text field before it is written. ``capture_content=False``: autolog records
     model calls without message contents. ``use_global_provider``: add our processor to the global OTel
@@ -58,21 +70,30 @@ def configure(
 
     >>> import spanlite
     >>> spanlite.configure(db="app-traces.db", sample_rate=0.5)  # doctest: +SKIP
+    >>> spanlite.configure(otlp_endpoint="http://localhost:4318")  # doctest: +SKIP
+    >>> spanlite.configure(db=False, otlp_endpoint="http://collector:4318")  # doctest: +SKIP
     """
     if not 0.0 <= sample_rate <= 1.0:
         raise ValueError(f"sample_rate must be between 0 and 1, not {sample_rate}")
+    endpoint = _traces_endpoint(otlp_endpoint)
+    if db is False and endpoint is None:
+        raise ValueError("configure(db=False) needs otlp_endpoint= (or OTEL_EXPORTER_OTLP_ENDPOINT) to send spans to")
     settings = Settings(
-        db=Path(db).expanduser() if db is not None else default_db_path(),
-        otlp_endpoint=otlp_endpoint,
+        db=None if db is False else Path(db).expanduser() if db is not None else default_db_path(),
+        otlp_endpoint=endpoint,
         sample_rate=sample_rate,
         redact=redact,
         capture_content=capture_content,
         use_global_provider=use_global_provider,
     )
-    exporter = SQLiteSpanExporter(settings.db, redact=redact)  # raises here for a bad or newer store
+    exporters: list[SpanExporter] = []
+    if settings.db is not None:
+        exporters.append(SQLiteSpanExporter(settings.db, redact=redact))  # raises here for a bad or newer store
+    if settings.otlp_endpoint is not None:
+        exporters.append(_otlp_exporter(settings.otlp_endpoint, redact))
     with _lock:
         _shutdown()
-        processors = [QueueProcessor(exporter)]
+        processors = [QueueProcessor(exporter) for exporter in exporters]
         provider = _provider_for(settings)
         for processor in processors:
             provider.add_span_processor(processor)
@@ -103,9 +124,77 @@ def store() -> TraceStore:
     settings()
     with _lock:
         assert _pipeline is not None
+        if _pipeline.settings.db is None:
+            raise StoreError("spanlite is configured with db=False: spans go only to the OTLP endpoint")
         if _pipeline.store is None:
             _pipeline.store = TraceStore(_pipeline.settings.db)
         return _pipeline.store
+
+
+def _traces_endpoint(otlp_endpoint: str | None) -> str | None:
+    """The full traces URL, from the argument or the standard OTel variables (the same rules as the SDK's)."""
+    if otlp_endpoint is None and (url := os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()):
+        return url
+    base = otlp_endpoint if otlp_endpoint is not None else os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    if not base:
+        return None
+    base = base.rstrip("/")
+    return base if base.endswith(_TRACES_PATH) else base + _TRACES_PATH
+
+
+def _otlp_exporter(endpoint: str, redact: Callable[[str], str] | None) -> SpanExporter:
+    """Imported only when asked for, so the ``otlp`` extra stays optional."""
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ImportError as exc:
+        raise ImportError(
+            "spanlite's OTLP export needs the OTLP/HTTP exporter: pip install 'spanlite[otlp]' "
+            f"(missing: {exc.name})"
+        ) from exc
+    exporter = OTLPSpanExporter(endpoint=endpoint)
+    return _RedactingExporter(exporter, redact) if redact is not None else exporter
+
+
+class _RedactingExporter(SpanExporter):
+    """``redact`` applies to what leaves the process too: every string attribute, event value and status."""
+
+    def __init__(self, inner: SpanExporter, redact: Callable[[str], str]) -> None:
+        self._inner = inner
+        self._redact = redact
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            redacted = [self._span(span) for span in spans]
+        except Exception:  # a redactor that fails must not let the unredacted spans through
+            return SpanExportResult.FAILURE
+        return self._inner.export(redacted)
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+    def _span(self, span: ReadableSpan) -> ReadableSpan:
+        status = span.status
+        if status.description:
+            status = Status(status.status_code, self._redact(status.description))
+        return ReadableSpan(
+            name=span.name, context=span.context, parent=span.parent, resource=span.resource,
+            attributes=self._values(span.attributes), links=span.links, kind=span.kind, status=status,
+            events=[Event(e.name, self._values(e.attributes), e.timestamp) for e in span.events],
+            start_time=span.start_time, end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
+        )  # fmt: skip
+
+    def _values(self, attributes: Mapping[str, object] | None) -> dict[str, object]:
+        return {key: self._value(value) for key, value in (attributes or {}).items()}
+
+    def _value(self, value: object) -> object:
+        if isinstance(value, str):
+            return self._redact(value)
+        if isinstance(value, (list, tuple)):
+            return [self._redact(v) if isinstance(v, str) else v for v in value]
+        return value
 
 
 def _provider_for(settings: Settings) -> TracerProvider:
