@@ -1,0 +1,47 @@
+"""The root folders install as spanlite.* — never as top-level `store` or `tracing` modules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import sysconfig
+import venv
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECK = """
+import importlib.util, sys
+import spanlite, spanlite.store, spanlite.tracing, spanlite.autolog, spanlite.viewer, spanlite.cli
+for name in ("store", "tracing", "autolog", "viewer"):
+    assert importlib.util.find_spec(name) is None, name
+print(spanlite.store.__file__)
+"""
+
+
+def test_wheel_installs_the_component_folders_under_spanlite(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("spanlite-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "spanlite/store/query.py" in names and "spanlite/py.typed" in names
+    assert not any(n.split("/")[0] in {"store", "tracing", "autolog", "viewer", "tests"} for n in names)
+
+    env_dir = tmp_path / "fresh"
+    venv.create(env_dir, with_pip=False)
+    python = env_dir / "bin" / "python"
+    site = Path(subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
+    zipfile.ZipFile(wheel).extractall(site)
+    # Dependencies come from the test environment, without its editable spanlite (.pth files there are not run).
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    out = subprocess.run([python, "-c", CHECK], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(site / "spanlite" / "store" / "__init__.py")
+
+
+def test_editable_install_maps_the_root_folders(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-c", CHECK], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(ROOT / "store" / "__init__.py")
