@@ -211,8 +211,8 @@ def _demo(args: argparse.Namespace) -> int:
     from spanlite.demo import run_demo
 
     path = args.db or default_db_path()
-    trace_ids = run_demo(path)
-    print(f"wrote {len(trace_ids)} demo traces to {path}")
+    count = run_demo(path)
+    print(f"wrote {count} demo traces to {path}")
     print("see them with `spanlite traces list` or `spanlite ui`")
     return 0
 
