@@ -1,3 +1,92 @@
-"""Automatic spans for LLM clients and agent frameworks."""
+"""Automatic spans for LLM clients: ``autolog()`` patches the SDKs so every model call is a span.
+
+Each supported library has one module here that describes what to record; the patching itself is shared
+(``_patch.py``, ``_stream.py``). Patches go on when the library is imported, or at once if it already is.
+"""
 
 from __future__ import annotations
+
+import importlib
+import importlib.util
+import threading
+from types import ModuleType
+from typing import Callable
+
+import wrapt
+
+from spanlite.tracing._guard import guard
+
+__all__ = ["autolog", "supported"]
+
+# library import name -> the module of ours that patches it
+_INTEGRATIONS: dict[str, str] = {
+    "openai": "spanlite.autolog.openai",
+    "anthropic": "spanlite.autolog.anthropic",
+}
+_wanted: set[str] = set()
+_hooked: set[str] = set()
+_undo: dict[str, Callable[[], None]] = {}
+_lock = threading.RLock()
+
+
+def supported() -> list[str]:
+    """The library names ``autolog`` knows."""
+    return list(_INTEGRATIONS)
+
+
+def autolog(*names: str, disable: bool = False) -> None:
+    """Record every call of the named LLM libraries as a span; no names means every supported one installed.
+
+    Call it before or after importing the library; calling it again changes nothing. ``disable=True`` takes the
+    patches off and restores the original methods. A failure while recording never reaches the caller.
+
+    >>> import spanlite
+    >>> spanlite.autolog()                    # doctest: +SKIP
+    >>> spanlite.autolog("openai", disable=True)  # doctest: +SKIP
+    """
+    unknown = [n for n in names if n not in _INTEGRATIONS]
+    if unknown:
+        raise ValueError(f"autolog does not support {', '.join(unknown)}; supported: {', '.join(_INTEGRATIONS)}")
+    chosen = list(names) if names else [n for n in _INTEGRATIONS if _installed(n) or n in _wanted]
+    with _lock:
+        for name in chosen:
+            if disable:
+                _wanted.discard(name)
+                undo = _undo.pop(name, None)
+                if undo is not None:
+                    guard(undo)
+                continue
+            _wanted.add(name)
+            if name not in _hooked:
+                _hooked.add(name)
+                # Runs now if the library is imported already, else right after its import.
+                wrapt.register_post_import_hook(_on_import, name)
+            else:
+                import sys
+
+                if name in sys.modules:
+                    _apply(name)
+
+
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _on_import(module: ModuleType) -> None:
+    with _lock:
+        if module.__name__ in _wanted:
+            _apply(module.__name__)
+
+
+def _apply(name: str) -> None:
+    if name in _undo:
+        return  # already patched: autolog() is idempotent
+    integration = guard(importlib.import_module, _INTEGRATIONS[name])
+    if integration is None:
+        return
+    undo = guard(integration.patch)
+    if undo is not None:
+        _undo[name] = undo

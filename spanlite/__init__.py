@@ -15,11 +15,13 @@ from __future__ import annotations
 from typing import Any
 
 from spanlite._config import configure, flush
+from spanlite.autolog import autolog
 from spanlite.store import Page, Trace
 from spanlite.tracing import SpanKind, current_span, start_span, trace, update_current_trace
 
 __all__ = [
     "SpanKind",
+    "autolog",
     "configure",
     "current_span",
     "flush",

@@ -1,0 +1,270 @@
+"""The guarded wrapper every autolog integration shares: one span per SDK call, the call itself untouched.
+
+An integration describes an SDK method as an ``Endpoint`` (where it lives, how to read its arguments, how to read
+its result, how to fold a stream); this module does the rest the same way for all of them. The user's call runs
+exactly once, outside ``guard``; whatever we fail at is logged and swallowed (or raised under SPANLITE_STRICT=1).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import threading
+from typing import Any, Awaitable, Callable, Protocol
+
+import wrapt
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+
+from spanlite._config import settings
+from spanlite.tracing import attributes as attr
+from spanlite.tracing._guard import guard
+from spanlite.tracing.kinds import SpanKind
+from spanlite.tracing.span import Span, close_span, open_span
+
+# Both SDKs (Stainless-generated) mark with_raw_response / with_streaming_response calls with this header.
+_RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
+_in_call: contextvars.ContextVar[bool] = contextvars.ContextVar("spanlite_autolog_in_call", default=False)
+
+
+def in_model_call() -> bool:
+    """True while a patched SDK call runs: nested patched calls and the SDK's own tracing stand aside."""
+    return _in_call.get()
+
+
+@dataclasses.dataclass
+class Request:
+    """What an integration read from one call's arguments, and the arguments to make the call with."""
+
+    name: str
+    kind: SpanKind
+    attributes: dict[str, Any]
+    inputs: dict[str, Any] | None
+    kwargs: dict[str, Any]
+    content: bool = True
+    raw: bool = False
+    hide_usage: bool = False  # we asked the API for a usage-only stream item the caller must not see
+
+
+class Accumulator(Protocol):
+    """Folds the items of a stream into the result a non-streamed call would have given."""
+
+    def add(self, item: Any) -> None: ...
+    def is_token(self, item: Any) -> bool: ...
+    def hide(self, item: Any) -> bool: ...
+    def result(self) -> Any: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """One SDK method to patch and how to record it; an integration module is mostly a list of these."""
+
+    module: str
+    attribute: str  # dotted, e.g. "Completions.create"
+    request: Callable[[Any, tuple[Any, ...], dict[str, Any], bool], Request]  # (instance, args, kwargs, content)
+    response: Callable[[Span, Request, Any], None]
+    accumulator: Callable[[Request], Accumulator] | None = None
+    is_stream: Callable[[Any], bool] = lambda result: False
+    is_async: bool = False
+
+
+class ModelCall:
+    """A guarded handle on one call's span: whichever of finish or fail comes first ends it, the rest do nothing."""
+
+    __slots__ = ("endpoint", "request", "span", "_done", "_lock")
+
+    def __init__(self, endpoint: Endpoint, request: Request, span: Span) -> None:
+        self.endpoint = endpoint
+        self.request = request
+        self.span = span
+        self._done = False
+        self._lock = threading.Lock()  # a stream may end from the garbage collector on another thread
+
+    def claim(self) -> bool:
+        with self._lock:
+            if self._done:
+                return False
+            self._done = True
+            return True
+
+    def finish(self, result: Any) -> Any:
+        """Record ``result`` and end the span; a stream is handed back wrapped so its span ends with it."""
+        if not self.request.raw and self.endpoint.accumulator is not None and self.endpoint.is_stream(result):
+            from ._stream import wrap_stream  # deferred: _stream imports this module
+
+            return wrap_stream(result, self, self.endpoint.accumulator(self.request))
+        if not self.claim():
+            return result
+        try:
+            if self.request.raw:
+                _record_raw(self.span, result)
+            else:
+                self.endpoint.response(self.span, self.request, result)
+        finally:
+            close_span(self.span.otel_span, None, None)
+        return result
+
+    def finish_stream(self, accumulator: Accumulator, exc: BaseException | None, closed_early: bool) -> None:
+        """End a stream's span with what it carried so far, once, however the stream ended."""
+        if not self.claim():
+            return
+        try:
+            self.span.set_attribute(attr.STREAM_CLOSED_EARLY, closed_early)
+            self.endpoint.response(self.span, self.request, accumulator.result())
+        finally:
+            if exc is not None:
+                _record_error(self.span, exc)
+            close_span(self.span.otel_span, None, exc)
+
+    def end(self) -> None:
+        """End the span with nothing more recorded: the fallback when recording itself failed."""
+        if self.claim():
+            close_span(self.span.otel_span, None, None)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.claim():
+            return
+        try:
+            _record_error(self.span, exc)
+        finally:
+            close_span(self.span.otel_span, None, exc)
+
+
+def _record_error(span: Span, exc: BaseException) -> None:
+    span.set_attribute(attr.ERROR_TYPE, type(exc).__qualname__)
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        span.set_attribute(attr.HTTP_RESPONSE_STATUS_CODE, status)
+
+
+def _record_raw(span: Span, response: Any) -> None:
+    """``with_raw_response`` / ``with_streaming_response``: the body is the caller's to read, so record the status."""
+    status = getattr(response, "status_code", None)
+    if isinstance(status, int):
+        span.set_attribute(attr.HTTP_RESPONSE_STATUS_CODE, status)
+
+
+def _is_raw(kwargs: dict[str, Any]) -> bool:
+    headers = kwargs.get("extra_headers")
+    return isinstance(headers, dict) and _RAW_RESPONSE_HEADER in headers
+
+
+def _start(
+    endpoint: Endpoint, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[ModelCall, dict[str, Any], tuple[object, contextvars.Token[bool]]]:
+    raw = _is_raw(kwargs)
+    request = endpoint.request(instance, args, kwargs, settings().capture_content)
+    request.raw = raw
+    if raw:  # the caller parses the body; anything we asked for would reach them unhidden
+        request.kwargs, request.hide_usage = kwargs, False
+    otel_span = open_span(request.name, request.kind, request.attributes)
+    span = Span(otel_span)
+    if request.inputs is not None:
+        span.set_inputs(request.inputs)
+    # Active during the call so that spans the SDK's transport makes nest under ours.
+    tokens = (otel_context.attach(otel_trace.set_span_in_context(otel_span)), _in_call.set(True))
+    return ModelCall(endpoint, request, span), request.kwargs, tokens
+
+
+def _leave(tokens: tuple[object, contextvars.Token[bool]]) -> None:
+    _in_call.reset(tokens[1])
+    otel_context.detach(tokens[0])  # type: ignore[arg-type]
+
+
+def _result(call: ModelCall, result: Any) -> Any:
+    handed = guard(call.finish, result)
+    if handed is None:
+        guard(call.end)
+        return result
+    return handed
+
+
+def call_sync(
+    endpoint: Endpoint, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], fn: Callable[..., Any]
+) -> Any:
+    """Run ``fn(*args, **kwargs)`` once inside a model span; the sync half of every patch."""
+    if _in_call.get():
+        return fn(*args, **kwargs)
+    started = guard(_start, endpoint, instance, args, kwargs)
+    if started is None:
+        return fn(*args, **kwargs)
+    call, call_kwargs, tokens = started
+    try:
+        result = fn(*args, **call_kwargs)  # the user's call: once, outside our guard
+    except BaseException as exc:
+        guard(_leave, tokens)
+        guard(call.fail, exc)
+        raise  # their error, unchanged
+    guard(_leave, tokens)
+    return _result(call, result)
+
+
+async def call_async(
+    endpoint: Endpoint,
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    fn: Callable[..., Awaitable[Any]],
+) -> Any:
+    """The async twin of ``call_sync``, line for line."""
+    if _in_call.get():
+        return await fn(*args, **kwargs)
+    started = guard(_start, endpoint, instance, args, kwargs)
+    if started is None:
+        return await fn(*args, **kwargs)
+    call, call_kwargs, tokens = started
+    try:
+        result = await fn(*args, **call_kwargs)  # the user's call: once, outside our guard
+    except BaseException as exc:
+        guard(_leave, tokens)
+        guard(call.fail, exc)
+        raise  # their error, unchanged
+    guard(_leave, tokens)
+    return _result(call, result)
+
+
+def _wrapper(endpoint: Endpoint) -> Callable[..., Any]:
+    if endpoint.is_async:
+
+        async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return await call_async(endpoint, instance, args, kwargs, wrapped)
+
+        return async_wrapper
+
+    def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return call_sync(endpoint, instance, args, kwargs, wrapped)
+
+    return sync_wrapper
+
+
+@dataclasses.dataclass(frozen=True)
+class Installed:
+    """One applied patch, enough to take it off again."""
+
+    module: str
+    attribute: str
+    handle: Any
+
+
+def install(endpoints: list[Endpoint], wrapper: Callable[[Endpoint], Callable[..., Any]] = _wrapper) -> list[Installed]:
+    """Patch each endpoint's method; one that is missing from this SDK version is skipped, not fatal."""
+    done: list[Installed] = []
+    for endpoint in endpoints:
+        handle = guard(wrapt.wrap_function_wrapper, endpoint.module, endpoint.attribute, wrapper(endpoint))
+        if handle is not None:
+            done.append(Installed(endpoint.module, endpoint.attribute, handle))
+    return done
+
+
+def uninstall(installed: list[Installed]) -> None:
+    """Restore the original methods."""
+    for item in installed:
+        guard(_unwrap, item)
+
+
+def _unwrap(item: Installed) -> None:
+    import sys
+
+    module = sys.modules.get(item.module)
+    if module is not None:
+        wrapt.unwrap_object(module, item.attribute, item.handle, missing_ok=True)

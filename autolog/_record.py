@@ -1,0 +1,115 @@
+"""Small readers both integrations use to turn SDK arguments and results into span attributes.
+
+SDK objects are read through ``plain()`` (their own ``model_dump``) so one reader serves a pydantic result, a
+``TypedDict`` argument and a dict we reassembled from a stream alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from spanlite.tracing import attributes as attr
+from spanlite.tracing.span import Span
+
+# Never copied into spanlite.inputs: they may carry credentials or are transport details, not the request.
+_SECRET_KEYS = frozenset({"extra_headers", "extra_query", "api_key", "timeout"})
+
+
+def given(value: Any) -> bool:
+    """False for ``None`` and the SDKs' ``omit`` / ``NOT_GIVEN`` sentinels, which helpers pass for every default."""
+    return value is not None and type(value).__name__ not in ("Omit", "NotGiven")
+
+
+def plain(value: Any) -> Any:
+    """JSON-shaped data for an SDK object (pydantic model, TypedDict, list of them), ``None`` stays ``None``."""
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json", exclude_unset=False, warnings=False)
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items() if given(v)}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def get(data: Any, *path: str | int) -> Any:
+    """``data[path0][path1]…`` on plain data, ``None`` where anything along the way is missing."""
+    for key in path:
+        if isinstance(data, Mapping):
+            data = data.get(key)  # type: ignore[call-overload]
+        elif isinstance(data, list) and isinstance(key, int) and -len(data) <= key < len(data):
+            data = data[key]
+        else:
+            return None
+    return data
+
+
+def inputs(kwargs: Mapping[str, Any], content_keys: Iterable[str], content: bool) -> dict[str, Any]:
+    """The request as the generic viewer shows it: the caller's arguments minus secrets (and contents if asked)."""
+    dropped = _SECRET_KEYS if content else _SECRET_KEYS | frozenset(content_keys)
+    return {k: v for k, v in kwargs.items() if k not in dropped and given(v)}
+
+
+def request_attributes(kwargs: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
+    """``{attribute: kwargs[name]}`` for each request parameter the caller actually gave."""
+    values: dict[str, Any] = {}
+    for key, name in params.items():
+        value = kwargs.get(name)
+        if given(value) and not isinstance(value, bool):
+            values[key] = [value] if key == attr.GEN_AI_REQUEST_STOP_SEQUENCES and isinstance(value, str) else value
+    return values
+
+
+def span_name(operation: str, model: Any) -> str:
+    """``chat gpt-4o``: the GenAI convention's span name."""
+    return f"{operation} {model}" if given(model) else operation
+
+
+def set_usage(
+    span: Span,
+    *,
+    input_tokens: Any = None,
+    output_tokens: Any = None,
+    cache_read: Any = None,
+    cache_creation: Any = None,
+    reasoning: Any = None,
+) -> None:
+    for key, value in (
+        (attr.GEN_AI_USAGE_INPUT_TOKENS, input_tokens),
+        (attr.GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens),
+        (attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, cache_read),
+        (attr.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, cache_creation),
+        (attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, reasoning),
+    ):
+        if isinstance(value, int) and not isinstance(value, bool):
+            span.set_attribute(key, value)
+
+
+def set_response(span: Span, *, response_id: Any, model: Any, finish_reasons: list[Any]) -> None:
+    if given(response_id):
+        span.set_attribute(attr.GEN_AI_RESPONSE_ID, str(response_id))
+    if given(model):
+        span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, str(model))
+    reasons = [str(r) for r in finish_reasons if given(r)]
+    if reasons:
+        span.set_attribute(attr.GEN_AI_RESPONSE_FINISH_REASONS, reasons)
+
+
+def text_part(text: Any) -> dict[str, Any]:
+    return {"type": "text", "content": text}
+
+
+def tool_call_part(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
+    return {"type": "tool_call", "id": call_id, "name": name, "arguments": parse_arguments(arguments)}
+
+
+def parse_arguments(arguments: Any) -> Any:
+    """Tool arguments as data when they are JSON text (OpenAI sends text), else as they are."""
+    if isinstance(arguments, str):
+        import orjson
+
+        try:
+            return orjson.loads(arguments)
+        except orjson.JSONDecodeError:
+            return arguments
+    return arguments

@@ -1,0 +1,187 @@
+"""A transparent proxy over an SDK stream that ends the call's span exactly once, however the stream ends.
+
+Exhaustion, an error while reading, ``close()``, leaving a ``with`` block, an early ``break`` followed by either of
+those, or the stream simply being dropped (garbage collection): each ends the span, the first one wins. The proxy is
+a ``wrapt.ObjectProxy``, so ``isinstance`` checks and every attribute of the SDK's stream keep working. Stream
+helpers (``chat.completions.stream()``, ``responses.stream()``) close the HTTP response rather than the stream, so
+``response`` is proxied as well and closing it ends the span too.
+"""
+
+from __future__ import annotations
+
+import weakref
+from types import TracebackType
+from typing import Any
+
+import wrapt
+
+from spanlite.tracing import attributes as attr
+from spanlite.tracing._guard import guard
+
+from ._patch import Accumulator, ModelCall
+
+
+class _StreamState:
+    """What the proxies share; holds no reference to a proxy, so dropping the proxy can end the span."""
+
+    __slots__ = ("call", "accumulator", "first_token_seen")
+
+    def __init__(self, call: ModelCall, accumulator: Accumulator) -> None:
+        self.call = call
+        self.accumulator = accumulator
+        self.first_token_seen = False
+
+    def item(self, item: Any) -> bool:
+        """Fold one item in; ``True`` when the caller must not see it (a usage-only item we asked for)."""
+        self.accumulator.add(item)
+        if not self.first_token_seen and self.accumulator.is_token(item):
+            self.first_token_seen = True
+            self.call.span.add_event(attr.EVENT_FIRST_TOKEN)
+        return self.accumulator.hide(item)
+
+    def end(self, exc: BaseException | None = None, closed_early: bool = False) -> None:
+        self.call.finish_stream(self.accumulator, exc, closed_early)
+
+
+def wrap_stream(stream: Any, call: ModelCall, accumulator: Accumulator) -> Any:
+    """The proxy the caller gets instead of ``stream``; its span ends when the stream does."""
+    state = _StreamState(call, accumulator)
+    call.span.set_attribute(attr.STREAM, True)
+    proxy: wrapt.ObjectProxy
+    if hasattr(type(stream), "__anext__"):
+        proxy = AsyncStreamProxy(stream, state)
+    else:
+        proxy = StreamProxy(stream, state)
+    weakref.finalize(proxy, _dropped, state)
+    return proxy
+
+
+def _dropped(state: _StreamState) -> None:
+    guard(state.end, None, True)
+
+
+class _ProxyBase(wrapt.ObjectProxy):  # type: ignore[misc]
+    _self_state: _StreamState
+    _self_response: Any
+
+    def __init__(self, wrapped: Any, state: _StreamState) -> None:
+        super().__init__(wrapped)
+        self._self_state = state
+        self._self_response = None
+
+    @property
+    def response(self) -> Any:
+        """The SDK stream's HTTP response, whose ``close()`` also ends the span (stream helpers call it)."""
+        if self._self_response is None:
+            real = self.__wrapped__.response
+            self._self_response = guard(_ResponseProxy, real, self._self_state) or real
+        return self._self_response
+
+    @response.setter
+    def response(self, value: Any) -> None:
+        self.__wrapped__.response = value
+        self._self_response = None
+
+    def _next_or_hide(self, item: Any) -> bool:
+        return bool(guard(self._self_state.item, item))
+
+    def __repr__(self) -> str:
+        return repr(self.__wrapped__)
+
+
+class StreamProxy(_ProxyBase):
+    """Proxy for a sync SDK stream (``openai.Stream``, ``anthropic.Stream``)."""
+
+    def __iter__(self) -> StreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        while True:
+            try:
+                item = self.__wrapped__.__next__()
+            except StopIteration:
+                guard(self._self_state.end)
+                raise
+            except BaseException as exc:
+                guard(self._self_state.end, exc)
+                raise
+            if not self._next_or_hide(item):
+                return item
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            guard(self._self_state.end, None, True)
+
+    def __enter__(self) -> Any:
+        entered = self.__wrapped__.__enter__()
+        return self if entered is self.__wrapped__ else entered
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        try:
+            return self.__wrapped__.__exit__(exc_type, exc, tb)
+        finally:
+            guard(self._self_state.end, None, True)
+
+
+class AsyncStreamProxy(_ProxyBase):
+    """Proxy for an async SDK stream (``openai.AsyncStream``, ``anthropic.AsyncStream``)."""
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        while True:
+            try:
+                item = await self.__wrapped__.__anext__()
+            except StopAsyncIteration:
+                guard(self._self_state.end)
+                raise
+            except BaseException as exc:
+                guard(self._self_state.end, exc)
+                raise
+            if not self._next_or_hide(item):
+                return item
+
+    async def close(self) -> Any:
+        try:
+            return await self.__wrapped__.close()
+        finally:
+            guard(self._self_state.end, None, True)
+
+    async def __aenter__(self) -> Any:
+        entered = await self.__wrapped__.__aenter__()
+        return self if entered is self.__wrapped__ else entered
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        finally:
+            guard(self._self_state.end, None, True)
+
+
+class _ResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    """The HTTP response of a proxied stream: closing it means the caller is done with the stream."""
+
+    _self_state: _StreamState
+
+    def __init__(self, wrapped: Any, state: _StreamState) -> None:
+        super().__init__(wrapped)
+        self._self_state = state
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            guard(self._self_state.end, None, True)
+
+    async def aclose(self) -> Any:
+        try:
+            return await self.__wrapped__.aclose()
+        finally:
+            guard(self._self_state.end, None, True)

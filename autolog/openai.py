@@ -1,0 +1,490 @@
+"""What to record for the OpenAI SDK (and AzureOpenAI, which shares its resources).
+
+Patched: ``chat.completions.create`` / ``.parse`` (``.stream()`` calls ``create``), ``responses.create`` / ``.parse``
+(``responses.stream()`` calls ``create``), ``embeddings.create`` and legacy ``completions.create``, sync and async.
+Messages are recorded in the OTel GenAI shape: ``{"role", "parts": [{"type": "text", "content"}, …]}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from spanlite.tracing import attributes as attr
+from spanlite.tracing.kinds import SpanKind
+from spanlite.tracing.span import Span
+
+from . import _record as rec
+from ._patch import Endpoint, Request, install, uninstall
+
+_CHAT = "openai.resources.chat.completions.completions"
+_RESPONSES = "openai.resources.responses.responses"
+_EMBEDDINGS = "openai.resources.embeddings"
+_COMPLETIONS = "openai.resources.completions"
+_SAMPLING = {
+    attr.GEN_AI_REQUEST_TEMPERATURE: "temperature",
+    attr.GEN_AI_REQUEST_TOP_P: "top_p",
+    attr.GEN_AI_REQUEST_STOP_SEQUENCES: "stop",
+    attr.GEN_AI_REQUEST_CHOICE_COUNT: "n",
+}
+
+
+def _provider(instance: Any) -> str:
+    client = getattr(instance, "_client", None)
+    return "azure.ai.openai" if "Azure" in type(client).__name__ else "openai"
+
+
+def _base(instance: Any, kwargs: dict[str, Any], operation: str, max_tokens: tuple[str, ...]) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        attr.GEN_AI_OPERATION_NAME: operation,
+        attr.GEN_AI_PROVIDER_NAME: _provider(instance),
+        **rec.request_attributes(kwargs, _SAMPLING),
+    }
+    if rec.given(kwargs.get("model")):
+        values[attr.GEN_AI_REQUEST_MODEL] = str(kwargs["model"])
+    for name in max_tokens:
+        if rec.given(kwargs.get(name)):
+            values[attr.GEN_AI_REQUEST_MAX_TOKENS] = kwargs[name]
+            break
+    return values
+
+
+def _with_usage(kwargs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Ask a stream for its usage when the caller did not; the extra usage-only item is then ours to hide."""
+    if kwargs.get("stream") is not True:
+        return kwargs, False
+    options = kwargs.get("stream_options")
+    if not rec.given(options):
+        return {**kwargs, "stream_options": {"include_usage": True}}, True
+    if isinstance(options, dict) and "include_usage" not in options:
+        return {**kwargs, "stream_options": {**options, "include_usage": True}}, True
+    return kwargs, False
+
+
+def _tool_definitions(tools: Any) -> list[Any]:
+    definitions = []
+    for tool in rec.plain(tools) or []:
+        function = rec.get(tool, "function")
+        definitions.append({"type": "function", **function} if isinstance(function, dict) else tool)
+    return definitions
+
+
+def _is_stream(result: Any) -> bool:
+    from openai import AsyncStream, Stream
+
+    return isinstance(result, (Stream, AsyncStream))
+
+
+# chat.completions ------------------------------------------------------------------------------------------------
+
+
+def _chat_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], content: bool) -> Request:
+    values = _base(instance, kwargs, "chat", ("max_completion_tokens", "max_tokens"))
+    if rec.given(kwargs.get("tools")):
+        values[attr.GEN_AI_TOOL_DEFINITIONS] = _tool_definitions(kwargs["tools"])
+    if rec.given(kwargs.get("response_format")):
+        values[attr.GEN_AI_OUTPUT_TYPE] = "json"
+    if content:
+        values[attr.GEN_AI_INPUT_MESSAGES] = [_chat_message(m) for m in rec.plain(kwargs.get("messages")) or []]
+    call_kwargs, hide = _with_usage(kwargs)
+    return Request(
+        name=rec.span_name("chat", kwargs.get("model")),
+        kind=SpanKind.CHAT_MODEL,
+        attributes=values,
+        inputs=rec.inputs(kwargs, ("messages",), content),
+        kwargs=call_kwargs,
+        content=content,
+        hide_usage=hide,
+    )
+
+
+def _chat_message(message: dict[str, Any]) -> dict[str, Any]:
+    role = message.get("role")
+    content = message.get("content")
+    if role == "tool":
+        parts: list[Any] = [{"type": "tool_call_response", "id": message.get("tool_call_id"), "response": content}]
+    else:
+        parts = _content_parts(content)
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            parts.append(rec.tool_call_part(call.get("id"), function.get("name"), function.get("arguments")))
+    result = {"role": role, "parts": parts}
+    if message.get("name"):
+        result["name"] = message["name"]
+    return result
+
+
+def _content_parts(content: Any) -> list[Any]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [rec.text_part(content)]
+    parts = []
+    for part in content if isinstance(content, list) else [content]:
+        text = rec.get(part, "text")
+        parts.append(rec.text_part(text) if isinstance(text, str) else part)
+    return parts
+
+
+def _chat_response(span: Span, request: Request, result: Any) -> None:
+    data = rec.plain(result)
+    if not isinstance(data, dict):
+        return
+    choices = data.get("choices") or []
+    rec.set_response(
+        span,
+        response_id=data.get("id"),
+        model=data.get("model"),
+        finish_reasons=[c.get("finish_reason") for c in choices],
+    )
+    _usage(span, data.get("usage"))
+    if request.content:
+        span.set_attribute(attr.GEN_AI_OUTPUT_MESSAGES, [_chat_output(c) for c in choices])
+        span.set_outputs(data)
+
+
+def _usage(span: Span, usage: Any) -> None:
+    if not isinstance(usage, dict):
+        return
+    rec.set_usage(
+        span,
+        input_tokens=usage.get("prompt_tokens", usage.get("input_tokens")),
+        output_tokens=usage.get("completion_tokens", usage.get("output_tokens")),
+        cache_read=rec.get(usage, "prompt_tokens_details", "cached_tokens")
+        or rec.get(usage, "input_tokens_details", "cached_tokens"),
+        reasoning=rec.get(usage, "completion_tokens_details", "reasoning_tokens")
+        or rec.get(usage, "output_tokens_details", "reasoning_tokens"),
+    )
+
+
+def _chat_output(choice: dict[str, Any]) -> dict[str, Any]:
+    message = choice.get("message") or {}
+    parts = _content_parts(message.get("content"))
+    if message.get("refusal"):
+        parts.append({"type": "refusal", "content": message["refusal"]})
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        parts.append(rec.tool_call_part(call.get("id"), function.get("name"), function.get("arguments")))
+    return {"role": message.get("role") or "assistant", "parts": parts, "finish_reason": choice.get("finish_reason")}
+
+
+class _ChatStream:
+    """Reassembles ``ChatCompletionChunk``s into the ``ChatCompletion`` shape."""
+
+    def __init__(self, request: Request) -> None:
+        self._hide_usage = request.hide_usage
+        self._data: dict[str, Any] = {}
+        self._choices: dict[int, dict[str, Any]] = {}
+        self._calls: dict[int, dict[int, dict[str, Any]]] = {}
+
+    def add(self, chunk: Any) -> None:
+        for key in ("id", "model", "created", "system_fingerprint", "service_tier"):
+            value = getattr(chunk, key, None)
+            if value is not None:
+                self._data[key] = value
+        if getattr(chunk, "usage", None) is not None:
+            self._data["usage"] = rec.plain(chunk.usage)
+        for choice in getattr(chunk, "choices", None) or []:
+            self._add_choice(choice)
+
+    def _add_choice(self, choice: Any) -> None:
+        into = self._choices.setdefault(
+            choice.index, {"index": choice.index, "message": {"role": "assistant"}, "finish_reason": None}
+        )
+        message, delta = into["message"], choice.delta
+        if delta is not None:
+            if delta.role:
+                message["role"] = delta.role
+            for key in ("content", "refusal"):
+                piece = getattr(delta, key, None)
+                if piece:
+                    message[key] = (message.get(key) or "") + piece
+            for call in delta.tool_calls or []:
+                entry = self._calls.setdefault(choice.index, {}).setdefault(
+                    call.index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+                )
+                entry["id"] = call.id or entry["id"]
+                if call.function is not None:
+                    entry["function"]["name"] += call.function.name or ""
+                    entry["function"]["arguments"] += call.function.arguments or ""
+        if choice.finish_reason:
+            into["finish_reason"] = choice.finish_reason
+
+    def is_token(self, chunk: Any) -> bool:
+        return any(
+            c.delta is not None and (c.delta.content or c.delta.tool_calls or getattr(c.delta, "refusal", None))
+            for c in getattr(chunk, "choices", None) or []
+        )
+
+    def hide(self, chunk: Any) -> bool:
+        if not self._hide_usage:
+            return False
+        if not chunk.choices and chunk.usage is not None:
+            return True
+        # The API sends "usage": null on every chunk once usage is asked for; keep that out of the caller's view.
+        fields = getattr(chunk, "__pydantic_fields_set__", None)
+        if chunk.usage is None and isinstance(fields, set):
+            fields.discard("usage")
+        return False
+
+    def result(self) -> dict[str, Any] | None:
+        if not self._data and not self._choices:
+            return None
+        for index, calls in self._calls.items():
+            self._choices[index]["message"]["tool_calls"] = [calls[i] for i in sorted(calls)]
+        choices = [self._choices[i] for i in sorted(self._choices)]
+        return {**self._data, "object": "chat.completion", "choices": choices}
+
+
+# responses -------------------------------------------------------------------------------------------------------
+
+
+def _responses_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], content: bool) -> Request:
+    values = _base(instance, kwargs, "chat", ("max_output_tokens",))
+    if rec.given(kwargs.get("tools")):
+        values[attr.GEN_AI_TOOL_DEFINITIONS] = rec.plain(kwargs["tools"])
+    if rec.given(kwargs.get("text_format")) or rec.get(kwargs.get("text"), "format", "type") in ("json_schema",):
+        values[attr.GEN_AI_OUTPUT_TYPE] = "json"
+    conversation = kwargs.get("conversation")
+    conversation_id = conversation if isinstance(conversation, str) else rec.get(conversation, "id")
+    if isinstance(conversation_id, str):
+        values[attr.GEN_AI_CONVERSATION_ID] = conversation_id
+    if content:
+        values[attr.GEN_AI_INPUT_MESSAGES] = _responses_input(rec.plain(kwargs.get("input")))
+        if rec.given(kwargs.get("instructions")):
+            values[attr.GEN_AI_SYSTEM_INSTRUCTIONS] = [rec.text_part(kwargs["instructions"])]
+    return Request(
+        name=rec.span_name("chat", kwargs.get("model")),
+        kind=SpanKind.CHAT_MODEL,
+        attributes=values,
+        inputs=rec.inputs(kwargs, ("input", "instructions"), content),
+        kwargs=kwargs,
+        content=content,
+    )
+
+
+def _responses_input(value: Any) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [{"role": "user", "parts": [rec.text_part(value)]}]
+    messages = []
+    for item in value if isinstance(value, list) else [value]:
+        kind = rec.get(item, "type")
+        if kind == "function_call":
+            part = rec.tool_call_part(item.get("call_id"), item.get("name"), item.get("arguments"))
+            messages.append({"role": "assistant", "parts": [part]})
+        elif kind == "function_call_output":
+            part = {"type": "tool_call_response", "id": item.get("call_id"), "response": item.get("output")}
+            messages.append({"role": "tool", "parts": [part]})
+        elif isinstance(item, dict) and "role" in item:
+            messages.append({"role": item["role"], "parts": _content_parts(item.get("content"))})
+        else:
+            messages.append({"role": "user", "parts": [item]})
+    return messages
+
+
+def _responses_response(span: Span, request: Request, result: Any) -> None:
+    data = rec.plain(result)
+    if not isinstance(data, dict):
+        return
+    output = data.get("output") or []
+    finish = _responses_finish(data, output)
+    rec.set_response(span, response_id=data.get("id"), model=data.get("model"), finish_reasons=[finish])
+    _usage(span, data.get("usage"))
+    if request.content:
+        span.set_attribute(attr.GEN_AI_OUTPUT_MESSAGES, [_responses_output(output, finish)])
+        span.set_outputs(data)
+
+
+def _responses_finish(data: dict[str, Any], output: list[Any]) -> str | None:
+    status = data.get("status")
+    if status == "completed":
+        return "tool_call" if any(rec.get(item, "type") == "function_call" for item in output) else "stop"
+    if status == "incomplete":
+        return rec.get(data, "incomplete_details", "reason") or "incomplete"
+    return status
+
+
+def _responses_output(output: list[Any], finish: str | None) -> dict[str, Any]:
+    parts: list[Any] = []
+    for item in output:
+        kind = rec.get(item, "type")
+        if kind == "message":
+            for piece in item.get("content") or []:
+                if piece.get("type") == "output_text":
+                    parts.append(rec.text_part(piece.get("text")))
+                elif piece.get("type") == "refusal":
+                    parts.append({"type": "refusal", "content": piece.get("refusal")})
+                else:
+                    parts.append(piece)
+        elif kind == "function_call":
+            parts.append(rec.tool_call_part(item.get("call_id"), item.get("name"), item.get("arguments")))
+        elif kind == "reasoning":
+            summary = " ".join(s.get("text", "") for s in item.get("summary") or [] if isinstance(s, dict))
+            parts.append({"type": "reasoning", "content": summary})
+        else:
+            parts.append(item)
+    return {"role": "assistant", "parts": parts, "finish_reason": finish}
+
+
+class _ResponsesStream:
+    """Keeps the latest ``response`` snapshot an event carried, plus the text deltas for a stream cut short."""
+
+    _SNAPSHOTS = ("response.created", "response.in_progress", "response.completed", "response.incomplete")
+
+    def __init__(self, request: Request) -> None:
+        self._response: Any = None
+        self._text: list[str] = []
+        self._final = False
+
+    def add(self, event: Any) -> None:
+        kind = getattr(event, "type", "")
+        if kind in self._SNAPSHOTS or kind == "response.failed":
+            self._response = event.response
+            self._final = kind not in ("response.created", "response.in_progress")
+        elif kind == "response.output_text.delta":
+            self._text.append(event.delta)
+
+    def is_token(self, event: Any) -> bool:
+        return str(getattr(event, "type", "")).endswith(".delta")
+
+    def hide(self, event: Any) -> bool:
+        return False
+
+    def result(self) -> dict[str, Any] | None:
+        data = rec.plain(self._response)
+        if not isinstance(data, dict):
+            return None
+        if not self._final and self._text and not data.get("output"):
+            text = {"type": "output_text", "text": "".join(self._text)}
+            data["output"] = [{"type": "message", "role": "assistant", "content": [text]}]
+        return data
+
+
+# embeddings and legacy completions ------------------------------------------------------------------------------
+
+
+def _embeddings_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], content: bool) -> Request:
+    values = _base(instance, kwargs, "embeddings", ())
+    if rec.given(kwargs.get("encoding_format")):
+        values[attr.GEN_AI_REQUEST_ENCODING_FORMATS] = [str(kwargs["encoding_format"])]
+    return Request(
+        name=rec.span_name("embeddings", kwargs.get("model")),
+        kind=SpanKind.EMBEDDING,
+        attributes=values,
+        inputs=rec.inputs(kwargs, ("input",), content),
+        kwargs=kwargs,
+        content=content,
+    )
+
+
+def _embeddings_response(span: Span, request: Request, result: Any) -> None:
+    rec.set_response(span, response_id=None, model=getattr(result, "model", None), finish_reasons=[])
+    usage = getattr(result, "usage", None)
+    rec.set_usage(span, input_tokens=getattr(usage, "prompt_tokens", None))
+    if request.content:  # the vectors themselves would only bloat the store: record their shape
+        vectors = [{"index": e.index, "dimensions": len(e.embedding)} for e in getattr(result, "data", None) or []]
+        span.set_outputs({"model": getattr(result, "model", None), "data": vectors, "usage": usage})
+
+
+def _completions_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], content: bool) -> Request:
+    values = _base(instance, kwargs, "text_completion", ("max_tokens",))
+    if content:
+        prompt = kwargs.get("prompt")
+        prompts = prompt if isinstance(prompt, list) and all(isinstance(p, str) for p in prompt) else [prompt]
+        values[attr.GEN_AI_INPUT_MESSAGES] = [{"role": "user", "parts": [rec.text_part(p)]} for p in prompts]
+    call_kwargs, hide = _with_usage(kwargs)
+    return Request(
+        name=rec.span_name("text_completion", kwargs.get("model")),
+        kind=SpanKind.LLM,
+        attributes=values,
+        inputs=rec.inputs(kwargs, ("prompt", "suffix"), content),
+        kwargs=call_kwargs,
+        content=content,
+        hide_usage=hide,
+    )
+
+
+def _completions_response(span: Span, request: Request, result: Any) -> None:
+    data = rec.plain(result)
+    if not isinstance(data, dict):
+        return
+    choices = data.get("choices") or []
+    reasons = [c.get("finish_reason") for c in choices]
+    rec.set_response(span, response_id=data.get("id"), model=data.get("model"), finish_reasons=reasons)
+    _usage(span, data.get("usage"))
+    if request.content:
+        outputs = [
+            {"role": "assistant", "parts": [rec.text_part(c.get("text"))], "finish_reason": c.get("finish_reason")}
+            for c in choices
+        ]
+        span.set_attribute(attr.GEN_AI_OUTPUT_MESSAGES, outputs)
+        span.set_outputs(data)
+
+
+class _CompletionsStream(_ChatStream):
+    """Legacy completion chunks carry ``text`` instead of a ``delta``."""
+
+    def _add_choice(self, choice: Any) -> None:
+        into = self._choices.setdefault(choice.index, {"index": choice.index, "text": "", "finish_reason": None})
+        into["text"] += choice.text or ""
+        if choice.finish_reason:
+            into["finish_reason"] = choice.finish_reason
+
+    def is_token(self, chunk: Any) -> bool:
+        return any(c.text for c in getattr(chunk, "choices", None) or [])
+
+    def result(self) -> dict[str, Any] | None:
+        if not self._data and not self._choices:
+            return None
+        return {**self._data, "object": "text_completion", "choices": [self._choices[i] for i in sorted(self._choices)]}
+
+
+def _endpoints(module: str, names: tuple[str, str], methods: tuple[str, ...], **how: Any) -> list[Endpoint]:
+    sync, async_ = names
+    found = []
+    for method in methods:
+        found.append(Endpoint(module, f"{sync}.{method}", is_stream=_is_stream, **how))
+        found.append(Endpoint(module, f"{async_}.{method}", is_stream=_is_stream, is_async=True, **how))
+    return found
+
+
+ENDPOINTS: list[Endpoint] = [
+    *_endpoints(
+        _CHAT,
+        ("Completions", "AsyncCompletions"),
+        ("create", "parse"),
+        request=_chat_request,
+        response=_chat_response,
+        accumulator=_ChatStream,
+    ),
+    *_endpoints(
+        _RESPONSES,
+        ("Responses", "AsyncResponses"),
+        ("create", "parse"),
+        request=_responses_request,
+        response=_responses_response,
+        accumulator=_ResponsesStream,
+    ),
+    *_endpoints(
+        _EMBEDDINGS,
+        ("Embeddings", "AsyncEmbeddings"),
+        ("create",),
+        request=_embeddings_request,
+        response=_embeddings_response,
+    ),
+    *_endpoints(
+        _COMPLETIONS,
+        ("Completions", "AsyncCompletions"),
+        ("create",),
+        request=_completions_request,
+        response=_completions_response,
+        accumulator=_CompletionsStream,
+    ),
+]
+
+
+def patch() -> Callable[[], None]:
+    """Patch the installed OpenAI SDK; the function returned takes the patches off again."""
+    installed = install(ENDPOINTS)
+    return lambda: uninstall(installed)

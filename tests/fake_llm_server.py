@@ -1,0 +1,336 @@
+"""A small OpenAI- and Anthropic-compatible HTTP server on 127.0.0.1 for driving the real SDKs in tests.
+
+Deterministic: the same request always gets the same bytes back, so a call with and without autolog can be
+compared. Magic model names: ``error-429`` / ``error-500`` answer with that HTTP error; ``stream-error`` sends one
+chunk of a stream and then an error event. Requests are kept in ``server.requests`` (path, JSON body).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import struct
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator
+
+CREATED = 1_700_000_000
+TEXT_PIECES = ["Hello", " there", "!"]
+TEXT = "".join(TEXT_PIECES)
+JSON_ANSWER = '{"city": "Paris", "country": "France"}'
+ARGUMENTS = '{"city": "Paris"}'
+OPENAI_USAGE = {
+    "prompt_tokens": 12,
+    "completion_tokens": 5,
+    "total_tokens": 17,
+    "prompt_tokens_details": {"cached_tokens": 2},
+    "completion_tokens_details": {"reasoning_tokens": 1},
+}
+RESPONSES_USAGE = {
+    "input_tokens": 12,
+    "input_tokens_details": {"cached_tokens": 2},
+    "output_tokens": 5,
+    "output_tokens_details": {"reasoning_tokens": 1},
+    "total_tokens": 17,
+}
+ANTHROPIC_USAGE = {"input_tokens": 12, "output_tokens": 5, "cache_read_input_tokens": 3, "cache_creation_input_tokens": 4}
+EMBEDDING = [0.25, -0.5, 1.0]
+
+
+class FakeLLMServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def start(self) -> FakeLLMServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: FakeLLMServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else ~40 ms per call
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
+        self.server.requests.append((self.path, body))
+        model = str(body.get("model", ""))
+        anthropic = self.path.endswith("/v1/messages")
+        if model.startswith("error-"):
+            return self._error(int(model.split("-", 1)[1]), anthropic)
+        path = self.path.split("?")[0]
+        if anthropic:
+            if body.get("stream"):
+                return self._sse(_anthropic_events(body), named=True)
+            return self._json(_anthropic_message(body))
+        if path.endswith("/chat/completions"):
+            if body.get("stream"):
+                return self._sse(_chat_chunks(body), done=True)
+            return self._json(_chat_completion(body))
+        if path.endswith("/responses"):
+            if body.get("stream"):
+                return self._sse(_response_events(body), named=True)
+            return self._json(_response(body))
+        if path.endswith("/embeddings"):
+            return self._json(_embeddings(body))
+        if path.endswith("/completions"):
+            return self._sse(_text_chunks(body), done=True) if body.get("stream") else self._json(_text(body))
+        self._json({"error": {"message": f"no route {self.path}"}}, status=404)
+
+    def _json(self, data: Any, status: int = 200) -> None:
+        payload = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        self.send_header("x-request-id", "req_fake")
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _error(self, status: int, anthropic: bool) -> None:
+        if anthropic:
+            kind = "rate_limit_error" if status == 429 else "api_error"
+            self._json({"type": "error", "error": {"type": kind, "message": f"fake {status}"}}, status)
+        else:
+            error = {"message": f"fake {status}", "type": "fake_error", "param": None, "code": None}
+            self._json({"error": error}, status)
+
+    def _sse(self, events: Iterator[tuple[str, Any]], *, named: bool = False, done: bool = False) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        for name, data in events:
+            head = f"event: {name}\n" if named else ""
+            self.wfile.write(f"{head}data: {json.dumps(data)}\n\n".encode())
+        if done:
+            self.wfile.write(b"data: [DONE]\n\n")
+
+
+# OpenAI chat completions -----------------------------------------------------------------------------------------
+
+
+def _tool_names(body: dict[str, Any]) -> list[str]:
+    names = [t.get("function", t).get("name") for t in body.get("tools") or []]
+    return names[:2] if body.get("parallel_tool_calls") is not False else names[:1]
+
+
+def _answer(body: dict[str, Any]) -> str:
+    formats = (body.get("response_format") or {}, (body.get("text") or {}).get("format") or {})
+    return JSON_ANSWER if any(f.get("type") == "json_schema" for f in formats) else TEXT
+
+
+def _chat_head(body: dict[str, Any], obj: str) -> dict[str, Any]:
+    model = f"{body['model']}-2024"
+    return {"id": "chatcmpl-1", "object": obj, "created": CREATED, "model": model, "system_fingerprint": "fp_1"}
+
+
+def _chat_completion(body: dict[str, Any]) -> dict[str, Any]:
+    tools = _tool_names(body)
+    message: dict[str, Any] = {"role": "assistant", "content": None if tools else _answer(body), "refusal": None}
+    if tools:
+        message["tool_calls"] = [
+            {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": ARGUMENTS}}
+            for i, name in enumerate(tools)
+        ]
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls" if tools else "stop"}
+    return {**_chat_head(body, "chat.completion"), "choices": [choice], "usage": OPENAI_USAGE}
+
+
+def _chat_chunks(body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    usage = (body.get("stream_options") or {}).get("include_usage")
+    extra = {"usage": None} if usage else {}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> tuple[str, Any]:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return "", {**_chat_head(body, "chat.completion.chunk"), "choices": [choice], **extra}
+
+    yield chunk({"role": "assistant", "content": ""})
+    if body["model"] == "stream-error":
+        yield "", {"error": {"message": "boom mid-stream", "type": "server_error"}}
+        return
+    tools = _tool_names(body)
+    for i, name in enumerate(tools):
+        call = {"index": i, "id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": ""}}
+        yield chunk({"tool_calls": [call]})
+        for piece in (ARGUMENTS[:8], ARGUMENTS[8:]):
+            yield chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
+    if not tools:
+        answer = _answer(body)
+        for piece in TEXT_PIECES if answer == TEXT else [answer]:
+            yield chunk({"content": piece})
+    yield chunk({}, "tool_calls" if tools else "stop")
+    if usage:
+        yield "", {**_chat_head(body, "chat.completion.chunk"), "choices": [], "usage": OPENAI_USAGE}
+
+
+# OpenAI legacy completions and embeddings ----------------------------------------------------------------------
+
+
+def _text(body: dict[str, Any]) -> dict[str, Any]:
+    choice = {"text": TEXT, "index": 0, "logprobs": None, "finish_reason": "stop"}
+    return {**_chat_head(body, "text_completion"), "choices": [choice], "usage": OPENAI_USAGE}
+
+
+def _text_chunks(body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    usage = (body.get("stream_options") or {}).get("include_usage")
+    head = {**_chat_head(body, "text_completion"), **({"usage": None} if usage else {})}
+    for i, piece in enumerate(TEXT_PIECES):
+        finish = "stop" if i == len(TEXT_PIECES) - 1 else None
+        yield "", {**head, "choices": [{"text": piece, "index": 0, "logprobs": None, "finish_reason": finish}]}
+    if usage:
+        yield "", {**head, "choices": [], "usage": OPENAI_USAGE}
+
+
+def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
+    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    vector: Any = EMBEDDING
+    if body.get("encoding_format") == "base64":
+        vector = base64.b64encode(struct.pack(f"<{len(EMBEDDING)}f", *EMBEDDING)).decode()
+    data = [{"object": "embedding", "index": i, "embedding": vector} for i in range(len(inputs))]
+    return {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 4, "total_tokens": 4}}
+
+
+# OpenAI Responses API --------------------------------------------------------------------------------------------
+
+
+def _response(body: dict[str, Any], status: str = "completed") -> dict[str, Any]:
+    tools = _tool_names(body)
+    if tools:
+        output: list[Any] = [
+            {"type": "function_call", "id": f"fc_{i}", "call_id": f"call_{i}", "name": name,
+             "arguments": ARGUMENTS, "status": "completed"}
+            for i, name in enumerate(tools)
+        ]
+    else:
+        output = [_response_message(_answer(body))]
+    return {
+        "id": "resp_1",
+        "object": "response",
+        "created_at": CREATED,
+        "status": status,
+        "model": f"{body['model']}-2024",
+        "output": output if status == "completed" else [],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": body.get("tools") or [],
+        "usage": RESPONSES_USAGE if status == "completed" else None,
+        "instructions": body.get("instructions"),
+        "error": None,
+        "incomplete_details": None,
+        "metadata": {},
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "text": body.get("text") or {"format": {"type": "text"}},
+    }
+
+
+def _response_message(text: str) -> dict[str, Any]:
+    part = {"type": "output_text", "text": text, "annotations": []}
+    return {"type": "message", "id": "msg_1", "status": "completed", "role": "assistant", "content": [part]}
+
+
+def _response_events(body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    seq = iter(range(1000))
+
+    def event(kind: str, **data: Any) -> tuple[str, Any]:
+        return kind, {"type": kind, "sequence_number": next(seq), **data}
+
+    yield event("response.created", response=_response(body, "in_progress"))
+    final = _response(body)
+    for index, item in enumerate(final["output"]):
+        if item["type"] != "message":
+            yield event("response.output_item.added", output_index=index, item=item)
+            yield event("response.output_item.done", output_index=index, item=item)
+            continue
+        where = {"item_id": item["id"], "output_index": index, "content_index": 0}
+        started = {**item, "status": "in_progress", "content": []}
+        yield event("response.output_item.added", output_index=index, item=started)
+        yield event("response.content_part.added", **where, part={"type": "output_text", "text": "", "annotations": []})
+        text = item["content"][0]["text"]
+        for piece in TEXT_PIECES if text == TEXT else [text]:
+            yield event("response.output_text.delta", **where, delta=piece, logprobs=[])
+        yield event("response.output_text.done", **where, text=text, logprobs=[])
+        yield event("response.content_part.done", **where, part=item["content"][0])
+        yield event("response.output_item.done", output_index=index, item=item)
+    yield event("response.completed", response=final)
+
+
+# Anthropic messages ----------------------------------------------------------------------------------------------
+
+
+def _anthropic_blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if body.get("thinking"):
+        blocks.append({"type": "thinking", "thinking": "Let me think.", "signature": "sig-1"})
+    tools = [t["name"] for t in body.get("tools") or []]
+    if tools:
+        blocks.append({"type": "text", "text": "Checking."})
+        blocks.append({"type": "tool_use", "id": "toolu_1", "name": tools[0], "input": json.loads(ARGUMENTS)})
+    else:
+        blocks.append({"type": "text", "text": TEXT})
+    return blocks
+
+
+def _anthropic_message(body: dict[str, Any], streaming: bool = False) -> dict[str, Any]:
+    blocks = _anthropic_blocks(body)
+    stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
+    return {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": f"{body['model']}-2024",
+        "content": [] if streaming else blocks,
+        "stop_reason": None if streaming else stop,
+        "stop_sequence": None,
+        "usage": {**ANTHROPIC_USAGE, "output_tokens": 1} if streaming else ANTHROPIC_USAGE,
+    }
+
+
+def _anthropic_events(body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    def event(kind: str, **data: Any) -> tuple[str, Any]:
+        return kind, {"type": kind, **data}
+
+    yield event("message_start", message=_anthropic_message(body, streaming=True))
+    blocks = _anthropic_blocks(body)
+    empty = {"text": {"text": ""}, "thinking": {"thinking": "", "signature": ""}, "tool_use": {"input": {}}}
+    for index, block in enumerate(blocks):
+        yield event("content_block_start", index=index, content_block={**block, **empty[block["type"]]})
+        if block["type"] == "text":
+            for piece in TEXT_PIECES if block["text"] == TEXT else [block["text"]]:
+                yield event("content_block_delta", index=index, delta={"type": "text_delta", "text": piece})
+                if body["model"] == "stream-error":
+                    yield event("error", error={"type": "overloaded_error", "message": "Overloaded"})
+                    return
+        elif block["type"] == "thinking":
+            for delta in ({"type": "thinking_delta", "thinking": block["thinking"]},
+                          {"type": "signature_delta", "signature": block["signature"]}):
+                yield event("content_block_delta", index=index, delta=delta)
+        else:
+            for piece in (ARGUMENTS[:8], ARGUMENTS[8:]):
+                delta = {"type": "input_json_delta", "partial_json": piece}
+                yield event("content_block_delta", index=index, delta=delta)
+        yield event("content_block_stop", index=index)
+    stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
+    yield event("message_delta", delta={"stop_reason": stop, "stop_sequence": None}, usage={"output_tokens": 5})
+    yield event("message_stop")
