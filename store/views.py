@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import orjson
 
 from .query import TraceStore
+from .records import SpanRecord, TraceSummary
 
 # facet -> (table, column): each column leads an index, so distinct values come from skipping through it.
 FACETS = {
@@ -83,6 +84,20 @@ def facet_values(store: TraceStore, facet: str, *, limit: int = 200) -> list[str
         "SELECT x FROM v WHERE x IS NOT NULL LIMIT ?"
     )
     return [r["x"] for r in store.rows(sql, [limit])]
+
+
+def trace_summary(store: TraceStore, trace_id: str) -> TraceSummary | None:
+    """A trace's summary row alone, without loading its spans."""
+    rows = store.rows("SELECT * FROM traces WHERE trace_id = ?", [trace_id])
+    return TraceSummary.from_row(rows[0]) if rows else None
+
+
+def get_spans(store: TraceStore, span_ids: Iterable[str]) -> dict[str, SpanRecord]:
+    """Several spans by id at once (e.g. the root spans of a session's traces)."""
+    rows = store.rows(
+        "SELECT * FROM spans WHERE span_id IN (SELECT value FROM json_each(?))", [orjson.dumps(list(span_ids)).decode()]
+    )
+    return {r["span_id"]: SpanRecord.from_row(r) for r in rows}
 
 
 def span_tree(store: TraceStore, trace_id: str) -> list[SpanNode]:

@@ -1,0 +1,284 @@
+"""The viewer's pages under Streamlit's AppTest, on a store filled through the real tracing API."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import spanlite
+from spanlite.store import TraceStore, views
+
+APP = Path(spanlite.__file__).parent.parent / "viewer" / "app.py"
+EVIL = "<script>alert('pwned')</script> [click](javascript:alert(1)) :red[boom]"
+QUESTION = "Where is my order A1?"
+ANSWER = "Your order A1 has shipped."
+
+
+@dataclasses.dataclass(frozen=True)
+class Traces:
+    agent: str
+    failing: str
+    evil: str
+
+
+def populate() -> Traces:
+    """Three traces: a support agent with a chat LLM span and a tool, a failure, and hostile content."""
+
+    @spanlite.trace(kind="TOOL")
+    def lookup_order(order_id: str) -> dict[str, str]:
+        return {"order_id": order_id, "status": "shipped"}
+
+    @spanlite.trace(kind="AGENT")
+    def support_agent(question: str) -> str:
+        spanlite.update_current_trace(session_id="sess-1", user_id="alice", tags=["prod", "support"])
+        messages = [
+            {"role": "system", "content": "You are a helpful support agent."},
+            {"role": "user", "content": question},
+        ]
+        with spanlite.start_span("chat gpt-4o", kind="LLM", inputs={"messages": messages}) as span:
+            span.set_attributes(
+                {
+                    "gen_ai.request.model": "gpt-4o",
+                    "gen_ai.usage.input_tokens": 42,
+                    "gen_ai.usage.output_tokens": 7,
+                    "gen_ai.input.messages": messages,
+                    "gen_ai.output.messages": [
+                        {
+                            "role": "assistant",
+                            "content": None,
+                            "tool_calls": [
+                                {"id": "c1", "function": {"name": "lookup_order", "arguments": '{"order_id": "A1"}'}}
+                            ],
+                        }
+                    ],
+                }
+            )
+        lookup_order("A1")
+        return ANSWER
+
+    @spanlite.trace
+    def refund(order_id: str) -> None:
+        spanlite.update_current_trace(session_id="sess-1", user_id="alice")
+        raise ValueError(f"refund of {order_id} refused")
+
+    @spanlite.trace(name=EVIL)
+    def hostile(prompt: str) -> str:
+        return EVIL
+
+    support_agent(QUESTION)
+    with pytest.raises(ValueError):
+        refund("A1")
+    hostile(EVIL)
+    spanlite.flush()
+    with TraceStore(_db()) as store:
+        page = store.search_traces(limit=10)
+    by_name = {t.name: t.trace_id for t in page}
+    return Traces(agent=by_name["support_agent"], failing=by_name["refund"], evil=by_name[EVIL])
+
+
+def _db() -> Path:
+    from spanlite import _config
+
+    return _config.settings().db
+
+
+@pytest.fixture
+def traces(db_path: Path) -> Traces:
+    return populate()
+
+
+def app() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def open_page(at: AppTest, page: str, **query: str) -> AppTest:
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def all_text(at: AppTest) -> str:
+    """Everything the page shows as Markdown (titles, captions, metric values) joined, for safety checks."""
+    parts = [e.value for e in [*at.title, *at.subheader, *at.caption, *at.markdown]]
+    parts += [m.value for m in at.metric]
+    return "\n".join(parts)
+
+
+def test_traces_page_lists_newest_first_with_columns(traces: Traces) -> None:
+    at = app()
+    assert at.title[0].value == "Traces"
+    table = at.dataframe[0].value
+    assert list(table["Trace ID"]) == [traces.evil, traces.failing, traces.agent]
+    agent = table[table["Trace ID"] == traces.agent].iloc[0]
+    assert agent["Name"] == "support_agent"
+    assert agent["Session"] == "sess-1" and agent["User"] == "alice"
+    assert agent["Tags"] == "prod, support"
+    assert agent["Tokens"] == "42 → 7"
+    assert agent["Status"] == "✅ OK"
+    assert agent["Input"] == QUESTION and agent["Output"] == ANSWER
+    assert "Feedback" in table.columns
+
+
+def test_traces_page_filters(traces: Traces) -> None:
+    at = app()
+    at.selectbox(key="f_status").select("ERROR").run()
+    assert list(at.dataframe[0].value["Trace ID"]) == [traces.failing]
+    at.selectbox(key="f_status").select("Any").run()
+    at.selectbox(key="f_model").select("gpt-4o").run()
+    assert list(at.dataframe[0].value["Trace ID"]) == [traces.agent]
+    at.selectbox(key="f_model").select("Any")
+    at.selectbox(key="f_kind").select("TOOL").run()
+    assert list(at.dataframe[0].value["Trace ID"]) == [traces.agent]
+    at.selectbox(key="f_kind").select("Any")
+    at.multiselect(key="f_tags").select("support").run()
+    assert list(at.dataframe[0].value["Trace ID"]) == [traces.agent]
+    at.multiselect(key="f_tags").unselect("support")
+    at.text_input(key="f_user").input("alice").run()
+    assert set(at.dataframe[0].value["Trace ID"]) == {traces.agent, traces.failing}
+    at.text_input(key="f_user").input("")
+    at.text_input(key="f_name").input("refu").run()
+    assert list(at.dataframe[0].value["Trace ID"]) == [traces.failing]
+    at.text_input(key="f_name").input("")
+    at.text_input(key="f_text").input("shipped").run()
+    assert list(at.dataframe[0].value["Trace ID"]) == [traces.agent]
+    at.text_input(key="f_text").input("no such words anywhere").run()
+    assert not at.dataframe and at.info[0].value == "No traces match."
+
+
+def test_traces_page_pages_with_keyset_tokens(traces: Traces, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spanlite.viewer import data
+
+    monkeypatch.setattr(data, "PAGE_SIZE", 2)
+    at = app()
+    assert list(at.dataframe[0].value["Trace ID"]) == [traces.evil, traces.failing]
+    at.button(key="traces_next").click().run()
+    assert list(at.dataframe[0].value["Trace ID"]) == [traces.agent]
+    assert at.button(key="traces_next").disabled
+    at.button(key="traces_prev").click().run()
+    assert list(at.dataframe[0].value["Trace ID"]) == [traces.evil, traces.failing]
+
+
+def test_selecting_a_row_opens_the_trace(traces: Traces) -> None:
+    at = app()
+    at.session_state["traces_table_1"] = {"selection": {"rows": [2], "columns": [], "cells": []}}
+    at.run()
+    assert at.query_params["trace"] == traces.agent
+    assert at.caption[0].value.startswith(f"Trace {traces.agent}")
+
+
+def test_trace_page_deep_link_shows_tree_waterfall_and_chat(traces: Traces) -> None:
+    at = open_page(app(), "trace_page.py", trace=traces.agent)
+    tree = at.dataframe[0].value
+    assert [s.strip("\u2003") for s in tree["Span"]] == ["🕵️ support_agent", "🤖 chat gpt-4o", "🔧 lookup_order"]
+    assert list(tree["Tokens"]) == ["", "42 → 7", ""]  # per span, not summed
+    assert at.get("vega_lite_chart"), "the waterfall chart is drawn"
+    assert at.button[0].label == "Download trace JSON" or any(
+        e.proto.label == "Download trace JSON" for e in at.get("download_button")
+    )
+    # the root span is selected first; pick the LLM span through the deep link
+    with TraceStore(_db()) as store:
+        llm = next(n for n in views.span_tree(store, traces.agent) if n.kind == "LLM")
+    at.query_params["span"] = llm.span_id
+    at.run()
+    assert not at.exception, at.exception
+    names = [m.name for m in at.chat_message]
+    assert names == ["system", "user", "assistant"]  # system, user, then the assistant's tool call
+    texts = [t.value for t in at.text]
+    assert QUESTION in texts and "You are a helpful support agent." in texts
+    assert any('"order_id": "A1"' in c.value for c in at.code)
+    assert at.metric[7].value == "gpt\\-4o"
+
+
+def test_trace_page_select_span_in_tree(traces: Traces) -> None:
+    at = open_page(app(), "trace_page.py", trace=traces.agent)
+    at.session_state["span_table_All levels_1"] = {"selection": {"rows": [2], "columns": [], "cells": []}}
+    at.run()
+    assert at.query_params["span"]
+    assert at.subheader[0].value == "🔧 lookup\\_order"  # Markdown-escaped
+    assert any("shipped" in str(j.value) for j in at.json)
+
+
+def test_trace_page_shows_exception_with_traceback(traces: Traces) -> None:
+    at = open_page(app(), "trace_page.py", trace=traces.failing)
+    codes = [c.value for c in at.code]
+    assert "ValueError: refund of A1 refused" in codes
+    assert any("Traceback" in c and "refund of" in c for c in codes)
+
+
+def test_trace_content_is_never_html(traces: Traces) -> None:
+    at = app()
+    assert EVIL in list(at.dataframe[0].value["Name"])
+    at = open_page(at, "trace_page.py", trace=traces.evil)
+    assert EVIL in [t.value for t in at.text]  # the output, shown literally
+    assert not at.get("html")
+    for element in [*at.markdown, *at.caption]:
+        assert not element.proto.allow_html
+    shown = all_text(at)
+    assert "<script>" not in shown and "](javascript" not in shown and ":red[" not in shown
+    assert "\\<script\\>" in shown  # the title carries the name escaped
+
+
+def test_unknown_trace_says_so(traces: Traces) -> None:
+    at = open_page(app(), "trace_page.py", trace="0" * 32)
+    assert at.warning[0].value == "No trace with that ID in this store."
+
+
+def test_root_deep_link_redirects_to_trace_page(traces: Traces) -> None:
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.query_params["trace"] = traces.agent
+    at.run()
+    assert not at.exception
+    assert at.caption[0].value.startswith(f"Trace {traces.agent}")
+
+
+def test_sessions_page_lists_and_reads_a_conversation(traces: Traces) -> None:
+    at = open_page(app(), "sessions_page.py")
+    table = at.dataframe[0].value
+    assert list(table["Session"]) == ["sess-1"] and list(table["Traces"]) == [2]
+    at.session_state["sessions_1"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert at.query_params["session"] == "sess-1"
+    assert [m.name for m in at.chat_message] == ["user", "assistant", "user", "assistant"]
+    texts = [t.value for t in at.text]
+    assert texts.index(QUESTION) < texts.index(ANSWER)
+    assert '{\n  "order_id": "A1"\n}' in texts or "A1" in texts
+
+
+def test_overview_page_shows_volume_errors_latency_tokens(traces: Traces) -> None:
+    at = open_page(app(), "overview_page.py")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Traces"] == "3"
+    assert metrics["Error rate"] == "33.3%"
+    assert metrics["Input tokens"] == "42" and metrics["Output tokens"] == "7"
+    assert "Latency p50" in metrics and "Latency p95" in metrics
+    assert len(at.get("vega_lite_chart")) == 5
+    assert at.dataframe[0].value["model"].tolist() == ["gpt-4o"]
+
+
+def test_new_traces_appear_on_refresh(traces: Traces) -> None:
+    at = app()
+    assert len(at.dataframe[0].value) == 3
+
+    @spanlite.trace
+    def late() -> str:
+        return "late"
+
+    late()
+    spanlite.flush()
+    at.run()  # what the Refresh button and live polling do
+    assert at.dataframe[0].value["Name"].iloc[0] == "late"
+
+
+def test_empty_store_renders_every_page(db_path: Path) -> None:
+    at = app()
+    assert at.info[0].value == "No traces match."
+    for page in ("sessions_page.py", "overview_page.py", "trace_page.py"):
+        open_page(at, page)

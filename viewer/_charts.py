@@ -1,0 +1,70 @@
+"""Altair charts for the trace waterfall and the overview; labels are drawn by Vega as text, never HTML."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from spanlite.store.views import SpanNode
+
+from ._render import kind_icon
+
+
+def waterfall(nodes: list[SpanNode], trace_start_ns: int, selected: str | None) -> alt.Chart:
+    """One bar per span from its start to its end, in tree order, relative to the trace's start."""
+    rows = [
+        {
+            "row": i,
+            "label": f"{i + 1}. {'  ' * n.depth}{kind_icon(n.kind)} {n.name[:40]}",
+            "kind": n.kind,
+            "start_ms": (n.start_ns - trace_start_ns) / 1e6,
+            "end_ms": max((n.end_ns - trace_start_ns) / 1e6, (n.start_ns - trace_start_ns) / 1e6 + 0.01),
+            "duration_ms": round(n.duration_ms, 2),
+            "status": n.status,
+            "selected": n.span_id == selected,
+        }
+        for i, n in enumerate(nodes)
+    ]
+    frame = pd.DataFrame(rows)
+    return (
+        alt.Chart(frame, height=max(60, 22 * len(rows)))
+        .mark_bar(cornerRadius=2)
+        .encode(
+            x=alt.X("start_ms:Q", title="ms since trace start"),
+            x2="end_ms:Q",
+            y=alt.Y("label:N", sort=alt.SortField("row"), axis=alt.Axis(title=None, labelLimit=240, ticks=False)),
+            color=alt.Color("kind:N", legend=alt.Legend(orient="bottom", title=None)),
+            opacity=alt.condition(alt.datum.selected, alt.value(1.0), alt.value(0.6)),
+            stroke=alt.condition(alt.datum.status == "ERROR", alt.value("#d62728"), alt.value(None)),
+            tooltip=["label:N", "kind:N", "duration_ms:Q", "start_ms:Q", "status:N"],
+        )
+    )
+
+
+def over_time(frame: pd.DataFrame, columns: list[str], title: str, mark: str = "line") -> alt.Chart:
+    """Several columns of a time-indexed frame as one chart, one color per column."""
+    long = frame.melt(id_vars="time", value_vars=columns, var_name="series", value_name="value")
+    chart = alt.Chart(long, title=title, height=220)
+    marked = chart.mark_bar() if mark == "bar" else chart.mark_line(point=True)
+    return marked.encode(
+        x=alt.X("time:T", title=None),
+        y=alt.Y("value:Q", title=None, stack=mark == "bar" or None),
+        color=alt.Color("series:N", legend=alt.Legend(orient="bottom", title=None)),
+        tooltip=["time:T", "series:N", "value:Q"],
+    )
+
+
+def by_model(frame: pd.DataFrame, title: str) -> alt.Chart:
+    data: Any = frame
+    return (
+        alt.Chart(data, title=title, height=220)
+        .mark_area()
+        .encode(
+            x=alt.X("time:T", title=None),
+            y=alt.Y("tokens:Q", title="tokens", stack=True),
+            color=alt.Color("model:N", legend=alt.Legend(orient="bottom", title=None)),
+            tooltip=["time:T", "model:N", "tokens:Q", "calls:Q"],
+        )
+    )

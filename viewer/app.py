@@ -1,0 +1,38 @@
+"""The spanlite viewer: ``spanlite ui`` runs this script with ``streamlit run``.
+
+The store comes from ``$SPANLITE_DB``; each page is its own script next to this one, and ``data.py`` is the
+only module that reads the store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from spanlite.viewer import _render, data
+
+HERE = Path(__file__).parent
+
+st.set_page_config(page_title="spanlite", page_icon="🔭", layout="wide")
+
+pages = [
+    st.Page(HERE / "traces_page.py", title="Traces", icon="📜", url_path="traces", default=True),
+    st.Page(HERE / "trace_page.py", title="Trace", icon="🔍", url_path="trace"),
+    st.Page(HERE / "sessions_page.py", title="Sessions", icon="💬", url_path="sessions"),
+    st.Page(HERE / "overview_page.py", title="Overview", icon="📈", url_path="overview"),
+]
+page = st.navigation(pages)
+
+with st.sidebar:
+    stats = data.stats()
+    st.caption(f"Store: {_render.md_escape(data.db_path(), limit=120)}")
+    st.caption(f"{stats['traces']:,} traces · {stats['spans']:,} spans")
+    if stats["dropped_spans"]:
+        st.warning(f"{stats['dropped_spans']:,} spans were dropped by writers (queue full).")
+    st.toggle("Live", key="live", help=f"Refresh lists every {data.LIVE_INTERVAL_S:g} s while on")
+    if st.button("Refresh", icon=":material/refresh:"):
+        data.clear_caches()
+        st.rerun()
+
+page.run()

@@ -1,0 +1,158 @@
+"""The viewer's one path to the store: pages ask here and never see SQL or a connection.
+
+The store is opened once per database file (``$SPANLITE_DB``, else the default store) and shared by every
+session; SQLite in WAL mode lets the viewer read while the traced app writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import orjson
+import streamlit as st
+
+from spanlite.store import Page, SpanRecord, TraceStore, TraceSummary, default_db_path, views
+from spanlite.store.views import FeedbackSummary, SessionSummary, SpanNode
+
+PAGE_SIZE = 50
+LIVE_INTERVAL_S = 3.0
+TIME_RANGES: dict[str, dt.timedelta | None] = {
+    "Last 15 minutes": dt.timedelta(minutes=15),
+    "Last hour": dt.timedelta(hours=1),
+    "Last 24 hours": dt.timedelta(days=1),
+    "Last 7 days": dt.timedelta(days=7),
+    "Last 30 days": dt.timedelta(days=30),
+    "All time": None,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TraceFilters:
+    """What the traces page filters on; ``None``/empty means no filter."""
+
+    time_range: str = "All time"
+    status: str | None = None
+    name: str = ""
+    kind: str | None = None
+    model: str | None = None
+    tags: tuple[str, ...] = ()
+    session_id: str = ""
+    user_id: str = ""
+    text: str = ""
+
+    def search_kwargs(self, now: dt.datetime | None = None) -> dict[str, Any]:
+        span = TIME_RANGES.get(self.time_range)
+        since = (now or dt.datetime.now(dt.timezone.utc)) - span if span is not None else None
+        return {
+            "since": since,
+            "status": self.status,
+            "name": self.name.strip() or None,
+            "kind": self.kind,
+            "model": self.model,
+            "tags": list(self.tags) or None,
+            "session_id": self.session_id.strip() or None,
+            "user_id": self.user_id.strip() or None,
+            "text": self.text.strip() or None,
+        }
+
+
+def db_path() -> Path:
+    """``$SPANLITE_DB`` (what ``spanlite ui --db`` sets), else the default store."""
+    return default_db_path().resolve()
+
+
+@st.cache_resource(show_spinner=False, on_release=TraceStore.close)
+def _open(path: str) -> TraceStore:
+    return TraceStore(path)
+
+
+def store() -> TraceStore:
+    return _open(str(db_path()))
+
+
+def live_interval() -> float | None:
+    """Seconds between automatic refreshes when the sidebar's live toggle is on, else ``None``."""
+    return LIVE_INTERVAL_S if st.session_state.get("live", False) else None
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _stats(path: str) -> dict[str, Any]:
+    return _open(path).stats()
+
+
+def stats() -> dict[str, Any]:
+    """Store counts; cached briefly because counting a million spans on every click is not free."""
+    return _stats(str(db_path()))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _facet(path: str, facet: str) -> list[str]:
+    return views.facet_values(_open(path), facet)
+
+
+def facet(facet: str) -> list[str]:
+    """Choices for a filter (``model``, ``kind``, ``tag``)."""
+    return _facet(str(db_path()), facet)
+
+
+def clear_caches() -> None:
+    _stats.clear()
+    _facet.clear()
+    _overview.clear()
+
+
+def search(filters: TraceFilters, page_token: str | None) -> Page:
+    return store().search_traces(**filters.search_kwargs(), limit=PAGE_SIZE, page_token=page_token)
+
+
+def session_traces(session_id: str, page_token: str | None) -> Page:
+    """A session's traces oldest first, so they read as a conversation."""
+    return store().search_traces(session_id=session_id, ascending=True, limit=PAGE_SIZE, page_token=page_token)
+
+
+def feedback(trace_ids: list[str]) -> dict[str, list[FeedbackSummary]]:
+    return views.feedback_summary(store(), trace_ids) if trace_ids else {}
+
+
+def trace_summary(trace_id: str) -> TraceSummary | None:
+    return views.trace_summary(store(), trace_id)
+
+
+def span_tree(trace_id: str) -> list[SpanNode]:
+    return views.span_tree(store(), trace_id)
+
+
+def span(span_id: str) -> SpanRecord | None:
+    return store().get_span(span_id)
+
+
+def spans(span_ids: list[str]) -> dict[str, SpanRecord]:
+    return views.get_spans(store(), span_ids)
+
+
+def trace_json(trace_id: str) -> bytes:
+    """The whole trace as pretty JSON, built only when someone downloads it."""
+    trace = store().get_trace(trace_id)
+    value = trace.to_dict() if trace is not None else {"trace_id": trace_id, "error": "not found"}
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2)
+
+
+def sessions(before_ns: int | None, limit: int = 20) -> list[SessionSummary]:
+    return views.list_sessions(store(), before_ns=before_ns, limit=limit)
+
+
+def session(session_id: str) -> SessionSummary | None:
+    return views.get_session(store(), session_id)
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def _overview(path: str, since_ns: int, bucket_ns: int) -> dict[str, Any]:
+    return views.overview(_open(path), since_ns=since_ns, bucket_ns=bucket_ns)
+
+
+def overview(since_ns: int, bucket_ns: int) -> dict[str, Any]:
+    """Cached for a few seconds: over a week of a busy store this reads every trace in the range."""
+    return _overview(str(db_path()), since_ns, bucket_ns)

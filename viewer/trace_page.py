@@ -1,0 +1,159 @@
+"""Trace page (``/trace?trace=<id>&span=<id>``): the span tree beside a waterfall, then the selected span."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from spanlite.store import SpanRecord, TraceSummary
+from spanlite.store.views import SpanNode
+from spanlite.viewer import _charts, _render, data
+
+TREE_PAGE = 200  # spans per page of the tree and waterfall; a 10,000-span trace is 50 pages, not one huge table
+INDENT = "\u2003"  # an em space: leading ASCII spaces would be trimmed in the table
+DEPTHS = {"All levels": None, "Top level": 0, "2 levels": 1, "3 levels": 2, "5 levels": 4}
+
+
+def _open_form() -> None:
+    st.title("Trace")
+    trace_id = st.text_input("Trace ID", placeholder="32 hex digits")
+    if trace_id:
+        st.query_params["trace"] = trace_id.strip()
+        st.rerun()
+    st.info("Open a trace from the Traces page, or paste its ID.")
+
+
+def _header(info: TraceSummary) -> None:
+    st.title(f"{_render.status_label(info.status)[:2]} {_render.md_escape(info.name or 'trace')}")
+    st.caption(f"Trace {info.trace_id} · started {_render.when(info.start_ns)} UTC")
+    cols = st.columns(6)
+    cols[0].metric("Duration", _render.duration(info.duration_ms))
+    cols[1].metric("Spans", f"{info.span_count:,}")
+    cols[2].metric("Errors", f"{info.error_count:,}")
+    cols[3].metric("Tokens in → out", _render.tokens(info.input_tokens, info.output_tokens) or "—")
+    cols[4].metric("Session", _render.md_escape(info.session_id or "—", limit=40))  # metric values are Markdown
+    cols[5].metric("User", _render.md_escape(info.user_id or "—", limit=40))
+    if info.tags:
+        st.text("Tags: " + ", ".join(info.tags))
+    actions = st.columns([1, 1, 4])
+    actions[0].download_button(
+        "Download trace JSON",
+        data=lambda: data.trace_json(info.trace_id),
+        file_name=f"trace-{info.trace_id}.json",
+        mime="application/json",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    if info.session_id:
+        actions[1].page_link("sessions_page.py", label="Open session", query_params={"session": info.session_id})
+
+
+def _tree(nodes: list[SpanNode], selected: str | None) -> list[SpanNode]:
+    """The visible slice of the tree as a selectable table; returns the spans it shows."""
+    controls = st.columns([2, 2])
+    depth_label = controls[0].selectbox("Show", list(DEPTHS), key="tree_depth")
+    max_depth = DEPTHS[depth_label]
+    shown = [n for n in nodes if max_depth is None or n.depth <= max_depth]
+    pages = max(1, -(-len(shown) // TREE_PAGE))
+    page = 1
+    if pages > 1:
+        with controls[1]:
+            page = st.pagination(pages, key="tree_page")
+    visible = shown[(page - 1) * TREE_PAGE : page * TREE_PAGE]
+    table = pd.DataFrame(
+        [
+            {
+                "Span": f"{INDENT * n.depth}{_render.kind_icon(n.kind)} {n.name}",
+                "Kind": n.kind,
+                "Duration": _render.duration(n.duration_ms),
+                "Tokens": _render.tokens(n.input_tokens, n.output_tokens),
+                "Status": _render.status_label(n.status),
+            }
+            for n in visible
+        ]
+    )
+    event = st.dataframe(
+        table,
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key=f"span_table_{depth_label}_{page}",
+        height=min(38 + 35 * len(visible), 560),
+        column_config={"Span": st.column_config.TextColumn(width="large")},
+    )
+    if event.selection.rows:
+        chosen = visible[event.selection.rows[0]].span_id
+        if chosen != selected:
+            st.query_params["span"] = chosen
+            st.rerun()
+    if len(nodes) != len(shown):
+        st.caption(f"{len(nodes) - len(shown):,} deeper spans hidden")
+    return visible
+
+
+def _span(record: SpanRecord) -> None:
+    st.subheader(f"{_render.kind_icon(record.kind)} {_render.md_escape(record.name)}")
+    st.caption(f"Span {record.span_id} · {record.kind} · {_render.status_label(record.status)}")
+    cols = st.columns(4)
+    cols[0].metric("Duration", _render.duration(record.duration_ms))
+    cols[1].metric("Model", _render.md_escape(record.model or "—", limit=40))
+    cols[2].metric("Tokens in → out", _render.tokens(record.input_tokens, record.output_tokens) or "—")
+    cols[3].metric("Started (UTC)", _render.when(record.start_ns)[11:])
+    if record.status_message:
+        st.text(f"Status message: {record.status_message}")
+    for event in record.events:
+        if event.get("name") == "exception":
+            _render.show_exception(event)
+    attributes = record.attributes
+    inputs = attributes.get("gen_ai.input.messages", record.inputs)
+    outputs = attributes.get("gen_ai.output.messages", record.outputs)
+    io_tab, attr_tab, events_tab, raw_tab = st.tabs(["Inputs & outputs", "Attributes", "Events", "JSON"])
+    with io_tab:
+        left, right = st.columns(2)
+        with left:
+            st.markdown("**Inputs**")
+            if system := attributes.get("gen_ai.system_instructions"):
+                _render.show_value(system, key="system")
+            _render.show_value(inputs, key="inputs")
+        with right:
+            st.markdown("**Outputs**")
+            _render.show_value(outputs, key="outputs")
+    with attr_tab:
+        st.json({k: _render.parse(v) for k, v in attributes.items()}, expanded=1)
+    with events_tab:
+        if record.events:
+            st.json(record.events, expanded=2)
+        else:
+            st.caption("No events.")
+    with raw_tab:
+        st.json(record.to_dict(), expanded=1)
+
+
+def _trace(trace_id: str) -> None:
+    info = data.trace_summary(trace_id)
+    if info is None:
+        st.title("Trace")
+        st.warning("No trace with that ID in this store.")
+        st.text(trace_id)
+        return
+    _header(info)
+    nodes = data.span_tree(trace_id)
+    selected = st.query_params.get("span") or info.root_span_id or (nodes[0].span_id if nodes else None)
+    left, right = st.columns([3, 2])
+    with left:
+        visible = _tree(nodes, selected)
+    with right:
+        if visible:
+            st.altair_chart(_charts.waterfall(visible, info.start_ns, selected), width="stretch")
+    record = data.span(selected) if selected else None
+    st.divider()
+    if record is None:
+        st.caption("Select a span.")
+    else:
+        _span(record)
+
+
+if trace_id := st.query_params.get("trace"):
+    st.fragment(run_every=data.live_interval())(_trace)(trace_id)
+else:
+    _open_form()

@@ -1,0 +1,124 @@
+"""Traces page: the newest traces first, filtered and searched, one keyset page at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from spanlite.store import TraceSummary
+from spanlite.store.views import FeedbackSummary
+from spanlite.tracing.kinds import SpanKind
+from spanlite.viewer import _render, data
+
+ANY = "Any"
+
+if trace_id := st.query_params.get("trace"):  # ``/?trace=<id>`` deep links land on the default page
+    st.switch_page("trace_page.py", query_params={"trace": trace_id})
+
+st.title("Traces")
+
+
+def _filters() -> data.TraceFilters:
+    text = st.text_input("Search", placeholder="Full-text search over span inputs and outputs", key="f_text")
+    with st.expander("Filters", expanded=True, icon=":material/filter_list:"):
+        row1 = st.columns(4)
+        time_range = row1[0].selectbox("Time range", list(data.TIME_RANGES), index=len(data.TIME_RANGES) - 1, key="f_time")
+        status = row1[1].selectbox("Status", [ANY, "OK", "ERROR", "IN_PROGRESS"], key="f_status")
+        name = row1[2].text_input("Name contains", key="f_name")
+        kinds = [k.value for k in SpanKind if k.value in data.facet("kind")]
+        kind = row1[3].selectbox("Has span kind", [ANY, *kinds], key="f_kind")
+        row2 = st.columns(4)
+        model = row2[0].selectbox("Model", [ANY, *data.facet("model")], key="f_model")
+        tags = row2[1].multiselect("Tags (all of)", data.facet("tag"), key="f_tags")
+        session_id = row2[2].text_input("Session ID", key="f_session")
+        user_id = row2[3].text_input("User ID", key="f_user")
+        # FEEDBACK FILTER (later issue): filter on feedback name/value here once search_traces supports it.
+    return data.TraceFilters(
+        time_range=time_range,
+        status=None if status == ANY else status,
+        name=name,
+        kind=None if kind == ANY else kind,
+        model=None if model == ANY else model,
+        tags=tuple(tags),
+        session_id=session_id,
+        user_id=user_id,
+        text=text,
+    )
+
+
+def _feedback_text(items: list[FeedbackSummary]) -> str:
+    """FEEDBACK SUMMARY column: ``name: mean (count)`` per feedback name; the feedback issue may refine this."""
+    parts = []
+    for f in items:
+        value = f"{f.mean:.2g}" if f.mean is not None else "…"
+        parts.append(f"{f.name}: {value} ({f.count})")
+    return ", ".join(parts)
+
+
+def _table(traces: list[TraceSummary]) -> pd.DataFrame:
+    feedback = data.feedback([t.trace_id for t in traces])
+    rows: list[dict[str, Any]] = [
+        {
+            "Time (UTC)": _render.when(t.start_ns),
+            "Name": t.name or "",
+            "Duration": _render.duration(t.duration_ms),
+            "Status": _render.status_label(t.status),
+            "Spans": t.span_count,
+            "Tokens": _render.tokens(t.input_tokens, t.output_tokens),
+            "Session": t.session_id or "",
+            "User": t.user_id or "",
+            "Tags": ", ".join(t.tags),
+            "Feedback": _feedback_text(feedback.get(t.trace_id, [])),
+            "Input": t.input_preview or "",
+            "Output": t.output_preview or "",
+            "Trace ID": t.trace_id,
+        }
+        for t in traces
+    ]
+    return pd.DataFrame(rows, columns=list(rows[0]) if rows else None)
+
+
+def _page(filters: data.TraceFilters) -> None:
+    # Keyset pagination: a stack of page tokens, reset whenever the filters change.
+    if st.session_state.get("traces_filters") != filters:
+        st.session_state["traces_filters"] = filters
+        st.session_state["traces_tokens"] = [None]
+    tokens: list[str | None] = st.session_state["traces_tokens"]
+    try:
+        page = data.search(filters, tokens[-1])
+    except ValueError as exc:
+        st.error(_render.md_escape(exc))
+        return
+    if not page:
+        st.info("No traces match." if len(tokens) == 1 else "No more traces.")
+    else:
+        event = st.dataframe(
+            _table(page),
+            hide_index=True,
+            on_select="rerun",
+            selection_mode="single-row",
+            key=f"traces_table_{len(tokens)}",
+            column_config={
+                "Name": st.column_config.TextColumn(width="medium"),
+                "Input": st.column_config.TextColumn(width="large"),
+                "Output": st.column_config.TextColumn(width="large"),
+                "Spans": st.column_config.NumberColumn(width="small"),
+            },
+        )
+        if event.selection.rows:
+            st.switch_page("trace_page.py", query_params={"trace": page[event.selection.rows[0]].trace_id})
+        st.caption("Select a row to open the trace.")
+    prev, info, nxt = st.columns([1, 2, 1])
+    if prev.button("← Newer", disabled=len(tokens) == 1, key="traces_prev"):
+        tokens.pop()
+        st.rerun()
+    info.caption(f"Page {len(tokens)}")
+    if nxt.button("Older →", disabled=page.next_page_token is None, key="traces_next"):
+        tokens.append(page.next_page_token)
+        st.rerun()
+
+
+filters = _filters()
+st.fragment(run_every=data.live_interval())(_page)(filters)
