@@ -73,7 +73,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], db: Database, max_body_bytes: int) -> None:
+    def __init__(self, address: tuple[str, int], db_path: Path, db: Database, max_body_bytes: int) -> None:
+        self.db_path = db_path
         self.db = db
         self.write_lock = threading.Lock()
         self.max_body_bytes = max_body_bytes
@@ -262,6 +263,7 @@ class Receiver:
         host, port = server.server_address[:2]
         self.host: str = str(host)
         self.port: int = int(port)
+        self.db_path: Path = server.db_path
 
     @property
     def endpoint(self) -> str:
@@ -290,9 +292,10 @@ class Receiver:
 
 
 def _server(db: str | Path, host: str, port: int, max_body_bytes: int) -> _Server:
-    database = connect(db)  # a bad path or a newer store fails here, before the port is taken
+    path = Path(db).expanduser()
+    database = connect(path)  # a bad path or a newer store fails here, before the port is taken
     try:
-        return _Server((host, port), database, max_body_bytes)
+        return _Server((host, port), path, database, max_body_bytes)
     except BaseException:
         database.close()
         raise

@@ -1,0 +1,289 @@
+"""The OTLP/HTTP receiver: the real OTel exporter in, the store out; bad bodies are refused whole."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import zlib
+from pathlib import Path
+from typing import Any, Iterator
+
+import orjson
+import pytest
+from google.rpc import status_pb2
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Status, StatusCode
+
+from spanlite.store import Receiver, TraceStore, start_receiver
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+TRACE_ID = "5b8efff798038103d269b633813fc60c"
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[Receiver]:
+    with start_receiver(tmp_path / "received.db", max_body_bytes=256 * 1024) as r:
+        yield r
+
+
+def post(
+    receiver: Receiver, body: Any, content_type: str = PROTOBUF, headers: dict[str, str] | None = None
+) -> tuple[int, str, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=10)
+    try:
+        conn.request("POST", "/v1/traces", body=body, headers={"Content-Type": content_type, **(headers or {})})
+        response = conn.getresponse()
+        return response.status, response.getheader("Content-Type") or "", response.read()
+    finally:
+        conn.close()
+
+
+def stored(receiver: Receiver) -> list[dict[str, Any]]:
+    with TraceStore(receiver.db_path) as store:
+        return [dict(r) for r in store.db.query("SELECT * FROM spans ORDER BY start_ns")]
+
+
+def json_span(span_id: str = "eee19b7ec3c1b174", parent: str = "", **extra: Any) -> dict[str, Any]:
+    return {
+        "traceId": TRACE_ID, "spanId": span_id, "parentSpanId": parent, "name": f"span-{span_id}", "kind": 2,
+        "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000000250000000",
+        "attributes": [
+            {"key": "http.route", "value": {"stringValue": "/ask"}},
+            {"key": "retries", "value": {"intValue": "3"}},
+            {"key": "ratio", "value": {"doubleValue": 0.5}},
+            {"key": "ok", "value": {"boolValue": True}},
+            {"key": "tags", "value": {"arrayValue": {"values": [{"stringValue": "a"}, {"stringValue": "b"}]}}},
+        ],
+        "events": [{"timeUnixNano": "1700000000100000000", "name": "retry", "attributes": []}],
+        "status": {"code": 2, "message": "upstream timeout"},
+        **extra,
+    }  # fmt: skip
+
+
+def json_body(*spans: dict[str, Any]) -> bytes:
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "checkout"}}]}
+    scope_spans = [{"scope": {"name": "my.lib"}, "spans": list(spans)}]
+    request = {"resourceSpans": [{"resource": resource, "scopeSpans": scope_spans}]}
+    return orjson.dumps(request)
+
+
+def sdk_body(n: int = 2) -> bytes:
+    """A real protobuf body, as the OTel SDK encodes it."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("root"):
+        for i in range(n - 1):
+            with tracer.start_as_current_span(f"child-{i}"):
+                pass
+    return encode_spans(memory.get_finished_spans()).SerializeToString()
+
+
+def error_message(content_type: str, body: bytes) -> str:
+    if content_type == PROTOBUF:
+        return status_pb2.Status.FromString(body).message
+    return orjson.loads(body)["message"]
+
+
+@pytest.mark.parametrize("compression", [Compression.NoCompression, Compression.Gzip, Compression.Deflate])
+def test_the_otel_sdk_exporter_sends_a_whole_trace(receiver: Receiver, compression: Compression) -> None:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "billing"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    otlp = OTLPSpanExporter(endpoint=receiver.endpoint, compression=compression)
+    provider.add_span_processor(SimpleSpanProcessor(otlp))
+    tracer = provider.get_tracer("billing.worker")
+    with tracer.start_as_current_span("charge", attributes={"amount": 12.5, "currency": "EUR"}) as root:
+        with tracer.start_as_current_span("fraud-check") as check:
+            check.add_event("scored", {"score": 3})
+        with tracer.start_as_current_span("card-api") as call:
+            call.set_status(Status(StatusCode.ERROR, "declined"))
+    provider.shutdown()
+
+    sent = {format(s.context.span_id, "016x"): s for s in memory.get_finished_spans()}
+    rows = {r["span_id"]: r for r in stored(receiver)}
+    assert rows.keys() == sent.keys()
+    trace_id = format(root.get_span_context().trace_id, "032x")
+    root_id = format(root.get_span_context().span_id, "016x")
+    for span_id, span in sent.items():
+        row = rows[span_id]
+        assert row["trace_id"] == trace_id
+        assert row["parent_id"] == (format(span.parent.span_id, "016x") if span.parent else None)
+        assert (row["name"], row["start_ns"], row["end_ns"]) == (span.name, span.start_time, span.end_time)
+        assert orjson.loads(row["attributes"]) == {
+            **dict(span.attributes or {}), "otel.scope.name": "billing.worker", "service.name": "billing",
+        }  # fmt: skip
+    assert rows[root_id]["parent_id"] is None
+    card = next(r for r in rows.values() if r["name"] == "card-api")
+    assert (card["status"], card["status_message"]) == ("ERROR", "declined")
+    scored = orjson.loads(next(r for r in rows.values() if r["name"] == "fraud-check")["events"])
+    assert [(e["name"], e["attributes"]) for e in scored] == [("scored", {"score": 3})]
+
+    with TraceStore(receiver.db_path) as store:
+        trace = store.get_trace(trace_id)
+    assert trace is not None
+    assert (trace.info.name, trace.info.span_count, trace.info.error_count) == ("charge", 3, 1)
+    assert trace.info.root_span_id == root_id
+
+
+def test_otlp_json_body(receiver: Receiver) -> None:
+    status, content_type, body = post(receiver, json_body(json_span()), JSON)
+    assert (status, content_type, orjson.loads(body)) == (200, JSON, {})
+    [row] = stored(receiver)
+    assert row["span_id"] == "eee19b7ec3c1b174"
+    assert (row["trace_id"], row["parent_id"], row["status"], row["status_message"]) == (
+        TRACE_ID, None, "ERROR", "upstream timeout",
+    )  # fmt: skip
+    assert (row["start_ns"], row["end_ns"]) == (1_700_000_000_000_000_000, 1_700_000_000_250_000_000)
+    assert orjson.loads(row["attributes"]) == {
+        "http.route": "/ask", "retries": 3, "ratio": 0.5, "ok": True, "tags": ["a", "b"],
+        "otel.scope.name": "my.lib", "otel.span.kind": "SERVER", "service.name": "checkout",
+    }  # fmt: skip
+    assert orjson.loads(row["events"]) == [{"name": "retry", "time_ns": 1_700_000_000_100_000_000, "attributes": {}}]
+
+
+def test_json_with_snake_case_names_and_unknown_fields(receiver: Receiver) -> None:
+    span = {"trace_id": TRACE_ID, "span_id": "00f067aa0ba902b7", "name": "s", "future_field": 1}
+    body = orjson.dumps({"resource_spans": [{"scope_spans": [{"spans": [span]}]}]})
+    assert post(receiver, body, JSON)[0] == 200
+    assert [r["span_id"] for r in stored(receiver)] == ["00f067aa0ba902b7"]
+
+
+def test_gzip_and_chunked_bodies(receiver: Receiver) -> None:
+    gzipped = gzip.compress(json_body(json_span("1111111111111111")))
+    assert post(receiver, gzipped, JSON, {"Content-Encoding": "gzip"})[0] == 200
+    raw = sdk_body(3)
+    chunks = iter([raw[:5], raw[5:40], raw[40:]])  # no Content-Length: http.client sends it chunked
+    status, content_type, body = post(receiver, chunks, PROTOBUF)
+    assert (status, content_type, body) == (200, PROTOBUF, b"")
+    deflated = iter([zlib.compress(json_body(json_span("2222222222222222")))])
+    assert post(receiver, deflated, JSON, {"Content-Encoding": "deflate"})[0] == 200
+    assert len(stored(receiver)) == 5
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        (b"\x0a\x05\x0a\x03\xff", PROTOBUF, "not a protobuf ExportTraceServiceRequest"),
+        (b'{"resourceSpans": [', JSON, "not valid JSON"),
+        (b"[1, 2]", JSON, "must be a JSON object"),
+        (b'{"resourceSpans": 5}', JSON, "not an OTLP/JSON ExportTraceServiceRequest"),
+        (json_body(json_span(), json_span("zz19b7ec3c1b1740")), JSON, "spans[1].spanId is not hex"),
+        (json_body(json_span(), json_span("abcdef")), JSON, "spans[1].spanId must be 8 bytes"),
+        (json_body(json_span(), json_span("0000000000000000")), JSON, "spans[1].spanId must be 8 bytes"),
+        (json_body(json_span(), json_span(parent="abcd")), JSON, "spans[1].parentSpanId must be 8 bytes"),
+    ],
+)
+def test_malformed_bodies_are_400_and_store_nothing(
+    receiver: Receiver, body: bytes, content_type: str, expected: str
+) -> None:
+    status, reply_type, reply = post(receiver, body, content_type)
+    assert (status, reply_type) == (400, content_type)
+    assert expected in error_message(reply_type, reply)
+    assert stored(receiver) == []
+    assert post(receiver, sdk_body(), PROTOBUF)[0] == 200  # and it keeps serving
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status"),
+    [
+        (b"x" * (256 * 1024 + 1), {}, 413),
+        (iter([b"x" * 200_000, b"x" * 200_000]), {}, 413),  # chunked
+        (gzip.compress(b"\0" * 50_000_000), {"Content-Encoding": "gzip"}, 413),  # a 50 MB gzip bomb
+        (gzip.compress(sdk_body())[:-10], {"Content-Encoding": "gzip"}, 400),  # truncated
+        (b"not gzip", {"Content-Encoding": "gzip"}, 400),
+        (sdk_body(), {"Content-Encoding": "br"}, 415),
+        (sdk_body(), {"Content-Type": "text/plain"}, 415),
+    ],
+)
+def test_oversized_and_undecodable_bodies(
+    receiver: Receiver, body: Any, headers: dict[str, str], status: int
+) -> None:
+    assert post(receiver, body, PROTOBUF, headers)[0] == status
+    assert stored(receiver) == []
+    assert post(receiver, sdk_body(), PROTOBUF)[0] == 200
+
+
+def test_other_paths_and_methods(receiver: Receiver) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=10)
+    conn.request("POST", "/v1/metrics", body=b"", headers={"Content-Type": PROTOBUF})
+    assert conn.getresponse().status == 404
+    conn.close()
+    conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=10)
+    conn.request("GET", "/v1/traces")
+    assert conn.getresponse().status == 405
+    conn.close()
+
+
+def test_keep_alive_connection_serves_many_requests(receiver: Receiver) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=10)
+    for _ in range(3):
+        conn.request("POST", "/v1/traces", body=sdk_body(), headers={"Content-Type": PROTOBUF})
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200
+    conn.close()
+    assert len(stored(receiver)) == 6
+
+
+_VALID = sdk_body(3)
+_json_leaf = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+_json_values = st.recursive(
+    _json_leaf, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c, max_size=4), max_leaves=20
+)
+# JSON shaped like OTLP, so that fuzzing reaches past the first ``ParseDict`` check
+_otlp_keys = st.sampled_from([
+    "resourceSpans", "scopeSpans", "spans", "traceId", "spanId", "parentSpanId", "attributes", "key", "value",
+    "stringValue", "intValue", "kvlistValue", "arrayValue", "values", "events", "status", "code",
+])  # fmt: skip
+_otlp_like = st.recursive(
+    _json_leaf, lambda c: st.lists(c, max_size=3) | st.dictionaries(_otlp_keys, c, max_size=4), max_leaves=25
+)
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value).encode()  # stdlib: integers beyond 64 bits too
+
+
+def _mutations() -> st.SearchStrategy[bytes]:
+    positions = st.lists(st.tuples(st.integers(0, len(_VALID) - 1), st.integers(0, 255)), min_size=1, max_size=6)
+
+    def mutate(changes: list[tuple[int, int]]) -> bytes:
+        body = bytearray(_VALID)
+        for position, value in changes:
+            body[position] = value
+        return bytes(body)
+
+    return positions.map(mutate)
+
+
+def test_fuzzed_bodies_never_break_the_receiver(tmp_path: Path) -> None:
+    statuses: set[int] = set()
+    with start_receiver(tmp_path / "fuzz.db") as receiver:
+
+        @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(
+            body=st.binary(max_size=600) | _mutations() | _json_values.map(_dumps) | _otlp_like.map(_dumps),
+            content_type=st.sampled_from([PROTOBUF, JSON]),
+            gzipped=st.booleans(),
+        )
+        def check(body: bytes, content_type: str, gzipped: bool) -> None:
+            headers = {"Content-Encoding": "gzip"} if gzipped else {}
+            status, _, reply = post(receiver, gzip.compress(body) if gzipped else body, content_type, headers)
+            assert status in (200, 400), reply
+            statuses.add(status)
+
+        check()
+        assert post(receiver, sdk_body(), PROTOBUF)[0] == 200
+    assert statuses == {200, 400}
