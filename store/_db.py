@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
+from typing import Iterator
 
 from sqlite_utils import Database
 
@@ -69,14 +71,25 @@ def _migrate(db: Database, path: Path) -> None:
         return
     if applied.isdisjoint(known) and _user_tables(db) - {"_sqlite_migrations"}:
         raise StoreError(f"{path} is an SQLite database but not a spanlite trace store")
-    # BEGIN IMMEDIATE takes the write lock first, so two processes opening a new file cannot both migrate it.
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(db.conn):  # two processes opening a new file cannot both migrate it
         migrations.apply(db)
-        db.conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A transaction that takes the write lock up front (``BEGIN IMMEDIATE``).
+
+    Taking it at the start means a read-then-write never fails half way with ``SQLITE_BUSY`` when another
+    process writes too: it waits (``busy_timeout``) for its turn instead.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
     except BaseException:
-        db.conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
+    conn.execute("COMMIT")
 
 
 def _user_tables(db: Database) -> set[str]:

@@ -1,8 +1,8 @@
 """Write a batch of span rows in one transaction and fold them into the ``traces`` summaries.
 
 Spans of one trace arrive in any order and in many batches (children usually before their root), from any
-number of processes. Each batch takes the write lock first (``BEGIN IMMEDIATE``), inserts only spans it has not
-seen, and merges just those into the trace rows, so summaries stay exact however the spans are split.
+number of processes. Each batch takes the write lock first, inserts only spans it has not seen, and merges just
+those into the trace rows, so summaries stay exact however the spans are split.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sqlite_utils import Database
 
 from spanlite.tracing import attributes as attr
 
+from ._db import write_transaction
 from ._rows import SPAN_COLUMNS
 
 IN_PROGRESS = "IN_PROGRESS"  # trace status until its root span has arrived
@@ -38,17 +39,10 @@ def write_spans(db: Database, rows: Sequence[dict[str, Any]]) -> int:
     """Store ``rows`` (from ``_rows.span_row``) atomically; returns how many were new."""
     if not rows:
         return 0
-    conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(db.conn) as conn:
         new_rows = _insert_new(conn, rows)
         if new_rows:
             _merge_traces(conn, new_rows)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     return len(new_rows)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import sqlite3
 import threading
@@ -13,7 +14,7 @@ import orjson
 
 from spanlite.tracing.kinds import SpanKind
 
-from ._db import connect, default_db_path
+from ._db import connect, default_db_path, write_transaction
 from ._writer import IN_PROGRESS
 from .records import Page, SpanRecord, Trace, TraceSummary
 
@@ -51,6 +52,12 @@ class TraceStore:
             cursor = self.db.conn.execute(sql, params)
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside a write transaction that holds the write lock from its start."""
+        with self._lock, write_transaction(self.db.conn) as conn:
+            yield conn
 
     def get_trace(self, trace_id: str) -> Trace | None:
         """The trace with all its spans in start order, or ``None`` if no span of it has been stored."""
@@ -141,17 +148,10 @@ class TraceStore:
             return 0
         selected = "trace_id IN (SELECT value FROM json_each(?))"
         payload = [orjson.dumps(ids).decode()]
-        with self._lock:
-            conn = self.db.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                deleted = conn.execute(f"DELETE FROM traces WHERE {selected}", payload).rowcount
-                for table in ("spans", "trace_tags", "feedback"):
-                    conn.execute(f"DELETE FROM {table} WHERE {selected}", payload)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self.transaction() as conn:
+            deleted = conn.execute(f"DELETE FROM traces WHERE {selected}", payload).rowcount
+            for table in ("spans", "trace_tags", "feedback"):
+                conn.execute(f"DELETE FROM {table} WHERE {selected}", payload)
         return deleted
 
     def stats(self) -> dict[str, Any]:
