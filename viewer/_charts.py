@@ -29,12 +29,12 @@ def waterfall(nodes: list[SpanNode], trace_start_ns: int, selected: str | None) 
     ]
     frame = pd.DataFrame(rows)
     return (
-        alt.Chart(frame, height=max(60, 22 * len(rows)))
-        .mark_bar(cornerRadius=2)
+        alt.Chart(frame, height=alt.Step(35))  # one band per table row beside it
+        .mark_bar(cornerRadius=2, height=18)
         .encode(
             x=alt.X("start_ms:Q", title="ms since trace start"),
             x2="end_ms:Q",
-            y=alt.Y("label:N", sort=alt.SortField("row"), axis=alt.Axis(title=None, labelLimit=240, ticks=False)),
+            y=alt.Y("label:N", sort=list(frame["label"]), axis=alt.Axis(title=None, labelLimit=160, ticks=False)),
             color=alt.Color("kind:N", legend=alt.Legend(orient="bottom", title=None)),
             opacity=alt.condition(alt.datum.selected, alt.value(1.0), alt.value(0.6)),
             stroke=alt.condition(alt.datum.status == "ERROR", alt.value("#d62728"), alt.value(None)),

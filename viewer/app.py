@@ -17,10 +17,10 @@ HERE = Path(__file__).parent
 st.set_page_config(page_title="spanlite", page_icon="🔭", layout="wide")
 
 pages = [
-    st.Page(HERE / "traces_page.py", title="Traces", icon="📜", url_path="traces", default=True),
-    st.Page(HERE / "trace_page.py", title="Trace", icon="🔍", url_path="trace"),
-    st.Page(HERE / "sessions_page.py", title="Sessions", icon="💬", url_path="sessions"),
-    st.Page(HERE / "overview_page.py", title="Overview", icon="📈", url_path="overview"),
+    st.Page(HERE / "traces_page.py", title="Traces", icon=":material/list:", url_path="traces", default=True),
+    st.Page(HERE / "trace_page.py", title="Trace", icon=":material/account_tree:", url_path="trace"),
+    st.Page(HERE / "sessions_page.py", title="Sessions", icon=":material/forum:", url_path="sessions"),
+    st.Page(HERE / "overview_page.py", title="Overview", icon=":material/monitoring:", url_path="overview"),
 ]
 page = st.navigation(pages)
 

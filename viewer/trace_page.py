@@ -35,7 +35,7 @@ def _header(info: TraceSummary) -> None:
     cols[5].metric("User", _render.md_escape(info.user_id or "—", limit=40))
     if info.tags:
         st.text("Tags: " + ", ".join(info.tags))
-    actions = st.columns([1, 1, 4])
+    actions = st.columns([2, 1, 3])
     actions[0].download_button(
         "Download trace JSON",
         data=lambda: data.trace_json(info.trace_id),
@@ -48,9 +48,9 @@ def _header(info: TraceSummary) -> None:
         actions[1].page_link("sessions_page.py", label="Open session", query_params={"session": info.session_id})
 
 
-def _tree(nodes: list[SpanNode], selected: str | None) -> list[SpanNode]:
-    """The visible slice of the tree as a selectable table; returns the spans it shows."""
-    controls = st.columns([2, 2])
+def _visible(nodes: list[SpanNode]) -> tuple[list[SpanNode], str]:
+    """The slice of the tree on screen (depth limit, then page), and a key that names that slice."""
+    controls = st.columns([2, 2, 2])
     depth_label = controls[0].selectbox("Show", list(DEPTHS), key="tree_depth")
     max_depth = DEPTHS[depth_label]
     shown = [n for n in nodes if max_depth is None or n.depth <= max_depth]
@@ -59,7 +59,13 @@ def _tree(nodes: list[SpanNode], selected: str | None) -> list[SpanNode]:
     if pages > 1:
         with controls[1]:
             page = st.pagination(pages, key="tree_page")
-    visible = shown[(page - 1) * TREE_PAGE : page * TREE_PAGE]
+    if len(nodes) != len(shown):
+        controls[2].caption(f"{len(nodes) - len(shown):,} deeper spans hidden")
+    return shown[(page - 1) * TREE_PAGE : page * TREE_PAGE], f"{depth_label}_{page}"
+
+
+def _tree(visible: list[SpanNode], slice_key: str, selected: str | None) -> None:
+    """The visible spans as a selectable, indented table; a click selects the span (kept in the URL)."""
     table = pd.DataFrame(
         [
             {
@@ -77,8 +83,8 @@ def _tree(nodes: list[SpanNode], selected: str | None) -> list[SpanNode]:
         hide_index=True,
         on_select="rerun",
         selection_mode="single-row",
-        key=f"span_table_{depth_label}_{page}",
-        height=min(38 + 35 * len(visible), 560),
+        key=f"span_table_{slice_key}",
+        height=min(38 + 35 * len(visible), 720),
         column_config={"Span": st.column_config.TextColumn(width="large")},
     )
     if event.selection.rows:
@@ -86,9 +92,6 @@ def _tree(nodes: list[SpanNode], selected: str | None) -> list[SpanNode]:
         if chosen != selected:
             st.query_params["span"] = chosen
             st.rerun()
-    if len(nodes) != len(shown):
-        st.caption(f"{len(nodes) - len(shown):,} deeper spans hidden")
-    return visible
 
 
 def _span(record: SpanRecord) -> None:
@@ -139,9 +142,10 @@ def _trace(trace_id: str) -> None:
     _header(info)
     nodes = data.span_tree(trace_id)
     selected = st.query_params.get("span") or info.root_span_id or (nodes[0].span_id if nodes else None)
+    visible, slice_key = _visible(nodes)
     left, right = st.columns([3, 2])
     with left:
-        visible = _tree(nodes, selected)
+        _tree(visible, slice_key, selected)
     with right:
         if visible:
             st.altair_chart(_charts.waterfall(visible, info.start_ns, selected), width="stretch")

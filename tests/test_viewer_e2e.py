@@ -1,0 +1,115 @@
+"""The viewer served for real and driven in Debian's headless Chromium: list, open a trace, open a span."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from spanlite.viewer.launch import viewer_command
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).parent.parent
+ARTIFACTS = Path(__file__).parent / "artifacts"
+ROW_PX, HEADER_PX = 35, 35  # st.dataframe's default row and header heights
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def viewer_url(db_path: Path) -> Iterator[str]:
+    from test_viewer_apptest import populate
+
+    populate()
+    port = _free_port()
+    argv, env = viewer_command(db_path, port)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with open(ARTIFACTS / "streamlit.log", "wb") as log:
+        process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                        if response.read() == b"ok":
+                            break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"viewer did not start; see {ARTIFACTS / 'streamlit.log'}") from None
+                    time.sleep(0.2)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _click_row(table: object, row: int) -> None:
+    """Click a row's selection marker: the grid is a canvas, so there is no element per row to locate."""
+    box = table.bounding_box()  # type: ignore[attr-defined]
+    assert box is not None
+    table.click(position={"x": 18, "y": HEADER_PX + ROW_PX * row + ROW_PX / 2})  # type: ignore[attr-defined]
+
+
+def test_open_trace_and_span_in_chromium(viewer_url: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    dialogs: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+            ],
+        )  # fmt: skip
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1500})
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.set_default_timeout(20_000)
+            page.goto(viewer_url)
+            expect(page.get_by_role("heading", name="Traces", exact=True)).to_be_visible()
+            traces = page.get_by_test_id("stDataFrame").first
+            expect(traces).to_be_visible()
+            page.wait_for_timeout(500)  # let the grid draw its rows
+            _click_row(traces, 2)  # newest first: the hostile trace, the failure, then the support agent
+
+            expect(page.get_by_role("heading", name="support_agent")).to_be_visible()
+            expect(page.get_by_role("button", name="Download trace JSON")).to_be_visible()
+            spans = page.get_by_test_id("stDataFrame").first
+            page.wait_for_timeout(500)
+            _click_row(spans, 1)  # the LLM call
+            expect(page.get_by_role("heading", name="chat gpt-4o")).to_be_visible()
+            expect(page.get_by_text("Where is my order A1?", exact=True).first).to_be_visible()
+            expect(page.get_by_test_id("stChatMessage").first).to_be_visible()
+            page.wait_for_timeout(800)  # the waterfall chart renders asynchronously
+            shot = ARTIFACTS / "trace.png"
+            page.screenshot(path=str(shot), full_page=True)
+            shutil.copyfile(shot, ROOT / "docs" / "viewer.png")
+
+            page.get_by_role("link", name="Traces").first.click()
+            expect(page.get_by_role("heading", name="Traces", exact=True)).to_be_visible()
+            traces = page.get_by_test_id("stDataFrame").first
+            page.wait_for_timeout(500)
+            _click_row(traces, 0)  # hostile content: must show as text and never run
+            expect(page.get_by_text("<script>alert('pwned')</script>", exact=False).first).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "hostile.png"), full_page=True)
+            assert dialogs == []
+        finally:
+            browser.close()
