@@ -32,12 +32,15 @@ class _StreamState:
         self.first_token_seen = False
 
     def item(self, item: Any) -> bool:
-        """Fold one item in; ``True`` when the caller must not see it (a usage-only item we asked for)."""
-        self.accumulator.add(item)
-        if not self.first_token_seen and self.accumulator.is_token(item):
+        """Fold one item in; ``True`` when the caller must not see it (a usage-only item we asked for).
+
+        Each step is guarded on its own: a failure to record must not stop the hiding of what we asked for.
+        """
+        guard(self.accumulator.add, item)
+        if not self.first_token_seen and guard(self.accumulator.is_token, item):
             self.first_token_seen = True
             self.call.span.add_event(attr.EVENT_FIRST_TOKEN)
-        return self.accumulator.hide(item)
+        return bool(guard(self.accumulator.hide, item))
 
     def end(self, exc: BaseException | None = None, closed_early: bool = False) -> None:
         self.call.finish_stream(self.accumulator, exc, closed_early)
@@ -83,7 +86,7 @@ class _ProxyBase(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_response = None
 
     def _next_or_hide(self, item: Any) -> bool:
-        return bool(guard(self._self_state.item, item))
+        return bool(guard(self._self_state.item, item))  # never raises: the item reaches the caller regardless
 
     def __repr__(self) -> str:
         return repr(self.__wrapped__)
