@@ -218,7 +218,7 @@ def _parts_message(message: Any) -> Any:
             texts.append(part["response"] if isinstance(part.get("response"), str) else _json(part.get("response")))
         else:
             other.append(part)
-    result: dict[str, Any] = {"role": message.get("role"), "content": "".join(texts) if texts or not other else None}
+    result: dict[str, Any] = {"role": message.get("role"), "content": "".join(texts) if texts else None}
     if other:
         result["parts"] = other  # images, files: kept whole rather than flattened to text
     if calls:
