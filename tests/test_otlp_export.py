@@ -1,0 +1,127 @@
+"""``configure(otlp_endpoint=...)``: our spans reach an OTLP/HTTP backend (here: our own receiver) as well."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+import spanlite
+from spanlite import _config
+from spanlite.store import Receiver, StoreError, TraceStore, start_receiver
+
+
+@pytest.fixture
+def receiver(tmp_path: Path, db_path: Path) -> Iterator[Receiver]:
+    with start_receiver(tmp_path / "backend.db") as r:
+        yield r
+        spanlite.configure(db=db_path)  # drop the OTLP pipeline while its backend still listens
+
+
+@pytest.fixture(autouse=True)
+def no_otel_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@spanlite.trace(kind="AGENT")
+def plan(goal: str) -> list[str]:
+    spanlite.update_current_trace(tags=["otlp"], session_id="s-1")
+    return [lookup(goal), lookup(goal + "!")]
+
+
+@spanlite.trace(kind="TOOL")
+def lookup(query: str) -> str:
+    return query.upper()
+
+
+def spans_without_scope(path: Path, trace_id: str) -> list[dict[str, Any]]:
+    with TraceStore(path) as store:
+        trace = store.get_trace(trace_id)
+    assert trace is not None
+    rows = []
+    for span in sorted(trace.spans, key=lambda s: s.start_ns):
+        record = dataclasses.asdict(span)
+        record["attributes"] = {k: v for k, v in span.attributes.items() if k != "otel.scope.name"}
+        rows.append(record)
+    return rows
+
+
+def test_spans_go_to_the_store_and_the_otlp_endpoint(receiver: Receiver, db_path: Path) -> None:
+    spanlite.configure(db=db_path, otlp_endpoint=receiver.endpoint)
+    with spanlite.start_span("request") as root:
+        assert plan("paris") == ["PARIS", "PARIS!"]
+    assert spanlite.flush()
+
+    local = spans_without_scope(db_path, root.trace_id)
+    remote = spans_without_scope(receiver.db_path, root.trace_id)
+    assert [s["name"] for s in local] == ["request", "plan", "lookup", "lookup"]
+    assert remote == local  # whole spans, identical: kinds, inputs, outputs, parents, times
+    with TraceStore(receiver.db_path) as store:
+        [summary] = store.search_traces()
+    assert (summary.span_count, summary.tags, summary.session_id) == (4, ["otlp"], "s-1")
+
+
+def test_endpoint_forms_and_environment(monkeypatch: pytest.MonkeyPatch, db_path: Path) -> None:
+    assert spanlite.configure(db=db_path, otlp_endpoint="http://127.0.0.1:9/").otlp_endpoint == (
+        "http://127.0.0.1:9/v1/traces"
+    )
+    assert spanlite.configure(db=db_path, otlp_endpoint="http://h:9/v1/traces").otlp_endpoint == "http://h:9/v1/traces"
+    assert spanlite.configure(db=db_path).otlp_endpoint is None
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    assert spanlite.configure(db=db_path).otlp_endpoint == "http://127.0.0.1:9/v1/traces"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:9/custom")
+    assert spanlite.configure(db=db_path).otlp_endpoint == "http://127.0.0.1:9/custom"
+    assert spanlite.configure(db=db_path, otlp_endpoint="http://h:1").otlp_endpoint == "http://h:1/v1/traces"
+    spanlite.configure(db=db_path)
+
+
+def test_environment_variable_turns_export_on(
+    receiver: Receiver, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{receiver.port}")
+    spanlite.configure(db=db_path)
+    lookup("x")
+    assert spanlite.flush()
+    with TraceStore(receiver.db_path) as store:
+        assert [t.name for t in store.search_traces()] == ["lookup"]
+
+
+def test_otlp_instead_of_the_store(receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    default = tmp_path / "default.db"
+    monkeypatch.setenv("SPANLITE_DB", str(default))
+    settings = spanlite.configure(db=False, otlp_endpoint=receiver.endpoint)
+    assert settings.db is None
+    lookup("only remote")
+    assert spanlite.flush()
+    with pytest.raises(StoreError, match="db=False"):
+        spanlite.search_traces()
+    assert not default.exists()
+    with TraceStore(receiver.db_path) as store:
+        assert [t.input_preview for t in store.search_traces()] == ["only remote"]
+    with pytest.raises(ValueError, match="otlp_endpoint"):
+        spanlite.configure(db=False)
+
+
+def test_redaction_applies_to_what_leaves_the_process(receiver: Receiver, db_path: Path) -> None:
+    spanlite.configure(db=db_path, otlp_endpoint=receiver.endpoint, redact=lambda s: s.replace("hunter2", "***"))
+    with spanlite.start_span("login", inputs={"password": "hunter2"}) as span:
+        span.set_attribute("note", ["hunter2", "ok"])
+    assert spanlite.flush()
+    for path in (db_path, receiver.db_path):
+        with TraceStore(path) as store:
+            trace = store.get_trace(span.trace_id)
+        assert trace is not None
+        [record] = trace.spans
+        assert record.inputs == {"password": "***"}
+        assert record.attributes["note"] == ["***", "ok"]
+
+
+def test_missing_exporter_is_a_clear_import_error(monkeypatch: pytest.MonkeyPatch, db_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http.trace_exporter", None)
+    with pytest.raises(ImportError, match=r"pip install 'spanlite\[otlp\]'"):
+        spanlite.configure(db=db_path, otlp_endpoint="http://127.0.0.1:9")
+    assert _config.settings().db == db_path  # the previous set-up is still in force
