@@ -12,7 +12,7 @@ import streamlit as st
 
 from spanlite.viewer import _render, data
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="spanlite", page_icon="🔭", layout="wide")
 
