@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from spanlite._config import configure, flush
+from spanlite._config import configure, default_store, flush
 from spanlite.autolog import autolog
 from spanlite.store import Page, Trace
+from spanlite.store.feedback import Feedback, FeedbackValue
 from spanlite.tracing import SpanKind, current_span, start_span, trace, update_current_trace
 
 __all__ = [
@@ -24,8 +25,11 @@ __all__ = [
     "autolog",
     "configure",
     "current_span",
+    "delete_feedback",
     "flush",
+    "get_feedback",
     "get_trace",
+    "log_feedback",
     "search_traces",
     "start_span",
     "trace",
@@ -35,10 +39,8 @@ __all__ = [
 
 def get_trace(trace_id: str) -> Trace | None:
     """The trace with all its spans from the configured store (spans ended so far are flushed first)."""
-    from spanlite._config import store
-
     flush()
-    return store().get_trace(trace_id)
+    return default_store().get_trace(trace_id)
 
 
 def search_traces(**filters: Any) -> Page:
@@ -46,7 +48,37 @@ def search_traces(**filters: Any) -> Page:
 
     >>> spanlite.search_traces(status="ERROR", limit=10)  # doctest: +SKIP
     """
-    from spanlite._config import store
-
     flush()
-    return store().search_traces(**filters)
+    return default_store().search_traces(**filters)
+
+
+def log_feedback(
+    trace_id: str,
+    name: str,
+    value: FeedbackValue,
+    *,
+    span_id: str | None = None,
+    source: str = "human",
+    author: str | None = None,
+    comment: str | None = None,
+) -> Feedback:
+    """Record whether an answer was good: ``value`` is a bool, a number or a string.
+
+    ``source`` is ``"human"``, ``"code"`` or ``"llm_judge"``. The same author rating the same name again updates
+    the rating and keeps the earlier ones in ``history``. The trace need not be stored yet.
+
+    >>> spanlite.log_feedback(trace_id, "thumbs", False, author="ada", comment="wrong order number")  # doctest: +SKIP
+    """
+    return default_store().log_feedback(
+        trace_id, name, value, span_id=span_id, source=source, author=author, comment=comment
+    )
+
+
+def get_feedback(trace_id: str, *, span_id: str | None = None, name: str | None = None) -> list[Feedback]:
+    """Feedback on a trace, optionally only on one span or of one name, oldest first."""
+    return default_store().get_feedback(trace_id, span_id=span_id, name=name)
+
+
+def delete_feedback(feedback_id: int) -> bool:
+    """Delete one feedback row by its ``id``; ``False`` if there was none."""
+    return default_store().delete_feedback(feedback_id)

@@ -119,8 +119,8 @@ def flush(timeout_s: float = 30.0) -> bool:
     return all(p.force_flush(int(timeout_s * 1000)) for p in pipeline.processors)
 
 
-def store() -> TraceStore:
-    """The store that ``configure`` points at, for reading."""
+def default_store() -> TraceStore:
+    """The store that ``configure`` points at, opened once for reading."""
     settings()
     with _lock:
         assert _pipeline is not None

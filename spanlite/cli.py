@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import sys
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, Iterator, Sequence, TextIO
 
 import orjson
 
@@ -54,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     show.set_defaults(run=_show)
     export = traces_commands.add_parser("export", parents=[db, filters], help="whole traces as JSON lines")
     export.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    export.add_argument(
+        "--format",
+        choices=["traces", "dataset"],
+        default="traces",
+        help="traces: whole traces with spans and feedback; dataset: one flat row per trace (inputs, outputs, "
+        "feedback columns) for evaluation",
+    )
     export.set_defaults(run=_export)
     delete = traces_commands.add_parser("delete", parents=[db], help="delete traces with their spans")
     delete.add_argument("trace_ids", nargs="*", metavar="TRACE_ID")
@@ -88,6 +96,12 @@ def _filter_options() -> argparse.ArgumentParser:
     filters.add_argument("--session", dest="session_id")
     filters.add_argument("--user", dest="user_id")
     filters.add_argument("--min-duration-ms", type=float)
+    filters.add_argument(
+        "--feedback", action="append", metavar="COND", help="e.g. 'thumbs=false' or 'score<3'; repeat for several"
+    )
+    rated = filters.add_mutually_exclusive_group()
+    rated.add_argument("--rated", dest="has_feedback", action="store_const", const=True, help="only rated traces")
+    rated.add_argument("--unrated", dest="has_feedback", action="store_const", const=False, help="only unrated")
     filters.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     return filters
 
@@ -108,7 +122,10 @@ def _store(args: argparse.Namespace, *, create: bool = False) -> TraceStore:
 
 
 def _search_filters(args: argparse.Namespace) -> dict[str, Any]:
-    names = ("since", "until", "name", "status", "kind", "model", "tags", "session_id", "user_id", "min_duration_ms")
+    names = (
+        "since", "until", "name", "status", "kind", "model", "tags", "session_id", "user_id", "min_duration_ms",
+        "feedback", "has_feedback",
+    )  # fmt: skip
     filters = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     if getattr(args, "text", None):
         filters["text"] = " ".join(args.text)
@@ -178,13 +195,14 @@ def _export(args: argparse.Namespace) -> int:
     count = 0
     try:
         with _store(args) as store:
-            for summary in store.iter_traces(**_search_filters(args)):
-                trace = store.get_trace(summary.trace_id)
-                if trace is not None:
-                    _write_json(out, trace.to_dict())
-                    count += 1
-                if args.limit is not None and count >= args.limit:
-                    break
+            filters = _search_filters(args)
+            if args.format == "dataset":
+                records: Iterator[dict[str, Any]] = store.dataset_rows(**filters)
+            else:
+                records = (t.to_dict() for s in store.iter_traces(**filters) if (t := store.get_trace(s.trace_id)))
+            for record in itertools.islice(records, args.limit):
+                _write_json(out, record)
+                count += 1
     finally:
         if args.output:
             out.close()

@@ -92,3 +92,22 @@ def m001_initial(db: Database) -> None:
 
     # Counters the store keeps about itself, e.g. spans a process had to drop.
     db["counters"].create({"name": str, "value": int}, pk="name")
+
+
+@migrations()
+def m002_feedback_definitions(db: Database) -> None:
+    # What feedback a team collects (e.g. `correctness` bool, `helpfulness` 1-5, `category` from a list).
+    db["feedback_definitions"].create(
+        {
+            "name": str,
+            "type": str,
+            "min_value": float,
+            "max_value": float,
+            "categories": str,
+            "description": str,
+            "created_ns": int,
+        },
+        pk="name",
+        not_null={"type", "created_ns"},
+    )
+    db["feedback"].create_index(["name", "trace_id"])

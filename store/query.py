@@ -8,20 +8,26 @@ import datetime as dt
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 import orjson
 
 from spanlite.tracing.kinds import SpanKind
 
 from ._db import connect, default_db_path, write_transaction
+from . import dataset, feedback
 from ._writer import IN_PROGRESS
+from .feedback import Feedback, FeedbackDefinition, FeedbackValue, condition_sql
 from .records import Page, SpanRecord, Trace, TraceSummary
+
+if TYPE_CHECKING:
+    import pandas
 
 TRACE_STATUSES = ("OK", "ERROR", IN_PROGRESS)
 ORDER_COLUMNS = ("start_ns", "duration_ms", "span_count", "input_tokens", "output_tokens")
 MAX_LIMIT = 1_000
 Time = dt.datetime | float | int
+FeedbackCondition = str | tuple[str, str, FeedbackValue]
 
 
 class TraceStore:
@@ -65,7 +71,9 @@ class TraceStore:
         if not info:
             return None
         spans = self.rows("SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ns, rowid", [trace_id])
-        return Trace(TraceSummary.from_row(info[0]), [SpanRecord.from_row(s) for s in spans])
+        return Trace(
+            TraceSummary.from_row(info[0]), [SpanRecord.from_row(s) for s in spans], self.get_feedback(trace_id)
+        )
 
     def get_span(self, span_id: str) -> SpanRecord | None:
         rows = self.rows("SELECT * FROM spans WHERE span_id = ?", [span_id])
@@ -86,6 +94,8 @@ class TraceStore:
         user_id: str | None = None,
         min_duration_ms: float | None = None,
         text: str | None = None,
+        feedback: Sequence[FeedbackCondition] | FeedbackCondition | None = None,
+        has_feedback: bool | None = None,
         order_by: str = "start_ns",
         ascending: bool = False,
         limit: int = 50,
@@ -95,13 +105,23 @@ class TraceStore:
 
         ``name`` matches a substring; ``tags`` must all be present; ``metadata`` keys must equal the values;
         ``text`` is a full-text search over span inputs and outputs; ``kind``/``model`` keep traces that have
-        such a span. Pagination is by keyset: pass the page's ``next_page_token`` to get the next page.
+        such a span. ``feedback`` conditions are ``"thumbs=false"``, ``"score<3"`` or ``("score", "<", 3)``;
+        ``has_feedback=False`` keeps traces nobody has rated yet. Pagination is by keyset: pass the page's
+        ``next_page_token`` to get the next page.
 
-        >>> store.search_traces(tags=["prod"], text="refund", min_duration_ms=500)  # doctest: +SKIP
+        >>> store.search_traces(tags=["prod"], text="refund", feedback="thumbs=false")  # doctest: +SKIP
         """
         where, params = _filters(
             since, until, name, status, kind, model, tags, metadata, session_id, user_id, min_duration_ms, text
         )
+        if feedback is not None:
+            conditions = [feedback] if isinstance(feedback, (str, tuple)) else list(feedback)
+            for condition in conditions:
+                clause, values = condition_sql(condition)  # type: ignore[arg-type]
+                where.append(clause)
+                params += values
+        if has_feedback is not None:
+            where.append(("" if has_feedback else "NOT ") + "EXISTS (SELECT 1 FROM feedback f WHERE f.trace_id = t.trace_id)")
         if order_by not in ORDER_COLUMNS:
             raise ValueError(f"order_by must be one of {', '.join(ORDER_COLUMNS)}, not {order_by!r}")
         if not 1 <= limit <= MAX_LIMIT:
@@ -153,6 +173,56 @@ class TraceStore:
             for table in ("spans", "trace_tags", "feedback"):
                 conn.execute(f"DELETE FROM {table} WHERE {selected}", payload)
         return deleted
+
+    def log_feedback(
+        self,
+        trace_id: str,
+        name: str,
+        value: FeedbackValue,
+        *,
+        span_id: str | None = None,
+        source: str = "human",
+        author: str | None = None,
+        comment: str | None = None,
+    ) -> Feedback:
+        """Record a judgement on a trace or one of its spans; see ``spanlite.log_feedback``."""
+        return feedback.log_feedback(
+            self, trace_id, name, value, span_id=span_id, source=source, author=author, comment=comment
+        )
+
+    def get_feedback(self, trace_id: str, *, span_id: str | None = None, name: str | None = None) -> list[Feedback]:
+        return feedback.get_feedback(self, trace_id, span_id=span_id, name=name)
+
+    def delete_feedback(self, feedback_id: int) -> bool:
+        return feedback.delete_feedback(self, feedback_id)
+
+    def define_feedback(
+        self,
+        name: str,
+        type: str,
+        *,
+        min_value: float | None = None,
+        max_value: float | None = None,
+        categories: Sequence[str] | None = None,
+        description: str | None = None,
+    ) -> None:
+        """Declare a kind of feedback (``bool``, ``number`` with a range, ``category`` from a list, ``text``).
+
+        >>> store.define_feedback("helpfulness", "number", min_value=1, max_value=5)  # doctest: +SKIP
+        """
+        cats = list(categories) if categories else None
+        feedback.define_feedback(self, FeedbackDefinition(name, type, min_value, max_value, cats, description))
+
+    def feedback_definitions(self) -> dict[str, FeedbackDefinition]:
+        return feedback.get_definitions(self)
+
+    def dataset_rows(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Evaluation rows (root inputs, outputs, feedback columns), one per trace matching the filters."""
+        return dataset.dataset_rows(self, **filters)
+
+    def to_dataframe(self, **filters: Any) -> pandas.DataFrame:
+        """``dataset_rows`` as a pandas DataFrame, ready for an evaluation dataset."""
+        return dataset.to_dataframe(self, **filters)
 
     def stats(self) -> dict[str, Any]:
         """Counts and size of the store, including spans that writers had to drop."""

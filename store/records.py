@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from .feedback import Feedback
+
 
 @dataclasses.dataclass(frozen=True)
 class SpanRecord:
@@ -83,6 +85,7 @@ class Trace:
 
     info: TraceSummary
     spans: list[SpanRecord]
+    feedback: list[Feedback] = dataclasses.field(default_factory=list)
 
     @property
     def trace_id(self) -> str:
@@ -93,7 +96,11 @@ class Trace:
         return next((s for s in self.spans if s.span_id == self.info.root_span_id), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.info.to_dict(), "spans": [s.to_dict() for s in self.spans]}
+        return {
+            **self.info.to_dict(),
+            "spans": [s.to_dict() for s in self.spans],
+            "feedback": [f.to_dict() for f in self.feedback],
+        }
 
 
 class Page(list[TraceSummary]):
