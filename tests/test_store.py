@@ -264,3 +264,20 @@ def test_two_processes_write_2000_traces_each_into_one_file(tmp_path: Path) -> N
         assert (stats["traces"], stats["spans"], stats["dropped_spans"]) == (4000, 8000, 0)
         complete = store.rows("SELECT count(*) AS n FROM traces WHERE span_count = 2 AND status = 'OK'")
         assert complete[0]["n"] == 4000
+
+
+def test_migrates_from_each_earlier_schema_keeping_data(tmp_path: Path) -> None:
+    from sqlite_utils import Database
+
+    from spanlite.store._migrations import migrations
+
+    names = [m.name for m in migrations.pending(Database(memory=True))]
+    for step, name in enumerate(names[1:], start=1):
+        path = tmp_path / f"at-{step}.db"
+        old = Database(path)
+        migrations.apply(old, stop_before=name)
+        write_spans(old, [row("t1", "s1", None, 100)])
+        old.close()
+        with TraceStore(path) as store:  # opening brings it up to date
+            assert [m.name for m in migrations.applied(store.db)] == names
+            assert store.get_trace("t1").info.span_count == 1  # type: ignore[union-attr]
