@@ -7,6 +7,7 @@ exactly one model span must have ended.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import json
@@ -35,7 +36,12 @@ TOOLS = [
 def server() -> Iterator[FakeLLMServer]:
     srv = FakeLLMServer().start()
     yield srv
+    if srv.url in _clients:
+        _clients.pop(srv.url).close()
     srv.stop()
+
+
+_clients: dict[str, openai.OpenAI] = {}
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +50,14 @@ def _autolog_off() -> Iterator[None]:
     spanlite.autolog("openai", disable=True)
 
 
-def client(server: FakeLLMServer) -> openai.OpenAI:
+def client(server: FakeLLMServer) -> contextlib.nullcontext[openai.OpenAI]:
+    """The module's one client (building one costs ~50 ms); patches act on the classes, so sharing is fine."""
+    if server.url not in _clients:
+        _clients[server.url] = fresh_client(server)
+    return contextlib.nullcontext(_clients[server.url])
+
+
+def fresh_client(server: FakeLLMServer) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.url, api_key="test", max_retries=0)
 
 
@@ -380,13 +393,13 @@ def test_azure(server: FakeLLMServer) -> None:
 
 
 def test_raw_and_streaming_responses_keep_working(server: FakeLLMServer) -> None:
-    def raw() -> Any:
-        with client(server) as c:
+    def raw() -> Any:  # a fresh client: with_raw_response binds create() when first used
+        with fresh_client(server) as c:
             response = c.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
             return response.status_code, dump(response.parse())
 
     def streamed() -> Any:
-        with client(server) as c:
+        with fresh_client(server) as c:
             with c.chat.completions.with_streaming_response.create(model="gpt-4o", messages=MESSAGES) as response:
                 return response.status_code, dump(response.parse())
 
