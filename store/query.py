@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 TRACE_STATUSES = ("OK", "ERROR", IN_PROGRESS)
 ORDER_COLUMNS = ("start_ns", "duration_ms", "span_count", "input_tokens", "output_tokens")
+NULLABLE_ORDER_COLUMNS = ("input_tokens", "output_tokens")
 MAX_LIMIT = 1_000
 Time = dt.datetime | float | int
 FeedbackCondition = str | tuple[str, str, FeedbackValue]
@@ -126,7 +127,8 @@ class TraceStore:
             raise ValueError(f"order_by must be one of {', '.join(ORDER_COLUMNS)}, not {order_by!r}")
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
-        column = f"coalesce(t.{order_by}, -1)"
+        # Token counts may be NULL; the other order columns never are, and a bare column lets the index sort.
+        column = f"coalesce(t.{order_by}, -1)" if order_by in NULLABLE_ORDER_COLUMNS else f"t.{order_by}"
         direction, compare = ("ASC", ">") if ascending else ("DESC", "<")
         if page_token is not None:
             last_value, last_id = _decode_token(page_token)
