@@ -8,12 +8,15 @@ chunk of a stream and then an error event. Requests are kept in ``server.request
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import socket
 import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
+
+from spanlite.store import SpanRecord
 
 CREATED = 1_700_000_000
 TEXT_PIECES = ["Hello", " there", "!"]
@@ -337,3 +340,40 @@ def _anthropic_events(body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
     yield event("message_delta", delta={"stop_reason": stop, "stop_sequence": None}, usage={"output_tokens": 5})
     yield event("message_stop")
+
+
+# Comparing a call with and without autolog -----------------------------------------------------------------------
+
+
+def observe(scenario: Callable[[], Any], errors: type[BaseException]) -> tuple[Any, list[SpanRecord]]:
+    """What the caller saw (result, or the SDK error) and the spans the call left under a root span."""
+    import spanlite
+
+    with spanlite.start_span("test") as root:
+        try:
+            seen: Any = ("ok", scenario())
+        except errors as exc:
+            seen = ("error", type(exc), getattr(exc, "status_code", None), str(exc))
+    trace = spanlite.get_trace(root.trace_id)
+    assert trace is not None
+    return seen, [s for s in trace.spans if s.span_id != root.span_id]
+
+
+def both(library: str, scenario: Callable[[], Any], errors: type[BaseException]) -> tuple[Any, SpanRecord]:
+    """Run without and with autolog: the caller's view must match and exactly one span must have ended."""
+    import spanlite
+
+    spanlite.autolog(library, disable=True)
+    plain, spans = observe(scenario, errors)
+    assert spans == []
+    spanlite.autolog(library)
+    logged, spans = observe(scenario, errors)
+    assert logged == plain
+    assert len(spans) == 1, [s.name for s in spans]
+    return logged, decoded(spans[0])
+
+
+def decoded(span: SpanRecord) -> SpanRecord:
+    """The span with its JSON-text attributes (messages, tool definitions) parsed, to compare as data."""
+    values = {k: json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v for k, v in span.attributes.items()}
+    return dataclasses.replace(span, attributes=values)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import gc
-import json
 import subprocess
 import sys
 from typing import Any, Callable, Iterator
@@ -23,6 +21,7 @@ import spanlite
 from spanlite.store import SpanRecord
 from spanlite.tracing import attributes as attr
 
+import fake_llm_server as fake
 from fake_llm_server import JSON_ANSWER, TEXT, FakeLLMServer
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
@@ -69,34 +68,8 @@ def dump(value: Any) -> Any:
     return value.model_dump(exclude_unset=True) if isinstance(value, pydantic.BaseModel) else value
 
 
-def observe(scenario: Callable[[], Any]) -> tuple[Any, list[SpanRecord]]:
-    """What the caller saw (result or exception) and the model spans the call left under a root span."""
-    with spanlite.start_span("test") as root:
-        try:
-            seen: Any = ("ok", scenario())
-        except openai.APIError as exc:
-            seen = ("error", type(exc), getattr(exc, "status_code", None), str(exc))
-    trace = spanlite.get_trace(root.trace_id)
-    assert trace is not None
-    return seen, [s for s in trace.spans if s.span_id != root.span_id]
-
-
 def both(scenario: Callable[[], Any]) -> tuple[Any, SpanRecord]:
-    """Run without and with autolog; the caller's view must match and exactly one span must have ended."""
-    spanlite.autolog("openai", disable=True)
-    plain, spans = observe(scenario)
-    assert spans == []
-    spanlite.autolog("openai")
-    logged, spans = observe(scenario)
-    assert logged == plain
-    assert len(spans) == 1, [s.name for s in spans]
-    return logged, decoded(spans[0])
-
-
-def decoded(span: SpanRecord) -> SpanRecord:
-    """The span with its JSON-text attributes (messages, tool definitions) parsed, to compare as data."""
-    values = {k: json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v for k, v in span.attributes.items()}
-    return dataclasses.replace(span, attributes=values)
+    return fake.both("openai", scenario, openai.APIError)
 
 
 # scenarios: each returns what the caller saw, as plain data ------------------------------------------------------
