@@ -37,7 +37,12 @@ RESPONSES_USAGE = {
     "output_tokens_details": {"reasoning_tokens": 1},
     "total_tokens": 17,
 }
-ANTHROPIC_USAGE = {"input_tokens": 12, "output_tokens": 5, "cache_read_input_tokens": 3, "cache_creation_input_tokens": 4}
+ANTHROPIC_USAGE = {
+    "input_tokens": 12,
+    "output_tokens": 5,
+    "cache_read_input_tokens": 3,
+    "cache_creation_input_tokens": 4,
+}
 EMBEDDING = [0.25, -0.5, 1.0]
 
 
