@@ -54,7 +54,13 @@ def _insert_new(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> lis
         if row["span_id"] not in seen:
             fresh.setdefault(row["span_id"], row)  # a span sent twice in one batch counts once
     new_rows = list(fresh.values())
+    last_rowid = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
     conn.executemany(_INSERT_SPAN, [tuple(r[c] for c in SPAN_COLUMNS) for r in new_rows])
+    # Under the write lock every row past last_rowid is this batch's: index their text in one statement.
+    conn.execute(
+        "INSERT INTO spans_fts (rowid, inputs, outputs) SELECT rowid, inputs, outputs FROM spans WHERE rowid > ?",
+        [last_rowid],
+    )
     return new_rows
 
 
