@@ -119,3 +119,18 @@ def m003_index_text_per_batch(db: Database) -> None:
     # a trigger per row; the delete trigger stays so that deleting spans keeps the index exact.
     db.execute("DROP TRIGGER IF EXISTS spans_ai")
     db.execute("DROP TRIGGER IF EXISTS spans_au")
+
+
+@migrations()
+def m004_text_index_trails_writes(db: Database) -> None:
+    # See _text_index: the index catches up after writes; only indexed rows may be deleted from it.
+    db.execute("DROP TRIGGER IF EXISTS spans_ad")
+    db.execute(
+        "CREATE TRIGGER spans_ad AFTER DELETE ON spans "
+        "WHEN old.rowid <= (SELECT value FROM counters WHERE name = 'fts_rowid') BEGIN "
+        "INSERT INTO spans_fts (spans_fts, rowid, inputs, outputs) VALUES ('delete', old.rowid, old.inputs, old.outputs); "
+        "END"
+    )
+    db.execute(
+        "INSERT OR REPLACE INTO counters (name, value) SELECT 'fts_rowid', coalesce(max(rowid), 0) FROM spans"
+    )

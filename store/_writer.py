@@ -2,7 +2,8 @@
 
 Spans of one trace arrive in any order and in many batches (children usually before their root), from any
 number of processes. Each batch takes the write lock first, inserts only spans it has not seen, and merges just
-those into the trace rows, so summaries stay exact however the spans are split.
+those into the trace rows, so summaries stay exact however the spans are split. Text is indexed later
+(``_text_index``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlite_utils import Database
 
 from spanlite.tracing import attributes as attr
 
+from . import _text_index
 from ._db import write_transaction
 from ._rows import SPAN_COLUMNS
 
@@ -46,6 +48,12 @@ def write_spans(db: Database, rows: Sequence[dict[str, Any]]) -> int:
     return len(new_rows)
 
 
+def index_text(db: Database, limit: int | None = _text_index.CHUNK) -> int:
+    """Catch the full-text index up by up to ``limit`` spans; returns how many it indexed."""
+    with write_transaction(db.conn) as conn:
+        return _text_index.catch_up(conn, limit)
+
+
 def _insert_new(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ids = orjson.dumps([r["span_id"] for r in rows]).decode()
     seen = {r[0] for r in conn.execute("SELECT span_id FROM spans WHERE span_id IN (SELECT value FROM json_each(?))", [ids])}
@@ -54,13 +62,7 @@ def _insert_new(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> lis
         if row["span_id"] not in seen:
             fresh.setdefault(row["span_id"], row)  # a span sent twice in one batch counts once
     new_rows = list(fresh.values())
-    last_rowid = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
     conn.executemany(_INSERT_SPAN, [tuple(r[c] for c in SPAN_COLUMNS) for r in new_rows])
-    # Under the write lock every row past last_rowid is this batch's: index their text in one statement.
-    conn.execute(
-        "INSERT INTO spans_fts (rowid, inputs, outputs) SELECT rowid, inputs, outputs FROM spans WHERE rowid > ?",
-        [last_rowid],
-    )
     return new_rows
 
 

@@ -13,7 +13,8 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ._db import StoreError, connect
 from ._rows import readable_span_row
-from ._writer import write_spans
+from ._text_index import CHUNK
+from ._writer import index_text, write_spans
 
 logger = logging.getLogger("spanlite")
 
@@ -70,6 +71,17 @@ class SQLiteSpanExporter(SpanExporter):
         except sqlite3.Error:
             return False
         return True
+
+    def on_idle(self) -> bool:
+        """Index some not-yet-indexed text while no spans wait; ``True`` if more remains."""
+        if self._closed:
+            return False
+        try:
+            with self._lock:
+                return index_text(self._db) == CHUNK
+        except sqlite3.Error as exc:
+            logger.debug("spanlite could not index text now: %s", exc)
+            return False
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return True  # every export is committed before it returns

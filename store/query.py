@@ -15,7 +15,7 @@ import orjson
 from spanlite.tracing.kinds import SpanKind
 
 from ._db import connect, default_db_path, write_transaction
-from . import dataset, feedback
+from . import _text_index, dataset, feedback
 from ._writer import IN_PROGRESS
 from .feedback import Feedback, FeedbackDefinition, FeedbackValue, condition_sql
 from .records import Page, SpanRecord, Trace, TraceSummary
@@ -76,6 +76,15 @@ class TraceStore:
             TraceSummary.from_row(info[0]), [SpanRecord.from_row(s) for s in spans], self.get_feedback(trace_id)
         )
 
+    def _index_text(self) -> None:
+        """Bring the full-text index up to date so a text search sees every stored span."""
+        try:
+            with self.transaction() as conn:
+                _text_index.catch_up(conn, limit=None)
+        except sqlite3.OperationalError as exc:  # a read-only store: search what is indexed
+            if "readonly" not in str(exc):
+                raise
+
     def get_span(self, span_id: str) -> SpanRecord | None:
         rows = self.rows("SELECT * FROM spans WHERE span_id = ?", [span_id])
         return SpanRecord.from_row(rows[0]) if rows else None
@@ -112,6 +121,8 @@ class TraceStore:
 
         >>> store.search_traces(tags=["prod"], text="refund", feedback="thumbs=false")  # doctest: +SKIP
         """
+        if text:
+            self._index_text()
         where, params = _filters(
             since, until, name, status, kind, model, tags, metadata, session_id, user_id, min_duration_ms, text
         )
@@ -174,6 +185,7 @@ class TraceStore:
             deleted = conn.execute(f"DELETE FROM traces WHERE {selected}", payload).rowcount
             for table in ("spans", "trace_tags", "feedback"):
                 conn.execute(f"DELETE FROM {table} WHERE {selected}", payload)
+            _text_index.after_delete(conn)
         return deleted
 
     def log_feedback(

@@ -281,3 +281,20 @@ def test_migrates_from_each_earlier_schema_keeping_data(tmp_path: Path) -> None:
         with TraceStore(path) as store:  # opening brings it up to date
             assert [m.name for m in migrations.applied(store.db)] == names
             assert store.get_trace("t1").info.span_count == 1  # type: ignore[union-attr]
+
+
+def test_text_index_trails_writes_and_stays_exact_across_deletes(tmp_path: Path) -> None:
+    from spanlite.store._writer import index_text
+
+    db = connect(tmp_path / "fts.db")
+    text = {"spanlite.inputs": '"needle in trace"'}
+    write_spans(db, [row(f"t{i}", f"s{i}", None, i, attributes=text) for i in range(10)])
+    assert index_text(db, limit=4) == 4  # partly indexed, as after an idle moment
+    with TraceStore(tmp_path / "fts.db") as store:
+        store.delete_traces(["t1", "t8"])  # one indexed, one not yet
+        write_spans(db, [row("t10", "s10", None, 10, attributes=text)])
+        found = {t.trace_id for t in store.iter_traces(text="needle")}
+        assert found == {f"t{i}" for i in range(11)} - {"t1", "t8"}
+        store.delete_traces(["t10"])
+        assert len(store.search_traces(text="needle", limit=100)) == 8
+    db.execute("INSERT INTO spans_fts (spans_fts) VALUES ('integrity-check')")

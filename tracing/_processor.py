@@ -13,7 +13,7 @@ import os
 import threading
 import time
 import weakref
-from typing import Sequence
+from typing import Callable, Sequence
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -105,12 +105,15 @@ class QueueProcessor(SpanProcessor):
         self._start_worker()
 
     def _run(self) -> None:
+        on_idle = getattr(self.exporter, "on_idle", None)  # e.g. the SQLite exporter's deferred text indexing
         while not self._stopped:
             self._wake.wait(self.delay_s)
             self._wake.clear()
             with self._export_lock:
                 while self._queue and not self._stopped:
                     self._export_batch()
+            while on_idle is not None and not self._queue and not self._stopped and _idle(on_idle):
+                pass
 
     def _export_batch(self) -> None:
         """Take one batch off the queue and hand it to the exporter; the caller holds the export lock."""
@@ -150,6 +153,14 @@ def _export(exporter: SpanExporter, batch: Sequence[ReadableSpan]) -> SpanExport
     except Exception:  # an exporter that breaks its contract must not kill the worker
         logger.exception("spanlite exporter %r raised", exporter)
         return SpanExportResult.FAILURE
+
+
+def _idle(on_idle: Callable[[], bool]) -> bool:
+    try:
+        return on_idle()
+    except Exception:  # idle work is optional; it must not kill the worker
+        logger.exception("spanlite idle work failed")
+        return False
 
 
 def _shutdown_at_exit(ref: weakref.ref[QueueProcessor]) -> None:
