@@ -28,6 +28,7 @@ FACETS = {
 }
 SESSION_WINDOW = 2_000  # recent traces scanned to find the most recently active sessions
 LATENCY_SAMPLE = 20_000  # newest traces used for latency percentiles
+REVIEW_COUNT_CAP = 10_000  # the review queue counts unrated traces up to this many ("10,000+ left")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,11 +66,14 @@ class SessionSummary:
 
 @dataclasses.dataclass(frozen=True)
 class FeedbackSummary:
-    """All feedback of one name on a trace: how many, and the mean of the numeric (or boolean) values."""
+    """All feedback of one name on a trace: how many, the mean of the numeric (or boolean) values, and how many
+    were ``true``/``false`` so thumbs read as 👍 2 · 👎 1 rather than a mean of 0.67."""
 
     name: str
     count: int
     mean: float | None
+    trues: int = 0
+    falses: int = 0
 
 
 def facet_values(store: TraceStore, facet: str, *, limit: int = 200) -> list[str]:
@@ -130,14 +134,46 @@ def feedback_summary(store: TraceStore, trace_ids: Iterable[str]) -> dict[str, l
     rows = store.rows(
         "SELECT trace_id, name, count(*) AS n, avg(CASE WHEN json_type(value) IN ('integer', 'real') "
         "THEN json_extract(value, '$') WHEN json_type(value) = 'true' THEN 1.0 "
-        "WHEN json_type(value) = 'false' THEN 0.0 END) AS mean "
+        "WHEN json_type(value) = 'false' THEN 0.0 END) AS mean, "
+        "sum(json_type(value) = 'true') AS trues, sum(json_type(value) = 'false') AS falses "
         "FROM feedback WHERE trace_id IN (SELECT value FROM json_each(?)) GROUP BY trace_id, name ORDER BY name",
         [ids],
     )
     result: dict[str, list[FeedbackSummary]] = {}
     for r in rows:
-        result.setdefault(r["trace_id"], []).append(FeedbackSummary(r["name"], r["n"], r["mean"]))
+        result.setdefault(r["trace_id"], []).append(
+            FeedbackSummary(r["name"], r["n"], r["mean"], r["trues"], r["falses"])
+        )
     return result
+
+
+def count_unreviewed(
+    store: TraceStore,
+    *,
+    name: str | None = None,
+    tags: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    cap: int = REVIEW_COUNT_CAP,
+) -> int:
+    """How many traces nobody has given feedback on (optionally by name substring and tags), up to ``cap``.
+
+    The review queue shows this as "17 left"; the cap keeps it one bounded scan on a store with millions of
+    traces. ``exclude`` leaves out traces the reviewer skipped.
+    """
+    where = ["NOT EXISTS (SELECT 1 FROM feedback f WHERE f.trace_id = t.trace_id)"]
+    params: list[Any] = []
+    if name:
+        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append("t.name LIKE ? ESCAPE '\\'")
+        params.append(f"%{escaped}%")
+    for tag in tags:
+        where.append("t.trace_id IN (SELECT trace_id FROM trace_tags WHERE tag = ?)")
+        params.append(str(tag))
+    if skipped := list(exclude):
+        where.append("t.trace_id NOT IN (SELECT value FROM json_each(?))")
+        params.append(orjson.dumps(skipped).decode())
+    sql = f"SELECT count(*) AS n FROM (SELECT 1 FROM traces t WHERE {' AND '.join(where)} LIMIT ?)"
+    return int(store.rows(sql, [*params, cap])[0]["n"])
 
 
 def list_sessions(store: TraceStore, *, before_ns: int | None = None, limit: int = 20) -> list[SessionSummary]:
