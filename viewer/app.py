@@ -20,6 +20,7 @@ pages = [
     st.Page(HERE / "traces_page.py", title="Traces", icon=":material/list:", url_path="traces", default=True),
     st.Page(HERE / "trace_page.py", title="Trace", icon=":material/account_tree:", url_path="trace"),
     st.Page(HERE / "sessions_page.py", title="Sessions", icon=":material/forum:", url_path="sessions"),
+    st.Page(HERE / "review_page.py", title="Review", icon=":material/rate_review:", url_path="review"),
     st.Page(HERE / "overview_page.py", title="Overview", icon=":material/monitoring:", url_path="overview"),
 ]
 page = st.navigation(pages)
@@ -30,6 +31,7 @@ with st.sidebar:
     st.caption(f"{stats['traces']:,} traces · {stats['spans']:,} spans")
     if stats["dropped_spans"]:
         st.warning(f"{stats['dropped_spans']:,} spans were dropped by writers (queue full).")
+    st.text_input("Your name", value=data.default_author(), key="author", help="Saved as the author of your feedback")
     st.toggle("Live", key="live", help=f"Refresh lists every {data.LIVE_INTERVAL_S:g} s while on")
     if st.button("Refresh", icon=":material/refresh:"):
         data.clear_caches()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import getpass
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import orjson
 import streamlit as st
 
 from spanlite.store import Page, SpanRecord, TraceStore, TraceSummary, default_db_path, views
+from spanlite.store.feedback import Feedback, FeedbackDefinition, FeedbackValue, parse_condition
 from spanlite.store.views import FeedbackSummary, SessionSummary, SpanNode
 
 PAGE_SIZE = 50
@@ -27,6 +30,14 @@ TIME_RANGES: dict[str, dt.timedelta | None] = {
     "Last 30 days": dt.timedelta(days=30),
     "All time": None,
 }
+THUMBS = "thumbs"
+# What the viewer offers until someone defines feedback of their own (``define_feedback``).
+DEFAULT_DEFINITIONS = {
+    THUMBS: FeedbackDefinition(THUMBS, "bool", description="Was this good?"),
+    "score": FeedbackDefinition("score", "number", min_value=1, max_value=5, description="1 (bad) to 5 (great)"),
+    "label": FeedbackDefinition("label", "text", description="A short label, e.g. hallucination"),
+}
+FEEDBACK_STATES = ("Any", "Unrated", "Rated", "👎 Thumbs down", "👍 Thumbs up")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,11 +53,21 @@ class TraceFilters:
     session_id: str = ""
     user_id: str = ""
     text: str = ""
+    feedback: str = "Any"  # one of FEEDBACK_STATES
+    feedback_condition: str = ""  # e.g. "score<3"
 
-    def search_kwargs(self, now: dt.datetime | None = None) -> dict[str, Any]:
+    def search_kwargs(self, now: dt.datetime | None = None, thumbs: str = THUMBS) -> dict[str, Any]:
+        """``search_traces`` arguments; raises ``ValueError`` for a feedback condition that does not parse."""
         span = TIME_RANGES.get(self.time_range)
         since = (now or dt.datetime.now(dt.timezone.utc)) - span if span is not None else None
+        conditions: list[tuple[str, str, FeedbackValue]] = []
+        if self.feedback in ("👎 Thumbs down", "👍 Thumbs up"):
+            conditions.append((thumbs, "=", self.feedback == "👍 Thumbs up"))
+        if self.feedback_condition.strip():
+            conditions.append(parse_condition(self.feedback_condition))
         return {
+            "feedback": conditions or None,
+            "has_feedback": {"Unrated": False, "Rated": True}.get(self.feedback),
             "since": since,
             "status": self.status,
             "name": self.name.strip() or None,
@@ -105,7 +126,8 @@ def clear_caches() -> None:
 
 
 def search(filters: TraceFilters, page_token: str | None) -> Page:
-    return store().search_traces(**filters.search_kwargs(), limit=PAGE_SIZE, page_token=page_token)
+    kwargs = filters.search_kwargs(thumbs=thumbs_name(definitions()))
+    return store().search_traces(**kwargs, limit=PAGE_SIZE, page_token=page_token)
 
 
 def session_traces(session_id: str, page_token: str | None) -> Page:
@@ -156,3 +178,79 @@ def _overview(path: str, since_ns: int, bucket_ns: int) -> dict[str, Any]:
 def overview(since_ns: int, bucket_ns: int) -> dict[str, Any]:
     """Cached for a few seconds: over a week of a busy store this reads every trace in the range."""
     return _overview(str(db_path()), since_ns, bucket_ns)
+
+
+# Feedback: reads and writes for the trace page's controls and the review queue.
+
+
+def default_author() -> str:
+    """Who rates, until they type a name: ``$SPANLITE_USER``, else the OS user name."""
+    try:
+        return os.environ.get("SPANLITE_USER") or getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        return ""
+
+
+def author() -> str | None:
+    """The sidebar's "Your name" (kept in session state), or ``None`` when left empty."""
+    return str(st.session_state.get("author", default_author())).strip() or None
+
+
+def definitions() -> dict[str, FeedbackDefinition]:
+    """The configured feedback kinds, or thumbs/score/label when nobody has defined any."""
+    return store().feedback_definitions() or dict(DEFAULT_DEFINITIONS)
+
+
+def configured_definitions() -> dict[str, FeedbackDefinition]:
+    return store().feedback_definitions()
+
+
+def thumbs_name(defs: dict[str, FeedbackDefinition]) -> str:
+    """The boolean feedback that 👍/👎 stand for: ``thumbs`` unless only another boolean is defined."""
+    if THUMBS in defs:
+        return THUMBS
+    return next((d.name for d in defs.values() if d.type == "bool"), THUMBS)
+
+
+def define_feedback(definition: FeedbackDefinition) -> None:
+    store().define_feedback(
+        definition.name,
+        definition.type,
+        min_value=definition.min_value,
+        max_value=definition.max_value,
+        categories=definition.categories,
+        description=definition.description,
+    )
+
+
+def target_feedback(trace_id: str, span_id: str | None) -> list[Feedback]:
+    """Feedback on exactly this target: the trace itself (``span_id=None``) or one span of it."""
+    return [f for f in store().get_feedback(trace_id, span_id=span_id) if f.span_id == span_id]
+
+
+def log_feedback(
+    trace_id: str, name: str, value: FeedbackValue, *, span_id: str | None = None, comment: str | None = None
+) -> Feedback:
+    """A human rating by the sidebar's author; rating again updates it and the store keeps the history."""
+    return store().log_feedback(
+        trace_id, name, value, span_id=span_id, source="human", author=author(), comment=comment or None
+    )
+
+
+def next_unreviewed(name: str, tags: tuple[str, ...], skipped: frozenset[str]) -> TraceSummary | None:
+    """The newest trace nobody has rated yet that this reviewer has not skipped."""
+    token = None
+    while True:
+        page = store().search_traces(
+            has_feedback=False, name=name.strip() or None, tags=list(tags) or None, limit=PAGE_SIZE, page_token=token
+        )
+        for trace in page:
+            if trace.trace_id not in skipped:
+                return trace
+        if page.next_page_token is None:
+            return None
+        token = page.next_page_token
+
+
+def count_unreviewed(name: str, tags: tuple[str, ...], skipped: frozenset[str]) -> int:
+    return views.count_unreviewed(store(), name=name.strip() or None, tags=tags, exclude=skipped)

@@ -7,7 +7,7 @@ import streamlit as st
 
 from spanlite.store import SpanRecord, TraceSummary
 from spanlite.store.views import SpanNode
-from spanlite.viewer import _charts, _render, data
+from spanlite.viewer import _charts, _feedback, _render, data
 
 TREE_PAGE = 200  # spans per page of the tree and waterfall; a 10,000-span trace is 50 pages, not one huge table
 INDENT = "\u2003"  # an em space: leading ASCII spaces would be trimmed in the table
@@ -46,6 +46,8 @@ def _header(info: TraceSummary) -> None:
     )
     if info.session_id:
         actions[1].page_link("sessions_page.py", label="Open session", query_params={"session": info.session_id})
+    with st.expander("Feedback on this trace", expanded=True, icon=":material/thumbs_up_down:"):
+        _feedback.panel(info.trace_id, None, key=f"fb_{info.trace_id}")
 
 
 def _visible(nodes: list[SpanNode]) -> tuple[list[SpanNode], str]:
@@ -110,7 +112,9 @@ def _span(record: SpanRecord) -> None:
     attributes = record.attributes
     inputs = attributes.get("gen_ai.input.messages", record.inputs)
     outputs = attributes.get("gen_ai.output.messages", record.outputs)
-    io_tab, attr_tab, events_tab, raw_tab = st.tabs(["Inputs & outputs", "Attributes", "Events", "JSON"])
+    io_tab, feedback_tab, attr_tab, events_tab, raw_tab = st.tabs(
+        ["Inputs & outputs", "Feedback on this span", "Attributes", "Events", "JSON"]
+    )
     with io_tab:
         left, right = st.columns(2)
         with left:
@@ -121,6 +125,8 @@ def _span(record: SpanRecord) -> None:
         with right:
             st.markdown("**Outputs**")
             _render.show_value(outputs, key="outputs")
+    with feedback_tab:
+        _feedback.panel(record.trace_id, record.span_id, key=f"fb_{record.trace_id}_{record.span_id}")
     with attr_tab:
         st.json({k: _render.parse(v) for k, v in attributes.items()}, expanded=1)
     with events_tab:
