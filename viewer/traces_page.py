@@ -34,7 +34,12 @@ def _filters() -> data.TraceFilters:
         tags = row2[1].multiselect("Tags (all of)", data.facet("tag"), key="f_tags")
         session_id = row2[2].text_input("Session ID", key="f_session")
         user_id = row2[3].text_input("User ID", key="f_user")
-        # FEEDBACK FILTER (later issue): filter on feedback name/value here once search_traces supports it.
+        row3 = st.columns([1, 1, 2])
+        feedback = row3[0].selectbox("Feedback", data.FEEDBACK_STATES, key="f_feedback")
+        condition = row3[1].text_input(
+            "Feedback condition", placeholder="score<3", key="f_feedback_cond",
+            help="name, an operator (= != < <= > >=) and a value: score<3, thumbs=false, label=hallucination",
+        )  # fmt: skip
     return data.TraceFilters(
         time_range=time_range,
         status=None if status == ANY else status,
@@ -45,16 +50,23 @@ def _filters() -> data.TraceFilters:
         session_id=session_id,
         user_id=user_id,
         text=text,
+        feedback=feedback,
+        feedback_condition=condition,
     )
 
 
 def _feedback_text(items: list[FeedbackSummary]) -> str:
-    """FEEDBACK SUMMARY column: ``name: mean (count)`` per feedback name; the feedback issue may refine this."""
+    """Thumbs as ``👍 2 👎 1``, numbers as ``score ⌀3.5 (2)``, anything else as ``label ×2``."""
     parts = []
     for f in items:
-        value = f"{f.mean:.2g}" if f.mean is not None else "…"
-        parts.append(f"{f.name}: {value} ({f.count})")
-    return ", ".join(parts)
+        name = "" if f.name == data.THUMBS else f"{f.name} "
+        if f.trues + f.falses == f.count:
+            parts.append(f"{name}👍 {f.trues} 👎 {f.falses}")
+        elif f.mean is not None:
+            parts.append(f"{name}⌀{f.mean:.3g} ({f.count})")
+        else:
+            parts.append(f"{name}×{f.count}")
+    return " · ".join(parts)
 
 
 def _table(traces: list[TraceSummary]) -> pd.DataFrame:
