@@ -1,0 +1,188 @@
+"""Review queue: unrated traces one at a time, newest first; a rating saves and moves on to the next.
+
+The trace on screen is pinned in session state, so traces arriving while someone reads do not swap it out.
+Buttons come in a fixed order (comment, 👍, 👎, Skip) so Tab and Enter are enough to work through the queue.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from spanlite.store.feedback import TYPES, FeedbackDefinition
+from spanlite.store.records import TraceSummary
+from spanlite.store.views import REVIEW_COUNT_CAP
+from spanlite.viewer import _feedback, _render, data
+
+COMMENT_KEY = "review_comment"
+
+st.title("Review")
+
+
+def _state() -> tuple[str, tuple[str, ...]]:
+    """The queue's filters; changing them drops the pinned trace so the next one comes from the new queue."""
+    left, right = st.columns(2)
+    name = left.text_input("Name contains", key="rq_name")
+    tags = tuple(right.multiselect("Tags (all of)", data.facet("tag"), key="rq_tags"))
+    st.session_state.setdefault("review_done", 0)
+    st.session_state.setdefault("review_skipped", [])
+    if st.session_state.get("review_filters") != (name, tags):
+        st.session_state["review_filters"] = (name, tags)
+        st.session_state["review_current"] = None
+    return name, tags
+
+
+def _rate(trace_id: str, value: bool) -> None:
+    """Button callback: save the thumbs (with the comment) and unpin, so this run draws the next trace."""
+    try:
+        data.log_feedback(
+            trace_id, data.thumbs_name(data.definitions()), value, comment=st.session_state.get(COMMENT_KEY, "").strip()
+        )
+    except ValueError as exc:
+        st.session_state["review_error"] = str(exc)
+        return
+    st.session_state["review_done"] += 1
+    st.session_state["review_current"] = None
+    st.session_state[COMMENT_KEY] = ""
+
+
+def _skip(trace_id: str) -> None:
+    st.session_state["review_skipped"].append(trace_id)
+    st.session_state["review_current"] = None
+    st.session_state[COMMENT_KEY] = ""
+
+
+def _restart() -> None:
+    st.session_state["review_skipped"] = []
+
+
+def _current(name: str, tags: tuple[str, ...], skipped: frozenset[str]) -> TraceSummary | None:
+    pinned = st.session_state.get("review_current")
+    info = data.trace_summary(pinned) if pinned else None
+    if info is None:
+        info = data.next_unreviewed(name, tags, skipped)
+        st.session_state["review_current"] = info.trace_id if info else None
+    return info
+
+
+def _show(info: TraceSummary) -> None:
+    st.subheader(_render.md_escape(info.name or "trace"))
+    st.caption(f"Trace {info.trace_id} · {_render.when(info.start_ns)} UTC · {_render.status_label(info.status)}")
+    st.page_link("trace_page.py", label="Open the whole trace", query_params={"trace": info.trace_id})
+    root = data.span(info.root_span_id) if info.root_span_id else None
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Input**")
+        if root is not None:
+            _turn(root.attributes.get("gen_ai.input.messages", root.inputs), key="review_in")
+        else:
+            st.text(info.input_preview or "—")
+    with right:
+        st.markdown("**Output**")
+        if root is not None:
+            _turn(root.attributes.get("gen_ai.output.messages", root.outputs), key="review_out")
+        else:
+            st.text(info.output_preview or "—")
+
+
+def _turn(value: object, *, key: str) -> None:
+    """Like ``_render.show_value``, but ``{"question": "..."}`` reads as the question: a reviewer wants the text."""
+    value = _render.parse(value)
+    if isinstance(value, dict) and len(value) == 1 and _render.as_messages(value) is None:
+        (name, inner), = value.items()
+        if isinstance(inner, str):
+            st.caption(_render.md_escape(name, limit=60))
+            st.text(inner)
+            return
+    _render.show_value(value, key=key)
+
+
+def _controls(trace_id: str) -> None:
+    if error := st.session_state.pop("review_error", None):
+        st.error(_render.md_escape(error, limit=300))
+    st.text_area("Comment", key=COMMENT_KEY, height=68, placeholder="Optional: what was good or wrong?")
+    up, down = _feedback.thumb_labels(data.thumbs_name(data.definitions()))
+    cols = st.columns(3)
+    # Alt+key shortcuts: a modifier, so typing a comment never rates by accident
+    cols[0].button(
+        up, key="review_up", type="primary", width="stretch", on_click=_rate, args=(trace_id, True), shortcut="Alt+U"
+    )
+    cols[1].button(
+        down, key="review_down", type="primary", width="stretch", on_click=_rate, args=(trace_id, False), shortcut="Alt+D"
+    )
+    cols[2].button("Skip", key="review_skip", width="stretch", on_click=_skip, args=(trace_id,), shortcut="Alt+S")
+
+
+def _queue() -> None:
+    name, tags = _state()
+    skipped = frozenset(st.session_state["review_skipped"])
+    info = _current(name, tags, skipped)
+    left = data.count_unreviewed(name, tags, skipped)
+    shown = f"{left:,}+" if left >= REVIEW_COUNT_CAP else f"{left:,}"
+    progress = f"{st.session_state['review_done']:,} reviewed this session, {shown} left"
+    if skipped:
+        progress += f", {len(skipped):,} skipped"
+    st.caption(progress)
+    if info is None:
+        st.success("Nothing left to review.")
+        if skipped:
+            st.button("Go through the skipped traces again", on_click=_restart)
+        return
+    _show(info)
+    st.divider()
+    _controls(info.trace_id)
+
+
+def _add_definition() -> None:
+    """Form callback: turn the settings form into a ``FeedbackDefinition``; errors stay on screen."""
+    get = st.session_state.get
+    categories = [c.strip() for c in str(get("def_categories") or "").split(",") if c.strip()]
+    definition = FeedbackDefinition(
+        name=str(get("def_name") or "").strip(),
+        type=str(get("def_type")),
+        min_value=get("def_min"),
+        max_value=get("def_max"),
+        categories=categories or None,
+        description=str(get("def_description") or "").strip() or None,
+    )
+    try:
+        if not definition.name:
+            raise ValueError("a feedback definition needs a name")
+        data.define_feedback(definition)
+    except ValueError as exc:
+        st.session_state["def_message"] = ("error", str(exc))
+    else:
+        st.session_state["def_message"] = ("success", f"Saved {definition.name}.")
+
+
+def _settings() -> None:
+    with st.expander("Feedback settings", icon=":material/settings:"):
+        configured = data.configured_definitions()
+        if configured:
+            table = [
+                {
+                    "Name": d.name, "Type": d.type, "Min": d.min_value, "Max": d.max_value,
+                    "Categories": ", ".join(d.categories or []), "Description": d.description or "",
+                }
+                for d in configured.values()
+            ]  # fmt: skip
+            st.dataframe(pd.DataFrame(table), hide_index=True)
+        else:
+            st.caption("No feedback defined: the trace page offers thumbs, score (1–5), label and a comment.")
+        st.caption("Once anything is defined, the trace page offers exactly the defined kinds.")
+        if message := st.session_state.pop("def_message", None):
+            (st.error if message[0] == "error" else st.success)(_render.md_escape(message[1], limit=300))
+        with st.form("define_feedback", clear_on_submit=True):
+            cols = st.columns(2)
+            cols[0].text_input("Name", key="def_name", placeholder="helpfulness")
+            cols[1].selectbox("Type", TYPES, key="def_type", help="bool: 👍/👎 · number · category · text")
+            cols = st.columns(2)
+            cols[0].number_input("Min (number)", value=None, key="def_min")
+            cols[1].number_input("Max (number)", value=None, key="def_max")
+            st.text_input("Categories (category; comma-separated)", key="def_categories", placeholder="good, bad")
+            st.text_input("Description", key="def_description")
+            st.form_submit_button("Add definition", on_click=_add_definition)
+
+
+_queue()
+_settings()
