@@ -27,9 +27,50 @@ _RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 _in_call: contextvars.ContextVar[bool] = contextvars.ContextVar("spanlite_autolog_in_call", default=False)
 
 
+class OuterCall:
+    """A model call a framework integration (LangChain) records itself; SDK calls made inside it stand aside.
+
+    It lives in a ContextVar that a framework's callbacks set but cannot always reset (they may end in another
+    context), so what counts is whether the call is still ``open``: a left-over marker of an ended call is inert.
+    """
+
+    __slots__ = ("open",)
+
+    def __init__(self) -> None:
+        self.open = True
+
+
+_outer: contextvars.ContextVar[OuterCall | None] = contextvars.ContextVar("spanlite_autolog_outer", default=None)
+
+
 def in_model_call() -> bool:
-    """True while a patched SDK call runs: nested patched calls and the SDK's own tracing stand aside."""
-    return _in_call.get()
+    """True while a patched SDK call or a framework's model call runs: nested patched calls and the SDK's own
+    tracing stand aside, so one model call is one model span and its tokens are counted once."""
+    if _in_call.get():
+        return True
+    outer = _outer.get()
+    return outer is not None and outer.open
+
+
+def enter_outer_call(call: OuterCall) -> contextvars.Token[OuterCall | None]:
+    """Mark the current context as inside ``call`` (see ``OuterCall``)."""
+    return _outer.set(call)
+
+
+def leave_outer_call(call: OuterCall, token: contextvars.Token[OuterCall | None]) -> None:
+    """Close ``call``; restore the marker too when we are still in the context that set it."""
+    call.open = False
+    try:
+        _outer.reset(token)
+    except (ValueError, RuntimeError):
+        pass  # ended in another context (a task, a closed generator): the closed marker is inert there
+
+
+class _SyncView(wrapt.ObjectProxy):  # type: ignore[misc]
+    """A stream that iterates both ways (LiteLLM's), seen through a sync call: proxied as the sync stream it is."""
+
+    def __next__(self) -> Any:
+        return self.__wrapped__.__next__()
 
 
 @dataclasses.dataclass
@@ -92,6 +133,8 @@ class ModelCall:
         if not self.request.raw and self.endpoint.accumulator is not None and self.endpoint.is_stream(result):
             from ._stream import wrap_stream  # deferred: _stream imports this module
 
+            if not self.endpoint.is_async and hasattr(type(result), "__anext__"):
+                result = _SyncView(result)
             return wrap_stream(result, self, self.endpoint.accumulator(self.request))
         if not self.claim():
             return result
@@ -183,7 +226,7 @@ def call_sync(
     endpoint: Endpoint, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], fn: Callable[..., Any]
 ) -> Any:
     """Run ``fn(*args, **kwargs)`` once inside a model span; the sync half of every patch."""
-    if _in_call.get():
+    if in_model_call():
         return fn(*args, **kwargs)
     started = guard(_start, endpoint, instance, args, kwargs)
     if started is None:
@@ -207,7 +250,7 @@ async def call_async(
     fn: Callable[..., Awaitable[Any]],
 ) -> Any:
     """The async twin of ``call_sync``, line for line."""
-    if _in_call.get():
+    if in_model_call():
         return await fn(*args, **kwargs)
     started = guard(_start, endpoint, instance, args, kwargs)
     if started is None:

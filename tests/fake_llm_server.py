@@ -3,6 +3,8 @@
 Deterministic: the same request always gets the same bytes back, so a call with and without autolog can be
 compared. Magic model names: ``error-429`` / ``error-500`` answer with that HTTP error; ``stream-error`` sends one
 chunk of a stream and then an error event. Requests are kept in ``server.requests`` (path, JSON body).
+Given tools, a chat completion calls (up to two of) them; once the last message is a tool result it answers in
+text, so an agent loop over the fake ends after one round of tool calls.
 """
 
 from __future__ import annotations
@@ -142,6 +144,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _tool_names(body: dict[str, Any]) -> list[str]:
+    messages = body.get("messages") or []
+    if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool":
+        return []  # the tools have answered: time for the model to answer too
     names = [t.get("function", t).get("name") for t in body.get("tools") or []]
     return names[:2] if body.get("parallel_tool_calls") is not False else names[:1]
 

@@ -55,8 +55,14 @@ HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
 STREAM = "spanlite.stream"
 STREAM_CLOSED_EARLY = "spanlite.stream.closed_early"
 
+# Agent frameworks (autolog for LangChain / LangGraph)
+LANGGRAPH_NODE = "langgraph.node"
+LANGGRAPH_STEP = "langgraph.step"
+LANGCHAIN_RUN_ID = "langchain.run.id"
+
 # Event names
 EVENT_FIRST_TOKEN = "gen_ai.first_token"
+EVENT_INTERRUPT = "langgraph.interrupt"  # a node paused the graph (interrupt / Command to a parent), not an error
 
 # OpenTelemetry span facts that OTLP carries outside the attributes; kept as attributes on ingest
 OTEL_SCOPE_NAME = "otel.scope.name"
