@@ -11,11 +11,14 @@ from opentelemetry.trace import StatusCode
 from spanlite.tracing import attributes as attr
 from spanlite.tracing.kinds import SpanKind
 
+from ._normalize import normalize
+
 _STATUS = {StatusCode.UNSET: "UNSET", StatusCode.OK: "OK", StatusCode.ERROR: "ERROR"}
 _KINDS = {k.value for k in SpanKind}
 _SERVICE_NAME = "service.name"
 _UNKNOWN_SERVICE = "unknown_service"
 
+_TRACE_FACTS = (attr.TRACE_TAGS, attr.TRACE_METADATA, attr.SESSION_ID, attr.USER_ID)
 SPAN_COLUMNS = (
     "span_id", "trace_id", "parent_id", "name", "kind", "start_ns", "end_ns", "status", "status_message",
     "inputs", "outputs", "attributes", "events", "model", "input_tokens", "output_tokens",
@@ -38,10 +41,15 @@ def readable_span_row(span: ReadableSpan) -> dict[str, Any]:
         end_ns=span.end_time or span.start_time or 0,
         status=_STATUS[span.status.status_code],
         status_message=span.status.description,
-        attributes=span.attributes or {},
+        attributes=_spanlite_keys(span.attributes or {}),
         events=events,
         service_name=span.resource.attributes.get(_SERVICE_NAME) if span.resource else None,
     )
+
+
+def _spanlite_keys(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Our own spans as they are; spans of other instrumentors in this process mapped onto our keys."""
+    return attributes if attr.SPAN_KIND in attributes else normalize(attributes)
 
 
 def span_row(
@@ -65,7 +73,9 @@ def span_row(
     kind = str(rest.pop(attr.SPAN_KIND, "") or "").upper()
     if service_name and not str(service_name).startswith(_UNKNOWN_SERVICE):
         rest.setdefault(_SERVICE_NAME, service_name)
+    facts = {k: rest[k] for k in _TRACE_FACTS if k in rest}
     return {
+        "trace_facts": facts or None,  # not a column: what the span says about its whole trace
         "span_id": span_id,
         "trace_id": trace_id,
         "parent_id": parent_id,
@@ -90,6 +100,8 @@ def _json_text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, str):
+        if value[:1] in ('{', '[', '"'):  # what to_json writes; parsing it again per span costs too much
+            return value
         try:
             orjson.loads(value)
             return value

@@ -111,7 +111,7 @@ def _merge(trace: dict[str, Any] | None, spans: list[dict[str, Any]]) -> dict[st
             t["output_preview"] = preview(span["outputs"])
         elif t["root_span_id"] is None and span["start_ns"] <= t["start_ns"]:
             t["name"] = span["name"]  # until the root arrives, name the trace after its earliest span
-        span_attributes = orjson.loads(span["attributes"]) if span["attributes"] else {}
+        span_attributes = span.get("trace_facts") or {}
         if new_tags := span_attributes.get(attr.TRACE_TAGS):
             tags = list(dict.fromkeys([*tags, *_json_list(new_tags)]))
         if new_metadata := span_attributes.get(attr.TRACE_METADATA):
