@@ -76,7 +76,7 @@ class TraceStore:
             TraceSummary.from_row(info[0]), [SpanRecord.from_row(s) for s in spans], self.get_feedback(trace_id)
         )
 
-    def _index_text(self) -> None:
+    def index_text(self) -> None:
         """Bring the full-text index up to date so a text search sees every stored span."""
         try:
             with self.transaction() as conn:
@@ -122,7 +122,7 @@ class TraceStore:
         >>> store.search_traces(tags=["prod"], text="refund", feedback="thumbs=false")  # doctest: +SKIP
         """
         if text:
-            self._index_text()
+            self.index_text()
         where, params = _filters(
             since, until, name, status, kind, model, tags, metadata, session_id, user_id, min_duration_ms, text
         )

@@ -12,6 +12,8 @@ from opentelemetry import trace as otel_trace
 
 from ._guard import guard
 from .kinds import SpanKind
+from .attributes import INPUTS
+from .serialize import to_json
 from .span import Span, close_span, open_span
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -102,7 +104,7 @@ def _decorate(func: Any, options: _Options) -> Any:
 class _Call:
     """What the wrappers share: how to open the span of one call and how to record its result."""
 
-    __slots__ = ("options", "name", "signature", "drop_first")
+    __slots__ = ("options", "name", "signature", "drop_first", "positional", "defaults")
 
     def __init__(self, func: Callable[..., Any], options: _Options) -> None:
         self.options = options
@@ -111,17 +113,33 @@ class _Call:
             self.signature: inspect.Signature | None = inspect.signature(func)
         except (TypeError, ValueError):
             self.signature = None
-        params = list(self.signature.parameters) if self.signature else []
-        self.drop_first = bool(params) and params[0] in ("self", "cls")
+        params = list(self.signature.parameters.values()) if self.signature else []
+        self.drop_first = bool(params) and params[0].name in ("self", "cls")
+        # Most functions take plain named parameters: bind those without inspect.Signature.bind, which is slow.
+        plain = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+        self.positional: tuple[str, ...] | None = tuple(p.name for p in params) if plain else None
+        self.defaults = {p.name: p.default for p in params if p.default is not p.empty}
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Span, object]:
-        otel_span = open_span(self.name, self.options.kind, self.options.attributes)
-        span = Span(otel_span)
+        attributes = self.options.attributes
         if self.options.capture_inputs:
-            span.set_inputs(self.inputs(args, kwargs))
-        return span, otel_context.attach(otel_trace.set_span_in_context(otel_span))
+            attributes = {**(attributes or {}), INPUTS: to_json(self.inputs(args, kwargs))}
+        otel_span = open_span(self.name, self.options.kind, attributes)
+        return Span(otel_span), otel_context.attach(otel_trace.set_span_in_context(otel_span))
 
     def inputs(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        names = self.positional
+        if names is not None and len(args) <= len(names) and (not kwargs or kwargs.keys() <= set(names)):
+            values = dict(zip(names, args))
+            if kwargs:
+                values.update(kwargs)
+            for name, default in self.defaults.items():
+                values.setdefault(name, default)
+            if kwargs or self.defaults:
+                values = {n: values[n] for n in names if n in values}  # signature order, as bind() gives
+            if self.drop_first and names[0] in values:
+                del values[names[0]]
+            return values
         if self.signature is None:
             return {"args": list(args), "kwargs": kwargs}
         try:
