@@ -22,6 +22,8 @@ __all__ = ["autolog", "supported"]
 _INTEGRATIONS: dict[str, str] = {
     "openai": "spanlite.autolog.openai",
     "anthropic": "spanlite.autolog.anthropic",
+    "langchain_core": "spanlite.autolog.langchain",  # LangChain and LangGraph (which runs on langchain_core)
+    "litellm": "spanlite.autolog.litellm",
 }
 _wanted: set[str] = set()
 _hooked: set[str] = set()
