@@ -1,0 +1,87 @@
+"""What ``autolog()`` adds to an OpenAI chat call over real HTTP to a local fake server.
+
+The fake server runs in its own process, so this process's CPU time is the SDK's work plus ours. Rounds with
+and without autolog alternate (``autolog(disable=True)`` restores the SDK between them).
+
+    python bench/autolog_overhead.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, table  # noqa: E402
+
+import openai  # noqa: E402
+
+import spanlite  # noqa: E402
+
+CALLS = 200
+ROUNDS = 7
+SERVER = f"""
+import sys, time
+sys.path.insert(0, {str(ROOT / "tests")!r})
+from fake_llm_server import FakeLLMServer
+server = FakeLLMServer().start()
+print(server.url, flush=True)
+time.sleep(3600)
+"""
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(CALLS):
+        fn()
+    return (time.perf_counter() - wall) / CALLS * 1e6, (time.process_time() - cpu) / CALLS * 1e6
+
+
+def main() -> None:
+    server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        url = server.stdout.readline().strip()  # type: ignore[union-attr]
+        spanlite.configure(db=Path(tempfile.mkdtemp()) / "autolog.db")
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="test", max_retries=0)
+        messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello."}]
+
+        def chat() -> None:
+            client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+
+        def stream() -> None:
+            for _ in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True):
+                pass
+
+        results: dict[str, list[tuple[float, float]]] = {}
+        for _ in range(ROUNDS):
+            for name, fn in (("chat", chat), ("stream", stream)):
+                spanlite.autolog("openai", disable=True)
+                results.setdefault(f"{name} plain", []).append(timed(fn))
+                spanlite.autolog("openai")
+                results.setdefault(f"{name} autolog", []).append(timed(fn))
+                spanlite.flush()
+        rows = [("call", "wall µs", "CPU µs", "wall overhead", "CPU overhead")]
+        for name in ("chat", "stream"):
+            plain = _median(results[f"{name} plain"])
+            traced = _median(results[f"{name} autolog"])
+            rows.append((f"{name} without autolog", f"{plain[0]:.0f}", f"{plain[1]:.0f}", "", ""))
+            rows.append((f"{name} with autolog", f"{traced[0]:.0f}", f"{traced[1]:.0f}",
+                         f"{(traced[0] / plain[0] - 1) * 100:+.1f}%", f"{(traced[1] / plain[1] - 1) * 100:+.1f}%"))  # fmt: skip
+        print(table(rows))
+        print(f"\n{CALLS} calls × {ROUNDS} alternating rounds, medians; target < 5% of the un-traced call; {machine()}")
+    finally:
+        server.kill()
+
+
+def _median(values: list[tuple[float, float]]) -> tuple[float, float]:
+    walls, cpus = sorted(v[0] for v in values), sorted(v[1] for v in values)
+    return walls[len(walls) // 2], cpus[len(cpus) // 2]
+
+
+if __name__ == "__main__":
+    main()

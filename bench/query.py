@@ -1,0 +1,120 @@
+"""Query latency on a generated store of 1,000,000 spans in 100,000 traces.
+
+The store is generated once (``--db`` keeps it between runs); each query runs repeatedly and the median is
+reported. Queries go through ``spanlite.store.TraceStore``, as the viewer's do.
+
+    python bench/query.py [--db /tmp/bench-1m.db] [--traces 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, table  # noqa: E402
+
+from spanlite.store import TraceStore  # noqa: E402
+from spanlite.store._db import connect  # noqa: E402
+from spanlite.store._rows import span_row  # noqa: E402
+from spanlite.store._writer import index_text, write_spans  # noqa: E402
+
+SPANS_PER_TRACE = 10
+MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "claude-haiku-4", "llama-3.1-70b"]
+TAGS = ["prod", "staging", "beta", "eval", "support", "search", "agent-v2", "agent-v3"]
+WORDS = ("refund policy order shipping warranty invoice account password delivery return exchange discount coupon "
+         "tracking address payment subscription cancel upgrade battery screen charger laptop phone camera").split()  # fmt: skip
+RUNS = 21
+
+
+def generate(path: Path, traces: int) -> None:
+    db = connect(path)
+    rng = random.Random(7)
+    start = 1_790_000_000 * 10**9
+    batch: list[dict[str, Any]] = []
+    for t in range(traces):
+        trace_id = f"{t:032x}"
+        t0 = start + t * 1_000_000_000
+        root = f"{t:08x}{0:08x}"
+        tags = rng.sample(TAGS, 2)
+        question = " ".join(rng.choices(WORDS, k=8))
+        attributes = {"spanlite.span.kind": "AGENT", "spanlite.inputs": f'{{"question":"{question}"}}',
+                      "spanlite.outputs": f'"{" ".join(rng.choices(WORDS, k=20))}"',
+                      "spanlite.trace.tags": f'["{tags[0]}","{tags[1]}"]', "session.id": f"s{t // 5}"}  # fmt: skip
+        batch.append(_row(trace_id, root, None, "agent", t0, t0 + 900_000_000, attributes, rng))
+        for s in range(1, SPANS_PER_TRACE):
+            llm = s % 3 == 1
+            attrs: dict[str, Any] = {"spanlite.span.kind": "CHAT_MODEL" if llm else "TOOL",
+                                     "spanlite.inputs": f'{{"q":"{" ".join(rng.choices(WORDS, k=6))}"}}',
+                                     "spanlite.outputs": f'"{" ".join(rng.choices(WORDS, k=12))}"'}  # fmt: skip
+            if llm:
+                attrs |= {"gen_ai.request.model": rng.choice(MODELS), "gen_ai.usage.input_tokens": rng.randint(50, 900),
+                          "gen_ai.usage.output_tokens": rng.randint(5, 300)}  # fmt: skip
+            batch.append(_row(trace_id, f"{t:08x}{s:08x}", root, "llm" if llm else "tool", t0 + s * 80_000_000,
+                              t0 + s * 80_000_000 + 70_000_000, attrs, rng))  # fmt: skip
+        if len(batch) >= 5_000:
+            write_spans(db, batch)
+            batch = []
+    write_spans(db, batch)
+    with TraceStore(path) as store:
+        for t in range(0, traces, 7):  # some feedback, mostly thumbs up
+            store.log_feedback(f"{t:032x}", "thumbs", rng.random() > 0.2)
+    while index_text(db, 100_000):
+        pass
+    db.close()
+
+
+def _row(trace_id: str, span_id: str, parent: str | None, name: str, start: int, end: int,
+         attributes: dict[str, Any], rng: random.Random) -> dict[str, Any]:  # fmt: skip
+    status = "ERROR" if rng.random() < 0.02 else "OK"
+    return span_row(trace_id=trace_id, span_id=span_id, parent_id=parent, name=name, start_ns=start, end_ns=end,
+                    status=status, status_message=None, attributes=attributes, events=[])  # fmt: skip
+
+
+def median_ms(fn: Callable[[], Any]) -> float:
+    fn()  # warm the page cache, as a viewer that stays open does
+    times = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", type=Path, default=Path("/tmp/spanlite-bench-1m.db"))
+    parser.add_argument("--traces", type=int, default=100_000)
+    args = parser.parse_args()
+    if not args.db.exists():
+        started = time.perf_counter()
+        generate(args.db, args.traces)
+        print(f"generated {args.traces * SPANS_PER_TRACE:,} spans in {time.perf_counter() - started:.0f} s")
+    store = TraceStore(args.db)
+    some_trace = f"{args.traces // 2:032x}"
+    queries: list[tuple[str, Callable[[], Any], float]] = [
+        ("latest 50 traces", lambda: store.search_traces(limit=50), 10),
+        ("next page of 50 (keyset)", lambda: store.search_traces(limit=50, page_token=first.next_page_token), 10),
+        ("one trace with its spans", lambda: store.get_trace(some_trace), 10),
+        ("filter by model, latest 50", lambda: store.search_traces(model="claude-haiku-4", limit=50), 10),
+        ("filter by tag, latest 50", lambda: store.search_traces(tags=["beta"], limit=50), 10),
+        ("filter by feedback thumbs down", lambda: store.search_traces(feedback="thumbs=false", limit=50), 10),
+        ("errors only, latest 50", lambda: store.search_traces(status="ERROR", limit=50), 10),
+        ("full text, mid-frequency term", lambda: store.search_traces(text="warranty battery", limit=50), 50),
+    ]
+    first = store.search_traces(limit=50)
+    rows = [("query", "median ms", "target ms")]
+    for name, fn, target in queries:
+        rows.append((name, f"{median_ms(fn):.1f}", f"≤ {target:g}"))
+    stats = store.stats()
+    print(table(rows))
+    print(f"\n{stats['spans']:,} spans, {stats['traces']:,} traces, {stats['size_bytes'] / 1e6:.0f} MB; {machine()}")
+
+
+if __name__ == "__main__":
+    main()
