@@ -16,6 +16,7 @@ from spanlite.store.feedback import Feedback, FeedbackDefinition, FeedbackValue
 from spanlite.viewer import _render, data
 
 MAX_PILLS = 11  # an integer range of 3 to 11 values is a row of buttons (1–5, 0–10); others get a number input
+FIELDS_PER_ROW = 2
 COMMENT = "comment"  # the name a comment alone is saved under
 
 
@@ -48,8 +49,11 @@ def panel(trace_id: str, span_id: str | None, *, key: str) -> None:
         _thumbs(trace_id, span_id, definition, mine.get(definition.name), key)
     others = [d for d in defs.values() if d.type != "bool"]
     with st.form(f"{key}_form", clear_on_submit=True, border=False):
-        for definition in others:
-            _field(definition, mine.get(definition.name), f"{key}_{definition.name}")
+        for start in range(0, len(others), FIELDS_PER_ROW):
+            row = others[start : start + FIELDS_PER_ROW]
+            for col, definition in zip(st.columns(FIELDS_PER_ROW), row):
+                with col:
+                    _field(definition, mine.get(definition.name), f"{key}_{definition.name}")
         st.text_area("Comment", key=f"{key}_{COMMENT}", height=68, placeholder="What was good or wrong?")
         st.form_submit_button("Save feedback", key=f"{key}_save", on_click=_submit, args=(trace_id, span_id, others, key))
     _table(existing)

@@ -121,7 +121,7 @@ def _page(filters: data.TraceFilters) -> None:
         )
         if event.selection.rows:
             st.switch_page("trace_page.py", query_params={"trace": page[event.selection.rows[0]].trace_id})
-        st.caption("Select a row to open the trace.")
+        st.caption(f"{len(page):,} trace{'s' if len(page) != 1 else ''} on this page. Select a row to open one.")
     prev, info, nxt = st.columns([1, 2, 1])
     if prev.button("← Newer", disabled=len(tokens) == 1, key="traces_prev"):
         tokens.pop()
