@@ -1,4 +1,4 @@
-"""The viewer served for real and driven in Debian's headless Chromium: list, open a trace, open a span."""
+"""The viewer served for real and driven in Debian's headless Chromium: list, open a trace and a span, rate it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Iterator
 
 import pytest
 
+from spanlite.store import TraceStore
 from spanlite.viewer.launch import viewer_command
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -67,7 +68,7 @@ def _click_row(table: object, row: int) -> None:
     table.click(position={"x": 18, "y": HEADER_PX + ROW_PX * row + ROW_PX / 2})  # type: ignore[attr-defined]
 
 
-def test_open_trace_and_span_in_chromium(viewer_url: str) -> None:
+def test_open_trace_and_span_in_chromium(viewer_url: str, db_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     dialogs: list[str] = []
@@ -83,6 +84,7 @@ def test_open_trace_and_span_in_chromium(viewer_url: str) -> None:
             page = browser.new_page(viewport={"width": 1500, "height": 1500})
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             page.set_default_timeout(20_000)
+            expect.set_options(timeout=20_000)  # a loaded machine can take more than the 5 s default to rerun
             page.goto(viewer_url)
             expect(page.get_by_role("heading", name="Traces", exact=True)).to_be_visible()
             traces = page.get_by_test_id("stDataFrame").first
@@ -90,7 +92,7 @@ def test_open_trace_and_span_in_chromium(viewer_url: str) -> None:
             page.wait_for_timeout(500)  # let the grid draw its rows
             _click_row(traces, 2)  # newest first: the hostile trace, the failure, then the support agent
 
-            expect(page.get_by_role("heading", name="support_agent")).to_be_visible()
+            expect(page.get_by_role("heading", name="support_agent", level=1)).to_be_visible()
             expect(page.get_by_role("button", name="Download trace JSON")).to_be_visible()
             spans = page.get_by_test_id("stDataFrame").first
             page.wait_for_timeout(500)
@@ -98,6 +100,11 @@ def test_open_trace_and_span_in_chromium(viewer_url: str) -> None:
             expect(page.get_by_role("heading", name="chat gpt-4o")).to_be_visible()
             expect(page.get_by_text("Where is my order A1?", exact=True).first).to_be_visible()
             expect(page.get_by_test_id("stChatMessage").first).to_be_visible()
+
+            # thumbs down on the whole trace: saved at once, shown at once
+            trace_feedback = page.get_by_test_id("stExpander").filter(has_text="Feedback on this trace")
+            trace_feedback.get_by_role("button", name="👎 Thumbs down", exact=True).click()
+            expect(trace_feedback.get_by_text("Yours: 👎", exact=True)).to_be_visible()
             page.wait_for_timeout(800)  # the waterfall chart renders asynchronously
             shot = ARTIFACTS / "trace.png"
             page.screenshot(path=str(shot), full_page=True)
@@ -110,6 +117,32 @@ def test_open_trace_and_span_in_chromium(viewer_url: str) -> None:
             _click_row(traces, 0)  # hostile content: must show as text and never run
             expect(page.get_by_text("<script>alert('pwned')</script>", exact=False).first).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "hostile.png"), full_page=True)
+
+            # the rating shows up in the list: only the support agent is thumbs down
+            page.get_by_role("link", name="Traces").first.click()
+            expect(page.get_by_role("heading", name="Traces", exact=True)).to_be_visible()
+            page.get_by_role("combobox", name="Feedback", exact=True).click()
+            page.get_by_role("option", name="👎 Thumbs down", exact=True).click()
+            expect(page.get_by_text("1 trace on this page. Select a row to open one.", exact=True)).to_be_visible()
+            page.wait_for_timeout(500)  # let the grid draw its rows
+            page.screenshot(path=str(ARTIFACTS / "thumbs_down.png"), full_page=True)
+            _click_row(page.get_by_test_id("stDataFrame").first, 0)
+            expect(page.get_by_role("heading", name="support_agent", level=1)).to_be_visible()
+
+            # the review queue, by keyboard: type a comment, Tab to 👍 and press Enter
+            page.get_by_role("link", name="Review").first.click()
+            expect(page.get_by_text("0 reviewed this session, 2 left", exact=True)).to_be_visible()
+            page.get_by_label("Comment", exact=True).fill("fine")
+            page.screenshot(path=str(ARTIFACTS / "review.png"), full_page=True)
+            page.keyboard.press("Tab")
+            expect(page.get_by_role("button", name="👍 Thumbs up Shortcut Alt + U", exact=True)).to_be_focused()
+            page.keyboard.press("Enter")
+            expect(page.get_by_text("1 reviewed this session, 1 left", exact=True)).to_be_visible()
+            page.keyboard.press("Alt+D")  # 👎 by its shortcut
+            expect(page.get_by_text("Nothing left to review.", exact=True)).to_be_visible()
+            with TraceStore(db_path) as store:
+                comments = [f.comment for t in store.search_traces() for f in store.get_feedback(t.trace_id)]
+            assert "fine" in comments  # the comment typed before Tab + Enter went with the rating
             assert dialogs == []
         finally:
             browser.close()
