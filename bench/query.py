@@ -27,8 +27,12 @@ from spanlite.store._writer import index_text, write_spans  # noqa: E402
 SPANS_PER_TRACE = 10
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "claude-haiku-4", "llama-3.1-70b"]
 TAGS = ["prod", "staging", "beta", "eval", "support", "search", "agent-v2", "agent-v3"]
-WORDS = ("refund policy order shipping warranty invoice account password delivery return exchange discount coupon "
-         "tracking address payment subscription cancel upgrade battery screen charger laptop phone camera").split()  # fmt: skip
+# Text follows Zipf's law, as natural language does: a few words are everywhere, most are rare.
+COMMON = ("refund policy order shipping warranty invoice account password delivery return exchange discount coupon "
+          "tracking address payment subscription cancel upgrade battery screen charger laptop phone camera").split()  # fmt: skip
+WORDS = COMMON + [f"term{i}" for i in range(5_000)]
+WEIGHTS = [1 / (rank + 1) for rank in range(len(WORDS))]
+MID_FREQUENCY_TERM = "term300"  # in about 1% of spans
 RUNS = 21
 
 
@@ -42,16 +46,16 @@ def generate(path: Path, traces: int) -> None:
         t0 = start + t * 1_000_000_000
         root = f"{t:08x}{0:08x}"
         tags = rng.sample(TAGS, 2)
-        question = " ".join(rng.choices(WORDS, k=8))
+        question = " ".join(rng.choices(WORDS, WEIGHTS, k=8))
         attributes = {"spanlite.span.kind": "AGENT", "spanlite.inputs": f'{{"question":"{question}"}}',
-                      "spanlite.outputs": f'"{" ".join(rng.choices(WORDS, k=20))}"',
+                      "spanlite.outputs": f'"{" ".join(rng.choices(WORDS, WEIGHTS, k=20))}"',
                       "spanlite.trace.tags": f'["{tags[0]}","{tags[1]}"]', "session.id": f"s{t // 5}"}  # fmt: skip
         batch.append(_row(trace_id, root, None, "agent", t0, t0 + 900_000_000, attributes, rng))
         for s in range(1, SPANS_PER_TRACE):
             llm = s % 3 == 1
             attrs: dict[str, Any] = {"spanlite.span.kind": "CHAT_MODEL" if llm else "TOOL",
-                                     "spanlite.inputs": f'{{"q":"{" ".join(rng.choices(WORDS, k=6))}"}}',
-                                     "spanlite.outputs": f'"{" ".join(rng.choices(WORDS, k=12))}"'}  # fmt: skip
+                                     "spanlite.inputs": f'{{"q":"{" ".join(rng.choices(WORDS, WEIGHTS, k=6))}"}}',
+                                     "spanlite.outputs": f'"{" ".join(rng.choices(WORDS, WEIGHTS, k=12))}"'}  # fmt: skip
             if llm:
                 attrs |= {"gen_ai.request.model": rng.choice(MODELS), "gen_ai.usage.input_tokens": rng.randint(50, 900),
                           "gen_ai.usage.output_tokens": rng.randint(5, 300)}  # fmt: skip
@@ -105,14 +109,17 @@ def main() -> None:
         ("filter by tag, latest 50", lambda: store.search_traces(tags=["beta"], limit=50), 10),
         ("filter by feedback thumbs down", lambda: store.search_traces(feedback="thumbs=false", limit=50), 10),
         ("errors only, latest 50", lambda: store.search_traces(status="ERROR", limit=50), 10),
-        ("full text, mid-frequency term", lambda: store.search_traces(text="warranty battery", limit=50), 50),
+        ("full text, mid-frequency term", lambda: store.search_traces(text=MID_FREQUENCY_TERM, limit=50), 50),
+        ("full text, two frequent terms", lambda: store.search_traces(text="warranty battery", limit=50), 50),
     ]
     first = store.search_traces(limit=50)
     rows = [("query", "median ms", "target ms")]
     for name, fn, target in queries:
         rows.append((name, f"{median_ms(fn):.1f}", f"≤ {target:g}"))
     stats = store.stats()
+    matches = store.rows("SELECT count(*) AS n FROM spans_fts WHERE spans_fts MATCH ?", [MID_FREQUENCY_TERM])[0]["n"]
     print(table(rows))
+    print(f"\n'{MID_FREQUENCY_TERM}' is in {matches:,} spans ({matches / stats['spans']:.1%})", end="")
     print(f"\n{stats['spans']:,} spans, {stats['traces']:,} traces, {stats['size_bytes'] / 1e6:.0f} MB; {machine()}")
 
 

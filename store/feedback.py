@@ -179,12 +179,11 @@ def parse_condition(text: str) -> tuple[str, str, FeedbackValue]:
 
 
 def condition_sql(condition: tuple[str, str, FeedbackValue] | str) -> tuple[str, list[Any]]:
-    """A ``WHERE`` clause on traces for one feedback condition."""
+    """The condition on ``feedback`` rows (aliased ``x``) for one feedback filter, with its parameters."""
     name, op, value = parse_condition(condition) if isinstance(condition, str) else condition
     if op not in OPERATORS:
         raise ValueError(f"feedback operator must be one of {' '.join(OPERATORS)}, not {op!r}")
-    clause = f"SELECT trace_id FROM feedback WHERE name = ? AND json_extract(value, '$') {op} ?"
-    return f"t.trace_id IN ({clause})", [name, value]
+    return f"x.name = ? AND json_extract(x.value, '$') {op} ?", [name, value]
 
 
 def _check(trace_id: str, name: str, value: Any, source: str) -> None:

@@ -8,7 +8,7 @@ import datetime as dt
 import sqlite3
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import orjson
 
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 TRACE_STATUSES = ("OK", "ERROR", IN_PROGRESS)
 ORDER_COLUMNS = ("start_ns", "duration_ms", "span_count", "input_tokens", "output_tokens")
 NULLABLE_ORDER_COLUMNS = ("input_tokens", "output_tokens")
+MEMBERS_CAP = 1_000  # rows under which "list the matching traces" beats "probe traces newest first"
+TEXT_CAP = 15_000  # the same for full text, whose per-trace probe costs more (measured crossover on 1M spans)
+Rows = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
 MAX_LIMIT = 1_000
 Time = dt.datetime | float | int
 FeedbackCondition = str | tuple[str, str, FeedbackValue]
@@ -123,17 +126,11 @@ class TraceStore:
         """
         if text:
             self.index_text()
+        conditions = [feedback] if isinstance(feedback, (str, tuple)) else list(feedback or ())
         where, params = _filters(
-            since, until, name, status, kind, model, tags, metadata, session_id, user_id, min_duration_ms, text
-        )
-        if feedback is not None:
-            conditions = [feedback] if isinstance(feedback, (str, tuple)) else list(feedback)
-            for condition in conditions:
-                clause, values = condition_sql(condition)  # type: ignore[arg-type]
-                where.append(clause)
-                params += values
-        if has_feedback is not None:
-            where.append(("" if has_feedback else "NOT ") + "EXISTS (SELECT 1 FROM feedback f WHERE f.trace_id = t.trace_id)")
+            self.rows, since, until, name, status, kind, model, tags, metadata, session_id, user_id, min_duration_ms,
+            text, conditions, has_feedback,
+        )  # fmt: skip
         if order_by not in ORDER_COLUMNS:
             raise ValueError(f"order_by must be one of {', '.join(ORDER_COLUMNS)}, not {order_by!r}")
         if not 1 <= limit <= MAX_LIMIT:
@@ -250,7 +247,33 @@ class TraceStore:
         return {**counts, "path": str(self.path), "size_bytes": size}
 
 
+class _Subsets:
+    """Pick, per filter, the cheaper of two exact plans for "traces that have such a span/tag/rating".
+
+    Few matching rows: list them (``trace_id IN (...)``). Many: walk traces newest first and probe each one
+    (``EXISTS``), which stops as soon as a page is full. A capped count decides, so neither plan ever walks a
+    million rows to fill a page of fifty.
+    """
+
+    def __init__(self, rows: Rows) -> None:
+        self.rows = rows
+
+    def __call__(self, table: str, condition: str, params: list[Any]) -> tuple[str, ...]:
+        """Rows of ``table`` (aliased ``x``) meeting ``condition``; a ``+`` in the probe keeps SQLite on the
+        trace_id index there instead of the condition's own index."""
+        members = f"SELECT x.trace_id FROM {table} x WHERE {condition}"
+        probe_condition = condition.replace("x.", "+x.", 1)
+        probe = f"EXISTS (SELECT 1 FROM {table} x WHERE x.trace_id = t.trace_id AND {probe_condition})"
+        return self.choose(f"SELECT 1 FROM {table} x WHERE {condition}", members, probe, params, cap=MEMBERS_CAP)
+
+    def choose(self, count: str, members: str, probe: str, params: list[Any], *, cap: int) -> tuple[Any, ...]:
+        """``count`` selects the matching rows as cheaply as possible (from an index alone, if it can)."""
+        n = self.rows(f"SELECT count(*) AS n FROM ({count} LIMIT {cap})", params)[0]["n"]
+        return (f"t.trace_id IN ({members})" if n < cap else probe, *params)
+
+
 def _filters(
+    rows: Rows,
     since: Time | None,
     until: Time | None,
     name: str | None,
@@ -263,9 +286,12 @@ def _filters(
     user_id: str | None,
     min_duration_ms: float | None,
     text: str | None,
+    feedback: Sequence[FeedbackCondition],
+    has_feedback: bool | None,
 ) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     params: list[Any] = []
+    subset = _Subsets(rows)
 
     def add(clause: str, *values: Any) -> None:
         where.append(clause)
@@ -282,11 +308,16 @@ def _filters(
             raise ValueError(f"status must be one of {', '.join(TRACE_STATUSES)}, not {status!r}")
         add("t.status = ?", status.upper())
     if kind is not None:
-        add("t.trace_id IN (SELECT trace_id FROM spans WHERE kind = ?)", SpanKind.parse(kind).value)
+        kind_value = SpanKind.parse(kind).value
+        add(*subset("spans", "x.kind = ?", [kind_value]))
     if model:
-        add("t.trace_id IN (SELECT trace_id FROM spans WHERE model = ?)", model)
+        add(*subset("spans", "x.model = ?", [model]))
     for tag in tags or ():
-        add("t.trace_id IN (SELECT trace_id FROM trace_tags WHERE tag = ?)", str(tag))
+        add(*subset("trace_tags", "x.tag = ?", [str(tag)]))
+    for condition in feedback:
+        add(*subset("feedback", *condition_sql(condition)))
+    if has_feedback is not None:
+        add(("" if has_feedback else "NOT ") + "EXISTS (SELECT 1 FROM feedback x WHERE x.trace_id = t.trace_id)")
     for key, value in (metadata or {}).items():
         add("json_extract(t.metadata, ?) = ?", _json_path(key), value)
     if session_id is not None:
@@ -296,11 +327,13 @@ def _filters(
     if min_duration_ms is not None:
         add("t.duration_ms >= ?", float(min_duration_ms))
     if text and (match := fts_query(text)):
-        add(
-            "t.trace_id IN (SELECT s.trace_id FROM spans_fts JOIN spans s ON s.rowid = spans_fts.rowid "
-            "WHERE spans_fts MATCH ?)",
-            match,
+        matching = "SELECT s.trace_id FROM spans_fts JOIN spans s ON s.rowid = spans_fts.rowid WHERE spans_fts MATCH ?"
+        probe = (
+            "EXISTS (SELECT 1 FROM spans_fts WHERE spans_fts MATCH ? "
+            "AND rowid IN (SELECT rowid FROM spans WHERE trace_id = t.trace_id))"
         )
+        count = "SELECT rowid FROM spans_fts WHERE spans_fts MATCH ?"
+        add(*subset.choose(count, matching, probe, [match], cap=TEXT_CAP))
     return where, params
 
 

@@ -95,7 +95,9 @@ def test_feedback_before_the_trace_exists_is_kept_and_deleted_with_it(db_path: P
         assert store.get_feedback("0" * 31 + "1")[0].value is True
 
 
-def test_search_by_feedback(db_path: Path) -> None:
+@pytest.mark.parametrize("cap", [1, 1_000])  # probe each trace / list the rated ones
+def test_search_by_feedback(db_path: Path, cap: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("spanlite.store.query.MEMBERS_CAP", cap)
     good, bad, unrated, low = traced("good"), traced("bad"), traced("unrated"), traced("low")
     spanlite.log_feedback(good, "thumbs", True)
     spanlite.log_feedback(bad, "thumbs", False)

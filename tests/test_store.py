@@ -164,7 +164,16 @@ def _traced_tree(name: str, tags: list[str], session: str | None = None, fail: b
             root.record_exception(RuntimeError("nope"))
 
 
-def test_search_filters(store: TraceStore) -> None:
+@pytest.fixture(params=["list", "probe"])
+def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a search test under both plans the store chooses between (few matches: list; many: probe)."""
+    if request.param == "probe":
+        monkeypatch.setattr("spanlite.store.query.MEMBERS_CAP", 1)
+        monkeypatch.setattr("spanlite.store.query.TEXT_CAP", 1)
+    return str(request.param)
+
+
+def test_search_filters(store: TraceStore, plan: str) -> None:
     _traced_tree("alpha", ["prod", "v1"], session="s1")
     time.sleep(0.002)
     _traced_tree("beta", ["prod"], session="s1", fail=True)
