@@ -11,6 +11,7 @@ from test_viewer_apptest import ANSWER, EVIL, QUESTION, Traces, _db, all_text, a
 
 import spanlite
 from spanlite.store import TraceStore, views
+from spanlite.viewer._render import md_escape
 
 
 @pytest.fixture
@@ -150,7 +151,7 @@ def test_traces_page_feedback_column_and_filter(traces: Traces, store: TraceStor
 
 def test_review_queue_rates_skips_and_finishes(traces: Traces, store: TraceStore) -> None:
     at = open_page(app(), "review_page.py")
-    assert at.subheader[0].value == "\\<script\\>alert\\(\\'pwned\\'\\)\\</script\\> \\[click\\]\\(javascript\\:alert\\(1\\)\\) \\:red\\[boom\\]"
+    assert at.subheader[0].value == md_escape(EVIL)  # the newest unrated trace, its hostile name escaped
     assert at.caption[0].value == "0 reviewed this session, 3 left"
     assert [b.label for b in at.button if b.key and b.key.startswith("review_")] == [
         "👍 Thumbs up", "👎 Thumbs down", "Skip",

@@ -55,7 +55,9 @@ def panel(trace_id: str, span_id: str | None, *, key: str) -> None:
                 with col:
                     _field(definition, mine.get(definition.name), f"{key}_{definition.name}")
         st.text_area("Comment", key=f"{key}_{COMMENT}", height=68, placeholder="What was good or wrong?")
-        st.form_submit_button("Save feedback", key=f"{key}_save", on_click=_submit, args=(trace_id, span_id, others, key))
+        st.form_submit_button(
+            "Save feedback", key=f"{key}_save", on_click=_submit, args=(trace_id, span_id, others, key)
+        )
     _table(existing)
 
 
@@ -159,4 +161,5 @@ def _table(existing: list[Feedback]) -> None:
         }
         for f in existing
     ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={"Comment": st.column_config.TextColumn(width="large")})
+    comment = st.column_config.TextColumn(width="large")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={"Comment": comment})

@@ -89,7 +89,7 @@ def _turn(value: object, *, key: str) -> None:
     """Like ``_render.show_value``, but ``{"question": "..."}`` reads as the question: a reviewer wants the text."""
     value = _render.parse(value)
     if isinstance(value, dict) and len(value) == 1 and _render.as_messages(value) is None:
-        (name, inner), = value.items()
+        [(name, inner)] = value.items()
         if isinstance(inner, str):
             st.caption(_render.md_escape(name, limit=60))
             st.text(inner)
@@ -104,12 +104,16 @@ def _controls(trace_id: str) -> None:
     up, down = _feedback.thumb_labels(data.thumbs_name(data.definitions()))
     cols = st.columns(3)
     # Alt+key shortcuts: a modifier, so typing a comment never rates by accident
-    cols[0].button(
-        up, key="review_up", type="primary", width="stretch", on_click=_rate, args=(trace_id, True), shortcut="Alt+U"
-    )
-    cols[1].button(
-        down, key="review_down", type="primary", width="stretch", on_click=_rate, args=(trace_id, False), shortcut="Alt+D"
-    )
+    for col, label, value, shortcut in ((cols[0], up, True, "Alt+U"), (cols[1], down, False, "Alt+D")):
+        col.button(
+            label,
+            key="review_up" if value else "review_down",
+            type="primary",
+            width="stretch",
+            on_click=_rate,
+            args=(trace_id, value),
+            shortcut=shortcut,
+        )
     cols[2].button("Skip", key="review_skip", width="stretch", on_click=_skip, args=(trace_id,), shortcut="Alt+S")
 
 
