@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Status
 
 from spanlite.store import SQLiteSpanExporter, StoreError, TraceStore, default_db_path
-from spanlite.tracing import _provider
+from spanlite.tracing import _provider, redaction
 from spanlite.tracing._processor import QueueProcessor
 
 
@@ -64,7 +64,9 @@ def configure(
     ``OTEL_EXPORTER_OTLP_ENDPOINT`` (a base URL) turn export on; headers, timeout and compression come from the
     usual ``OTEL_EXPORTER_OTLP_*`` variables. Needs ``pip install 'spanlite[otlp]'``.
     ``sample_rate``: the fraction of traces kept, decided at the root so traces are whole.
-    ``redact``: called on every text field before it is written. ``capture_content=False``: autolog records
+    ``redact``: called on every text field before it is written or exported, after the built-in removal of
+    credentials (API keys, bearer tokens, ``Authorization``/``password`` fields; see ``spanlite.tracing.redaction``,
+    which also offers ``emails``). ``capture_content=False``: autolog records
     model calls without message contents. ``use_global_provider``: add our processor to the global OTel
     ``TracerProvider`` (installing one if there is none) instead of keeping our own.
 
@@ -86,11 +88,12 @@ def configure(
         capture_content=capture_content,
         use_global_provider=use_global_provider,
     )
+    redactor = redaction.chain(redaction.secrets, redact)  # credentials never leave the process
     exporters: list[SpanExporter] = []
     if settings.db is not None:
-        exporters.append(SQLiteSpanExporter(settings.db, redact=redact))  # raises here for a bad or newer store
+        exporters.append(SQLiteSpanExporter(settings.db, redact=redactor))  # raises here for a bad or newer store
     if settings.otlp_endpoint is not None:
-        exporters.append(_otlp_exporter(settings.otlp_endpoint, redact))
+        exporters.append(_otlp_exporter(settings.otlp_endpoint, redactor))
     with _lock:
         _shutdown()
         processors = [QueueProcessor(exporter) for exporter in exporters]
@@ -142,7 +145,7 @@ def _traces_endpoint(otlp_endpoint: str | None) -> str | None:
     return base if base.endswith(_TRACES_PATH) else base + _TRACES_PATH
 
 
-def _otlp_exporter(endpoint: str, redact: Callable[[str], str] | None) -> SpanExporter:
+def _otlp_exporter(endpoint: str, redact: Callable[[str], str]) -> SpanExporter:
     """Imported only when asked for, so the ``otlp`` extra stays optional."""
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -151,8 +154,7 @@ def _otlp_exporter(endpoint: str, redact: Callable[[str], str] | None) -> SpanEx
             "spanlite's OTLP export needs the OTLP/HTTP exporter: pip install 'spanlite[otlp]' "
             f"(missing: {exc.name})"
         ) from exc
-    exporter = OTLPSpanExporter(endpoint=endpoint)
-    return _RedactingExporter(exporter, redact) if redact is not None else exporter
+    return _RedactingExporter(OTLPSpanExporter(endpoint=endpoint), redact)
 
 
 class _RedactingExporter(SpanExporter):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import orjson
 from opentelemetry.sdk.trace import ReadableSpan
@@ -123,3 +123,11 @@ def _int(value: Any) -> int | None:
         return int(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+_TEXT_COLUMNS = ("inputs", "outputs", "attributes", "events", "status_message")
+
+
+def redact_row(row: dict[str, Any], redact: Callable[[str], str]) -> dict[str, Any]:
+    """``row`` with ``redact`` applied to every text column that can hold user content."""
+    return {k: redact(v) if k in _TEXT_COLUMNS and isinstance(v, str) else v for k, v in row.items()}

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from sqlite_utils import Database
 
+from spanlite.tracing import redaction
 from spanlite.tracing._guard import guard
 
 try:
@@ -41,7 +42,7 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
 
 from ._db import StoreError, connect
 from ._normalize import normalize
-from ._rows import span_row
+from ._rows import redact_row, span_row
 from ._writer import write_spans
 
 logger = logging.getLogger("spanlite")
@@ -194,7 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
         for span in spans:
             # A mapping bug must not lose the span: it is stored with the sender's own attributes.
             span["attributes"] = guard(normalize, span["attributes"]) or span["attributes"]
-            rows.append(span_row(**span))
+            rows.append(redact_row(span_row(**span), redaction.secrets))  # credentials are never stored
         try:
             with self.server.write_lock:
                 return write_spans(self.server.db, rows)

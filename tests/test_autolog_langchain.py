@@ -211,7 +211,10 @@ def test_agent_streams_the_same_chunks(server: FakeLLMServer, mode: str) -> None
     plain = _chunks(run())
     spanlite.autolog("langchain_core", "openai")
     logged, top, spans = trace_of(run)
-    assert _chunks(logged) == plain
+    if mode == "sync":
+        assert _chunks(logged) == plain
+    else:  # the two tools run concurrently, so their messages may arrive in either order, with or without autolog
+        assert sorted(map(repr, _chunks(logged))) == sorted(map(repr, plain))
     assert [c[0]["content"] for c in plain if c[0].get("content")][-3:] == TEXT_PIECES
     models = [s for s in spans if s.kind == "CHAT_MODEL"]
     assert len(models) == 2

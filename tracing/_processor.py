@@ -1,7 +1,10 @@
-"""A batching span processor that never blocks the caller and counts every span it cannot keep.
+"""A batching span processor that never blocks the caller and accounts for every span.
 
-The OTel SDK's ``BatchSpanProcessor`` drops spans silently when its queue is full; spanlite promises that a drop
-is counted, reported through the store's stats and warned about at exit. Ending a span costs one ``deque.append``.
+The OTel SDK's ``BatchSpanProcessor`` drops spans silently when its queue is full and gives up on a batch the
+first time its exporter fails. spanlite keeps a failed batch and retries it with backoff (a store locked by
+another process, a full disk that gets space back); only when the queue is full or the failures go on does it
+drop, and every dropped span is counted, written to the store's stats when it can be, and warned about once.
+Ending a span costs one ``deque.append``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 logger = logging.getLogger("spanlite")
 
+MAX_QUEUE = int(os.environ.get("SPANLITE_MAX_QUEUE", 20_000))
+MAX_ATTEMPTS = 6  # a batch is dropped after this many failed exports in a row (about 6 s of backoff)
+
 
 class QueueProcessor(SpanProcessor):
     """Queue ended spans in memory and export them in batches from one background thread.
@@ -32,10 +38,10 @@ class QueueProcessor(SpanProcessor):
         self,
         exporter: SpanExporter,
         *,
-        max_queue: int = 20_000,
+        max_queue: int = MAX_QUEUE,
         batch_size: int = 512,
         delay_s: float = 0.2,
-        exit_timeout_s: float = 10.0,
+        exit_timeout_s: float = 5.0,
     ) -> None:
         self.exporter = exporter
         self.max_queue = max_queue
@@ -46,6 +52,7 @@ class QueueProcessor(SpanProcessor):
         self.exported = 0
         self._drops_unrecorded = 0  # not yet written to the store's stats
         self._drop_lock = threading.Lock()
+        self._failures = 0  # failed exports in a row; > 0 means we are in a failure episode
         self._queue: collections.deque[ReadableSpan] = collections.deque()
         self._wake = threading.Event()
         self._export_lock = threading.Lock()
@@ -66,19 +73,27 @@ class QueueProcessor(SpanProcessor):
             self._count_drops(1)
             return
         queue.append(span)
-        if len(queue) >= self.batch_size:
+        if len(queue) == self.batch_size:
             self._wake.set()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Export everything queued so far, from the calling thread; ``False`` if it did not finish in time."""
+        """Export everything queued so far, from the calling thread; ``False`` if it did not finish in time.
+
+        Failed batches are retried until the deadline and then dropped (and counted).
+        """
         deadline = time.monotonic() + timeout_millis / 1000
         if not self._export_lock.acquire(timeout=max(deadline - time.monotonic(), 0)):
             return False
         try:
             while self._queue:
                 if time.monotonic() > deadline:
+                    self._drop_queue("flush timed out")
                     return False
-                self._export_batch()
+                if not self._export_batch() and time.monotonic() + self._backoff() > deadline:
+                    self._drop_queue("the store stayed unwritable until the flush deadline")
+                    return False
+                if self._failures:
+                    time.sleep(self._backoff())
             return True
         finally:
             self._export_lock.release()
@@ -91,7 +106,11 @@ class QueueProcessor(SpanProcessor):
         self._wake.set()
         self.exporter.shutdown()
         if self.dropped:
-            logger.warning("spanlite dropped %d spans (export queue full or export failed)", self.dropped)
+            logger.warning(
+                "spanlite dropped %d spans in this process (export queue full or store unwritable); "
+                "see `spanlite stats`",
+                self.dropped,
+            )
 
     def _start_worker(self) -> None:
         self._worker = threading.Thread(target=self._run, name="spanlite-export", daemon=True)
@@ -107,28 +126,50 @@ class QueueProcessor(SpanProcessor):
     def _run(self) -> None:
         on_idle = getattr(self.exporter, "on_idle", None)  # e.g. the SQLite exporter's deferred text indexing
         while not self._stopped:
-            self._wake.wait(self.delay_s)
+            self._wake.wait(self._backoff() if self._failures else self.delay_s)
             self._wake.clear()
             with self._export_lock:
-                while self._queue and not self._stopped:
-                    self._export_batch()
+                while self._queue and not self._stopped and self._export_batch():
+                    pass
             while on_idle is not None and not self._queue and not self._stopped and _idle(on_idle):
                 pass
 
-    def _export_batch(self) -> None:
-        """Take one batch off the queue and hand it to the exporter; the caller holds the export lock."""
+    def _export_batch(self) -> bool:
+        """Export one batch from the front of the queue; the caller holds the export lock.
+
+        On failure the batch goes back to the front, to be retried after a backoff, unless it has failed too
+        often, in which case it is dropped and counted. Returns whether the export succeeded.
+        """
         batch: list[ReadableSpan] = []
         queue = self._queue
         while queue and len(batch) < self.batch_size:
             batch.append(queue.popleft())
-        result = _export(self.exporter, batch)
-        if result is SpanExportResult.SUCCESS:
+        if _export(self.exporter, batch) is SpanExportResult.SUCCESS:
             self.exported += len(batch)
-        else:
+            if self._failures:
+                logger.warning("spanlite is writing spans again after %d failed attempts", self._failures)
+                self._failures = 0
+            if self._drops_unrecorded:
+                self._record_drops()
+            return True
+        self._failures += 1
+        if self._failures == 1:
+            reason = getattr(self.exporter, "last_error", None) or "the exporter failed"
+            logger.warning("spanlite cannot write spans (%s); keeping them and retrying", reason)
+        if self._failures >= MAX_ATTEMPTS:
             self._count_drops(len(batch))
-            logger.warning("spanlite could not export %d spans; they are counted as dropped", len(batch))
-        if self._drops_unrecorded:
-            self._record_drops()
+        else:
+            queue.extendleft(reversed(batch))
+        return False
+
+    def _backoff(self) -> float:
+        return min(self.delay_s * 2 ** max(self._failures - 1, 0), 2.0)
+
+    def _drop_queue(self, why: str) -> None:
+        n = len(self._queue)
+        self._queue.clear()
+        self._count_drops(n)
+        logger.warning("spanlite dropped %d queued spans: %s", n, why)
 
     def _count_drops(self, n: int) -> None:
         with self._drop_lock:
