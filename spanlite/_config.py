@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import threading
 from pathlib import Path
 from typing import Callable, Literal, Mapping, Sequence
@@ -17,6 +18,7 @@ from opentelemetry.trace import Status
 
 from spanlite.store import SQLiteSpanExporter, StoreError, TraceStore, default_db_path
 from spanlite.tracing import _provider, redaction
+from spanlite.tracing._guard import logger, strict
 from spanlite.tracing._processor import QueueProcessor
 
 
@@ -103,7 +105,53 @@ def configure(
         global _pipeline
         _pipeline = _Pipeline(settings, provider, processors)
         _provider.install(provider)
+    _flush_on_sigterm()
     return settings
+
+
+def _flush_on_sigterm() -> None:
+    """SIGTERM ends a process without running ``atexit``: flush first, then let the signal do what it would.
+
+    Only where the app has not set a handler of its own, and only from the main thread (where Python allows it).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        with _lock:
+            _shutdown()  # flushes every processor, bounded by its exit timeout
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def configure_default() -> None:
+    """The set-up used when spans start before any ``configure()``: never an exception into the app.
+
+    If the default store cannot be opened (unwritable, corrupt, from a newer spanlite), spans are counted as
+    dropped and one warning says why, until the app calls ``configure()`` itself.
+    """
+    try:
+        configure()
+    except Exception as exc:
+        if strict():
+            raise
+        logger.warning("spanlite cannot use its default store (%s); spans are dropped until configure()", exc)
+        global _pipeline
+        settings = Settings(db=None)
+        processor = QueueProcessor(_Nowhere(), max_queue=0)  # counts every span as dropped
+        provider = _new_provider(settings)
+        provider.add_span_processor(processor)
+        _pipeline = _Pipeline(settings, provider, [processor])
+        _provider.install(provider)
+
+
+class _Nowhere(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.FAILURE
 
 
 def settings() -> Settings:
@@ -128,7 +176,9 @@ def default_store() -> TraceStore:
     with _lock:
         assert _pipeline is not None
         if _pipeline.settings.db is None:
-            raise StoreError("spanlite is configured with db=False: spans go only to the OTLP endpoint")
+            raise StoreError(
+                "spanlite has no local store: configured with db=False, or its default store could not be opened"
+            )
         if _pipeline.store is None:
             _pipeline.store = TraceStore(_pipeline.settings.db)
         return _pipeline.store

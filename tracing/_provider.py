@@ -17,9 +17,9 @@ def tracer() -> otel_trace.Tracer:
         return current
     with _lock:
         if _tracer is None:
-            from spanlite._config import configure  # deferred: configuring pulls in the store
+            from spanlite._config import configure_default  # deferred: configuring pulls in the store
 
-            configure()
+            configure_default()
     assert _tracer is not None
     return _tracer
 

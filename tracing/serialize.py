@@ -26,6 +26,10 @@ def to_json(value: Any, max_bytes: int = MAX_FIELD_BYTES) -> str:
     >>> to_json({"q": "hi", "n": 2})
     '{"q":"hi","n":2}'
     """
+    if isinstance(value, (str, bytes, bytearray)) and len(value) > max_bytes:
+        return _truncated_text(value, max_bytes)  # a 100 MB string is cut before it is ever encoded
+    if isinstance(value, dict) and len(value) > 1 and any(_huge(v, max_bytes) for v in value.values()):
+        return _per_entry(value, max_bytes)
     try:
         data = orjson.dumps(value, default=_default, option=_OPTIONS)
     except Exception:  # cycles, recursion limits, failing reprs: take the careful path
@@ -33,11 +37,30 @@ def to_json(value: Any, max_bytes: int = MAX_FIELD_BYTES) -> str:
     if len(data) <= max_bytes:
         return data.decode()
     if isinstance(value, dict) and len(value) > 1:
-        # One huge argument should not hide the others: give each entry its share of the budget.
-        share = max_bytes // len(value)
-        parts = (orjson.dumps(_key(k)).decode() + ":" + to_json(v, share) for k, v in value.items())
-        return "{" + ",".join(parts) + "}"
+        return _per_entry(value, max_bytes)
     return _truncated(data, max_bytes)
+
+
+def _per_entry(value: dict[Any, Any], max_bytes: int) -> str:
+    """One huge argument should not hide the others: each entry gets its share of the budget."""
+    share = max_bytes // len(value)
+    return "{" + ",".join(orjson.dumps(_key(k)).decode() + ":" + to_json(v, share) for k, v in value.items()) + "}"
+
+
+def _huge(value: Any, max_bytes: int) -> bool:
+    return isinstance(value, (str, bytes, bytearray)) and len(value) > max_bytes
+
+
+def _truncated_text(value: str | bytes | bytearray, max_bytes: int) -> str:
+    keep = max(max_bytes - 100, 0)
+    if isinstance(value, str):
+        size = len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
+        raw = value[:keep].encode("utf-8", "surrogatepass")[:keep]
+        # Lone surrogates become U+FFFD (3 bytes each): cut again so the preview stays within budget.
+        preview: Any = raw.decode("utf-8", "replace").encode()[:keep].decode("utf-8", "ignore")
+    else:
+        size, preview = len(value), _bytes(bytes(value[:1024]))
+    return orjson.dumps({TRUNCATED_KEY: True, "original_bytes": size, "preview": preview}).decode()
 
 
 def _truncated(data: bytes, max_bytes: int) -> str:

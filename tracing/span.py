@@ -132,7 +132,7 @@ def open_span(name: str, kind: SpanKind, attributes: Mapping[str, Any] | None = 
     values: dict[str, Any] = {attr.SPAN_KIND: kind.value}
     if attributes:
         values.update((str(k), otel_value(v)) for k, v in attributes.items())
-    return tracer().start_span(name, attributes=values)
+    return tracer().start_span(str(name), attributes=values)
 
 
 def close_span(span: otel_trace.Span, token: object | None, exc: BaseException | None) -> None:
