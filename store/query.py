@@ -268,6 +268,7 @@ class _Subsets:
 
     def choose(self, count: str, members: str, probe: str, params: list[Any], *, cap: int) -> tuple[Any, ...]:
         """``count`` selects the matching rows as cheaply as possible (from an index alone, if it can)."""
+        _no_nul(params)
         n = self.rows(f"SELECT count(*) AS n FROM ({count} LIMIT {cap})", params)[0]["n"]
         return (f"t.trace_id IN ({members})" if n < cap else probe, *params)
 
@@ -294,6 +295,7 @@ def _filters(
     subset = _Subsets(rows)
 
     def add(clause: str, *values: Any) -> None:
+        _no_nul(values)
         where.append(clause)
         params.extend(values)
 
@@ -335,6 +337,11 @@ def _filters(
         count = "SELECT rowid FROM spans_fts WHERE spans_fts MATCH ?"
         add(*subset.choose(count, matching, probe, [match], cap=TEXT_CAP))
     return where, params
+
+
+def _no_nul(values: Iterable[Any]) -> None:
+    if any(isinstance(v, str) and "\x00" in v for v in values):  # SQLite would cut the text there, matching more
+        raise ValueError("search filters cannot contain NUL characters")
 
 
 def fts_query(text: str) -> str:
