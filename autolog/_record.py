@@ -15,13 +15,32 @@ from spanlite.tracing.span import Span
 _SECRET_KEYS = frozenset({"extra_headers", "extra_query", "api_key", "timeout"})
 
 
+_SCALARS = frozenset({str, int, float, bool})
+
+
+class Plain(dict):  # type: ignore[type-arg]
+    """A result we assembled ourselves from a stream, JSON-shaped already: ``plain()`` hands it back as it is."""
+
+
+_SENTINELS = ("Omit", "NotGiven")
+
+
 def given(value: Any) -> bool:
     """False for ``None`` and the SDKs' ``omit`` / ``NOT_GIVEN`` sentinels, which helpers pass for every default."""
-    return value is not None and type(value).__name__ not in ("Omit", "NotGiven")
+    return value is not None and (type(value) in _SCALARS or type(value).__name__ not in _SENTINELS)
 
 
 def plain(value: Any) -> Any:
     """JSON-shaped data for an SDK object (pydantic model, TypedDict, list of them), ``None`` stays ``None``."""
+    # Exact builtin types first: messages and reassembled streams are mostly these, and the generic path
+    # below (a failed ``model_dump`` lookup, an ABC ``isinstance``) costs several times more per value.
+    kind = type(value)
+    if value is None or kind in _SCALARS or kind is Plain:
+        return value
+    if kind is dict:
+        return {str(k): plain(v) for k, v in value.items() if given(v)}
+    if kind is list or kind is tuple:
+        return [plain(v) for v in value]
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         return dump(mode="json", exclude_unset=False, warnings=False)

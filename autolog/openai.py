@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from spanlite.tracing import attributes as attr
+from spanlite.tracing._guard import guard
 from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.span import Span
 
@@ -168,29 +169,61 @@ def _chat_output(choice: dict[str, Any]) -> dict[str, Any]:
     return {"role": message.get("role") or "assistant", "parts": parts, "finish_reason": choice.get("finish_reason")}
 
 
+_HEAD = ("id", "model", "created", "system_fingerprint", "service_tier")
+_FOLD_EVERY = 256  # chunks kept before folding: bounded memory on long streams, one pass per batch
+
+
 class _ChatStream:
-    """Reassembles ``ChatCompletionChunk``s into the ``ChatCompletion`` shape."""
+    """Reassembles ``ChatCompletionChunk``s into the ``ChatCompletion`` shape.
+
+    A chunk costs one ``append`` while the caller iterates; chunks are folded in batches (at the end, or every
+    ``_FOLD_EVERY``), text as lists of pieces joined once, so a long stream is not re-concatenated chunk by chunk.
+    """
 
     def __init__(self, request: Request) -> None:
         self._hide_usage = request.hide_usage
-        self._data: dict[str, Any] = {}
+        self._pending: list[Any] = []
+        self._head: dict[str, Any] = {}
+        self._usage: Any = None
         self._choices: dict[int, dict[str, Any]] = {}
         self._calls: dict[int, dict[int, dict[str, Any]]] = {}
 
     def add(self, chunk: Any) -> None:
-        for key in ("id", "model", "created", "system_fingerprint", "service_tier"):
-            value = getattr(chunk, key, None)
-            if value is not None:
-                self._data[key] = value
-        if getattr(chunk, "usage", None) is not None:
-            self._data["usage"] = rec.plain(chunk.usage)
+        pending = self._pending
+        pending.append(chunk)
+        if len(pending) >= _FOLD_EVERY:
+            self._fold()
+
+    def _fold(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        for key in _HEAD:  # the latest value given wins, as chunk by chunk
+            for chunk in reversed(pending):
+                value = getattr(chunk, key, None)
+                if value is not None:
+                    self._head[key] = value
+                    break
+        for chunk in reversed(pending):
+            usage = getattr(chunk, "usage", None)
+            if usage is not None:
+                self._usage = usage
+                break
+        for chunk in pending:
+            guard(self._add_chunk, chunk)  # one odd chunk costs itself only
+
+    def _add_chunk(self, chunk: Any) -> None:
         for choice in getattr(chunk, "choices", None) or []:
             self._add_choice(choice)
 
     def _add_choice(self, choice: Any) -> None:
-        into = self._choices.setdefault(
-            choice.index, {"index": choice.index, "message": {"role": "assistant"}, "finish_reason": None}
-        )
+        into = self._choices.get(choice.index)
+        if into is None:
+            into = self._choices[choice.index] = {
+                "index": choice.index,
+                "message": {"role": "assistant"},
+                "finish_reason": None,
+            }
         message, delta = into["message"], choice.delta
         if delta is not None:
             if delta.role:
@@ -198,15 +231,15 @@ class _ChatStream:
             for key in ("content", "refusal"):
                 piece = getattr(delta, key, None)
                 if piece:
-                    message[key] = (message.get(key) or "") + piece
+                    message.setdefault(key, []).append(piece)
             for call in delta.tool_calls or []:
                 entry = self._calls.setdefault(choice.index, {}).setdefault(
-                    call.index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+                    call.index, {"id": None, "type": "function", "function": {"name": [], "arguments": []}}
                 )
                 entry["id"] = call.id or entry["id"]
                 if call.function is not None:
-                    entry["function"]["name"] += call.function.name or ""
-                    entry["function"]["arguments"] += call.function.arguments or ""
+                    entry["function"]["name"].append(call.function.name or "")
+                    entry["function"]["arguments"].append(call.function.arguments or "")
         if choice.finish_reason:
             into["finish_reason"] = choice.finish_reason
 
@@ -227,13 +260,35 @@ class _ChatStream:
             fields.discard("usage")
         return False
 
-    def result(self) -> dict[str, Any] | None:
-        if not self._data and not self._choices:
+    def _data(self) -> rec.Plain | None:
+        self._fold()
+        if not self._head and self._usage is None and not self._choices:
             return None
-        for index, calls in self._calls.items():
-            self._choices[index]["message"]["tool_calls"] = [calls[i] for i in sorted(calls)]
-        choices = [self._choices[i] for i in sorted(self._choices)]
-        return {**self._data, "object": "chat.completion", "choices": choices}
+        data = rec.Plain(self._head)
+        if self._usage is not None:
+            data["usage"] = rec.plain(self._usage)
+        return data
+
+    def result(self) -> dict[str, Any] | None:
+        data = self._data()
+        if data is None:
+            return None
+        choices = []
+        for index in sorted(self._choices):
+            into = self._choices[index]
+            message = {k: "".join(v) if isinstance(v, list) else v for k, v in into["message"].items()}
+            calls = self._calls.get(index)
+            if calls:
+                message["tool_calls"] = [_joined_call(calls[i]) for i in sorted(calls)]
+            choices.append({**into, "message": message})
+        data.update({"object": "chat.completion", "choices": choices})
+        return data
+
+
+def _joined_call(entry: dict[str, Any]) -> dict[str, Any]:
+    function = entry["function"]
+    joined = {"name": "".join(function["name"]), "arguments": "".join(function["arguments"])}
+    return {**entry, "function": joined}
 
 
 # embeddings and legacy completions ------------------------------------------------------------------------------
@@ -301,8 +356,10 @@ class _CompletionsStream(_ChatStream):
     """Legacy completion chunks carry ``text`` instead of a ``delta``."""
 
     def _add_choice(self, choice: Any) -> None:
-        into = self._choices.setdefault(choice.index, {"index": choice.index, "text": "", "finish_reason": None})
-        into["text"] += choice.text or ""
+        into = self._choices.get(choice.index)
+        if into is None:
+            into = self._choices[choice.index] = {"index": choice.index, "text": [], "finish_reason": None}
+        into["text"].append(choice.text or "")
         if choice.finish_reason:
             into["finish_reason"] = choice.finish_reason
 
@@ -310,9 +367,12 @@ class _CompletionsStream(_ChatStream):
         return any(c.text for c in getattr(chunk, "choices", None) or [])
 
     def result(self) -> dict[str, Any] | None:
-        if not self._data and not self._choices:
+        data = self._data()
+        if data is None:
             return None
-        return {**self._data, "object": "text_completion", "choices": [self._choices[i] for i in sorted(self._choices)]}
+        choices = [{**self._choices[i], "text": "".join(self._choices[i]["text"])} for i in sorted(self._choices)]
+        data.update({"object": "text_completion", "choices": choices})
+        return data
 
 
 def _endpoints(module: str, names: tuple[str, str], methods: tuple[str, ...], **how: Any) -> list[Endpoint]:
