@@ -340,8 +340,12 @@ def _filters(
 
 
 def _no_nul(values: Iterable[Any]) -> None:
-    if any(isinstance(v, str) and "\x00" in v for v in values):  # SQLite would cut the text there, matching more
-        raise ValueError("search filters cannot contain NUL characters")
+    """Refuse filter values SQLite cannot take as they are, with a clear message."""
+    for value in values:
+        if isinstance(value, str) and "\x00" in value:  # SQLite would cut the text there, matching more
+            raise ValueError("search filters cannot contain NUL characters")
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            raise ValueError(f"search filter number {value} is out of range for the store (64-bit integers)")
 
 
 def fts_query(text: str) -> str:
