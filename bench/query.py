@@ -9,6 +9,7 @@ reported. Queries go through ``spanlite.store.TraceStore``, as the viewer's do.
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import statistics
 import sys
@@ -31,7 +32,7 @@ TAGS = ["prod", "staging", "beta", "eval", "support", "search", "agent-v2", "age
 COMMON = ("refund policy order shipping warranty invoice account password delivery return exchange discount coupon "
           "tracking address payment subscription cancel upgrade battery screen charger laptop phone camera").split()  # fmt: skip
 WORDS = COMMON + [f"term{i}" for i in range(5_000)]
-WEIGHTS = [1 / (rank + 1) for rank in range(len(WORDS))]
+CUMULATIVE = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(WORDS))))
 MID_FREQUENCY_TERM = "term300"  # in about 1% of spans
 RUNS = 21
 
@@ -46,16 +47,16 @@ def generate(path: Path, traces: int) -> None:
         t0 = start + t * 1_000_000_000
         root = f"{t:08x}{0:08x}"
         tags = rng.sample(TAGS, 2)
-        question = " ".join(rng.choices(WORDS, WEIGHTS, k=8))
+        question = " ".join(rng.choices(WORDS, cum_weights=CUMULATIVE, k=8))
         attributes = {"spanlite.span.kind": "AGENT", "spanlite.inputs": f'{{"question":"{question}"}}',
-                      "spanlite.outputs": f'"{" ".join(rng.choices(WORDS, WEIGHTS, k=20))}"',
+                      "spanlite.outputs": f'"{" ".join(rng.choices(WORDS, cum_weights=CUMULATIVE, k=20))}"',
                       "spanlite.trace.tags": f'["{tags[0]}","{tags[1]}"]', "session.id": f"s{t // 5}"}  # fmt: skip
         batch.append(_row(trace_id, root, None, "agent", t0, t0 + 900_000_000, attributes, rng))
         for s in range(1, SPANS_PER_TRACE):
             llm = s % 3 == 1
             attrs: dict[str, Any] = {"spanlite.span.kind": "CHAT_MODEL" if llm else "TOOL",
-                                     "spanlite.inputs": f'{{"q":"{" ".join(rng.choices(WORDS, WEIGHTS, k=6))}"}}',
-                                     "spanlite.outputs": f'"{" ".join(rng.choices(WORDS, WEIGHTS, k=12))}"'}  # fmt: skip
+                                     "spanlite.inputs": f'{{"q":"{" ".join(rng.choices(WORDS, cum_weights=CUMULATIVE, k=6))}"}}',
+                                     "spanlite.outputs": f'"{" ".join(rng.choices(WORDS, cum_weights=CUMULATIVE, k=12))}"'}  # fmt: skip
             if llm:
                 attrs |= {"gen_ai.request.model": rng.choice(MODELS), "gen_ai.usage.input_tokens": rng.randint(50, 900),
                           "gen_ai.usage.output_tokens": rng.randint(5, 300)}  # fmt: skip

@@ -268,7 +268,7 @@ class _Subsets:
 
     def choose(self, count: str, members: str, probe: str, params: list[Any], *, cap: int) -> tuple[Any, ...]:
         """``count`` selects the matching rows as cheaply as possible (from an index alone, if it can)."""
-        _no_nul(params)
+        _check_values(params)
         n = self.rows(f"SELECT count(*) AS n FROM ({count} LIMIT {cap})", params)[0]["n"]
         return (f"t.trace_id IN ({members})" if n < cap else probe, *params)
 
@@ -295,7 +295,7 @@ def _filters(
     subset = _Subsets(rows)
 
     def add(clause: str, *values: Any) -> None:
-        _no_nul(values)
+        _check_values(values)
         where.append(clause)
         params.extend(values)
 
@@ -339,7 +339,7 @@ def _filters(
     return where, params
 
 
-def _no_nul(values: Iterable[Any]) -> None:
+def _check_values(values: Iterable[Any]) -> None:
     """Refuse filter values SQLite cannot take as they are, with a clear message."""
     for value in values:
         if isinstance(value, str) and "\x00" in value:  # SQLite would cut the text there, matching more
