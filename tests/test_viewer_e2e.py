@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -108,7 +107,6 @@ def test_open_trace_and_span_in_chromium(viewer_url: str, db_path: Path) -> None
             page.wait_for_timeout(800)  # the waterfall chart renders asynchronously
             shot = ARTIFACTS / "trace.png"
             page.screenshot(path=str(shot), full_page=True)
-            shutil.copyfile(shot, ROOT / "docs" / "viewer.png")
 
             page.get_by_role("link", name="Traces").first.click()
             expect(page.get_by_role("heading", name="Traces", exact=True)).to_be_visible()

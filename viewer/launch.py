@@ -25,6 +25,7 @@ def viewer_command(db: Path, port: int, host: str = "127.0.0.1", headless: bool 
         "--server.headless", "true" if headless else "false",
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",  # the viewer's own code does not change while it runs
+        "--client.toolbarMode", "viewer",  # no "Deploy" button or developer menu: this is a tool, not an app in dev
     ]  # fmt: skip
     env = {**os.environ, DB_ENV: str(Path(db).expanduser().resolve())}
     return argv, env
