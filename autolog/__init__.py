@@ -25,6 +25,7 @@ _INTEGRATIONS: dict[str, str] = {
     "langchain_core": "spanlite.autolog.langchain",  # LangChain and LangGraph (which runs on langchain_core)
     "litellm": "spanlite.autolog.litellm",
 }
+_ALIASES = {"langchain": "langchain_core", "langgraph": "langchain_core"}  # the names people know them by
 _wanted: set[str] = set()
 _hooked: set[str] = set()
 _undo: dict[str, Callable[[], None]] = {}
@@ -46,6 +47,7 @@ def autolog(*names: str, disable: bool = False) -> None:
     >>> spanlite.autolog()                    # doctest: +SKIP
     >>> spanlite.autolog("openai", disable=True)  # doctest: +SKIP
     """
+    names = tuple(dict.fromkeys(_ALIASES.get(n, n) for n in names))
     unknown = [n for n in names if n not in _INTEGRATIONS]
     if unknown:
         raise ValueError(f"autolog does not support {', '.join(unknown)}; supported: {', '.join(_INTEGRATIONS)}")
