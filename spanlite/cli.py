@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
     ui = commands.add_parser("ui", parents=[db], help="start the trace viewer")
     ui.add_argument("--port", type=int, default=8501)
-    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default: only this machine)")
+    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     ui.set_defaults(run=_ui)
     serve = commands.add_parser("serve", parents=[db], help="receive OTLP/HTTP spans from any OTel SDK")
     serve.add_argument("--host", default="127.0.0.1")

@@ -294,3 +294,31 @@ def test_search_filters_accept_any_text(db_path: Path) -> None:
 
     search()
     store.close()
+
+
+def test_hundred_megabyte_and_odd_inputs_are_stored_bounded(db_path: Path) -> None:
+    deep: Any = "bottom"
+    for _ in range(1_000):
+        deep = {"next": deep}
+
+    @spanlite.trace
+    def ingest(document: str, raw: bytes, broken: str, numbers: list[float], nested: Any) -> int:
+        return len(document)
+
+    assert ingest("x" * 100_000_000, b"\xff\xfe" * 1000, "bad \udcff text", [float("nan"), float("inf")], deep) == 100_000_000
+    spanlite.flush()
+    span = spanlite.get_trace(spanlite.search_traces()[0].trace_id).spans[0]  # type: ignore[union-attr]
+    assert span.inputs["document"]["original_bytes"] == 100_000_000
+    assert span.inputs["raw"]["bytes"] == 2000
+    assert "\udcff" not in json.dumps(span.inputs["broken"])
+    with TraceStore(db_path) as store:
+        assert store.rows("SELECT length(inputs) AS n FROM spans")[0]["n"] < 300_000
+
+
+def test_viewer_binds_to_this_machine_only_by_default(tmp_path: Path) -> None:
+    from spanlite.viewer.launch import viewer_command
+
+    argv, _ = viewer_command(tmp_path / "t.db", port=8501)
+    assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
+    help_text = subprocess.run([sys.executable, "-m", "spanlite.cli", "ui", "--help"], capture_output=True, text=True).stdout
+    assert "127.0.0.1" in help_text
