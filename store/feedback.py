@@ -10,7 +10,7 @@ import dataclasses
 import math
 import re
 import time
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
 

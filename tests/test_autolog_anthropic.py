@@ -192,10 +192,10 @@ def _first_then(server: FakeLLMServer, how: str) -> Callable[[], Any]:
                 stream.close()
             elif how == "with":
                 with stream:
-                    for first in stream:
+                    for _first in stream:
                         break
             else:
-                for first in stream:
+                for _first in stream:
                     break
                 del stream
                 gc.collect()

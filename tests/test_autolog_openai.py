@@ -236,10 +236,10 @@ def _first_then(server: FakeLLMServer, how: str) -> Callable[[], Any]:
                 stream.close()
             elif how == "with":
                 with stream:
-                    for first in stream:
+                    for _first in stream:
                         break
             else:  # dropped: break out, lose the last reference, let the collector have it
-                for first in stream:
+                for _first in stream:
                     break
                 del stream
                 gc.collect()
