@@ -29,8 +29,10 @@ SPANS_PER_TRACE = 10
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "claude-haiku-4", "llama-3.1-70b"]
 TAGS = ["prod", "staging", "beta", "eval", "support", "search", "agent-v2", "agent-v3"]
 # Text follows Zipf's law, as natural language does: a few words are everywhere, most are rare.
-COMMON = ("refund policy order shipping warranty invoice account password delivery return exchange discount coupon "
-          "tracking address payment subscription cancel upgrade battery screen charger laptop phone camera").split()  # fmt: skip
+COMMON = (
+    "refund policy order shipping warranty invoice account password delivery return exchange discount coupon "
+    "tracking address payment subscription cancel upgrade battery screen charger laptop phone camera"
+).split()
 WORDS = COMMON + [f"term{i}" for i in range(5_000)]
 CUMULATIVE = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(WORDS))))
 MID_FREQUENCY_TERM = "term300"  # in about 1% of spans
@@ -54,9 +56,11 @@ def generate(path: Path, traces: int) -> None:
         batch.append(_row(trace_id, root, None, "agent", t0, t0 + 900_000_000, attributes, rng))
         for s in range(1, SPANS_PER_TRACE):
             llm = s % 3 == 1
-            attrs: dict[str, Any] = {"spanlite.span.kind": "CHAT_MODEL" if llm else "TOOL",
-                                     "spanlite.inputs": f'{{"q":"{" ".join(rng.choices(WORDS, cum_weights=CUMULATIVE, k=6))}"}}',
-                                     "spanlite.outputs": f'"{" ".join(rng.choices(WORDS, cum_weights=CUMULATIVE, k=12))}"'}  # fmt: skip
+            attrs: dict[str, Any] = {
+                "spanlite.span.kind": "CHAT_MODEL" if llm else "TOOL",
+                "spanlite.inputs": f'{{"q":"{_words(rng, 6)}"}}',
+                "spanlite.outputs": f'"{_words(rng, 12)}"',
+            }
             if llm:
                 attrs |= {"gen_ai.request.model": rng.choice(MODELS), "gen_ai.usage.input_tokens": rng.randint(50, 900),
                           "gen_ai.usage.output_tokens": rng.randint(5, 300)}  # fmt: skip
@@ -79,6 +83,10 @@ def _row(trace_id: str, span_id: str, parent: str | None, name: str, start: int,
     status = "ERROR" if rng.random() < 0.02 else "OK"
     return span_row(trace_id=trace_id, span_id=span_id, parent_id=parent, name=name, start_ns=start, end_ns=end,
                     status=status, status_message=None, attributes=attributes, events=[])  # fmt: skip
+
+
+def _words(rng: random.Random, k: int) -> str:
+    return " ".join(rng.choices(WORDS, cum_weights=CUMULATIVE, k=k))
 
 
 def median_ms(fn: Callable[[], Any]) -> float:

@@ -64,7 +64,11 @@ def _reply(messages: list[dict[str, Any]]) -> dict[str, Any]:
         "role": "assistant",
         "content": None,
         "tool_calls": [
-            {"id": f"call_{next(_ids)}", "type": "function", "function": {"name": n, "arguments": orjson.dumps(a).decode()}}
+            {
+                "id": f"call_{next(_ids)}",
+                "type": "function",
+                "function": {"name": n, "arguments": orjson.dumps(a).decode()},
+            }
             for n, a in calls
         ],
     }
@@ -85,32 +89,45 @@ def _answer(question: str, results: list[str]) -> str:
 
 def _completion(body: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
     prompt_tokens, completion_tokens = _usage(body, message)
+    finish = "tool_calls" if message.get("tool_calls") else "stop"
     return {
         "id": f"chatcmpl-demo{next(_ids)}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": f"{MODEL}-2024-07-18",
-        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if message.get("tool_calls") else "stop"}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
-    }  # fmt: skip
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": _usage_block(prompt_tokens, completion_tokens),
+    }
 
 
 def _sse(body: dict[str, Any], message: dict[str, Any]) -> bytes:
-    return b"".join(f"data: {orjson.dumps(c).decode()}\n\n".encode() for c in _chunks(body, message)) + b"data: [DONE]\n\n"
+    return (
+        b"".join(f"data: {orjson.dumps(c).decode()}\n\n".encode() for c in _chunks(body, message)) + b"data: [DONE]\n\n"
+    )
 
 
 def _chunks(body: dict[str, Any], message: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    base = {"id": f"chatcmpl-demo{next(_ids)}", "object": "chat.completion.chunk", "created": int(time.time()), "model": f"{MODEL}-2024-07-18"}
+    base = {
+        "id": f"chatcmpl-demo{next(_ids)}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": f"{MODEL}-2024-07-18",
+    }
     words = str(message.get("content") or "").split(" ")
     yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
     for i, word in enumerate(words):
-        yield {**base, "choices": [{"index": 0, "delta": {"content": word if i == 0 else " " + word}, "finish_reason": None}]}
+        yield {
+            **base,
+            "choices": [{"index": 0, "delta": {"content": word if i == 0 else " " + word}, "finish_reason": None}],
+        }
     yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
     if (body.get("stream_options") or {}).get("include_usage"):
-        prompt_tokens, completion_tokens = _usage(body, message)
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
-        yield {**base, "choices": [], "usage": usage}
-    # fmt: skip
+        yield {**base, "choices": [], "usage": _usage_block(*_usage(body, message))}
+
+
+def _usage_block(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    total = prompt_tokens + completion_tokens
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": total}
 
 
 def _usage(body: dict[str, Any], message: dict[str, Any]) -> tuple[int, int]:
@@ -122,7 +139,12 @@ def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
     texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
     data = [{"object": "embedding", "index": i, "embedding": _vector(t)} for i, t in enumerate(texts)]
     tokens = sum(len(str(t)) // 4 + 1 for t in texts)
-    return {"object": "list", "data": data, "model": "text-embedding-3-small", "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    return {
+        "object": "list",
+        "data": data,
+        "model": "text-embedding-3-small",
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
 
 
 def _vector(text: Any) -> list[float]:

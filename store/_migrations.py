@@ -64,7 +64,9 @@ def m001_initial(db: Database) -> None:
     db["traces"].create_index(["session_id", "start_ns"])
     db["traces"].create_index(["status", "start_ns"])
     # One row per (tag, trace) so that a tag filter is an index lookup, not a scan of every trace's JSON.
-    db.execute("CREATE TABLE trace_tags (tag TEXT NOT NULL, trace_id TEXT NOT NULL, PRIMARY KEY (tag, trace_id)) WITHOUT ROWID")
+    db.execute(
+        "CREATE TABLE trace_tags (tag TEXT NOT NULL, trace_id TEXT NOT NULL, PRIMARY KEY (tag, trace_id)) WITHOUT ROWID"
+    )
     db.execute("CREATE INDEX idx_trace_tags_trace_id ON trace_tags (trace_id)")
 
     db["feedback"].create(
@@ -86,8 +88,7 @@ def m001_initial(db: Database) -> None:
     )
     # NULL span ids and authors would never collide in a plain unique index; coalesce them.
     db.execute(
-        "CREATE UNIQUE INDEX idx_feedback_key ON feedback "
-        "(trace_id, coalesce(span_id, ''), name, coalesce(author, ''))"
+        "CREATE UNIQUE INDEX idx_feedback_key ON feedback (trace_id, coalesce(span_id, ''), name, coalesce(author, ''))"
     )
 
     # Counters the store keeps about itself, e.g. spans a process had to drop.
@@ -128,9 +129,7 @@ def m004_text_index_trails_writes(db: Database) -> None:
     db.execute(
         "CREATE TRIGGER spans_ad AFTER DELETE ON spans "
         "WHEN old.rowid <= (SELECT value FROM counters WHERE name = 'fts_rowid') BEGIN "
-        "INSERT INTO spans_fts (spans_fts, rowid, inputs, outputs) VALUES ('delete', old.rowid, old.inputs, old.outputs); "
-        "END"
+        "INSERT INTO spans_fts (spans_fts, rowid, inputs, outputs) "
+        "VALUES ('delete', old.rowid, old.inputs, old.outputs); END"
     )
-    db.execute(
-        "INSERT OR REPLACE INTO counters (name, value) SELECT 'fts_rowid', coalesce(max(rowid), 0) FROM spans"
-    )
+    db.execute("INSERT OR REPLACE INTO counters (name, value) SELECT 'fts_rowid', coalesce(max(rowid), 0) FROM spans")

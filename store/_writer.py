@@ -23,17 +23,14 @@ from ._rows import SPAN_COLUMNS
 IN_PROGRESS = "IN_PROGRESS"  # trace status until its root span has arrived
 PREVIEW_CHARS = 300
 
-_INSERT_SPAN = (
-    f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"
-)
+_INSERT_SPAN = f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"
 _TRACE_COLUMNS = (
     "trace_id", "name", "start_ns", "end_ns", "duration_ms", "status", "root_span_id", "session_id", "user_id",
     "tags", "metadata", "input_preview", "output_preview", "span_count", "input_tokens", "output_tokens",
     "error_count",
 )  # fmt: skip
 _UPSERT_TRACE = (
-    f"INSERT OR REPLACE INTO traces ({', '.join(_TRACE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(_TRACE_COLUMNS))})"
+    f"INSERT OR REPLACE INTO traces ({', '.join(_TRACE_COLUMNS)}) VALUES ({', '.join('?' * len(_TRACE_COLUMNS))})"
 )
 
 
@@ -56,7 +53,9 @@ def index_text(db: Database, limit: int | None = _text_index.CHUNK) -> int:
 
 def _insert_new(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ids = orjson.dumps([r["span_id"] for r in rows]).decode()
-    seen = {r[0] for r in conn.execute("SELECT span_id FROM spans WHERE span_id IN (SELECT value FROM json_each(?))", [ids])}
+    seen = {
+        r[0] for r in conn.execute("SELECT span_id FROM spans WHERE span_id IN (SELECT value FROM json_each(?))", [ids])
+    }
     fresh: dict[str, dict[str, Any]] = {}
     for row in rows:
         if row["span_id"] not in seen:

@@ -16,7 +16,9 @@ APP = Path(__file__).with_name("app.py")
 DB_ENV = "SPANLITE_DB"
 
 
-def viewer_command(db: Path, port: int, host: str = "127.0.0.1", headless: bool = True) -> tuple[list[str], dict[str, str]]:
+def viewer_command(
+    db: Path, port: int, host: str = "127.0.0.1", headless: bool = True
+) -> tuple[list[str], dict[str, str]]:
     """The command line and environment that serve the viewer for ``db``; tests start it with ``Popen``."""
     argv = [
         sys.executable, "-m", "streamlit", "run", str(APP),

@@ -24,7 +24,9 @@ def _filters() -> data.TraceFilters:
     text = st.text_input("Search", placeholder="Full-text search over span inputs and outputs", key="f_text")
     with st.expander("Filters", expanded=True, icon=":material/filter_list:"):
         row1 = st.columns(4)
-        time_range = row1[0].selectbox("Time range", list(data.TIME_RANGES), index=len(data.TIME_RANGES) - 1, key="f_time")
+        time_range = row1[0].selectbox(
+            "Time range", list(data.TIME_RANGES), index=len(data.TIME_RANGES) - 1, key="f_time"
+        )
         status = row1[1].selectbox("Status", [ANY, "OK", "ERROR", "IN_PROGRESS"], key="f_status")
         name = row1[2].text_input("Name contains", key="f_name")
         kinds = [k.value for k in SpanKind if k.value in data.facet("kind")]
