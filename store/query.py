@@ -124,12 +124,10 @@ class TraceStore:
 
         >>> store.search_traces(tags=["prod"], text="refund", feedback="thumbs=false")  # doctest: +SKIP
         """
-        if text:
-            self.index_text()
-        conditions = [feedback] if isinstance(feedback, (str, tuple)) else list(feedback or ())
-        where, params = _filters(
-            self.rows, since, until, name, status, kind, model, tags, metadata, session_id, user_id, min_duration_ms,
-            text, conditions, has_feedback,
+        where, params = self._where(
+            since=since, until=until, name=name, status=status, kind=kind, model=model, tags=tags, metadata=metadata,
+            session_id=session_id, user_id=user_id, min_duration_ms=min_duration_ms, text=text, feedback=feedback,
+            has_feedback=has_feedback,
         )  # fmt: skip
         if order_by not in ORDER_COLUMNS:
             raise ValueError(f"order_by must be one of {', '.join(ORDER_COLUMNS)}, not {order_by!r}")
@@ -155,6 +153,26 @@ class TraceStore:
             value = last[order_by] if last[order_by] is not None else -1
             token = _encode_token(value, last["trace_id"])
         return Page(items, token)
+
+    def count_traces(self, *, cap: int = 10_000, exclude: Iterable[str] = (), **filters: Any) -> int:
+        """How many traces match the ``search_traces`` filters, counting up to ``cap`` (a bounded scan).
+
+        ``exclude`` leaves out the given trace ids (e.g. the ones a reviewer skipped).
+
+        >>> store.count_traces(has_feedback=False, tags=["prod"], cap=1000)  # doctest: +SKIP
+        """
+        where, params = self._where(**filters)
+        if skipped := list(exclude):
+            where.append("t.trace_id NOT IN (SELECT value FROM json_each(?))")
+            params.append(orjson.dumps(skipped).decode())
+        matching = "SELECT 1 FROM traces t" + (f" WHERE {' AND '.join(where)}" if where else "")
+        return int(self.rows(f"SELECT count(*) AS n FROM ({matching} LIMIT ?)", [*params, cap])[0]["n"])
+
+    def _where(self, *, text: str | None = None, feedback: Any = None, **filters: Any) -> tuple[list[str], list[Any]]:
+        if text:
+            self.index_text()
+        conditions = [feedback] if isinstance(feedback, (str, tuple)) else list(feedback or ())
+        return _filters(self.rows, text=text, feedback=conditions, **filters)
 
     def iter_traces(self, **filters: Any) -> Iterator[TraceSummary]:
         """Every trace matching ``search_traces`` filters, page by page, without loading them all at once."""
@@ -275,20 +293,21 @@ class _Subsets:
 
 def _filters(
     rows: Rows,
-    since: Time | None,
-    until: Time | None,
-    name: str | None,
-    status: str | None,
-    kind: str | None,
-    model: str | None,
-    tags: Iterable[str] | None,
-    metadata: Mapping[str, Any] | None,
-    session_id: str | None,
-    user_id: str | None,
-    min_duration_ms: float | None,
-    text: str | None,
-    feedback: Sequence[FeedbackCondition],
-    has_feedback: bool | None,
+    *,
+    since: Time | None = None,
+    until: Time | None = None,
+    name: str | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+    model: str | None = None,
+    tags: Iterable[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    min_duration_ms: float | None = None,
+    text: str | None = None,
+    feedback: Sequence[FeedbackCondition] = (),
+    has_feedback: bool | None = None,
 ) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     params: list[Any] = []

@@ -28,7 +28,6 @@ FACETS = {
 }
 SESSION_WINDOW = 2_000  # recent traces scanned to find the most recently active sessions
 LATENCY_SAMPLE = 20_000  # newest traces used for latency percentiles
-REVIEW_COUNT_CAP = 10_000  # the review queue counts unrated traces up to this many ("10,000+ left")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,35 +144,6 @@ def feedback_summary(store: TraceStore, trace_ids: Iterable[str]) -> dict[str, l
             FeedbackSummary(r["name"], r["n"], r["mean"], r["trues"], r["falses"])
         )
     return result
-
-
-def count_unreviewed(
-    store: TraceStore,
-    *,
-    name: str | None = None,
-    tags: Iterable[str] = (),
-    exclude: Iterable[str] = (),
-    cap: int = REVIEW_COUNT_CAP,
-) -> int:
-    """How many traces nobody has given feedback on (optionally by name substring and tags), up to ``cap``.
-
-    The review queue shows this as "17 left"; the cap keeps it one bounded scan on a store with millions of
-    traces. ``exclude`` leaves out traces the reviewer skipped.
-    """
-    where = ["NOT EXISTS (SELECT 1 FROM feedback f WHERE f.trace_id = t.trace_id)"]
-    params: list[Any] = []
-    if name:
-        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where.append("t.name LIKE ? ESCAPE '\\'")
-        params.append(f"%{escaped}%")
-    for tag in tags:
-        where.append("t.trace_id IN (SELECT trace_id FROM trace_tags WHERE tag = ?)")
-        params.append(str(tag))
-    if skipped := list(exclude):
-        where.append("t.trace_id NOT IN (SELECT value FROM json_each(?))")
-        params.append(orjson.dumps(skipped).decode())
-    sql = f"SELECT count(*) AS n FROM (SELECT 1 FROM traces t WHERE {' AND '.join(where)} LIMIT ?)"
-    return int(store.rows(sql, [*params, cap])[0]["n"])
 
 
 def list_sessions(store: TraceStore, *, before_ns: int | None = None, limit: int = 20) -> list[SessionSummary]:

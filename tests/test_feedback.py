@@ -173,3 +173,14 @@ def test_concurrent_writers_lose_nothing(db_path: Path) -> None:
         assert feedback[("score", author)].value == 99
         assert len(feedback[("score", author)].history) == 99
     assert len(feedback[("shared", "everyone")].history) == 199
+
+
+def test_count_traces_with_filters_cap_and_exclusions(db_path: Path) -> None:
+    ids = [traced(f"q{i}") for i in range(5)]
+    spanlite.log_feedback(ids[0], "thumbs", True)
+    with TraceStore(db_path) as store:
+        assert store.count_traces() == 5
+        assert store.count_traces(has_feedback=False) == 4
+        assert store.count_traces(has_feedback=False, exclude=ids[1:3]) == 2
+        assert store.count_traces(cap=3) == 3
+        assert store.count_traces(feedback="thumbs=true") == 1

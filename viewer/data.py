@@ -252,5 +252,10 @@ def next_unreviewed(name: str, tags: tuple[str, ...], skipped: frozenset[str]) -
         token = page.next_page_token
 
 
+REVIEW_COUNT_CAP = 10_000  # the review queue counts unrated traces up to this many ("10,000+ left")
+
+
 def count_unreviewed(name: str, tags: tuple[str, ...], skipped: frozenset[str]) -> int:
-    return views.count_unreviewed(store(), name=name.strip() or None, tags=tags, exclude=skipped)
+    return store().count_traces(
+        has_feedback=False, name=name.strip() or None, tags=tags, exclude=skipped, cap=REVIEW_COUNT_CAP
+    )

@@ -11,7 +11,6 @@ import streamlit as st
 
 from spanlite.store.feedback import TYPES, FeedbackDefinition
 from spanlite.store.records import TraceSummary
-from spanlite.store.views import REVIEW_COUNT_CAP
 from spanlite.viewer import _feedback, _render, data
 
 COMMENT_KEY = "review_comment"
@@ -122,7 +121,7 @@ def _queue() -> None:
     skipped = frozenset(st.session_state["review_skipped"])
     info = _current(name, tags, skipped)
     left = data.count_unreviewed(name, tags, skipped)
-    shown = f"{left:,}+" if left >= REVIEW_COUNT_CAP else f"{left:,}"
+    shown = f"{left:,}+" if left >= data.REVIEW_COUNT_CAP else f"{left:,}"
     progress = f"{st.session_state['review_done']:,} reviewed this session, {shown} left"
     if skipped:
         progress += f", {len(skipped):,} skipped"
