@@ -178,6 +178,7 @@ def test_concurrent_writers_lose_nothing(db_path: Path) -> None:
 def test_count_traces_with_filters_cap_and_exclusions(db_path: Path) -> None:
     ids = [traced(f"q{i}") for i in range(5)]
     spanlite.log_feedback(ids[0], "thumbs", True)
+    spanlite.flush()
     with TraceStore(db_path) as store:
         assert store.count_traces() == 5
         assert store.count_traces(has_feedback=False) == 4
