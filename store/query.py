@@ -17,7 +17,7 @@ from spanlite.tracing.kinds import SpanKind
 from ._db import connect, default_db_path, write_transaction
 from . import _text_index, dataset, feedback
 from ._writer import IN_PROGRESS
-from .feedback import Feedback, FeedbackDefinition, FeedbackValue, condition_sql
+from .feedback import SOURCES, Feedback, FeedbackDefinition, FeedbackValue, condition_sql
 from .records import Page, SpanRecord, Trace, TraceSummary
 
 if TYPE_CHECKING:
@@ -109,6 +109,7 @@ class TraceStore:
         text: str | None = None,
         feedback: Sequence[FeedbackCondition] | FeedbackCondition | None = None,
         has_feedback: bool | None = None,
+        feedback_source: str | None = None,
         order_by: str = "start_ns",
         ascending: bool = False,
         limit: int = 50,
@@ -119,15 +120,16 @@ class TraceStore:
         ``name`` matches a substring; ``tags`` must all be present; ``metadata`` keys must equal the values;
         ``text`` is a full-text search over span inputs and outputs; ``kind``/``model`` keep traces that have
         such a span. ``feedback`` conditions are ``"thumbs=false"``, ``"score<3"`` or ``("score", "<", 3)``;
-        ``has_feedback=False`` keeps traces nobody has rated yet. Pagination is by keyset: pass the page's
-        ``next_page_token`` to get the next page.
+        ``has_feedback=False`` keeps traces nobody has rated yet; ``feedback_source`` ("human", "code",
+        "llm_judge") limits both to feedback from that source, e.g. traces no human has rated, whatever a judge
+        said. Pagination is by keyset: pass the page's ``next_page_token`` to get the next page.
 
         >>> store.search_traces(tags=["prod"], text="refund", feedback="thumbs=false")  # doctest: +SKIP
         """
         where, params = self._where(
             since=since, until=until, name=name, status=status, kind=kind, model=model, tags=tags, metadata=metadata,
             session_id=session_id, user_id=user_id, min_duration_ms=min_duration_ms, text=text, feedback=feedback,
-            has_feedback=has_feedback,
+            has_feedback=has_feedback, feedback_source=feedback_source,
         )  # fmt: skip
         if order_by not in ORDER_COLUMNS:
             raise ValueError(f"order_by must be one of {', '.join(ORDER_COLUMNS)}, not {order_by!r}")
@@ -308,6 +310,7 @@ def _filters(
     text: str | None = None,
     feedback: Sequence[FeedbackCondition] = (),
     has_feedback: bool | None = None,
+    feedback_source: str | None = None,
 ) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     params: list[Any] = []
@@ -335,10 +338,15 @@ def _filters(
         add(*subset("spans", "x.model = ?", [model]))
     for tag in tags or ():
         add(*subset("trace_tags", "x.tag = ?", [str(tag)]))
+    if feedback_source is not None and feedback_source not in SOURCES:
+        raise ValueError(f"feedback_source must be one of {', '.join(SOURCES)}, not {feedback_source!r}")
+    from_source, source_params = (" AND x.source = ?", [feedback_source]) if feedback_source else ("", [])
     for condition in feedback:
-        add(*subset("feedback", *condition_sql(condition)))
+        clause, values = condition_sql(condition)
+        add(*subset("feedback", clause + from_source, values + source_params))
     if has_feedback is not None:
-        add(("" if has_feedback else "NOT ") + "EXISTS (SELECT 1 FROM feedback x WHERE x.trace_id = t.trace_id)")
+        exists = f"EXISTS (SELECT 1 FROM feedback x WHERE x.trace_id = t.trace_id{from_source})"
+        add(("" if has_feedback else "NOT ") + exists, *source_params)
     for key, value in (metadata or {}).items():
         add("json_extract(t.metadata, ?) = ?", _json_path(key), value)
     if session_id is not None:

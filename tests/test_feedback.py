@@ -185,3 +185,18 @@ def test_count_traces_with_filters_cap_and_exclusions(db_path: Path) -> None:
         assert store.count_traces(has_feedback=False, exclude=ids[1:3]) == 2
         assert store.count_traces(cap=3) == 3
         assert store.count_traces(feedback="thumbs=true") == 1
+
+
+def test_feedback_source_scopes_feedback_filters(db_path: Path) -> None:
+    judged, rated, untouched = traced("judged"), traced("rated"), traced("untouched")
+    spanlite.log_feedback(judged, "thumbs", False, source="llm_judge")
+    spanlite.log_feedback(rated, "thumbs", False, author="ada")
+
+    def ids(**filters: object) -> set[str]:
+        return {t.trace_id for t in spanlite.search_traces(**filters)}
+
+    assert ids(has_feedback=False) == {untouched}
+    assert ids(has_feedback=False, feedback_source="human") == {judged, untouched}
+    assert ids(feedback="thumbs=false", feedback_source="llm_judge") == {judged}
+    with pytest.raises(ValueError, match="feedback_source"):
+        ids(feedback_source="robot")

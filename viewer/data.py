@@ -238,11 +238,16 @@ def log_feedback(
 
 
 def next_unreviewed(name: str, tags: tuple[str, ...], skipped: frozenset[str]) -> TraceSummary | None:
-    """The newest trace nobody has rated yet that this reviewer has not skipped."""
+    """The newest trace no person has rated yet that this reviewer has not skipped."""
     token = None
     while True:
         page = store().search_traces(
-            has_feedback=False, name=name.strip() or None, tags=list(tags) or None, limit=PAGE_SIZE, page_token=token
+            has_feedback=False,
+            feedback_source="human",  # a judge's or a script's rating does not take a trace out of the human queue
+            name=name.strip() or None,
+            tags=list(tags) or None,
+            limit=PAGE_SIZE,
+            page_token=token,
         )
         for trace in page:
             if trace.trace_id not in skipped:
@@ -257,5 +262,10 @@ REVIEW_COUNT_CAP = 10_000  # the review queue counts unrated traces up to this m
 
 def count_unreviewed(name: str, tags: tuple[str, ...], skipped: frozenset[str]) -> int:
     return store().count_traces(
-        has_feedback=False, name=name.strip() or None, tags=tags, exclude=skipped, cap=REVIEW_COUNT_CAP
+        has_feedback=False,
+        feedback_source="human",
+        name=name.strip() or None,
+        tags=tags,
+        exclude=skipped,
+        cap=REVIEW_COUNT_CAP,
     )
