@@ -129,5 +129,14 @@ _TEXT_COLUMNS = ("inputs", "outputs", "attributes", "events", "status_message")
 
 
 def redact_row(row: dict[str, Any], redact: Callable[[str], str]) -> dict[str, Any]:
-    """``row`` with ``redact`` applied to every text column that can hold user content."""
-    return {k: redact(v) if k in _TEXT_COLUMNS and isinstance(v, str) else v for k, v in row.items()}
+    """``row`` with ``redact`` applied to every text column that can hold user content.
+
+    The columns are redacted as one text joined by NUL, which JSON never contains raw and no redaction pattern
+    crosses, so a row costs one call instead of five; should the parts not come back intact, each column is
+    redacted on its own.
+    """
+    keys = [k for k in _TEXT_COLUMNS if isinstance(row.get(k), str)]
+    parts = redact("\x00".join(row[k] for k in keys)).split("\x00")
+    if len(parts) != len(keys):
+        parts = [redact(row[k]) for k in keys]
+    return {**row, **dict(zip(keys, parts))}

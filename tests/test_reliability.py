@@ -321,3 +321,15 @@ def test_viewer_binds_to_this_machine_only_by_default(tmp_path: Path) -> None:
     assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
     help_text = subprocess.run([sys.executable, "-m", "spanlite.cli", "ui", "--help"], capture_output=True, text=True).stdout
     assert "127.0.0.1" in help_text
+
+
+def test_redaction_of_a_row_falls_back_per_column_when_text_holds_nul() -> None:
+    from spanlite.store._rows import redact_row
+    from spanlite.tracing.redaction import secrets
+
+    row = {"inputs": '{"api_key":"k1"}', "outputs": None, "attributes": "{}", "events": None,
+           "status_message": "bad\x00Bearer abcdefghijklmnop", "name": "Bearer abcdefghijklmnop"}  # fmt: skip
+    redacted = redact_row(row, secrets)
+    assert redacted["inputs"] == '{"api_key":"[REDACTED]"}'
+    assert redacted["status_message"] == "bad\x00Bearer [REDACTED]"
+    assert redacted["name"] == row["name"] and redacted["outputs"] is None
