@@ -93,25 +93,25 @@ def set_usage(
     cache_creation: Any = None,
     reasoning: Any = None,
 ) -> None:
-    for key, value in (
-        (attr.GEN_AI_USAGE_INPUT_TOKENS, input_tokens),
-        (attr.GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens),
-        (attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, cache_read),
-        (attr.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, cache_creation),
-        (attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, reasoning),
-    ):
-        if isinstance(value, int) and not isinstance(value, bool):
-            span.set_attribute(key, value)
+    counts = {
+        attr.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
+        attr.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
+        attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: cache_read,
+        attr.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: cache_creation,
+        attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: reasoning,
+    }
+    span.set_attributes({k: v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)})
 
 
 def set_response(span: Span, *, response_id: Any, model: Any, finish_reasons: list[Any]) -> None:
+    values: dict[str, Any] = {}
     if given(response_id):
-        span.set_attribute(attr.GEN_AI_RESPONSE_ID, str(response_id))
+        values[attr.GEN_AI_RESPONSE_ID] = str(response_id)
     if given(model):
-        span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, str(model))
-    reasons = [str(r) for r in finish_reasons if given(r)]
-    if reasons:
-        span.set_attribute(attr.GEN_AI_RESPONSE_FINISH_REASONS, reasons)
+        values[attr.GEN_AI_RESPONSE_MODEL] = str(model)
+    if reasons := [str(r) for r in finish_reasons if given(r)]:
+        values[attr.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+    span.set_attributes(values)
 
 
 def text_part(text: Any) -> dict[str, Any]:

@@ -236,10 +236,10 @@ def _first_then(server: FakeLLMServer, how: str) -> Callable[[], Any]:
                 stream.close()
             elif how == "with":
                 with stream:
-                    for _first in stream:
+                    for first in stream:  # noqa: B007 - the first chunk is read after the loop
                         break
             else:  # dropped: break out, lose the last reference, let the collector have it
-                for _first in stream:
+                for first in stream:  # noqa: B007 - the first chunk is read after the loop
                     break
                 del stream
                 gc.collect()

@@ -52,8 +52,8 @@ class Span:
         guard(self.otel_span.set_attribute, str(key), otel_value(value))
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
-        for key, value in attributes.items():
-            self.set_attribute(key, value)
+        """Set several attributes at once (one lock round-trip in the SDK instead of one per key)."""
+        guard(self.otel_span.set_attributes, {str(k): otel_value(v) for k, v in attributes.items()})
 
     def add_event(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
         values = {str(k): otel_value(v) for k, v in (attributes or {}).items()}
