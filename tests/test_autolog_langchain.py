@@ -211,10 +211,10 @@ def test_agent_streams_the_same_chunks(server: FakeLLMServer, mode: str) -> None
     plain = _chunks(run())
     spanlite.autolog("langchain_core", "openai")
     logged, top, spans = trace_of(run)
-    if mode == "sync":
-        assert _chunks(logged) == plain
-    else:  # the two tools run concurrently, so their messages may arrive in either order, with or without autolog
-        assert sorted(map(repr, _chunks(logged))) == sorted(map(repr, plain))
+    # The two tools run concurrently (threads or tasks), so their messages may come in either order, with or
+    # without autolog: compare the chunks as a multiset, and the streamed answer in order.
+    assert sorted(map(repr, _chunks(logged))) == sorted(map(repr, plain))
+    assert [c[0]["content"] for c in _chunks(logged) if c[0].get("content")][-3:] == TEXT_PIECES
     assert [c[0]["content"] for c in plain if c[0].get("content")][-3:] == TEXT_PIECES
     models = [s for s in spans if s.kind == "CHAT_MODEL"]
     assert len(models) == 2
