@@ -18,7 +18,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, SpanFlags, Status
 
 from spanlite.tracing import attributes as attr
 
@@ -133,6 +133,8 @@ def _span(span: Span, where: str, scope: str, service_name: Any) -> dict[str, An
         "attributes": attributes,
         "events": events,
         "service_name": service_name,
+        # The sender's word that the parent lives in another process (W3C traceparent): a local root.
+        "parent_is_remote": bool(span.flags & SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK),
     }
 
 

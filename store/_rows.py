@@ -44,6 +44,7 @@ def readable_span_row(span: ReadableSpan) -> dict[str, Any]:
         attributes=_spanlite_keys(span.attributes or {}),
         events=events,
         service_name=span.resource.attributes.get(_SERVICE_NAME) if span.resource else None,
+        parent_is_remote=parent is not None and parent.is_remote,
     )
 
 
@@ -65,17 +66,24 @@ def span_row(
     attributes: Mapping[str, Any],
     events: Sequence[Mapping[str, Any]],
     service_name: Any = None,
+    parent_is_remote: bool = False,
 ) -> dict[str, Any]:
-    """The row for any span, whatever produced it; ``attributes`` use spanlite's keys (see attributes.py)."""
+    """The row for any span, whatever produced it; ``attributes`` use spanlite's keys (see attributes.py).
+
+    ``parent_is_remote``: the parent is in another process (a trace continued from a ``traceparent``), so this
+    span is the root of this process's part of the trace.
+    """
     rest = dict(attributes)
     inputs = rest.pop(attr.INPUTS, None)
     outputs = rest.pop(attr.OUTPUTS, None)
     kind = str(rest.pop(attr.SPAN_KIND, "") or "").upper()
+    parent_is_remote = parent_is_remote or bool(rest.pop(attr.LOCAL_ROOT, False))
     if service_name and not str(service_name).startswith(_UNKNOWN_SERVICE):
         rest.setdefault(_SERVICE_NAME, service_name)
     facts = {k: rest[k] for k in _TRACE_FACTS if k in rest}
     return {
         "trace_facts": facts or None,  # not a column: what the span says about its whole trace
+        "parent_is_remote": parent_is_remote,  # not a column either: read when summarising the trace
         "span_id": span_id,
         "trace_id": trace_id,
         "parent_id": parent_id,

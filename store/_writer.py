@@ -102,7 +102,9 @@ def _merge(trace: dict[str, Any] | None, spans: list[dict[str, Any]]) -> dict[st
         t["error_count"] += span["status"] == "ERROR"
         t["input_tokens"] = _add(t["input_tokens"], span["input_tokens"])
         t["output_tokens"] = _add(t["output_tokens"], span["output_tokens"])
-        if span["parent_id"] is None:
+        # The trace's root, or failing that the root of one process's part of it (its parent is remote and may
+        # never reach this store): without it a trace continued from another service would stay IN_PROGRESS.
+        if span["parent_id"] is None or (span.get("parent_is_remote") and t["root_span_id"] is None):
             t["name"] = span["name"]
             t["root_span_id"] = span["span_id"]
             t["status"] = "ERROR" if span["status"] == "ERROR" else "OK"

@@ -307,3 +307,26 @@ def test_text_index_trails_writes_and_stays_exact_across_deletes(tmp_path: Path)
         store.delete_traces(["t10"])
         assert len(store.search_traces(text="needle", limit=100)) == 8
     db.execute("INSERT INTO spans_fts (spans_fts) VALUES ('integrity-check')")
+
+
+def test_otlp_spans_whose_parent_is_remote_summarise_their_trace() -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.trace.v1.trace_pb2 import SpanFlags
+
+    from spanlite.store._otlp import decode_protobuf
+
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add()
+    span.trace_id, span.span_id, span.parent_span_id = b"\x01" * 16, b"\x02" * 8, b"\x03" * 8
+    span.name, span.start_time_unix_nano, span.end_time_unix_nano = "handler", 10, 20
+    span.flags = SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK | SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
+    (decoded,) = decode_protobuf(request.SerializeToString())
+    assert decoded["parent_is_remote"] is True
+    summary = _merge_one(span_row(**decoded))
+    assert (summary["name"], summary["status"]) == ("handler", "OK")
+
+
+def _merge_one(span: dict[str, Any]) -> dict[str, Any]:
+    from spanlite.store._writer import _merge
+
+    return _merge(None, [span])

@@ -407,3 +407,22 @@ def test_sampling_keeps_whole_traces(db_path: Any) -> None:
     assert len(spanlite.search_traces()) == 0
     with pytest.raises(ValueError, match="sample_rate"):
         spanlite.configure(db=db_path, sample_rate=2)
+
+
+def test_a_trace_continued_from_elsewhere_is_summarised_from_its_local_root() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from spanlite.tracing import extract_traceparent
+
+    their_tracer = TracerProvider().get_tracer("their-app")  # spans that never reach our store
+    with their_tracer.start_as_current_span("their-request"):
+        with spanlite.start_span("ours", inputs="hello") as span:
+            spanlite.trace(lambda: 1)()
+    with extract_traceparent({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}):
+        with spanlite.start_span("handler") as remote_child:
+            pass
+    spanlite.flush()
+    local = spanlite.get_trace(span.trace_id).info  # type: ignore[union-attr]
+    assert (local.name, local.status, local.root_span_id, local.input_preview) == ("ours", "OK", span.span_id, "hello")
+    remote = spanlite.get_trace(remote_child.trace_id).info  # type: ignore[union-attr]
+    assert (remote.name, remote.status) == ("handler", "OK")

@@ -12,6 +12,9 @@ INPUTS = "spanlite.inputs"
 OUTPUTS = "spanlite.outputs"
 TRACE_TAGS = "spanlite.trace.tags"
 TRACE_METADATA = "spanlite.trace.metadata"
+# Set on a span whose parent is not a spanlite span (another process's, or the app's own OTel spans that may never
+# reach the store): the store treats it as the root of its part of the trace.
+LOCAL_ROOT = "spanlite.local_root"
 
 # sessions and users
 SESSION_ID = "session.id"

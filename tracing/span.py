@@ -132,6 +132,10 @@ def open_span(name: str, kind: SpanKind, attributes: Mapping[str, Any] | None = 
     values: dict[str, Any] = {attr.SPAN_KIND: kind.value}
     if attributes:
         values.update((str(k), otel_value(v)) for k, v in attributes.items())
+    parent = otel_trace.get_current_span()
+    context = parent.get_span_context()
+    if context.is_valid and (context.is_remote or attr.SPAN_KIND not in (getattr(parent, "attributes", None) or {})):
+        values[attr.LOCAL_ROOT] = True
     return tracer().start_span(str(name), attributes=values)
 
 
