@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 from pathlib import Path
-from typing import Callable, Literal, Mapping, Sequence
+from typing import Literal, Mapping, Sequence
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import Resource
@@ -30,7 +30,7 @@ class Settings:
     db: Path | None  # None: no local store (``configure(db=False)``)
     otlp_endpoint: str | None = None  # the full traces URL spans are also sent to
     sample_rate: float = 1.0
-    redact: Callable[[str], str] | None = None
+    redact: redaction.Redactor | None = None
     capture_content: bool = True
     use_global_provider: bool = False
 
@@ -52,7 +52,7 @@ def configure(
     db: str | Path | Literal[False] | None = None,
     otlp_endpoint: str | None = None,
     sample_rate: float = 1.0,
-    redact: Callable[[str], str] | None = None,
+    redact: redaction.Redactor | None = None,
     capture_content: bool = True,
     use_global_provider: bool = False,
 ) -> Settings:
@@ -195,7 +195,7 @@ def _traces_endpoint(otlp_endpoint: str | None) -> str | None:
     return base if base.endswith(_TRACES_PATH) else base + _TRACES_PATH
 
 
-def _otlp_exporter(endpoint: str, redact: Callable[[str], str]) -> SpanExporter:
+def _otlp_exporter(endpoint: str, redact: redaction.Redactor) -> SpanExporter:
     """Imported only when asked for, so the ``otlp`` extra stays optional."""
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -210,7 +210,7 @@ def _otlp_exporter(endpoint: str, redact: Callable[[str], str]) -> SpanExporter:
 class _RedactingExporter(SpanExporter):
     """``redact`` applies to what leaves the process too: every string attribute, event value and status."""
 
-    def __init__(self, inner: SpanExporter, redact: Callable[[str], str]) -> None:
+    def __init__(self, inner: SpanExporter, redact: redaction.Redactor) -> None:
         self._inner = inner
         self._redact = redact
 

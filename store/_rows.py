@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import orjson
 from opentelemetry.sdk.trace import ReadableSpan
@@ -10,6 +10,7 @@ from opentelemetry.trace import StatusCode
 
 from spanlite.tracing import attributes as attr
 from spanlite.tracing.kinds import SpanKind
+from spanlite.tracing.redaction import Redactor
 
 from ._normalize import normalize
 
@@ -136,7 +137,7 @@ def _int(value: Any) -> int | None:
 _TEXT_COLUMNS = ("inputs", "outputs", "attributes", "events", "status_message")
 
 
-def redact_row(row: dict[str, Any], redact: Callable[[str], str]) -> dict[str, Any]:
+def redact_row(row: dict[str, Any], redact: Redactor) -> dict[str, Any]:
     """``row`` with ``redact`` applied to every text column that can hold user content.
 
     The columns are redacted as one text joined by NUL, which JSON never contains raw and no redaction pattern

@@ -7,7 +7,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -21,7 +21,6 @@ from ._writer import index_text, write_spans
 
 logger = logging.getLogger("spanlite")
 
-Redactor = Callable[[str], str]
 
 
 class SQLiteSpanExporter(SpanExporter):
@@ -36,7 +35,7 @@ class SQLiteSpanExporter(SpanExporter):
     >>> provider.add_span_processor(BatchSpanProcessor(SQLiteSpanExporter("traces.db")))  # doctest: +SKIP
     """
 
-    def __init__(self, path: str | Path, *, redact: Redactor | None = redaction.secrets) -> None:
+    def __init__(self, path: str | Path, *, redact: redaction.Redactor | None = redaction.secrets) -> None:
         self.path = Path(path)
         self.redact = redact
         self.last_error: str | None = None  # why the last export failed, for the processor's one warning
