@@ -60,10 +60,27 @@ def emails(text: str) -> str:
 def chain(*redactors: Redactor | None) -> Redactor:
     """One redactor that runs the given ones in order (``None`` entries are skipped)."""
     steps = [r for r in redactors if r is not None]
+    return steps[0] if len(steps) == 1 else _Chain(steps)
 
-    def run(text: str) -> str:
-        for step in steps:
+
+class _Chain:
+    __slots__ = ("steps",)
+
+    def __init__(self, steps: list[Redactor]) -> None:
+        self.steps = steps  # read by the store's writer process, which runs built-in steps by name
+
+    def __call__(self, text: str) -> str:
+        for step in self.steps:
             text = step(text)
         return text
 
-    return run
+
+BUILT_IN: dict[str, Redactor] = {"secrets": secrets, "emails": emails}
+
+
+def built_in_names(redact: Redactor | None) -> list[str] | None:
+    """``redact`` as names from ``BUILT_IN`` (``[]`` for none), or ``None`` if it holds a redactor of the user's."""
+    names = {fn: name for name, fn in BUILT_IN.items()}
+    steps = [] if redact is None else getattr(redact, "steps", [redact])
+    found = [names.get(step) for step in steps]
+    return None if None in found else found  # type: ignore[return-value]
