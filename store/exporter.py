@@ -6,21 +6,23 @@ import logging
 import os
 import sqlite3
 import threading
+import time
+import weakref
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from ._db import StoreError, connect
 from spanlite.tracing import redaction
 
-from ._rows import readable_span_row, redact_row
+from ._db import StoreError, connect
+from ._rows import PackedSpan, pack_span, packed_span_row, redact_rows
 from ._text_index import CHUNK
 from ._writer import index_text, write_spans
+from ._writer_process import WriterGone, WriterProcess
 
 logger = logging.getLogger("spanlite")
-
 
 
 class SQLiteSpanExporter(SpanExporter):
@@ -29,13 +31,27 @@ class SQLiteSpanExporter(SpanExporter):
     ``redact`` sees every text column (inputs, outputs, attributes, events) before it is written; by default it
     removes credentials (``spanlite.tracing.redaction.secrets``).
 
+    ``writer``: where the SQLite work runs. ``"thread"``: in the exporting thread. ``"process"``: in a child
+    process (``_writer_process``), so it uses another core instead of the app's. ``"auto"`` (the default, or
+    ``$SPANLITE_WRITER``) starts in the thread and moves to a child once spans arrive faster than
+    ``AUTO_SPANS_PER_S``, so a script with a few traces never starts one. A redactor of the user's own cannot be
+    sent to a child: with one, the writer stays in the thread. Should the child die, writing goes on in-process.
+
     >>> from opentelemetry.sdk.trace import TracerProvider
     >>> from opentelemetry.sdk.trace.export import BatchSpanProcessor
     >>> provider = TracerProvider()
     >>> provider.add_span_processor(BatchSpanProcessor(SQLiteSpanExporter("traces.db")))  # doctest: +SKIP
     """
 
-    def __init__(self, path: str | Path, *, redact: redaction.Redactor | None = redaction.secrets) -> None:
+    AUTO_SPANS_PER_S = 1_000
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        redact: redaction.Redactor | None = redaction.secrets,
+        writer: Literal["auto", "thread", "process"] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.redact = redact
         self.last_error: str | None = None  # why the last export failed, for the processor's one warning
@@ -43,27 +59,93 @@ class SQLiteSpanExporter(SpanExporter):
         self._inode = _inode(self.path)
         self._lock = threading.Lock()
         self._closed = False
+        mode = writer or os.environ.get("SPANLITE_WRITER", "auto")
+        if mode not in ("auto", "thread", "process"):
+            raise ValueError(f"writer must be 'auto', 'thread' or 'process', not {mode!r}")
+        self._child_redactors = redaction.built_in_names(redact)
+        self._mode = mode if self._child_redactors is not None else "thread"
+        self._child: WriterProcess | None = None
+        self._window = (0.0, 0)  # (start, spans) of the current second, for the "auto" mode
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: (e := ref()) and e._after_fork())
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The writer child's process id while one is writing, else ``None``."""
+        return self._child.pid if self._child is not None else None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._closed:
             return SpanExportResult.FAILURE
         try:
-            rows = [readable_span_row(span) for span in spans]
+            packed = [pack_span(span) for span in spans]
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            logger.exception("spanlite could not read %d spans", len(spans))
+            return SpanExportResult.FAILURE
+        child = self._child_for(len(packed))
+        if child is not None:
+            try:
+                ok, error = child.request(("write", packed))
+            except WriterGone as exc:
+                self._lose_child(exc)
+            except ValueError:  # a value marshal cannot carry (a str subclass, say): this batch is written here
+                pass
+            else:
+                self.last_error = error
+                return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS if self.write_packed(packed) else SpanExportResult.FAILURE
+
+    def write_packed(self, packed: Sequence[PackedSpan]) -> bool:
+        """Write packed spans (``_rows.pack_span``) in this process; ``False`` (and ``last_error``) on failure."""
+        try:
+            rows = [packed_span_row(p) for p in packed]
             if self.redact is not None:
-                rows = [redact_row(row, self.redact) for row in rows]
+                rows = redact_rows(rows, self.redact)
             with self._lock:
                 self._reopen_if_replaced()
                 write_spans(self._db, rows)
         except (sqlite3.Error, StoreError, OSError) as exc:
             self.last_error = f"{self.path}: {exc}"
-            logger.debug("spanlite could not write %d spans to %s: %s", len(spans), self.path, exc)
-            return SpanExportResult.FAILURE
+            logger.debug("spanlite could not write %d spans to %s: %s", len(packed), self.path, exc)
+            return False
         except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
-            logger.exception("spanlite could not convert or write %d spans", len(spans))
-            return SpanExportResult.FAILURE
+            logger.exception("spanlite could not convert or write %d spans", len(packed))
+            return False
         self.last_error = None
-        return SpanExportResult.SUCCESS
+        return True
+
+    def _child_for(self, count: int) -> WriterProcess | None:
+        """The writer child, started now if the mode asks for one; ``None`` to write in this process."""
+        if self._child is not None or self._mode == "thread":
+            return self._child
+        if self._mode == "auto":
+            now = time.monotonic()
+            start, spans = self._window
+            self._window = (start, spans + count) if now - start < 1.0 else (now, count)
+            if self._window[1] < self.AUTO_SPANS_PER_S:
+                return None
+        assert self._child_redactors is not None
+        try:
+            self._child = WriterProcess(self.path, self._child_redactors)
+        except (OSError, WriterGone) as exc:
+            logger.debug("spanlite could not start a writer process, writing in-process: %s", exc)
+            self._mode = "thread"
+        return self._child
+
+    def _lose_child(self, why: Exception) -> None:
+        logger.warning("spanlite's writer process stopped (%s); writing in-process from now on", why)
+        if self._child is not None:
+            self._child.close(timeout_s=1.0)
+        self._child = None
+        self._mode = "thread"
+
+    def _after_fork(self) -> None:
+        # The pipes to the writer child belong to the parent; this process starts its own child if it needs one.
+        if self._child is not None:
+            self._child.forget()
+            self._child = None
 
     def _reopen_if_replaced(self) -> None:
         """A store file deleted (or swapped) under a running app is recreated, not written into the void."""
@@ -79,6 +161,11 @@ class SQLiteSpanExporter(SpanExporter):
         """Add ``count`` to the store's ``dropped_spans`` counter so drops show up in ``stats()``."""
         if self._closed:
             return False
+        if self._child is not None:
+            try:
+                return self._child.request(("dropped", count))[0]
+            except WriterGone as exc:
+                self._lose_child(exc)
         try:
             with self._lock:
                 self._db.execute(
@@ -92,7 +179,7 @@ class SQLiteSpanExporter(SpanExporter):
 
     def on_idle(self) -> bool:
         """Index some not-yet-indexed text while no spans wait; ``True`` if more remains."""
-        if self._closed:
+        if self._closed or self._child is not None:  # a writer child indexes between its own writes
             return False
         try:
             with self._lock:
@@ -108,9 +195,11 @@ class SQLiteSpanExporter(SpanExporter):
         if self._closed:
             return
         self._closed = True
+        if self._child is not None:
+            self._child.close()
+            self._child = None
         with self._lock:
             self._db.close()
-
 
 
 def _inode(path: Path) -> int | None:

@@ -1,0 +1,208 @@
+"""The store's writer child: spans written beside the app, and nothing lost when the child or the app dies."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+import spanlite
+from spanlite.store import SQLiteSpanExporter, TraceStore
+from spanlite.tracing import _provider, redaction
+from spanlite.tracing._processor import QueueProcessor
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is not alive either
+        return stat.read().split(") ", 1)[1][0] != "Z"
+
+
+def _wait_gone(pid: int, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _install(exporter: SQLiteSpanExporter) -> TracerProvider:
+    """spanlite's own pipeline (our processor, our tracer) with ``exporter`` at its end."""
+    provider = TracerProvider()
+    provider.add_span_processor(QueueProcessor(exporter))
+    _provider.install(provider)
+    return provider
+
+
+@pytest.fixture
+def provider(db_path: Path) -> Iterator[TracerProvider]:
+    """The pipeline with its SQLite exporter forced to write through a child process."""
+    provider = _install(SQLiteSpanExporter(db_path, writer="process"))
+    yield provider
+    provider.shutdown()
+
+
+def _exporter(provider: TracerProvider) -> SQLiteSpanExporter:
+    return provider._active_span_processor._span_processors[0].exporter  # type: ignore[attr-defined,no-any-return]
+
+
+@spanlite.trace
+def answer(question: str) -> str:
+    spanlite.update_current_trace(tags=["child"], session_id="s-1")
+    return question.upper()
+
+
+def test_spans_are_written_by_a_child_process(provider: TracerProvider, db_path: Path) -> None:
+    assert [answer(f"q{i}") for i in range(300)] == [f"Q{i}" for i in range(300)]
+    assert provider.force_flush()
+    pid = _exporter(provider).writer_pid
+    assert pid is not None and pid != os.getpid() and _alive(pid)
+    with TraceStore(db_path) as store:
+        traces = store.search_traces(tags=["child"], text="q7", limit=500)
+        assert store.count_traces() == 300
+        assert {t.session_id for t in traces} == {"s-1"} and [t.output_preview for t in traces] == ["Q7"]
+    provider.shutdown()
+    assert _wait_gone(pid)
+
+
+def test_a_child_that_dies_is_replaced_by_writing_in_process(
+    provider: TracerProvider, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer("first")
+    assert provider.force_flush()
+    pid = _exporter(provider).writer_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    assert _wait_gone(pid)
+    assert [answer(f"after-{i}") for i in range(50)] == [f"AFTER-{i}" for i in range(50)]
+    assert provider.force_flush()
+    assert _exporter(provider).writer_pid is None
+    with TraceStore(db_path) as store:
+        assert (store.stats()["spans"], store.stats()["dropped_spans"]) == (51, 0)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert sum("writer process stopped" in r.getMessage() for r in warnings) == 1
+
+
+def test_the_child_applies_the_built_in_redactors(db_path: Path) -> None:
+    both = redaction.chain(redaction.secrets, redaction.emails)
+    provider = _install(SQLiteSpanExporter(db_path, redact=both, writer="process"))
+    answer("mail ada@example.com with key sk-proj-abcdefghijklmnopqrstuvwxyz")
+    assert provider.force_flush()
+    assert _exporter(provider).writer_pid is not None
+    provider.shutdown()
+    with TraceStore(db_path) as store:
+        trace = store.get_trace(store.search_traces()[0].trace_id)
+    assert trace is not None and trace.spans[0].inputs == {"question": "mail [EMAIL] with key [REDACTED]"}
+
+
+def test_a_redactor_of_the_users_own_keeps_the_writer_in_process(db_path: Path) -> None:
+    provider = _install(SQLiteSpanExporter(db_path, redact=redaction.chain(redaction.secrets, str.lower), writer="process"))
+    answer("LOUD")
+    assert provider.force_flush()
+    assert _exporter(provider).writer_pid is None
+    provider.shutdown()
+    with TraceStore(db_path) as store:
+        assert store.search_traces()[0].input_preview == "loud"
+
+
+def test_auto_starts_a_child_only_under_sustained_load(db_path: Path) -> None:
+    provider = _install(SQLiteSpanExporter(db_path, writer="auto"))
+    for i in range(20):
+        answer(str(i))
+    assert provider.force_flush()
+    assert _exporter(provider).writer_pid is None  # a few traces: no process started
+    burst = SQLiteSpanExporter.AUTO_SPANS_PER_S * 2
+    for i in range(burst):
+        answer(str(i))
+    assert provider.force_flush()
+    assert _exporter(provider).writer_pid is not None
+    provider.shutdown()
+    with TraceStore(db_path) as store:
+        assert store.count_traces() == 20 + burst
+
+
+def test_values_marshal_cannot_carry_are_written_in_process(provider: TracerProvider, db_path: Path) -> None:
+    class Label(str):
+        pass
+
+    with spanlite.start_span("odd") as span:
+        span.set_attribute("label", Label("kept"))
+    assert provider.force_flush()
+    with TraceStore(db_path) as store:
+        trace = store.get_trace(store.search_traces()[0].trace_id)
+    assert trace is not None and trace.spans[0].attributes["label"] == "kept"
+
+
+def test_drops_are_recorded_through_the_child(provider: TracerProvider, db_path: Path) -> None:
+    answer("x")
+    assert provider.force_flush()
+    assert _exporter(provider).writer_pid is not None
+    assert _exporter(provider).record_dropped(7)
+    with TraceStore(db_path) as store:
+        assert store.stats()["dropped_spans"] == 7
+
+
+def test_a_child_that_cannot_open_the_store_leaves_the_writing_in_process(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    exporter = SQLiteSpanExporter(path, writer="process")
+    for file in tmp_path.iterdir():
+        file.unlink()
+    path.mkdir()  # the store path became a directory before the first export: the child cannot open it
+    provider = _install(exporter)
+    assert answer("x") == "X"
+    provider.force_flush(timeout_millis=1_000)
+    assert exporter.writer_pid is None
+    provider.shutdown()
+
+
+APP = """
+import os, signal, sys, time, spanlite
+spanlite.configure(db=sys.argv[1])
+how = sys.argv[2]
+for i in range(200):
+    with spanlite.start_span(f"before-{i}"):
+        pass
+spanlite.flush()
+with spanlite.start_span("unflushed"):
+    pass
+exporter = spanlite._config._pipeline.processors[0].exporter
+print(exporter.writer_pid, flush=True)
+if how == "sigkill":
+    os.kill(os.getpid(), signal.SIGKILL)
+if how in ("sigterm", "sigint"):
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("how", ["normal", "sigterm", "sigint", "sigkill"])
+def test_the_child_ends_with_the_app_and_keeps_what_it_was_sent(tmp_path: Path, how: str) -> None:
+    path = tmp_path / "app.db"
+    app = subprocess.Popen(
+        [sys.executable, "-c", APP, str(path), how],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "SPANLITE_WRITER": "process", "SPANLITE_STRICT": "0"},
+        start_new_session=True,
+    )  # fmt: skip
+    assert app.stdout is not None
+    child = int(app.stdout.readline())
+    if how in ("sigterm", "sigint"):  # sent to the whole process group, as a terminal or a supervisor does
+        os.killpg(app.pid, signal.SIGTERM if how == "sigterm" else signal.SIGINT)
+    app.communicate(timeout=60)
+    assert _wait_gone(child)
+    with TraceStore(path) as store:
+        names = {t.name for t in store.search_traces(limit=500)}
+        assert store.rows("PRAGMA integrity_check")[0]["integrity_check"] == "ok"
+    assert {f"before-{i}" for i in range(200)} <= names
+    if how != "sigkill":
+        assert "unflushed" in names  # flushed at exit through the child, which ignored the signal sent to all
