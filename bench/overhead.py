@@ -1,27 +1,31 @@
 """Per-call cost of ``@spanlite.trace`` end to end into SQLite, against a raw OpenTelemetry span.
 
 The baseline is what an OTel user pays anyway: ``tracer.start_as_current_span`` with a ``BatchSpanProcessor``
-and an exporter that does nothing. spanlite's figure includes capturing inputs and outputs and writing every
-span to SQLite (the writer thread's time is counted: the run ends with a flush).
+and an exporter that does nothing. spanlite's figures include capturing inputs and outputs and writing every
+span to SQLite (each round ends with a flush, so the writer's time is counted), once with the writer in a thread
+of the app and once in its writer process, whose CPU is shown both apart from the app's and added to it.
 
     python bench/overhead.py
 """
 
 from __future__ import annotations
 
+import os
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import interleaved, machine, table  # noqa: E402
+from _common import machine, table  # noqa: E402
 
 import spanlite  # noqa: E402
+from spanlite.store import SQLiteSpanExporter, TraceStore  # noqa: E402
 from spanlite.tracing import _provider  # noqa: E402
 from spanlite.tracing._processor import QueueProcessor  # noqa: E402
 
@@ -35,10 +39,15 @@ class NoopExporter(SpanExporter):
 
 
 def main() -> None:
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(NoopExporter(), max_queue_size=100_000))
-    tracer = provider.get_tracer("bench")
-    spanlite.configure(db=Path(tempfile.mkdtemp()) / "bench.db")
+    raw = TracerProvider()
+    raw.add_span_processor(BatchSpanProcessor(NoopExporter(), max_queue_size=100_000))
+    tracer = raw.get_tracer("bench")
+    folder = Path(tempfile.mkdtemp())
+    pipelines = {
+        writer: _pipeline(SQLiteSpanExporter(folder / f"{writer}.db", writer=writer))
+        for writer in ("thread", "process")
+    }
+    caller_only = _pipeline(NoopExporter())
     arg = {"question": "what is the refund policy?", "user": "ada", "k": 3}
 
     def raw_one(payload: dict[str, Any]) -> dict[str, Any]:
@@ -59,48 +68,67 @@ def main() -> None:
         for _ in range(9):
             traced_one(arg)
 
-    candidates = {
-        "raw OTel span": lambda: raw_one(arg),
-        "spanlite @trace": lambda: traced_one(arg),
-        "raw OTel 10-span trace": raw_ten,
-        "spanlite 10-span trace": traced_ten,
+    cases: dict[str, tuple[Callable[[], object], TracerProvider]] = {
+        "raw OTel span": (lambda: raw_one(arg), raw),
+        "@trace, writer in a thread": (lambda: traced_one(arg), pipelines["thread"]),
+        "@trace, writer process": (lambda: traced_one(arg), pipelines["process"]),
+        "@trace, caller's share (no writer)": (lambda: traced_one(arg), caller_only),
+        "raw OTel 10-span trace": (raw_ten, raw),
+        "10-span trace, writer in a thread": (traced_ten, pipelines["thread"]),
+        "10-span trace, writer process": (traced_ten, pipelines["process"]),
     }
-    # Each round ends with a flush so the SQLite writer's work is inside the measured time.
-    timed = {name: _with_flush(fn, provider) for name, fn in candidates.items()}
-    result = interleaved(timed, CALLS, ROUNDS)
-    rows = [("case", "µs per call", "ratio to raw OTel")]
-    for name in candidates:
-        base = result["raw OTel span"] if "10-span" not in name else result["raw OTel 10-span trace"]
-        rows.append((name, f"{result[name]:.1f}", f"{result[name] / base:.2f}×"))
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+    for _ in range(ROUNDS):
+        for name, (fn, provider) in cases.items():
+            samples[name].append(_measure(fn, provider))
+    medians = {name: tuple(statistics.median(v[i] for v in values) for i in (0, 1)) for name, values in samples.items()}
+
+    rows = [("case", "app CPU µs/call", "ratio", "+ writer process CPU", "ratio")]
+    for name in cases:
+        base = medians["raw OTel 10-span trace" if "10-span" in name else "raw OTel span"][0]
+        app, total = medians[name]
+        rows.append((name, f"{app:.1f}", f"{app / base:.2f}×", f"{total:.1f}", f"{total / base:.2f}×"))
     print(table(rows))
-    print(f"\n{CALLS} calls × {ROUNDS} interleaved rounds, medians; {machine()}")
-
-    # The caller's share alone: the same decorator with spans handed to a writer that does nothing, which is what
-    # the application thread pays when the SQLite writer runs elsewhere (another core, idle time).
-    caller_only = TracerProvider()
-    caller_only.add_span_processor(QueueProcessor(NoopExporter(), max_queue=10**7))
-    _provider.install(caller_only)
-    shares = interleaved({"raw": lambda: raw_one(arg), "spanlite": lambda: traced_one(arg)}, CALLS, ROUNDS)
-    print(f"caller's share only: raw OTel {shares['raw']:.1f} µs, spanlite @trace {shares['spanlite']:.1f} µs "
-          f"({shares['spanlite'] / shares['raw']:.2f}×)")
-    stats = spanlite.store.TraceStore(spanlite._config.settings().db).stats()
-    print(f"stored {stats['spans']} spans, dropped {stats['dropped_spans']}")
+    print(f"\n{CALLS} calls × {ROUNDS} interleaved rounds, medians, each round ending with a flush (every span written"
+          f" and committed); CPU time of this process, then with the writer child's; {machine()}")
+    for writer, provider in pipelines.items():
+        exporter = _exporter(provider)
+        stats = TraceStore(exporter.path).stats()
+        print(f"writer {writer}: stored {stats['spans']} spans, dropped {stats['dropped_spans']}")
 
 
-def _with_flush(fn: Any, provider: TracerProvider) -> Any:
-    counter = {"n": 0}
+def _pipeline(exporter: SpanExporter) -> TracerProvider:
+    provider = TracerProvider()
+    provider.add_span_processor(QueueProcessor(exporter, max_queue=10**7))
+    return provider
 
-    def run() -> None:
+
+def _exporter(provider: TracerProvider) -> SQLiteSpanExporter:
+    return provider._active_span_processor._span_processors[0].exporter  # type: ignore[attr-defined,no-any-return]
+
+
+def _measure(fn: Callable[[], object], provider: TracerProvider) -> tuple[float, float]:
+    """CPU µs per call of this process, and of this process plus the store's writer child, flush included."""
+    _provider.install(provider)
+    child_before = _child_cpu(provider)
+    start = time.process_time()
+    for _ in range(CALLS):
         fn()
-        counter["n"] += 1
-        if counter["n"] % CALLS == 0:  # the last call of a round: wait until every span is written and indexed
-            provider.force_flush()
-            spanlite.flush()
-            spanlite._config.default_store().index_text()
+    provider.force_flush()
+    own = time.process_time() - start
+    child = _child_cpu(provider) - child_before
+    return own / CALLS * 1e6, (own + child) / CALLS * 1e6
 
-    return run
+
+def _child_cpu(provider: TracerProvider) -> float:
+    """CPU seconds used so far by the exporter's writer child (0 if there is none), read from /proc (Linux)."""
+    processor = provider._active_span_processor._span_processors[0]  # type: ignore[attr-defined]
+    pid = getattr(getattr(processor, "exporter", None), "writer_pid", None)
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":
-    time.sleep(0)
     main()
