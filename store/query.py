@@ -27,7 +27,7 @@ TRACE_STATUSES = ("OK", "ERROR", IN_PROGRESS)
 ORDER_COLUMNS = ("start_ns", "duration_ms", "span_count", "input_tokens", "output_tokens")
 NULLABLE_ORDER_COLUMNS = ("input_tokens", "output_tokens")
 MEMBERS_CAP = 1_000  # rows under which "list the matching traces" beats "probe traces newest first"
-TEXT_CAP = 15_000  # the same for full text, whose per-trace probe costs more (measured crossover on 1M spans)
+TEXT_CAP = 1_200  # the same for full-text matches (spans), measured on 1M spans; see _text_index.trace_condition
 Rows = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
 MAX_LIMIT = 1_000
 Time = dt.datetime | float | int
@@ -356,13 +356,8 @@ def _filters(
     if min_duration_ms is not None:
         add("t.duration_ms >= ?", float(min_duration_ms))
     if text and (match := fts_query(text)):
-        matching = "SELECT s.trace_id FROM spans_fts JOIN spans s ON s.rowid = spans_fts.rowid WHERE spans_fts MATCH ?"
-        probe = (
-            "EXISTS (SELECT 1 FROM spans_fts WHERE spans_fts MATCH ? "
-            "AND rowid IN (SELECT rowid FROM spans WHERE trace_id = t.trace_id))"
-        )
-        count = "SELECT rowid FROM spans_fts WHERE spans_fts MATCH ?"
-        add(*subset.choose(count, matching, probe, [match], cap=TEXT_CAP))
+        _check_values([match])
+        add(*_text_index.trace_condition(rows, match, cap=TEXT_CAP))
     return where, params
 
 
