@@ -133,3 +133,20 @@ def m004_text_index_trails_writes(db: Database) -> None:
         "VALUES ('delete', old.rowid, old.inputs, old.outputs); END"
     )
     db.execute("INSERT OR REPLACE INTO counters (name, value) SELECT 'fts_rowid', coalesce(max(rowid), 0) FROM spans")
+
+
+@migrations()
+def m005_text_index_without_column_sizes(db: Database) -> None:
+    # Search never ranks, so the per-span column sizes FTS5 keeps for bm25 were a fifth of the cost of indexing
+    # for nothing. Options are fixed when the table is made: make it again, empty, and let it catch up as new
+    # spans do (_text_index), so opening a large store stays quick; the first text search indexes what is left.
+    db.execute("DROP TRIGGER IF EXISTS spans_ad")
+    db.execute("DROP TABLE IF EXISTS spans_fts")
+    db.execute("CREATE VIRTUAL TABLE spans_fts USING fts5(inputs, outputs, content='spans', columnsize=0)")
+    db.execute(
+        "CREATE TRIGGER spans_ad AFTER DELETE ON spans "
+        "WHEN old.rowid <= (SELECT value FROM counters WHERE name = 'fts_rowid') BEGIN "
+        "INSERT INTO spans_fts (spans_fts, rowid, inputs, outputs) "
+        "VALUES ('delete', old.rowid, old.inputs, old.outputs); END"
+    )
+    db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES ('fts_rowid', 0)")

@@ -1,4 +1,4 @@
-"""Full-text search: exact against a brute-force answer under every plan, and across deletes."""
+"""Full-text search: exact against a brute-force answer under every plan, across deletes, and after migrating."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlite_utils import Database
 
 from spanlite.store import TraceStore
 from spanlite.store._db import connect
+from spanlite.store._migrations import migrations
 from spanlite.store._rows import span_row
 from spanlite.store._writer import index_text, write_spans
 
@@ -146,6 +147,26 @@ def test_deletes_leave_no_ghost_hits_under_every_plan(tmp_path: Path, text_cap: 
         for text in [*QUERIES, "quince", "date apple"]:
             assert paged(store, 6, text=text) == expected(spans, text), text
         db.execute(CHECK_INDEX)
+
+
+def test_store_indexed_before_m005_migrates_and_stays_searchable(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = Database(path)
+    migrations.apply(old, stop_before="m005_text_index_without_column_sizes")
+    spans = make_spans(30)
+    write_shuffled(old, spans)
+    index_text(old, limit=90)  # indexed the old way, partly
+    old["spans"].delete_where("trace_id = ?", ["t004"])  # an indexed span deleted through the old trigger
+    del spans["t004"]
+    old.close()
+    with TraceStore(path) as store:
+        assert "spans_fts_docsize" not in store.db.table_names()  # the new index keeps no column sizes
+        for text in QUERIES:
+            assert paged(store, 8, text=text) == expected(spans, text), text
+        assert store.delete_traces(["t010", "t011"]) == 2
+        del spans["t010"], spans["t011"]
+        assert paged(store, 8, text="apple") == expected(spans, "apple")
+        store.db.execute(CHECK_INDEX)
 
 
 def _words(row: dict[str, Any]) -> set[str]:
