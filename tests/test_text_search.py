@@ -156,7 +156,7 @@ def test_store_indexed_before_m005_migrates_and_stays_searchable(tmp_path: Path)
     spans = make_spans(30)
     write_shuffled(old, spans)
     index_text(old, limit=90)  # indexed the old way, partly
-    old["spans"].delete_where("trace_id = ?", ["t004"])  # an indexed span deleted through the old trigger
+    old["spans"].delete_where("trace_id = ?", ["t004"])  # its spans, indexed or not, through the old trigger
     del spans["t004"]
     old.close()
     with TraceStore(path) as store:
