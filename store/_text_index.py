@@ -34,24 +34,30 @@ def catch_up(conn: sqlite3.Connection, limit: int | None = CHUNK) -> int:
 
 
 def trace_condition(
-    rows: Callable[[str, Sequence[Any]], list[dict[str, Any]]], match: str, *, cap: int
+    rows: Callable[[str, Sequence[Any]], list[dict[str, Any]]], match: str, *, cap: int, newest_first: bool
 ) -> tuple[Any, ...]:
     """A condition on ``traces t`` that some span of the trace matches the FTS5 query ``match``, and its values.
 
-    Fewer than ``cap`` matching spans: list their traces. More: the search walks traces newest first and probes
-    each one by looking its span rowids up among the matches, which SQLite collects once per query. The probe
-    looks among the ``cap`` newest matches first; only a trace with spans older than those makes SQLite collect
-    every match (the trace_id index has the rowids, so that range is empty for recent traces), so a page of
-    recent traces does not pay for the whole doclist of a common word.
+    Fewer than ``cap`` matching spans: list their traces. More: probe each trace the search visits by looking its
+    span rowids up among the matches, which SQLite collects once per query. When the search walks traces
+    ``newest_first``, the probe looks among the ``cap`` newest matches first; only a trace with spans older than
+    those makes SQLite collect every match (the trace_id index has the rowids, so that range is empty for recent
+    traces), so a page of recent traces does not pay for the whole doclist of a common word.
     """
     newest = f"SELECT count(*) AS n, min(rowid) AS floor FROM ({HITS} ORDER BY rowid DESC LIMIT ?)"
     found = rows(newest, [match, cap])[0]
     if found["n"] < cap:
         return f"t.trace_id IN (SELECT s.trace_id FROM spans s WHERE s.rowid IN ({HITS}))", match
     # The ``+`` keeps SQLite on the trace_id index instead of fetching every matching span row by rowid.
-    recent = f"EXISTS (SELECT 1 FROM spans x WHERE x.trace_id = t.trace_id AND +x.rowid IN ({HITS} AND rowid >= ?))"
-    older = f"EXISTS (SELECT 1 FROM spans x WHERE x.trace_id = t.trace_id AND x.rowid < ? AND +x.rowid IN ({HITS}))"
+    if not newest_first:
+        return _has_span(f"+x.rowid IN ({HITS})"), match
+    recent = _has_span(f"+x.rowid IN ({HITS} AND rowid >= ?)")
+    older = _has_span(f"x.rowid < ? AND +x.rowid IN ({HITS})")
     return f"({recent} OR {older})", match, found["floor"], found["floor"], match
+
+
+def _has_span(condition: str) -> str:
+    return f"EXISTS (SELECT 1 FROM spans x WHERE x.trace_id = t.trace_id AND {condition})"
 
 
 def after_delete(conn: sqlite3.Connection) -> None:

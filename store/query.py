@@ -8,7 +8,7 @@ import datetime as dt
 import sqlite3
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 import orjson
 
@@ -28,7 +28,9 @@ ORDER_COLUMNS = ("start_ns", "duration_ms", "span_count", "input_tokens", "outpu
 NULLABLE_ORDER_COLUMNS = ("input_tokens", "output_tokens")
 MEMBERS_CAP = 1_000  # rows under which "list the matching traces" beats "probe traces newest first"
 TEXT_CAP = 1_200  # the same for full-text matches (spans), measured on 1M spans; see _text_index.trace_condition
+TEXT_SCAN_CAP = 50_000  # the same when every matching trace is needed (other orders, counts): no early stop
 Rows = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
+Walk = Literal["newest", "oldest"] | None  # traces in start order, or None: every match is needed (sort, count)
 MAX_LIMIT = 1_000
 Time = dt.datetime | float | int
 FeedbackCondition = str | tuple[str, str, FeedbackValue]
@@ -126,10 +128,11 @@ class TraceStore:
 
         >>> store.search_traces(tags=["prod"], text="refund", feedback="thumbs=false")  # doctest: +SKIP
         """
+        walk: Walk = ("oldest" if ascending else "newest") if order_by == "start_ns" else None
         where, params = self._where(
             since=since, until=until, name=name, status=status, kind=kind, model=model, tags=tags, metadata=metadata,
             session_id=session_id, user_id=user_id, min_duration_ms=min_duration_ms, text=text, feedback=feedback,
-            has_feedback=has_feedback, feedback_source=feedback_source,
+            has_feedback=has_feedback, feedback_source=feedback_source, walk=walk,
         )  # fmt: skip
         if order_by not in ORDER_COLUMNS:
             raise ValueError(f"order_by must be one of {', '.join(ORDER_COLUMNS)}, not {order_by!r}")
@@ -170,11 +173,13 @@ class TraceStore:
         matching = "SELECT 1 FROM traces t" + (f" WHERE {' AND '.join(where)}" if where else "")
         return int(self.rows(f"SELECT count(*) AS n FROM ({matching} LIMIT ?)", [*params, cap])[0]["n"])
 
-    def _where(self, *, text: str | None = None, feedback: Any = None, **filters: Any) -> tuple[list[str], list[Any]]:
+    def _where(
+        self, *, text: str | None = None, feedback: Any = None, walk: Walk = None, **filters: Any
+    ) -> tuple[list[str], list[Any]]:
         if text:
             self.index_text()
         conditions = [feedback] if isinstance(feedback, (str, tuple)) else list(feedback or ())
-        return _filters(self.rows, text=text, feedback=conditions, **filters)
+        return _filters(self.rows, text=text, feedback=conditions, walk=walk, **filters)
 
     def iter_traces(self, **filters: Any) -> Iterator[TraceSummary]:
         """Every trace matching ``search_traces`` filters, page by page, without loading them all at once."""
@@ -296,6 +301,7 @@ class _Subsets:
 def _filters(
     rows: Rows,
     *,
+    walk: Walk = None,
     since: Time | None = None,
     until: Time | None = None,
     name: str | None = None,
@@ -357,7 +363,9 @@ def _filters(
         add("t.duration_ms >= ?", float(min_duration_ms))
     if text and (match := fts_query(text)):
         _check_values([match])
-        add(*_text_index.trace_condition(rows, match, cap=TEXT_CAP))
+        # Probing pays off sooner when a page in start order can stop the walk early.
+        cap = TEXT_CAP if walk else TEXT_SCAN_CAP
+        add(*_text_index.trace_condition(rows, match, cap=cap, newest_first=walk == "newest"))
     return where, params
 
 

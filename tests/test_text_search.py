@@ -94,6 +94,7 @@ def text_cap(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     """How many matching spans make the store probe traces instead of listing them; 12 makes the probe look
     among the newest matches first and reach older ones for older traces."""
     monkeypatch.setattr("spanlite.store.query.TEXT_CAP", request.param)
+    monkeypatch.setattr("spanlite.store.query.TEXT_SCAN_CAP", request.param)
     return int(request.param)
 
 
