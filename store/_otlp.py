@@ -10,7 +10,6 @@ own keys (``_normalize`` maps them). A body is decoded whole or rejected whole, 
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Any
 
 import orjson
@@ -30,6 +29,10 @@ _KINDS = {
     Span.SPAN_KIND_CONSUMER: "CONSUMER",
 }
 _SERVICE_NAME = "service.name"
+_SCALARS = frozenset(("string_value", "bool_value", "int_value", "double_value"))
+_NO_TRACE_ID = bytes(16)
+_NO_SPAN_ID = bytes(8)
+_REMOTE_PARENT = SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK  # an enum lookup costs a Python call: once, here
 # OTLP/JSON carries ids as hex; protobuf's JSON mapping expects base64 for bytes, so ids are re-encoded first.
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
 
@@ -102,46 +105,53 @@ def _convert_ids(obj: Any, where: str) -> None:
 def _spans(request: ExportTraceServiceRequest) -> list[dict[str, Any]]:
     spans: list[dict[str, Any]] = []
     for r, resource_spans in enumerate(request.resource_spans):
-        resource = _attributes(resource_spans.resource.attributes)
-        service_name = resource.get(_SERVICE_NAME)
+        service_name = _attributes(resource_spans.resource.attributes).get(_SERVICE_NAME)
         for s, scope_spans in enumerate(resource_spans.scope_spans):
             scope = scope_spans.scope.name
             for n, span in enumerate(scope_spans.spans):
-                where = f"resourceSpans[{r}].scopeSpans[{s}].spans[{n}]"
-                spans.append(_span(span, where, scope, service_name))
+                try:
+                    spans.append(_span(span, scope, service_name))
+                except _BadId as exc:
+                    raise OTLPDecodeError(f"resourceSpans[{r}].scopeSpans[{s}].spans[{n}].{exc}") from None
     return spans
 
 
-def _span(span: Span, where: str, scope: str, service_name: Any) -> dict[str, Any]:
-    attributes = _attributes(span.attributes)
+def _span(span: Span, scope: str, service_name: Any) -> dict[str, Any]:
+    # Every read of a upb message field is a call into C that builds a new Python object: read each field once.
+    parent_id = span.parent_span_id
+    attributes = {kv.key: _value(kv.value) for kv in span.attributes}
     if scope:
         attributes.setdefault(attr.OTEL_SCOPE_NAME, scope)
     if kind := _KINDS.get(span.kind):
         attributes.setdefault(attr.OTEL_SPAN_KIND, kind)
-    events = [
-        {"name": e.name, "time_ns": e.time_unix_nano, "attributes": _attributes(e.attributes)} for e in span.events
-    ]
+    status = span.status
     return {
-        "trace_id": _hex_id(span.trace_id, 16, f"{where}.traceId"),
-        "span_id": _hex_id(span.span_id, 8, f"{where}.spanId"),
-        "parent_id": _hex_id(span.parent_span_id, 8, f"{where}.parentSpanId") if any(span.parent_span_id) else None,
+        "trace_id": _hex_id(span.trace_id, _NO_TRACE_ID, "traceId"),
+        "span_id": _hex_id(span.span_id, _NO_SPAN_ID, "spanId"),
+        "parent_id": _hex_id(parent_id, _NO_SPAN_ID, "parentSpanId") if parent_id.strip(b"\0") else None,
         "name": span.name,
         "start_ns": span.start_time_unix_nano,
         "end_ns": span.end_time_unix_nano,
-        "status": _STATUS.get(span.status.code, "UNSET"),
-        "status_message": span.status.message or None,
+        "status": _STATUS.get(status.code, "UNSET"),
+        "status_message": status.message or None,
         "attributes": attributes,
-        "events": events,
+        "events": [
+            {"name": e.name, "time_ns": e.time_unix_nano, "attributes": _attributes(e.attributes)} for e in span.events
+        ],
         "service_name": service_name,
         # The sender's word that the parent lives in another process (W3C traceparent): a local root.
-        "parent_is_remote": bool(span.flags & SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK),
+        "parent_is_remote": bool(span.flags & _REMOTE_PARENT),
     }
 
 
-def _hex_id(raw: bytes, size: int, where: str) -> str:
-    if len(raw) != size or not any(raw):
-        raise OTLPDecodeError(f"{where} must be {size} bytes and not all zero, got {len(raw)} bytes")
-    return binascii.hexlify(raw).decode()
+class _BadId(ValueError):
+    """A span id of the wrong size or all zero; ``_spans`` adds where the span is."""
+
+
+def _hex_id(raw: bytes, zero: bytes, name: str) -> str:
+    if len(raw) != len(zero) or raw == zero:
+        raise _BadId(f"{name} must be {len(zero)} bytes and not all zero, got {len(raw)} bytes")
+    return raw.hex()
 
 
 def _attributes(pairs: Any) -> dict[str, Any]:
@@ -150,14 +160,8 @@ def _attributes(pairs: Any) -> dict[str, Any]:
 
 def _value(value: AnyValue) -> Any:
     which = value.WhichOneof("value")
-    if which == "string_value":
-        return value.string_value
-    if which == "bool_value":
-        return value.bool_value
-    if which == "int_value":
-        return value.int_value
-    if which == "double_value":
-        return value.double_value
+    if which in _SCALARS:
+        return getattr(value, which)
     if which == "array_value":
         return [_value(v) for v in value.array_value.values]
     if which == "kvlist_value":
