@@ -13,6 +13,7 @@ Spans that already carry ``spanlite.span.kind`` are ours and pass through unchan
 
 from __future__ import annotations
 
+import operator
 import re
 from typing import Any, Mapping
 
@@ -34,13 +35,17 @@ _OPERATIONS = {
 _TRACELOOP_SESSION_KEYS = ("session_id", "session", "thread_id", "conversation_id")
 _TRACELOOP_USER_KEYS = ("user_id", "user")
 _INDEXED = re.compile(r"(\d+)\.(.+)")
+# Every key the mappings below read starts with one of these (OpenInference's only once its span kind is there).
+# Most spans carry none, and one C-level check per key spares them the whole walk.
+_FOREIGN_PREFIXES = (attr.OI_SPAN_KIND, "traceloop.", "gen_ai.", attr.LLM_REQUEST_TYPE)
+_is_foreign = operator.methodcaller("startswith", _FOREIGN_PREFIXES)
 
 
 def normalize(attributes: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``attributes`` with spanlite's keys filled in from whichever convention the sender used."""
-    if attr.SPAN_KIND in attributes:
-        return dict(attributes)
     a = dict(attributes)
+    if attr.SPAN_KIND in a or not any(map(_is_foreign, a)):
+        return a
     out: dict[str, Any] = {}
     if a.get(attr.OI_SPAN_KIND) is not None:
         _openinference(a, out)

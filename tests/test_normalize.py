@@ -249,6 +249,25 @@ def test_our_own_and_plain_spans_pass_through() -> None:
 
 
 @pytest.mark.parametrize(
+    ("attributes", "added"),
+    [
+        ({"openinference.span.kind": "TOOL"}, {"spanlite.span.kind": "TOOL"}),
+        ({"traceloop.span.kind": "agent"}, {"spanlite.span.kind": "AGENT"}),
+        ({"traceloop.entity.input": "[1]"}, {"spanlite.inputs": "[1]"}),
+        ({"traceloop.association.properties.user_id": "ada"}, {"user.id": "ada"}),
+        ({"gen_ai.usage.prompt_tokens": 5}, {"gen_ai.usage.input_tokens": 5}),
+        ({"gen_ai.system": "openai"}, {"gen_ai.provider.name": "openai"}),
+        ({"llm.request.type": "chat"}, {"spanlite.span.kind": "CHAT_MODEL"}),
+    ],
+)
+def test_one_foreign_key_among_plain_ones_is_mapped(attributes: dict[str, Any], added: dict[str, Any]) -> None:
+    plain = {"http.route": "/ask", "db.system": "sqlite"}
+    normalized = normalize({**plain, **attributes})
+    assert {k: normalized[k] for k in added} == added
+    assert {k: normalized[k] for k in plain} == plain
+
+
+@pytest.mark.parametrize(
     "attributes",
     [
         {"openinference.span.kind": None, "llm.input_messages.x.message.role": 1},
