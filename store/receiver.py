@@ -57,6 +57,8 @@ _DECODERS: dict[str, Callable[[bytes], list[dict[str, Any]]]] = {
     "application/protobuf": decode_protobuf,
     _JSON: decode_json,
 }
+_PROTOBUF_SUCCESS = ExportTraceServiceResponse().SerializeToString()
+_JSON_SUCCESS = json_format.MessageToJson(ExportTraceServiceResponse(), indent=None).encode()
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 _MAX_CHUNK_LINE = 1024
 
@@ -89,6 +91,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive: OTel exporters reuse one connection
     timeout = 30  # a stalled client frees its thread
+    # A response is written once, whole (a buffered wfile, flushed by http.server after each request), and sent
+    # at once: a reply in two small writes would otherwise wait for the client's delayed ACK (~40 ms).
+    wbufsize = -1
+    disable_nagle_algorithm = True
     server_version = "spanlite-otlp"
 
     def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
@@ -119,11 +125,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply_status(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error in the spanlite receiver", json_reply)
             return
         logger.debug("spanlite receiver: stored %d new spans", stored)
-        response = ExportTraceServiceResponse()
         if json_reply:
-            self._reply(HTTPStatus.OK, _JSON, json_format.MessageToJson(response, indent=None).encode())
+            self._reply(HTTPStatus.OK, _JSON, _JSON_SUCCESS)
         else:
-            self._reply(HTTPStatus.OK, _PROTOBUF, response.SerializeToString())
+            self._reply(HTTPStatus.OK, _PROTOBUF, _PROTOBUF_SUCCESS)
+
+    def handle_expect_100(self) -> bool:
+        """Send the ``100 Continue`` now: with a buffered wfile it would wait for a body the client holds back."""
+        super().handle_expect_100()
+        self.wfile.flush()
+        return True
 
     def do_GET(self) -> None:  # noqa: N802
         self._reply_status(HTTPStatus.METHOD_NOT_ALLOWED, f"POST OTLP traces to {TRACES_PATH}", True)

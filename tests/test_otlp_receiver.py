@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import socket
 import zlib
 from pathlib import Path
 from typing import Any, Iterator
@@ -235,6 +236,32 @@ def test_keep_alive_connection_serves_many_requests(receiver: Receiver) -> None:
         assert response.status == 200
     conn.close()
     assert len(stored(receiver)) == 6
+
+
+def test_a_body_sent_twice_is_stored_once(receiver: Receiver) -> None:
+    body = sdk_body(3)
+    assert post(receiver, body)[0] == 200
+    assert post(receiver, body)[0] == 200  # an exporter's retry after a lost response
+    assert len(stored(receiver)) == 3
+    with TraceStore(receiver.db_path) as store:
+        [summary] = store.search_traces()
+    assert summary.span_count == 3
+
+
+def test_expect_100_continue_is_answered_before_the_body(receiver: Receiver) -> None:
+    body = sdk_body()
+    with socket.create_connection(("127.0.0.1", receiver.port), timeout=10) as sock:
+        head = (
+            f"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: {PROTOBUF}\r\n"
+            f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n"
+        )
+        sock.sendall(head.encode())
+        reader = sock.makefile("rb")
+        assert reader.readline().startswith(b"HTTP/1.1 100")  # without it, the client would wait (curl: 1 s)
+        assert reader.readline() == b"\r\n"
+        sock.sendall(body)
+        assert reader.readline().startswith(b"HTTP/1.1 200")
+    assert len(stored(receiver)) == 2
 
 
 _VALID = sdk_body(3)
