@@ -2,7 +2,8 @@
 
 Indexing text is the most expensive part of storing a span, so writers do not do it while spans are pouring
 in: the index catches up when the writer is idle, and a text search always catches it up first, so searches
-see every stored span. ``counters.fts_rowid`` is the last spans rowid that is indexed.
+see every stored span. ``counters.fts_rowid`` is the last spans rowid that is indexed. ``trace_condition`` is
+how a search asks the index for traces.
 """
 
 from __future__ import annotations
