@@ -14,12 +14,12 @@ Frames are a 4-byte little-endian length followed by ``marshal`` data. Requests:
 from __future__ import annotations
 
 import marshal
-import os
 import select
 import signal
 import struct
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -47,6 +47,8 @@ class WriterProcess:
         assert self._process.stdin is not None and self._process.stdout is not None
         self._to_child: BinaryIO = self._process.stdin
         self._from_child: BinaryIO = self._process.stdout
+        # A handle dropped without close() (its exporter never shut down) still lets the child finish and exit.
+        self._finalizer = weakref.finalize(self, _end, self._process, self._to_child, self._from_child, 5.0)
         try:
             ok, detail = self._receive()
         except WriterGone:
@@ -76,24 +78,30 @@ class WriterProcess:
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Let the child finish and exit (closing its stdin is the signal); kill it if it does not."""
-        for stream in (self._to_child, self._from_child):
-            try:
-                stream.close()
-            except OSError:
-                pass
-        try:
-            self._process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        self._finalizer.detach()
+        _end(self._process, self._to_child, self._from_child, timeout_s)
 
     def forget(self) -> None:
         """In a forked child of the app: drop our copies of the pipes, which belong to the parent's writer."""
+        self._finalizer.detach()
         for stream in (self._to_child, self._from_child):
             try:
-                os.close(stream.fileno())
+                stream.close()  # closes this process's copy of the pipe only; the parent's stays open
             except OSError:
                 pass
+
+
+def _end(process: subprocess.Popen[bytes], to_child: BinaryIO, from_child: BinaryIO, timeout_s: float) -> None:
+    for stream in (to_child, from_child):
+        try:
+            stream.close()
+        except OSError:
+            pass
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _send(stream: BinaryIO, message: Any) -> None:

@@ -206,3 +206,40 @@ def test_the_child_ends_with_the_app_and_keeps_what_it_was_sent(tmp_path: Path, 
     assert {f"before-{i}" for i in range(200)} <= names
     if how != "sigkill":
         assert "unflushed" in names  # flushed at exit through the child, which ignored the signal sent to all
+
+
+FORKED = """
+import os, sys, spanlite
+spanlite.configure(db=sys.argv[1])
+for i in range(10):
+    with spanlite.start_span(f"parent-{i}"):
+        pass
+spanlite.flush()
+exporter = spanlite._config._pipeline.processors[0].exporter
+parent_writer = exporter.writer_pid
+pid = os.fork()
+if pid == 0:
+    with spanlite.start_span("forked"):
+        pass
+    spanlite.flush()
+    assert exporter.writer_pid not in (None, parent_writer), exporter.writer_pid
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+assert status == 0, status
+with spanlite.start_span("parent-after"):
+    pass
+spanlite.flush()
+assert exporter.writer_pid == parent_writer
+print("ok")
+"""
+
+
+def test_a_forked_app_starts_its_own_writer_and_leaves_the_parents_alone(tmp_path: Path) -> None:
+    path = tmp_path / "fork.db"
+    result = subprocess.run(
+        [sys.executable, "-c", FORKED, str(path)], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "SPANLITE_WRITER": "process", "SPANLITE_STRICT": "0"},
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+    with TraceStore(path) as store:
+        assert {t.name for t in store.search_traces()} == {*(f"parent-{i}" for i in range(10)), "forked", "parent-after"}
