@@ -112,6 +112,8 @@ def span_row(
     inputs = rest.pop(attr.INPUTS, None)
     outputs = rest.pop(attr.OUTPUTS, None)
     kind = str(rest.pop(attr.SPAN_KIND, "") or "").upper()
+    if status == "UNSET" and kind:
+        status = "OK"  # spanlite's spans leave success UNSET, as OTel asks of instrumentation; stored, it is OK
     parent_is_remote = parent_is_remote or bool(rest.pop(attr.LOCAL_ROOT, False))
     if service_name and not str(service_name).startswith(_UNKNOWN_SERVICE):
         rest.setdefault(_SERVICE_NAME, service_name)

@@ -20,10 +20,18 @@ def guard(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
     try:
         return fn(*args, **kwargs)
     except Exception:
-        if strict():
-            raise
-        logger.exception("spanlite internal error in %s (ignored; your code is unaffected)", _name(fn))
+        internal_error(fn)
         return None
+
+
+def internal_error(where: Callable[..., Any]) -> None:
+    """Inside ``except``: log our own error raised in ``where`` and go on (re-raise it in strict mode).
+
+    For hot paths that inline ``guard``'s try/except to save a call.
+    """
+    if strict():
+        raise
+    logger.exception("spanlite internal error in %s (ignored; your code is unaffected)", _name(where))
 
 
 def _name(fn: Callable[..., Any]) -> str:

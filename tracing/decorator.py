@@ -10,11 +10,11 @@ from typing import Any, AsyncGenerator, Callable, Generator, Mapping, TypeVar, o
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 
-from ._guard import guard
+from ._guard import guard, internal_error
 from .kinds import SpanKind
-from .attributes import INPUTS
+from .attributes import INPUTS, OUTPUTS, SPAN_KIND
 from .serialize import to_json
-from .span import Span, close_span, open_span
+from .span import Span, close_span, otel_value, start_otel_span
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MAX_CAPTURED_ITEMS = 1_000  # items of a generator kept for its outputs when no reducer is given
@@ -65,7 +65,7 @@ def trace(
 
 
 class _Options:
-    __slots__ = ("name", "kind", "attributes", "capture_inputs", "capture_outputs", "output_reducer")
+    __slots__ = ("name", "kind", "values", "capture_inputs", "capture_outputs", "output_reducer")
 
     def __init__(
         self,
@@ -78,10 +78,11 @@ class _Options:
     ) -> None:
         self.name = name
         self.kind = kind
-        self.attributes = dict(attributes) if attributes else None
         self.capture_inputs = capture_inputs
         self.capture_outputs = capture_outputs
         self.output_reducer = output_reducer
+        # What every span of the function starts with, converted once here instead of on every call.
+        self.values = {SPAN_KIND: kind.value, **{str(k): otel_value(v) for k, v in (attributes or {}).items()}}
 
 
 def _decorate(func: Any, options: _Options) -> Any:
@@ -121,10 +122,10 @@ class _Call:
         self.defaults = {p.name: p.default for p in params if p.default is not p.empty}
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Span, object]:
-        attributes = self.options.attributes
+        values = self.options.values.copy()
         if self.options.capture_inputs:
-            attributes = {**(attributes or {}), INPUTS: to_json(self.inputs(args, kwargs))}
-        otel_span = open_span(self.name, self.options.kind, attributes)
+            values[INPUTS] = to_json(self.inputs(args, kwargs))
+        otel_span = start_otel_span(self.name, values)
         return Span(otel_span), otel_context.attach(otel_trace.set_span_in_context(otel_span))
 
     def inputs(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -155,7 +156,7 @@ class _Call:
 
     def finish(self, span: Span, token: object, result: Any) -> None:
         if self.options.capture_outputs:
-            span.set_outputs(result)
+            span.otel_span.set_attribute(OUTPUTS, to_json(result))
         close_span(span.otel_span, token, None)
 
     def fail(self, span: Span, token: object, exc: BaseException) -> None:
@@ -177,15 +178,20 @@ class _Call:
 
 def _sync_wrapper(func: Callable[..., Any], call: _Call) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        started = guard(call.start, args, kwargs)
-        if started is None:
+        try:
+            span, token = call.start(args, kwargs)
+        except Exception:
+            internal_error(call.start)
             return func(*args, **kwargs)
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
-            guard(call.fail, *started, exc)
+            guard(call.fail, span, token, exc)
             raise
-        guard(call.finish, *started, result)
+        try:
+            call.finish(span, token, result)
+        except Exception:
+            internal_error(call.finish)
         return result
 
     return wrapper
@@ -193,15 +199,20 @@ def _sync_wrapper(func: Callable[..., Any], call: _Call) -> Callable[..., Any]:
 
 def _async_wrapper(func: Callable[..., Any], call: _Call) -> Callable[..., Any]:
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        started = guard(call.start, args, kwargs)
-        if started is None:
+        try:
+            span, token = call.start(args, kwargs)
+        except Exception:
+            internal_error(call.start)
             return await func(*args, **kwargs)
         try:
             result = await func(*args, **kwargs)
         except BaseException as exc:
-            guard(call.fail, *started, exc)
+            guard(call.fail, span, token, exc)
             raise
-        guard(call.finish, *started, result)
+        try:
+            call.finish(span, token, result)
+        except Exception:
+            internal_error(call.finish)
         return result
 
     return wrapper
