@@ -9,7 +9,7 @@ from typing import Any
 
 from spanlite.tracing import attributes as attr
 from spanlite.tracing.kinds import SpanKind
-from spanlite.tracing.span import Span
+from spanlite.tracing.serialize import to_json
 
 from . import _record as rec
 from . import openai as _oa  # read at call time: the two modules import each other
@@ -63,17 +63,18 @@ def _responses_input(value: Any) -> list[dict[str, Any]]:
     return messages
 
 
-def responses_response(span: Span, request: Request, result: Any) -> None:
+def responses_response(request: Request, result: Any) -> dict[str, Any]:
     data = rec.plain(result)
     if not isinstance(data, dict):
-        return
+        return {}
     output = data.get("output") or []
     finish = _responses_finish(data, output)
-    rec.set_response(span, response_id=data.get("id"), model=data.get("model"), finish_reasons=[finish])
-    _oa._usage(span, data.get("usage"))
+    values = rec.response_attributes(response_id=data.get("id"), model=data.get("model"), finish_reasons=[finish])
+    values.update(_oa._usage(data.get("usage")))
     if request.content:
-        span.set_attribute(attr.GEN_AI_OUTPUT_MESSAGES, [_responses_output(output, finish)])
-        span.set_outputs(data)
+        values[attr.GEN_AI_OUTPUT_MESSAGES] = [_responses_output(output, finish)]
+        values[attr.OUTPUTS] = to_json(data)
+    return values
 
 
 def _responses_finish(data: dict[str, Any], output: list[Any]) -> str | None:

@@ -20,6 +20,7 @@ from spanlite._config import settings
 from spanlite.tracing import attributes as attr
 from spanlite.tracing._guard import guard
 from spanlite.tracing.kinds import SpanKind
+from spanlite.tracing.serialize import to_json
 from spanlite.tracing.span import Span, close_span, open_span
 
 # Both SDKs (Stainless-generated) mark with_raw_response / with_streaming_response calls with this header.
@@ -103,7 +104,7 @@ class Endpoint:
     module: str
     attribute: str  # dotted, e.g. "Completions.create"
     request: Callable[[Any, tuple[Any, ...], dict[str, Any], bool], Request]  # (instance, args, kwargs, content)
-    response: Callable[[Span, Request, Any], None]
+    response: Callable[[Request, Any], dict[str, Any]]  # the attributes to record for a result
     accumulator: Callable[[Request], Accumulator] | None = None
     is_stream: Callable[[Any], bool] = lambda result: False
     is_async: bool = False
@@ -140,9 +141,9 @@ class ModelCall:
             return result
         try:
             if self.request.raw:
-                _record_raw(self.span, result)
+                self.span.set_attributes(_status_attributes(result))
             else:
-                self.endpoint.response(self.span, self.request, result)
+                self.span.set_attributes(self.endpoint.response(self.request, result))
         finally:
             close_span(self.span.otel_span, None, None)
         return result
@@ -151,12 +152,13 @@ class ModelCall:
         """End a stream's span with what it carried so far, once, however the stream ended."""
         if not self.claim():
             return
+        values: dict[str, Any] = {attr.STREAM: True, attr.STREAM_CLOSED_EARLY: closed_early}
         try:
-            self.span.set_attribute(attr.STREAM_CLOSED_EARLY, closed_early)
-            self.endpoint.response(self.span, self.request, accumulator.result())
+            values.update(self.endpoint.response(self.request, accumulator.result()))
         finally:
             if exc is not None:
-                _record_error(self.span, exc)
+                values.update(_error_attributes(exc))
+            self.span.set_attributes(values)  # all at once: each call is a lock and a pass in the OTel SDK
             close_span(self.span.otel_span, None, exc)
 
     def end(self) -> None:
@@ -168,23 +170,19 @@ class ModelCall:
         if not self.claim():
             return
         try:
-            _record_error(self.span, exc)
+            self.span.set_attributes(_error_attributes(exc))
         finally:
             close_span(self.span.otel_span, None, exc)
 
 
-def _record_error(span: Span, exc: BaseException) -> None:
-    span.set_attribute(attr.ERROR_TYPE, type(exc).__qualname__)
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
-        span.set_attribute(attr.HTTP_RESPONSE_STATUS_CODE, status)
+def _error_attributes(exc: BaseException) -> dict[str, Any]:
+    return {attr.ERROR_TYPE: type(exc).__qualname__, **_status_attributes(exc)}
 
 
-def _record_raw(span: Span, response: Any) -> None:
-    """``with_raw_response`` / ``with_streaming_response``: the body is the caller's to read, so record the status."""
+def _status_attributes(response: Any) -> dict[str, Any]:
+    """The HTTP status of an SDK error, or of a ``with_raw_response`` call, whose body is the caller's to read."""
     status = getattr(response, "status_code", None)
-    if isinstance(status, int):
-        span.set_attribute(attr.HTTP_RESPONSE_STATUS_CODE, status)
+    return {attr.HTTP_RESPONSE_STATUS_CODE: status} if isinstance(status, int) else {}
 
 
 def _is_raw(kwargs: dict[str, Any]) -> bool:
@@ -200,10 +198,11 @@ def _start(
     request.raw = raw
     if raw:  # the caller parses the body; anything we asked for would reach them unhidden
         request.kwargs, request.hide_usage = kwargs, False
-    otel_span = open_span(request.name, request.kind, request.attributes)
+    attributes = request.attributes
+    if request.inputs is not None:  # given at start with the rest: setting it later costs another round in OTel
+        attributes[attr.INPUTS] = to_json(request.inputs)
+    otel_span = open_span(request.name, request.kind, attributes)
     span = Span(otel_span)
-    if request.inputs is not None:
-        span.set_inputs(request.inputs)
     # Active during the call so that spans the SDK's transport makes nest under ours.
     tokens = (otel_context.attach(otel_trace.set_span_in_context(otel_span)), _in_call.set(True))
     return ModelCall(endpoint, request, span), request.kwargs, tokens

@@ -1,5 +1,8 @@
 """Small readers both integrations use to turn SDK arguments and results into span attributes.
 
+They return attributes rather than set them: a call sets all of its response attributes at once, because each
+``set_attribute(s)`` is a lock and a validation pass in the OTel SDK.
+
 SDK objects are read through ``plain()`` (their own ``model_dump``) so one reader serves a pydantic result, a
 ``TypedDict`` argument and a dict we reassembled from a stream alike.
 """
@@ -9,7 +12,6 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from spanlite.tracing import attributes as attr
-from spanlite.tracing.span import Span
 
 # Never copied into spanlite.inputs: they may carry credentials or are transport details, not the request.
 _SECRET_KEYS = frozenset({"extra_headers", "extra_query", "api_key", "timeout"})
@@ -54,7 +56,7 @@ def plain(value: Any) -> Any:
 def get(data: Any, *path: str | int) -> Any:
     """``data[path0][path1]…`` on plain data, ``None`` where anything along the way is missing."""
     for key in path:
-        if isinstance(data, Mapping):
+        if type(data) is dict or isinstance(data, Mapping):  # exact dict first: an ABC check costs more
             data = data.get(key)  # type: ignore[call-overload]
         elif isinstance(data, list) and isinstance(key, int) and -len(data) <= key < len(data):
             data = data[key]
@@ -84,15 +86,15 @@ def span_name(operation: str, model: Any) -> str:
     return f"{operation} {model}" if given(model) else operation
 
 
-def set_usage(
-    span: Span,
+def usage_attributes(
     *,
     input_tokens: Any = None,
     output_tokens: Any = None,
     cache_read: Any = None,
     cache_creation: Any = None,
     reasoning: Any = None,
-) -> None:
+) -> dict[str, int]:
+    """The token counts that are counts (ints), under their GenAI attribute names."""
     counts = {
         attr.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
         attr.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
@@ -100,10 +102,11 @@ def set_usage(
         attr.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: cache_creation,
         attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: reasoning,
     }
-    span.set_attributes({k: v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)})
+    return {k: v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
-def set_response(span: Span, *, response_id: Any, model: Any, finish_reasons: list[Any]) -> None:
+def response_attributes(*, response_id: Any, model: Any, finish_reasons: list[Any]) -> dict[str, Any]:
+    """Response id, model and finish reasons, each only when the response had it."""
     values: dict[str, Any] = {}
     if given(response_id):
         values[attr.GEN_AI_RESPONSE_ID] = str(response_id)
@@ -111,7 +114,7 @@ def set_response(span: Span, *, response_id: Any, model: Any, finish_reasons: li
         values[attr.GEN_AI_RESPONSE_MODEL] = str(model)
     if reasons := [str(r) for r in finish_reasons if given(r)]:
         values[attr.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
-    span.set_attributes(values)
+    return values
 
 
 def text_part(text: Any) -> dict[str, Any]:

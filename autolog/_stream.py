@@ -49,7 +49,6 @@ class _StreamState:
 def wrap_stream(stream: Any, call: ModelCall, accumulator: Accumulator) -> Any:
     """The proxy the caller gets instead of ``stream``; its span ends when the stream does."""
     state = _StreamState(call, accumulator)
-    call.span.set_attribute(attr.STREAM, True)
     proxy: wrapt.ObjectProxy
     if hasattr(type(stream), "__anext__"):
         proxy = AsyncStreamProxy(stream, state)

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from spanlite.tracing import attributes as attr
 from spanlite.tracing._guard import guard
 from spanlite.tracing.kinds import SpanKind
-from spanlite.tracing.span import Span
+from spanlite.tracing.serialize import to_json
 
 from . import _record as rec
 from ._patch import Endpoint, Installed, Request, call_async, call_sync, in_model_call, install, uninstall
@@ -91,29 +91,31 @@ def _parts(content: Any) -> list[Any]:
     return parts
 
 
-def _response(span: Span, request: Request, result: Any) -> None:
+def _response(request: Request, result: Any) -> dict[str, Any]:
     data = rec.plain(result)
     if not isinstance(data, dict):
-        return
+        return {}
     stop = data.get("stop_reason")
-    rec.set_response(span, response_id=data.get("id"), model=data.get("model"), finish_reasons=[stop])
+    values = rec.response_attributes(response_id=data.get("id"), model=data.get("model"), finish_reasons=[stop])
     usage = data.get("usage") or {}
     cache_read = usage.get("cache_read_input_tokens")
     cache_creation = usage.get("cache_creation_input_tokens")
     inputs = usage.get("input_tokens")
     if isinstance(inputs, int):  # GenAI conventions count cached input too; Anthropic's input_tokens does not
         inputs += (cache_read or 0) + (cache_creation or 0)
-    rec.set_usage(
-        span,
-        input_tokens=inputs,
-        output_tokens=usage.get("output_tokens"),
-        cache_read=cache_read,
-        cache_creation=cache_creation,
+    values.update(
+        rec.usage_attributes(
+            input_tokens=inputs,
+            output_tokens=usage.get("output_tokens"),
+            cache_read=cache_read,
+            cache_creation=cache_creation,
+        )
     )
     if request.content:
         message = {"role": data.get("role") or "assistant", "parts": _parts(data.get("content")), "finish_reason": stop}
-        span.set_attribute(attr.GEN_AI_OUTPUT_MESSAGES, [message])
-        span.set_outputs(data)
+        values[attr.GEN_AI_OUTPUT_MESSAGES] = [message]
+        values[attr.OUTPUTS] = to_json(data)
+    return values
 
 
 class _MessageStream:

@@ -28,6 +28,7 @@ from spanlite._config import settings
 from spanlite.tracing import attributes as attr
 from spanlite.tracing._guard import guard, strict
 from spanlite.tracing.kinds import SpanKind
+from spanlite.tracing.serialize import to_json
 from spanlite.tracing.span import Span, close_span, open_span
 
 from . import _record as rec
@@ -341,16 +342,14 @@ def _model_response(span: Span, response: Any) -> None:
     messages = [getattr(g, "message", None) for g in generations]
     llm_output = getattr(response, "llm_output", None) or {}
     meta = next((m.response_metadata for m in messages if getattr(m, "response_metadata", None)), {})
-    rec.set_response(
-        span,
+    values = rec.response_attributes(
         response_id=meta.get("id") or llm_output.get("id"),
         model=meta.get("model_name") or meta.get("model") or llm_output.get("model_name"),
         finish_reasons=[_finish_reason(g) for g in generations],
     )
     usage = next((m.usage_metadata for m in messages if getattr(m, "usage_metadata", None)), None)
     if usage:  # every choice carries the whole call's usage: read it once
-        rec.set_usage(
-            span,
+        counts = rec.usage_attributes(
             input_tokens=usage.get("input_tokens"),
             output_tokens=usage.get("output_tokens"),
             cache_read=rec.get(usage, "input_token_details", "cache_read"),
@@ -359,16 +358,20 @@ def _model_response(span: Span, response: Any) -> None:
         )
     else:
         tokens = llm_output.get("token_usage") or llm_output.get("usage") or {}
-        rec.set_usage(span, input_tokens=tokens.get("prompt_tokens"), output_tokens=tokens.get("completion_tokens"))
+        counts = rec.usage_attributes(
+            input_tokens=tokens.get("prompt_tokens"), output_tokens=tokens.get("completion_tokens")
+        )
+    values.update(counts)
     if settings().capture_content:
         outputs = []
         for generation, message in zip(generations, messages):
             out = _message(message) if message is not None else {"role": "assistant",
                                                                   "parts": [rec.text_part(generation.text)]}
             outputs.append({**out, "finish_reason": _finish_reason(generation)})
-        span.set_attribute(attr.GEN_AI_OUTPUT_MESSAGES, outputs)
+        values[attr.GEN_AI_OUTPUT_MESSAGES] = outputs
         found = [m if m is not None else g.text for g, m in zip(generations, messages)]
-        span.set_outputs(found[0] if len(found) == 1 else found)
+        values[attr.OUTPUTS] = to_json(found[0] if len(found) == 1 else found)
+    span.set_attributes(values)
 
 
 def _finish_reason(generation: Any) -> Any:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from spanlite.tracing import attributes as attr
 from spanlite.tracing.kinds import SpanKind
-from spanlite.tracing.span import Span
+from spanlite.tracing.serialize import to_json
 
 from . import _record as rec
 from ._patch import Endpoint, Request, install, uninstall
@@ -125,14 +125,16 @@ def _embedding_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, A
     )
 
 
-def _embedding_response(span: Span, request: Request, result: Any) -> None:
-    rec.set_response(span, response_id=None, model=getattr(result, "model", None), finish_reasons=[])
+def _embedding_response(request: Request, result: Any) -> dict[str, Any]:
+    model = getattr(result, "model", None)
     usage = rec.plain(getattr(result, "usage", None)) or {}
-    rec.set_usage(span, input_tokens=usage.get("prompt_tokens"))
+    values = rec.response_attributes(response_id=None, model=model, finish_reasons=[])
+    values.update(rec.usage_attributes(input_tokens=usage.get("prompt_tokens")))
     if request.content:  # the vectors would only bloat the store: record their shape
         data = [rec.plain(e) for e in getattr(result, "data", None) or []]
         vectors = [{"index": rec.get(e, "index"), "dimensions": len(rec.get(e, "embedding") or [])} for e in data]
-        span.set_outputs({"model": getattr(result, "model", None), "data": vectors, "usage": usage})
+        values[attr.OUTPUTS] = to_json({"model": model, "data": vectors, "usage": usage})
+    return values
 
 
 ENDPOINTS: list[Endpoint] = [

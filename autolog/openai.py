@@ -12,7 +12,7 @@ from typing import Any, Callable
 from spanlite.tracing import attributes as attr
 from spanlite.tracing._guard import guard
 from spanlite.tracing.kinds import SpanKind
-from spanlite.tracing.span import Span
+from spanlite.tracing.serialize import to_json
 
 from . import _record as rec
 from ._openai_responses import ResponsesStream, responses_request, responses_response
@@ -127,28 +127,27 @@ def _content_parts(content: Any) -> list[Any]:
     return parts
 
 
-def _chat_response(span: Span, request: Request, result: Any) -> None:
+def _chat_response(request: Request, result: Any) -> dict[str, Any]:
     data = rec.plain(result)
     if not isinstance(data, dict):
-        return
+        return {}
     choices = data.get("choices") or []
-    rec.set_response(
-        span,
+    values = rec.response_attributes(
         response_id=data.get("id"),
         model=data.get("model"),
         finish_reasons=[c.get("finish_reason") for c in choices],
     )
-    _usage(span, data.get("usage"))
+    values.update(_usage(data.get("usage")))
     if request.content:
-        span.set_attribute(attr.GEN_AI_OUTPUT_MESSAGES, [_chat_output(c) for c in choices])
-        span.set_outputs(data)
+        values[attr.GEN_AI_OUTPUT_MESSAGES] = [_chat_output(c) for c in choices]
+        values[attr.OUTPUTS] = to_json(data)
+    return values
 
 
-def _usage(span: Span, usage: Any) -> None:
+def _usage(usage: Any) -> dict[str, int]:
     if not isinstance(usage, dict):
-        return
-    rec.set_usage(
-        span,
+        return {}
+    return rec.usage_attributes(
         input_tokens=usage.get("prompt_tokens", usage.get("input_tokens")),
         output_tokens=usage.get("completion_tokens", usage.get("output_tokens")),
         cache_read=rec.get(usage, "prompt_tokens_details", "cached_tokens")
@@ -308,13 +307,15 @@ def _embeddings_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, 
     )
 
 
-def _embeddings_response(span: Span, request: Request, result: Any) -> None:
-    rec.set_response(span, response_id=None, model=getattr(result, "model", None), finish_reasons=[])
+def _embeddings_response(request: Request, result: Any) -> dict[str, Any]:
+    model = getattr(result, "model", None)
     usage = getattr(result, "usage", None)
-    rec.set_usage(span, input_tokens=getattr(usage, "prompt_tokens", None))
+    values = rec.response_attributes(response_id=None, model=model, finish_reasons=[])
+    values.update(rec.usage_attributes(input_tokens=getattr(usage, "prompt_tokens", None)))
     if request.content:  # the vectors themselves would only bloat the store: record their shape
         vectors = [{"index": e.index, "dimensions": len(e.embedding)} for e in getattr(result, "data", None) or []]
-        span.set_outputs({"model": getattr(result, "model", None), "data": vectors, "usage": usage})
+        values[attr.OUTPUTS] = to_json({"model": model, "data": vectors, "usage": usage})
+    return values
 
 
 def _completions_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], content: bool) -> Request:
@@ -335,21 +336,21 @@ def _completions_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str,
     )
 
 
-def _completions_response(span: Span, request: Request, result: Any) -> None:
+def _completions_response(request: Request, result: Any) -> dict[str, Any]:
     data = rec.plain(result)
     if not isinstance(data, dict):
-        return
+        return {}
     choices = data.get("choices") or []
     reasons = [c.get("finish_reason") for c in choices]
-    rec.set_response(span, response_id=data.get("id"), model=data.get("model"), finish_reasons=reasons)
-    _usage(span, data.get("usage"))
+    values = rec.response_attributes(response_id=data.get("id"), model=data.get("model"), finish_reasons=reasons)
+    values.update(_usage(data.get("usage")))
     if request.content:
-        outputs = [
+        values[attr.GEN_AI_OUTPUT_MESSAGES] = [
             {"role": "assistant", "parts": [rec.text_part(c.get("text"))], "finish_reason": c.get("finish_reason")}
             for c in choices
         ]
-        span.set_attribute(attr.GEN_AI_OUTPUT_MESSAGES, outputs)
-        span.set_outputs(data)
+        values[attr.OUTPUTS] = to_json(data)
+    return values
 
 
 class _CompletionsStream(_ChatStream):

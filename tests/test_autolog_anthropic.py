@@ -286,7 +286,7 @@ def lenient(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_failing_recorder_returns_sdk_message(server: FakeLLMServer, lenient: None, monkeypatch: Any) -> None:
     from spanlite.autolog import _record
 
-    monkeypatch.setattr(_record, "set_usage", _boom)
+    monkeypatch.setattr(_record, "usage_attributes", _boom)
     spanlite.autolog("anthropic")
     with client(server) as c:
         message = c.messages.create(model="claude-sonnet", max_tokens=100, messages=MESSAGES)

@@ -447,7 +447,7 @@ def test_failing_request_reader_still_calls_once(server: FakeLLMServer, lenient:
 def test_failing_response_recorder_returns_sdk_object(server: FakeLLMServer, lenient: None, monkeypatch: Any) -> None:
     from spanlite.autolog import _record
 
-    monkeypatch.setattr(_record, "set_response", _boom)
+    monkeypatch.setattr(_record, "response_attributes", _boom)
     seen, span = both(chat(server, model="gpt-4o"))
     assert seen[1]["choices"][0]["message"]["content"] == TEXT
     assert span.status == "OK"  # the span still ended
@@ -456,7 +456,7 @@ def test_failing_response_recorder_returns_sdk_object(server: FakeLLMServer, len
 def test_failing_error_recorder_passes_sdk_exception(server: FakeLLMServer, lenient: None, monkeypatch: Any) -> None:
     from spanlite.autolog import _patch
 
-    monkeypatch.setattr(_patch, "_record_error", _boom)
+    monkeypatch.setattr(_patch, "_error_attributes", _boom)
     spanlite.autolog("openai")
     with client(server) as c, pytest.raises(openai.RateLimitError) as caught:
         c.chat.completions.create(model="error-429", messages=MESSAGES)

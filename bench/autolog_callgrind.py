@@ -1,0 +1,96 @@
+"""What ``autolog()`` adds to an OpenAI chat call, in instructions counted by callgrind (repeatable on a noisy VM).
+
+Each case runs in its own process under ``valgrind --tool=callgrind``, which counts only inside the C function
+``functools.reduce`` (``--toggle-collect``): the measured calls run inside one ``reduce``, so imports and warm-up
+do not count, and neither does the export thread. The fake server runs natively in its own process.
+
+    python bench/autolog_callgrind.py            # needs valgrind; takes a few minutes
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import table  # noqa: E402
+
+CALLS = 20
+SERVER = f"""
+import sys, time
+sys.path.insert(0, {str(ROOT / "tests")!r})
+from fake_llm_server import FakeLLMServer
+server = FakeLLMServer().start()
+print(server.url, flush=True)
+time.sleep(3600)
+"""
+
+
+def run_calls(url: str, kind: str, traced: bool) -> None:
+    """The measured process: a warm-up, then ``CALLS`` chat calls inside ``functools.reduce``, the counted part."""
+    import openai
+
+    import spanlite
+
+    spanlite.configure(db=Path(tempfile.mkdtemp()) / "autolog.db")
+    if traced:
+        spanlite.autolog("openai")
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="test", max_retries=0)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello."}]
+
+    def call() -> None:
+        if kind == "stream":
+            for _ in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True):
+                pass
+        else:
+            client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+
+    for _ in range(3):
+        call()
+    functools.reduce(lambda _, __: call(), range(CALLS), None)
+    spanlite.flush()
+
+
+def instructions(url: str, kind: str, traced: bool) -> int:
+    """Instructions the calling thread ran for ``CALLS`` calls."""
+    with tempfile.TemporaryDirectory() as out:
+        command = [
+            "valgrind", "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=functools_reduce",
+            f"--callgrind-out-file={out}/cg.out", sys.executable, __file__, url, kind, "traced" if traced else "plain",
+        ]  # fmt: skip
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        text = Path(out, "cg.out").read_text()
+        return int(re.search(r"^totals: (\d+)", text, re.MULTILINE).group(1))  # type: ignore[union-attr]
+
+
+def main() -> None:
+    server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        url = server.stdout.readline().strip()  # type: ignore[union-attr]
+        cases = [(kind, traced) for kind in ("chat", "stream") for traced in (False, True)]
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            counts = dict(zip(cases, pool.map(lambda case: instructions(url, *case), cases)))
+        rows = [("call", "instructions without", "with autolog", "added")]
+        for kind in ("chat", "stream"):
+            plain, traced = (counts[kind, t] / CALLS for t in (False, True))
+            rows.append((kind, f"{plain:,.0f}", f"{traced:,.0f}", f"{(traced / plain - 1) * 100:+.1f}%"))
+        print(table(rows))
+        print(f"\ncalling thread, per call (mean of {CALLS}); {time.monotonic() - started:.0f} s")
+    finally:
+        server.kill()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4:
+        run_calls(sys.argv[1], sys.argv[2], sys.argv[3] == "traced")
+    else:
+        main()
