@@ -113,7 +113,7 @@ class ResponsesStream:
 
     _SNAPSHOTS = ("response.created", "response.in_progress", "response.completed", "response.incomplete")
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: Request, stream: Any) -> None:
         self._response: Any = None
         self._text: list[str] = []
         self._final = False

@@ -105,7 +105,7 @@ class Endpoint:
     attribute: str  # dotted, e.g. "Completions.create"
     request: Callable[[Any, tuple[Any, ...], dict[str, Any], bool], Request]  # (instance, args, kwargs, content)
     response: Callable[[Request, Any], dict[str, Any]]  # the attributes to record for a result
-    accumulator: Callable[[Request], Accumulator] | None = None
+    accumulator: Callable[[Request, Any], Accumulator] | None = None  # (request, the SDK's stream)
     is_stream: Callable[[Any], bool] = lambda result: False
     is_async: bool = False
 
@@ -134,9 +134,10 @@ class ModelCall:
         if not self.request.raw and self.endpoint.accumulator is not None and self.endpoint.is_stream(result):
             from ._stream import wrap_stream  # deferred: _stream imports this module
 
+            accumulator = self.endpoint.accumulator(self.request, result)
             if not self.endpoint.is_async and hasattr(type(result), "__anext__"):
                 result = _SyncView(result)
-            return wrap_stream(result, self, self.endpoint.accumulator(self.request))
+            return wrap_stream(result, self, accumulator)
         if not self.claim():
             return result
         try:

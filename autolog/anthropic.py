@@ -121,7 +121,7 @@ def _response(request: Request, result: Any) -> dict[str, Any]:
 class _MessageStream:
     """Reassembles raw message stream events into the ``Message`` shape."""
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: Request, stream: Any) -> None:
         self._message: dict[str, Any] | None = None
         self._json: dict[int, str] = {}
 

@@ -16,7 +16,8 @@ from spanlite.tracing.serialize import to_json
 
 from . import _record as rec
 from ._patch import Endpoint, Request, install, uninstall
-from .openai import _chat_message, _chat_response, _ChatStream, _tool_definitions, _with_usage
+from ._openai_stream import ChatStream
+from .openai import _chat_message, _chat_response, _tool_definitions, _with_usage
 
 # LiteLLM's provider names -> the GenAI convention's, where they differ.
 _PROVIDERS = {
@@ -97,7 +98,7 @@ def _completion_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, 
     )
 
 
-class _Stream(_ChatStream):
+class _Stream(ChatStream):
     """LiteLLM's chunks have the OpenAI shape, but a chunk without usage has no ``usage`` attribute at all."""
 
     def hide(self, chunk: Any) -> bool:

@@ -7,15 +7,16 @@ Messages are recorded in the OTel GenAI shape: ``{"role", "parts": [{"type": "te
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 from spanlite.tracing import attributes as attr
-from spanlite.tracing._guard import guard
 from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.serialize import to_json
 
 from . import _record as rec
 from ._openai_responses import ResponsesStream, responses_request, responses_response
+from ._openai_stream import ChatStream, CompletionsStream
 from ._patch import Endpoint, Request, install, uninstall
 
 _CHAT = "openai.resources.chat.completions.completions"
@@ -50,15 +51,26 @@ def _base(instance: Any, kwargs: dict[str, Any], operation: str, max_tokens: tup
     return values
 
 
-def _with_usage(kwargs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """Ask a stream for its usage when the caller did not; the extra usage-only item is then ours to hide."""
+def _with_usage(kwargs: dict[str, Any], *, body: bool = False) -> tuple[dict[str, Any], bool]:
+    """Ask a stream for its usage when the caller did not; the extra usage-only item is then ours to hide.
+
+    With ``body`` (the OpenAI SDK) the option travels in ``extra_body``, which the SDK sends as it is, where
+    ``stream_options`` would first be walked against its declared types (about 1% of a streamed call).
+    """
     if kwargs.get("stream") is not True:
         return kwargs, False
     options = kwargs.get("stream_options")
-    if not rec.given(options):
+    if rec.given(options):
+        if isinstance(options, dict) and "include_usage" not in options:
+            return {**kwargs, "stream_options": {**options, "include_usage": True}}, True
+        return kwargs, False
+    if not body:
         return {**kwargs, "stream_options": {"include_usage": True}}, True
-    if isinstance(options, dict) and "include_usage" not in options:
-        return {**kwargs, "stream_options": {**options, "include_usage": True}}, True
+    extra = kwargs.get("extra_body")
+    if extra is None:
+        return {**kwargs, "extra_body": {"stream_options": {"include_usage": True}}}, True
+    if isinstance(extra, dict) and "stream_options" not in extra:
+        return {**kwargs, "extra_body": {**extra, "stream_options": {"include_usage": True}}}, True
     return kwargs, False
 
 
@@ -70,10 +82,15 @@ def _tool_definitions(tools: Any) -> list[Any]:
     return definitions
 
 
-def _is_stream(result: Any) -> bool:
-    from openai import AsyncStream, Stream
+@functools.cache
+def _stream_types() -> tuple[type, ...]:
+    from openai import AsyncStream, Stream  # once: an import statement costs a lookup through importlib each time
 
-    return isinstance(result, (Stream, AsyncStream))
+    return (Stream, AsyncStream)
+
+
+def _is_stream(result: Any) -> bool:
+    return isinstance(result, _stream_types())
 
 
 # chat.completions ------------------------------------------------------------------------------------------------
@@ -87,7 +104,7 @@ def _chat_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], 
         values[attr.GEN_AI_OUTPUT_TYPE] = "json"
     if content:
         values[attr.GEN_AI_INPUT_MESSAGES] = [_chat_message(m) for m in rec.plain(kwargs.get("messages")) or []]
-    call_kwargs, hide = _with_usage(kwargs)
+    call_kwargs, hide = _with_usage(kwargs, body=True)
     return Request(
         name=rec.span_name("chat", kwargs.get("model")),
         kind=SpanKind.CHAT_MODEL,
@@ -168,128 +185,6 @@ def _chat_output(choice: dict[str, Any]) -> dict[str, Any]:
     return {"role": message.get("role") or "assistant", "parts": parts, "finish_reason": choice.get("finish_reason")}
 
 
-_HEAD = ("id", "model", "created", "system_fingerprint", "service_tier")
-_FOLD_EVERY = 256  # chunks kept before folding: bounded memory on long streams, one pass per batch
-
-
-class _ChatStream:
-    """Reassembles ``ChatCompletionChunk``s into the ``ChatCompletion`` shape.
-
-    A chunk costs one ``append`` while the caller iterates; chunks are folded in batches (at the end, or every
-    ``_FOLD_EVERY``), text as lists of pieces joined once, so a long stream is not re-concatenated chunk by chunk.
-    """
-
-    def __init__(self, request: Request) -> None:
-        self._hide_usage = request.hide_usage
-        self._pending: list[Any] = []
-        self._head: dict[str, Any] = {}
-        self._usage: Any = None
-        self._choices: dict[int, dict[str, Any]] = {}
-        self._calls: dict[int, dict[int, dict[str, Any]]] = {}
-
-    def add(self, chunk: Any) -> None:
-        pending = self._pending
-        pending.append(chunk)
-        if len(pending) >= _FOLD_EVERY:
-            self._fold()
-
-    def _fold(self) -> None:
-        pending, self._pending = self._pending, []
-        if not pending:
-            return
-        for key in _HEAD:  # the latest value given wins, as chunk by chunk
-            for chunk in reversed(pending):
-                value = getattr(chunk, key, None)
-                if value is not None:
-                    self._head[key] = value
-                    break
-        for chunk in reversed(pending):
-            usage = getattr(chunk, "usage", None)
-            if usage is not None:
-                self._usage = usage
-                break
-        for chunk in pending:
-            guard(self._add_chunk, chunk)  # one odd chunk costs itself only
-
-    def _add_chunk(self, chunk: Any) -> None:
-        for choice in getattr(chunk, "choices", None) or []:
-            self._add_choice(choice)
-
-    def _add_choice(self, choice: Any) -> None:
-        into = self._choices.get(choice.index)
-        if into is None:
-            into = self._choices[choice.index] = {
-                "index": choice.index,
-                "message": {"role": "assistant"},
-                "finish_reason": None,
-            }
-        message, delta = into["message"], choice.delta
-        if delta is not None:
-            if delta.role:
-                message["role"] = delta.role
-            for key in ("content", "refusal"):
-                piece = getattr(delta, key, None)
-                if piece:
-                    message.setdefault(key, []).append(piece)
-            for call in delta.tool_calls or []:
-                entry = self._calls.setdefault(choice.index, {}).setdefault(
-                    call.index, {"id": None, "type": "function", "function": {"name": [], "arguments": []}}
-                )
-                entry["id"] = call.id or entry["id"]
-                if call.function is not None:
-                    entry["function"]["name"].append(call.function.name or "")
-                    entry["function"]["arguments"].append(call.function.arguments or "")
-        if choice.finish_reason:
-            into["finish_reason"] = choice.finish_reason
-
-    def is_token(self, chunk: Any) -> bool:
-        return any(
-            c.delta is not None and (c.delta.content or c.delta.tool_calls or getattr(c.delta, "refusal", None))
-            for c in getattr(chunk, "choices", None) or []
-        )
-
-    def hide(self, chunk: Any) -> bool:
-        if not self._hide_usage:
-            return False
-        if not chunk.choices and chunk.usage is not None:
-            return True
-        # The API sends "usage": null on every chunk once usage is asked for; keep that out of the caller's view.
-        fields = getattr(chunk, "__pydantic_fields_set__", None)
-        if chunk.usage is None and isinstance(fields, set):
-            fields.discard("usage")
-        return False
-
-    def _data(self) -> rec.Plain | None:
-        self._fold()
-        if not self._head and self._usage is None and not self._choices:
-            return None
-        data = rec.Plain(self._head)
-        if self._usage is not None:
-            data["usage"] = rec.plain(self._usage)
-        return data
-
-    def result(self) -> dict[str, Any] | None:
-        data = self._data()
-        if data is None:
-            return None
-        choices = []
-        for index in sorted(self._choices):
-            into = self._choices[index]
-            message = {k: "".join(v) if isinstance(v, list) else v for k, v in into["message"].items()}
-            calls = self._calls.get(index)
-            if calls:
-                message["tool_calls"] = [_joined_call(calls[i]) for i in sorted(calls)]
-            choices.append({**into, "message": message})
-        data.update({"object": "chat.completion", "choices": choices})
-        return data
-
-
-def _joined_call(entry: dict[str, Any]) -> dict[str, Any]:
-    function = entry["function"]
-    joined = {"name": "".join(function["name"]), "arguments": "".join(function["arguments"])}
-    return {**entry, "function": joined}
-
-
 # embeddings and legacy completions ------------------------------------------------------------------------------
 
 
@@ -324,7 +219,7 @@ def _completions_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str,
         prompt = kwargs.get("prompt")
         prompts = prompt if isinstance(prompt, list) and all(isinstance(p, str) for p in prompt) else [prompt]
         values[attr.GEN_AI_INPUT_MESSAGES] = [{"role": "user", "parts": [rec.text_part(p)]} for p in prompts]
-    call_kwargs, hide = _with_usage(kwargs)
+    call_kwargs, hide = _with_usage(kwargs, body=True)
     return Request(
         name=rec.span_name("text_completion", kwargs.get("model")),
         kind=SpanKind.LLM,
@@ -353,29 +248,6 @@ def _completions_response(request: Request, result: Any) -> dict[str, Any]:
     return values
 
 
-class _CompletionsStream(_ChatStream):
-    """Legacy completion chunks carry ``text`` instead of a ``delta``."""
-
-    def _add_choice(self, choice: Any) -> None:
-        into = self._choices.get(choice.index)
-        if into is None:
-            into = self._choices[choice.index] = {"index": choice.index, "text": [], "finish_reason": None}
-        into["text"].append(choice.text or "")
-        if choice.finish_reason:
-            into["finish_reason"] = choice.finish_reason
-
-    def is_token(self, chunk: Any) -> bool:
-        return any(c.text for c in getattr(chunk, "choices", None) or [])
-
-    def result(self) -> dict[str, Any] | None:
-        data = self._data()
-        if data is None:
-            return None
-        choices = [{**self._choices[i], "text": "".join(self._choices[i]["text"])} for i in sorted(self._choices)]
-        data.update({"object": "text_completion", "choices": choices})
-        return data
-
-
 def _endpoints(module: str, names: tuple[str, str], methods: tuple[str, ...], **how: Any) -> list[Endpoint]:
     sync, async_ = names
     found = []
@@ -392,7 +264,7 @@ ENDPOINTS: list[Endpoint] = [
         ("create", "parse"),
         request=_chat_request,
         response=_chat_response,
-        accumulator=_ChatStream,
+        accumulator=ChatStream,
     ),
     *_endpoints(
         _RESPONSES,
@@ -415,7 +287,7 @@ ENDPOINTS: list[Endpoint] = [
         ("create",),
         request=_completions_request,
         response=_completions_response,
-        accumulator=_CompletionsStream,
+        accumulator=CompletionsStream,
     ),
 ]
 

@@ -183,6 +183,39 @@ def test_caller_asking_for_usage_sees_the_usage_chunk(server: FakeLLMServer) -> 
     assert span.attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
 
 
+def test_usage_is_asked_for_beside_the_callers_extra_body(server: FakeLLMServer) -> None:
+    seen, span = both(chat(server, model="gpt-4o", stream=True, extra_body={"metadata": {"k": "v"}}))
+    body = server.requests[-1][1]
+    assert body["stream_options"] == {"include_usage": True} and body["metadata"] == {"k": "v"}
+    assert all(chunk["choices"] for chunk in seen[1])
+    assert span.attributes[attr.GEN_AI_USAGE_INPUT_TOKENS] == 12
+
+
+def test_usage_tap_keeps_back_only_the_usage_event() -> None:
+    """The usage-only event we asked for is read off the wire; every other event reaches the SDK as it came."""
+    from types import SimpleNamespace
+
+    from openai._streaming import SSEDecoder
+
+    from spanlite.autolog._openai_stream import ChatStream
+    from spanlite.autolog._patch import Request
+    from spanlite.tracing.kinds import SpanKind
+
+    events = [
+        '{"id":"c1","choices":[{"index":0,"delta":{"content":"\\"choices\\":[]"}}],"usage":null}',
+        '{"id":"c1","choices":[],"usage":null,"prompt_filter_results":[]}',  # Azure's first chunk: not ours to hide
+        '{"id":"c1","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":5}}',
+        "[DONE]",
+    ]
+    stream = SimpleNamespace(_decoder=SSEDecoder())
+    request = Request("chat", SpanKind.CHAT_MODEL, {}, None, {}, hide_usage=True)
+    accumulator = ChatStream(request, stream)
+    wire = "".join(f"data: {data}\n\n" for data in events).encode()
+    passed = [event.data for event in stream._decoder.iter_bytes(iter([wire]))]
+    assert passed == [events[0], events[1], events[3]]
+    assert (accumulator.result() or {})["usage"] == {"prompt_tokens": 12, "completion_tokens": 5}
+
+
 def test_stream_error_midway_ends_span_with_error(server: FakeLLMServer) -> None:
     seen, span = both(chat(server, model="stream-error", stream=True))
     assert seen[0] == "error" and span.status == "ERROR"
@@ -466,10 +499,10 @@ def test_failing_error_recorder_passes_sdk_exception(server: FakeLLMServer, leni
 def test_failing_stream_accumulator_keeps_stream_intact(
     server: FakeLLMServer, lenient: None, monkeypatch: Any
 ) -> None:
-    from spanlite.autolog import openai as autolog_openai
+    from spanlite.autolog import _openai_stream
 
-    monkeypatch.setattr(autolog_openai._ChatStream, "add", _boom)
-    monkeypatch.setattr(autolog_openai._ChatStream, "is_token", _boom)
+    monkeypatch.setattr(_openai_stream.ChatStream, "add", _boom)
+    monkeypatch.setattr(_openai_stream.ChatStream, "is_token", _boom)
     seen, span = both(chat(server, model="gpt-4o", stream=True))
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in seen[1]) == TEXT
 

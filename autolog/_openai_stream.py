@@ -1,0 +1,214 @@
+"""Folding OpenAI chat and legacy completion streams into the shape a non-streamed call returns.
+
+When we asked for the usage-only chunk ourselves, ``UsageTap`` takes it off the wire before the SDK builds a model of
+it: building that chunk cost about as much as all the rest of our recording of a stream, only for us to hide it.
+Split from ``openai.py`` to keep each module small.
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Iterator
+
+import orjson
+
+from spanlite.tracing._guard import guard
+
+from . import _record as rec
+from ._patch import Request
+
+_HEAD = ("id", "model", "created", "system_fingerprint", "service_tier")
+_FOLD_EVERY = 256  # chunks kept before folding: bounded memory on long streams, one pass per batch
+# How the usage-only chunk's empty choices look on the wire: compact (OpenAI, Azure) or Python's json default.
+_NO_CHOICES = ('"choices":[]', '"choices": []')
+
+
+class ChatStream:
+    """Reassembles ``ChatCompletionChunk``s into the ``ChatCompletion`` shape.
+
+    A chunk costs one ``append`` while the caller iterates; chunks are folded in batches (at the end, or every
+    ``_FOLD_EVERY``), text as lists of pieces joined once, so a long stream is not re-concatenated chunk by chunk.
+    """
+
+    def __init__(self, request: Request, stream: Any) -> None:
+        self._hide_usage = request.hide_usage
+        self._pending: list[Any] = []
+        self._head: dict[str, Any] = {}
+        self._usage: Any = None
+        self._choices: dict[int, dict[str, Any]] = {}
+        self._calls: dict[int, dict[int, dict[str, Any]]] = {}
+        if self._hide_usage:
+            UsageTap.install(stream, self)
+
+    def add(self, chunk: Any) -> None:
+        pending = self._pending
+        pending.append(chunk)
+        if len(pending) >= _FOLD_EVERY:
+            self._fold()
+
+    def add_usage(self, data: str) -> bool:
+        """Keep the usage of a usage-only chunk given as JSON text; ``False`` (and nothing kept) for any other."""
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return False  # the SDK's to report, as it would without us
+        usage = chunk.get("usage") if isinstance(chunk, dict) and chunk.get("choices") == [] else None
+        if not isinstance(usage, dict):
+            return False
+        self._usage = usage
+        return True
+
+    def _fold(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        for key in _HEAD:  # the latest value given wins, as chunk by chunk
+            for chunk in reversed(pending):
+                value = getattr(chunk, key, None)
+                if value is not None:
+                    self._head[key] = value
+                    break
+        for chunk in reversed(pending):
+            usage = getattr(chunk, "usage", None)
+            if usage is not None:
+                self._usage = usage
+                break
+        for chunk in pending:
+            guard(self._add_chunk, chunk)  # one odd chunk costs itself only
+
+    def _add_chunk(self, chunk: Any) -> None:
+        for choice in getattr(chunk, "choices", None) or []:
+            self._add_choice(choice)
+
+    def _add_choice(self, choice: Any) -> None:
+        into = self._choices.get(choice.index)
+        if into is None:
+            into = self._choices[choice.index] = {
+                "index": choice.index,
+                "message": {"role": "assistant"},
+                "finish_reason": None,
+            }
+        message, delta = into["message"], choice.delta
+        if delta is not None:
+            if delta.role:
+                message["role"] = delta.role
+            for key in ("content", "refusal"):
+                piece = getattr(delta, key, None)
+                if piece:
+                    message.setdefault(key, []).append(piece)
+            for call in delta.tool_calls or []:
+                entry = self._calls.setdefault(choice.index, {}).setdefault(
+                    call.index, {"id": None, "type": "function", "function": {"name": [], "arguments": []}}
+                )
+                entry["id"] = call.id or entry["id"]
+                if call.function is not None:
+                    entry["function"]["name"].append(call.function.name or "")
+                    entry["function"]["arguments"].append(call.function.arguments or "")
+        if choice.finish_reason:
+            into["finish_reason"] = choice.finish_reason
+
+    def is_token(self, chunk: Any) -> bool:
+        return any(
+            c.delta is not None and (c.delta.content or c.delta.tool_calls or getattr(c.delta, "refusal", None))
+            for c in getattr(chunk, "choices", None) or []
+        )
+
+    def hide(self, chunk: Any) -> bool:
+        if not self._hide_usage:
+            return False
+        if not chunk.choices and chunk.usage is not None:
+            return True  # the usage-only chunk, when it got past the tap
+        # The API sends "usage": null on every chunk once usage is asked for; keep that out of the caller's view.
+        fields = getattr(chunk, "__pydantic_fields_set__", None)
+        if chunk.usage is None and isinstance(fields, set):
+            fields.discard("usage")
+        return False
+
+    def _data(self) -> rec.Plain | None:
+        self._fold()
+        if not self._head and self._usage is None and not self._choices:
+            return None
+        data = rec.Plain(self._head)
+        if self._usage is not None:
+            data["usage"] = rec.plain(self._usage)
+        return data
+
+    def result(self) -> dict[str, Any] | None:
+        data = self._data()
+        if data is None:
+            return None
+        choices = []
+        for index in sorted(self._choices):
+            into = self._choices[index]
+            message = {k: "".join(v) if isinstance(v, list) else v for k, v in into["message"].items()}
+            calls = self._calls.get(index)
+            if calls:
+                message["tool_calls"] = [_joined_call(calls[i]) for i in sorted(calls)]
+            choices.append({**into, "message": message})
+        data.update({"object": "chat.completion", "choices": choices})
+        return data
+
+
+def _joined_call(entry: dict[str, Any]) -> dict[str, Any]:
+    function = entry["function"]
+    joined = {"name": "".join(function["name"]), "arguments": "".join(function["arguments"])}
+    return {**entry, "function": joined}
+
+
+class CompletionsStream(ChatStream):
+    """Legacy completion chunks carry ``text`` instead of a ``delta``."""
+
+    def _add_choice(self, choice: Any) -> None:
+        into = self._choices.get(choice.index)
+        if into is None:
+            into = self._choices[choice.index] = {"index": choice.index, "text": [], "finish_reason": None}
+        into["text"].append(choice.text or "")
+        if choice.finish_reason:
+            into["finish_reason"] = choice.finish_reason
+
+    def is_token(self, chunk: Any) -> bool:
+        return any(c.text for c in getattr(chunk, "choices", None) or [])
+
+    def result(self) -> dict[str, Any] | None:
+        data = self._data()
+        if data is None:
+            return None
+        choices = [{**self._choices[i], "text": "".join(self._choices[i]["text"])} for i in sorted(self._choices)]
+        data.update({"object": "text_completion", "choices": choices})
+        return data
+
+
+class UsageTap:
+    """Stands in for an SDK stream's server-sent-event decoder and keeps back the usage-only event we asked for.
+
+    Every other event passes through untouched and in order. The SDK's stream reads its decoder only once the
+    caller starts iterating, so the tap is in place for the whole stream. An SDK without this decoder (or a
+    usage event spelled otherwise) is left as it is: ``ChatStream.hide`` then hides the parsed chunk instead.
+    """
+
+    __slots__ = ("_decoder", "_into")
+
+    def __init__(self, decoder: Any, into: ChatStream) -> None:
+        self._decoder = decoder
+        self._into = into
+
+    @classmethod
+    def install(cls, stream: Any, into: ChatStream) -> None:
+        decoder = getattr(stream, "_decoder", None)
+        if hasattr(decoder, "iter_bytes") and hasattr(decoder, "aiter_bytes"):
+            stream._decoder = cls(decoder, into)
+
+    def iter_bytes(self, iterator: Iterator[bytes]) -> Iterator[Any]:
+        for event in self._decoder.iter_bytes(iterator):
+            if not self._is_usage(event):
+                yield event
+
+    async def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+        async for event in self._decoder.aiter_bytes(iterator):
+            if not self._is_usage(event):
+                yield event
+
+    def _is_usage(self, event: Any) -> bool:
+        data = getattr(event, "data", None)
+        if not isinstance(data, str) or (_NO_CHOICES[0] not in data and _NO_CHOICES[1] not in data):
+            return False
+        return bool(guard(self._into.add_usage, data))
