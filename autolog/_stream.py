@@ -34,7 +34,8 @@ class _StreamState:
     def item(self, item: Any) -> bool:
         """Fold one item in; ``True`` when the caller must not see it (a usage-only item we asked for).
 
-        Each step is guarded on its own: a failure to record must not stop the hiding of what we asked for.
+        Each step is guarded on its own: a failure to record neither reaches the caller nor stops the hiding of
+        what we asked for.
         """
         guard(self.accumulator.add, item)
         if not self.first_token_seen and guard(self.accumulator.is_token, item):
@@ -84,9 +85,6 @@ class _ProxyBase(wrapt.ObjectProxy):  # type: ignore[misc]
         self.__wrapped__.response = value
         self._self_response = None
 
-    def _next_or_hide(self, item: Any) -> bool:
-        return bool(guard(self._self_state.item, item))  # never raises: the item reaches the caller regardless
-
     def __repr__(self) -> str:
         return repr(self.__wrapped__)
 
@@ -107,7 +105,7 @@ class StreamProxy(_ProxyBase):
             except BaseException as exc:
                 guard(self._self_state.end, exc)
                 raise
-            if not self._next_or_hide(item):
+            if not self._self_state.item(item):  # never raises: the item reaches the caller regardless
                 return item
 
     def close(self) -> Any:
@@ -145,7 +143,7 @@ class AsyncStreamProxy(_ProxyBase):
             except BaseException as exc:
                 guard(self._self_state.end, exc)
                 raise
-            if not self._next_or_hide(item):
+            if not self._self_state.item(item):  # never raises: the item reaches the caller regardless
                 return item
 
     async def close(self) -> Any:

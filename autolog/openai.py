@@ -139,50 +139,58 @@ def _content_parts(content: Any) -> list[Any]:
         return [rec.text_part(content)]
     parts = []
     for part in content if isinstance(content, list) else [content]:
-        text = rec.get(part, "text")
+        text = rec.field(part, "text")
         parts.append(rec.text_part(text) if isinstance(text, str) else part)
     return parts
 
 
 def _chat_response(request: Request, result: Any) -> dict[str, Any]:
-    data = rec.plain(result)
-    if not isinstance(data, dict):
+    """Read from the SDK's own object (or the dict a stream was folded into), not from a dump of it."""
+    if result is None:
         return {}
-    choices = data.get("choices") or []
+    choices = rec.field(result, "choices") or []
     values = rec.response_attributes(
-        response_id=data.get("id"),
-        model=data.get("model"),
-        finish_reasons=[c.get("finish_reason") for c in choices],
+        response_id=rec.field(result, "id"),
+        model=rec.field(result, "model"),
+        finish_reasons=[rec.field(c, "finish_reason") for c in choices],
     )
-    values.update(_usage(data.get("usage")))
+    values.update(_usage(rec.field(result, "usage")))
     if request.content:
         values[attr.GEN_AI_OUTPUT_MESSAGES] = [_chat_output(c) for c in choices]
-        values[attr.OUTPUTS] = to_json(data)
+        values[attr.OUTPUTS] = rec.json_text(result)
     return values
 
 
 def _usage(usage: Any) -> dict[str, int]:
-    if not isinstance(usage, dict):
+    """Chat completions' token counts, or the Responses API's (``input_tokens``, ``output_tokens``)."""
+    if usage is None:
         return {}
+    field = rec.field
+    prompt, completion = field(usage, "prompt_tokens"), field(usage, "completion_tokens")
     return rec.usage_attributes(
-        input_tokens=usage.get("prompt_tokens", usage.get("input_tokens")),
-        output_tokens=usage.get("completion_tokens", usage.get("output_tokens")),
-        cache_read=rec.get(usage, "prompt_tokens_details", "cached_tokens")
-        or rec.get(usage, "input_tokens_details", "cached_tokens"),
-        reasoning=rec.get(usage, "completion_tokens_details", "reasoning_tokens")
-        or rec.get(usage, "output_tokens_details", "reasoning_tokens"),
+        input_tokens=prompt if prompt is not None else field(usage, "input_tokens"),
+        output_tokens=completion if completion is not None else field(usage, "output_tokens"),
+        cache_read=field(field(usage, "prompt_tokens_details"), "cached_tokens")
+        or field(field(usage, "input_tokens_details"), "cached_tokens"),
+        reasoning=field(field(usage, "completion_tokens_details"), "reasoning_tokens")
+        or field(field(usage, "output_tokens_details"), "reasoning_tokens"),
     )
 
 
-def _chat_output(choice: dict[str, Any]) -> dict[str, Any]:
-    message = choice.get("message") or {}
-    parts = _content_parts(message.get("content"))
-    if message.get("refusal"):
-        parts.append({"type": "refusal", "content": message["refusal"]})
-    for call in message.get("tool_calls") or []:
-        function = call.get("function") or {}
-        parts.append(rec.tool_call_part(call.get("id"), function.get("name"), function.get("arguments")))
-    return {"role": message.get("role") or "assistant", "parts": parts, "finish_reason": choice.get("finish_reason")}
+def _chat_output(choice: Any) -> dict[str, Any]:
+    field = rec.field
+    message = field(choice, "message")
+    parts = _content_parts(field(message, "content"))
+    if refusal := field(message, "refusal"):
+        parts.append({"type": "refusal", "content": refusal})
+    for call in field(message, "tool_calls") or []:
+        function = field(call, "function")
+        parts.append(rec.tool_call_part(field(call, "id"), field(function, "name"), field(function, "arguments")))
+    return {
+        "role": field(message, "role") or "assistant",
+        "parts": parts,
+        "finish_reason": field(choice, "finish_reason"),
+    }
 
 
 # embeddings and legacy completions ------------------------------------------------------------------------------

@@ -216,6 +216,23 @@ def test_usage_tap_keeps_back_only_the_usage_event() -> None:
     assert (accumulator.result() or {})["usage"] == {"prompt_tokens": 12, "completion_tokens": 5}
 
 
+@pytest.mark.parametrize("content", ["Hello é", "x" * 300_000, "é" * 100_000])
+def test_outputs_text_is_the_same_as_from_a_dump(content: str) -> None:
+    """Recorded outputs come from the SDK object's own serialiser: the same text, cut at the same size."""
+    from spanlite.autolog import _record
+    from spanlite.tracing.serialize import to_json
+
+    message = {
+        "role": "assistant",
+        "content": content,
+        "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+    }
+    data = {"id": "x", "object": "chat.completion", "created": 1, "model": "m", "usage": fake.OPENAI_USAGE,
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}]}  # fmt: skip
+    completion = openai.types.chat.ChatCompletion.model_validate(data)
+    assert _record.json_text(completion) == to_json(_record.plain(completion))
+
+
 def test_stream_error_midway_ends_span_with_error(server: FakeLLMServer) -> None:
     seen, span = both(chat(server, model="stream-error", stream=True))
     assert seen[0] == "error" and span.status == "ERROR"
