@@ -2,9 +2,10 @@
 
 ``POST /v1/traces`` takes an ``ExportTraceServiceRequest`` as protobuf (``application/x-protobuf``) or OTLP/JSON
 (``application/json``), plain, gzip- or deflate-compressed, with a Content-Length or chunked. Each request is
-decoded and normalised whole, then written in one transaction: a bad body is a 400 and stores nothing. Bodies
-over ``max_body_bytes`` (after decompression, so a gzip bomb stops there) are a 413. The receiver logs and answers
-every bad request and keeps serving. Built on the stdlib's ``ThreadingHTTPServer``: no web framework.
+decoded and normalised whole, then written in one transaction by a writer process (``_span_sink``) and answered
+once committed: a bad body is a 400 and stores nothing. Bodies over ``max_body_bytes`` (after decompression, so a
+gzip bomb stops there) are a 413. The receiver logs and answers every bad request and keeps serving. Built on the
+stdlib's ``ThreadingHTTPServer``: no web framework.
 
 >>> with start_receiver("traces.db", port=0) as receiver:  # doctest: +SKIP
 ...     print(receiver.endpoint)
@@ -14,7 +15,6 @@ http://127.0.0.1:40123/v1/traces
 from __future__ import annotations
 
 import logging
-import sqlite3
 import sys
 import threading
 import zlib
@@ -24,9 +24,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable
 
-from sqlite_utils import Database
-
-from spanlite.tracing import redaction
 from spanlite.tracing._guard import guard
 
 try:
@@ -40,10 +37,8 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
         f"the spanlite OTLP receiver needs the 'otlp' extra ({exc.name} is missing): pip install 'spanlite[otlp]'"
     ) from exc
 
-from ._db import StoreError, connect
 from ._normalize import normalize
-from ._rows import redact_row, span_row
-from ._writer import write_spans
+from ._span_sink import SpanSink, pack
 
 logger = logging.getLogger("spanlite")
 
@@ -76,10 +71,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], db_path: Path, db: Database, max_body_bytes: int) -> None:
+    def __init__(self, address: tuple[str, int], db_path: Path, sink: SpanSink, max_body_bytes: int) -> None:
         self.db_path = db_path
-        self.db = db
-        self.write_lock = threading.Lock()
+        self.sink = sink
         self.max_body_bytes = max_body_bytes
         super().__init__(address, _Handler)
 
@@ -124,7 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._reply_status(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error in the spanlite receiver", json_reply)
             return
-        logger.debug("spanlite receiver: stored %d new spans", stored)
+        logger.debug("spanlite receiver: stored %d spans", stored)
         if json_reply:
             self._reply(HTTPStatus.OK, _JSON, _JSON_SUCCESS)
         else:
@@ -202,18 +196,16 @@ class _Handler(BaseHTTPRequestHandler):
             spans = decode(body)
         except OTLPDecodeError as exc:
             raise _Reject(HTTPStatus.BAD_REQUEST, str(exc)) from None
-        rows = []
+        packed = []
         for span in spans:
             # A mapping bug must not lose the span: it is stored with the sender's own attributes.
             span["attributes"] = guard(normalize, span["attributes"]) or span["attributes"]
-            rows.append(redact_row(span_row(**span), redaction.secrets))  # credentials are never stored
-        try:
-            with self.server.write_lock:
-                return write_spans(self.server.db, rows)
-        except (sqlite3.Error, StoreError) as exc:
+            packed.append(pack(span))
+        if error := self.server.sink.write(packed):
             # Busy or full disk: 503 is retryable, so the sender's exporter tries again later.
-            logger.warning("spanlite receiver could not write %d spans: %s", len(rows), exc)
-            raise _Reject(HTTPStatus.SERVICE_UNAVAILABLE, f"the trace store is unavailable: {exc}") from None
+            logger.warning("spanlite receiver could not write %d spans: %s", len(packed), error)
+            raise _Reject(HTTPStatus.SERVICE_UNAVAILABLE, f"the trace store is unavailable: {error}")
+        return len(packed)
 
     def _reply_status(self, status: HTTPStatus, message: str, json_reply: bool) -> None:
         """Errors carry a ``google.rpc.Status`` in the request's encoding, as OTLP/HTTP specifies."""
@@ -283,6 +275,11 @@ class Receiver:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}{TRACES_PATH}"
 
+    @property
+    def writer_pid(self) -> int | None:
+        """The process writing into the store (``None``: the receiver's own, when no writer process runs)."""
+        return self._server.sink.writer_pid
+
     def stop(self) -> None:
         if self._stopped:
             return
@@ -291,8 +288,7 @@ class Receiver:
             self._server.shutdown()
             self._thread.join(timeout=5)
         self._server.server_close()
-        with self._server.write_lock:
-            self._server.db.close()
+        self._server.sink.close()
 
     def __enter__(self) -> Receiver:
         return self
@@ -305,11 +301,11 @@ class Receiver:
 
 def _server(db: str | Path, host: str, port: int, max_body_bytes: int) -> _Server:
     path = Path(db).expanduser()
-    database = connect(path)  # a bad path or a newer store fails here, before the port is taken
+    sink = SpanSink(path)  # a bad path or a newer store fails here, before the port is taken
     try:
-        return _Server((host, port), path, database, max_body_bytes)
+        return _Server((host, port), path, sink, max_body_bytes)
     except BaseException:
-        database.close()
+        sink.close()
         raise
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import os
+import signal
 import socket
 import zlib
 from pathlib import Path
@@ -246,6 +248,16 @@ def test_a_body_sent_twice_is_stored_once(receiver: Receiver) -> None:
     with TraceStore(receiver.db_path) as store:
         [summary] = store.search_traces()
     assert summary.span_count == 3
+
+
+def test_spans_are_written_in_process_once_the_writer_process_dies(receiver: Receiver) -> None:
+    writer = receiver.writer_pid
+    assert writer is not None and writer != os.getpid()
+    assert post(receiver, sdk_body(2))[0] == 200
+    os.kill(writer, signal.SIGKILL)
+    assert post(receiver, sdk_body(3))[0] == 200
+    assert receiver.writer_pid is None
+    assert len(stored(receiver)) == 5
 
 
 def test_expect_100_continue_is_answered_before_the_body(receiver: Receiver) -> None:
