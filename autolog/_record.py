@@ -4,7 +4,8 @@ They return attributes rather than set them: a call sets all of its response att
 ``set_attribute(s)`` is a lock and a validation pass in the OTel SDK.
 
 SDK objects are read through ``plain()`` (their own ``model_dump``) so one reader serves a pydantic result, a
-``TypedDict`` argument and a dict we reassembled from a stream alike.
+``TypedDict`` argument and a dict we reassembled from a stream alike; where a result is read on every call,
+``field()`` and ``json_text()`` read and record it as it is, without the dump.
 """
 
 from __future__ import annotations
