@@ -3,35 +3,49 @@
 Every span is accounted for at the end: stored + counted as dropped = produced. A second run with a small queue
 shows memory staying bounded when the producer outruns the writer (drops are counted, never silent).
 
-    python bench/ingest.py
+``spanlite serve`` runs as its own process and is fed two ways: by the OTel SDK's OTLP/HTTP exporter in one or
+more sender processes (what users run; on a small machine the SDK itself is the limit), and by a lean client that
+posts pre-encoded requests (exactly what the SDK's exporter sends) over a few connections, which measures the
+receiver's own capacity. The CPU per span of the receiver process and of its writer child is read from ``/proc``
+(Linux) over the sending alone.
+
+    python bench/ingest.py [in-process] [sdk] [lean]
 """
 
 from __future__ import annotations
 
+import http.client
+import os
 import resource
+import signal
+import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
+from typing import Callable, Iterator, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, table  # noqa: E402
 
 import spanlite  # noqa: E402
-from spanlite.store import TraceStore, start_receiver  # noqa: E402
+from spanlite.store import TraceStore  # noqa: E402
 
 SPANS = 60_000
 SPANS_PER_TRACE = 10
+TRACES_PER_REQUEST = 50  # 500 spans a request; the SDK's BatchSpanProcessor exports up to 512
+ROUNDS = 3
 SENDER = """
-import sys, time
+import sys
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 provider = TracerProvider()
-provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=sys.argv[1]), max_queue_size=200_000,
-                                               max_export_batch_size=2048))
+provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=sys.argv[1]), max_queue_size=200_000))
 tracer = provider.get_tracer("sender")
 for t in range(int(sys.argv[2]) // 10):
     with tracer.start_as_current_span("root", attributes={"input.value": "question %d" % t}):
@@ -40,6 +54,8 @@ for t in range(int(sys.argv[2]) // 10):
                 pass
 provider.shutdown()
 """
+_TRACES_PATH = "/v1/traces"
+_PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
 
 def produce(count: int) -> None:
@@ -68,28 +84,190 @@ def in_process(queue: int | None) -> tuple[str, ...]:
     accounted = stats["spans"] + stats["dropped_spans"]
     label = "producer thread → SQLite" + (f" (queue {queue})" if queue else "")
     return (label, f"{stats['spans'] / elapsed:,.0f}", f"{stats['spans']:,}", f"{stats['dropped_spans']:,}",
-            "yes" if accounted == SPANS else f"NO ({accounted:,})", f"{rss_growth:.0f}")  # fmt: skip
+            "yes" if accounted == SPANS else f"NO ({accounted:,})", f"{rss_growth:.0f}", "-", "-")  # fmt: skip
 
 
-def through_receiver() -> tuple[str, ...]:
-    path = Path(tempfile.mkdtemp()) / "received.db"
-    receiver = start_receiver(path, port=0)
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", SENDER, receiver.endpoint, str(SPANS)], check=True)
-    elapsed = time.perf_counter() - start
-    receiver.stop()
-    stored = TraceStore(path).stats()["spans"]
-    ok = "yes" if stored == SPANS else f"NO ({stored:,})"
-    return ("OTel SDK → spanlite serve → SQLite", f"{stored / elapsed:,.0f}", f"{stored:,}", "0", ok, "-")
+class Serve:
+    """``spanlite serve`` in its own process on a fresh store; stopped with Ctrl-C (SIGINT) as a user would."""
+
+    def __init__(self) -> None:
+        self.db = Path(tempfile.mkdtemp()) / "received.db"
+        self._log = open(self.db.with_suffix(".log"), "w+")  # noqa: SIM115 - a file, not a pipe nobody drains
+        command = [sys.executable, "-m", "spanlite.cli", "serve", "--db", str(self.db), "--port", "0"]
+        self.process = subprocess.Popen(command, stderr=self._log)
+        self.port = self._wait_for_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}{_TRACES_PATH}"
+
+    def _wait_for_port(self) -> int:
+        for _ in range(600):
+            self._log.seek(0)
+            if "receiving OTLP/HTTP traces on http://" in (line := self._log.readline()):
+                return int(line.split("http://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"spanlite serve did not start: {self._log.read()}")
+
+    def cpu_seconds(self) -> tuple[float, float]:
+        """User + system CPU so far of the receiver process and of its children (its writer), from Linux /proc."""
+        own = children = 0
+        pid = str(self.process.pid)
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # a process that has just exited
+                continue
+            if stat.parent.name == pid:
+                own += int(fields[11]) + int(fields[12])
+            elif fields[1] == pid:
+                children += int(fields[11]) + int(fields[12])
+        tick = os.sysconf("SC_CLK_TCK")
+        return own / tick, children / tick
+
+    def stop(self) -> int:
+        """Stop the receiver and count the spans it stored."""
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=60)
+        self._log.close()
+        return TraceStore(self.db).stats()["spans"]
+
+
+class Run(NamedTuple):
+    """One pass of ``SPANS`` spans through ``spanlite serve``; CPU in seconds."""
+
+    stored: int
+    elapsed: float
+    receiver_cpu: float
+    writer_cpu: float
+    sender_cpu: float
+
+
+def sdk_senders(processes: int) -> Run:
+    serve = Serve()
+    cpu, start = serve.cpu_seconds(), time.perf_counter()
+    senders = [
+        subprocess.Popen([sys.executable, "-c", SENDER, serve.endpoint, str(SPANS // processes)])
+        for _ in range(processes)
+    ]
+    sender_cpu = 0.0
+    for sender in senders:
+        _, status, usage = os.wait4(sender.pid, 0)
+        sender.returncode = os.waitstatus_to_exitcode(status)
+        assert sender.returncode == 0, "a sender failed"
+        sender_cpu += usage.ru_utime + usage.ru_stime
+    elapsed, (receiver_cpu, writer_cpu) = time.perf_counter() - start, _minus(serve.cpu_seconds(), cpu)
+    return Run(serve.stop(), elapsed, receiver_cpu, writer_cpu, sender_cpu)
+
+
+def lean_client(connections: int, bodies: list[bytes]) -> Run:
+    serve = Serve()
+    queue = iter(bodies)
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def post_all() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", serve.port, timeout=60)
+        while True:
+            with lock:
+                body = next(queue, None)
+            if body is None:
+                break
+            conn.request("POST", _TRACES_PATH, body=body, headers=_PROTOBUF)
+            response = conn.getresponse()
+            if response.read() != b"" or response.status != 200:  # an empty ExportTraceServiceResponse
+                failures.append(f"HTTP {response.status}")
+        conn.close()
+
+    client = [threading.Thread(target=post_all) for _ in range(connections)]
+    cpu, client_cpu, start = serve.cpu_seconds(), time.process_time(), time.perf_counter()
+    for thread in client:
+        thread.start()
+    for thread in client:
+        thread.join()
+    elapsed, (receiver_cpu, writer_cpu) = time.perf_counter() - start, _minus(serve.cpu_seconds(), cpu)
+    client_cpu = time.process_time() - client_cpu
+    assert not failures, failures[:3]
+    return Run(serve.stop(), elapsed, receiver_cpu, writer_cpu, client_cpu)
+
+
+def _minus(after: tuple[float, float], before: tuple[float, float]) -> tuple[float, float]:
+    return after[0] - before[0], after[1] - before[1]
+
+
+def through_serve(label: str, run: Callable[[], Run]) -> tuple[str, ...]:
+    """Median of ``ROUNDS`` runs, each on a fresh store; every run must store every span."""
+    runs = [run() for _ in range(ROUNDS)]
+    lost = [r.stored for r in runs if r.stored != SPANS]
+
+    def us(seconds: Callable[[Run], float]) -> str:
+        return f"{statistics.median(seconds(r) for r in runs) / SPANS * 1e6:.0f}"
+
+    cpu = f"{us(lambda r: r.receiver_cpu)} + {us(lambda r: r.writer_cpu)}"
+    spans_per_s = statistics.median(r.stored / r.elapsed for r in runs)
+    accounted = "yes" if not lost else f"NO ({lost})"
+    return (label, f"{spans_per_s:,.0f}", f"{SPANS:,} × {ROUNDS}", "0", accounted, "-", cpu,
+            us(lambda r: r.sender_cpu))  # fmt: skip
+
+
+def encoded_requests(spans: int) -> Iterator[bytes]:
+    """Protobuf ``ExportTraceServiceRequest`` bodies as the SDK's exporter encodes them, every id unique.
+
+    One request is made by the real SDK; the others are copies with new ids (parents follow their spans), which
+    costs far less than running the SDK for every span.
+    """
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("sender")
+    for t in range(TRACES_PER_REQUEST):
+        with tracer.start_as_current_span("root", attributes={"input.value": f"question {t}"}):
+            for _ in range(SPANS_PER_TRACE - 1):
+                with tracer.start_as_current_span("child", attributes={"llm.model_name": "gpt-4o"}):
+                    pass
+    template = encode_spans(memory.get_finished_spans())
+    per_request = TRACES_PER_REQUEST * SPANS_PER_TRACE
+    for n in range(spans // per_request):
+        request = ExportTraceServiceRequest()
+        request.CopyFrom(template)
+        trace_ids: dict[bytes, bytes] = {}
+        span_ids: dict[bytes, bytes] = {}
+        for resource_spans in request.resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    span.trace_id = trace_ids.setdefault(span.trace_id, struct.pack(">QQ", n + 1, len(trace_ids) + 1))
+                    span.span_id = span_ids.setdefault(span.span_id, struct.pack(">II", n + 1, len(span_ids) + 1))
+                    if span.parent_span_id:
+                        new = struct.pack(">II", n + 1, len(span_ids) + 1)
+                        span.parent_span_id = span_ids.setdefault(span.parent_span_id, new)
+        yield request.SerializeToString()
 
 
 def main() -> None:
-    rows = [("path", "spans/s", "stored", "dropped", "all accounted", "peak RSS growth MB")]
-    rows.append(in_process(None))
-    rows.append(in_process(2_000))
-    rows.append(through_receiver())
+    which = set(sys.argv[1:]) or {"in-process", "sdk", "lean"}
+    rows = [("path", "spans/s", "stored", "dropped", "all accounted", "peak RSS growth MB",
+             "receiver + writer process CPU µs/span", "sender CPU µs/span")]  # fmt: skip
+    if "in-process" in which:
+        rows += [in_process(None), in_process(2_000)]
+    if "sdk" in which:
+        for n in (1, 2):
+            label = f"OTel SDK ({n} sender process{'es' if n > 1 else ''}) → spanlite serve → SQLite"
+            rows.append(through_serve(label, partial(sdk_senders, n)))
+    if "lean" in which:
+        bodies = list(encoded_requests(SPANS))
+        for n in (1, 4):
+            label = f"pre-encoded requests ({n} connection{'s' if n > 1 else ''}) → spanlite serve → SQLite"
+            rows.append(through_serve(label, partial(lean_client, n, bodies)))
     print(table(rows))
-    print(f"\n{SPANS:,} spans in traces of {SPANS_PER_TRACE}; target ≥ 20,000 spans/s; {machine()}")
+    print(
+        f"\n{SPANS:,} spans in traces of {SPANS_PER_TRACE}, {TRACES_PER_REQUEST * SPANS_PER_TRACE} a request "
+        f"through serve (medians of {ROUNDS} runs); target ≥ 20,000 spans/s; {machine()}"
+    )
 
 
 if __name__ == "__main__":
