@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import statistics
+import subprocess
+import sys
 import time
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterator
 
 
 def per_call_us(fn: Callable[[], object], calls: int) -> float:
@@ -32,3 +36,24 @@ def table(rows: list[tuple[str, ...]]) -> str:
 
 def machine() -> str:
     return f"{platform.python_implementation()} {platform.python_version()} on {platform.machine()}, {platform.node()}"
+
+
+_FAKE_SERVER = f"""
+import sys, time
+sys.path.insert(0, {str(Path(__file__).resolve().parents[1] / "tests")!r})
+from fake_llm_server import FakeLLMServer
+server = FakeLLMServer().start()
+print(server.url, flush=True)
+time.sleep(3600)
+"""
+
+
+@contextlib.contextmanager
+def fake_llm_server() -> Iterator[str]:
+    """The tests' fake model API in a process of its own, so its work is not counted as ours; yields its URL."""
+    server = subprocess.Popen([sys.executable, "-c", _FAKE_SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        yield server.stdout.readline().strip()  # type: ignore[union-attr]
+    finally:
+        server.kill()
+        server.wait()

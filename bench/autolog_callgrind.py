@@ -19,19 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import table  # noqa: E402
+from _common import fake_llm_server, table  # noqa: E402
 
 CALLS = 20
-SERVER = f"""
-import sys, time
-sys.path.insert(0, {str(ROOT / "tests")!r})
-from fake_llm_server import FakeLLMServer
-server = FakeLLMServer().start()
-print(server.url, flush=True)
-time.sleep(3600)
-"""
 
 
 def run_calls(url: str, kind: str, traced: bool) -> None:
@@ -72,9 +63,7 @@ def instructions(url: str, kind: str, traced: bool) -> int:
 
 
 def main() -> None:
-    server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
-    try:
-        url = server.stdout.readline().strip()  # type: ignore[union-attr]
+    with fake_llm_server() as url:
         cases = [(kind, traced) for kind in ("chat", "stream") for traced in (False, True)]
         started = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
@@ -85,8 +74,6 @@ def main() -> None:
             rows.append((kind, f"{plain:,.0f}", f"{traced:,.0f}", f"{(traced / plain - 1) * 100:+.1f}%"))
         print(table(rows))
         print(f"\ncalling thread, per call (mean of {CALLS}); {time.monotonic() - started:.0f} s")
-    finally:
-        server.kill()
 
 
 if __name__ == "__main__":

@@ -8,16 +8,14 @@ and without autolog alternate (``autolog(disable=True)`` restores the SDK betwee
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, table  # noqa: E402
+from _common import fake_llm_server, machine, table  # noqa: E402
 
 import openai  # noqa: E402
 
@@ -25,14 +23,6 @@ import spanlite  # noqa: E402
 
 CALLS = 200
 ROUNDS = 7
-SERVER = f"""
-import sys, time
-sys.path.insert(0, {str(ROOT / "tests")!r})
-from fake_llm_server import FakeLLMServer
-server = FakeLLMServer().start()
-print(server.url, flush=True)
-time.sleep(3600)
-"""
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, float, float]:
@@ -45,9 +35,7 @@ def timed(fn: Callable[[], Any]) -> tuple[float, float, float]:
 
 
 def main() -> None:
-    server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
-    try:
-        url = server.stdout.readline().strip()  # type: ignore[union-attr]
+    with fake_llm_server() as url:
         spanlite.configure(db=Path(tempfile.mkdtemp()) / "autolog.db")
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="test", max_retries=0)
         messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello."}]
@@ -78,8 +66,6 @@ def main() -> None:
         print(f"\n{CALLS} calls × {ROUNDS} alternating rounds, medians; target < 5% of the un-traced call; {machine()}")
         print("CPU is the whole process (the export thread writing spans to SQLite included); caller CPU is the")
         print("calling thread alone, i.e. what autolog adds to the call itself.")
-    finally:
-        server.kill()
 
 
 def _median(values: list[tuple[float, float, float]]) -> tuple[float, ...]:
