@@ -1,7 +1,9 @@
 """What ``autolog()`` adds to an OpenAI chat call over real HTTP to a local fake server.
 
 The fake server runs in its own process, so this process's CPU time is the SDK's work plus ours. Rounds with
-and without autolog alternate (``autolog(disable=True)`` restores the SDK between them).
+and without autolog alternate in pairs (``autolog(disable=True)`` restores the SDK between them), which of the two
+goes first alternating too; the overhead is the median over pairs of one pair's ratio, so that the load of a shared
+machine, which drifts over seconds, cancels within a pair instead of landing on one side.
 
     python bench/autolog_overhead.py
 """
@@ -21,8 +23,8 @@ import openai  # noqa: E402
 
 import spanlite  # noqa: E402
 
-CALLS = 200
-ROUNDS = 7
+CALLS = 50
+ROUNDS = 31
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, float, float]:
@@ -47,23 +49,28 @@ def main() -> None:
             for _ in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True):
                 pass
 
+        for traced in (True, False):  # warm-up: lazy imports and first-call caches, on both paths
+            spanlite.autolog("openai", disable=not traced)
+            for fn in (chat, stream):
+                timed(fn)
         results: dict[str, list[tuple[float, float, float]]] = {}
-        for _ in range(ROUNDS):
+        for round_ in range(ROUNDS):
             for name, fn in (("chat", chat), ("stream", stream)):
-                spanlite.autolog("openai", disable=True)
-                results.setdefault(f"{name} plain", []).append(timed(fn))
-                spanlite.autolog("openai")
-                results.setdefault(f"{name} autolog", []).append(timed(fn))
-                spanlite.flush()
+                for traced in (False, True) if round_ % 2 else (True, False):
+                    spanlite.autolog("openai", disable=not traced)
+                    results.setdefault(f"{name} {'autolog' if traced else 'plain'}", []).append(timed(fn))
+                    if traced:
+                        spanlite.flush()  # the writer's work for these spans stays out of the next round
         rows = [("call", "wall µs", "CPU µs", "caller CPU µs", "wall overhead", "CPU overhead", "caller CPU overhead")]
         for name in ("chat", "stream"):
-            plain = _median(results[f"{name} plain"])
-            traced = _median(results[f"{name} autolog"])
-            rows.append((f"{name} without autolog", *(f"{v:.0f}" for v in plain), "", "", ""))
-            rows.append((f"{name} with autolog", *(f"{v:.0f}" for v in traced),
-                         *(f"{(t / p - 1) * 100:+.1f}%" for t, p in zip(traced, plain))))  # fmt: skip
+            plain, traced = results[f"{name} plain"], results[f"{name} autolog"]
+            rows.append((f"{name} without autolog", *(f"{v:.0f}" for v in _median(plain)), "", "", ""))
+            ratios = [tuple(t / p - 1 for t, p in zip(pair_t, pair_p)) for pair_t, pair_p in zip(traced, plain)]
+            rows.append((f"{name} with autolog", *(f"{v:.0f}" for v in _median(traced)),
+                         *(f"{v * 100:+.1f}%" for v in _median(ratios))))  # fmt: skip
         print(table(rows))
-        print(f"\n{CALLS} calls × {ROUNDS} alternating rounds, medians; target < 5% of the un-traced call; {machine()}")
+        print(f"\n{CALLS} calls × {ROUNDS} paired rounds, medians (overhead: of the pairs' ratios); target < 5% of the")
+        print(f"un-traced call; {machine()}")
         print("CPU is the whole process (the export thread writing spans to SQLite included); caller CPU is the")
         print("calling thread alone, i.e. what autolog adds to the call itself.")
 
