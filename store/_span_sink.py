@@ -13,6 +13,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.trace import StatusCode
+
 from spanlite.tracing import redaction
 
 from ._rows import PackedSpan
@@ -21,19 +23,19 @@ from .exporter import SQLiteSpanExporter
 
 logger = logging.getLogger("spanlite")
 
-_STATUS_CODES = {"UNSET": 0, "OK": 1, "ERROR": 2}  # OTel's StatusCode values, as packed spans carry them
-_REDACTORS = redaction.built_in_names(redaction.secrets)  # credentials are never stored
+_STATUS_CODES = {code.name: code.value for code in StatusCode}  # packed spans carry the code
+_REDACT = redaction.secrets  # credentials are never stored, whoever sends them
 
 
 class SpanSink:
     """One store's writer for the receiver; ``write`` is safe from any number of request threads."""
 
     def __init__(self, path: Path) -> None:
-        self._exporter = SQLiteSpanExporter(path, writer="thread")  # opens the store: a bad one fails here
+        self._exporter = SQLiteSpanExporter(path, redact=_REDACT, writer="thread")  # a bad store fails here
         self._lock = threading.Lock()  # one request at a time to the child, whose pipe carries one
         self._child: WriterProcess | None = None
         try:
-            self._child = WriterProcess(path, _REDACTORS or [])
+            self._child = WriterProcess(path, redaction.built_in_names(_REDACT) or [])
         except (OSError, WriterGone) as exc:
             logger.warning("spanlite receiver: no writer process (%s); writing in the receiver's process", exc)
 
