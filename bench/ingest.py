@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import os
 import resource
+import shutil
 import signal
 import statistics
 import struct
@@ -125,11 +126,14 @@ class Serve:
         return own / tick, children / tick
 
     def stop(self) -> int:
-        """Stop the receiver and count the spans it stored."""
+        """Stop the receiver, count the spans it stored and delete the store."""
         self.process.send_signal(signal.SIGINT)
         self.process.wait(timeout=60)
         self._log.close()
-        return TraceStore(self.db).stats()["spans"]
+        with TraceStore(self.db) as store:
+            stored = store.stats()["spans"]
+        shutil.rmtree(self.db.parent)
+        return stored
 
 
 class Run(NamedTuple):
