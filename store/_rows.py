@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from spanlite.tracing import attributes as attr
+from spanlite.tracing._guard import guard
 from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.redaction import Redactor
 
@@ -85,8 +86,13 @@ def packed_span_row(packed: PackedSpan) -> dict[str, Any]:
 
 
 def _spanlite_keys(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Our own spans as they are; spans of other instrumentors in this process mapped onto our keys."""
-    return attributes if attr.SPAN_KIND in attributes else normalize(attributes)
+    """Our own spans as they are; other instrumentors' spans (in this process or received) mapped onto our keys.
+
+    A mapping bug must not lose the span, nor fail its whole batch: it is stored with its own attributes.
+    """
+    if attr.SPAN_KIND in attributes:
+        return attributes
+    return guard(normalize, attributes) or attributes
 
 
 def span_row(

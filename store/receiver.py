@@ -2,7 +2,8 @@
 
 ``POST /v1/traces`` takes an ``ExportTraceServiceRequest`` as protobuf (``application/x-protobuf``) or OTLP/JSON
 (``application/json``), plain, gzip- or deflate-compressed, with a Content-Length or chunked. Each request is
-decoded and normalised whole, then written in one transaction by a writer process (``_span_sink``) and answered
+decoded whole, then written in one transaction by a writer process (``_span_sink``), which maps other
+conventions' attributes onto spanlite's, and answered
 once committed: a bad body is a 400 and stores nothing. Bodies over ``max_body_bytes`` (after decompression, so a
 gzip bomb stops there) are a 413. The receiver logs and answers every bad request and keeps serving. Built on the
 stdlib's ``ThreadingHTTPServer``: no web framework.
@@ -24,7 +25,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable
 
-from spanlite.tracing._guard import guard
 
 try:
     from google.protobuf import json_format
@@ -37,7 +37,6 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
         f"the spanlite OTLP receiver needs the 'otlp' extra ({exc.name} is missing): pip install 'spanlite[otlp]'"
     ) from exc
 
-from ._normalize import normalize
 from ._span_sink import SpanSink, pack
 
 logger = logging.getLogger("spanlite")
@@ -196,11 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
             spans = decode(body)
         except OTLPDecodeError as exc:
             raise _Reject(HTTPStatus.BAD_REQUEST, str(exc)) from None
-        packed = []
-        for span in spans:
-            # A mapping bug must not lose the span: it is stored with the sender's own attributes.
-            span["attributes"] = guard(normalize, span["attributes"]) or span["attributes"]
-            packed.append(pack(span))
+        packed = [pack(span) for span in spans]  # the writer maps other conventions' attributes onto ours
         if error := self.server.sink.write(packed):
             # Busy or full disk: 503 is retryable, so the sender's exporter tries again later.
             logger.warning("spanlite receiver could not write %d spans: %s", len(packed), error)
