@@ -18,7 +18,6 @@ from opentelemetry.trace import StatusCode
 from spanlite.tracing import redaction
 
 from ._rows import PackedSpan
-from ._writer_process import WriterGone, WriterProcess
 from .exporter import SQLiteSpanExporter
 
 logger = logging.getLogger("spanlite")
@@ -31,47 +30,30 @@ class SpanSink:
     """One store's writer for the receiver; ``write`` is safe from any number of request threads."""
 
     def __init__(self, path: Path) -> None:
-        self._exporter = SQLiteSpanExporter(path, redact=_REDACT, writer="thread")  # a bad store fails here
+        self._exporter = SQLiteSpanExporter(path, redact=_REDACT, writer="process")  # a bad store fails here
         self._lock = threading.Lock()  # one request at a time to the child, whose pipe carries one
-        self._child: WriterProcess | None = None
-        try:
-            self._child = WriterProcess(path, redaction.built_in_names(_REDACT) or [])
-        except (OSError, WriterGone) as exc:
-            logger.warning("spanlite receiver: no writer process (%s); writing in the receiver's process", exc)
+        self._exporter.write_packed([])  # starts the child now rather than on the first request
+        if self._exporter.writer_pid is None:
+            logger.warning("spanlite receiver: no writer process; writing in the receiver's process")
 
     @property
     def writer_pid(self) -> int | None:
         """The writer child's process id while one writes, else ``None``."""
-        child = self._child
-        return child.pid if child is not None else None
+        return self._exporter.writer_pid
 
     def write(self, packed: list[PackedSpan]) -> str | None:
         """Store ``packed`` in one transaction: ``None`` once committed, else why the store could not take them."""
         with self._lock:
-            if self._child is not None:
-                try:
-                    ok, error = self._child.request(("write", packed))
-                except WriterGone as exc:
-                    logger.warning("spanlite receiver: the writer process stopped (%s); writing in-process", exc)
-                    self._child.close(timeout_s=1.0)
-                    self._child = None
-                except ValueError:  # a value marshal cannot carry: this batch is written here
-                    pass
-                else:
-                    return None if ok else error or "the writer process could not write"
             return None if self._exporter.write_packed(packed) else self._exporter.last_error or "write failed"
 
     def close(self) -> None:
         """Let the child finish its last write and exit, then close the store."""
         with self._lock:
-            if self._child is not None:
-                self._child.close()
-                self._child = None
             self._exporter.shutdown()
 
 
 def pack(span: dict[str, Any]) -> PackedSpan:
-    """A decoded span (``_otlp``'s neutral dict, attributes normalised) as the writer takes it."""
+    """A decoded span (``_otlp``'s neutral dict) as the writer takes it."""
     parent_id = span["parent_id"]
     events = [(e["name"], e["time_ns"], e["attributes"]) for e in span["events"]]
     return (

@@ -83,6 +83,13 @@ class SQLiteSpanExporter(SpanExporter):
             self.last_error = f"{type(exc).__name__}: {exc}"
             logger.exception("spanlite could not read %d spans", len(spans))
             return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS if self.write_packed(packed) else SpanExportResult.FAILURE
+
+    def write_packed(self, packed: Sequence[PackedSpan]) -> bool:
+        """Write packed spans (``_rows.pack_span``) in one transaction, through the writer child if one runs.
+
+        ``False`` (and ``last_error``) if they could not be written.
+        """
         child = self._child_for(len(packed))
         if child is not None:
             try:
@@ -93,11 +100,10 @@ class SQLiteSpanExporter(SpanExporter):
                 pass
             else:
                 self.last_error = error
-                return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS if self.write_packed(packed) else SpanExportResult.FAILURE
+                return bool(ok)
+        return self._write_here(packed)
 
-    def write_packed(self, packed: Sequence[PackedSpan]) -> bool:
-        """Write packed spans (``_rows.pack_span``) in this process; ``False`` (and ``last_error``) on failure."""
+    def _write_here(self, packed: Sequence[PackedSpan]) -> bool:
         try:
             rows = [packed_span_row(p) for p in packed]
             if self.redact is not None:
