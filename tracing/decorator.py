@@ -14,7 +14,8 @@ from ._guard import guard, internal_error
 from .kinds import SpanKind
 from .attributes import INPUTS, OUTPUTS, SPAN_KIND
 from .serialize import to_json
-from .span import Span, close_span, otel_value, start_otel_span
+from ._sdk_attributes import set_valid_attributes
+from .span import Span, close_span, otel_values, start_otel_span
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MAX_CAPTURED_ITEMS = 1_000  # items of a generator kept for its outputs when no reducer is given
@@ -82,7 +83,7 @@ class _Options:
         self.capture_outputs = capture_outputs
         self.output_reducer = output_reducer
         # What every span of the function starts with, converted once here instead of on every call.
-        self.values = {SPAN_KIND: kind.value, **{str(k): otel_value(v) for k, v in (attributes or {}).items()}}
+        self.values = {SPAN_KIND: kind.value, **otel_values(attributes or {})}
 
 
 def _decorate(func: Any, options: _Options) -> Any:
@@ -156,7 +157,7 @@ class _Call:
 
     def finish(self, span: Span, token: object, result: Any) -> None:
         if self.options.capture_outputs:
-            span.otel_span.set_attribute(OUTPUTS, to_json(result))
+            set_valid_attributes(span.otel_span, {OUTPUTS: to_json(result)})
         close_span(span.otel_span, token, None)
 
     def fail(self, span: Span, token: object, exc: BaseException) -> None:

@@ -13,6 +13,7 @@ from opentelemetry.trace import Status, StatusCode
 from . import attributes as attr
 from ._guard import guard
 from ._provider import tracer
+from ._sdk_attributes import set_valid_attributes
 from .kinds import SpanKind
 from .serialize import to_json
 
@@ -42,22 +43,21 @@ class Span:
         return format(self.otel_span.get_span_context().span_id, "016x")
 
     def set_inputs(self, inputs: Any) -> None:
-        guard(self.otel_span.set_attribute, attr.INPUTS, to_json(inputs))
+        guard(_set_json, self.otel_span, attr.INPUTS, inputs)
 
     def set_outputs(self, outputs: Any) -> None:
-        guard(self.otel_span.set_attribute, attr.OUTPUTS, to_json(outputs))
+        guard(_set_json, self.otel_span, attr.OUTPUTS, outputs)
 
     def set_attribute(self, key: str, value: Any) -> None:
         """Set one attribute; values OTel cannot hold (dicts, objects) are stored as JSON text."""
-        guard(self.otel_span.set_attribute, str(key), otel_value(value))
+        guard(_set_attributes, self.otel_span, {key: value})
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
         """Set several attributes at once (one lock round-trip in the SDK instead of one per key)."""
-        guard(self.otel_span.set_attributes, {str(k): otel_value(v) for k, v in attributes.items()})
+        guard(_set_attributes, self.otel_span, attributes)
 
     def add_event(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
-        values = {str(k): otel_value(v) for k, v in (attributes or {}).items()}
-        guard(self.otel_span.add_event, str(name), values)
+        guard(self.otel_span.add_event, str(name), otel_values(attributes or {}))
 
     def record_exception(self, exc: BaseException) -> None:
         """Mark the span failed and keep the exception (type, message, traceback) as an event."""
@@ -68,13 +68,30 @@ class Span:
 
 
 def otel_value(value: Any) -> Any:
-    """An attribute value OTel accepts: primitives and homogeneous lists as they are, anything else as JSON."""
+    """An attribute value OTel accepts: primitives as they are, homogeneous lists as tuples, anything else as JSON.
+
+    Tuples, as the SDK itself would store a list: a value kept in a span must not change when the caller's
+    list does.
+    """
     if isinstance(value, _PRIMITIVES):
         return value
     if isinstance(value, (list, tuple)) and value and all(type(v) is type(value[0]) for v in value):
         if isinstance(value[0], _PRIMITIVES):
-            return list(value)
+            return tuple(value)
     return to_json(value)
+
+
+def otel_values(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """``attributes`` with ``str`` keys and ``otel_value`` values; an empty key, which OTel drops, is left out."""
+    return {key: otel_value(v) for k, v in attributes.items() if (key := str(k))}
+
+
+def _set_attributes(span: otel_trace.Span, attributes: Mapping[str, Any]) -> None:
+    set_valid_attributes(span, otel_values(attributes))
+
+
+def _set_json(span: otel_trace.Span, key: str, value: Any) -> None:
+    set_valid_attributes(span, {key: to_json(value)})
 
 
 def _fail(span: otel_trace.Span, exc: BaseException) -> None:
@@ -131,12 +148,12 @@ def open_span(name: str, kind: SpanKind, attributes: Mapping[str, Any] | None = 
     """Start (but do not activate) an OTel span of ``kind`` under the current context."""
     values: dict[str, Any] = {attr.SPAN_KIND: kind.value}
     if attributes:
-        values.update((str(k), otel_value(v)) for k, v in attributes.items())
+        values.update(otel_values(attributes))
     return start_otel_span(str(name), values)
 
 
 def start_otel_span(name: str, values: dict[str, Any]) -> otel_trace.Span:
-    """Start a span with attribute ``values`` OTel accepts as they are (``values`` is taken over, not copied).
+    """Start a span with valid attribute ``values`` (``otel_values``; taken over, not copied).
 
     The attributes are set after the start rather than passed to it: the SDK's sampler hands passed attributes on
     as a read-only proxy that costs more to copy in than the few attributes themselves.
@@ -149,7 +166,7 @@ def start_otel_span(name: str, values: dict[str, Any]) -> otel_trace.Span:
         if parent_context.is_remote or parent_attributes is None or attr.SPAN_KIND not in parent_attributes:
             values[attr.LOCAL_ROOT] = True  # the parent is in another process, or not one of ours
     span = tracer().start_span(name, context=context)
-    span.set_attributes(values)
+    set_valid_attributes(span, values)
     return span
 
 
