@@ -12,15 +12,13 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import fake_llm_server, table  # noqa: E402
+from _common import callgrind_instructions, fake_llm_server, table  # noqa: E402
 
 CALLS = 20
 
@@ -52,14 +50,7 @@ def run_calls(url: str, kind: str, traced: bool) -> None:
 
 def instructions(url: str, kind: str, traced: bool) -> int:
     """Instructions the calling thread ran for ``CALLS`` calls."""
-    with tempfile.TemporaryDirectory() as out:
-        command = [
-            "valgrind", "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=functools_reduce",
-            f"--callgrind-out-file={out}/cg.out", sys.executable, __file__, url, kind, "traced" if traced else "plain",
-        ]  # fmt: skip
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        text = Path(out, "cg.out").read_text()
-        return int(re.search(r"^totals: (\d+)", text, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    return callgrind_instructions(__file__, url, kind, "traced" if traced else "plain")
 
 
 def main() -> None:

@@ -1,0 +1,101 @@
+"""What ``@spanlite.trace`` costs the app against a raw OTel span, in instructions counted by callgrind.
+
+The same cases as ``overhead.py``, but counted in instructions, which repeat exactly on a noisy machine. Each case
+runs in its own process; ``CALLS`` calls and then a flush run inside one ``functools.reduce``, the counted part
+(see ``_common.callgrind_instructions``). The flush exports from the calling thread, so what the app's export
+thread does for each span (for spanlite: reading the span into plain values and handing it to the writer process)
+is counted too; the writer process's own work is not (it is in ``overhead.py``).
+
+    python bench/trace_callgrind.py            # needs valgrind; takes about a minute
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import callgrind_instructions, table  # noqa: E402
+
+CALLS = 200
+CASES = ("raw", "trace", "raw-ten", "trace-ten")
+
+
+def run_calls(case: str) -> None:
+    """The measured process: a warm-up, then ``CALLS`` calls and a flush inside ``functools.reduce``."""
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    import spanlite
+
+    class NoopExporter(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    # Exports wait for the flush, so none of them runs on the export thread inside the counted part.
+    raw = TracerProvider()
+    raw.add_span_processor(BatchSpanProcessor(NoopExporter(), max_queue_size=10**5, schedule_delay_millis=10**6,
+                                              max_export_batch_size=10**5))  # fmt: skip
+    tracer = raw.get_tracer("bench")
+    spanlite.configure(db=Path(tempfile.mkdtemp()) / "trace.db")
+    processor = spanlite._config._pipeline.processors[0]  # type: ignore[union-attr]
+    processor.delay_s, processor.batch_size = 10**6, 10**5
+    processor.exporter._mode = "process"  # under load, as here, the default moves writing to the child
+    arg = {"question": "what is the refund policy?", "user": "ada", "k": 3}
+
+    def raw_one(payload: dict[str, Any]) -> dict[str, Any]:
+        with tracer.start_as_current_span("work"):
+            return {"answer": payload["question"].upper()}
+
+    @spanlite.trace
+    def traced_one(payload: dict[str, Any]) -> dict[str, Any]:
+        return {"answer": payload["question"].upper()}
+
+    def raw_ten() -> None:
+        with tracer.start_as_current_span("root"):
+            for _ in range(9):
+                raw_one(arg)
+
+    @spanlite.trace
+    def traced_ten() -> None:
+        for _ in range(9):
+            traced_one(arg)
+
+    call, flush = {
+        "raw": (lambda: raw_one(arg), raw.force_flush),
+        "trace": (lambda: traced_one(arg), spanlite.flush),
+        "raw-ten": (raw_ten, raw.force_flush),
+        "trace-ten": (traced_ten, spanlite.flush),
+    }[case]
+    for _ in range(20):
+        call()
+    flush()
+
+    def counted(_: object, i: int) -> None:
+        call() if i < CALLS else flush()
+
+    functools.reduce(counted, range(CALLS + 1), None)
+
+
+def main() -> None:
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        counts = dict(zip(CASES, pool.map(lambda case: callgrind_instructions(__file__, case), CASES)))
+    rows = [("case", "instructions per span", "ratio")]
+    for case, base, spans in (("trace", "raw", 1), ("trace-ten", "raw-ten", 10)):
+        raw, traced = counts[base] / CALLS / spans, counts[case] / CALLS / spans
+        rows.append((f"raw OTel span{'s of 10-span traces' if spans > 1 else ''}", f"{raw:,.0f}", "1.00×"))
+        rows.append((f"@trace{', 10-span traces' if spans > 1 else ''}", f"{traced:,.0f}", f"{traced / raw:.2f}×"))
+    print(table(rows))
+    print(f"\n{CALLS} calls and a flush from the calling thread, per span; spanlite writes through its writer process")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 2:
+        run_calls(sys.argv[1])
+    else:
+        main()
