@@ -85,6 +85,11 @@ def packed_span_row(packed: PackedSpan) -> dict[str, Any]:
     )
 
 
+def decoded_span_row(span: Mapping[str, Any]) -> dict[str, Any]:
+    """The row for a span the OTLP receiver decoded (``_otlp``'s neutral dict: ``span_row``'s arguments)."""
+    return span_row(**{**span, "attributes": _spanlite_keys(span["attributes"])})
+
+
 def _spanlite_keys(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     """Our own spans as they are; other instrumentors' spans (in this process or received) mapped onto our keys.
 

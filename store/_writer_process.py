@@ -2,13 +2,15 @@
 
 Under sustained load the writer is most of what tracing costs a process: turning spans into rows, redaction,
 SQLite inserts and index updates. The exporter hands such work to this child instead, over a pipe, as
-``marshal``-ed packed spans (``_rows.pack_span``); each request is answered once the child has committed it, so the
-exporter's export stays synchronous and the processor's retries, drop counting and flushes work unchanged. The
-child exits when its stdin closes, that is, when the app closes it or dies; it ignores SIGINT and SIGTERM so a
-Ctrl-C or a stop sent to the whole process group cannot kill it while the app is still flushing to it.
+``marshal``-ed packed spans (``_rows.pack_span``), or as rows already built and redacted by a caller with CPU to
+spare (the receiver); each request is answered once the child has committed it, so the exporter's export stays
+synchronous and the processor's retries, drop counting and flushes work unchanged. The child exits when its stdin
+closes, that is, when the app closes it or dies; it ignores SIGINT and SIGTERM so a Ctrl-C or a stop sent to the
+whole process group cannot kill it while the app is still flushing to it.
 
-Frames are a 4-byte little-endian length followed by ``marshal`` data. Requests: ``("write", packed_spans)``,
-``("dropped", count)``; replies: ``(ok, error)``. Between requests the child catches the text index up.
+Frames are a 4-byte little-endian length followed by ``marshal`` data. Requests: ``("packed", packed_spans)``,
+``("rows", rows)``, ``("dropped", count)``; replies: ``(ok, error)``. Between requests the child catches the text
+index up.
 """
 
 from __future__ import annotations
@@ -146,8 +148,10 @@ def main(path: str, redactor_names: str) -> None:
         if message is None:
             break
         kind, payload = message
-        if kind == "write":
+        if kind == "packed":
             ok = exporter.write_packed(payload)
+        elif kind == "rows":
+            ok = exporter.write_rows(payload)
         else:
             ok = exporter.record_dropped(payload)
         _send(replies, (ok, None if ok else exporter.last_error))

@@ -9,7 +9,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -88,12 +88,25 @@ class SQLiteSpanExporter(SpanExporter):
     def write_packed(self, packed: Sequence[PackedSpan]) -> bool:
         """Write packed spans (``_rows.pack_span``) in one transaction, through the writer child if one runs.
 
-        ``False`` (and ``last_error``) if they could not be written.
+        The child turns them into rows and redacts them, sparing the app's core. ``False`` (and ``last_error``) if
+        they could not be written.
         """
-        child = self._child_for(len(packed))
+        return self._write("packed", packed, lambda: self._redacted([packed_span_row(p) for p in packed]))
+
+    def write_rows(self, rows: list[dict[str, Any]]) -> bool:
+        """Write rows ready to store (``_rows.span_row``, already redacted by the caller) in one transaction.
+
+        For a caller with a core to spare beside the writer child, as the receiver has: the child then only does
+        SQLite. ``False`` (and ``last_error``) if they could not be written.
+        """
+        return self._write("rows", rows, lambda: rows)
+
+    def _write(self, kind: str, batch: Sequence[Any], rows: Callable[[], list[dict[str, Any]]]) -> bool:
+        """Send ``(kind, batch)`` to the writer child if one runs; else write ``rows()`` in this process."""
+        child = self._child_for(len(batch))
         if child is not None:
             try:
-                ok, error = child.request(("write", packed))
+                ok, error = child.request((kind, batch))
             except WriterGone as exc:
                 self._lose_child(exc)
             except ValueError:  # a value marshal cannot carry (a str subclass, say): this batch is written here
@@ -101,23 +114,24 @@ class SQLiteSpanExporter(SpanExporter):
             else:
                 self.last_error = error
                 return bool(ok)
-        return self._write_here(packed)
+        return self._write_here(rows, len(batch))
 
-    def _write_here(self, packed: Sequence[PackedSpan]) -> bool:
+    def _redacted(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return redact_rows(rows, self.redact) if self.redact is not None else rows
+
+    def _write_here(self, rows: Callable[[], list[dict[str, Any]]], count: int) -> bool:
         try:
-            rows = [packed_span_row(p) for p in packed]
-            if self.redact is not None:
-                rows = redact_rows(rows, self.redact)
+            ready = rows()
             with self._lock:
                 self._reopen_if_replaced()
-                write_spans(self._db, rows)
+                write_spans(self._db, ready)
         except (sqlite3.Error, StoreError, OSError) as exc:
             self.last_error = f"{self.path}: {exc}"
-            logger.debug("spanlite could not write %d spans to %s: %s", len(packed), self.path, exc)
+            logger.debug("spanlite could not write %d spans to %s: %s", count, self.path, exc)
             return False
         except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
-            logger.exception("spanlite could not convert or write %d spans", len(packed))
+            logger.exception("spanlite could not convert or write %d spans", count)
             return False
         self.last_error = None
         return True

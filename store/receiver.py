@@ -2,11 +2,10 @@
 
 ``POST /v1/traces`` takes an ``ExportTraceServiceRequest`` as protobuf (``application/x-protobuf``) or OTLP/JSON
 (``application/json``), plain, gzip- or deflate-compressed, with a Content-Length or chunked. Each request is
-decoded whole, then written in one transaction by a writer process (``_span_sink``), which maps other
-conventions' attributes onto spanlite's, and answered
-once committed: a bad body is a 400 and stores nothing. Bodies over ``max_body_bytes`` (after decompression, so a
-gzip bomb stops there) are a 413. The receiver logs and answers every bad request and keeps serving. Built on the
-stdlib's ``ThreadingHTTPServer``: no web framework.
+decoded whole, its attributes mapped from other conventions onto spanlite's, then written in one transaction by a
+writer process (``_span_sink``), and answered once committed: a bad body is a 400 and stores nothing. Bodies over
+``max_body_bytes`` (after decompression, so a gzip bomb stops there) are a 413. The receiver logs and answers every
+bad request and keeps serving. Built on the stdlib's ``ThreadingHTTPServer``: no web framework.
 
 >>> with start_receiver("traces.db", port=0) as receiver:  # doctest: +SKIP
 ...     print(receiver.endpoint)
@@ -37,7 +36,7 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
         f"the spanlite OTLP receiver needs the 'otlp' extra ({exc.name} is missing): pip install 'spanlite[otlp]'"
     ) from exc
 
-from ._span_sink import SpanSink, pack
+from ._span_sink import SpanSink
 
 logger = logging.getLogger("spanlite")
 
@@ -195,12 +194,11 @@ class _Handler(BaseHTTPRequestHandler):
             spans = decode(body)
         except OTLPDecodeError as exc:
             raise _Reject(HTTPStatus.BAD_REQUEST, str(exc)) from None
-        packed = [pack(span) for span in spans]  # the writer maps other conventions' attributes onto ours
-        if error := self.server.sink.write(packed):
+        if error := self.server.sink.write(spans):  # which maps other conventions' attributes onto ours
             # Busy or full disk: 503 is retryable, so the sender's exporter tries again later.
-            logger.warning("spanlite receiver could not write %d spans: %s", len(packed), error)
+            logger.warning("spanlite receiver could not write %d spans: %s", len(spans), error)
             raise _Reject(HTTPStatus.SERVICE_UNAVAILABLE, f"the trace store is unavailable: {error}")
-        return len(packed)
+        return len(spans)
 
     def _reply_status(self, status: HTTPStatus, message: str, json_reply: bool) -> None:
         """Errors carry a ``google.rpc.Status`` in the request's encoding, as OTLP/HTTP specifies."""

@@ -260,6 +260,35 @@ def test_spans_are_written_in_process_once_the_writer_process_dies(receiver: Rec
     assert len(stored(receiver)) == 5
 
 
+def test_the_writer_process_stores_the_rows_the_receiver_would(tmp_path: Path) -> None:
+    """Rows are built and redacted in the receiver; what its writer child stores is what it would store itself."""
+    key = "sk-proj-abcdefghijklmnopqrstuvwxyz"
+    root = json_span("aaaaaaaaaaaaaaaa")
+    root["attributes"] += [
+        {"key": "openinference.span.kind", "value": {"stringValue": "LLM"}},
+        {"key": "input.value", "value": {"stringValue": f"use {key}"}},
+        {"key": "llm.model_name", "value": {"stringValue": "gpt-4o"}},
+        {"key": "session.id", "value": {"stringValue": "s-1"}},
+    ]
+    body = json_body(root, json_span("bbbbbbbbbbbbbbbb", parent="aaaaaaaaaaaaaaaa"))
+    stores = []
+    for name, child_dies in (("child.db", False), ("in_process.db", True)):
+        with start_receiver(tmp_path / name) as receiver:
+            writer = receiver.writer_pid
+            assert writer is not None
+            if child_dies:
+                os.kill(writer, signal.SIGKILL)
+            assert post(receiver, body, JSON)[0] == 200
+            assert (receiver.writer_pid is None) is child_dies
+        with TraceStore(tmp_path / name) as store:
+            stores.append([[dict(r) for r in store.db.query(f"SELECT * FROM {t}")] for t in ("spans", "traces")])
+    assert stores[0] == stores[1]
+    [spans, [trace]] = stores[0]
+    assert len(spans) == 2 and trace["session_id"] == "s-1"
+    assert {s["model"] for s in spans} == {"gpt-4o", None}
+    assert key not in str(stores[0]) and "[REDACTED" in str(spans)
+
+
 def test_expect_100_continue_is_answered_before_the_body(receiver: Receiver) -> None:
     body = sdk_body()
     with socket.create_connection(("127.0.0.1", receiver.port), timeout=10) as sock:

@@ -9,13 +9,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 import spanlite
 from spanlite.store import SQLiteSpanExporter, TraceStore
+from spanlite.store._rows import span_row
 from spanlite.tracing import _provider, redaction
 from spanlite.tracing._processor import QueueProcessor
 
@@ -143,6 +144,31 @@ def test_values_marshal_cannot_carry_are_written_in_process(provider: TracerProv
     with TraceStore(db_path) as store:
         trace = store.get_trace(store.search_traces()[0].trace_id)
     assert trace is not None and trace.spans[0].attributes["label"] == "kept"
+
+
+def test_rows_ready_to_store_are_written_by_the_child_or_in_process(db_path: Path) -> None:
+    class Label(str):
+        pass
+
+    def row(span_id: str, name: str) -> dict[str, Any]:
+        return span_row(
+            trace_id=f"{1:032x}", span_id=span_id, parent_id=None, name=name, start_ns=1, end_ns=2,
+            status="OK", status_message=None, attributes={}, events=(),
+        )  # fmt: skip
+
+    exporter = SQLiteSpanExporter(db_path, writer="process")
+    try:
+        assert exporter.write_rows([row(f"{1:016x}", "by the child")])
+        pid = exporter.writer_pid
+        assert pid is not None
+        assert exporter.write_rows([row(f"{2:016x}", Label("here: marshal cannot carry it"))])
+        assert exporter.writer_pid == pid and _alive(pid)
+    finally:
+        exporter.shutdown()
+    with TraceStore(db_path) as store:
+        assert {s["name"] for s in store.db.query("SELECT name FROM spans")} == {
+            "by the child", "here: marshal cannot carry it"
+        }
 
 
 def test_drops_are_recorded_through_the_child(provider: TracerProvider, db_path: Path) -> None:
