@@ -292,6 +292,25 @@ def test_migrates_from_each_earlier_schema_keeping_data(tmp_path: Path) -> None:
             assert store.get_trace("t1").info.span_count == 1  # type: ignore[union-attr]
 
 
+def test_model_index_becomes_partial_and_still_serves_the_model_filter(tmp_path: Path) -> None:
+    from sqlite_utils import Database
+
+    from spanlite.store._migrations import migrations
+
+    path = tmp_path / "at-m005.db"
+    old = Database(path)
+    migrations.apply(old, stop_before="m006_model_index_only_where_a_model_is")
+    model = {"gen_ai.request.model": "gpt-4o"}
+    write_spans(old, [row("t1", "s1", None, 100, attributes=model), row("t2", "s2", None, 200)])
+    old.close()
+    with TraceStore(path) as store:
+        [index] = store.rows("SELECT sql FROM sqlite_master WHERE name = 'idx_spans_model_start_ns'")
+        assert index["sql"].endswith("WHERE model IS NOT NULL")
+        plan = store.rows("EXPLAIN QUERY PLAN SELECT x.trace_id FROM spans x WHERE x.model = ?", ["gpt-4o"])
+        assert "USING INDEX idx_spans_model_start_ns" in plan[0]["detail"]
+        assert [t.trace_id for t in store.search_traces(model="gpt-4o")] == ["t1"]
+
+
 def test_text_index_trails_writes_and_stays_exact_across_deletes(tmp_path: Path) -> None:
     from spanlite.store._writer import index_text
 
