@@ -35,6 +35,7 @@ _UPSERT_TRACE = (
 )
 _span_values = operator.itemgetter(*SPAN_COLUMNS)
 _trace_values = operator.itemgetter(*_TRACE_COLUMNS)
+_by_start = operator.itemgetter("start_ns")
 
 
 def write_spans(db: Database, rows: Sequence[dict[str, Any]]) -> int:
@@ -100,13 +101,20 @@ def _merge(trace: dict[str, Any] | None, spans: list[dict[str, Any]]) -> dict[st
     }  # fmt: skip
     tags: list[str] = orjson.loads(t["tags"]) if t["tags"] else []
     metadata: dict[str, Any] = orjson.loads(t["metadata"]) if t["metadata"] else {}
-    for span in sorted(spans, key=lambda s: s["start_ns"]):
-        t["start_ns"] = min(t["start_ns"], span["start_ns"])
-        t["end_ns"] = max(t["end_ns"], span["end_ns"])
-        t["span_count"] += 1
-        t["error_count"] += span["status"] == "ERROR"
-        t["input_tokens"] = _add(t["input_tokens"], span["input_tokens"])
-        t["output_tokens"] = _add(t["output_tokens"], span["output_tokens"])
+    # Every stored span passes through here once, in the writer: totals are kept in locals, absent values skipped.
+    start_ns, end_ns, input_tokens, output_tokens = t["start_ns"], t["end_ns"], t["input_tokens"], t["output_tokens"]
+    errors = 0
+    for span in sorted(spans, key=_by_start):
+        if span["start_ns"] < start_ns:
+            start_ns = span["start_ns"]
+        if span["end_ns"] > end_ns:
+            end_ns = span["end_ns"]
+        if span["status"] == "ERROR":
+            errors += 1
+        if span["input_tokens"] is not None:
+            input_tokens = (input_tokens or 0) + span["input_tokens"]
+        if span["output_tokens"] is not None:
+            output_tokens = (output_tokens or 0) + span["output_tokens"]
         # The trace's root, or failing that the root of one process's part of it (its parent is remote and may
         # never reach this store): without it a trace continued from another service would stay IN_PROGRESS.
         if span["parent_id"] is None or (span.get("parent_is_remote") and t["root_span_id"] is None):
@@ -115,15 +123,19 @@ def _merge(trace: dict[str, Any] | None, spans: list[dict[str, Any]]) -> dict[st
             t["status"] = "ERROR" if span["status"] == "ERROR" else "OK"
             t["input_preview"] = preview(span["inputs"])
             t["output_preview"] = preview(span["outputs"])
-        elif t["root_span_id"] is None and span["start_ns"] <= t["start_ns"]:
+        elif t["root_span_id"] is None and span["start_ns"] <= start_ns:
             t["name"] = span["name"]  # until the root arrives, name the trace after its earliest span
-        span_attributes = span.get("trace_facts") or {}
+        if not (span_attributes := span.get("trace_facts")):
+            continue
         if new_tags := span_attributes.get(attr.TRACE_TAGS):
             tags = list(dict.fromkeys([*tags, *_json_list(new_tags)]))
         if new_metadata := span_attributes.get(attr.TRACE_METADATA):
             metadata.update(_json_dict(new_metadata))
         t["session_id"] = _text(span_attributes.get(attr.SESSION_ID)) or t["session_id"]
         t["user_id"] = _text(span_attributes.get(attr.USER_ID)) or t["user_id"]
+    t["start_ns"], t["end_ns"], t["input_tokens"], t["output_tokens"] = start_ns, end_ns, input_tokens, output_tokens
+    t["span_count"] += len(spans)
+    t["error_count"] += errors
     t["tags"] = orjson.dumps(tags).decode() if tags else None
     t["metadata"] = orjson.dumps(metadata).decode() if metadata else None
     t["duration_ms"] = (t["end_ns"] - t["start_ns"]) / 1e6
@@ -143,10 +155,6 @@ def preview(json_text: str | None) -> str | None:
     text = value if isinstance(value, str) else orjson.dumps(value).decode()
     text = " ".join(text.split())
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
-
-
-def _add(total: int | None, value: int | None) -> int | None:
-    return total if value is None else (total or 0) + value
 
 
 def _text(value: Any) -> str | None:
