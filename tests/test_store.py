@@ -39,6 +39,7 @@ def test_new_store_has_schema_wal_and_page_size(tmp_path: Path) -> None:
     assert {"spans", "traces", "feedback", "trace_tags", "counters", "spans_fts"} <= set(db.table_names())
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA page_size").fetchone()[0] == 16384
+    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 4000
     indexes = {tuple(i.columns) for i in db["spans"].indexes}
     assert {("trace_id",), ("kind", "start_ns"), ("model", "start_ns")} <= indexes
     db.close()
