@@ -118,17 +118,26 @@ def _spans(request: ExportTraceServiceRequest) -> list[dict[str, Any]]:
 
 def _span(span: Span, scope: str, service_name: Any) -> dict[str, Any]:
     # Every read of a upb message field is a call into C that builds a new Python object: read each field once.
-    parent_id = span.parent_span_id
-    attributes = {kv.key: _value(kv.value) for kv in span.attributes}
+    # This runs for every received span: ids are checked inline, a call only made for a bad one.
+    trace_id, span_id, parent_id = span.trace_id, span.span_id, span.parent_span_id
+    if len(trace_id) != 16 or trace_id == _NO_TRACE_ID:
+        raise _bad_id(trace_id, _NO_TRACE_ID, "traceId")
+    if len(span_id) != 8 or span_id == _NO_SPAN_ID:
+        raise _bad_id(span_id, _NO_SPAN_ID, "spanId")
+    has_parent = bool(parent_id.strip(b"\0"))  # an all-zero parent id, of any length, is no parent
+    if has_parent and len(parent_id) != 8:
+        raise _bad_id(parent_id, _NO_SPAN_ID, "parentSpanId")
+    attributes = _attributes(span.attributes)
     if scope:
         attributes.setdefault(attr.OTEL_SCOPE_NAME, scope)
     if kind := _KINDS.get(span.kind):
         attributes.setdefault(attr.OTEL_SPAN_KIND, kind)
     status = span.status
+    events = span.events
     return {
-        "trace_id": _hex_id(span.trace_id, _NO_TRACE_ID, "traceId"),
-        "span_id": _hex_id(span.span_id, _NO_SPAN_ID, "spanId"),
-        "parent_id": _hex_id(parent_id, _NO_SPAN_ID, "parentSpanId") if parent_id.strip(b"\0") else None,
+        "trace_id": trace_id.hex(),
+        "span_id": span_id.hex(),
+        "parent_id": parent_id.hex() if has_parent else None,
         "name": span.name,
         "start_ns": span.start_time_unix_nano,
         "end_ns": span.end_time_unix_nano,
@@ -136,8 +145,10 @@ def _span(span: Span, scope: str, service_name: Any) -> dict[str, Any]:
         "status_message": status.message or None,
         "attributes": attributes,
         "events": [
-            {"name": e.name, "time_ns": e.time_unix_nano, "attributes": _attributes(e.attributes)} for e in span.events
-        ],
+            {"name": e.name, "time_ns": e.time_unix_nano, "attributes": _attributes(e.attributes)} for e in events
+        ]
+        if events
+        else [],
         "service_name": service_name,
         # The sender's word that the parent lives in another process (W3C traceparent): a local root.
         "parent_is_remote": bool(span.flags & _REMOTE_PARENT),
@@ -148,10 +159,8 @@ class _BadId(ValueError):
     """A span id of the wrong size or all zero; ``_spans`` adds where the span is."""
 
 
-def _hex_id(raw: bytes, zero: bytes, name: str) -> str:
-    if len(raw) != len(zero) or raw == zero:
-        raise _BadId(f"{name} must be {len(zero)} bytes and not all zero, got {len(raw)} bytes")
-    return raw.hex()
+def _bad_id(raw: bytes, zero: bytes, name: str) -> _BadId:
+    return _BadId(f"{name} must be {len(zero)} bytes and not all zero, got {len(raw)} bytes")
 
 
 def _attributes(pairs: Any) -> dict[str, Any]:
