@@ -28,8 +28,10 @@ def to_json(value: Any, max_bytes: int = MAX_FIELD_BYTES) -> str:
     """
     if isinstance(value, (str, bytes, bytearray)) and len(value) > max_bytes:
         return _truncated_text(value, max_bytes)  # a 100 MB string is cut before it is ever encoded
-    if isinstance(value, dict) and len(value) > 1 and any(_huge(v, max_bytes) for v in value.values()):
-        return _per_entry(value, max_bytes)
+    if isinstance(value, dict) and len(value) > 1:
+        for v in value.values():  # a loop, not any(genexpr): this runs for every traced call
+            if isinstance(v, (str, bytes, bytearray)) and len(v) > max_bytes:
+                return _per_entry(value, max_bytes)
     try:
         data = orjson.dumps(value, default=_default, option=_OPTIONS)
     except Exception:  # cycles, recursion limits, failing reprs: take the careful path
@@ -45,10 +47,6 @@ def _per_entry(value: dict[Any, Any], max_bytes: int) -> str:
     """One huge argument should not hide the others: each entry gets its share of the budget."""
     share = max_bytes // len(value)
     return "{" + ",".join(orjson.dumps(_key(k)).decode() + ":" + to_json(v, share) for k, v in value.items()) + "}"
-
-
-def _huge(value: Any, max_bytes: int) -> bool:
-    return isinstance(value, (str, bytes, bytearray)) and len(value) > max_bytes
 
 
 def _truncated_text(value: str | bytes | bytearray, max_bytes: int) -> str:

@@ -18,6 +18,7 @@ from .kinds import SpanKind
 from .serialize import to_json
 
 _PRIMITIVES = (str, bool, int, float)
+_PRIMITIVE_TYPES = frozenset(_PRIMITIVES)
 
 
 class Span:
@@ -73,17 +74,24 @@ def otel_value(value: Any) -> Any:
     Tuples, as the SDK itself would store a list: a value kept in a span must not change when the caller's
     list does.
     """
-    if isinstance(value, _PRIMITIVES):
+    kind = type(value)
+    if kind in _PRIMITIVE_TYPES or isinstance(value, _PRIMITIVES):  # exact types first: most values are
         return value
-    if isinstance(value, (list, tuple)) and value and all(type(v) is type(value[0]) for v in value):
-        if isinstance(value[0], _PRIMITIVES):
+    if (kind is list or kind is tuple or isinstance(value, (list, tuple))) and value:
+        first = type(value[0])
+        if (first in _PRIMITIVE_TYPES or issubclass(first, _PRIMITIVES)) and all(type(v) is first for v in value):
             return tuple(value)
     return to_json(value)
 
 
 def otel_values(attributes: Mapping[str, Any]) -> dict[str, Any]:
     """``attributes`` with ``str`` keys and ``otel_value`` values; an empty key, which OTel drops, is left out."""
-    return {key: otel_value(v) for k, v in attributes.items() if (key := str(k))}
+    values = {}
+    for k, v in attributes.items():
+        key = k if type(k) is str else str(k)
+        if key:
+            values[key] = v if type(v) in _PRIMITIVE_TYPES else otel_value(v)
+    return values
 
 
 def _set_attributes(span: otel_trace.Span, attributes: Mapping[str, Any]) -> None:
