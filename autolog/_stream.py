@@ -16,7 +16,7 @@ from typing import Any
 import wrapt
 
 from spanlite.tracing import attributes as attr
-from spanlite.tracing._guard import guard
+from spanlite.tracing._guard import guard, internal_error
 
 from ._patch import Accumulator, ModelCall
 
@@ -35,13 +35,25 @@ class _StreamState:
         """Fold one item in; ``True`` when the caller must not see it (a usage-only item we asked for).
 
         Each step is guarded on its own: a failure to record neither reaches the caller nor stops the hiding of
-        what we asked for.
+        what we asked for. ``guard`` is inlined: this runs for every item of every stream.
         """
-        guard(self.accumulator.add, item)
-        if not self.first_token_seen and guard(self.accumulator.is_token, item):
-            self.first_token_seen = True
-            self.call.span.add_event(attr.EVENT_FIRST_TOKEN)
-        return bool(guard(self.accumulator.hide, item))
+        accumulator = self.accumulator
+        try:
+            accumulator.add(item)
+        except Exception:
+            internal_error(accumulator.add)
+        if not self.first_token_seen:
+            try:
+                if accumulator.is_token(item):
+                    self.first_token_seen = True
+                    self.call.span.add_event(attr.EVENT_FIRST_TOKEN)
+            except Exception:
+                internal_error(accumulator.is_token)
+        try:
+            return bool(accumulator.hide(item))
+        except Exception:
+            internal_error(accumulator.hide)
+            return False
 
     def end(self, exc: BaseException | None = None, closed_early: bool = False) -> None:
         self.call.finish_stream(self.accumulator, exc, closed_early)
