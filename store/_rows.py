@@ -20,6 +20,9 @@ _KINDS = {k.value for k in SpanKind}
 _UNKNOWN_KIND = SpanKind.UNKNOWN.value
 _SERVICE_NAME = "service.name"
 _UNKNOWN_SERVICE = "unknown_service"
+# SQLite's INTEGER range. OTLP timestamps are unsigned 64-bit and Python ints unbounded: beyond it, an insert fails.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_UINT64_MAX = 2**64 - 1  # orjson's largest int
 
 _TRACE_FACTS = frozenset((attr.TRACE_TAGS, attr.TRACE_METADATA, attr.SESSION_ID, attr.USER_ID))
 SPAN_COLUMNS = (
@@ -120,7 +123,14 @@ def span_row(
 
     ``parent_is_remote``: the parent is in another process (a trace continued from a ``traceparent``), so this
     span is the root of this process's part of the trace.
+
+    Times beyond SQLite's integer range (after the year 2262, or a sender's garbage) are clamped to it, and token
+    counts beyond it stored as NULL, their value kept in the attributes: one odd span must not fail its batch.
     """
+    if not INT64_MIN <= start_ns <= INT64_MAX:
+        start_ns = clamp_int64(start_ns)
+    if not INT64_MIN <= end_ns <= INT64_MAX:
+        end_ns = clamp_int64(end_ns)
     rest = dict(attributes)
     inputs = rest.pop(attr.INPUTS, None)
     outputs = rest.pop(attr.OUTPUTS, None)
@@ -173,7 +183,20 @@ def _json_text(value: Any) -> str | None:
 
 
 def _dumps(value: Any) -> str:
-    return orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
+    try:
+        return orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # orjson cannot write an int beyond 64 bits (nor can most JSON readers read one): as text
+        return orjson.dumps(_big_ints_as_text(value), default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _big_ints_as_text(value: Any) -> Any:
+    if isinstance(value, int) and not INT64_MIN <= value <= _UINT64_MAX:
+        return str(value)
+    if isinstance(value, dict):
+        return {_big_ints_as_text(k): _big_ints_as_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_big_ints_as_text(v) for v in value]
+    return value
 
 
 def _text(value: Any) -> str | None:
@@ -181,10 +204,17 @@ def _text(value: Any) -> str | None:
 
 
 def _int(value: Any) -> int | None:
+    """An integer column's value; ``None`` for what is no integer or beyond SQLite's (the attributes keep it)."""
     try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
         return None
+    return number if INT64_MIN <= number <= INT64_MAX else None
+
+
+def clamp_int64(value: int) -> int:
+    """``value`` brought into SQLite's integer range."""
+    return INT64_MIN if value < INT64_MIN else INT64_MAX if value > INT64_MAX else value
 
 
 _TEXT_COLUMNS = ("inputs", "outputs", "attributes", "events", "status_message")

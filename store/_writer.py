@@ -19,7 +19,7 @@ from spanlite.tracing import attributes as attr
 
 from . import _text_index
 from ._db import write_transaction
-from ._rows import SPAN_COLUMNS
+from ._rows import SPAN_COLUMNS, clamp_int64
 
 IN_PROGRESS = "IN_PROGRESS"  # trace status until its root span has arrived
 PREVIEW_CHARS = 300
@@ -133,6 +133,9 @@ def _merge(trace: dict[str, Any] | None, spans: list[dict[str, Any]]) -> dict[st
             metadata.update(_json_dict(new_metadata))
         t["session_id"] = _text(span_attributes.get(attr.SESSION_ID)) or t["session_id"]
         t["user_id"] = _text(span_attributes.get(attr.USER_ID)) or t["user_id"]
+    # Each span's count fits SQLite's integers (``span_row``); a trace's sum of them need not.
+    input_tokens = None if input_tokens is None else clamp_int64(input_tokens)
+    output_tokens = None if output_tokens is None else clamp_int64(output_tokens)
     t["start_ns"], t["end_ns"], t["input_tokens"], t["output_tokens"] = start_ns, end_ns, input_tokens, output_tokens
     t["span_count"] += len(spans)
     t["error_count"] += errors

@@ -289,6 +289,35 @@ def test_the_writer_process_stores_the_rows_the_receiver_would(tmp_path: Path) -
     assert key not in str(stores[0]) and "[REDACTED" in str(spans)
 
 
+def test_values_beyond_sqlites_integers_are_stored_with_the_rest_of_their_batch(receiver: Receiver) -> None:
+    """OTLP times are unsigned 64-bit, SQLite's integers signed: such a span is stored clamped, not a 503 forever."""
+    int64_max, uint64_max = 2**63 - 1, 2**64 - 1
+    odd = json_span("bbbbbbbbbbbbbbbb", parent="aaaaaaaaaaaaaaaa", startTimeUnixNano=str(uint64_max))
+    odd["endTimeUnixNano"] = str(uint64_max)
+    odd["events"][0]["timeUnixNano"] = str(uint64_max)
+    odd["attributes"] += [
+        {"key": "gen_ai.usage.input_tokens", "value": {"stringValue": "1" * 30}},
+        {"key": "gen_ai.usage.output_tokens", "value": {"doubleValue": 1e300}},
+    ]
+    tokens = [{"key": "gen_ai.usage.input_tokens", "value": {"intValue": str(int64_max)}}]
+    llm_1, llm_2 = (json_span(s, parent="aaaaaaaaaaaaaaaa") for s in ("cccccccccccccccc", "dddddddddddddddd"))
+    llm_1["attributes"] += tokens  # each count fits; their sum does not
+    llm_2["attributes"] += tokens
+    status, _, reply = post(receiver, json_body(json_span("aaaaaaaaaaaaaaaa"), odd, llm_1, llm_2), JSON)
+    assert status == 200, reply
+    spans = {r["span_id"]: r for r in stored(receiver)}
+    assert len(spans) == 4
+    odd_row = spans["bbbbbbbbbbbbbbbb"]
+    assert (odd_row["start_ns"], odd_row["end_ns"]) == (int64_max, int64_max)
+    assert (odd_row["input_tokens"], odd_row["output_tokens"]) == (None, None)
+    attributes = orjson.loads(odd_row["attributes"])
+    assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == ("1" * 30, 1e300)
+    assert orjson.loads(odd_row["events"])[0]["time_ns"] == uint64_max  # JSON holds it
+    with TraceStore(receiver.db_path) as store:
+        [summary] = store.search_traces()
+    assert (summary.span_count, summary.input_tokens) == (4, int64_max)
+
+
 def test_expect_100_continue_is_answered_before_the_body(receiver: Receiver) -> None:
     body = sdk_body()
     with socket.create_connection(("127.0.0.1", receiver.port), timeout=10) as sock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 import subprocess
 import sys
@@ -350,3 +351,38 @@ def _merge_one(span: dict[str, Any]) -> dict[str, Any]:
     from spanlite.store._writer import _merge
 
     return _merge(None, [span])
+
+
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_values_beyond_sqlites_integers_neither_fail_the_batch_nor_are_lost(tmp_path: Path, writer: str) -> None:
+    """Far-future times are clamped to SQLite's integers; out-of-range token counts are NULL, kept in attributes."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("t")
+    int64_max = 2**63 - 1
+    with tracer.start_as_current_span("root"):
+        odd = tracer.start_span("odd", start_time=2**64 + 1)
+        odd.set_attributes({"gen_ai.usage.input_tokens": 2**70, "gen_ai.usage.output_tokens": 2**63})
+        odd.add_event("later", timestamp=2**65)
+        odd.end(end_time=2**66)
+        for name in ("llm-1", "llm-2"):  # each count fits; their sum does not
+            with tracer.start_as_current_span(name) as span:
+                span.set_attribute("gen_ai.usage.input_tokens", int64_max)
+    exporter = SQLiteSpanExporter(tmp_path / "big.db", writer=writer)  # type: ignore[arg-type]
+    assert exporter.export(memory.get_finished_spans()) is SpanExportResult.SUCCESS
+    assert (exporter.writer_pid is not None) is (writer == "process")
+    exporter.shutdown()
+    with TraceStore(tmp_path / "big.db") as store:
+        spans = {r["name"]: dict(r) for r in store.db.query("SELECT * FROM spans")}
+        [trace] = store.search_traces()
+    assert set(spans) == {"root", "odd", "llm-1", "llm-2"}
+    odd_row = spans["odd"]
+    assert (odd_row["start_ns"], odd_row["end_ns"]) == (int64_max, int64_max)
+    assert (odd_row["input_tokens"], odd_row["output_tokens"]) == (None, None)
+    attributes = json.loads(odd_row["attributes"])
+    assert attributes["gen_ai.usage.input_tokens"] == str(2**70)  # beyond what orjson writes: as text
+    assert attributes["gen_ai.usage.output_tokens"] == 2**63
+    assert json.loads(odd_row["events"])[0]["time_ns"] == str(2**65)
+    assert spans["llm-1"]["input_tokens"] == int64_max
+    assert (trace.span_count, trace.input_tokens) == (4, int64_max)
