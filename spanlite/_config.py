@@ -13,13 +13,13 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Status
 
 from spanlite.store import SQLiteSpanExporter, StoreError, TraceStore, default_db_path
 from spanlite.tracing import _provider, redaction
 from spanlite.tracing._guard import logger, strict
 from spanlite.tracing._processor import QueueProcessor
+from spanlite.tracing._sampler import TraceSampler
 
 
 _TRACES_PATH = "/v1/traces"
@@ -261,8 +261,7 @@ def _provider_for(settings: Settings) -> TracerProvider:
 
 
 def _new_provider(settings: Settings) -> TracerProvider:
-    sampler = ParentBased(TraceIdRatioBased(settings.sample_rate))
-    return TracerProvider(sampler=sampler, resource=Resource.create())
+    return TracerProvider(sampler=TraceSampler(settings.sample_rate), resource=Resource.create())
 
 
 def _shutdown() -> None:
