@@ -67,6 +67,13 @@ def field(data: Any, key: str) -> Any:
     return data.get(key) if isinstance(data, dict) else getattr(data, key, None)
 
 
+def fields(data: Any, *keys: str) -> tuple[Any, ...]:
+    """``field(data, key)`` for each key, in one call (a result's fields are read on every call)."""
+    if isinstance(data, dict):
+        return tuple(map(data.get, keys))
+    return tuple(getattr(data, key, None) for key in keys)
+
+
 def json_text(value: Any) -> str:
     """``to_json(plain(value))``; for a pydantic model, the same text from pydantic's own serialiser, which spares
     building the dicts first (about half the cost of recording a chat response)."""
@@ -105,7 +112,7 @@ def get(data: Any, *path: str | int) -> Any:
 def inputs(kwargs: Mapping[str, Any], content_keys: Iterable[str], content: bool) -> dict[str, Any]:
     """The request as the generic viewer shows it: the caller's arguments minus secrets (and contents if asked)."""
     dropped = _SECRET_KEYS if content else _SECRET_KEYS | frozenset(content_keys)
-    return {k: v for k, v in kwargs.items() if k not in dropped and given(v)}
+    return {k: v for k, v in kwargs.items() if k not in dropped and (type(v) in _SCALARS or given(v))}
 
 
 def request_attributes(kwargs: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
@@ -113,7 +120,7 @@ def request_attributes(kwargs: Mapping[str, Any], params: Mapping[str, str]) -> 
     values: dict[str, Any] = {}
     for key, name in params.items():
         value = kwargs.get(name)
-        if given(value) and not isinstance(value, bool):
+        if value is not None and given(value) and not isinstance(value, bool):  # most are not given at all
             values[key] = [value] if key == attr.GEN_AI_REQUEST_STOP_SEQUENCES and isinstance(value, str) else value
     return values
 
@@ -139,7 +146,7 @@ def usage_attributes(
         attr.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: cache_creation,
         attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: reasoning,
     }
-    return {k: v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
+    return {k: v for k, v in counts.items() if type(v) is int or (isinstance(v, int) and not isinstance(v, bool))}
 
 
 def response_attributes(*, response_id: Any, model: Any, finish_reasons: list[Any]) -> dict[str, Any]:

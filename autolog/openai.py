@@ -45,7 +45,7 @@ def _base(instance: Any, kwargs: dict[str, Any], operation: str, max_tokens: tup
     if rec.given(kwargs.get("model")):
         values[attr.GEN_AI_REQUEST_MODEL] = str(kwargs["model"])
     for name in max_tokens:
-        if rec.given(kwargs.get(name)):
+        if kwargs.get(name) is not None and rec.given(kwargs[name]):
             values[attr.GEN_AI_REQUEST_MAX_TOKENS] = kwargs[name]
             break
     return values
@@ -98,9 +98,9 @@ def _is_stream(result: Any) -> bool:
 
 def _chat_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], content: bool) -> Request:
     values = _base(instance, kwargs, "chat", ("max_completion_tokens", "max_tokens"))
-    if rec.given(kwargs.get("tools")):
+    if kwargs.get("tools") is not None and rec.given(kwargs["tools"]):
         values[attr.GEN_AI_TOOL_DEFINITIONS] = _tool_definitions(kwargs["tools"])
-    if rec.given(kwargs.get("response_format")):
+    if kwargs.get("response_format") is not None and rec.given(kwargs["response_format"]):
         values[attr.GEN_AI_OUTPUT_TYPE] = "json"
     if content:
         values[attr.GEN_AI_INPUT_MESSAGES] = [_chat_message(m) for m in rec.plain(kwargs.get("messages")) or []]
@@ -148,13 +148,12 @@ def _chat_response(request: Request, result: Any) -> dict[str, Any]:
     """Read from the SDK's own object (or the dict a stream was folded into), not from a dump of it."""
     if result is None:
         return {}
-    choices = rec.field(result, "choices") or []
+    choices, response_id, model, usage = rec.fields(result, "choices", "id", "model", "usage")
+    choices = choices or []
     values = rec.response_attributes(
-        response_id=rec.field(result, "id"),
-        model=rec.field(result, "model"),
-        finish_reasons=[rec.field(c, "finish_reason") for c in choices],
+        response_id=response_id, model=model, finish_reasons=[rec.field(c, "finish_reason") for c in choices]
     )
-    values.update(_usage(rec.field(result, "usage")))
+    values.update(_usage(usage))
     if request.content:
         values[attr.GEN_AI_OUTPUT_MESSAGES] = [_chat_output(c) for c in choices]
         values[attr.OUTPUTS] = rec.json_text(result)
@@ -166,14 +165,17 @@ def _usage(usage: Any) -> dict[str, int]:
     if usage is None:
         return {}
     field = rec.field
-    prompt, completion = field(usage, "prompt_tokens"), field(usage, "completion_tokens")
+    prompt, completion, prompt_details, completion_details = rec.fields(
+        usage, "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"
+    )
+    if prompt is None and completion is None:  # the Responses API's names
+        prompt, completion, prompt_details, completion_details = rec.fields(
+            usage, "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details"
+        )
+    cached = field(prompt_details, "cached_tokens") if prompt_details is not None else None
+    reasoning = field(completion_details, "reasoning_tokens") if completion_details is not None else None
     return rec.usage_attributes(
-        input_tokens=prompt if prompt is not None else field(usage, "input_tokens"),
-        output_tokens=completion if completion is not None else field(usage, "output_tokens"),
-        cache_read=field(field(usage, "prompt_tokens_details"), "cached_tokens")
-        or field(field(usage, "input_tokens_details"), "cached_tokens"),
-        reasoning=field(field(usage, "completion_tokens_details"), "reasoning_tokens")
-        or field(field(usage, "output_tokens_details"), "reasoning_tokens"),
+        input_tokens=prompt, output_tokens=completion, cache_read=cached or None, reasoning=reasoning or None
     )
 
 
