@@ -103,6 +103,9 @@ class SQLiteSpanExporter(SpanExporter):
 
     def _write(self, kind: str, batch: Sequence[Any], rows: Callable[[], list[dict[str, Any]]]) -> bool:
         """Send ``(kind, batch)`` to the writer child if one runs; else write ``rows()`` in this process."""
+        if self._closed:  # a request still in flight as the receiver stops: no new writer child for it
+            self.last_error = "the store is closed"
+            return False
         child = self._child_for(len(batch))
         if child is not None:
             try:

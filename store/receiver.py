@@ -14,7 +14,9 @@ http://127.0.0.1:40123/v1/traces
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
 import threading
 import zlib
@@ -22,7 +24,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 
 try:
@@ -316,16 +318,37 @@ def start_receiver(
 def serve(
     db: Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 ) -> None:
-    """Receive OTLP/HTTP traces into ``db`` until interrupted (Ctrl-C); what ``spanlite serve`` runs.
+    """Receive OTLP/HTTP traces into ``db`` until SIGINT (Ctrl-C) or SIGTERM; what ``spanlite serve`` runs.
 
     Point any OpenTelemetry SDK at it with ``OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318``.
     """
     server = _server(db, host, port, max_body_bytes)
     receiver = Receiver(server, None)
-    print(f"spanlite: receiving OTLP/HTTP traces on {receiver.endpoint} into {db}", file=sys.stderr, flush=True)
+    with _stopped_by_signals(server):  # until the store is closed: a second Ctrl-C must not cut that short
+        try:
+            print(f"spanlite: receiving OTLP/HTTP traces on {receiver.endpoint} into {db}", file=sys.stderr, flush=True)
+            server.serve_forever()
+        finally:
+            receiver.stop()
+
+
+@contextlib.contextmanager
+def _stopped_by_signals(server: _Server) -> Iterator[None]:
+    """SIGINT and SIGTERM end ``serve_forever`` after its current step, so that the store is closed cleanly.
+
+    Installed whatever the signals were: a shell runs ``spanlite serve &`` with SIGINT ignored, and Python then
+    leaves it ignored. ``shutdown`` waits for the serving loop, so it is called from a thread of its own.
+    """
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        threading.Thread(target=server.shutdown, name="spanlite-receiver-stop", daemon=True).start()
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        yield
     finally:
-        receiver.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
 import spanlite
+from spanlite.store import TraceStore
 
 
 def cli(*args: str, db: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -62,3 +71,36 @@ def test_db_flag_before_the_command_and_clear_errors(tmp_path: Path) -> None:
     bad = cli("traces", "list", "--since", "yesterday-ish", db=missing)
     assert bad.returncode == 2 and "not an ISO date/time" in bad.stderr
     assert cli("traces", "delete", db=missing).returncode == 1
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_serve_stops_cleanly_on_a_signal_even_with_sigint_ignored_at_start(tmp_path: Path, signum: int) -> None:
+    """``spanlite serve &`` from a script starts with SIGINT ignored; serve still stops on it, keeping every span."""
+    db = tmp_path / "served.db"
+    command = [sys.executable, "-m", "spanlite.cli", "serve", "--port", "0", "--db", str(db)]
+    with subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    ) as server:  # fmt: skip
+        try:
+            assert server.stderr is not None
+            banner = server.stderr.readline()
+            port = int(re.search(r"127\.0\.0\.1:(\d+)/v1/traces", banner).group(1))  # type: ignore[union-attr]
+            memory = InMemorySpanExporter()
+            provider = TracerProvider()
+            provider.add_span_processor(SimpleSpanProcessor(memory))
+            for name in ("first", "second"):
+                with provider.get_tracer("t").start_as_current_span(name):
+                    pass
+            exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces")
+            for span in memory.get_finished_spans():  # two requests, each answered once committed
+                assert exporter.export([span]) is SpanExportResult.SUCCESS
+            exporter.shutdown()
+            server.send_signal(signum)
+            assert server.wait(timeout=60) == 0
+            assert "Traceback" not in server.stderr.read()
+        finally:
+            if server.poll() is None:
+                server.kill()
+    with TraceStore(db) as store:
+        assert sorted(t.name for t in store.search_traces()) == ["first", "second"]

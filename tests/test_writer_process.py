@@ -165,6 +165,9 @@ def test_rows_ready_to_store_are_written_by_the_child_or_in_process(db_path: Pat
         assert exporter.writer_pid == pid and _alive(pid)
     finally:
         exporter.shutdown()
+    # A write after shutdown (a receiver's request still in flight as it stops) fails; it starts no new child.
+    assert not exporter.write_rows([row(f"{3:016x}", "too late")])
+    assert exporter.writer_pid is None and exporter.last_error == "the store is closed"
     with TraceStore(db_path) as store:
         assert {s["name"] for s in store.db.query("SELECT name FROM spans")} == {
             "by the child", "here: marshal cannot carry it"
