@@ -19,8 +19,8 @@ import os
 import resource
 import shutil
 import signal
+import random
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -217,7 +217,8 @@ def encoded_requests(spans: int) -> Iterator[bytes]:
     """Protobuf ``ExportTraceServiceRequest`` bodies as the SDK's exporter encodes them, every id unique.
 
     One request is made by the real SDK; the others are copies with new ids (parents follow their spans), which
-    costs far less than running the SDK for every span.
+    costs far less than running the SDK for every span. The ids are random, as the SDK's are: sequential ids would
+    land every insert at the end of the store's id indexes, which real traffic never does.
     """
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -236,7 +237,8 @@ def encoded_requests(spans: int) -> Iterator[bytes]:
                     pass
     template = encode_spans(memory.get_finished_spans())
     per_request = TRACES_PER_REQUEST * SPANS_PER_TRACE
-    for n in range(spans // per_request):
+    rng = random.Random(0)
+    for _ in range(spans // per_request):
         request = ExportTraceServiceRequest()
         request.CopyFrom(template)
         trace_ids: dict[bytes, bytes] = {}
@@ -244,11 +246,10 @@ def encoded_requests(spans: int) -> Iterator[bytes]:
         for resource_spans in request.resource_spans:
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
-                    span.trace_id = trace_ids.setdefault(span.trace_id, struct.pack(">QQ", n + 1, len(trace_ids) + 1))
-                    span.span_id = span_ids.setdefault(span.span_id, struct.pack(">II", n + 1, len(span_ids) + 1))
+                    span.trace_id = trace_ids.setdefault(span.trace_id, rng.randbytes(16))
+                    span.span_id = span_ids.setdefault(span.span_id, rng.randbytes(8))
                     if span.parent_span_id:
-                        new = struct.pack(">II", n + 1, len(span_ids) + 1)
-                        span.parent_span_id = span_ids.setdefault(span.parent_span_id, new)
+                        span.parent_span_id = span_ids.setdefault(span.parent_span_id, rng.randbytes(8))
         yield request.SerializeToString()
 
 
