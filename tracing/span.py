@@ -170,12 +170,19 @@ def start_otel_span(name: str, values: dict[str, Any]) -> otel_trace.Span:
     parent = otel_trace.get_current_span(context)
     parent_context = parent.get_span_context()
     if parent_context.is_valid:
-        parent_attributes = getattr(parent, "attributes", None)
+        parent_attributes = _attributes_of(parent)
         if parent_context.is_remote or parent_attributes is None or attr.SPAN_KIND not in parent_attributes:
             values[attr.LOCAL_ROOT] = True  # the parent is in another process, or not one of ours
     span = tracer().start_span(name, context=context)
     set_valid_attributes(span, values)
     return span
+
+
+def _attributes_of(span: otel_trace.Span) -> Mapping[str, Any] | None:
+    """A span's attributes to look up a key in: the SDK span's own dict (its public property wraps them in a
+    read-only proxy whose lookups go through Python), else what the span offers."""
+    own = getattr(getattr(span, "_attributes", None), "_dict", None)
+    return own if type(own) is dict else getattr(span, "attributes", None)
 
 
 def close_span(span: otel_trace.Span, token: object | None, exc: BaseException | None) -> None:
