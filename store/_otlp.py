@@ -103,12 +103,14 @@ def _convert_ids(obj: Any, where: str) -> None:
 
 
 def _spans(request: ExportTraceServiceRequest) -> list[dict[str, Any]]:
+    # Repeated fields are read as ``field[:]``, a list made in one call: a loop over the field itself ends with an
+    # IndexError that upb formats, a few thousand instructions each time (~3% of decoding a span).
     spans: list[dict[str, Any]] = []
-    for r, resource_spans in enumerate(request.resource_spans):
+    for r, resource_spans in enumerate(request.resource_spans[:]):
         service_name = _attributes(resource_spans.resource.attributes).get(_SERVICE_NAME)
-        for s, scope_spans in enumerate(resource_spans.scope_spans):
+        for s, scope_spans in enumerate(resource_spans.scope_spans[:]):
             scope = scope_spans.scope.name
-            for n, span in enumerate(scope_spans.spans):
+            for n, span in enumerate(scope_spans.spans[:]):
                 try:
                     spans.append(_span(span, scope, service_name))
                 except _BadId as exc:
@@ -145,7 +147,7 @@ def _span(span: Span, scope: str, service_name: Any) -> dict[str, Any]:
         "status_message": status.message or None,
         "attributes": attributes,
         "events": [
-            {"name": e.name, "time_ns": e.time_unix_nano, "attributes": _attributes(e.attributes)} for e in events
+            {"name": e.name, "time_ns": e.time_unix_nano, "attributes": _attributes(e.attributes)} for e in events[:]
         ]
         if events
         else [],
@@ -164,7 +166,7 @@ def _bad_id(raw: bytes, zero: bytes, name: str) -> _BadId:
 
 
 def _attributes(pairs: Any) -> dict[str, Any]:
-    return {kv.key: _value(kv.value) for kv in pairs}
+    return {kv.key: _value(kv.value) for kv in pairs[:]}
 
 
 def _value(value: AnyValue) -> Any:
@@ -172,9 +174,9 @@ def _value(value: AnyValue) -> Any:
     if which in _SCALARS:
         return getattr(value, which)
     if which == "array_value":
-        return [_value(v) for v in value.array_value.values]
+        return [_value(v) for v in value.array_value.values[:]]
     if which == "kvlist_value":
-        return {kv.key: _value(kv.value) for kv in value.kvlist_value.values}
+        return {kv.key: _value(kv.value) for kv in value.kvlist_value.values[:]}
     if which == "bytes_value":
         return base64.b64encode(value.bytes_value).decode()
     return None
