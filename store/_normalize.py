@@ -41,11 +41,14 @@ _FOREIGN_PREFIXES = (attr.OI_SPAN_KIND, "traceloop.", "gen_ai.", attr.LLM_REQUES
 _is_foreign = operator.methodcaller("startswith", _FOREIGN_PREFIXES)
 
 
-def normalize(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``attributes`` with spanlite's keys filled in from whichever convention the sender used."""
+def normalize(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``attributes`` with spanlite's keys filled in from whichever convention the sender used, as a new dict.
+
+    With nothing to map (most spans), ``attributes`` itself: the caller, ``span_row``, copies it anyway.
+    """
+    if attr.SPAN_KIND in attributes or not any(map(_is_foreign, attributes)):
+        return attributes
     a = dict(attributes)
-    if attr.SPAN_KIND in a or not any(map(_is_foreign, a)):
-        return a
     out: dict[str, Any] = {}
     if a.get(attr.OI_SPAN_KIND) is not None:
         _openinference(a, out)

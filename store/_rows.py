@@ -134,7 +134,8 @@ def span_row(
     rest = dict(attributes)
     inputs = rest.pop(attr.INPUTS, None)
     outputs = rest.pop(attr.OUTPUTS, None)
-    kind = str(rest.pop(attr.SPAN_KIND, "") or "").upper()
+    kind = rest.pop(attr.SPAN_KIND, None)
+    kind = str(kind).upper() if kind else ""
     if status == "UNSET" and kind:
         status = "OK"  # spanlite's spans leave success UNSET, as OTel asks of instrumentation; stored, it is OK
     parent_is_remote = parent_is_remote or bool(rest.pop(attr.LOCAL_ROOT, False))
