@@ -34,7 +34,8 @@ class SQLiteSpanExporter(SpanExporter):
     ``writer``: where the SQLite work runs. ``"thread"``: in the exporting thread. ``"process"``: in a child
     process (``_writer_process``), so it uses another core instead of the app's. ``"auto"`` (the default, or
     ``$SPANLITE_WRITER``) starts in the thread and moves to a child once spans arrive faster than
-    ``AUTO_SPANS_PER_S``, so a script with a few traces never starts one. A redactor of the user's own cannot be
+    ``AUTO_SPANS_PER_S``, so a script with a few traces never starts one (the child starts in the background while
+    the thread writes on). A redactor of the user's own cannot be
     sent to a child: with one, the writer stays in the thread. Should the child die, writing goes on in-process.
 
     >>> from opentelemetry.sdk.trace import TracerProvider
@@ -66,6 +67,7 @@ class SQLiteSpanExporter(SpanExporter):
         self._mode = mode if self._child_redactors is not None else "thread"
         self._child: WriterProcess | None = None
         self._window = (0.0, 0)  # (start, spans) of the current second, for the "auto" mode
+        self._starter: threading.Thread | None = None  # "auto" starts its child in the background
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (e := ref()) and e._after_fork())
 
@@ -140,22 +142,36 @@ class SQLiteSpanExporter(SpanExporter):
         return True
 
     def _child_for(self, count: int) -> WriterProcess | None:
-        """The writer child, started now if the mode asks for one; ``None`` to write in this process."""
+        """The writer child if one runs, started now if the mode asks for one; ``None`` to write in this process.
+
+        ``"auto"`` starts it in a background thread and writes here until it is ready: under a burst, the second or
+        so a new Python process takes to start would otherwise hold every export up while the queue fills.
+        """
         if self._child is not None or self._mode == "thread":
             return self._child
-        if self._mode == "auto":
-            now = time.monotonic()
-            start, spans = self._window
-            self._window = (start, spans + count) if now - start < 1.0 else (now, count)
-            if self._window[1] < self.AUTO_SPANS_PER_S:
-                return None
+        if self._mode == "process":
+            self._start_child()
+            return self._child
+        now = time.monotonic()
+        start, spans = self._window
+        self._window = (start, spans + count) if now - start < 1.0 else (now, count)
+        if self._starter is None and self._window[1] >= self.AUTO_SPANS_PER_S:
+            self._starter = threading.Thread(target=self._start_child, name="spanlite-writer-start", daemon=True)
+            self._starter.start()
+        return None
+
+    def _start_child(self) -> None:
         assert self._child_redactors is not None
         try:
-            self._child = WriterProcess(self.path, self._child_redactors)
+            child = WriterProcess(self.path, self._child_redactors)
         except (OSError, WriterGone) as exc:
             logger.debug("spanlite could not start a writer process, writing in-process: %s", exc)
             self._mode = "thread"
-        return self._child
+            return
+        if self._closed:  # shut down while it started
+            child.close()
+            return
+        self._child = child
 
     def _lose_child(self, why: Exception) -> None:
         logger.warning("spanlite's writer process stopped (%s); writing in-process from now on", why)
@@ -166,6 +182,7 @@ class SQLiteSpanExporter(SpanExporter):
 
     def _after_fork(self) -> None:
         # The pipes to the writer child belong to the parent; this process starts its own child if it needs one.
+        self._starter = None
         if self._child is not None:
             self._child.forget()
             self._child = None
@@ -218,6 +235,8 @@ class SQLiteSpanExporter(SpanExporter):
         if self._closed:
             return
         self._closed = True
+        if self._starter is not None:
+            self._starter.join()  # a child it starts from now on sees the store closed and ends
         if self._child is not None:
             self._child.close()
             self._child = None

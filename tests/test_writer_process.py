@@ -127,11 +127,27 @@ def test_auto_starts_a_child_only_under_sustained_load(db_path: Path) -> None:
     burst = SQLiteSpanExporter.AUTO_SPANS_PER_S * 2
     for i in range(burst):
         answer(str(i))
-    assert provider.force_flush()
+    assert provider.force_flush()  # written in the thread while the child starts in the background
+    deadline = time.monotonic() + 60
+    while _exporter(provider).writer_pid is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert _exporter(provider).writer_pid is not None
+    answer("through the child")
+    assert provider.force_flush()
     provider.shutdown()
     with TraceStore(db_path) as store:
-        assert store.count_traces() == 20 + burst
+        assert store.count_traces() == 20 + burst + 1
+
+
+def test_shutdown_while_the_child_starts_loses_nothing_and_leaves_no_child(db_path: Path) -> None:
+    provider = _install(SQLiteSpanExporter(db_path, writer="auto"))
+    for i in range(SQLiteSpanExporter.AUTO_SPANS_PER_S * 2):
+        answer(str(i))
+    provider.shutdown()  # most likely while the child is still starting
+    exporter = _exporter(provider)
+    assert exporter.writer_pid is None
+    with TraceStore(db_path) as store:
+        assert store.count_traces() == SQLiteSpanExporter.AUTO_SPANS_PER_S * 2
 
 
 def test_values_marshal_cannot_carry_are_written_in_process(provider: TracerProvider, db_path: Path) -> None:
