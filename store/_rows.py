@@ -186,17 +186,55 @@ def _json_text(value: Any) -> str | None:
 def _dumps(value: Any) -> str:
     try:
         return orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:  # orjson cannot write an int beyond 64 bits (nor can most JSON readers read one): as text
-        return orjson.dumps(_big_ints_as_text(value), default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # an int beyond 64 bits, or a lone surrogate (no UTF-8): redone, made encodable
+        return orjson.dumps(_encodable(value), default=_repr_text, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def _big_ints_as_text(value: Any) -> Any:
+def _encodable(value: Any) -> Any:
+    """``value`` with what orjson cannot write made writable: big ints as text, lone surrogates as U+FFFD."""
+    if isinstance(value, str):
+        return clean_text(value)
     if isinstance(value, int) and not INT64_MIN <= value <= _UINT64_MAX:
-        return str(value)
+        return str(value)  # nor can most JSON readers read such an int
     if isinstance(value, dict):
-        return {_big_ints_as_text(k): _big_ints_as_text(v) for k, v in value.items()}
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_big_ints_as_text(v) for v in value]
+        return [_encodable(v) for v in value]
+    return value
+
+
+def _repr_text(value: Any) -> str:
+    return clean_text(repr(value))
+
+
+def clean_text(text: str) -> str:
+    r"""``text`` as valid Unicode: each lone surrogate (which UTF-8 cannot encode) becomes U+FFFD.
+
+    A surrogate pair, as a str built from UTF-16 may hold, becomes the character it stands for.
+
+    >>> clean_text("bad\ud800 \ud83d\ude00") == "bad\ufffd \U0001f600"
+    True
+    """
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def clean_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of ``rows`` with every string in them (values, keys, nested) made valid Unicode (``clean_text``).
+
+    For the rare batch SQLite or orjson refused: checking every string of every row up front would cost each one.
+    """
+    return [_clean(row) for row in rows]
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_clean(v) for v in value)
     return value
 
 

@@ -19,7 +19,7 @@ from spanlite.tracing import attributes as attr
 
 from . import _text_index
 from ._db import write_transaction
-from ._rows import SPAN_COLUMNS, clamp_int64
+from ._rows import SPAN_COLUMNS, clamp_int64, clean_rows
 
 IN_PROGRESS = "IN_PROGRESS"  # trace status until its root span has arrived
 PREVIEW_CHARS = 300
@@ -39,9 +39,21 @@ _by_start = operator.itemgetter("start_ns")
 
 
 def write_spans(db: Database, rows: Sequence[dict[str, Any]]) -> int:
-    """Store ``rows`` (from ``_rows.span_row``) atomically; returns how many were new."""
+    """Store ``rows`` (from ``_rows.span_row``) atomically; returns how many were new.
+
+    A lone surrogate in any text (a str built by hand, an OTLP/JSON ``\\ud800``) is no UTF-8: SQLite cannot bind
+    it, nor orjson write it. Rather than check every string of every batch, the rare batch refused for it is
+    written again with such characters replaced by U+FFFD, so that one odd span loses neither itself nor the rest.
+    """
     if not rows:
         return 0
+    try:
+        return _write(db, rows)
+    except (UnicodeEncodeError, orjson.JSONEncodeError):  # rolled back: nothing of it is stored yet
+        return _write(db, clean_rows(rows))
+
+
+def _write(db: Database, rows: Sequence[dict[str, Any]]) -> int:
     with write_transaction(db.conn) as conn:
         new_rows = _insert_new(conn, rows)
         if new_rows:
