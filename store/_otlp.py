@@ -10,6 +10,7 @@ own keys (``_normalize`` maps them). A body is decoded whole or rejected whole, 
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import orjson
@@ -20,6 +21,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, SpanFlags, Status
 
 from spanlite.tracing import attributes as attr
+
+from ._rows import clean_text
 
 _STATUS = {Status.STATUS_CODE_UNSET: "UNSET", Status.STATUS_CODE_OK: "OK", Status.STATUS_CODE_ERROR: "ERROR"}
 _KINDS = {
@@ -55,7 +58,7 @@ def decode_json(body: bytes) -> list[dict[str, Any]]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise OTLPDecodeError(f"body is not valid JSON: {exc}") from None
+        data = _with_lone_surrogates(body, exc)
     if not isinstance(data, dict):
         raise OTLPDecodeError("body must be a JSON object with a resourceSpans list")
     _hex_ids_to_base64(data)
@@ -65,6 +68,33 @@ def decode_json(body: bytes) -> list[dict[str, Any]]:
     except (json_format.ParseError, RecursionError, TypeError, ValueError) as exc:
         raise OTLPDecodeError(f"body is not an OTLP/JSON ExportTraceServiceRequest: {exc}") from None
     return _spans(request)
+
+
+def _with_lone_surrogates(body: bytes, error: orjson.JSONDecodeError) -> Any:
+    """JSON that orjson refused, decoded if a lone surrogate escape (``"\\ud800"``) was all that was wrong.
+
+    JSON allows such escapes, though the text they stand for is no UTF-8: it is kept, each one as U+FFFD, rather
+    than the sender's whole batch refused. Anything else orjson refused is refused here too.
+    """
+    try:
+        data = json.loads(body.decode(), parse_constant=_no_constant)  # UTF-8 only, as orjson reads it
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise OTLPDecodeError(f"body is not valid JSON: {error}") from None
+    return _clean(data)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
 
 
 def _hex_ids_to_base64(data: dict[str, Any]) -> None:

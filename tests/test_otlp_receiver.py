@@ -318,6 +318,39 @@ def test_values_beyond_sqlites_integers_are_stored_with_the_rest_of_their_batch(
     assert (summary.span_count, summary.input_tokens) == (4, int64_max)
 
 
+@pytest.mark.parametrize("writer", ["child", "in-process"])
+def test_lone_surrogate_escapes_are_stored_as_replacement_characters(receiver: Receiver, writer: str) -> None:
+    """JSON may escape a lone surrogate (no UTF-8 can hold it): the span is stored with U+FFFD, its batch with it."""
+    if writer == "in-process":
+        os.kill(receiver.writer_pid or 0, signal.SIGKILL)
+        assert post(receiver, sdk_body(1))[0] == 200 and receiver.writer_pid is None
+    odd = json_span("bbbbbbbbbbbbbbbb", parent="aaaaaaaaaaaaaaaa", name="bad\ud800")
+    odd["attributes"] += [
+        {"key": "note\udc00", "value": {"stringValue": "x\ud800y"}},
+        {"key": "openinference.span.kind", "value": {"stringValue": "CHAIN"}},
+        {"key": "input.value", "value": {"stringValue": "in\ud800"}},
+        {"key": "session.id", "value": {"stringValue": "s\ud800"}},
+    ]
+    odd["status"]["message"] = "failed\ud800"
+    odd["events"][0]["name"] = "retry\ud800"
+    request = orjson.loads(json_body(json_span("aaaaaaaaaaaaaaaa")))
+    request["resourceSpans"][0]["scopeSpans"][0]["spans"].append(odd)
+    body = json.dumps(request)  # the stdlib writes a lone surrogate as an escape, as JSON allows
+    assert "\\ud800" in body and "\\udc00" in body
+    status, _, reply = post(receiver, body.encode(), JSON)
+    assert status == 200, reply
+    spans = {r["span_id"]: r for r in stored(receiver)}
+    assert {"aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"} <= set(spans)
+    row = spans["bbbbbbbbbbbbbbbb"]
+    assert (row["name"], row["status_message"]) == ("bad\ufffd", "failed\ufffd")
+    assert orjson.loads(row["inputs"]) == "in\ufffd"
+    assert orjson.loads(row["attributes"])["note\ufffd"] == "x\ufffdy"
+    assert orjson.loads(row["events"])[0]["name"] == "retry\ufffd"
+    with TraceStore(receiver.db_path) as store:
+        [summary] = store.search_traces(session_id="s\ufffd")
+    assert summary.span_count == 2
+
+
 def test_expect_100_continue_is_answered_before_the_body(receiver: Receiver) -> None:
     body = sdk_body()
     with socket.create_connection(("127.0.0.1", receiver.port), timeout=10) as sock:
