@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from spanlite.tracing import redaction
 
@@ -21,6 +21,13 @@ from .exporter import SQLiteSpanExporter
 logger = logging.getLogger("spanlite")
 
 _REDACT = redaction.secrets  # credentials are never stored, whoever sends them
+
+
+class WriteFailure(NamedTuple):
+    """Why a request's spans were not stored; ``permanent``: they never will be (the spans' fault, not the store's)."""
+
+    message: str
+    permanent: bool
 
 
 class SpanSink:
@@ -38,14 +45,16 @@ class SpanSink:
         """The writer child's process id while one writes, else ``None``."""
         return self._exporter.writer_pid
 
-    def write(self, spans: list[dict[str, Any]]) -> str | None:
-        """Store decoded spans (``_otlp``) in one transaction: ``None`` once committed, else why the store could not.
+    def write(self, spans: list[dict[str, Any]]) -> WriteFailure | None:
+        """Store decoded spans (``_otlp``) in one transaction: ``None`` once committed, else why they were not.
 
         Rows are built and redacted before the lock is taken, so that one request's are while another's are written.
         """
         rows = redact_rows([decoded_span_row(span) for span in spans], _REDACT)
         with self._lock:
-            return None if self._exporter.write_rows(rows) else self._exporter.last_error or "write failed"
+            if self._exporter.write_rows(rows):
+                return None
+            return WriteFailure(self._exporter.last_error or "write failed", self._exporter.last_error_permanent)
 
     def close(self) -> None:
         """Let the child finish its last write and exit, then close the store."""

@@ -9,8 +9,9 @@ closes, that is, when the app closes it or dies; it ignores SIGINT and SIGTERM s
 whole process group cannot kill it while the app is still flushing to it.
 
 Frames are a 4-byte little-endian length followed by ``marshal`` data. Requests: ``("packed", packed_spans)``,
-``("rows", rows)``, ``("dropped", count)``; replies: ``(ok, error)``. Between requests the child catches the text
-index up.
+``("rows", rows)``, ``("dropped", count)``; replies: ``(ok, error, permanent)`` (``permanent``: this batch itself
+cannot be stored, see ``SQLiteSpanExporter.last_error_permanent``), and ``(ok, detail)`` once, when the child has
+opened the store. Between requests the child catches the text index up.
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ class WriterProcess:
     def pid(self) -> int:
         return self._process.pid
 
-    def request(self, message: tuple[str, Any]) -> tuple[bool, str | None]:
-        """Send one request and wait for its reply: ``(True, None)`` once committed, ``(False, why)`` if not."""
+    def request(self, message: tuple[str, Any]) -> tuple[bool, str | None, bool]:
+        """Send one request and wait for its reply: ``(True, None, False)`` once committed, else ``(False, why,
+        permanent)``."""
         try:
             _send(self._to_child, message)
         except OSError as exc:
@@ -154,6 +156,6 @@ def main(path: str, redactor_names: str) -> None:
             ok = exporter.write_rows(payload)
         else:
             ok = exporter.record_dropped(payload)
-        _send(replies, (ok, None if ok else exporter.last_error))
+        _send(replies, (ok, None, False) if ok else (ok, exporter.last_error, exporter.last_error_permanent))
         idle_work_left = True
     exporter.shutdown()

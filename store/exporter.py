@@ -56,6 +56,8 @@ class SQLiteSpanExporter(SpanExporter):
         self.path = Path(path)
         self.redact = redact
         self.last_error: str | None = None  # why the last export failed, for the processor's one warning
+        # The last failure was the batch's own, not the store's: writing the same spans again would fail again.
+        self.last_error_permanent = False
         self._db = connect(self.path)  # fail here, loudly, for a bad path or a newer schema
         self._inode = _inode(self.path)
         self._lock = threading.Lock()
@@ -82,7 +84,7 @@ class SQLiteSpanExporter(SpanExporter):
         try:
             packed = [pack_span(span) for span in spans]
         except Exception as exc:
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error, self.last_error_permanent = f"{type(exc).__name__}: {exc}", True
             logger.exception("spanlite could not read %d spans", len(spans))
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS if self.write_packed(packed) else SpanExportResult.FAILURE
@@ -106,18 +108,18 @@ class SQLiteSpanExporter(SpanExporter):
     def _write(self, kind: str, batch: Sequence[Any], rows: Callable[[], list[dict[str, Any]]]) -> bool:
         """Send ``(kind, batch)`` to the writer child if one runs; else write ``rows()`` in this process."""
         if self._closed:  # a request still in flight as the receiver stops: no new writer child for it
-            self.last_error = "the store is closed"
+            self.last_error, self.last_error_permanent = "the store is closed", False
             return False
         child = self._child_for(len(batch))
         if child is not None:
             try:
-                ok, error = child.request((kind, batch))
+                ok, error, permanent = child.request((kind, batch))
             except WriterGone as exc:
                 self._lose_child(exc)
             except ValueError:  # a value marshal cannot carry (a str subclass, say): this batch is written here
                 pass
             else:
-                self.last_error = error
+                self.last_error, self.last_error_permanent = error, permanent
                 return bool(ok)
         return self._write_here(rows, len(batch))
 
@@ -130,15 +132,15 @@ class SQLiteSpanExporter(SpanExporter):
             with self._lock:
                 self._reopen_if_replaced()
                 write_spans(self._db, ready)
-        except (sqlite3.Error, StoreError, OSError) as exc:
-            self.last_error = f"{self.path}: {exc}"
+        except (sqlite3.Error, StoreError, OSError) as exc:  # the store's: locked, full disk, deleted, ...
+            self.last_error, self.last_error_permanent = f"{self.path}: {exc}", False
             logger.debug("spanlite could not write %d spans to %s: %s", count, self.path, exc)
             return False
-        except Exception as exc:
-            self.last_error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # the spans' own: the same ones would fail again
+            self.last_error, self.last_error_permanent = f"{type(exc).__name__}: {exc}", True
             logger.exception("spanlite could not convert or write %d spans", count)
             return False
-        self.last_error = None
+        self.last_error, self.last_error_permanent = None, False
         return True
 
     def _child_for(self, count: int) -> WriterProcess | None:

@@ -4,8 +4,9 @@
 (``application/json``), plain, gzip- or deflate-compressed, with a Content-Length or chunked. Each request is
 decoded whole, its attributes mapped from other conventions onto spanlite's, then written in one transaction by a
 writer process (``_span_sink``), and answered once committed: a bad body is a 400 and stores nothing. Bodies over
-``max_body_bytes`` (after decompression, so a gzip bomb stops there) are a 413. The receiver logs and answers every
-bad request and keeps serving. Built on the stdlib's ``ThreadingHTTPServer``: no web framework.
+``max_body_bytes`` (after decompression, so a gzip bomb stops there) are a 413. A store that cannot write now (locked,
+full disk) is a 503, which senders retry; spans it could never store, whatever the retries, a 400. The receiver logs
+and answers every bad request and keeps serving. Built on the stdlib's ``ThreadingHTTPServer``: no web framework.
 
 >>> with start_receiver("traces.db", port=0) as receiver:  # doctest: +SKIP
 ...     print(receiver.endpoint)
@@ -196,10 +197,12 @@ class _Handler(BaseHTTPRequestHandler):
             spans = decode(body)
         except OTLPDecodeError as exc:
             raise _Reject(HTTPStatus.BAD_REQUEST, str(exc)) from None
-        if error := self.server.sink.write(spans):  # which maps other conventions' attributes onto ours
+        if failure := self.server.sink.write(spans):  # which maps other conventions' attributes onto ours
+            logger.warning("spanlite receiver could not write %d spans: %s", len(spans), failure.message)
+            if failure.permanent:  # the spans' own fault: a retry would fail the same way, forever
+                raise _Reject(HTTPStatus.BAD_REQUEST, f"these spans cannot be stored: {failure.message}")
             # Busy or full disk: 503 is retryable, so the sender's exporter tries again later.
-            logger.warning("spanlite receiver could not write %d spans: %s", len(spans), error)
-            raise _Reject(HTTPStatus.SERVICE_UNAVAILABLE, f"the trace store is unavailable: {error}")
+            raise _Reject(HTTPStatus.SERVICE_UNAVAILABLE, f"the trace store is unavailable: {failure.message}")
         return len(spans)
 
     def _reply_status(self, status: HTTPStatus, message: str, json_reply: bool) -> None:

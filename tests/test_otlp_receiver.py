@@ -351,6 +351,20 @@ def test_lone_surrogate_escapes_are_stored_as_replacement_characters(receiver: R
     assert summary.span_count == 2
 
 
+@pytest.mark.parametrize("writer", ["child", "in-process"])
+def test_spans_that_can_never_be_stored_are_a_400_not_a_503(receiver: Receiver, writer: str) -> None:
+    """A 503 is retried by senders, forever for spans that fail the same way each time: those are a 400."""
+    if writer == "in-process":
+        os.kill(receiver.writer_pid or 0, signal.SIGKILL)
+        assert post(receiver, sdk_body(1))[0] == 200 and receiver.writer_pid is None
+    deep = '{"a":' * 300 + "1" + "}" * 300  # trace metadata nested deeper than orjson writes
+    odd = json_span(attributes=[{"key": "spanlite.trace.metadata", "value": {"stringValue": deep}}])
+    status, reply_type, reply = post(receiver, json_body(odd), JSON)
+    assert (status, reply_type) == (400, JSON)
+    assert "these spans cannot be stored" in error_message(reply_type, reply)
+    assert post(receiver, json_body(json_span("bbbbbbbbbbbbbbbb")), JSON)[0] == 200  # and it keeps serving
+
+
 def test_expect_100_continue_is_answered_before_the_body(receiver: Receiver) -> None:
     body = sdk_body()
     with socket.create_connection(("127.0.0.1", receiver.port), timeout=10) as sock:
