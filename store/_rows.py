@@ -12,6 +12,7 @@ from spanlite.tracing import attributes as attr
 from spanlite.tracing._guard import guard
 from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.redaction import Redactor
+from spanlite.tracing.serialize import clean_text
 
 from ._normalize import normalize
 
@@ -205,17 +206,6 @@ def _encodable(value: Any) -> Any:
 
 def _repr_text(value: Any) -> str:
     return clean_text(repr(value))
-
-
-def clean_text(text: str) -> str:
-    r"""``text`` as valid Unicode: each lone surrogate (which UTF-8 cannot encode) becomes U+FFFD.
-
-    A surrogate pair, as a str built from UTF-16 may hold, becomes the character it stands for.
-
-    >>> clean_text("bad\ud800 \ud83d\ude00") == "bad\ufffd \U0001f600"
-    True
-    """
-    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def clean_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

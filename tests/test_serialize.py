@@ -61,3 +61,8 @@ def test_any_value_gives_valid_bounded_json(value: Any) -> None:
     text = to_json(value, max_bytes=2_000)
     orjson.loads(text)
     assert len(text.encode()) <= 4_000
+
+
+def test_lone_surrogates_become_one_replacement_character_each_in_keys_and_values() -> None:
+    value = {"k\ud800": ["x\udc00y", "pair \ud83d\ude00"]}
+    assert to_json(value) == '{"k\ufffd":["x\ufffdy","pair \U0001f600"]}'

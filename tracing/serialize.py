@@ -78,11 +78,22 @@ def _default(value: Any) -> Any:
     return _repr(value)
 
 
+def clean_text(text: str) -> str:
+    r"""``text`` as valid Unicode: each lone surrogate (which UTF-8 cannot encode) becomes U+FFFD.
+
+    A surrogate pair, as a str built from UTF-16 may hold, becomes the character it stands for.
+
+    >>> clean_text("bad\ud800 \ud83d\ude00") == "bad\ufffd \U0001f600"
+    True
+    """
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def _sanitize(value: Any, depth: int, seen: set[int]) -> Any:
     """A JSON-safe copy of ``value``: cycles, depth and unencodable leaves become markers."""
     if value is None or isinstance(value, (bool, int, str)):
         if isinstance(value, str):
-            return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+            return clean_text(value)
         return value if not isinstance(value, int) or abs(value) < 2**63 else str(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
@@ -108,7 +119,9 @@ def _sanitize(value: Any, depth: int, seen: set[int]) -> Any:
 
 
 def _key(key: Any) -> str:
-    return key if isinstance(key, str) else _repr(key) if not isinstance(key, (int, float, bool)) else str(key)
+    if isinstance(key, str):
+        return clean_text(key)
+    return _repr(key) if not isinstance(key, (int, float, bool)) else str(key)
 
 
 def _bytes(data: bytes) -> dict[str, Any]:
