@@ -24,6 +24,8 @@ from ._writer_process import WriterGone, WriterProcess
 
 logger = logging.getLogger("spanlite")
 
+_ToRows = Callable[[Sequence[Any]], list[dict[str, Any]]]  # a batch (packed spans, or rows) as rows to store
+
 
 class SQLiteSpanExporter(SpanExporter):
     """Write each batch of spans to ``path`` in one transaction. Never raises: failures return ``FAILURE``.
@@ -95,7 +97,7 @@ class SQLiteSpanExporter(SpanExporter):
         The child turns them into rows and redacts them, sparing the app's core. ``False`` (and ``last_error``) if
         they could not be written.
         """
-        return self._write("packed", packed, lambda: self._redacted([packed_span_row(p) for p in packed]))
+        return self._write("packed", packed, lambda items: self._redacted([packed_span_row(p) for p in items]))
 
     def write_rows(self, rows: list[dict[str, Any]]) -> bool:
         """Write rows ready to store (``_rows.span_row``, already redacted by the caller) in one transaction.
@@ -103,10 +105,10 @@ class SQLiteSpanExporter(SpanExporter):
         For a caller with a core to spare beside the writer child, as the receiver has: the child then only does
         SQLite. ``False`` (and ``last_error``) if they could not be written.
         """
-        return self._write("rows", rows, lambda: rows)
+        return self._write("rows", rows, list)
 
-    def _write(self, kind: str, batch: Sequence[Any], rows: Callable[[], list[dict[str, Any]]]) -> bool:
-        """Send ``(kind, batch)`` to the writer child if one runs; else write ``rows()`` in this process."""
+    def _write(self, kind: str, batch: Sequence[Any], to_rows: _ToRows) -> bool:
+        """Send ``(kind, batch)`` to the writer child if one runs; else write ``to_rows(batch)`` in this process."""
         if self._closed:  # a request still in flight as the receiver stops: no new writer child for it
             self.last_error, self.last_error_permanent = "the store is closed", False
             return False
@@ -121,25 +123,51 @@ class SQLiteSpanExporter(SpanExporter):
             else:
                 self.last_error, self.last_error_permanent = error, permanent
                 return bool(ok)
-        return self._write_here(rows, len(batch))
+        return self._write_here(batch, to_rows)
 
     def _redacted(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return redact_rows(rows, self.redact) if self.redact is not None else rows
 
-    def _write_here(self, rows: Callable[[], list[dict[str, Any]]], count: int) -> bool:
+    def _write_here(self, batch: Sequence[Any], to_rows: _ToRows) -> bool:
         try:
-            ready = rows()
+            ready = to_rows(batch)
             with self._lock:
                 self._reopen_if_replaced()
                 write_spans(self._db, ready)
         except (sqlite3.Error, StoreError, OSError) as exc:  # the store's: locked, full disk, deleted, ...
             self.last_error, self.last_error_permanent = f"{self.path}: {exc}", False
-            logger.debug("spanlite could not write %d spans to %s: %s", count, self.path, exc)
+            logger.debug("spanlite could not write %d spans to %s: %s", len(batch), self.path, exc)
             return False
-        except Exception as exc:  # the spans' own: the same ones would fail again
-            self.last_error, self.last_error_permanent = f"{type(exc).__name__}: {exc}", True
-            logger.exception("spanlite could not convert or write %d spans", count)
+        except Exception:  # the spans' own: the same ones would fail again, so find which
+            return self._write_each(batch, to_rows)
+        self.last_error, self.last_error_permanent = None, False
+        return True
+
+    def _write_each(self, batch: Sequence[Any], to_rows: _ToRows) -> bool:
+        """Write a batch that its own content failed one span at a time, so that an odd span costs only itself.
+
+        Spans that still fail are counted as dropped and reported once. ``False`` if none could be stored (then
+        the failure is ``last_error_permanent``), or if the store itself failed part way (spans already written
+        are not stored twice when the batch is retried).
+        """
+        lost: list[str] = []
+        for item in batch:
+            try:
+                ready = to_rows([item])
+                with self._lock:
+                    write_spans(self._db, ready)
+            except (sqlite3.Error, StoreError, OSError) as exc:
+                self.last_error, self.last_error_permanent = f"{self.path}: {exc}", False
+                return False
+            except Exception as exc:
+                lost.append(f"{type(exc).__name__}: {exc}")
+        if len(lost) == len(batch):
+            self.last_error, self.last_error_permanent = lost[0], True
+            logger.warning("spanlite could not store %d spans: %s", len(batch), lost[0])
             return False
+        logger.warning("spanlite could not store %d of %d spans (%s); the others are stored", len(lost), len(batch),
+                       lost[0])  # fmt: skip
+        self.record_dropped(len(lost))
         self.last_error, self.last_error_permanent = None, False
         return True
 

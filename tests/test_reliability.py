@@ -333,3 +333,20 @@ def test_redaction_of_a_row_falls_back_per_column_when_text_holds_nul() -> None:
     assert redacted["inputs"] == '{"api_key":"[REDACTED]"}'
     assert redacted["status_message"] == "bad\x00Bearer [REDACTED]"
     assert redacted["name"] == row["name"] and redacted["outputs"] is None
+
+
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_a_span_that_cannot_be_stored_costs_only_itself(db_path: Path, writer: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPANLITE_WRITER", writer)
+    spanlite.configure(db=db_path)
+    too_deep = '{"a":' * 300 + "1" + "}" * 300  # valid JSON, but beyond what the store's JSON writer nests
+    for i in range(5):
+        with spanlite.start_span(f"span {i}") as span:
+            if i == 2:
+                span.set_attribute("spanlite.trace.metadata", too_deep)
+    spanlite.flush()  # the five end in one batch
+    with TraceStore(db_path) as store:
+        stats = store.stats()
+        names = {t.name for t in store.search_traces()}
+    assert names == {"span 0", "span 1", "span 3", "span 4"}
+    assert stats["dropped_spans"] == 1
