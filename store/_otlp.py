@@ -22,7 +22,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, SpanFlags, Status
 
 from spanlite.tracing import attributes as attr
 
-from spanlite.tracing.serialize import clean_text
+from spanlite.tracing.serialize import clean_value
 
 _STATUS = {Status.STATUS_CODE_UNSET: "UNSET", Status.STATUS_CODE_OK: "OK", Status.STATUS_CODE_ERROR: "ERROR"}
 _KINDS = {
@@ -80,21 +80,11 @@ def _with_lone_surrogates(body: bytes, error: orjson.JSONDecodeError) -> Any:
         data = json.loads(body.decode(), parse_constant=_no_constant)  # UTF-8 only, as orjson reads it
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise OTLPDecodeError(f"body is not valid JSON: {error}") from None
-    return _clean(data)
+    return clean_value(data)
 
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, dict):
-        return {clean_text(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
 
 
 def _hex_ids_to_base64(data: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from spanlite.tracing import attributes as attr
 from spanlite.tracing._guard import guard
 from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.redaction import Redactor
-from spanlite.tracing.serialize import clean_text
+from spanlite.tracing.serialize import clean_text, clean_value
 
 from ._normalize import normalize
 
@@ -213,19 +213,7 @@ def clean_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
     For the rare batch SQLite or orjson refused: checking every string of every row up front would cost each one.
     """
-    return [_clean(row) for row in rows]
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, dict):
-        return {_clean(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_clean(v) for v in value)
-    return value
+    return [clean_value(row) for row in rows]
 
 
 def _text(value: Any) -> str | None:

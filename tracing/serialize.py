@@ -89,6 +89,19 @@ def clean_text(text: str) -> str:
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
+def clean_value(value: Any) -> Any:
+    """A copy of plain data (``dict``, ``list``, ``tuple``) with every string in it, keys too, made valid Unicode."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_value(k): clean_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_value(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(clean_value(v) for v in value)
+    return value
+
+
 def _sanitize(value: Any, depth: int, seen: set[int]) -> Any:
     """A JSON-safe copy of ``value``: cycles, depth and unencodable leaves become markers."""
     if value is None or isinstance(value, (bool, int, str)):
