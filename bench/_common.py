@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 
 def per_call_us(fn: Callable[[], object], calls: int) -> float:
@@ -45,6 +45,35 @@ def callgrind_instructions(script: str, *args: str) -> int:
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         text = Path(out, "cg.out").read_text()
     return int(re.search(r"^totals: (\d+)", text, re.MULTILINE).group(1))  # type: ignore[union-attr]
+
+
+def trace_workloads(tracer: Any) -> dict[str, Callable[[], object]]:
+    """What both ``@trace`` benchmarks run: a small function with a small dict argument, alone and as a 10-span trace,
+    under a raw OTel span from ``tracer`` (``raw``, ``raw-ten``) and under ``@spanlite.trace`` (``trace``, ``trace-ten``).
+    """
+    import spanlite
+
+    arg = {"question": "what is the refund policy?", "user": "ada", "k": 3}
+
+    def raw_one(payload: dict[str, Any]) -> dict[str, Any]:
+        with tracer.start_as_current_span("work"):
+            return {"answer": payload["question"].upper()}
+
+    @spanlite.trace
+    def traced_one(payload: dict[str, Any]) -> dict[str, Any]:
+        return {"answer": payload["question"].upper()}
+
+    def raw_ten() -> None:
+        with tracer.start_as_current_span("root"):
+            for _ in range(9):
+                raw_one(arg)
+
+    @spanlite.trace
+    def traced_ten() -> None:
+        for _ in range(9):
+            traced_one(arg)
+
+    return {"raw": lambda: raw_one(arg), "trace": lambda: traced_one(arg), "raw-ten": raw_ten, "trace-ten": traced_ten}
 
 
 def table(rows: list[tuple[str, ...]]) -> str:

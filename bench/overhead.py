@@ -17,15 +17,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, table  # noqa: E402
+from _common import machine, table, trace_workloads  # noqa: E402
 
-import spanlite  # noqa: E402
 from spanlite.store import SQLiteSpanExporter, TraceStore  # noqa: E402
 from spanlite.tracing import _provider  # noqa: E402
 from spanlite.tracing._processor import QueueProcessor  # noqa: E402
@@ -49,35 +48,17 @@ def main() -> None:
         for writer in ("thread", "process")
     }
     caller_only = _pipeline(NoopExporter())
-    arg = {"question": "what is the refund policy?", "user": "ada", "k": 3}
-
-    def raw_one(payload: dict[str, Any]) -> dict[str, Any]:
-        with tracer.start_as_current_span("work"):
-            return {"answer": payload["question"].upper()}
-
-    @spanlite.trace
-    def traced_one(payload: dict[str, Any]) -> dict[str, Any]:
-        return {"answer": payload["question"].upper()}
-
-    def raw_ten() -> None:
-        with tracer.start_as_current_span("root"):
-            for _ in range(9):
-                raw_one(arg)
-
-    @spanlite.trace
-    def traced_ten() -> None:
-        for _ in range(9):
-            traced_one(arg)
+    run = trace_workloads(tracer)
 
     cases: dict[str, tuple[Callable[[], object], TracerProvider]] = {
-        "raw OTel span": (lambda: raw_one(arg), raw),
-        "@trace, writer in a thread": (lambda: traced_one(arg), pipelines["thread"]),
-        "@trace, writer process": (lambda: traced_one(arg), pipelines["process"]),
-        "@trace, caller's share (no writer)": (lambda: traced_one(arg), caller_only),
-        "raw OTel 10-span trace": (raw_ten, raw),
-        "10-span trace, writer in a thread": (traced_ten, pipelines["thread"]),
-        "10-span trace, writer process": (traced_ten, pipelines["process"]),
-        "10-span trace, caller's share (no writer)": (traced_ten, caller_only),
+        "raw OTel span": (run["raw"], raw),
+        "@trace, writer in a thread": (run["trace"], pipelines["thread"]),
+        "@trace, writer process": (run["trace"], pipelines["process"]),
+        "@trace, caller's share (no writer)": (run["trace"], caller_only),
+        "raw OTel 10-span trace": (run["raw-ten"], raw),
+        "10-span trace, writer in a thread": (run["trace-ten"], pipelines["thread"]),
+        "10-span trace, writer process": (run["trace-ten"], pipelines["process"]),
+        "10-span trace, caller's share (no writer)": (run["trace-ten"], caller_only),
     }
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
     for _ in range(ROUNDS):

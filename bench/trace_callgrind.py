@@ -19,10 +19,10 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import callgrind_instructions, table  # noqa: E402
+from _common import callgrind_instructions, table, trace_workloads  # noqa: E402
 
 SPANS = 1_000
 FLUSH_EVERY = 200
@@ -48,32 +48,8 @@ def run_calls(case: str) -> None:
     processor = spanlite._config._pipeline.processors[0]  # type: ignore[union-attr]
     processor.delay_s = 10**6
     processor.exporter._mode = "process"  # under load, as here, the default moves writing to the child
-    arg = {"question": "what is the refund policy?", "user": "ada", "k": 3}
-
-    def raw_one(payload: dict[str, Any]) -> dict[str, Any]:
-        with tracer.start_as_current_span("work"):
-            return {"answer": payload["question"].upper()}
-
-    @spanlite.trace
-    def traced_one(payload: dict[str, Any]) -> dict[str, Any]:
-        return {"answer": payload["question"].upper()}
-
-    def raw_ten() -> None:
-        with tracer.start_as_current_span("root"):
-            for _ in range(9):
-                raw_one(arg)
-
-    @spanlite.trace
-    def traced_ten() -> None:
-        for _ in range(9):
-            traced_one(arg)
-
-    call, flush = {
-        "raw": (lambda: raw_one(arg), raw.force_flush),
-        "trace": (lambda: traced_one(arg), spanlite.flush),
-        "raw-ten": (raw_ten, raw.force_flush),
-        "trace-ten": (traced_ten, spanlite.flush),
-    }[case]
+    call = trace_workloads(tracer)[case]
+    flush = spanlite.flush if case.startswith("trace") else raw.force_flush
     for _ in range(20):
         call()
     flush()
