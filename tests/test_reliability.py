@@ -350,3 +350,19 @@ def test_a_span_that_cannot_be_stored_costs_only_itself(db_path: Path, writer: s
         names = {t.name for t in store.search_traces()}
     assert names == {"span 0", "span 1", "span 3", "span 4"}
     assert stats["dropped_spans"] == 1
+
+
+def test_spans_that_can_never_be_stored_are_dropped_at_once_not_retried(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    too_deep = '{"a":' * 300 + "1" + "}" * 300
+    with spanlite.start_span("cannot be stored") as span:
+        span.set_attribute("spanlite.trace.metadata", too_deep)
+    spanlite.flush()
+    with spanlite.start_span("stored"):
+        pass
+    spanlite.flush()
+    with TraceStore(db_path) as store:
+        assert [t.name for t in store.search_traces()] == ["stored"]
+        assert store.stats()["dropped_spans"] == 1
+    assert not [r for r in caplog.records if "retrying" in r.getMessage()]

@@ -139,7 +139,8 @@ class QueueProcessor(SpanProcessor):
         """Export one batch from the front of the queue; the caller holds the export lock.
 
         On failure the batch goes back to the front, to be retried after a backoff, unless it has failed too
-        often, in which case it is dropped and counted. Returns whether the export succeeded.
+        often, or the exporter says it never will be stored (``last_error_permanent``): then it is dropped and
+        counted. Returns whether the queue can go on being exported now.
         """
         batch: list[ReadableSpan] = []
         queue = self._queue
@@ -153,9 +154,13 @@ class QueueProcessor(SpanProcessor):
             if self._drops_unrecorded:
                 self._record_drops()
             return True
+        reason = getattr(self.exporter, "last_error", None) or "the exporter failed"
+        if getattr(self.exporter, "last_error_permanent", False):  # the spans' own fault: a retry fails the same
+            self._count_drops(len(batch))
+            logger.warning("spanlite dropped %d spans it cannot store (%s)", len(batch), reason)
+            return True
         self._failures += 1
         if self._failures == 1:
-            reason = getattr(self.exporter, "last_error", None) or "the exporter failed"
             logger.warning("spanlite cannot write spans (%s); keeping them and retrying", reason)
         if self._failures >= MAX_ATTEMPTS:
             self._count_drops(len(batch))
