@@ -45,7 +45,7 @@ def _base(instance: Any, kwargs: dict[str, Any], operation: str, max_tokens: tup
     if rec.given(kwargs.get("model")):
         values[attr.GEN_AI_REQUEST_MODEL] = str(kwargs["model"])
     for name in max_tokens:
-        if kwargs.get(name) is not None and rec.given(kwargs[name]):
+        if rec.given(kwargs.get(name)):
             values[attr.GEN_AI_REQUEST_MAX_TOKENS] = kwargs[name]
             break
     return values
@@ -98,9 +98,9 @@ def _is_stream(result: Any) -> bool:
 
 def _chat_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], content: bool) -> Request:
     values = _base(instance, kwargs, "chat", ("max_completion_tokens", "max_tokens"))
-    if kwargs.get("tools") is not None and rec.given(kwargs["tools"]):
+    if rec.given(kwargs.get("tools")):
         values[attr.GEN_AI_TOOL_DEFINITIONS] = _tool_definitions(kwargs["tools"])
-    if kwargs.get("response_format") is not None and rec.given(kwargs["response_format"]):
+    if rec.given(kwargs.get("response_format")):
         values[attr.GEN_AI_OUTPUT_TYPE] = "json"
     if content:
         values[attr.GEN_AI_INPUT_MESSAGES] = [_chat_message(m) for m in rec.plain(kwargs.get("messages")) or []]
@@ -172,10 +172,11 @@ def _usage(usage: Any) -> dict[str, int]:
         prompt, completion, prompt_details, completion_details = rec.fields(
             usage, "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details"
         )
-    cached = field(prompt_details, "cached_tokens") if prompt_details is not None else None
-    reasoning = field(completion_details, "reasoning_tokens") if completion_details is not None else None
     return rec.usage_attributes(
-        input_tokens=prompt, output_tokens=completion, cache_read=cached or None, reasoning=reasoning or None
+        input_tokens=prompt,
+        output_tokens=completion,
+        cache_read=field(prompt_details, "cached_tokens") or None,
+        reasoning=field(completion_details, "reasoning_tokens") or None,
     )
 
 
