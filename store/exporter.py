@@ -147,8 +147,8 @@ class SQLiteSpanExporter(SpanExporter):
         """Write a batch that its own content failed one span at a time, so that an odd span costs only itself.
 
         Spans that still fail are counted as dropped and reported once. ``False`` if none could be stored (then
-        the failure is ``last_error_permanent``), or if the store itself failed part way (spans already written
-        are not stored twice when the batch is retried).
+        the failure is ``last_error_permanent``, for the caller to count and report), or if the store itself failed
+        part way (spans already written are not stored twice when the batch is retried).
         """
         lost: list[str] = []
         for item in batch:
@@ -163,7 +163,7 @@ class SQLiteSpanExporter(SpanExporter):
                 lost.append(f"{type(exc).__name__}: {exc}")
         if len(lost) == len(batch):
             self.last_error, self.last_error_permanent = lost[0], True
-            logger.warning("spanlite could not store %d spans: %s", len(batch), lost[0])
+            logger.debug("spanlite could not store any of %d spans: %s", len(batch), lost[0])
             return False
         logger.warning("spanlite could not store %d of %d spans (%s); the others are stored", len(lost), len(batch),
                        lost[0])  # fmt: skip
