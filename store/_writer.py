@@ -68,9 +68,9 @@ def index_text(db: Database, limit: int | None = _text_index.CHUNK) -> int:
 
 
 def _insert_new(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    fresh: dict[str, dict[str, Any]] = {}
+    fresh: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
-        fresh.setdefault(row["span_id"], row)  # a span sent twice in one batch counts once
+        fresh.setdefault((row["trace_id"], row["span_id"]), row)  # a span sent twice in one batch counts once
     unique = list(fresh.values())
     # Spans are nearly always new. Rowids grow past the largest one, so when fewer rows were inserted than sent,
     # the rows above it are the new ones; asking which spans exist before inserting would cost every batch.
@@ -79,8 +79,8 @@ def _insert_new(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> lis
     conn.executemany(_INSERT_SPAN, map(_span_values, unique))
     if conn.total_changes - changes == len(unique):
         return unique
-    inserted = {r[0] for r in conn.execute("SELECT span_id FROM spans WHERE rowid > ?", [largest])}
-    return [row for row in unique if row["span_id"] in inserted]
+    inserted = set(conn.execute("SELECT trace_id, span_id FROM spans WHERE rowid > ?", [largest]))
+    return [row for row in unique if (row["trace_id"], row["span_id"]) in inserted]
 
 
 def _merge_traces(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:

@@ -90,8 +90,8 @@ class TraceStore:
             if "readonly" not in str(exc):
                 raise
 
-    def get_span(self, span_id: str) -> SpanRecord | None:
-        rows = self.rows("SELECT * FROM spans WHERE span_id = ?", [span_id])
+    def get_span(self, trace_id: str, span_id: str) -> SpanRecord | None:
+        rows = self.rows("SELECT * FROM spans WHERE trace_id = ? AND span_id = ?", [trace_id, span_id])
         return SpanRecord.from_row(rows[0]) if rows else None
 
     def search_traces(

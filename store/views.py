@@ -95,12 +95,14 @@ def trace_summary(store: TraceStore, trace_id: str) -> TraceSummary | None:
     return TraceSummary.from_row(rows[0]) if rows else None
 
 
-def get_spans(store: TraceStore, span_ids: Iterable[str]) -> dict[str, SpanRecord]:
-    """Several spans by id at once (e.g. the root spans of a session's traces)."""
+def get_spans(store: TraceStore, ids: Iterable[tuple[str, str]]) -> dict[tuple[str, str], SpanRecord]:
+    """Several spans by ``(trace_id, span_id)`` at once (e.g. the root spans of a session's traces)."""
     rows = store.rows(
-        "SELECT * FROM spans WHERE span_id IN (SELECT value FROM json_each(?))", [orjson.dumps(list(span_ids)).decode()]
+        "SELECT * FROM spans WHERE (trace_id, span_id) IN "
+        "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
+        [orjson.dumps(list(ids)).decode()],
     )
-    return {r["span_id"]: SpanRecord.from_row(r) for r in rows}
+    return {(r["trace_id"], r["span_id"]): SpanRecord.from_row(r) for r in rows}
 
 
 def span_tree(store: TraceStore, trace_id: str) -> list[SpanNode]:

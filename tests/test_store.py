@@ -42,7 +42,9 @@ def test_new_store_has_schema_wal_and_page_size(tmp_path: Path) -> None:
     assert db.execute("PRAGMA page_size").fetchone()[0] == 16384
     assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 4000
     indexes = {tuple(i.columns) for i in db["spans"].indexes}
-    assert {("trace_id",), ("kind", "start_ns"), ("model", "start_ns")} <= indexes
+    # Spans are keyed by trace first, so that a batch's inserts land on one index page per trace, not per span.
+    assert {("trace_id", "span_id"), ("kind", "start_ns"), ("model", "start_ns")} <= indexes
+    assert db["spans"].pks == ["trace_id", "span_id"]
     db.close()
     connect(tmp_path / "new.db").close()  # reopening applies nothing and raises nothing
 
@@ -311,6 +313,35 @@ def test_model_index_becomes_partial_and_still_serves_the_model_filter(tmp_path:
         plan = store.rows("EXPLAIN QUERY PLAN SELECT x.trace_id FROM spans x WHERE x.model = ?", ["gpt-4o"])
         assert "USING INDEX idx_spans_model_start_ns" in plan[0]["detail"]
         assert [t.trace_id for t in store.search_traces(model="gpt-4o")] == ["t1"]
+
+
+def test_spans_rekeyed_by_trace_keep_their_rowids_text_index_and_lookups(tmp_path: Path) -> None:
+    from sqlite_utils import Database
+
+    from spanlite.store import views
+    from spanlite.store._migrations import migrations
+    from spanlite.store._writer import index_text
+
+    path = tmp_path / "at-m006.db"
+    old = Database(path)
+    migrations.apply(old, stop_before="m007_spans_keyed_by_trace")
+    text = {"spanlite.inputs": '"needle"'}
+    write_spans(old, [row(f"t{i}", f"s{i}", None, i, attributes=text) for i in range(6)])
+    index_text(old, limit=4)  # the text index part way behind, as a busy writer leaves it
+    before = old.execute("SELECT rowid, * FROM spans ORDER BY rowid").fetchall()
+    old.close()
+    with TraceStore(path) as store:
+        assert store.db["spans"].pks == ["trace_id", "span_id"]
+        assert store.db.execute("SELECT rowid, * FROM spans ORDER BY rowid").fetchall() == before
+        assert store.get_span("t2", "s2").name == "span-s2"  # type: ignore[union-attr]
+        assert store.get_span("t3", "s2") is None
+        assert set(views.get_spans(store, [("t1", "s1"), ("t4", "s4"), ("t4", "s1")])) == {("t1", "s1"), ("t4", "s4")}
+        # A span id is a span's identity only within its trace: another trace's span with the same id is its own.
+        write_spans(store.db, [row("t9", "s1", None, 9, attributes=text), row("t1", "s1", None, 1)])
+        assert store.get_span("t9", "s1") is not None and store.get_trace("t1").info.span_count == 1  # type: ignore[union-attr]
+        store.delete_traces(["t1", "t5"])  # one indexed before the migration, one not yet
+        assert {t.trace_id for t in store.iter_traces(text="needle")} == {"t0", "t2", "t3", "t4", "t9"}
+        store.db.execute("INSERT INTO spans_fts (spans_fts) VALUES ('integrity-check')")
 
 
 def test_text_index_trails_writes_and_stays_exact_across_deletes(tmp_path: Path) -> None:

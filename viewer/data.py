@@ -147,12 +147,12 @@ def span_tree(trace_id: str) -> list[SpanNode]:
     return views.span_tree(store(), trace_id)
 
 
-def span(span_id: str) -> SpanRecord | None:
-    return store().get_span(span_id)
+def span(trace_id: str, span_id: str) -> SpanRecord | None:
+    return store().get_span(trace_id, span_id)
 
 
-def spans(span_ids: list[str]) -> dict[str, SpanRecord]:
-    return views.get_spans(store(), span_ids)
+def spans(ids: list[tuple[str, str]]) -> dict[tuple[str, str], SpanRecord]:
+    return views.get_spans(store(), ids)
 
 
 def trace_json(trace_id: str) -> bytes:

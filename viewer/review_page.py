@@ -68,7 +68,7 @@ def _show(info: TraceSummary) -> None:
     st.subheader(_render.md_escape(info.name or "trace"))
     st.caption(f"Trace {info.trace_id} · {_render.when(info.start_ns)} UTC · {_render.status_label(info.status)}")
     st.page_link("trace_page.py", label="Open the whole trace", query_params={"trace": info.trace_id})
-    root = data.span(info.root_span_id) if info.root_span_id else None
+    root = data.span(info.trace_id, info.root_span_id) if info.root_span_id else None
     left, right = st.columns(2)
     with left:
         st.markdown("**Input**")

@@ -87,9 +87,9 @@ def _conversation(session_id: str) -> None:
         page = data.session_traces(session_id, token)
         traces.extend(page)
         next_token = page.next_page_token
-    roots = data.spans([t.root_span_id for t in traces if t.root_span_id])
+    roots = data.spans([(t.trace_id, t.root_span_id) for t in traces if t.root_span_id])
     for trace in traces:
-        root = roots.get(trace.root_span_id or "")
+        root = roots.get((trace.trace_id, trace.root_span_id or ""))
         _turn(trace, root.inputs if root else None, root.outputs if root else None)
     if next_token is not None and st.button("Load more"):
         tokens.append(next_token)

@@ -155,7 +155,7 @@ def _trace(trace_id: str) -> None:
     with right:
         if visible:
             st.altair_chart(_charts.waterfall(visible, info.start_ns, selected), width="stretch")
-    record = data.span(selected) if selected else None
+    record = data.span(info.trace_id, selected) if selected else None
     st.divider()
     if record is None:
         st.caption("Select a span.")
