@@ -218,7 +218,9 @@ def encoded_requests(spans: int) -> Iterator[bytes]:
 
     One request is made by the real SDK; the others are copies with new ids (parents follow their spans), which
     costs far less than running the SDK for every span. The ids are random, as the SDK's are: sequential ids would
-    land every insert at the end of the store's id indexes, which real traffic never does.
+    land every insert at the end of the store's id indexes, which real traffic never does. Each copy is moved
+    later in time by the template's own length, as a sender's spans are: copies at the same times would put every
+    insert into the time indexes at a random place among the earlier copies' entries.
     """
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -235,10 +237,12 @@ def encoded_requests(spans: int) -> Iterator[bytes]:
             for _ in range(SPANS_PER_TRACE - 1):
                 with tracer.start_as_current_span("child", attributes={"llm.model_name": "gpt-4o"}):
                     pass
-    template = encode_spans(memory.get_finished_spans())
+    finished = memory.get_finished_spans()
+    template = encode_spans(finished)
+    length = max(s.end_time for s in finished) - min(s.start_time for s in finished)  # type: ignore[type-var]
     per_request = TRACES_PER_REQUEST * SPANS_PER_TRACE
     rng = random.Random(0)
-    for _ in range(spans // per_request):
+    for n in range(spans // per_request):
         request = ExportTraceServiceRequest()
         request.CopyFrom(template)
         trace_ids: dict[bytes, bytes] = {}
@@ -250,6 +254,8 @@ def encoded_requests(spans: int) -> Iterator[bytes]:
                     span.span_id = span_ids.setdefault(span.span_id, rng.randbytes(8))
                     if span.parent_span_id:
                         span.parent_span_id = span_ids.setdefault(span.parent_span_id, rng.randbytes(8))
+                    span.start_time_unix_nano += n * length
+                    span.end_time_unix_nano += n * length
         yield request.SerializeToString()
 
 
