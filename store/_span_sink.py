@@ -2,32 +2,25 @@
 
 HTTP and protobuf decoding stay in the receiver's process, and so do building each request's rows and redacting
 them: the child, which would otherwise be the bottleneck, only stores them and answers once they are committed.
-While it works, the receiver decodes the next requests; without a child (it could not start, or it died), rows
-are written in the receiver's process, as the exporter does.
+Request threads send as soon as their rows are ready, so the child always has the next request waiting in its pipe
+while the receiver decodes more; without a child (it could not start, or it died), rows are written in the
+receiver's process, as the exporter does.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from spanlite.tracing import redaction
 
 from ._rows import decoded_span_row, redact_rows
-from .exporter import SQLiteSpanExporter
+from .exporter import SQLiteSpanExporter, WriteFailure
 
 logger = logging.getLogger("spanlite")
 
 _REDACT = redaction.secrets  # credentials are never stored, whoever sends them
-
-
-class WriteFailure(NamedTuple):
-    """Why a request's spans were not stored; ``permanent``: they never will be (the spans' fault, not the store's)."""
-
-    message: str
-    permanent: bool
 
 
 class SpanSink:
@@ -35,7 +28,6 @@ class SpanSink:
 
     def __init__(self, path: Path) -> None:
         self._exporter = SQLiteSpanExporter(path, redact=_REDACT, writer="process")  # a bad store fails here
-        self._lock = threading.Lock()  # one request at a time to the child, whose pipe carries one
         self._exporter.write_rows([])  # starts the child now rather than on the first request
         if self._exporter.writer_pid is None:
             logger.warning("spanlite receiver: no writer process; writing in the receiver's process")
@@ -46,17 +38,9 @@ class SpanSink:
         return self._exporter.writer_pid
 
     def write(self, spans: list[dict[str, Any]]) -> WriteFailure | None:
-        """Store decoded spans (``_otlp``) in one transaction: ``None`` once committed, else why they were not.
-
-        Rows are built and redacted before the lock is taken, so that one request's are while another's are written.
-        """
-        rows = redact_rows([decoded_span_row(span) for span in spans], _REDACT)
-        with self._lock:
-            if self._exporter.write_rows(rows):
-                return None
-            return WriteFailure(self._exporter.last_error or "write failed", self._exporter.last_error_permanent)
+        """Store decoded spans (``_otlp``) in one transaction: ``None`` once committed, else why they were not."""
+        return self._exporter.store_rows(redact_rows([decoded_span_row(span) for span in spans], _REDACT))
 
     def close(self) -> None:
-        """Let the child finish its last write and exit, then close the store."""
-        with self._lock:
-            self._exporter.shutdown()
+        """Let the child finish the requests it has and exit, then close the store."""
+        self._exporter.shutdown()

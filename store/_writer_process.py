@@ -4,7 +4,9 @@ Under sustained load the writer is most of what tracing costs a process: turning
 SQLite inserts and index updates. The exporter hands such work to this child instead, over a pipe, as
 ``marshal``-ed packed spans (``_rows.pack_span``), or as rows already built and redacted by a caller with CPU to
 spare (the receiver); each request is answered once the child has committed it, so the exporter's export stays
-synchronous and the processor's retries, drop counting and flushes work unchanged. The child exits when its stdin
+synchronous and the processor's retries, drop counting and flushes work unchanged. Several threads may send at
+once (the receiver's do): their requests queue up in the pipe, so the child starts the next one as soon as it has
+answered one, instead of waiting for a thread to wake and send it. The child exits when its stdin
 closes, that is, when the app closes it or dies; it ignores SIGINT and SIGTERM so a Ctrl-C or a stop sent to the
 whole process group cannot kill it while the app is still flushing to it.
 
@@ -16,13 +18,16 @@ opened the store. Between requests the child catches the text index up.
 
 from __future__ import annotations
 
+import collections
 import marshal
 import select
 import signal
 import struct
 import subprocess
 import sys
+import threading
 import weakref
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -46,20 +51,24 @@ class WriterProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             close_fds=True,
+            # Unbuffered: a buffered reader holds its lock while it waits, and the reply thread always waits, so
+            # a forked copy of the app could never close its copy of the pipe (the lock stays held there for good).
+            bufsize=0,
         )
         assert self._process.stdin is not None and self._process.stdout is not None
         self._to_child: BinaryIO = self._process.stdin
         self._from_child: BinaryIO = self._process.stdout
         # A handle dropped without close() (its exporter never shut down) still lets the child finish and exit.
         self._finalizer = weakref.finalize(self, _end, self._process, self._to_child, self._from_child, 5.0)
-        try:
-            ok, detail = self._receive()
-        except WriterGone:
+        reply = _read(self._from_child)
+        if reply is None or not reply[0]:
             self.close()
-            raise
-        if not ok:
-            self.close()
-            raise WriterGone(f"the writer process could not open the store: {detail}")
+            detail = f"exited (code {self._process.poll()})" if reply is None else f"could not open the store: {reply[1]}"
+            raise WriterGone(f"the writer process {detail}")
+        self._unanswered = _Unanswered()
+        # The thread holds no reference to this handle, so that dropping the handle still ends the child.
+        args = (self._from_child, self._unanswered, self._process)
+        threading.Thread(target=_read_replies, args=args, name="spanlite-writer-replies", daemon=True).start()
 
     @property
     def pid(self) -> int:
@@ -67,18 +76,19 @@ class WriterProcess:
 
     def request(self, message: tuple[str, Any]) -> tuple[bool, str | None, bool]:
         """Send one request and wait for its reply: ``(True, None, False)`` once committed, else ``(False, why,
-        permanent)``."""
-        try:
-            _send(self._to_child, message)
-        except OSError as exc:
-            raise WriterGone(f"the writer process is gone ({exc})") from exc
-        return self._receive()
-
-    def _receive(self) -> tuple[bool, Any]:
-        reply = _read(self._from_child)
-        if reply is None:
-            raise WriterGone(f"the writer process exited (code {self._process.poll()})")
-        return reply
+        permanent)``. ``ValueError`` for a value ``marshal`` cannot carry; nothing is sent then."""
+        frame = _frame(message)
+        reply: Future[tuple[bool, str | None, bool]] = Future()
+        unanswered = self._unanswered
+        with unanswered.sending:
+            if unanswered.ended:
+                raise WriterGone(f"the writer process exited (code {self._process.poll()})")
+            unanswered.replies.append(reply)
+            try:
+                _write_all(self._to_child, frame)
+            except (OSError, ValueError) as exc:  # the child is gone, or its pipe is being closed
+                raise WriterGone(f"the writer process is gone ({exc})") from exc
+        return reply.result()
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Let the child finish and exit (closing its stdin is the signal); kill it if it does not."""
@@ -95,34 +105,81 @@ class WriterProcess:
                 pass
 
 
+class _Unanswered:
+    """Requests sent and not yet answered, in the order they were sent, which is the order the child answers them."""
+
+    def __init__(self) -> None:
+        self.sending = threading.Lock()  # one frame at a time into the pipe, queued here in the same order
+        self.replies: collections.deque[Future[tuple[bool, str | None, bool]]] = collections.deque()
+        self.ended = False  # the child's replies have ended: nothing sent from now on would be answered
+
+
+def _read_replies(from_child: BinaryIO, unanswered: _Unanswered, process: subprocess.Popen[bytes]) -> None:
+    """Hand each reply to the oldest request; once replies end (the child exited), fail the requests left."""
+    while (reply := _read(from_child)) is not None:
+        unanswered.replies.popleft().set_result(reply)
+    with unanswered.sending:
+        unanswered.ended = True
+        left = list(unanswered.replies)
+        unanswered.replies.clear()
+    gone = WriterGone(f"the writer process exited (code {process.poll()})")
+    for request in left:
+        request.set_exception(gone)
+
+
 def _end(process: subprocess.Popen[bytes], to_child: BinaryIO, from_child: BinaryIO, timeout_s: float) -> None:
-    for stream in (to_child, from_child):
-        try:
-            stream.close()
-        except OSError:
-            pass
+    """Close the child's stdin, wait for it to exit, then close its stdout, which the reply thread reads to the end."""
+    try:
+        to_child.close()
+    except OSError:
+        pass
     try:
         process.wait(timeout_s)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    try:
+        from_child.close()
+    except OSError:
+        pass
+
+
+def _frame(message: Any) -> bytes:
+    data = marshal.dumps(message)
+    return _HEADER.pack(len(data)) + data
 
 
 def _send(stream: BinaryIO, message: Any) -> None:
-    data = marshal.dumps(message)
-    stream.write(_HEADER.pack(len(data)) + data)
+    _write_all(stream, _frame(message))
     stream.flush()
 
 
+def _write_all(stream: BinaryIO, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[stream.write(view) :]
+
+
 def _read(stream: BinaryIO) -> Any:
-    header = stream.read(_HEADER.size)
-    if len(header) < _HEADER.size:
+    header = _read_exactly(stream, _HEADER.size)
+    if header is None:
         return None
     (size,) = _HEADER.unpack(header)
+    data = _read_exactly(stream, size)
+    return None if data is None else marshal.loads(data)
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
+    """``size`` bytes, or ``None`` if the pipe closes first; an unbuffered pipe hands them over in pieces."""
     data = stream.read(size)
-    if len(data) < size:
-        return None
-    return marshal.loads(data)
+    if len(data) == size:
+        return data
+    parts = [data]
+    while size > (got := sum(map(len, parts))):
+        if not (part := stream.read(size - got)):
+            return None
+        parts.append(part)
+    return b"".join(parts)
 
 
 def main(path: str, redactor_names: str) -> None:

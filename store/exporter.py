@@ -9,7 +9,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Literal, NamedTuple, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -25,6 +25,13 @@ from ._writer_process import WriterGone, WriterProcess
 logger = logging.getLogger("spanlite")
 
 _ToRows = Callable[[Sequence[Any]], list[dict[str, Any]]]  # a batch (packed spans, or rows) as rows to store
+
+
+class WriteFailure(NamedTuple):
+    """Why a batch was not stored; ``permanent``: it never will be (the spans' own fault, not the store's)."""
+
+    message: str
+    permanent: bool
 
 
 class SQLiteSpanExporter(SpanExporter):
@@ -72,6 +79,7 @@ class SQLiteSpanExporter(SpanExporter):
         self._child: WriterProcess | None = None
         self._window = (0.0, 0)  # (start, spans) of the current second, for the "auto" mode
         self._starter: threading.Thread | None = None  # "auto" starts its child in the background
+        self._starting = threading.Lock()  # guards starting and losing the child
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (e := ref()) and e._after_fork())
 
@@ -97,58 +105,64 @@ class SQLiteSpanExporter(SpanExporter):
         The child turns them into rows and redacts them, sparing the app's core. ``False`` (and ``last_error``) if
         they could not be written.
         """
-        return self._write("packed", packed, lambda items: self._redacted([packed_span_row(p) for p in items]))
+        failure = self._write("packed", packed, lambda items: self._redacted([packed_span_row(p) for p in items]))
+        return self._remember(failure)
 
     def write_rows(self, rows: list[dict[str, Any]]) -> bool:
-        """Write rows ready to store (``_rows.span_row``, already redacted by the caller) in one transaction.
+        """Write rows ready to store (``_rows.span_row``, already redacted) in one transaction; ``False`` (and
+        ``last_error``) if they could not be written."""
+        return self._remember(self.store_rows(rows))
+
+    def store_rows(self, rows: list[dict[str, Any]]) -> WriteFailure | None:
+        """``write_rows`` for callers in several threads at once: ``None`` once committed, else why not.
 
         For a caller with a core to spare beside the writer child, as the receiver has: the child then only does
-        SQLite. ``False`` (and ``last_error``) if they could not be written.
+        SQLite, and the requests of several threads queue up for it.
         """
         return self._write("rows", rows, list)
 
-    def _write(self, kind: str, batch: Sequence[Any], to_rows: _ToRows) -> bool:
+    def _remember(self, failure: WriteFailure | None) -> bool:
+        self.last_error, self.last_error_permanent = failure or (None, False)
+        return failure is None
+
+    def _write(self, kind: str, batch: Sequence[Any], to_rows: _ToRows) -> WriteFailure | None:
         """Send ``(kind, batch)`` to the writer child if one runs; else write ``to_rows(batch)`` in this process."""
         if self._closed:  # a request still in flight as the receiver stops: no new writer child for it
-            self.last_error, self.last_error_permanent = "the store is closed", False
-            return False
+            return WriteFailure("the store is closed", False)
         child = self._child_for(len(batch))
         if child is not None:
             try:
                 ok, error, permanent = child.request((kind, batch))
             except WriterGone as exc:
-                self._lose_child(exc)
+                self._lose_child(child, exc)
             except ValueError:  # a value marshal cannot carry (a str subclass, say): this batch is written here
                 pass
             else:
-                self.last_error, self.last_error_permanent = error, permanent
-                return bool(ok)
+                return None if ok else WriteFailure(error or "write failed", permanent)
         return self._write_here(batch, to_rows)
 
     def _redacted(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return redact_rows(rows, self.redact) if self.redact is not None else rows
 
-    def _write_here(self, batch: Sequence[Any], to_rows: _ToRows) -> bool:
+    def _write_here(self, batch: Sequence[Any], to_rows: _ToRows) -> WriteFailure | None:
         try:
             ready = to_rows(batch)
             with self._lock:
                 self._reopen_if_replaced()
                 write_spans(self._db, ready)
         except (sqlite3.Error, StoreError, OSError) as exc:  # the store's: locked, full disk, deleted, ...
-            self.last_error, self.last_error_permanent = f"{self.path}: {exc}", False
             logger.debug("spanlite could not write %d spans to %s: %s", len(batch), self.path, exc)
-            return False
+            return WriteFailure(f"{self.path}: {exc}", False)
         except Exception:  # the spans' own: the same ones would fail again, so find which
             return self._write_each(batch, to_rows)
-        self.last_error, self.last_error_permanent = None, False
-        return True
+        return None
 
-    def _write_each(self, batch: Sequence[Any], to_rows: _ToRows) -> bool:
+    def _write_each(self, batch: Sequence[Any], to_rows: _ToRows) -> WriteFailure | None:
         """Write a batch that its own content failed one span at a time, so that an odd span costs only itself.
 
-        Spans that still fail are counted as dropped and reported once. ``False`` if none could be stored (then
-        the failure is ``last_error_permanent``, for the caller to count and report), or if the store itself failed
-        part way (spans already written are not stored twice when the batch is retried).
+        Spans that still fail are counted as dropped and reported once. A failure if none could be stored (then
+        it is permanent, for the caller to count and report), or if the store itself failed part way (spans
+        already written are not stored twice when the batch is retried).
         """
         lost: list[str] = []
         for item in batch:
@@ -157,19 +171,16 @@ class SQLiteSpanExporter(SpanExporter):
                 with self._lock:
                     write_spans(self._db, ready)
             except (sqlite3.Error, StoreError, OSError) as exc:
-                self.last_error, self.last_error_permanent = f"{self.path}: {exc}", False
-                return False
+                return WriteFailure(f"{self.path}: {exc}", False)
             except Exception as exc:
                 lost.append(f"{type(exc).__name__}: {exc}")
         if len(lost) == len(batch):
-            self.last_error, self.last_error_permanent = lost[0], True
             logger.debug("spanlite could not store any of %d spans: %s", len(batch), lost[0])
-            return False
+            return WriteFailure(lost[0], True)
         logger.warning("spanlite could not store %d of %d spans (%s); the others are stored", len(lost), len(batch),
                        lost[0])  # fmt: skip
         self.record_dropped(len(lost))
-        self.last_error, self.last_error_permanent = None, False
-        return True
+        return None
 
     def _child_for(self, count: int) -> WriterProcess | None:
         """The writer child if one runs, started now if the mode asks for one; ``None`` to write in this process.
@@ -180,7 +191,9 @@ class SQLiteSpanExporter(SpanExporter):
         if self._child is not None or self._mode == "thread":
             return self._child
         if self._mode == "process":
-            self._start_child()
+            with self._starting:  # one child, however many threads ask at once
+                if self._child is None and self._mode == "process":
+                    self._start_child()
             return self._child
         now = time.monotonic()
         start, spans = self._window
@@ -203,12 +216,15 @@ class SQLiteSpanExporter(SpanExporter):
             return
         self._child = child
 
-    def _lose_child(self, why: Exception) -> None:
-        logger.warning("spanlite's writer process stopped (%s); writing in-process from now on", why)
-        if self._child is not None:
-            self._child.close(timeout_s=1.0)
-        self._child = None
-        self._mode = "thread"
+    def _lose_child(self, child: WriterProcess, why: Exception) -> None:
+        with self._starting:
+            if self._child is not child:  # another thread's request saw it go first
+                return
+            self._child = None
+            self._mode = "thread"
+        if not self._closed:  # closing it is what stopped it
+            logger.warning("spanlite's writer process stopped (%s); writing in-process from now on", why)
+        child.close(timeout_s=1.0)
 
     def _after_fork(self) -> None:
         # The pipes to the writer child belong to the parent; this process starts its own child if it needs one.
@@ -231,11 +247,11 @@ class SQLiteSpanExporter(SpanExporter):
         """Add ``count`` to the store's ``dropped_spans`` counter so drops show up in ``stats()``."""
         if self._closed:
             return False
-        if self._child is not None:
+        if (child := self._child) is not None:
             try:
-                return self._child.request(("dropped", count))[0]
+                return child.request(("dropped", count))[0]
             except WriterGone as exc:
-                self._lose_child(exc)
+                self._lose_child(child, exc)
         try:
             with self._lock:
                 self._db.execute(

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -188,6 +189,41 @@ def test_rows_ready_to_store_are_written_by_the_child_or_in_process(db_path: Pat
         assert {s["name"] for s in store.db.query("SELECT name FROM spans")} == {
             "by the child", "here: marshal cannot carry it"
         }
+
+
+def test_requests_from_many_threads_queue_up_for_the_child_and_each_gets_its_own_answer(db_path: Path) -> None:
+    def rows(thread: int, batch: int, good: bool) -> list[dict[str, Any]]:
+        made = [
+            span_row(
+                trace_id=f"{thread:016x}{batch:016x}", span_id=f"{s + 1:016x}", parent_id=None, name=f"{thread}-{batch}",
+                start_ns=1, end_ns=2, status="OK", status_message=None, attributes={}, events=(),
+            )
+            for s in range(20)
+        ]  # fmt: skip
+        if not good:
+            made[-1]["model"] = {"not": "a value SQLite stores"}  # the child's transaction fails: nothing of it stored
+        return made
+
+    exporter = SQLiteSpanExporter(db_path, writer="process")
+    answers: dict[tuple[int, int], bool] = {}
+
+    def send(thread: int) -> None:
+        for batch in range(15):
+            answers[thread, batch] = exporter.store_rows(rows(thread, batch, good=(thread + batch) % 3 != 0)) is None
+
+    try:
+        threads = [threading.Thread(target=send, args=(t,)) for t in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert exporter.writer_pid is not None  # every answer came from the child
+    finally:
+        exporter.shutdown()
+    assert answers == {(t, b): (t + b) % 3 != 0 for t in range(6) for b in range(15)}
+    with TraceStore(db_path) as store:
+        stored = {t.name for t in store.iter_traces()}
+    assert stored == {f"{t}-{b}" for (t, b), ok in answers.items() if ok}
 
 
 def test_drops_are_recorded_through_the_child(provider: TracerProvider, db_path: Path) -> None:
