@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from spanlite.tracing import redaction
 
+from ._checkpointer import Checkpointer
 from ._db import StoreError, connect
 from ._rows import PackedSpan, pack_span, packed_span_row, redact_rows
 from ._text_index import CHUNK
@@ -69,6 +70,7 @@ class SQLiteSpanExporter(SpanExporter):
         self.last_error_permanent = False
         self._db = connect(self.path)  # fail here, loudly, for a bad path or a newer schema
         self._inode = _inode(self.path)
+        self._checkpointer = Checkpointer(self.path, self._db.conn)
         self._lock = threading.Lock()
         self._closed = False
         mode = writer or os.environ.get("SPANLITE_WRITER", "auto")
@@ -150,6 +152,7 @@ class SQLiteSpanExporter(SpanExporter):
             with self._lock:
                 self._reopen_if_replaced()
                 write_spans(self._db, ready)
+                self._checkpointer.stored(len(ready))
         except (sqlite3.Error, StoreError, OSError) as exc:  # the store's: locked, full disk, deleted, ...
             logger.debug("spanlite could not write %d spans to %s: %s", len(batch), self.path, exc)
             return WriteFailure(f"{self.path}: {exc}", False)
@@ -170,6 +173,7 @@ class SQLiteSpanExporter(SpanExporter):
                 ready = to_rows([item])
                 with self._lock:
                     write_spans(self._db, ready)
+                    self._checkpointer.stored(1)
             except (sqlite3.Error, StoreError, OSError) as exc:
                 return WriteFailure(f"{self.path}: {exc}", False)
             except Exception as exc:
@@ -229,6 +233,7 @@ class SQLiteSpanExporter(SpanExporter):
     def _after_fork(self) -> None:
         # The pipes to the writer child belong to the parent; this process starts its own child if it needs one.
         self._starter = None
+        self._checkpointer = Checkpointer(self.path, self._db.conn)  # the parent's thread is not in this process
         if self._child is not None:
             self._child.forget()
             self._child = None
@@ -239,9 +244,11 @@ class SQLiteSpanExporter(SpanExporter):
         if inode == self._inode:
             return
         logger.warning("spanlite store %s was deleted or replaced; writing to a new one there", self.path)
+        self._checkpointer.close()
         self._db.close()
         self._db = connect(self.path)
         self._inode = _inode(self.path)
+        self._checkpointer = Checkpointer(self.path, self._db.conn)
 
     def record_dropped(self, count: int) -> bool:
         """Add ``count`` to the store's ``dropped_spans`` counter so drops show up in ``stats()``."""
@@ -287,6 +294,7 @@ class SQLiteSpanExporter(SpanExporter):
             self._child.close()
             self._child = None
         with self._lock:
+            self._checkpointer.close()
             self._db.close()
 
 

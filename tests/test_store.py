@@ -121,6 +121,29 @@ def test_exporter_from_two_threads_loses_nothing(tmp_path: Path) -> None:
         assert store.stats()["spans"] == 400
 
 
+def test_the_log_is_checkpointed_beside_the_writer_not_in_its_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spanlite.store import _checkpointer
+
+    monkeypatch.setattr(_checkpointer, "SPANS_PER_CHECKPOINT", 40)
+    path = tmp_path / "log.db"
+    exporter = SQLiteSpanExporter(path, writer="thread")
+    # The writer's own checkpoint waits for 4x the usual log, as a backstop only.
+    assert exporter._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 16_000
+    empty = path.stat().st_size
+    for t in range(10):
+        assert exporter.write_rows([row(f"t{t}", f"s{t}-{s}", None, s) for s in range(10)])
+    deadline = time.monotonic() + 10
+    while path.stat().st_size == empty and time.monotonic() < deadline:  # the log copied into the file
+        time.sleep(0.02)
+    assert path.stat().st_size > empty
+    exporter.shutdown()
+    assert not [t for t in threading.enumerate() if t.name == "spanlite-checkpoint"]
+    with TraceStore(path) as store:
+        assert store.stats()["spans"] == 100
+
+
 def test_sqlite_error_returns_failure_and_keeps_what_was_committed(tmp_path: Path) -> None:
     path = tmp_path / "fail.db"
     exporter = SQLiteSpanExporter(path)
