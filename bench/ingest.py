@@ -37,6 +37,7 @@ import spanlite  # noqa: E402
 from spanlite.store import TraceStore  # noqa: E402
 
 SPANS = 60_000
+HELD = 500_000  # spans already in the store for the last run: index pages no longer all fit in the cache
 SPANS_PER_TRACE = 10
 TRACES_PER_REQUEST = 50  # 500 spans a request; the SDK's BatchSpanProcessor exports up to 512
 ROUNDS = 3
@@ -89,12 +90,16 @@ def in_process(queue: int | None) -> tuple[str, ...]:
 
 
 class Serve:
-    """``spanlite serve`` in its own process on a fresh store; stopped with Ctrl-C (SIGINT) as a user would."""
+    """``spanlite serve`` in its own process on a fresh store, or a copy of ``held``; stopped with Ctrl-C (SIGINT)
+    as a user would."""
 
-    def __init__(self) -> None:
+    def __init__(self, held: Path | None = None) -> None:
         self.db = Path(tempfile.mkdtemp()) / "received.db"
+        if held is not None:
+            shutil.copyfile(held, self.db)
         self._log = open(self.db.with_suffix(".log"), "w+")  # noqa: SIM115 - a file, not a pipe nobody drains
         command = [sys.executable, "-m", "spanlite.cli", "serve", "--db", str(self.db), "--port", "0"]
+        self.held = TraceStore(self.db).stats()["spans"] if held is not None else 0
         self.process = subprocess.Popen(command, stderr=self._log)
         self.port = self._wait_for_port()
         self.endpoint = f"http://127.0.0.1:{self.port}{_TRACES_PATH}"
@@ -126,12 +131,12 @@ class Serve:
         return own / tick, children / tick
 
     def stop(self) -> int:
-        """Stop the receiver, count the spans it stored and delete the store."""
+        """Stop the receiver, count the spans it stored (beside those it held) and delete the store."""
         self.process.send_signal(signal.SIGINT)
         self.process.wait(timeout=60)
         self._log.close()
         with TraceStore(self.db) as store:
-            stored = store.stats()["spans"]
+            stored = store.stats()["spans"] - self.held
         shutil.rmtree(self.db.parent)
         return stored
 
@@ -163,8 +168,8 @@ def sdk_senders(processes: int) -> Run:
     return Run(serve.stop(), elapsed, receiver_cpu, writer_cpu, sender_cpu)
 
 
-def lean_client(connections: int, bodies: list[bytes]) -> Run:
-    serve = Serve()
+def lean_client(connections: int, bodies: list[bytes], held: Path | None = None) -> Run:
+    serve = Serve(held)
     queue = iter(bodies)
     lock = threading.Lock()
     failures: list[str] = []
@@ -199,7 +204,7 @@ def _minus(after: tuple[float, float], before: tuple[float, float]) -> tuple[flo
 
 
 def through_serve(label: str, run: Callable[[], Run]) -> tuple[str, ...]:
-    """Median of ``ROUNDS`` runs, each on a fresh store; every run must store every span."""
+    """Median of ``ROUNDS`` runs, each on a fresh store (or a fresh copy of one); every run must store every span."""
     runs = [run() for _ in range(ROUNDS)]
     lost = [r.stored for r in runs if r.stored != SPANS]
 
@@ -213,14 +218,15 @@ def through_serve(label: str, run: Callable[[], Run]) -> tuple[str, ...]:
             us(lambda r: r.sender_cpu))  # fmt: skip
 
 
-def encoded_requests(spans: int) -> Iterator[bytes]:
+def encoded_requests(spans: int, *, seed: int = 0, shift: int = 0) -> Iterator[bytes]:
     """Protobuf ``ExportTraceServiceRequest`` bodies as the SDK's exporter encodes them, every id unique.
 
     One request is made by the real SDK; the others are copies with new ids (parents follow their spans), which
     costs far less than running the SDK for every span. The ids are random, as the SDK's are: sequential ids would
     land every insert at the end of the store's id indexes, which real traffic never does. Each copy is moved
     later in time by the template's own length, as a sender's spans are: copies at the same times would put every
-    insert into the time indexes at a random place among the earlier copies' entries.
+    insert into the time indexes at a random place among the earlier copies' entries. ``shift``: how many
+    requests' lengths to move them all by.
     """
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -241,8 +247,8 @@ def encoded_requests(spans: int) -> Iterator[bytes]:
     template = encode_spans(finished)
     length = max(s.end_time for s in finished) - min(s.start_time for s in finished)  # type: ignore[type-var]
     per_request = TRACES_PER_REQUEST * SPANS_PER_TRACE
-    rng = random.Random(0)
-    for n in range(spans // per_request):
+    rng = random.Random(seed)
+    for n in range(shift, shift + spans // per_request):
         request = ExportTraceServiceRequest()
         request.CopyFrom(template)
         trace_ids: dict[bytes, bytes] = {}
@@ -257,6 +263,22 @@ def encoded_requests(spans: int) -> Iterator[bytes]:
                     span.start_time_unix_nano += n * length
                     span.end_time_unix_nano += n * length
         yield request.SerializeToString()
+
+
+def held_store(spans: int) -> Path:
+    """A store already holding ``spans`` spans, all from before the measured ones, written straight in."""
+    from spanlite.store._db import connect
+    from spanlite.store._otlp import decode_protobuf
+    from spanlite.store._rows import decoded_span_row
+    from spanlite.store._writer import write_spans
+
+    path = Path(tempfile.mkdtemp()) / "held.db"
+    db = connect(path)
+    requests = spans // (TRACES_PER_REQUEST * SPANS_PER_TRACE)
+    for body in encoded_requests(spans, seed=1, shift=-requests):
+        write_spans(db, [decoded_span_row(span) for span in decode_protobuf(body)])
+    db.close()
+    return path
 
 
 def main() -> None:
@@ -274,6 +296,10 @@ def main() -> None:
         for n in (1, 4):
             label = f"pre-encoded requests ({n} connection{'s' if n > 1 else ''}) → spanlite serve → SQLite"
             rows.append(through_serve(label, partial(lean_client, n, bodies)))
+        held = held_store(HELD)
+        label = f"pre-encoded requests (4 connections) → spanlite serve → SQLite holding {HELD:,} spans"
+        rows.append(through_serve(label, partial(lean_client, 4, bodies, held)))
+        shutil.rmtree(held.parent)
     print(table(rows))
     print(
         f"\n{SPANS:,} spans in traces of {SPANS_PER_TRACE}, {TRACES_PER_REQUEST * SPANS_PER_TRACE} a request "
