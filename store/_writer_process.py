@@ -190,7 +190,9 @@ def main(path: str, redactor_names: str) -> None:
 
     from .exporter import SQLiteSpanExporter
 
-    requests, replies = sys.stdin.buffer, sys.stdout.buffer
+    # Unbuffered, so that ``select`` sees every request waiting: a buffered reader could hold a whole small one
+    # that has left the pipe, and the child would sit idle beside it.
+    requests, replies = open(sys.stdin.fileno(), "rb", buffering=0, closefd=False), sys.stdout.buffer
     steps = [redaction.BUILT_IN[name] for name in redactor_names.split(",") if name]
     try:
         exporter = SQLiteSpanExporter(path, redact=redaction.chain(*steps) if steps else None, writer="thread")
