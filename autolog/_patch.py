@@ -18,10 +18,11 @@ from opentelemetry import trace as otel_trace
 
 from spanlite._config import settings
 from spanlite.tracing import attributes as attr
-from spanlite.tracing._guard import guard
+from spanlite.tracing._guard import guard, internal_error
+from spanlite.tracing._sdk_attributes import set_valid_attributes
 from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.serialize import to_json
-from spanlite.tracing.span import Span, close_span, open_span
+from spanlite.tracing.span import Span, close_span, otel_values, start_otel_span
 
 # Both SDKs (Stainless-generated) mark with_raw_response / with_streaming_response calls with this header.
 _RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
@@ -113,21 +114,22 @@ class Endpoint:
 class ModelCall:
     """A guarded handle on one call's span: whichever of finish or fail comes first ends it, the rest do nothing."""
 
-    __slots__ = ("endpoint", "request", "span", "_done", "_lock")
+    __slots__ = ("_claim", "endpoint", "request", "span")
 
     def __init__(self, endpoint: Endpoint, request: Request, span: Span) -> None:
         self.endpoint = endpoint
         self.request = request
         self.span = span
-        self._done = False
-        self._lock = threading.Lock()  # a stream may end from the garbage collector on another thread
+        # A lock taken once and never released: only the first claim gets it, atomically, even when a stream
+        # ends from the garbage collector on another thread. Called without a Python frame of our own.
+        self._claim = threading.Lock().acquire
 
     def claim(self) -> bool:
-        with self._lock:
-            if self._done:
-                return False
-            self._done = True
-            return True
+        return self._claim(False)
+
+    def _set(self, values: dict[str, Any]) -> None:
+        """Set all of a call's attributes at once: each ``set_attribute(s)`` is a lock and a pass in the OTel SDK."""
+        set_valid_attributes(self.span.otel_span, otel_values(values))
 
     def finish(self, result: Any) -> Any:
         """Record ``result`` and end the span; a stream is handed back wrapped so its span ends with it."""
@@ -138,20 +140,20 @@ class ModelCall:
             if not self.endpoint.is_async and hasattr(type(result), "__anext__"):
                 result = _SyncView(result)
             return wrap_stream(result, self, accumulator)
-        if not self.claim():
+        if not self._claim(False):
             return result
         try:
             if self.request.raw:
-                self.span.set_attributes(_status_attributes(result))
+                self._set(_status_attributes(result))
             else:
-                self.span.set_attributes(self.endpoint.response(self.request, result))
+                self._set(self.endpoint.response(self.request, result))
         finally:
-            close_span(self.span.otel_span, None, None)
+            self.span.otel_span.end()
         return result
 
     def finish_stream(self, accumulator: Accumulator, exc: BaseException | None, closed_early: bool) -> None:
         """End a stream's span with what it carried so far, once, however the stream ended."""
-        if not self.claim():
+        if not self._claim(False):
             return
         values: dict[str, Any] = {attr.STREAM: True, attr.STREAM_CLOSED_EARLY: closed_early}
         try:
@@ -159,8 +161,10 @@ class ModelCall:
         finally:
             if exc is not None:
                 values.update(_error_attributes(exc))
-            self.span.set_attributes(values)  # all at once: each call is a lock and a pass in the OTel SDK
-            close_span(self.span.otel_span, None, exc)
+            try:
+                self._set(values)
+            finally:
+                close_span(self.span.otel_span, None, exc)
 
     def end(self) -> None:
         """End the span with nothing more recorded: the fallback when recording itself failed."""
@@ -171,7 +175,7 @@ class ModelCall:
         if not self.claim():
             return
         try:
-            self.span.set_attributes(_error_attributes(exc))
+            self._set(_error_attributes(exc))
         finally:
             close_span(self.span.otel_span, None, exc)
 
@@ -199,10 +203,13 @@ def _start(
     request.raw = raw
     if raw:  # the caller parses the body; anything we asked for would reach them unhidden
         request.kwargs, request.hide_usage = kwargs, False
-    attributes = request.attributes
-    if request.inputs is not None:  # given at start with the rest: setting it later costs another round in OTel
-        attributes[attr.INPUTS] = to_json(request.inputs)
-    otel_span = open_span(request.name, request.kind, attributes)
+    # What open_span() does, less its copies: the kind's ``_value_`` is the plain attribute behind the ``value``
+    # property, and the inputs are given at start with the rest (set later, they cost another round in OTel).
+    values = {attr.SPAN_KIND: request.kind._value_}
+    values.update(otel_values(request.attributes))
+    if request.inputs is not None:
+        values[attr.INPUTS] = to_json(request.inputs)
+    otel_span = start_otel_span(request.name, values)
     span = Span(otel_span)
     # Active during the call so that spans the SDK's transport makes nest under ours.
     tokens = (otel_context.attach(otel_trace.set_span_in_context(otel_span)), _in_call.set(True))
@@ -214,12 +221,19 @@ def _leave(tokens: tuple[object, contextvars.Token[bool]]) -> None:
     otel_context.detach(tokens[0])  # type: ignore[arg-type]
 
 
-def _result(call: ModelCall, result: Any) -> Any:
-    handed = guard(call.finish, result)
-    if handed is None:
-        guard(call.end)
-        return result
-    return handed
+def _result(call: ModelCall, tokens: tuple[object, contextvars.Token[bool]], result: Any) -> Any:
+    """Leave the call's context and record ``result``, each step guarded on its own; ``guard`` is inlined here,
+    on the path of every successful call."""
+    try:
+        _leave(tokens)
+    except Exception:
+        internal_error(_leave)
+    try:
+        return call.finish(result)
+    except Exception:
+        internal_error(call.finish)
+    guard(call.end)
+    return result
 
 
 def call_sync(
@@ -238,8 +252,7 @@ def call_sync(
         guard(_leave, tokens)
         guard(call.fail, exc)
         raise  # their error, unchanged
-    guard(_leave, tokens)
-    return _result(call, result)
+    return _result(call, tokens, result)
 
 
 async def call_async(
@@ -262,8 +275,7 @@ async def call_async(
         guard(_leave, tokens)
         guard(call.fail, exc)
         raise  # their error, unchanged
-    guard(_leave, tokens)
-    return _result(call, result)
+    return _result(call, tokens, result)
 
 
 def _wrapper(endpoint: Endpoint) -> Callable[..., Any]:
