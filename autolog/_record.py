@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from itertools import repeat
 from typing import Any, Iterable, Mapping
 
 from spanlite.tracing import attributes as attr
@@ -71,7 +72,8 @@ def fields(data: Any, *keys: str) -> tuple[Any, ...]:
     """``field(data, key)`` for each key, in one call (a result's fields are read on every call)."""
     if isinstance(data, dict):
         return tuple(map(data.get, keys))
-    return tuple(getattr(data, key, None) for key in keys)
+    n = len(keys)  # map over builtins, not a generator: no Python frame per key
+    return tuple(map(getattr, repeat(data, n), keys, repeat(None, n)))
 
 
 def json_text(value: Any) -> str:
@@ -139,14 +141,17 @@ def usage_attributes(
     reasoning: Any = None,
 ) -> dict[str, int]:
     """The token counts that are counts (ints), under their GenAI attribute names."""
-    counts = {
-        attr.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
-        attr.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
-        attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: cache_read,
-        attr.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: cache_creation,
-        attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: reasoning,
-    }
-    return {k: v for k, v in counts.items() if type(v) is int or (isinstance(v, int) and not isinstance(v, bool))}
+    counts = {}
+    for key, value in (
+        (attr.GEN_AI_USAGE_INPUT_TOKENS, input_tokens),
+        (attr.GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens),
+        (attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, cache_read),
+        (attr.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, cache_creation),
+        (attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, reasoning),
+    ):  # a loop, not a comprehension: one Python frame less on every call
+        if type(value) is int or (isinstance(value, int) and not isinstance(value, bool)):
+            counts[key] = value
+    return counts
 
 
 def response_attributes(*, response_id: Any, model: Any, finish_reasons: list[Any]) -> dict[str, Any]:
@@ -156,7 +161,8 @@ def response_attributes(*, response_id: Any, model: Any, finish_reasons: list[An
         values[attr.GEN_AI_RESPONSE_ID] = str(response_id)
     if given(model):
         values[attr.GEN_AI_RESPONSE_MODEL] = str(model)
-    if reasons := [str(r) for r in finish_reasons if given(r)]:
+    # Most reasons are plain str: kept as they are, without a call to given() each.
+    if reasons := [r if type(r) is str else str(r) for r in finish_reasons if type(r) is str or given(r)]:
         values[attr.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
     return values
 

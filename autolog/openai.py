@@ -42,11 +42,13 @@ def _base(instance: Any, kwargs: dict[str, Any], operation: str, max_tokens: tup
         attr.GEN_AI_PROVIDER_NAME: _provider(instance),
         **rec.request_attributes(kwargs, _SAMPLING),
     }
-    if rec.given(kwargs.get("model")):
-        values[attr.GEN_AI_REQUEST_MODEL] = str(kwargs["model"])
+    model = kwargs.get("model")
+    if model is not None and rec.given(model):
+        values[attr.GEN_AI_REQUEST_MODEL] = str(model)
     for name in max_tokens:
-        if rec.given(kwargs.get(name)):
-            values[attr.GEN_AI_REQUEST_MAX_TOKENS] = kwargs[name]
+        value = kwargs.get(name)
+        if value is not None and rec.given(value):  # mostly not passed: no given() call then
+            values[attr.GEN_AI_REQUEST_MAX_TOKENS] = value
             break
     return values
 
@@ -98,12 +100,13 @@ def _is_stream(result: Any) -> bool:
 
 def _chat_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], content: bool) -> Request:
     values = _base(instance, kwargs, "chat", ("max_completion_tokens", "max_tokens"))
-    if rec.given(kwargs.get("tools")):
-        values[attr.GEN_AI_TOOL_DEFINITIONS] = _tool_definitions(kwargs["tools"])
-    if rec.given(kwargs.get("response_format")):
+    tools, response_format = kwargs.get("tools"), kwargs.get("response_format")
+    if tools is not None and rec.given(tools):
+        values[attr.GEN_AI_TOOL_DEFINITIONS] = _tool_definitions(tools)
+    if response_format is not None and rec.given(response_format):
         values[attr.GEN_AI_OUTPUT_TYPE] = "json"
     if content:
-        values[attr.GEN_AI_INPUT_MESSAGES] = [_chat_message(m) for m in rec.plain(kwargs.get("messages")) or []]
+        values[attr.GEN_AI_INPUT_MESSAGES] = to_json(_chat_messages(kwargs.get("messages")))  # as otel_value would
     call_kwargs, hide = _with_usage(kwargs, body=True)
     return Request(
         name=rec.span_name("chat", kwargs.get("model")),
@@ -114,6 +117,23 @@ def _chat_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], 
         content=content,
         hide_usage=hide,
     )
+
+
+def _chat_messages(messages: Any) -> list[dict[str, Any]]:
+    """The request's messages in the GenAI shape. A plain text message (most of them) is read as it is, without
+    ``plain()`` and the general reader: four calls less a message, on every call."""
+    if type(messages) is not list:
+        return [_chat_message(m) for m in rec.plain(messages) or []]
+    found = []
+    for message in messages:
+        get = message.get if type(message) is dict else None
+        if get is not None:
+            role, text = get("role"), get("content")
+            if type(role) is str and role != "tool" and type(text) is str and not get("tool_calls") and not get("name"):
+                found.append({"role": role, "parts": [{"type": "text", "content": text}]})
+                continue
+        found.append(_chat_message(rec.plain(message)))
+    return found
 
 
 def _chat_message(message: dict[str, Any]) -> dict[str, Any]:
@@ -150,12 +170,11 @@ def _chat_response(request: Request, result: Any) -> dict[str, Any]:
         return {}
     choices, response_id, model, usage = rec.fields(result, "choices", "id", "model", "usage")
     choices = choices or []
-    values = rec.response_attributes(
-        response_id=response_id, model=model, finish_reasons=[rec.field(c, "finish_reason") for c in choices]
-    )
+    reasons = [c.get("finish_reason") if type(c) is dict else getattr(c, "finish_reason", None) for c in choices]
+    values = rec.response_attributes(response_id=response_id, model=model, finish_reasons=reasons)
     values.update(_usage(usage))
     if request.content:
-        values[attr.GEN_AI_OUTPUT_MESSAGES] = [_chat_output(c) for c in choices]
+        values[attr.GEN_AI_OUTPUT_MESSAGES] = to_json([_chat_output(c) for c in choices])  # as otel_value would
         values[attr.OUTPUTS] = rec.json_text(result)
     return values
 
@@ -182,18 +201,15 @@ def _usage(usage: Any) -> dict[str, int]:
 
 def _chat_output(choice: Any) -> dict[str, Any]:
     field = rec.field
-    message = field(choice, "message")
-    parts = _content_parts(field(message, "content"))
-    if refusal := field(message, "refusal"):
+    message, finish_reason = rec.fields(choice, "message", "finish_reason")
+    content, refusal, tool_calls, role = rec.fields(message, "content", "refusal", "tool_calls", "role")
+    parts = [{"type": "text", "content": content}] if type(content) is str else _content_parts(content)
+    if refusal:
         parts.append({"type": "refusal", "content": refusal})
-    for call in field(message, "tool_calls") or []:
+    for call in tool_calls or []:
         function = field(call, "function")
         parts.append(rec.tool_call_part(field(call, "id"), field(function, "name"), field(function, "arguments")))
-    return {
-        "role": field(message, "role") or "assistant",
-        "parts": parts,
-        "finish_reason": field(choice, "finish_reason"),
-    }
+    return {"role": role or "assistant", "parts": parts, "finish_reason": finish_reason}
 
 
 # embeddings and legacy completions ------------------------------------------------------------------------------
