@@ -11,7 +11,7 @@ from typing import Any, AsyncIterator, Iterator
 
 import orjson
 
-from spanlite.tracing._guard import guard
+from spanlite.tracing._guard import guard, internal_error
 
 from . import _record as rec
 from ._patch import Request
@@ -72,12 +72,13 @@ class ChatStream:
             if usage is not None:
                 self._usage = usage
                 break
+        add_choice = self._add_choice
         for chunk in pending:
-            guard(self._add_chunk, chunk)  # one odd chunk costs itself only
-
-    def _add_chunk(self, chunk: Any) -> None:
-        for choice in getattr(chunk, "choices", None) or []:
-            self._add_choice(choice)
+            try:  # one odd chunk costs itself only; ``guard`` inlined, as this runs for every chunk
+                for choice in getattr(chunk, "choices", None) or ():
+                    add_choice(choice)
+            except Exception:
+                internal_error(add_choice)
 
     def _add_choice(self, choice: Any) -> None:
         into = self._choices.get(choice.index)
@@ -107,19 +108,20 @@ class ChatStream:
             into["finish_reason"] = choice.finish_reason
 
     def is_token(self, chunk: Any) -> bool:
-        return any(
-            c.delta is not None and (c.delta.content or c.delta.tool_calls or getattr(c.delta, "refusal", None))
-            for c in getattr(chunk, "choices", None) or []
-        )
+        for choice in getattr(chunk, "choices", None) or ():  # a loop, not any(genexpr): it runs per chunk
+            delta = choice.delta
+            if delta is not None and (delta.content or delta.tool_calls or getattr(delta, "refusal", None)):
+                return True
+        return False
 
     def hide(self, chunk: Any) -> bool:
         if not self._hide_usage:
             return False
-        if not chunk.choices and chunk.usage is not None:
-            return True  # the usage-only chunk, when it got past the tap
+        if chunk.usage is not None:
+            return not chunk.choices  # the usage-only chunk, when it got past the tap
         # The API sends "usage": null on every chunk once usage is asked for; keep that out of the caller's view.
         fields = getattr(chunk, "__pydantic_fields_set__", None)
-        if chunk.usage is None and isinstance(fields, set):
+        if type(fields) is set or isinstance(fields, set):
             fields.discard("usage")
         return False
 
@@ -197,18 +199,26 @@ class UsageTap:
         if hasattr(decoder, "iter_bytes") and hasattr(decoder, "aiter_bytes"):
             stream._decoder = cls(decoder, into)
 
+    # The test for empty choices is written out in both loops, not a method: it runs for every event.
+
     def iter_bytes(self, iterator: Iterator[bytes]) -> Iterator[Any]:
         for event in self._decoder.iter_bytes(iterator):
-            if not self._is_usage(event):
+            data = getattr(event, "data", None)
+            if not isinstance(data, str) or (_NO_CHOICES[0] not in data and _NO_CHOICES[1] not in data):
+                yield event
+                continue
+            if not self._take(data):
                 yield event
 
     async def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> AsyncIterator[Any]:
         async for event in self._decoder.aiter_bytes(iterator):
-            if not self._is_usage(event):
+            data = getattr(event, "data", None)
+            if not isinstance(data, str) or (_NO_CHOICES[0] not in data and _NO_CHOICES[1] not in data):
+                yield event
+                continue
+            if not self._take(data):
                 yield event
 
-    def _is_usage(self, event: Any) -> bool:
-        data = getattr(event, "data", None)
-        if not isinstance(data, str) or (_NO_CHOICES[0] not in data and _NO_CHOICES[1] not in data):
-            return False
+    def _take(self, data: str) -> bool:
+        """Keep back an event with empty choices when it is the usage-only chunk."""
         return bool(guard(self._into.add_usage, data))

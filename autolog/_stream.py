@@ -46,7 +46,7 @@ class _StreamState:
             try:
                 if accumulator.is_token(item):
                     self.first_token_seen = True
-                    self.call.span.add_event(attr.EVENT_FIRST_TOKEN)
+                    self.call.span.otel_span.add_event(attr.EVENT_FIRST_TOKEN)  # already guarded here
             except Exception:
                 internal_error(accumulator.is_token)
         try:
