@@ -470,6 +470,24 @@ def test_autolog_before_import(tmp_path: Any) -> None:
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
 
 
+def test_stream_open_at_exit_ends_its_span(server: FakeLLMServer, db_path: Any) -> None:
+    """A stream still referenced when the interpreter exits has its span ended (closed early) and stored."""
+    code = (
+        "import openai, spanlite\n"
+        "spanlite.autolog('openai')\n"
+        f"client = openai.OpenAI(base_url={server.url!r}, api_key='test', max_retries=0)\n"
+        "stream = client.chat.completions.create(model='gpt-4o', messages=[{'role': 'user', 'content': 'Hi'}],"
+        " stream=True)\n"
+        "next(stream)\n"
+    )
+    env = {"SPANLITE_DB": str(db_path), "PATH": "", "SPANLITE_STRICT": "1"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
+    found = spanlite.search_traces()
+    assert len(found) == 1
+    trace = spanlite.get_trace(found[0].trace_id)
+    assert trace is not None and [s.attributes[attr.STREAM_CLOSED_EARLY] for s in trace.spans] == [True]
+
+
 # a failure inside our recording never changes what the caller gets ----------------------------------------------
 
 
