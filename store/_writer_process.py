@@ -19,6 +19,7 @@ opened the store. Between requests the child catches the text index up.
 from __future__ import annotations
 
 import collections
+import io
 import marshal
 import select
 import signal
@@ -200,7 +201,7 @@ def main(path: str, redactor_names: str) -> None:
 
     # Unbuffered, so that ``select`` sees every request waiting: a buffered reader could hold a whole small one
     # that has left the pipe, and the child would sit idle beside it.
-    requests, replies = open(sys.stdin.fileno(), "rb", buffering=0, closefd=False), sys.stdout.buffer
+    requests, replies = io.FileIO(sys.stdin.fileno(), "r", closefd=False), sys.stdout.buffer
     steps = [redaction.BUILT_IN[name] for name in redactor_names.split(",") if name]
     try:
         exporter = SQLiteSpanExporter(path, redact=redaction.chain(*steps) if steps else None, writer="thread")
