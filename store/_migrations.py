@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+logger = logging.getLogger("spanlite")
 migrations = Migrations("spanlite")
 
 
@@ -173,6 +176,8 @@ def m007_spans_keyed_by_trace(db: Database) -> None:
         for c in db["spans"].columns
     )
     names = ", ".join(f"[{c.name}]" for c in db["spans"].columns)
+    if (spans := db.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]) > 100_000:
+        logger.warning("spanlite is re-keying the store's %d spans by trace, once: about 12 s a million", spans)
     db.execute("DROP TRIGGER IF EXISTS spans_ad")
     db.execute(f"CREATE TABLE spans_by_trace ({columns}, PRIMARY KEY (trace_id, span_id))")
     db.execute(f"INSERT INTO spans_by_trace (rowid, {names}) SELECT rowid, {names} FROM spans ORDER BY rowid")
