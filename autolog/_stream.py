@@ -58,14 +58,16 @@ class _StreamState:
             return False
 
     def end(self, exc: BaseException | None = None, closed_early: bool = False) -> None:
-        _open.pop(self.watch, None)  # type: ignore[arg-type]
+        _open.pop(id(self.watch), None)
         self.call.finish_stream(self.accumulator, exc, closed_early)
 
 
-# Streams not ended yet, keyed by a weak reference to the caller's proxy: dropping the proxy, or the interpreter
+# Streams not ended yet, by the id of a weak reference to the caller's proxy: dropping the proxy, or the interpreter
 # exiting first, ends the span. What ``weakref.finalize`` would do, at a fraction of its cost per stream; and a
-# stream that ended normally leaves nothing behind to run when its proxy goes.
-_open: dict[weakref.ref[Any], _StreamState] = {}
+# stream that ended normally leaves nothing behind to run when its proxy goes. Keyed by id, not by the reference:
+# a weak reference hashes and compares as its referent, and the proxy would hand that on to the SDK's stream.
+# An id is not reused while its entry is here: the entry's state holds the reference.
+_open: dict[int, _StreamState] = {}
 _exit_hook: list[bool] = []
 
 
@@ -81,12 +83,12 @@ def wrap_stream(stream: Any, call: ModelCall, accumulator: Accumulator) -> Any:
         _exit_hook.append(True)
         atexit.register(_end_open_streams)
     state.watch = weakref.ref(proxy, _dropped)
-    _open[state.watch] = state
+    _open[id(state.watch)] = state
     return proxy
 
 
 def _dropped(watch: weakref.ref[Any]) -> None:
-    state = _open.pop(watch, None)
+    state = _open.pop(id(watch), None)
     if state is not None:
         guard(state.end, None, True)
 

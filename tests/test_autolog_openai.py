@@ -488,6 +488,28 @@ def test_stream_open_at_exit_ends_its_span(server: FakeLLMServer, db_path: Any) 
     assert trace is not None and [s.attributes[attr.STREAM_CLOSED_EARLY] for s in trace.spans] == [True]
 
 
+def test_dropped_stream_that_cannot_be_hashed_ends_its_span() -> None:
+    """Open streams are tracked by weak reference without hashing or comparing the SDK's stream."""
+    from spanlite.autolog import _stream
+
+    class Unhashable:
+        __hash__ = None  # type: ignore[assignment]
+
+        def __eq__(self, other: object) -> bool:
+            raise AssertionError("compared")
+
+    class Call:
+        ended: list[bool] = []
+
+        def finish_stream(self, accumulator: Any, exc: BaseException | None, closed_early: bool) -> None:
+            self.ended.append(closed_early)
+
+    proxy = _stream.wrap_stream(Unhashable(), Call(), None)  # type: ignore[arg-type]
+    del proxy
+    gc.collect()
+    assert Call.ended == [True]
+
+
 # a failure inside our recording never changes what the caller gets ----------------------------------------------
 
 
