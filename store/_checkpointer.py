@@ -40,14 +40,21 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
 
     def stored(self, spans: int) -> None:
-        """Count spans the writer has committed; wake the thread once enough have been."""
+        """Count spans the writer has committed; wake the thread once enough have been. Never raises: the spans
+        are stored whatever happens here."""
         self._spans += spans
         if self._spans < SPANS_PER_CHECKPOINT or self._closed:
             return
         self._spans = 0
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="spanlite-checkpoint", daemon=True)
-            self._thread.start()
+            thread = threading.Thread(target=self._run, name="spanlite-checkpoint", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError as exc:  # no thread to be had (at exit, or a limit): the writer's backstop stays
+                logger.debug("spanlite could not start its checkpoint thread: %s", exc)
+                self._closed = True
+                return
+            self._thread = thread
         self._wake.set()
 
     def close(self) -> None:
