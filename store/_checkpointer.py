@@ -57,6 +57,12 @@ class Checkpointer:
             self._thread = thread
         self._wake.set()
 
+    def forget_thread(self) -> None:
+        """In a forked child of the app: the parent's thread is not in this process; one starts here when needed."""
+        self._thread = None
+        self._wake = threading.Event()
+        self._spans = 0
+
     def close(self) -> None:
         """Let a checkpoint under way finish; the store's last connection to close checkpoints what is left."""
         self._closed = True

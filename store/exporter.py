@@ -233,7 +233,7 @@ class SQLiteSpanExporter(SpanExporter):
     def _after_fork(self) -> None:
         # The pipes to the writer child belong to the parent; this process starts its own child if it needs one.
         self._starter = None
-        self._checkpointer = Checkpointer(self.path, self._db.conn)  # the parent's thread is not in this process
+        self._checkpointer.forget_thread()
         if self._child is not None:
             self._child.forget()
             self._child = None
