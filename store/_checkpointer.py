@@ -8,11 +8,13 @@ checkpoint stays on, at ``BACKSTOP`` times the usual size, in case this thread f
 
 The log is only rewound once a checkpoint has caught up with it entirely, which a writer that never pauses rarely
 lets happen: under sustained load it grows to the backstop (256 MB) and is cut back to 64 MB once written out.
+A writer that pauses checkpoints a log past 64 MB in its pauses (``idle``), however few spans it has stored.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -38,6 +40,18 @@ class Checkpointer:
         self._wake = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
+
+    def idle(self) -> None:
+        """While no spans wait: checkpoint a log grown past the usual size, as SQLite would have at a commit, so
+        that a store written slowly keeps a small log too."""
+        if self._spans and self._wal_bytes() > LOG_BYTES_KEPT:
+            self.stored(SPANS_PER_CHECKPOINT)
+
+    def _wal_bytes(self) -> int:
+        try:
+            return os.path.getsize(f"{self._path}-wal")
+        except OSError:
+            return 0
 
     def stored(self, spans: int) -> None:
         """Count spans the writer has committed; wake the thread once enough have been. Never raises: the spans

@@ -65,8 +65,8 @@ class WriterProcess:
         reply = _read(self._from_child)
         if reply is None or not reply[0]:
             self.close()
-            detail = f"exited (code {self._process.poll()})" if reply is None else f"could not open the store: {reply[1]}"
-            raise WriterGone(f"the writer process {detail}")
+            why = f"exited (code {self._process.poll()})" if reply is None else f"could not open the store: {reply[1]}"
+            raise WriterGone(f"the writer process {why}")
         self._unanswered = _Unanswered()
         # The thread holds no reference to this handle, so that dropping the handle still ends the child.
         args = (self._from_child, self._unanswered, self._process)

@@ -271,15 +271,18 @@ class SQLiteSpanExporter(SpanExporter):
         return True
 
     def on_idle(self) -> bool:
-        """Index some not-yet-indexed text while no spans wait; ``True`` if more remains."""
+        """Index some not-yet-indexed text while no spans wait, then see to the log; ``True`` if more remains."""
         if self._closed or self._child is not None:  # a writer child indexes between its own writes
             return False
         try:
             with self._lock:
-                return index_text(self._db) == CHUNK
+                more = index_text(self._db) == CHUNK
         except sqlite3.Error as exc:
             logger.debug("spanlite could not index text now: %s", exc)
             return False
+        if not more:
+            self._checkpointer.idle()
+        return more
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return True  # every export is committed before it returns

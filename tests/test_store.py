@@ -144,6 +144,24 @@ def test_the_log_is_checkpointed_beside_the_writer_not_in_its_commits(
         assert store.stats()["spans"] == 100
 
 
+def test_a_slow_writers_grown_log_is_checkpointed_when_it_is_idle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spanlite.store import _checkpointer
+
+    monkeypatch.setattr(_checkpointer, "LOG_BYTES_KEPT", 1)  # any log counts as grown
+    path = tmp_path / "slow.db"
+    exporter = SQLiteSpanExporter(path, writer="thread")
+    assert exporter.write_rows([row("t1", "s1", None, 1)])  # far fewer spans than a checkpoint waits for
+    empty = path.stat().st_size
+    exporter.on_idle()
+    deadline = time.monotonic() + 10
+    while path.stat().st_size == empty and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert path.stat().st_size > empty
+    exporter.shutdown()
+
+
 def test_sqlite_error_returns_failure_and_keeps_what_was_committed(tmp_path: Path) -> None:
     path = tmp_path / "fail.db"
     exporter = SQLiteSpanExporter(path)
@@ -361,7 +379,8 @@ def test_spans_rekeyed_by_trace_keep_their_rowids_text_index_and_lookups(tmp_pat
         assert set(views.get_spans(store, [("t1", "s1"), ("t4", "s4"), ("t4", "s1")])) == {("t1", "s1"), ("t4", "s4")}
         # A span id is a span's identity only within its trace: another trace's span with the same id is its own.
         write_spans(store.db, [row("t9", "s1", None, 9, attributes=text), row("t1", "s1", None, 1)])
-        assert store.get_span("t9", "s1") is not None and store.get_trace("t1").info.span_count == 1  # type: ignore[union-attr]
+        assert store.get_span("t9", "s1") is not None
+        assert store.get_trace("t1").info.span_count == 1  # type: ignore[union-attr]
         store.delete_traces(["t1", "t5"])  # one indexed before the migration, one not yet
         assert {t.trace_id for t in store.iter_traces(text="needle")} == {"t0", "t2", "t3", "t4", "t9"}
         store.db.execute("INSERT INTO spans_fts (spans_fts) VALUES ('integrity-check')")
