@@ -118,7 +118,7 @@ class _Unanswered:
 
 def _read_replies(from_child: BinaryIO, unanswered: _Unanswered, process: subprocess.Popen[bytes]) -> None:
     """Hand each reply to the oldest request; once replies end (the child exited), fail the requests left."""
-    while (reply := _read(from_child)) is not None:
+    while (reply := _reply(from_child)) is not None:
         unanswered.replies.popleft().set_result(reply)
     with unanswered.sending:
         unanswered.ended = True
@@ -127,6 +127,14 @@ def _read_replies(from_child: BinaryIO, unanswered: _Unanswered, process: subpro
     gone = WriterGone(f"the writer process exited (code {process.poll()})")
     for request in left:
         request.set_exception(gone)
+
+
+def _reply(from_child: BinaryIO) -> Any:
+    """The child's next reply, or ``None`` once there are no more: it exited, or ``close`` closed its pipe."""
+    try:
+        return _read(from_child)
+    except (OSError, ValueError):  # ValueError: the pipe was closed under the read, once the child had exited
+        return None
 
 
 def _end(process: subprocess.Popen[bytes], to_child: BinaryIO, from_child: BinaryIO, timeout_s: float) -> None:
@@ -173,15 +181,14 @@ def _read(stream: BinaryIO) -> Any:
 
 def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
     """``size`` bytes, or ``None`` if the pipe closes first; an unbuffered pipe hands them over in pieces."""
-    data = stream.read(size)
-    if len(data) == size:
-        return data
-    parts = [data]
-    while size > (got := sum(map(len, parts))):
+    parts: list[bytes] = []
+    got = 0
+    while got < size:
         if not (part := stream.read(size - got)):
             return None
         parts.append(part)
-    return b"".join(parts)
+        got += len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _null(value: None) -> None:
