@@ -45,7 +45,7 @@ class Checkpointer:
         """While no spans wait: checkpoint a log grown past the usual size, as SQLite would have at a commit, so
         that a store written slowly keeps a small log too."""
         if self._spans and self._wal_bytes() > LOG_BYTES_KEPT:
-            self.stored(SPANS_PER_CHECKPOINT)
+            self._checkpoint()
 
     def _wal_bytes(self) -> int:
         try:
@@ -57,7 +57,12 @@ class Checkpointer:
         """Count spans the writer has committed; wake the thread once enough have been. Never raises: the spans
         are stored whatever happens here."""
         self._spans += spans
-        if self._spans < SPANS_PER_CHECKPOINT or self._closed:
+        if self._spans >= SPANS_PER_CHECKPOINT:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Wake the thread, started now if it is not yet; never raises."""
+        if self._closed:
             return
         self._spans = 0
         if self._thread is None:
