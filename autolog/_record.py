@@ -122,7 +122,7 @@ def request_attributes(kwargs: Mapping[str, Any], params: Mapping[str, str]) -> 
     values: dict[str, Any] = {}
     for key, name in params.items():
         value = kwargs.get(name)
-        if value is not None and given(value) and not isinstance(value, bool):  # most are not given at all
+        if given(value) and not isinstance(value, bool):
             values[key] = [value] if key == attr.GEN_AI_REQUEST_STOP_SEQUENCES and isinstance(value, str) else value
     return values
 

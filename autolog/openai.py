@@ -43,11 +43,11 @@ def _base(instance: Any, kwargs: dict[str, Any], operation: str, max_tokens: tup
         **rec.request_attributes(kwargs, _SAMPLING),
     }
     model = kwargs.get("model")
-    if model is not None and rec.given(model):
+    if rec.given(model):
         values[attr.GEN_AI_REQUEST_MODEL] = str(model)
     for name in max_tokens:
         value = kwargs.get(name)
-        if value is not None and rec.given(value):  # mostly not passed: no given() call then
+        if rec.given(value):
             values[attr.GEN_AI_REQUEST_MAX_TOKENS] = value
             break
     return values
@@ -101,9 +101,9 @@ def _is_stream(result: Any) -> bool:
 def _chat_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], content: bool) -> Request:
     values = _base(instance, kwargs, "chat", ("max_completion_tokens", "max_tokens"))
     tools, response_format = kwargs.get("tools"), kwargs.get("response_format")
-    if tools is not None and rec.given(tools):
+    if rec.given(tools):
         values[attr.GEN_AI_TOOL_DEFINITIONS] = _tool_definitions(tools)
-    if response_format is not None and rec.given(response_format):
+    if rec.given(response_format):
         values[attr.GEN_AI_OUTPUT_TYPE] = "json"
     if content:
         values[attr.GEN_AI_INPUT_MESSAGES] = to_json(_chat_messages(kwargs.get("messages")))  # as otel_value would
@@ -170,7 +170,7 @@ def _chat_response(request: Request, result: Any) -> dict[str, Any]:
         return {}
     choices, response_id, model, usage = rec.fields(result, "choices", "id", "model", "usage")
     choices = choices or []
-    reasons = [c.get("finish_reason") if type(c) is dict else getattr(c, "finish_reason", None) for c in choices]
+    reasons = [rec.field(c, "finish_reason") for c in choices]
     values = rec.response_attributes(response_id=response_id, model=model, finish_reasons=reasons)
     values.update(_usage(usage))
     if request.content:
