@@ -121,7 +121,7 @@ class ChatStream:
             return not chunk.choices  # the usage-only chunk, when it got past the tap
         # The API sends "usage": null on every chunk once usage is asked for; keep that out of the caller's view.
         fields = getattr(chunk, "__pydantic_fields_set__", None)
-        if type(fields) is set or isinstance(fields, set):
+        if isinstance(fields, set):
             fields.discard("usage")
         return False
 
