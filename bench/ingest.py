@@ -95,11 +95,13 @@ class Serve:
 
     def __init__(self, held: Path | None = None) -> None:
         self.db = Path(tempfile.mkdtemp()) / "received.db"
+        self.held = 0
         if held is not None:
             shutil.copyfile(held, self.db)
+            with TraceStore(self.db) as store:
+                self.held = store.stats()["spans"]
         self._log = open(self.db.with_suffix(".log"), "w+")  # noqa: SIM115 - a file, not a pipe nobody drains
         command = [sys.executable, "-m", "spanlite.cli", "serve", "--db", str(self.db), "--port", "0"]
-        self.held = TraceStore(self.db).stats()["spans"] if held is not None else 0
         self.process = subprocess.Popen(command, stderr=self._log)
         self.port = self._wait_for_port()
         self.endpoint = f"http://127.0.0.1:{self.port}{_TRACES_PATH}"
