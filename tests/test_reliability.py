@@ -258,6 +258,35 @@ def test_secrets_never_reach_the_store(db_path: Path) -> None:
         assert secret not in dump
     assert "[REDACTED]" in dump and "[EMAIL]" in dump
 
+def test_redaction_hints_never_skip_a_credential() -> None:
+    """``secrets`` runs each pattern only when a cheap substring hint is present; the result must be the same as
+    running every pattern on every text."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from spanlite.tracing import redaction
+
+    def every_pattern(text: str) -> str:
+        text = redaction._TOKENS.sub(redaction.REDACTED, text)
+        text = redaction._BEARER.sub(lambda m: f"{m.group(1)} {redaction.REDACTED}", text)
+        return redaction._FIELDS.sub(lambda m: m.group(1) + redaction.REDACTED + m.group(3), text)
+
+    names = ["authorization", "Proxy-Authorization", "API_KEY", "api-key", "apikey", "X-Api-Key", "access_token",
+             "Access-Token", "accesstoken", "password", "SECRET", "client_secret", "prompt_tokens", "token"]  # fmt: skip
+    fields = st.builds(lambda name, value: f'"{name}": "{value}"', st.sampled_from(names), st.text(max_size=12))
+    tokens = st.sampled_from(["sk-proj-" + "a" * 24, "AKIA" + "B" * 16, "ghp_" + "c" * 30, "xoxb-" + "d" * 10,
+                              "AIza" + "e" * 35, "eyJ" + "f" * 8 + "." + "g" * 8 + "." + "h" * 8, "Bearer abcdefghij",
+                              "basic QWxhZGRpbjpvcGVu", "Slovakia", "task-list"])  # fmt: skip
+    texts = st.lists(fields | tokens | st.text(max_size=8), max_size=6).map(" ".join)
+
+    @settings(max_examples=300, deadline=None)
+    @given(texts)
+    def same(text: str) -> None:
+        assert redaction.secrets(text) == every_pattern(text)
+
+    same()
+
+
 
 def test_exporter_from_a_dying_store_never_raises_into_the_app(db_path: Path) -> None:
     exporter = _config._pipeline.processors[0].exporter  # type: ignore[union-attr]

@@ -34,8 +34,11 @@ _FIELDS = re.compile(
     r'(?i)("(?:authorization|proxy-authorization|api[_-]?key|x-api-key|access[_-]?token|password|secret|'
     r'client[_-]?secret)"\s*:\s*")((?:[^"\\]|\\.)*)(")'
 )
-_TOKEN_HINTS = ("sk-", "akia", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "xox", "aiza", "eyj")
-_FIELD_HINTS = ("authorization", "api_key", "api-key", "apikey", "token", "password", "secret")
+_TOKEN_HINTS = ("sk-", "AKIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "xox", "AIza", "eyJ")  # case as in _TOKENS
+# Every field name ``_FIELDS`` matches, lowercased, holds one of these. Not plain "token": every model call's usage
+# has ``prompt_tokens``, and the field pattern over a whole span costs more than the rest of redaction.
+_FIELD_HINTS = ("authorization", "api_key", "api-key", "apikey", "access_token", "access-token", "accesstoken",
+                "password", "secret")  # fmt: skip
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 
 
@@ -43,7 +46,7 @@ def secrets(text: str) -> str:
     """Remove credentials; the built-in redaction, always applied."""
     low = text.lower()
     # Most text holds no credential: substring checks (C speed) decide whether the regexes need to run at all.
-    if any(hint in low for hint in _TOKEN_HINTS):
+    if any(hint in text for hint in _TOKEN_HINTS):
         text = _TOKENS.sub(REDACTED, text)
     if "bearer" in low or "basic" in low:
         text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
