@@ -1,10 +1,15 @@
 """What ``autolog()`` adds to an OpenAI chat call, in instructions counted by callgrind (repeatable on a noisy VM).
 
+Beside it, as yardsticks, the same calls under the two OpenTelemetry instrumentations of the OpenAI SDK that other
+tools build on, OpenLLMetry's (``opentelemetry-instrumentation-openai``) and OpenInference's, each given the
+cheapest OTel pipeline there is (a ``BatchSpanProcessor`` and an exporter that does nothing), while spanlite's
+spans go to its SQLite store.
+
 Each case runs in its own process under ``valgrind --tool=callgrind``, which counts only inside the C function
 ``functools.reduce`` (``--toggle-collect``): the measured calls run inside one ``reduce``, so imports and warm-up
 do not count, and neither does the export thread. The fake server runs natively in its own process.
 
-    python bench/autolog_callgrind.py            # needs valgrind; takes a few minutes
+    python bench/autolog_callgrind.py    # needs valgrind and the test extras (the instrumentations); ~10 minutes
 """
 
 from __future__ import annotations
@@ -21,17 +26,20 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import callgrind_instructions, fake_llm_server, table  # noqa: E402
 
 CALLS = 20
+MODES = ("plain", "spanlite", "openllmetry", "openinference")
 
 
-def run_calls(url: str, kind: str, traced: bool) -> None:
+def run_calls(url: str, kind: str, mode: str) -> None:
     """The measured process: a warm-up, then ``CALLS`` chat calls inside ``functools.reduce``, the counted part."""
     import openai
 
     import spanlite
 
     spanlite.configure(db=Path(tempfile.mkdtemp()) / "autolog.db")
-    if traced:
+    if mode == "spanlite":
         spanlite.autolog("openai")
+    elif mode != "plain":
+        _instrument(mode)
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="test", max_retries=0)
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello."}]
 
@@ -48,27 +56,46 @@ def run_calls(url: str, kind: str, traced: bool) -> None:
     spanlite.flush()
 
 
-def instructions(url: str, kind: str, traced: bool) -> int:
+def _instrument(mode: str) -> None:
+    """Another tool's OpenTelemetry instrumentation of the OpenAI SDK, exporting nowhere."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Nowhere(SpanExporter):
+        def export(self, spans: object) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Nowhere()))
+    if mode == "openllmetry":
+        from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+    else:
+        from openinference.instrumentation.openai import OpenAIInstrumentor  # type: ignore[no-redef]
+    OpenAIInstrumentor().instrument(tracer_provider=provider)
+
+
+def instructions(url: str, kind: str, mode: str) -> int:
     """Instructions the calling thread ran for ``CALLS`` calls."""
-    return callgrind_instructions(__file__, url, kind, "traced" if traced else "plain")
+    return callgrind_instructions(__file__, url, kind, mode)
 
 
 def main() -> None:
     with fake_llm_server() as url:
-        cases = [(kind, traced) for kind in ("chat", "stream") for traced in (False, True)]
+        cases = [(kind, mode) for kind in ("chat", "stream") for mode in MODES]
         started = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
             counts = dict(zip(cases, pool.map(lambda case: instructions(url, *case), cases)))
-        rows = [("call", "instructions without", "with autolog", "added")]
+        rows = [("call", "instructions without", *(f"added by {mode}" for mode in MODES[1:]))]
         for kind in ("chat", "stream"):
-            plain, traced = (counts[kind, t] / CALLS for t in (False, True))
-            rows.append((kind, f"{plain:,.0f}", f"{traced:,.0f}", f"{(traced / plain - 1) * 100:+.1f}%"))
+            plain = counts[kind, "plain"]
+            added = [f"{(counts[kind, mode] / plain - 1) * 100:+.1f}%" for mode in MODES[1:]]
+            rows.append((kind, f"{plain / CALLS:,.0f}", *added))
         print(table(rows))
         print(f"\ncalling thread, per call (mean of {CALLS}); {time.monotonic() - started:.0f} s")
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 4:
-        run_calls(sys.argv[1], sys.argv[2], sys.argv[3] == "traced")
+        run_calls(*sys.argv[1:])
     else:
         main()

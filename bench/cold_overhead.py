@@ -1,0 +1,85 @@
+"""``@spanlite.trace`` against a raw OpenTelemetry span when the caches are cold, as they are in a real app.
+
+``overhead.py`` calls the traced function thousands of times in a row, so every byte of tracing code and data is
+in the CPU's caches. In an app, a span starts after the app's own work (a model call parsing a response, a
+database query, a template) has pushed tracing out of them. Here each call follows a sweep over 16 MB, and only
+the call is timed. The baseline is the same as ``overhead.py``'s: a raw OTel span with a ``BatchSpanProcessor``
+and an exporter that does nothing; spanlite's spans go to its SQLite store.
+
+    python bench/cold_overhead.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, table, trace_workloads  # noqa: E402
+
+import spanlite  # noqa: E402
+
+CALLS = 200
+ROUNDS = 7
+_SWEPT = bytearray(16 * 1024 * 1024)  # larger than this machine's caches
+_OBJECTS = [{"id": i, "name": str(i)} for i in range(100_000)]
+
+
+class NoopExporter(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def app_work() -> None:
+    """What an app does between two spans, as far as the caches can tell: touches a lot of memory."""
+    _SWEPT[::64] = bytes(len(_SWEPT) // 64)
+    sum(item["id"] for item in _OBJECTS[::2])
+
+
+def per_call_us(fn: Callable[[], object], cold: bool) -> float:
+    """CPU µs of ``fn`` alone, each call after ``app_work`` if ``cold``."""
+    spent = 0.0
+    for _ in range(CALLS):
+        if cold:
+            app_work()
+        start = time.thread_time()
+        fn()
+        spent += time.thread_time() - start
+    return spent / CALLS * 1e6
+
+
+def main() -> None:
+    raw = TracerProvider()
+    raw.add_span_processor(BatchSpanProcessor(NoopExporter(), max_queue_size=100_000))
+    spanlite.configure(db=Path(tempfile.mkdtemp()) / "cold.db")
+    run = trace_workloads(raw.get_tracer("bench"))
+    cases = {"raw OTel span": run["raw"], "@trace": run["trace"], "raw OTel 10-span trace": run["raw-ten"],
+             "10-span trace": run["trace-ten"]}  # fmt: skip
+    samples: dict[tuple[str, bool], list[float]] = {}
+    for _ in range(ROUNDS):
+        for cold in (False, True):
+            for name, fn in cases.items():
+                samples.setdefault((name, cold), []).append(per_call_us(fn, cold))
+        spanlite.flush()
+    median = {key: statistics.median(values) for key, values in samples.items()}
+    rows = [("case", "hot µs/call", "ratio", "cold µs/call", "ratio")]
+    for name in cases:
+        base = "raw OTel 10-span trace" if "10-span" in name else "raw OTel span"
+        row = [name]
+        for cold in (False, True):
+            row += [f"{median[name, cold]:.1f}", f"{median[name, cold] / median[base, cold]:.2f}×"]
+        rows.append(tuple(row))
+    print(table(rows))
+    print(f"\n{CALLS} calls × {ROUNDS} interleaved rounds, medians of the calling thread's CPU time; cold: each call")
+    print(f"after a sweep over 16 MB; {machine()}")
+
+
+if __name__ == "__main__":
+    main()
