@@ -278,7 +278,7 @@ def held_store(spans: int) -> Path:
     db = connect(path)
     requests = spans // (TRACES_PER_REQUEST * SPANS_PER_TRACE)
     for body in encoded_requests(spans, seed=1, shift=-requests):
-        write_spans(db, [decoded_span_row(span) for span in decode_protobuf(body)])
+        write_spans(db.conn, [decoded_span_row(span) for span in decode_protobuf(body)])
     db.close()
     return path
 

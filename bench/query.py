@@ -67,13 +67,13 @@ def generate(path: Path, traces: int) -> None:
             batch.append(_row(trace_id, f"{t:08x}{s:08x}", root, "llm" if llm else "tool", t0 + s * 80_000_000,
                               t0 + s * 80_000_000 + 70_000_000, attrs, rng))  # fmt: skip
         if len(batch) >= 5_000:
-            write_spans(db, batch)
+            write_spans(db.conn, batch)
             batch = []
-    write_spans(db, batch)
+    write_spans(db.conn, batch)
     with TraceStore(path) as store:
         for t in range(0, traces, 7):  # some feedback, mostly thumbs up
             store.log_feedback(f"{t:032x}", "thumbs", rng.random() > 0.2)
-    while index_text(db, 100_000):
+    while index_text(db.conn, 100_000):
         pass
     db.close()
 

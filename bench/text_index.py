@@ -43,9 +43,9 @@ def index_us_per_span(text: Callable[[random.Random, int], dict[str, Any]], span
         attributes = {"spanlite.span.kind": "TOOL", **text(rng, i)}
         rows.append(_row(f"{i // 10:032x}", f"{i:016x}", None, "step", i, i + 1, attributes, rng))
     for start in range(0, spans, 5_000):
-        write_spans(db, rows[start : start + 5_000])
+        write_spans(db.conn, rows[start : start + 5_000])
     started = time.process_time()
-    while index_text(db):
+    while index_text(db.conn):
         pass
     elapsed = time.process_time() - started
     db.close()

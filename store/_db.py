@@ -1,4 +1,9 @@
-"""Open a store file: pragmas, migrations, and a clear error for a database from a newer spanlite."""
+"""Open a store file: pragmas, migrations, and a clear error for a database from a newer spanlite.
+
+Writers (the exporter, its writer process) use a plain ``sqlite3`` connection (``open_connection``). sqlite-utils,
+which imports pandas and numpy wherever they are installed (0.4 s and 80 MB in an app that uses neither), is
+imported only to migrate a store, or by the query side (``connect``).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,12 @@ import contextlib
 import os
 import sqlite3
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from sqlite_utils import Database
+from ._migrations import MIGRATION_SET, NAMES, registry
 
-from ._migrations import migrations
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 BUSY_TIMEOUT_MS = 30_000
 WAL_CHECKPOINT_PAGES = 4_000  # 64 MB of WAL at most between checkpoints
@@ -28,8 +34,8 @@ def default_db_path() -> Path:
     return Path(data_home) / "spanlite" / "traces.db"
 
 
-def connect(path: str | Path, *, create: bool = True) -> Database:
-    """A ``Database`` on ``path`` with the schema up to date; one connection, usable from any thread."""
+def open_connection(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
+    """A connection to ``path`` with the schema up to date, usable from any thread; ``StoreError`` if it cannot be."""
     path = Path(path).expanduser()
     if not create and not path.exists():
         raise StoreError(f"no trace store at {path}")
@@ -40,15 +46,21 @@ def connect(path: str | Path, *, create: bool = True) -> Database:
         raise StoreError(f"cannot open trace store {path}: {exc}") from exc
     try:
         _configure(conn)
-        db = Database(conn)
-        _migrate(db, path)
+        _migrate(conn, path)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(f"{path} is not a usable spanlite trace store: {exc}") from exc
     except StoreError:
         conn.close()
         raise
-    return db
+    return conn
+
+
+def connect(path: str | Path, *, create: bool = True) -> Database:
+    """``open_connection`` as a sqlite-utils ``Database``, for reading and for tools."""
+    from sqlite_utils import Database
+
+    return Database(open_connection(path, create=create))
 
 
 def _configure(conn: sqlite3.Connection) -> None:
@@ -64,20 +76,29 @@ def _configure(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
 
 
-def _migrate(db: Database, path: Path) -> None:
-    known = {m.name for m in migrations._migrations}
-    applied = {m.name for m in migrations.applied(db)}
-    if unknown := applied - known:
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    applied = _applied(conn)
+    if unknown := applied - set(NAMES):
         raise StoreError(
             f"{path} was written by a newer spanlite (schema steps {sorted(unknown)} are unknown here); "
             "upgrade spanlite to read it"
         )
-    if applied == known:
+    if applied == set(NAMES):
         return
-    if applied.isdisjoint(known) and _user_tables(db) - {"_sqlite_migrations"}:
+    if applied.isdisjoint(NAMES) and _user_tables(conn) - {"_sqlite_migrations"}:
         raise StoreError(f"{path} is an SQLite database but not a spanlite trace store")
-    with write_transaction(db.conn):  # two processes opening a new file cannot both migrate it
-        migrations.apply(db)
+    from sqlite_utils import Database
+
+    with write_transaction(conn):  # two processes opening a new file cannot both migrate it
+        registry().apply(Database(conn))
+
+
+def _applied(conn: sqlite3.Connection) -> set[str]:
+    """The schema steps this store has, as sqlite-utils' runner records them."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'").fetchone():
+        return set()
+    rows = conn.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = ?", [MIGRATION_SET])
+    return {name for (name,) in rows}
 
 
 @contextlib.contextmanager
@@ -97,5 +118,6 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
-def _user_tables(db: Database) -> set[str]:
-    return {name for name in db.table_names() if not name.startswith("sqlite_")}
+def _user_tables(conn: sqlite3.Connection) -> set[str]:
+    names = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    return {name for (name,) in names if not name.startswith("sqlite_")}

@@ -1,17 +1,24 @@
-"""The store's schema, one ordered function per step; applied when a store is opened."""
+"""The store's schema, one ordered function per step (``STEPS``); applied when a store is opened.
+
+The steps are plain functions, handed to sqlite-utils' migration runner only when one is due (``registry``): an
+up-to-date store is checked against ``NAMES`` with one query, so the app's writer never imports sqlite-utils,
+which imports pandas and numpy wherever they are installed.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
+from typing import TYPE_CHECKING
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
 
 logger = logging.getLogger("spanlite")
-migrations = Migrations("spanlite")
+MIGRATION_SET = "spanlite"  # the name its rows in ``_sqlite_migrations`` carry
 
 
-@migrations()
 def m001_initial(db: Database) -> None:
     db["spans"].create(
         {
@@ -98,7 +105,6 @@ def m001_initial(db: Database) -> None:
     db["counters"].create({"name": str, "value": int}, pk="name")
 
 
-@migrations()
 def m002_feedback_definitions(db: Database) -> None:
     # What feedback a team collects (e.g. `correctness` bool, `helpfulness` 1-5, `category` from a list).
     db["feedback_definitions"].create(
@@ -117,7 +123,6 @@ def m002_feedback_definitions(db: Database) -> None:
     db["feedback"].create_index(["name", "trace_id"])
 
 
-@migrations()
 def m003_index_text_per_batch(db: Database) -> None:
     # The writer indexes each batch's inputs/outputs with one INSERT ... SELECT, about three times cheaper than
     # a trigger per row; the delete trigger stays so that deleting spans keeps the index exact.
@@ -125,7 +130,6 @@ def m003_index_text_per_batch(db: Database) -> None:
     db.execute("DROP TRIGGER IF EXISTS spans_au")
 
 
-@migrations()
 def m004_text_index_trails_writes(db: Database) -> None:
     # See _text_index: the index catches up after writes; only indexed rows may be deleted from it.
     db.execute("DROP TRIGGER IF EXISTS spans_ad")
@@ -138,7 +142,6 @@ def m004_text_index_trails_writes(db: Database) -> None:
     db.execute("INSERT OR REPLACE INTO counters (name, value) SELECT 'fts_rowid', coalesce(max(rowid), 0) FROM spans")
 
 
-@migrations()
 def m005_text_index_without_column_sizes(db: Database) -> None:
     # Search never ranks, so the per-span column sizes FTS5 keeps for bm25 were a fifth of the cost of indexing
     # for nothing. Options are fixed when the table is made: make it again, empty, and let it catch up as new
@@ -155,7 +158,6 @@ def m005_text_index_without_column_sizes(db: Database) -> None:
     db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES ('fts_rowid', 0)")
 
 
-@migrations()
 def m006_model_index_only_where_a_model_is(db: Database) -> None:
     # Most spans name no model, and every insert paid for their entries in the (model, start_ns) index though no
     # query looks them up: SQLite uses a partial index WHERE model IS NOT NULL for any `model = ?`.
@@ -163,7 +165,6 @@ def m006_model_index_only_where_a_model_is(db: Database) -> None:
     db.execute("CREATE INDEX idx_spans_model_start_ns ON spans (model, start_ns) WHERE model IS NOT NULL")
 
 
-@migrations()
 def m007_spans_keyed_by_trace(db: Database) -> None:
     # Span ids are random, so the unique index on span_id alone took every new span's entry to a random page: a
     # batch of 500 spans dirtied about 500 index pages, each written whole to the WAL and again at the checkpoint,
@@ -191,3 +192,26 @@ def m007_spans_keyed_by_trace(db: Database) -> None:
         "INSERT INTO spans_fts (spans_fts, rowid, inputs, outputs) "
         "VALUES ('delete', old.rowid, old.inputs, old.outputs); END"
     )
+
+
+STEPS = (
+    m001_initial,
+    m002_feedback_definitions,
+    m003_index_text_per_batch,
+    m004_text_index_trails_writes,
+    m005_text_index_without_column_sizes,
+    m006_model_index_only_where_a_model_is,
+    m007_spans_keyed_by_trace,
+)
+NAMES = tuple(step.__name__ for step in STEPS)
+
+
+@functools.cache
+def registry() -> Migrations:
+    """sqlite-utils' runner for ``STEPS``, which records each step it applies in ``_sqlite_migrations``."""
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations(MIGRATION_SET)
+    for step in STEPS:
+        migrations()(step)
+    return migrations

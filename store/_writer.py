@@ -13,7 +13,6 @@ import sqlite3
 from typing import Any, Iterable, Sequence
 
 import orjson
-from sqlite_utils import Database
 
 from spanlite.tracing import attributes as attr
 
@@ -38,7 +37,7 @@ _trace_values = operator.itemgetter(*_TRACE_COLUMNS)
 _by_start = operator.itemgetter("start_ns")
 
 
-def write_spans(db: Database, rows: Sequence[dict[str, Any]]) -> int:
+def write_spans(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> int:
     """Store ``rows`` (from ``_rows.span_row``) atomically; returns how many were new.
 
     A lone surrogate in any text (a str built by hand, an OTLP/JSON ``\\ud800``) is no UTF-8: SQLite cannot bind
@@ -48,22 +47,22 @@ def write_spans(db: Database, rows: Sequence[dict[str, Any]]) -> int:
     if not rows:
         return 0
     try:
-        return _write(db, rows)
+        return _write(conn, rows)
     except (UnicodeEncodeError, orjson.JSONEncodeError):  # rolled back: nothing of it is stored yet
-        return _write(db, clean_rows(rows))
+        return _write(conn, clean_rows(rows))
 
 
-def _write(db: Database, rows: Sequence[dict[str, Any]]) -> int:
-    with write_transaction(db.conn) as conn:
+def _write(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> int:
+    with write_transaction(conn):
         new_rows = _insert_new(conn, rows)
         if new_rows:
             _merge_traces(conn, new_rows)
     return len(new_rows)
 
 
-def index_text(db: Database, limit: int | None = _text_index.CHUNK) -> int:
+def index_text(conn: sqlite3.Connection, limit: int | None = _text_index.CHUNK) -> int:
     """Catch the full-text index up by up to ``limit`` spans; returns how many it indexed."""
-    with write_transaction(db.conn) as conn:
+    with write_transaction(conn):
         return _text_index.catch_up(conn, limit)
 
 

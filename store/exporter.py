@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from spanlite.tracing import redaction
 
 from ._checkpointer import Checkpointer
-from ._db import StoreError, connect
+from ._db import StoreError, open_connection
 from ._rows import PackedSpan, pack_span, packed_span_row, redact_rows
 from ._text_index import CHUNK
 from ._writer import index_text, write_spans
@@ -68,9 +68,9 @@ class SQLiteSpanExporter(SpanExporter):
         self.last_error: str | None = None  # why the last export failed, for the processor's one warning
         # The last failure was the batch's own, not the store's: writing the same spans again would fail again.
         self.last_error_permanent = False
-        self._db = connect(self.path)  # fail here, loudly, for a bad path or a newer schema
+        self._conn = open_connection(self.path)  # fail here, loudly, for a bad path or a newer schema
         self._inode = _inode(self.path)
-        self._checkpointer = Checkpointer(self.path, self._db.conn)
+        self._checkpointer = Checkpointer(self.path, self._conn)
         self._lock = threading.Lock()
         self._closed = False
         mode = writer or os.environ.get("SPANLITE_WRITER", "auto")
@@ -151,7 +151,7 @@ class SQLiteSpanExporter(SpanExporter):
             ready = to_rows(batch)
             with self._lock:
                 self._reopen_if_replaced()
-                write_spans(self._db, ready)
+                write_spans(self._conn, ready)
                 self._checkpointer.stored(len(ready))
         except (sqlite3.Error, StoreError, OSError) as exc:  # the store's: locked, full disk, deleted, ...
             logger.debug("spanlite could not write %d spans to %s: %s", len(batch), self.path, exc)
@@ -172,7 +172,7 @@ class SQLiteSpanExporter(SpanExporter):
             try:
                 ready = to_rows([item])
                 with self._lock:
-                    write_spans(self._db, ready)
+                    write_spans(self._conn, ready)
                     self._checkpointer.stored(1)
             except (sqlite3.Error, StoreError, OSError) as exc:
                 return WriteFailure(f"{self.path}: {exc}", False)
@@ -245,10 +245,10 @@ class SQLiteSpanExporter(SpanExporter):
             return
         logger.warning("spanlite store %s was deleted or replaced; writing to a new one there", self.path)
         self._checkpointer.close()
-        self._db.close()
-        self._db = connect(self.path)
+        self._conn.close()
+        self._conn = open_connection(self.path)
         self._inode = _inode(self.path)
-        self._checkpointer = Checkpointer(self.path, self._db.conn)
+        self._checkpointer = Checkpointer(self.path, self._conn)
 
     def record_dropped(self, count: int) -> bool:
         """Add ``count`` to the store's ``dropped_spans`` counter so drops show up in ``stats()``."""
@@ -261,7 +261,7 @@ class SQLiteSpanExporter(SpanExporter):
                 self._lose_child(child, exc)
         try:
             with self._lock:
-                self._db.execute(
+                self._conn.execute(
                     "INSERT INTO counters (name, value) VALUES ('dropped_spans', ?) "
                     "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
                     [count],
@@ -276,7 +276,7 @@ class SQLiteSpanExporter(SpanExporter):
             return False
         try:
             with self._lock:
-                more = index_text(self._db) == CHUNK
+                more = index_text(self._conn) == CHUNK
         except sqlite3.Error as exc:
             logger.debug("spanlite could not index text now: %s", exc)
             return False
@@ -298,7 +298,7 @@ class SQLiteSpanExporter(SpanExporter):
             self._child = None
         with self._lock:
             self._checkpointer.close()
-            self._db.close()
+            self._conn.close()
 
 
 def _inode(path: Path) -> int | None:

@@ -12,7 +12,7 @@ from sqlite_utils import Database
 
 from spanlite.store import TraceStore
 from spanlite.store._db import connect
-from spanlite.store._migrations import migrations
+from spanlite.store._migrations import registry
 from spanlite.store._rows import span_row
 from spanlite.store._writer import index_text, write_spans
 
@@ -59,7 +59,7 @@ def write_shuffled(db: Database, spans: Spans, seed: int = 5) -> None:
     rows = [row for trace in spans.values() for row in reversed(trace)]
     random.Random(seed).shuffle(rows)
     for i in range(0, len(rows), 7):
-        write_spans(db, rows[i : i + 7])
+        write_spans(db.conn, rows[i : i + 7])
 
 
 def expected(spans: Spans, text: str, *, ascending: bool = False, **filters: Any) -> list[str]:
@@ -105,7 +105,7 @@ def test_search_is_exact_under_every_plan_with_filters_and_pages(tmp_path: Path,
     spans = make_spans(60)
     db = connect(tmp_path / "s.db")
     write_shuffled(db, spans)
-    index_text(db, limit=100)  # the rest is indexed by the first search
+    index_text(db.conn, limit=100)  # the rest is indexed by the first search
     with TraceStore(tmp_path / "s.db") as store:
         for text in QUERIES:
             assert paged(store, 7, text=text) == expected(spans, text), text
@@ -132,7 +132,7 @@ def test_deletes_leave_no_ghost_hits_under_every_plan(tmp_path: Path, text_cap: 
     spans = make_spans(40)
     db = connect(tmp_path / "s.db")
     write_shuffled(db, spans)
-    index_text(db, limit=None)
+    index_text(db.conn, limit=None)
     write_shuffled(db, make_spans(10, prefix="v", seed=4))  # not indexed yet
     spans |= make_spans(10, prefix="v", seed=4)
     with TraceStore(tmp_path / "s.db") as store:
@@ -153,10 +153,10 @@ def test_deletes_leave_no_ghost_hits_under_every_plan(tmp_path: Path, text_cap: 
 def test_store_indexed_before_m005_migrates_and_stays_searchable(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     old = Database(path)
-    migrations.apply(old, stop_before="m005_text_index_without_column_sizes")
+    registry().apply(old, stop_before="m005_text_index_without_column_sizes")
     spans = make_spans(30)
     write_shuffled(old, spans)
-    index_text(old, limit=90)  # indexed the old way, partly
+    index_text(old.conn, limit=90)  # indexed the old way, partly
     old["spans"].delete_where("trace_id = ?", ["t004"])  # its spans, indexed or not, through the old trigger
     del spans["t004"]
     old.close()
