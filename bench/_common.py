@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import re
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -74,6 +76,26 @@ def trace_workloads(tracer: Any) -> dict[str, Callable[[], object]]:
             traced_one(arg)
 
     return {"raw": lambda: raw_one(arg), "trace": lambda: traced_one(arg), "raw-ten": raw_ten, "trace-ten": traced_ten}
+
+
+def wait_until_text_indexed(exporter: Any) -> None:
+    """Sleep (using no CPU here) until ``exporter``'s writer, thread or child, has caught the text index up, so that
+    the writer's trailing work lands in the round that caused it."""
+    with sqlite3.connect(exporter.path) as conn:
+        while conn.execute(
+            "SELECT coalesce(max(rowid), 0) > (SELECT coalesce(max(value), 0) FROM counters WHERE name = 'fts_rowid') "
+            "FROM spans"
+        ).fetchone()[0]:
+            time.sleep(0.02)
+
+
+def writer_child_cpu(exporter: Any) -> float:
+    """CPU seconds used so far by a ``SQLiteSpanExporter``'s writer child (0 without one), from /proc (Linux)."""
+    pid = getattr(exporter, "writer_pid", None)
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def table(rows: list[tuple[str, ...]]) -> str:

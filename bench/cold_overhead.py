@@ -11,20 +11,22 @@ and an exporter that does nothing; spanlite's spans go to its SQLite store.
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, table, trace_workloads  # noqa: E402
+from _common import machine, table, trace_workloads, wait_until_text_indexed, writer_child_cpu  # noqa: E402
 
 import spanlite  # noqa: E402
+from spanlite import _config  # noqa: E402
 
 CALLS = 200
 ROUNDS = 7
@@ -43,42 +45,56 @@ def app_work() -> None:
     sum(item["id"] for item in _OBJECTS[::2])
 
 
-def per_call_us(fn: Callable[[], object], cold: bool) -> float:
-    """CPU µs of ``fn`` alone, each call after ``app_work`` if ``cold``."""
+def per_call_us(fn: Callable[[], object], cold: bool, flush: Callable[[], object], exporter: Any) -> tuple[float, float]:
+    """CPU µs per call of ``fn`` in the calling thread, each call after ``app_work`` if ``cold``; and of the rest of
+    tracing the calls, the flush included: this process's other threads and ``exporter``'s writer child."""
     spent = 0.0
+    elsewhere = -(time.process_time() - time.thread_time()) - writer_child_cpu(exporter)
     for _ in range(CALLS):
         if cold:
             app_work()
         start = time.thread_time()
         fn()
         spent += time.thread_time() - start
-    return spent / CALLS * 1e6
+    start = time.thread_time()
+    flush()
+    elsewhere += time.thread_time() - start + (time.process_time() - time.thread_time()) + writer_child_cpu(exporter)
+    return spent / CALLS * 1e6, elsewhere / CALLS * 1e6
 
 
 def main() -> None:
     raw = TracerProvider()
     raw.add_span_processor(BatchSpanProcessor(NoopExporter(), max_queue_size=100_000))
+    os.environ["SPANLITE_WRITER"] = "process"  # the writer's CPU is then its own process's, and counted as such
     spanlite.configure(db=Path(tempfile.mkdtemp()) / "cold.db")
+    exporter = _config._pipeline.processors[0].exporter  # type: ignore[union-attr]
+
+    def stored() -> None:
+        spanlite.flush()
+        wait_until_text_indexed(exporter)
+
     run = trace_workloads(raw.get_tracer("bench"))
-    cases = {"raw OTel span": run["raw"], "@trace": run["trace"], "raw OTel 10-span trace": run["raw-ten"],
-             "10-span trace": run["trace-ten"]}  # fmt: skip
-    samples: dict[tuple[str, bool], list[float]] = {}
+    cases = {"raw OTel span": (run["raw"], raw.force_flush, None), "@trace": (run["trace"], stored, exporter),
+             "raw OTel 10-span trace": (run["raw-ten"], raw.force_flush, None),
+             "10-span trace": (run["trace-ten"], stored, exporter)}  # fmt: skip
+    samples: dict[tuple[str, bool], list[tuple[float, float]]] = {}
     for _ in range(ROUNDS):
         for cold in (False, True):
-            for name, fn in cases.items():
-                samples.setdefault((name, cold), []).append(per_call_us(fn, cold))
-        spanlite.flush()
-    median = {key: statistics.median(values) for key, values in samples.items()}
-    rows = [("case", "hot µs/call", "ratio", "cold µs/call", "ratio")]
+            for name, case in cases.items():
+                samples.setdefault((name, cold), []).append(per_call_us(*case[:1], cold, *case[1:]))
+    caller = {key: statistics.median(s[0] for s in values) for key, values in samples.items()}
+    total = {key: statistics.median(s[0] + s[1] for s in values) for key, values in samples.items()}
+    rows = [("case", "hot µs/call", "ratio", "cold µs/call", "ratio", "cold, with export and writer", "ratio")]
     for name in cases:
         base = "raw OTel 10-span trace" if "10-span" in name else "raw OTel span"
         row = [name]
-        for cold in (False, True):
-            row += [f"{median[name, cold]:.1f}", f"{median[name, cold] / median[base, cold]:.2f}×"]
+        for figures, cold in ((caller, False), (caller, True), (total, True)):
+            row += [f"{figures[name, cold]:.1f}", f"{figures[name, cold] / figures[base, cold]:.2f}×"]
         rows.append(tuple(row))
     print(table(rows))
-    print(f"\n{CALLS} calls × {ROUNDS} interleaved rounds, medians of the calling thread's CPU time; cold: each call")
-    print(f"after a sweep over 16 MB; {machine()}")
+    print(f"\n{CALLS} calls × {ROUNDS} interleaved rounds, medians; the calling thread's CPU time, cold: each call after")
+    print("a sweep over 16 MB; the last figures add the CPU of exporting them (the other threads, the flush) and of")
+    print(f"spanlite's writer process storing and indexing them; {machine()}")
 
 
 if __name__ == "__main__":

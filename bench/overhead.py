@@ -10,8 +10,6 @@ of the app and once in its writer process, whose CPU is shown both apart from th
 
 from __future__ import annotations
 
-import os
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -23,7 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, table, trace_workloads  # noqa: E402
+from _common import machine, table, trace_workloads, wait_until_text_indexed, writer_child_cpu  # noqa: E402
 
 from spanlite.store import SQLiteSpanExporter, TraceStore  # noqa: E402
 from spanlite.tracing import _provider  # noqa: E402
@@ -93,38 +91,18 @@ def _exporter(provider: TracerProvider) -> SQLiteSpanExporter:
 def _measure(fn: Callable[[], object], provider: TracerProvider) -> tuple[float, float]:
     """CPU µs per call of this process, and of this process plus the store's writer child, flush included."""
     _provider.install(provider)
-    child_before = _child_cpu(provider)
+    exporter = provider._active_span_processor._span_processors[0].exporter  # type: ignore[attr-defined]
+    stored = exporter if isinstance(exporter, SQLiteSpanExporter) else None
+    child_before = writer_child_cpu(stored)
     start = time.process_time()
     for _ in range(CALLS):
         fn()
     provider.force_flush()
-    _wait_until_text_indexed(provider)  # so the writer's trailing indexing lands in this round, not the next
+    if stored is not None:
+        wait_until_text_indexed(stored)  # so the writer's trailing indexing lands in this round, not the next
     own = time.process_time() - start
-    child = _child_cpu(provider) - child_before
+    child = writer_child_cpu(stored) - child_before
     return own / CALLS * 1e6, (own + child) / CALLS * 1e6
-
-
-def _wait_until_text_indexed(provider: TracerProvider) -> None:
-    """Sleep (using no CPU here) until the writer, thread or child, has caught the full-text index up."""
-    exporter = getattr(provider._active_span_processor._span_processors[0], "exporter", None)  # type: ignore[attr-defined]
-    if not isinstance(exporter, SQLiteSpanExporter):
-        return
-    with sqlite3.connect(exporter.path) as conn:
-        while conn.execute(
-            "SELECT coalesce(max(rowid), 0) > (SELECT coalesce(max(value), 0) FROM counters WHERE name = 'fts_rowid') "
-            "FROM spans"
-        ).fetchone()[0]:
-            time.sleep(0.02)
-
-
-def _child_cpu(provider: TracerProvider) -> float:
-    """CPU seconds used so far by the exporter's writer child (0 if there is none), read from /proc (Linux)."""
-    processor = provider._active_span_processor._span_processors[0]  # type: ignore[attr-defined]
-    pid = getattr(getattr(processor, "exporter", None), "writer_pid", None)
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":
