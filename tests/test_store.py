@@ -339,6 +339,14 @@ def test_two_processes_write_2000_traces_each_into_one_file(tmp_path: Path) -> N
         assert complete[0]["n"] == 4000
 
 
+def test_every_schema_step_is_listed_in_order() -> None:
+    """A step is a plain function that only ``STEPS`` registers: one defined but not listed would never run."""
+    from spanlite.store import _migrations
+
+    defined = sorted(name for name in vars(_migrations) if name[:1] == "m" and name[1:4].isdigit())
+    assert list(_migrations.NAMES) == defined
+
+
 def test_migrates_from_each_earlier_schema_keeping_data(tmp_path: Path) -> None:
     from sqlite_utils import Database
 
