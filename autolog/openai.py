@@ -121,7 +121,7 @@ def _chat_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], 
 
 def _chat_messages(messages: Any) -> list[dict[str, Any]]:
     """The request's messages in the GenAI shape. A plain text message (most of them) is read as it is, without
-    ``plain()`` and the general reader: four calls less a message, on every call."""
+    ``plain()`` and the general reader: three calls less a message, on every call."""
     if type(messages) is not list:
         return [_chat_message(m) for m in rec.plain(messages) or []]
     found = []
@@ -130,7 +130,7 @@ def _chat_messages(messages: Any) -> list[dict[str, Any]]:
         if get is not None:
             role, text = get("role"), get("content")
             if type(role) is str and role != "tool" and type(text) is str and not get("tool_calls") and not get("name"):
-                found.append({"role": role, "parts": [{"type": "text", "content": text}]})
+                found.append({"role": role, "parts": [rec.text_part(text)]})
                 continue
         found.append(_chat_message(rec.plain(message)))
     return found
@@ -203,7 +203,7 @@ def _chat_output(choice: Any) -> dict[str, Any]:
     field = rec.field
     message, finish_reason = rec.fields(choice, "message", "finish_reason")
     content, refusal, tool_calls, role = rec.fields(message, "content", "refusal", "tool_calls", "role")
-    parts = [{"type": "text", "content": content}] if type(content) is str else _content_parts(content)
+    parts = _content_parts(content)
     if refusal:
         parts.append({"type": "refusal", "content": refusal})
     for call in tool_calls or []:
