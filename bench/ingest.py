@@ -269,17 +269,17 @@ def encoded_requests(spans: int, *, seed: int = 0, shift: int = 0) -> Iterator[b
 
 def held_store(spans: int) -> Path:
     """A store already holding ``spans`` spans, all from before the measured ones, written straight in."""
-    from spanlite.store._db import connect
+    from spanlite.store._db import open_connection
     from spanlite.store._otlp import decode_protobuf
     from spanlite.store._rows import decoded_span_row
     from spanlite.store._writer import write_spans
 
     path = Path(tempfile.mkdtemp()) / "held.db"
-    db = connect(path)
+    conn = open_connection(path)
     requests = spans // (TRACES_PER_REQUEST * SPANS_PER_TRACE)
     for body in encoded_requests(spans, seed=1, shift=-requests):
-        write_spans(db.conn, [decoded_span_row(span) for span in decode_protobuf(body)])
-    db.close()
+        write_spans(conn, [decoded_span_row(span) for span in decode_protobuf(body)])
+    conn.close()
     return path
 
 

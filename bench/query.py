@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, table  # noqa: E402
 
 from spanlite.store import TraceStore  # noqa: E402
-from spanlite.store._db import connect  # noqa: E402
+from spanlite.store._db import open_connection  # noqa: E402
 from spanlite.store._rows import span_row  # noqa: E402
 from spanlite.store._writer import index_text, write_spans  # noqa: E402
 
@@ -40,7 +40,7 @@ RUNS = 21
 
 
 def generate(path: Path, traces: int) -> None:
-    db = connect(path)
+    conn = open_connection(path)
     rng = random.Random(7)
     start = 1_790_000_000 * 10**9
     batch: list[dict[str, Any]] = []
@@ -67,15 +67,15 @@ def generate(path: Path, traces: int) -> None:
             batch.append(_row(trace_id, f"{t:08x}{s:08x}", root, "llm" if llm else "tool", t0 + s * 80_000_000,
                               t0 + s * 80_000_000 + 70_000_000, attrs, rng))  # fmt: skip
         if len(batch) >= 5_000:
-            write_spans(db.conn, batch)
+            write_spans(conn, batch)
             batch = []
-    write_spans(db.conn, batch)
+    write_spans(conn, batch)
     with TraceStore(path) as store:
         for t in range(0, traces, 7):  # some feedback, mostly thumbs up
             store.log_feedback(f"{t:032x}", "thumbs", rng.random() > 0.2)
-    while index_text(db.conn, 100_000):
+    while index_text(conn, 100_000):
         pass
-    db.close()
+    conn.close()
 
 
 def _row(trace_id: str, span_id: str, parent: str | None, name: str, start: int, end: int,

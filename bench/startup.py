@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, table
 
-from spanlite.store._db import connect
+from spanlite.store._db import open_connection
 
 PROCESSES = 7
 
@@ -54,7 +54,7 @@ CASES = {
 
 def main() -> None:
     db = str(Path(tempfile.mkdtemp()) / "startup.db")
-    connect(db).close()  # the schema is in place, as after an app's first start
+    open_connection(db).close()  # the schema is in place, as after an app's first start
     runs: dict[str, list[list]] = {name: [] for name in CASES}
     for _ in range(PROCESSES):
         for name, (setup, span) in CASES.items():

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, table  # noqa: E402
 from query import _row, _words  # noqa: E402
 
-from spanlite.store._db import connect  # noqa: E402
+from spanlite.store._db import open_connection  # noqa: E402
 from spanlite.store._writer import index_text, write_spans  # noqa: E402
 
 
@@ -37,18 +37,18 @@ def short_text(rng: random.Random, i: int) -> dict[str, Any]:
 def index_us_per_span(text: Callable[[random.Random, int], dict[str, Any]], spans: int) -> float:
     """Store ``spans`` spans in a new store, then index them all; CPU µs per span of the indexing alone."""
     rng = random.Random(7)
-    db = connect(Path(tempfile.mkdtemp()) / "index.db")
+    conn = open_connection(Path(tempfile.mkdtemp()) / "index.db")
     rows = []
     for i in range(spans):
         attributes = {"spanlite.span.kind": "TOOL", **text(rng, i)}
         rows.append(_row(f"{i // 10:032x}", f"{i:016x}", None, "step", i, i + 1, attributes, rng))
     for start in range(0, spans, 5_000):
-        write_spans(db.conn, rows[start : start + 5_000])
+        write_spans(conn, rows[start : start + 5_000])
     started = time.process_time()
-    while index_text(db.conn):
+    while index_text(conn):
         pass
     elapsed = time.process_time() - started
-    db.close()
+    conn.close()
     return elapsed / spans * 1e6
 
 
