@@ -80,8 +80,8 @@ def main() -> None:
     samples: dict[tuple[str, bool], list[tuple[float, float]]] = {}
     for _ in range(ROUNDS):
         for cold in (False, True):
-            for name, case in cases.items():
-                samples.setdefault((name, cold), []).append(per_call_us(*case[:1], cold, *case[1:]))
+            for name, (fn, flush, stored_by) in cases.items():
+                samples.setdefault((name, cold), []).append(per_call_us(fn, cold, flush, stored_by))
     caller = {key: statistics.median(s[0] for s in values) for key, values in samples.items()}
     total = {key: statistics.median(s[0] + s[1] for s in values) for key, values in samples.items()}
     rows = [("case", "hot µs/call", "ratio", "cold µs/call", "ratio", "cold, with export and writer", "ratio")]
