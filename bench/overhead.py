@@ -74,6 +74,7 @@ def main() -> None:
           f" and committed); CPU time of this process, then with the writer child's; {machine()}")
     for writer, provider in pipelines.items():
         exporter = _exporter(provider)
+        assert exporter is not None
         stats = TraceStore(exporter.path).stats()
         print(f"writer {writer}: stored {stats['spans']} spans, dropped {stats['dropped_spans']}")
 
@@ -84,15 +85,16 @@ def _pipeline(exporter: SpanExporter) -> TracerProvider:
     return provider
 
 
-def _exporter(provider: TracerProvider) -> SQLiteSpanExporter:
-    return provider._active_span_processor._span_processors[0].exporter  # type: ignore[attr-defined,no-any-return]
+def _exporter(provider: TracerProvider) -> SQLiteSpanExporter | None:
+    """The provider's SQLite exporter; ``None`` for the baselines (the SDK's BatchSpanProcessor, a no-op exporter)."""
+    exporter = getattr(provider._active_span_processor._span_processors[0], "exporter", None)  # type: ignore[attr-defined]
+    return exporter if isinstance(exporter, SQLiteSpanExporter) else None
 
 
 def _measure(fn: Callable[[], object], provider: TracerProvider) -> tuple[float, float]:
     """CPU µs per call of this process, and of this process plus the store's writer child, flush included."""
     _provider.install(provider)
-    exporter = provider._active_span_processor._span_processors[0].exporter  # type: ignore[attr-defined]
-    stored = exporter if isinstance(exporter, SQLiteSpanExporter) else None
+    stored = _exporter(provider)
     child_before = writer_child_cpu(stored)
     start = time.process_time()
     for _ in range(CALLS):
