@@ -6,6 +6,8 @@ import contextlib
 import os
 import platform
 import re
+import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -78,10 +80,10 @@ def trace_workloads(tracer: Any) -> dict[str, Callable[[], object]]:
     return {"raw": lambda: raw_one(arg), "trace": lambda: traced_one(arg), "raw-ten": raw_ten, "trace-ten": traced_ten}
 
 
-def wait_until_text_indexed(exporter: Any) -> None:
-    """Sleep (using no CPU here) until ``exporter``'s writer, thread or child, has caught the text index up, so that
-    the writer's trailing work lands in the round that caused it."""
-    with sqlite3.connect(exporter.path) as conn:
+def wait_until_text_indexed(path: Path) -> None:
+    """Sleep (using no CPU here) until the writer of the store at ``path`` (a thread, a child, ``spanlite serve``'s)
+    has caught its text index up, so that the writer's trailing work lands in the round that caused it."""
+    with sqlite3.connect(path) as conn:
         while conn.execute(
             "SELECT coalesce(max(rowid), 0) > (SELECT coalesce(max(value), 0) FROM counters WHERE name = 'fts_rowid') "
             "FROM spans"
@@ -126,3 +128,64 @@ def fake_llm_server() -> Iterator[str]:
     finally:
         server.kill()
         server.wait()
+
+
+TRACES_PATH = "/v1/traces"
+
+
+class Serve:
+    """``spanlite serve`` in its own process on a fresh store, or a copy of ``held``; stopped with Ctrl-C (SIGINT)
+    as a user would."""
+
+    def __init__(self, held: Path | None = None) -> None:
+        from spanlite.store import TraceStore  # here: startup.py times importing spanlite, and imports this module
+
+        self.db = Path(tempfile.mkdtemp()) / "received.db"
+        self.held = 0
+        if held is not None:
+            shutil.copyfile(held, self.db)
+            with TraceStore(self.db) as store:
+                self.held = store.stats()["spans"]
+        self._log = open(self.db.with_suffix(".log"), "w+")  # noqa: SIM115 - a file, not a pipe nobody drains
+        command = [sys.executable, "-m", "spanlite.cli", "serve", "--db", str(self.db), "--port", "0"]
+        self.process = subprocess.Popen(command, stderr=self._log)
+        self.port = self._wait_for_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}{TRACES_PATH}"
+
+    def _wait_for_port(self) -> int:
+        for _ in range(600):
+            self._log.seek(0)
+            if "receiving OTLP/HTTP traces on http://" in (line := self._log.readline()):
+                return int(line.split("http://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"spanlite serve did not start: {self._log.read()}")
+
+    def cpu_seconds(self) -> tuple[float, float]:
+        """User + system CPU so far of the receiver process and of its children (its writer), from Linux /proc."""
+        own = children = 0
+        pid = str(self.process.pid)
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # a process that has just exited
+                continue
+            if stat.parent.name == pid:
+                own += int(fields[11]) + int(fields[12])
+            elif fields[1] == pid:
+                children += int(fields[11]) + int(fields[12])
+        tick = os.sysconf("SC_CLK_TCK")
+        return own / tick, children / tick
+
+    def stop(self) -> int:
+        """Stop the receiver, count the spans it stored (beside those it held) and delete the store."""
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=60)
+        self._log.close()
+        from spanlite.store import TraceStore
+
+        with TraceStore(self.db) as store:
+            stored = store.stats()["spans"] - self.held
+        shutil.rmtree(self.db.parent)
+        return stored

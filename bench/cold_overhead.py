@@ -71,7 +71,7 @@ def main() -> None:
 
     def stored() -> None:
         spanlite.flush()
-        wait_until_text_indexed(exporter)
+        wait_until_text_indexed(exporter.path)
 
     run = trace_workloads(raw.get_tracer("bench"))
     cases = {"raw OTel span": (run["raw"], raw.force_flush, None), "@trace": (run["trace"], stored, exporter),

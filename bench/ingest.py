@@ -18,7 +18,6 @@ import http.client
 import os
 import resource
 import shutil
-import signal
 import random
 import statistics
 import subprocess
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, table  # noqa: E402
+from _common import TRACES_PATH, Serve, machine, table  # noqa: E402
 
 import spanlite  # noqa: E402
 from spanlite.store import TraceStore  # noqa: E402
@@ -56,7 +55,6 @@ for t in range(int(sys.argv[2]) // 10):
                 pass
 provider.shutdown()
 """
-_TRACES_PATH = "/v1/traces"
 _PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
 
@@ -87,60 +85,6 @@ def in_process(queue: int | None) -> tuple[str, ...]:
     label = "producer thread → SQLite" + (f" (queue {queue})" if queue else "")
     return (label, f"{stats['spans'] / elapsed:,.0f}", f"{stats['spans']:,}", f"{stats['dropped_spans']:,}",
             "yes" if accounted == SPANS else f"NO ({accounted:,})", f"{rss_growth:.0f}", "-", "-")  # fmt: skip
-
-
-class Serve:
-    """``spanlite serve`` in its own process on a fresh store, or a copy of ``held``; stopped with Ctrl-C (SIGINT)
-    as a user would."""
-
-    def __init__(self, held: Path | None = None) -> None:
-        self.db = Path(tempfile.mkdtemp()) / "received.db"
-        self.held = 0
-        if held is not None:
-            shutil.copyfile(held, self.db)
-            with TraceStore(self.db) as store:
-                self.held = store.stats()["spans"]
-        self._log = open(self.db.with_suffix(".log"), "w+")  # noqa: SIM115 - a file, not a pipe nobody drains
-        command = [sys.executable, "-m", "spanlite.cli", "serve", "--db", str(self.db), "--port", "0"]
-        self.process = subprocess.Popen(command, stderr=self._log)
-        self.port = self._wait_for_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}{_TRACES_PATH}"
-
-    def _wait_for_port(self) -> int:
-        for _ in range(600):
-            self._log.seek(0)
-            if "receiving OTLP/HTTP traces on http://" in (line := self._log.readline()):
-                return int(line.split("http://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"spanlite serve did not start: {self._log.read()}")
-
-    def cpu_seconds(self) -> tuple[float, float]:
-        """User + system CPU so far of the receiver process and of its children (its writer), from Linux /proc."""
-        own = children = 0
-        pid = str(self.process.pid)
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:  # a process that has just exited
-                continue
-            if stat.parent.name == pid:
-                own += int(fields[11]) + int(fields[12])
-            elif fields[1] == pid:
-                children += int(fields[11]) + int(fields[12])
-        tick = os.sysconf("SC_CLK_TCK")
-        return own / tick, children / tick
-
-    def stop(self) -> int:
-        """Stop the receiver, count the spans it stored (beside those it held) and delete the store."""
-        self.process.send_signal(signal.SIGINT)
-        self.process.wait(timeout=60)
-        self._log.close()
-        with TraceStore(self.db) as store:
-            stored = store.stats()["spans"] - self.held
-        shutil.rmtree(self.db.parent)
-        return stored
 
 
 class Run(NamedTuple):
@@ -183,7 +127,7 @@ def lean_client(connections: int, bodies: list[bytes], held: Path | None = None)
                 body = next(queue, None)
             if body is None:
                 break
-            conn.request("POST", _TRACES_PATH, body=body, headers=_PROTOBUF)
+            conn.request("POST", TRACES_PATH, body=body, headers=_PROTOBUF)
             response = conn.getresponse()
             if response.read() != b"" or response.status != 200:  # an empty ExportTraceServiceResponse
                 failures.append(f"HTTP {response.status}")

@@ -2,8 +2,10 @@
 
 The baseline is what an OTel user pays anyway: ``tracer.start_as_current_span`` with a ``BatchSpanProcessor``
 and an exporter that does nothing. spanlite's figures include capturing inputs and outputs and writing every
-span to SQLite and indexing its text (each round waits for both, so the writer's time is counted), once with the writer in a thread
-of the app and once in its writer process, whose CPU is shown both apart from the app's and added to it.
+span to SQLite and indexing its text (each round waits for both, so the writer's time is counted), once with the
+writer in a thread of the app and once in its writer process, whose CPU is shown both apart from the app's and
+added to it. For scale, raw spans also go the standard OTel way into the same kind of store: the SDK's OTLP/HTTP
+exporter sends them to ``spanlite serve``, whose CPU (receiver and writer) is added the same way.
 
     python bench/overhead.py
 """
@@ -15,13 +17,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, table, trace_workloads, wait_until_text_indexed, writer_child_cpu  # noqa: E402
+from _common import Serve, machine, table, trace_workloads, wait_until_text_indexed, writer_child_cpu  # noqa: E402
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: E402
 
 from spanlite.store import SQLiteSpanExporter, TraceStore  # noqa: E402
 from spanlite.tracing import _provider  # noqa: E402
@@ -36,47 +39,60 @@ class NoopExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
+class Store(NamedTuple):
+    """Where a case's spans end up, and the CPU seconds used so far by the processes that store them."""
+
+    path: Path
+    cpu: Callable[[], float]
+
+
 def main() -> None:
     raw = TracerProvider()
     raw.add_span_processor(BatchSpanProcessor(NoopExporter(), max_queue_size=100_000))
-    tracer = raw.get_tracer("bench")
+    serve = Serve()
+    raw_otlp = TracerProvider()
+    raw_otlp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=serve.endpoint), max_queue_size=100_000))
     folder = Path(tempfile.mkdtemp())
-    pipelines = {
-        writer: _pipeline(SQLiteSpanExporter(folder / f"{writer}.db", writer=writer))
-        for writer in ("thread", "process")
-    }
+    exporters = {writer: SQLiteSpanExporter(folder / f"{writer}.db", writer=writer) for writer in ("thread", "process")}
+    pipelines = {writer: _pipeline(exporter) for writer, exporter in exporters.items()}
     caller_only = _pipeline(NoopExporter())
-    run = trace_workloads(tracer)
+    run = trace_workloads(raw.get_tracer("bench"))
+    run_otlp = trace_workloads(raw_otlp.get_tracer("bench"))
+    in_thread = Store(exporters["thread"].path, lambda: 0.0)
+    in_child = Store(exporters["process"].path, lambda: writer_child_cpu(exporters["process"]))
+    received = Store(serve.db, lambda: sum(serve.cpu_seconds()))
 
-    cases: dict[str, tuple[Callable[[], object], TracerProvider]] = {
-        "raw OTel span": (run["raw"], raw),
-        "@trace, writer in a thread": (run["trace"], pipelines["thread"]),
-        "@trace, writer process": (run["trace"], pipelines["process"]),
-        "@trace, caller's share (no writer)": (run["trace"], caller_only),
-        "raw OTel 10-span trace": (run["raw-ten"], raw),
-        "10-span trace, writer in a thread": (run["trace-ten"], pipelines["thread"]),
-        "10-span trace, writer process": (run["trace-ten"], pipelines["process"]),
-        "10-span trace, caller's share (no writer)": (run["trace-ten"], caller_only),
+    cases: dict[str, tuple[Callable[[], object], TracerProvider, Store | None]] = {
+        "raw OTel span": (run["raw"], raw, None),
+        "@trace, writer in a thread": (run["trace"], pipelines["thread"], in_thread),
+        "@trace, writer process": (run["trace"], pipelines["process"], in_child),
+        "@trace, caller's share (no writer)": (run["trace"], caller_only, None),
+        "raw OTel span, OTLP → spanlite serve": (run_otlp["raw"], raw_otlp, received),
+        "raw OTel 10-span trace": (run["raw-ten"], raw, None),
+        "10-span trace, writer in a thread": (run["trace-ten"], pipelines["thread"], in_thread),
+        "10-span trace, writer process": (run["trace-ten"], pipelines["process"], in_child),
+        "10-span trace, caller's share (no writer)": (run["trace-ten"], caller_only, None),
+        "raw OTel 10-span trace, OTLP → spanlite serve": (run_otlp["raw-ten"], raw_otlp, received),
     }
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
     for _ in range(ROUNDS):
-        for name, (fn, provider) in cases.items():
-            samples[name].append(_measure(fn, provider))
+        for name, (fn, provider, store) in cases.items():
+            samples[name].append(_measure(fn, provider, store))
     medians = {name: tuple(statistics.median(v[i] for v in values) for i in (0, 1)) for name, values in samples.items()}
 
-    rows = [("case", "app CPU µs/call", "ratio", "+ writer process CPU", "ratio")]
+    rows = [("case", "app CPU µs/call", "ratio", "+ CPU of the writer process or of serve", "ratio")]
     for name in cases:
         base = medians["raw OTel 10-span trace" if "10-span" in name else "raw OTel span"][0]
         app, total = medians[name]
         rows.append((name, f"{app:.1f}", f"{app / base:.2f}×", f"{total:.1f}", f"{total / base:.2f}×"))
     print(table(rows))
     print(f"\n{CALLS} calls × {ROUNDS} interleaved rounds, medians, each round ending with a flush (every span written"
-          f" and committed); CPU time of this process, then with the writer child's; {machine()}")
-    for writer, provider in pipelines.items():
-        exporter = _exporter(provider)
-        assert exporter is not None
-        stats = TraceStore(exporter.path).stats()
-        print(f"writer {writer}: stored {stats['spans']} spans, dropped {stats['dropped_spans']}")
+          f" and committed); CPU time of this process, then with that of the processes storing the spans; {machine()}")
+    for name, path in [*((f"writer {w}", e.path) for w, e in exporters.items()), ("spanlite serve", serve.db)]:
+        stats = TraceStore(path).stats()
+        print(f"{name}: stored {stats['spans']} spans, dropped {stats['dropped_spans']}")
+    raw_otlp.shutdown()
+    serve.stop()
 
 
 def _pipeline(exporter: SpanExporter) -> TracerProvider:
@@ -85,26 +101,19 @@ def _pipeline(exporter: SpanExporter) -> TracerProvider:
     return provider
 
 
-def _exporter(provider: TracerProvider) -> SQLiteSpanExporter | None:
-    """The provider's SQLite exporter; ``None`` for the baselines (the SDK's BatchSpanProcessor, a no-op exporter)."""
-    exporter = getattr(provider._active_span_processor._span_processors[0], "exporter", None)  # type: ignore[attr-defined]
-    return exporter if isinstance(exporter, SQLiteSpanExporter) else None
-
-
-def _measure(fn: Callable[[], object], provider: TracerProvider) -> tuple[float, float]:
-    """CPU µs per call of this process, and of this process plus the store's writer child, flush included."""
+def _measure(fn: Callable[[], object], provider: TracerProvider, store: Store | None) -> tuple[float, float]:
+    """CPU µs per call of this process, and of this process plus those storing the spans, flush included."""
     _provider.install(provider)
-    stored = _exporter(provider)
-    child_before = writer_child_cpu(stored)
+    elsewhere_before = store.cpu() if store is not None else 0.0
     start = time.process_time()
     for _ in range(CALLS):
         fn()
     provider.force_flush()
-    if stored is not None:
-        wait_until_text_indexed(stored)  # so the writer's trailing indexing lands in this round, not the next
+    if store is not None:
+        wait_until_text_indexed(store.path)  # so the writer's trailing indexing lands in this round, not the next
     own = time.process_time() - start
-    child = writer_child_cpu(stored) - child_before
-    return own / CALLS * 1e6, (own + child) / CALLS * 1e6
+    elsewhere = store.cpu() - elsewhere_before if store is not None else 0.0
+    return own / CALLS * 1e6, (own + elsewhere) / CALLS * 1e6
 
 
 if __name__ == "__main__":
