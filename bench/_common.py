@@ -80,6 +80,21 @@ def trace_workloads(tracer: Any) -> dict[str, Callable[[], object]]:
     return {"raw": lambda: raw_one(arg), "trace": lambda: traced_one(arg), "raw-ten": raw_ten, "trace-ten": traced_ten}
 
 
+def bare_provider(max_queue_size: int = 2048) -> Any:
+    """The cheapest OTel tracing there is, the yardsticks' baseline: the SDK's ``BatchSpanProcessor`` and an exporter
+    that does nothing."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Nowhere(SpanExporter):
+        def export(self, spans: object) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Nowhere(), max_queue_size=max_queue_size))
+    return provider
+
+
 def wait_until_text_indexed(path: Path) -> None:
     """Sleep (using no CPU here) until the writer of the store at ``path`` (a thread, a child, ``spanlite serve``'s)
     has caught its text index up, so that the writer's trailing work lands in the round that caused it."""

@@ -1,9 +1,9 @@
 """What ``autolog()`` adds to an OpenAI chat call, in instructions counted by callgrind (repeatable on a noisy VM).
 
-Beside it, as yardsticks, the same calls under the two OpenTelemetry instrumentations of the OpenAI SDK that other
-tools build on, OpenLLMetry's (``opentelemetry-instrumentation-openai``) and OpenInference's, each given the
-cheapest OTel pipeline there is (a ``BatchSpanProcessor`` and an exporter that does nothing), while spanlite's
-spans go to its SQLite store.
+Beside it, as yardsticks, the same calls inside a bare OTel span (the least any OTel instrumentation adds), and
+under the two OpenTelemetry instrumentations of the OpenAI SDK that other tools build on, OpenLLMetry's
+(``opentelemetry-instrumentation-openai``) and OpenInference's, each given the cheapest OTel pipeline there is (a
+``BatchSpanProcessor`` and an exporter that does nothing), while spanlite's spans go to its SQLite store.
 
 Each case runs in its own process under ``valgrind --tool=callgrind``, which counts only inside the C function
 ``functools.reduce`` (``--toggle-collect``): the measured calls run inside one ``reduce``, so imports and warm-up
@@ -21,12 +21,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import callgrind_instructions, fake_llm_server, table  # noqa: E402
+from _common import bare_provider, callgrind_instructions, fake_llm_server, table  # noqa: E402
 
 CALLS = 20
-MODES = ("plain", "spanlite", "openllmetry", "openinference")
+MODES = ("plain", "bare span", "spanlite", "openllmetry", "openinference")
 
 
 def run_calls(url: str, kind: str, mode: str) -> None:
@@ -38,17 +39,18 @@ def run_calls(url: str, kind: str, mode: str) -> None:
     spanlite.configure(db=Path(tempfile.mkdtemp()) / "autolog.db")
     if mode == "spanlite":
         spanlite.autolog("openai")
-    elif mode != "plain":
+    elif mode not in ("plain", "bare span"):
         _instrument(mode)
+    bare = bare_provider().get_tracer("bench") if mode == "bare span" else None
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="test", max_retries=0)
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello."}]
 
     def call() -> None:
-        if kind == "stream":
-            for _ in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True):
-                pass
+        if bare is not None:
+            with bare.start_as_current_span("chat gpt-4o-mini", attributes={"gen_ai.request.model": "gpt-4o-mini"}):
+                _call(client, kind, messages)
         else:
-            client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+            _call(client, kind, messages)
 
     for _ in range(3):
         call()
@@ -56,17 +58,17 @@ def run_calls(url: str, kind: str, mode: str) -> None:
     spanlite.flush()
 
 
+def _call(client: Any, kind: str, messages: list[dict[str, str]]) -> None:
+    if kind == "stream":
+        for _ in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True):
+            pass
+    else:
+        client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+
+
 def _instrument(mode: str) -> None:
     """Another tool's OpenTelemetry instrumentation of the OpenAI SDK, exporting nowhere."""
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-
-    class Nowhere(SpanExporter):
-        def export(self, spans: object) -> SpanExportResult:
-            return SpanExportResult.SUCCESS
-
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(Nowhere()))
+    provider = bare_provider()
     if mode == "openllmetry":
         from opentelemetry.instrumentation.openai import OpenAIInstrumentor
     else:

@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Serve, machine, table, trace_workloads, wait_until_text_indexed, writer_child_cpu  # noqa: E402
+from _common import Serve, bare_provider, machine, table, trace_workloads, wait_until_text_indexed, writer_child_cpu  # noqa: E402
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: E402
 
 from spanlite.store import SQLiteSpanExporter, TraceStore  # noqa: E402
@@ -47,8 +47,7 @@ class Store(NamedTuple):
 
 
 def main() -> None:
-    raw = TracerProvider()
-    raw.add_span_processor(BatchSpanProcessor(NoopExporter(), max_queue_size=100_000))
+    raw = bare_provider(max_queue_size=100_000)
     serve = Serve()
     raw_otlp = TracerProvider()
     raw_otlp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=serve.endpoint), max_queue_size=100_000))
