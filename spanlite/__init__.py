@@ -12,13 +12,15 @@ True
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spanlite._config import configure, default_store, flush
 from spanlite.autolog import autolog
-from spanlite.store import Page, Trace
-from spanlite.store.feedback import Feedback, FeedbackValue
 from spanlite.tracing import SpanKind, current_span, start_span, trace, update_current_trace
+
+if TYPE_CHECKING:  # the query side loads on first read: an app that only writes spans never imports it
+    from spanlite.store import Page, Trace
+    from spanlite.store.feedback import Feedback, FeedbackValue
 
 __all__ = [
     "SpanKind",

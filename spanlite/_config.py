@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 from pathlib import Path
-from typing import Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Literal, Mapping, Sequence
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import Resource
@@ -15,11 +15,14 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Status
 
-from spanlite.store import SQLiteSpanExporter, StoreError, TraceStore, default_db_path
+from spanlite.store import SQLiteSpanExporter, StoreError, default_db_path
 from spanlite.tracing import _provider, redaction
 from spanlite.tracing._guard import logger, strict
 from spanlite.tracing._processor import QueueProcessor
 from spanlite.tracing._sampler import TraceSampler
+
+if TYPE_CHECKING:
+    from spanlite.store import TraceStore
 
 
 _TRACES_PATH = "/v1/traces"
@@ -180,6 +183,8 @@ def default_store() -> TraceStore:
                 "spanlite has no local store: configured with db=False, or its default store could not be opened"
             )
         if _pipeline.store is None:
+            from spanlite.store import TraceStore  # the query side: loaded on the first read
+
             _pipeline.store = TraceStore(_pipeline.settings.db)
         return _pipeline.store
 

@@ -8,27 +8,33 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import views
 from ._db import StoreError, default_db_path
 from .exporter import SQLiteSpanExporter
-from .query import TraceStore
-from .records import Page, SpanRecord, Trace, TraceSummary
-from .views import FeedbackSummary, SessionSummary, SpanNode
 
 if TYPE_CHECKING:
+    from . import views
+    from .query import TraceStore
     from .receiver import Receiver, serve, start_receiver
+    from .records import Page, SpanRecord, Trace, TraceSummary
+    from .views import FeedbackSummary, SessionSummary, SpanNode
 
-_RECEIVER_NAMES = ("Receiver", "serve", "start_receiver")
+# Loaded on first use. The OTLP receiver needs the optional ``otlp`` extra (protobuf, OTLP protos); the query side
+# is a third of ``import spanlite``, and an app that only writes spans never reads them back.
+_LAZY = {
+    "Receiver": "receiver", "serve": "receiver", "start_receiver": "receiver",
+    "TraceStore": "query", "Page": "records", "SpanRecord": "records", "Trace": "records", "TraceSummary": "records",
+    "FeedbackSummary": "views", "SessionSummary": "views", "SpanNode": "views",
+}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
-    """The OTLP receiver loads on first use: it needs the optional ``otlp`` extra (protobuf, OTLP protos)."""
-    if name in _RECEIVER_NAMES:
-        from . import receiver
-
-        return getattr(receiver, name)
+    if name == "views":
+        return importlib.import_module(f"{__name__}.views")
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
