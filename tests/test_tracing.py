@@ -258,6 +258,31 @@ def test_async_function_and_async_generator() -> None:
     assert by_name(only_trace())["stream"].outputs == [0, 2, 4]
 
 
+def test_async_generator_cancelled_at_a_yield_is_an_early_close() -> None:
+    """A loop shutting down cancels the task closing an abandoned async generator: the consumer stopped, the
+    generator did not fail."""
+    closed = []
+
+    @spanlite.trace
+    async def stream(n: int) -> AsyncIterator[int]:
+        try:
+            for i in range(n):
+                yield i
+        finally:
+            closed.append(True)
+
+    async def main() -> None:
+        gen = stream(5)
+        assert await gen.__anext__() == 0
+        with pytest.raises(GeneratorExit):
+            await gen.athrow(asyncio.CancelledError())
+
+    asyncio.run(main())
+    assert closed == [True]
+    (span,) = only_trace().spans
+    assert span.status == "OK" and span.outputs == [0]
+
+
 def test_nesting_across_concurrent_async_tasks() -> None:
     @spanlite.trace
     async def leaf(i: int) -> int:
