@@ -1,8 +1,9 @@
 """Open a store file: pragmas, migrations, and a clear error for a database from a newer spanlite.
 
-Writers (the exporter, its writer process) use a plain ``sqlite3`` connection (``open_connection``). sqlite-utils,
-which imports pandas and numpy wherever they are installed (0.4 s and 80 MB in an app that uses neither), is
-imported only to migrate a store, or by the query side (``connect``).
+Writers (the exporter, its writer process) and readers (``TraceStore``, so the CLI and the viewer) use a plain
+``sqlite3`` connection (``open_connection``). sqlite-utils, which imports pandas and numpy wherever they are
+installed (0.6 s and 90 MB in a process that uses neither), is imported only to migrate a store, or on request
+(``connect``, ``TraceStore.db``).
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ def open_connection(path: str | Path, *, create: bool = True) -> sqlite3.Connect
 
 
 def connect(path: str | Path, *, create: bool = True) -> Database:
-    """``open_connection`` as a sqlite-utils ``Database``, for reading and for tools."""
+    """``open_connection`` as a sqlite-utils ``Database``, for tools and tests that want its API.
+
+    spanlite's own reads and writes use the plain connection: sqlite-utils imports pandas wherever it is installed.
+    """
     from sqlite_utils import Database
 
     return Database(open_connection(path, create=create))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import functools
 import sqlite3
 import threading
 from pathlib import Path
@@ -14,7 +15,7 @@ import orjson
 
 from spanlite.tracing.kinds import SpanKind
 
-from ._db import connect, default_db_path, write_transaction
+from ._db import default_db_path, open_connection, write_transaction
 from . import _text_index, dataset, feedback
 from ._writer import IN_PROGRESS
 from .feedback import SOURCES, Feedback, FeedbackDefinition, FeedbackValue, condition_sql
@@ -22,6 +23,7 @@ from .records import Page, SpanRecord, Trace, TraceSummary
 
 if TYPE_CHECKING:
     import pandas
+    from sqlite_utils import Database
 
 TRACE_STATUSES = ("OK", "ERROR", IN_PROGRESS)
 ORDER_COLUMNS = ("start_ns", "duration_ms", "span_count", "input_tokens", "output_tokens")
@@ -46,11 +48,22 @@ class TraceStore:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_db_path()
-        self.db = connect(self.path)
+        self.conn = open_connection(self.path)
         self._lock = threading.Lock()
 
+    @functools.cached_property
+    def db(self) -> Database:
+        """The store as a sqlite-utils ``Database`` on the same connection, for ad-hoc queries and tools.
+
+        Made on first use: sqlite-utils imports pandas and numpy wherever they are installed (0.6 s with the
+        viewer's), which a CLI command or a search must not pay.
+        """
+        from sqlite_utils import Database
+
+        return Database(self.conn)
+
     def close(self) -> None:
-        self.db.close()
+        self.conn.close()
 
     def __enter__(self) -> TraceStore:
         return self
@@ -61,14 +74,14 @@ class TraceStore:
     def rows(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
         """Run a read-only query and return dicts; the one place this class touches the connection for reads."""
         with self._lock:
-            cursor = self.db.conn.execute(sql, params)
+            cursor = self.conn.execute(sql, params)
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row)) for row in cursor.fetchall()]
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """The connection inside a write transaction that holds the write lock from its start."""
-        with self._lock, write_transaction(self.db.conn) as conn:
+        with self._lock, write_transaction(self.conn) as conn:
             yield conn
 
     def get_trace(self, trace_id: str) -> Trace | None:

@@ -70,6 +70,24 @@ print(sorted(name for name in unwanted if name in sys.modules))
         assert store.stats()["spans"] == 1
 
 
+def test_reading_an_up_to_date_store_never_imports_sqlite_utils(tmp_path: Path) -> None:
+    """A CLI command or a search pays nothing for sqlite-utils, which imports pandas wherever it is installed."""
+    path = tmp_path / "app.db"
+    db = connect(path)
+    write_spans(db.conn, [row("t1", "s1", None, 100, attributes={"spanlite.inputs": '"refund policy"'})])
+    db.close()
+    reader = f"""
+import sys
+from spanlite.store import TraceStore
+with TraceStore({str(path)!r}) as store:
+    found = store.search_traces(text="refund")
+    print(len(found), len(store.get_trace("t1").spans), store.stats()["spans"])
+print(sorted(name for name in ("sqlite_utils", "pandas", "numpy") if name in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", reader], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split("\n")[:2] == ["1 1 1", "[]"]
+
+
 def test_newer_schema_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
     db = connect(path)
