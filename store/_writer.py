@@ -166,8 +166,8 @@ def preview(json_text: str | None) -> str | None:
         value = json_text
     if isinstance(value, dict) and len(value) == 1:
         value = next(iter(value.values()))
-    text = value if isinstance(value, str) else orjson.dumps(value).decode()
-    text = " ".join(text.split())
+    # orjson writes one line (line breaks inside strings are escaped): only text as it is needs its whitespace folded
+    text = " ".join(value.split()) if isinstance(value, str) else orjson.dumps(value).decode()
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
 
 

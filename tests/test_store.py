@@ -21,7 +21,7 @@ import spanlite
 from spanlite.store import SQLiteSpanExporter, StoreError, TraceStore
 from spanlite.store._db import connect
 from spanlite.store._rows import span_row
-from spanlite.store._writer import write_spans
+from spanlite.store._writer import PREVIEW_CHARS, preview, write_spans
 from spanlite.tracing._processor import QueueProcessor
 
 
@@ -86,6 +86,22 @@ print(sorted(name for name in ("sqlite_utils", "pandas", "numpy") if name in sys
 """
     done = subprocess.run([sys.executable, "-c", reader], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.split("\n")[:2] == ["1 1 1", "[]"]
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ('{"question": "what is  the\\nrefund policy?"}', "what is the refund policy?"),  # a lone argument, one line
+        ('{"q": "hi", "k": 3}', '{"q":"hi","k":3}'),
+        ('{"payload": {"q": "a\\nb"}}', '{"q":"a\\nb"}'),  # JSON stays JSON, on one line
+        ("[1, 2]", "[1,2]"),
+        ("not json\tat all", "not json at all"),
+        ('"' + "x" * 400 + '"', "x" * (PREVIEW_CHARS - 1) + "…"),
+        (None, None),
+    ],
+)
+def test_trace_previews_are_one_short_line(stored: str | None, shown: str | None) -> None:
+    assert preview(stored) == shown
 
 
 def test_newer_schema_is_a_clear_error(tmp_path: Path) -> None:
