@@ -81,12 +81,12 @@ def main() -> None:
             rows.append((f"{name} without autolog", *(f"{v:.0f}" for v in _median(plain)), "", "", ""))
             for variant in ("bare OTel span", "autolog"):
                 traced = results[f"{name} {variant}"]
-                ratios = [tuple(t / p - 1 for t, p in zip(pair_t, pair_p)) for pair_t, pair_p in zip(traced, plain)]
+                ratios = [tuple(t / p - 1 for t, p in zip(with_, without)) for with_, without in zip(traced, plain)]
                 rows.append((f"{name}, {variant}", *(f"{v:.0f}" for v in _median(traced)),
                              *(f"{v * 100:+.1f}%" for v in _median(ratios))))  # fmt: skip
         print(table(rows))
-        print(f"\n{CALLS} calls × {ROUNDS} rounds, medians (overhead: of the ratios within rounds); target < 5% of the")
-        print(f"un-traced call; {machine()}")
+        print(f"\n{CALLS} calls × {ROUNDS} rounds, medians (overhead: of the ratios within rounds); target < 5%")
+        print(f"of the un-traced call; {machine()}")
         print("CPU is the whole process (the export thread writing spans to SQLite included); caller CPU is the")
         print("calling thread alone, i.e. what autolog adds to the call itself. A bare OTel span (one attribute, a")
         print("BatchSpanProcessor, an exporter that does nothing) is the least any OTel instrumentation adds.")

@@ -19,12 +19,20 @@ import time
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Serve, bare_provider, machine, table, trace_workloads, wait_until_text_indexed, writer_child_cpu  # noqa: E402
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: E402
+from _common import (  # noqa: E402
+    Serve,
+    bare_provider,
+    machine,
+    table,
+    trace_workloads,
+    wait_until_text_indexed,
+    writer_child_cpu,
+)
 
 from spanlite.store import SQLiteSpanExporter, TraceStore  # noqa: E402
 from spanlite.tracing import _provider  # noqa: E402

@@ -32,10 +32,11 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name == "views":
-        return importlib.import_module(f"{__name__}.views")
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return importlib.import_module(f"{__name__}.views")  # importing it sets the attribute for next time
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    return value
 
 
 __all__ = [
