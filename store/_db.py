@@ -2,8 +2,8 @@
 
 Writers (the exporter, its writer process) and readers (``TraceStore``, so the CLI and the viewer) use a plain
 ``sqlite3`` connection (``open_connection``). sqlite-utils, which imports pandas and numpy wherever they are
-installed (0.6 s and 90 MB in a process that uses neither), is imported only to migrate a store, or on request
-(``connect``, ``TraceStore.db``).
+installed (0.6 s and 90 MB in a process that uses neither), is imported only to migrate a store made by an older
+spanlite, or on request (``connect``, ``TraceStore.db``); a new store gets its schema in plain SQL (``_schema``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
+from . import _schema
 from ._migrations import MIGRATION_SET, NAMES, registry
 
 if TYPE_CHECKING:
@@ -91,10 +92,21 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         return
     if applied.isdisjoint(NAMES) and _user_tables(conn) - {"_sqlite_migrations"}:
         raise StoreError(f"{path} is an SQLite database but not a spanlite trace store")
+    if not applied and (_create(conn) or _applied(conn) == set(NAMES)):  # made here, or by another process
+        return
     from sqlite_utils import Database
 
     with write_transaction(conn):  # two processes opening a new file cannot both migrate it
         registry().apply(Database(conn))
+
+
+def _create(conn: sqlite3.Connection) -> bool:
+    """Make an empty file a store in plain SQL (``_schema``); ``False`` if another process began it first."""
+    with write_transaction(conn):
+        if _user_tables(conn):
+            return False
+        _schema.create(conn)
+    return True
 
 
 def _applied(conn: sqlite3.Connection) -> set[str]:

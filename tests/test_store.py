@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import spanlite
 from spanlite.store import SQLiteSpanExporter, StoreError, TraceStore
 from spanlite.store._db import connect
+from spanlite.store._migrations import NAMES
 from spanlite.store._rows import span_row
 from spanlite.store._writer import PREVIEW_CHARS, preview, write_spans
 from spanlite.tracing._processor import QueueProcessor
@@ -49,11 +50,10 @@ def test_new_store_has_schema_wal_and_page_size(tmp_path: Path) -> None:
     connect(tmp_path / "new.db").close()  # reopening applies nothing and raises nothing
 
 
-def test_tracing_into_an_up_to_date_store_imports_only_what_writing_needs(tmp_path: Path) -> None:
+def test_tracing_into_a_new_or_up_to_date_store_imports_only_what_writing_needs(tmp_path: Path) -> None:
     """sqlite-utils imports pandas and numpy wherever they are installed: 0.4 s and 80 MB in an app using neither.
     The query side, and wrapt (which brings asyncio) for autolog, load when first used: 40% of ``import spanlite``."""
     path = tmp_path / "app.db"
-    connect(path).close()
     app = f"""
 import sys
 import spanlite
@@ -64,10 +64,11 @@ spanlite.flush()
 unwanted = ("sqlite_utils", "pandas", "numpy", "spanlite.store.query", "spanlite.store.views", "wrapt", "asyncio")
 print(sorted(name for name in unwanted if name in sys.modules))
 """
-    done = subprocess.run([sys.executable, "-c", app], capture_output=True, text=True, timeout=60, check=True)
-    assert done.stdout.strip() == "[]"
+    for _ in ("makes the store", "finds it up to date"):
+        done = subprocess.run([sys.executable, "-c", app], capture_output=True, text=True, timeout=60, check=True)
+        assert done.stdout.strip() == "[]"
     with TraceStore(path) as store:
-        assert store.stats()["spans"] == 1
+        assert store.stats()["spans"] == 2
 
 
 def test_reading_an_up_to_date_store_never_imports_sqlite_utils(tmp_path: Path) -> None:
@@ -398,6 +399,48 @@ def test_migrates_from_each_earlier_schema_keeping_data(tmp_path: Path) -> None:
         with TraceStore(path) as store:  # opening brings it up to date
             assert [m.name for m in registry().applied(store.db)] == names
             assert store.get_trace("t1").info.span_count == 1  # type: ignore[union-attr]
+
+
+def test_a_new_store_has_the_schema_its_migrations_make(tmp_path: Path) -> None:
+    """A new file gets ``_schema``'s plain SQL instead of every step through sqlite-utils: the same store either way."""
+    from sqlite_utils import Database
+
+    from spanlite.store._migrations import registry
+
+    def schema(conn: sqlite3.Connection) -> dict[str, Any]:
+        master = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+        return {
+            "objects": [(t, n, tbl, sql and " ".join(sql.split())) for t, n, tbl, sql in master],
+            "rows": {t: conn.execute(f"SELECT * FROM {t}").fetchall() for t in ("counters", "spans_fts_config")},
+            "steps": [name for (name,) in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")],
+        }
+
+    migrated = Database(tmp_path / "migrated.db")
+    registry().apply(migrated)
+    expected = schema(migrated.conn)
+    made = connect(tmp_path / "new.db")
+    assert expected["steps"] == list(NAMES)
+    statements = "\n".join(sql for _, _, _, sql in expected["objects"] if sql)
+    assert schema(made.conn) == expected, f"store/_schema.py must make what the steps make:\n{statements}"
+
+
+def test_processes_opening_one_new_file_at_once_make_one_store(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    opener = f"""
+from spanlite.store._db import open_connection
+from spanlite.store._writer import write_spans
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_store import row
+conn = open_connection({str(path)!r})
+write_spans(conn, [row(sys.argv[1], "s1", None, 100)])
+"""
+    openers = [subprocess.Popen([sys.executable, "-c", opener, f"t{i}"]) for i in range(4)]
+    assert [p.wait(timeout=60) for p in openers] == [0] * 4
+    with TraceStore(path) as store:
+        steps = store.rows("SELECT name FROM _sqlite_migrations")
+        assert sorted(r["name"] for r in steps) == sorted(NAMES)
+        assert store.stats()["spans"] == 4
 
 
 def test_model_index_becomes_partial_and_still_serves_the_model_filter(tmp_path: Path) -> None:
