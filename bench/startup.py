@@ -1,8 +1,9 @@
 """What tracing with spanlite adds to an app's start: import time and memory, against the bare OTel SDK.
 
 Each case is a fresh Python process that imports, sets up, ends one span and flushes it, into a store that already
-exists (as on every start but an app's first). The baseline is the OTel SDK with a ``BatchSpanProcessor`` and an
-exporter that does nothing. Cases alternate, 7 processes each; medians.
+exists (as on every start but an app's first), and into a new one (an app's first start, or every start where the
+store does not outlive the process). The baseline is the OTel SDK with a ``BatchSpanProcessor`` and an exporter
+that does nothing. Cases alternate, 7 processes each; medians.
 
     python bench/startup.py
 """
@@ -35,7 +36,11 @@ peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.s
 print(json.dumps([imported - started, done - imported, peak, heavy]))
 """
 
-CASES = {
+_SPANLITE = (
+    "import spanlite",
+    "spanlite.configure(db={db!r})\nwith spanlite.start_span('step'): pass\nspanlite.flush()",
+)
+CASES = {  # name: (set-up, one span, into a new store)
     "OTel SDK, no-op exporter": (
         "from opentelemetry.sdk.trace import TracerProvider\n"
         "from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult",
@@ -44,21 +49,21 @@ CASES = {
         "provider = TracerProvider(); provider.add_span_processor(BatchSpanProcessor(Nowhere()))\n"
         "with provider.get_tracer('bench').start_as_current_span('step'): pass\n"
         "provider.force_flush()",
+        False,
     ),
-    "spanlite, SQLite store": (
-        "import spanlite",
-        "spanlite.configure(db={db!r})\nwith spanlite.start_span('step'): pass\nspanlite.flush()",
-    ),
+    "spanlite, SQLite store": (*_SPANLITE, False),
+    "spanlite, a new SQLite store": (*_SPANLITE, True),
 }
 
 
 def main() -> None:
-    db = str(Path(tempfile.mkdtemp()) / "startup.db")
+    folder = Path(tempfile.mkdtemp())
+    db = str(folder / "startup.db")
     open_connection(db).close()  # the schema is in place, as after an app's first start
     runs: dict[str, list[list]] = {name: [] for name in CASES}
-    for _ in range(PROCESSES):
-        for name, (setup, span) in CASES.items():
-            code = _MEASURE.format(setup=setup, span=span.format(db=db))
+    for i in range(PROCESSES):
+        for name, (setup, span, new_store) in CASES.items():
+            code = _MEASURE.format(setup=setup, span=span.format(db=str(folder / f"new-{i}.db") if new_store else db))
             done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
             runs[name].append(json.loads(done.stdout))
     base = {i: statistics.median(run[i] for run in runs["OTel SDK, no-op exporter"]) for i in (0, 1, 2)}
