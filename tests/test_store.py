@@ -418,22 +418,25 @@ def test_a_new_store_has_the_schema_its_migrations_make(tmp_path: Path) -> None:
     migrated = Database(tmp_path / "migrated.db")
     registry().apply(migrated)
     expected = schema(migrated.conn)
+    migrated.close()
     made = connect(tmp_path / "new.db")
+    got = schema(made.conn)
+    made.close()
     assert expected["steps"] == list(NAMES)
     statements = "\n".join(sql for _, _, _, sql in expected["objects"] if sql)
-    assert schema(made.conn) == expected, f"store/_schema.py must make what the steps make:\n{statements}"
+    assert got == expected, f"store/_schema.py must make what the steps make:\n{statements}"
 
 
 def test_processes_opening_one_new_file_at_once_make_one_store(tmp_path: Path) -> None:
     path = tmp_path / "shared.db"
     opener = f"""
-from spanlite.store._db import open_connection
-from spanlite.store._writer import write_spans
 import sys
-sys.path.insert(0, {str(Path(__file__).parent)!r})
-from test_store import row
+from spanlite.store._db import open_connection
+from spanlite.store._rows import span_row
+from spanlite.store._writer import write_spans
 conn = open_connection({str(path)!r})
-write_spans(conn, [row(sys.argv[1], "s1", None, 100)])
+write_spans(conn, [span_row(trace_id=sys.argv[1], span_id="s1", parent_id=None, name="step", start_ns=1, end_ns=2,
+                            status="OK", status_message=None, attributes={{}}, events=[])])
 """
     openers = [subprocess.Popen([sys.executable, "-c", opener, f"t{i}"]) for i in range(4)]
     assert [p.wait(timeout=60) for p in openers] == [0] * 4
