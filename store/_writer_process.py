@@ -79,7 +79,11 @@ class WriterProcess:
     def request(self, message: tuple[str, Any]) -> tuple[bool, str | None, bool]:
         """Send one request and wait for its reply: ``(True, None, False)`` once committed, else ``(False, why,
         permanent)``. ``ValueError`` for a value ``marshal`` cannot carry; nothing is sent then."""
-        frame = _frame(message)
+        return self.send(marshal.dumps(message))
+
+    def send(self, request: bytes) -> tuple[bool, str | None, bool]:
+        """``request`` for a request marshalled already."""
+        frame = _HEADER.pack(len(request)) + request
         reply: Future[tuple[bool, str | None, bool]] = Future()
         unanswered = self._unanswered
         with unanswered.sending:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import spanlite
@@ -253,6 +255,39 @@ def test_full_queue_drops_are_counted_and_recorded_in_stats(tmp_path: Path) -> N
     with TraceStore(tmp_path / "drops.db") as store:
         stats = store.stats()
     assert (stats["spans"], stats["dropped_spans"]) == (5, 7)
+    processor.shutdown()
+
+
+def test_a_packing_exporter_is_sent_batches_whose_spans_are_let_go_and_retried_as_packed() -> None:
+    """Held through the wait to be stored, a batch's spans would outlive two garbage collections and be promoted to
+    the oldest generation, whose full collections walk the whole app."""
+
+    class Packing(SpanExporter):
+        def __init__(self) -> None:
+            self.spans: list[weakref.ref[ReadableSpan]] = []
+            self.sent: list[tuple[Any, int]] = []  # (what was sent, how many of its spans were still alive)
+
+        def pack(self, spans: list[ReadableSpan]) -> tuple[str, ...]:
+            self.spans = [weakref.ref(span) for span in spans]
+            return tuple(span.name for span in spans)
+
+        def export_packed(self, packed: tuple[str, ...]) -> SpanExportResult:
+            gc.collect()
+            self.sent.append((packed, sum(ref() is not None for ref in self.spans)))
+            return SpanExportResult.SUCCESS if len(self.sent) > 2 else SpanExportResult.FAILURE  # two failures
+
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            raise AssertionError("a packing exporter is sent packed batches")
+
+    exporter = Packing()
+    processor = QueueProcessor(exporter, delay_s=0.05)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    with provider.get_tracer("t").start_as_current_span("only"):
+        pass
+    assert processor.force_flush()
+    assert exporter.sent == [(("only",), 0)] * 3
+    assert (processor.exported, processor.dropped) == (1, 0)
     processor.shutdown()
 
 

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 import weakref
-from typing import Callable, Sequence
+from typing import Any, Callable
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -54,6 +54,14 @@ class QueueProcessor(SpanProcessor):
         self._drop_lock = threading.Lock()
         self._failures = 0  # failed exports in a row; > 0 means we are in a failure episode
         self._queue: collections.deque[ReadableSpan] = collections.deque()
+        # An exporter that can pack a batch (the SQLite one: plain bytes) is handed it packed, so the spans themselves
+        # are let go before the wait for them to be stored: held through it, they would outlive two garbage
+        # collections and be promoted to the oldest generation, whose full collections walk the whole app.
+        pack, send_packed = getattr(exporter, "pack", None), getattr(exporter, "export_packed", None)
+        packs = callable(pack) and callable(send_packed)
+        self._pack: Callable[[list[ReadableSpan]], Any] | None = pack if packs else None
+        self._send: Callable[[Any], SpanExportResult] = send_packed if packs else exporter.export
+        self._unsent: tuple[Any, int] | None = None  # a batch (as sent) that failed, with its span count: next to go
         self._wake = threading.Event()
         self._export_lock = threading.Lock()
         self._stopped = False
@@ -86,7 +94,7 @@ class QueueProcessor(SpanProcessor):
         if not self._export_lock.acquire(timeout=max(deadline - time.monotonic(), 0)):
             return False
         try:
-            while self._queue:
+            while self._queue or self._unsent is not None:
                 if time.monotonic() > deadline:
                     self._drop_queue("flush timed out")
                     return False
@@ -120,6 +128,7 @@ class QueueProcessor(SpanProcessor):
     def _after_fork(self) -> None:
         # The child has the parent's queue but not its thread: start afresh so neither process exports twice.
         self._queue.clear()
+        self._unsent = None
         self._export_lock = threading.Lock()
         self._wake = threading.Event()
         self._start_worker()
@@ -130,24 +139,26 @@ class QueueProcessor(SpanProcessor):
             self._wake.wait(self._backoff() if self._failures else self.delay_s)
             self._wake.clear()
             with self._export_lock:
-                while self._queue and not self._stopped and self._export_batch():
+                while (self._queue or self._unsent is not None) and not self._stopped and self._export_batch():
                     pass
-            while on_idle is not None and not self._queue and not self._stopped and _idle(on_idle):
+            while on_idle is not None and not (self._queue or self._unsent or self._stopped) and _idle(on_idle):
                 pass
 
     def _export_batch(self) -> bool:
-        """Export one batch from the front of the queue; the caller holds the export lock.
+        """Export one batch, the one that failed last or else the front of the queue; the caller holds the export lock.
 
-        On failure the batch goes back to the front, to be retried after a backoff, unless it has failed too
-        often, or the exporter says it never will be stored (``last_error_permanent``): then it is dropped and
-        counted. Returns whether the queue can go on being exported now.
+        On failure the batch is kept, as it was sent, to be retried after a backoff, unless it has failed too often,
+        or the exporter says it never will be stored (``last_error_permanent``): then it is dropped and counted.
+        Returns whether the queue can go on being exported now.
         """
-        batch: list[ReadableSpan] = []
-        queue = self._queue
-        while queue and len(batch) < self.batch_size:
-            batch.append(queue.popleft())
-        if _export(self.exporter, batch) is SpanExportResult.SUCCESS:
-            self.exported += len(batch)
+        if self._unsent is not None:
+            batch, count = self._unsent
+            self._unsent = None
+        else:
+            batch, count = self._next_batch()
+        result = SpanExportResult.FAILURE if batch is None else _export(self._send, batch, self.exporter)
+        if result is SpanExportResult.SUCCESS:
+            self.exported += count
             if self._failures:
                 logger.warning("spanlite is writing spans again after %d failed attempts", self._failures)
                 self._failures = 0
@@ -155,25 +166,41 @@ class QueueProcessor(SpanProcessor):
                 self._record_drops()
             return True
         reason = getattr(self.exporter, "last_error", None) or "the exporter failed"
-        if getattr(self.exporter, "last_error_permanent", False):  # the spans' own fault: a retry fails the same
-            self._count_drops(len(batch))
-            logger.warning("spanlite dropped %d spans it cannot store (%s)", len(batch), reason)
+        if batch is None or getattr(self.exporter, "last_error_permanent", False):  # a retry would fail the same
+            self._count_drops(count)
+            logger.warning("spanlite dropped %d spans it cannot store (%s)", count, reason)
             return True
         self._failures += 1
         if self._failures == 1:
             logger.warning("spanlite cannot write spans (%s); keeping them and retrying", reason)
         if self._failures >= MAX_ATTEMPTS:
-            self._count_drops(len(batch))
+            self._count_drops(count)
         else:
-            queue.extendleft(reversed(batch))
+            self._unsent = (batch, count)
         return False
+
+    def _next_batch(self) -> tuple[Any, int]:
+        """Up to ``batch_size`` spans from the front of the queue, packed if the exporter packs (``None``: it could
+        not), and how many."""
+        spans: list[ReadableSpan] = []
+        queue = self._queue
+        while queue and len(spans) < self.batch_size:
+            spans.append(queue.popleft())
+        if self._pack is None:
+            return spans, len(spans)
+        try:
+            return self._pack(spans), len(spans)
+        except Exception:  # an exporter that breaks its contract must not kill the worker
+            logger.exception("spanlite exporter %r could not pack %d spans", self.exporter, len(spans))
+            return None, len(spans)
 
     def _backoff(self) -> float:
         return min(self.delay_s * 2 ** max(self._failures - 1, 0), 2.0)
 
     def _drop_queue(self, why: str) -> None:
-        n = len(self._queue)
+        n = len(self._queue) + (self._unsent[1] if self._unsent is not None else 0)
         self._queue.clear()
+        self._unsent = None
         self._count_drops(n)
         logger.warning("spanlite dropped %d queued spans: %s", n, why)
 
@@ -194,9 +221,9 @@ class QueueProcessor(SpanProcessor):
                 self._drops_unrecorded += n
 
 
-def _export(exporter: SpanExporter, batch: Sequence[ReadableSpan]) -> SpanExportResult:
+def _export(send: Callable[[Any], SpanExportResult], batch: Any, exporter: SpanExporter) -> SpanExportResult:
     try:
-        return exporter.export(batch)
+        return send(batch)
     except Exception:  # an exporter that breaks its contract must not kill the worker
         logger.exception("spanlite exporter %r raised", exporter)
         return SpanExportResult.FAILURE
