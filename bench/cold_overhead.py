@@ -17,13 +17,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
-
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, table, trace_workloads, wait_until_text_indexed, writer_child_cpu  # noqa: E402
+from _common import (  # noqa: E402
+    bare_provider,
+    machine,
+    table,
+    trace_workloads,
+    wait_until_text_indexed,
+    writer_child_cpu,
+)
 
 import spanlite  # noqa: E402
 from spanlite import _config  # noqa: E402
@@ -32,11 +36,6 @@ CALLS = 200
 ROUNDS = 7
 _SWEPT = bytearray(16 * 1024 * 1024)  # larger than this machine's caches
 _OBJECTS = [{"id": i, "name": str(i)} for i in range(100_000)]
-
-
-class NoopExporter(SpanExporter):
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
 
 
 def app_work() -> None:
@@ -63,8 +62,7 @@ def per_call_us(fn: Callable[[], object], cold: bool, flush: Callable[[], object
 
 
 def main() -> None:
-    raw = TracerProvider()
-    raw.add_span_processor(BatchSpanProcessor(NoopExporter(), max_queue_size=100_000))
+    raw = bare_provider(max_queue_size=100_000)
     os.environ["SPANLITE_WRITER"] = "process"  # the writer's CPU is then its own process's, and counted as such
     spanlite.configure(db=Path(tempfile.mkdtemp()) / "cold.db")
     exporter = _config._pipeline.processors[0].exporter  # type: ignore[union-attr]

@@ -21,20 +21,22 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import bare_provider, machine, table, trace_workloads, wait_until_text_indexed  # noqa: E402
+from _common import (  # noqa: E402
+    Nowhere,
+    bare_provider,
+    machine,
+    spanlite_provider,
+    table,
+    trace_workloads,
+    wait_until_text_indexed,
+)
 
 from spanlite.store import SQLiteSpanExporter  # noqa: E402
 from spanlite.tracing import _provider  # noqa: E402
-from spanlite.tracing._processor import QueueProcessor  # noqa: E402
 
 CALLS = 2_000
 ROUNDS = 100
 APP_OBJECTS = 200_000
-
-
-class Nowhere(SpanExporter):
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
 
 
 class Held(SpanExporter):
@@ -74,9 +76,9 @@ def main() -> None:
     run = trace_workloads(raw.get_tracer("bench"))
     cases: dict[str, tuple[Callable[[], object], TracerProvider, Path | None]] = {
         "raw OTel span (no-op exporter)": (run["raw"], raw, None),
-        "@trace, no-op exporter": (run["trace"], _pipeline(Nowhere()), None),
-        "@trace → SQLite, spans let go before the wait (now)": (run["trace"], _pipeline(let_go), let_go.path),
-        "@trace → SQLite, spans held through the wait (before)": (run["trace"], _pipeline(Held(held)), held.path),
+        "@trace, no-op exporter": (run["trace"], spanlite_provider(Nowhere()), None),
+        "@trace → SQLite, spans let go before the wait (now)": (run["trace"], spanlite_provider(let_go), let_go.path),
+        "@trace → SQLite, spans held through the wait (before)": (run["trace"], spanlite_provider(Held(held)), held.path),
     }
     counted = {name: (0, 0.0) for name in cases}
     collections = Collections()
@@ -100,12 +102,6 @@ def main() -> None:
     print(table(rows))
     print(f"\n{spans:,} spans a case in {ROUNDS} interleaved rounds, beside {APP_OBJECTS:,} dicts of app data;")
     print(machine())
-
-
-def _pipeline(exporter: SpanExporter) -> TracerProvider:
-    provider = TracerProvider()
-    provider.add_span_processor(QueueProcessor(exporter, max_queue=10**7))
-    return provider
 
 
 if __name__ == "__main__":

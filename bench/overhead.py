@@ -17,17 +17,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, NamedTuple
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import (  # noqa: E402
+    Nowhere,
     Serve,
     bare_provider,
     machine,
+    spanlite_provider,
     table,
     trace_workloads,
     wait_until_text_indexed,
@@ -36,15 +38,9 @@ from _common import (  # noqa: E402
 
 from spanlite.store import SQLiteSpanExporter, TraceStore  # noqa: E402
 from spanlite.tracing import _provider  # noqa: E402
-from spanlite.tracing._processor import QueueProcessor  # noqa: E402
 
 CALLS = 2_000
 ROUNDS = 7
-
-
-class NoopExporter(SpanExporter):
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
 
 
 class Store(NamedTuple):
@@ -61,8 +57,8 @@ def main() -> None:
     raw_otlp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=serve.endpoint), max_queue_size=100_000))
     folder = Path(tempfile.mkdtemp())
     exporters = {writer: SQLiteSpanExporter(folder / f"{writer}.db", writer=writer) for writer in ("thread", "process")}
-    pipelines = {writer: _pipeline(exporter) for writer, exporter in exporters.items()}
-    caller_only = _pipeline(NoopExporter())
+    pipelines = {writer: spanlite_provider(exporter) for writer, exporter in exporters.items()}
+    caller_only = spanlite_provider(Nowhere())
     run = trace_workloads(raw.get_tracer("bench"))
     run_otlp = trace_workloads(raw_otlp.get_tracer("bench"))
     in_thread = Store(exporters["thread"].path, lambda: 0.0)
@@ -100,12 +96,6 @@ def main() -> None:
         print(f"{name}: stored {stats['spans']} spans, dropped {stats['dropped_spans']}")
     raw_otlp.shutdown()
     serve.stop()
-
-
-def _pipeline(exporter: SpanExporter) -> TracerProvider:
-    provider = TracerProvider()
-    provider.add_span_processor(QueueProcessor(exporter, max_queue=10**7))
-    return provider
 
 
 def _measure(fn: Callable[[], object], provider: TracerProvider, store: Store | None) -> tuple[float, float]:
