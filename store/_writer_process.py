@@ -83,7 +83,7 @@ class WriterProcess:
 
     def send(self, request: bytes) -> tuple[bool, str | None, bool]:
         """``request`` for a request marshalled already."""
-        frame = _HEADER.pack(len(request)) + request
+        frame = _frame(request)
         reply: Future[tuple[bool, str | None, bool]] = Future()
         unanswered = self._unanswered
         with unanswered.sending:
@@ -158,13 +158,12 @@ def _end(process: subprocess.Popen[bytes], to_child: BinaryIO, from_child: Binar
         pass
 
 
-def _frame(message: Any) -> bytes:
-    data = marshal.dumps(message)
+def _frame(data: bytes) -> bytes:
     return _HEADER.pack(len(data)) + data
 
 
 def _send(stream: BinaryIO, message: Any) -> None:
-    _write_all(stream, _frame(message))
+    _write_all(stream, _frame(marshal.dumps(message)))
     stream.flush()
 
 
