@@ -123,8 +123,17 @@ def writer_child_cpu(exporter: Any) -> float:
     pid = getattr(exporter, "writer_pid", None)
     if pid is None:
         return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _cpu_ticks(_stat_fields(Path(f"/proc/{pid}/stat").read_text())) / os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(stat: str) -> list[str]:
+    """A ``/proc/<pid>/stat`` line's fields after the command name (which may hold spaces): state, parent pid, ..."""
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _cpu_ticks(fields: list[str]) -> int:
+    """User + system CPU, in clock ticks, from ``_stat_fields``."""
+    return int(fields[11]) + int(fields[12])
 
 
 def table(rows: list[tuple[str, ...]]) -> str:
@@ -195,13 +204,13 @@ class Serve:
         pid = str(self.process.pid)
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
+                fields = _stat_fields(stat.read_text())
             except OSError:  # a process that has just exited
                 continue
             if stat.parent.name == pid:
-                own += int(fields[11]) + int(fields[12])
+                own += _cpu_ticks(fields)
             elif fields[1] == pid:
-                children += int(fields[11]) + int(fields[12])
+                children += _cpu_ticks(fields)
         tick = os.sysconf("SC_CLK_TCK")
         return own / tick, children / tick
 
