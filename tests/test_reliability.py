@@ -258,6 +258,7 @@ def test_secrets_never_reach_the_store(db_path: Path) -> None:
         assert secret not in dump
     assert "[REDACTED]" in dump and "[EMAIL]" in dump
 
+
 def test_redaction_hints_never_skip_a_credential() -> None:
     """``secrets`` runs each pattern only when a cheap substring hint is present; the result must be the same as
     running every pattern on every text."""
@@ -285,7 +286,6 @@ def test_redaction_hints_never_skip_a_credential() -> None:
         assert redaction.secrets(text) == every_pattern(text)
 
     same()
-
 
 
 def test_exporter_from_a_dying_store_never_raises_into_the_app(db_path: Path) -> None:
