@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import socket
 from pathlib import Path
@@ -17,6 +18,7 @@ for _var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPI
 import spanlite  # noqa: E402
 from spanlite import _config  # noqa: E402
 from spanlite.store import TraceStore  # noqa: E402
+from spanlite.tracing._guard import logger, strict  # noqa: E402
 
 _real_connect = socket.socket.connect
 
@@ -34,6 +36,24 @@ def _loopback_only(self: socket.socket, address: Any) -> Any:
 
 
 socket.socket.connect = _loopback_only  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def no_internal_errors() -> Iterator[None]:
+    """Strict mode for spanlite's own threads too: an internal error they log (there is no caller to raise into)
+    fails the test. Set up first, so that it still listens while the store's fixture flushes."""
+    errors: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if strict() and "internal error" in record.getMessage():
+                errors.append(self.format(record))
+
+    handler = Catch(logging.ERROR)
+    logger.addHandler(handler)
+    yield
+    logger.removeHandler(handler)
+    assert not errors, errors
 
 
 @pytest.fixture(autouse=True)

@@ -31,6 +31,12 @@ def internal_error(where: Callable[..., Any]) -> None:
     """
     if strict():
         raise
+    log_internal_error(where)
+
+
+def log_internal_error(where: Callable[..., Any]) -> None:
+    """Inside ``except``: log our own error raised in ``where``, in strict mode too: for a thread of ours, where
+    there is no caller to raise into."""
     logger.exception("spanlite internal error in %s (ignored; your code is unaffected)", _name(where))
 
 
