@@ -19,6 +19,7 @@ from opentelemetry import trace as otel_trace
 from spanlite._config import settings
 from spanlite.tracing import attributes as attr
 from spanlite.tracing._guard import guard, internal_error
+from spanlite.tracing._late import read_later
 from spanlite.tracing._sdk_attributes import set_valid_attributes
 from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.serialize import to_json
@@ -132,7 +133,10 @@ class ModelCall:
         set_valid_attributes(self.span.otel_span, otel_values(values))
 
     def finish(self, result: Any) -> Any:
-        """Record ``result`` and end the span; a stream is handed back wrapped so its span ends with it."""
+        """Record ``result`` and end the span; a stream is handed back wrapped so its span ends with it.
+
+        The response is read after the span ends, on the export thread (``_late``), where it can be.
+        """
         if not self.request.raw and self.endpoint.accumulator is not None and self.endpoint.is_stream(result):
             from ._stream import wrap_stream  # deferred: _stream imports this module
 
@@ -142,22 +146,32 @@ class ModelCall:
             return wrap_stream(result, self, accumulator)
         if not self._claim(False):
             return result
+
+        def response() -> dict[str, Any]:
+            return otel_values(self.endpoint.response(self.request, result))
+
+        span = self.span.otel_span
         try:
             if self.request.raw:
                 self._set(_status_attributes(result))
-            else:
-                self._set(self.endpoint.response(self.request, result))
+            elif not read_later(span, response):
+                set_valid_attributes(span, response())
         finally:
-            self.span.otel_span.end()
+            span.end()
         return result
 
     def finish_stream(self, accumulator: Accumulator, exc: BaseException | None, closed_early: bool) -> None:
         """End a stream's span with what it carried so far, once, however the stream ended."""
         if not self._claim(False):
             return
+
+        def response() -> dict[str, Any]:
+            return otel_values(self.endpoint.response(self.request, accumulator.result()))
+
         values: dict[str, Any] = {attr.STREAM: True, attr.STREAM_CLOSED_EARLY: closed_early}
         try:
-            values.update(self.endpoint.response(self.request, accumulator.result()))
+            if not read_later(self.span.otel_span, response):
+                values.update(response())
         finally:
             if exc is not None:
                 values.update(_error_attributes(exc))

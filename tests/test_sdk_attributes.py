@@ -13,15 +13,18 @@ from spanlite.store import TraceStore
 from spanlite.tracing.span import otel_values
 
 
-def values() -> dict[str, object]:
-    return otel_values({"a": "text", "n": 3, "x": 1.5, "ok": True, "tags": ["p", "q"], "cfg": {"k": [1]}, "": "dropped"})
-
-
-@pytest.mark.parametrize(
+LIMITS = pytest.mark.parametrize(
     "limits",
     [SpanLimits(), SpanLimits(max_span_attribute_length=2), SpanLimits(max_span_attributes=3)],
     ids=["no limits", "value length limit", "count limit"],
 )
+
+
+def values() -> dict[str, object]:
+    return otel_values({"a": "text", "n": 3, "x": 1.5, "ok": True, "tags": ["p", "q"], "cfg": {"k": [1]}, "": "dropped"})
+
+
+@LIMITS
 def test_attributes_are_what_the_sdk_itself_stores(limits: SpanLimits) -> None:
     from spanlite.tracing._sdk_attributes import set_valid_attributes
 
@@ -32,6 +35,24 @@ def test_attributes_are_what_the_sdk_itself_stores(limits: SpanLimits) -> None:
     set_valid_attributes(ours, values())
     sdks.set_attributes(values())
     assert dict(ours.attributes) == dict(sdks.attributes)  # type: ignore[attr-defined]
+
+
+@LIMITS
+def test_attributes_added_after_the_end_are_what_the_sdk_stores_before_it(limits: SpanLimits) -> None:
+    from spanlite.tracing._sdk_attributes import add_to_ended
+
+    tracer = TracerProvider(span_limits=limits).get_tracer("test")
+    ours, sdks = tracer.start_span("ours"), tracer.start_span("sdk's")
+    for span in (ours, sdks):
+        span.set_attributes({"first": "kept unless the count limit drops it"})
+    sdks.set_attributes(values())
+    for span in (ours, sdks):
+        span.end()
+    add_to_ended(ours, values())
+    assert dict(ours.attributes) == dict(sdks.attributes)  # type: ignore[attr-defined]
+    assert ours.dropped_attributes == sdks.dropped_attributes  # type: ignore[attr-defined]
+    ours.set_attribute("later", 1)  # read-only again, as the SDK leaves an ended span
+    assert "later" not in ours.attributes  # type: ignore[attr-defined]
 
 
 def test_lists_are_kept_as_tuples_like_the_sdk_keeps_them() -> None:

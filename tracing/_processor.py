@@ -22,6 +22,8 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from ._late import settle
+
 logger = logging.getLogger("spanlite")
 
 MAX_QUEUE = int(os.environ.get("SPANLITE_MAX_QUEUE", 20_000))
@@ -74,10 +76,14 @@ class QueueProcessor(SpanProcessor):
         pass
 
     def on_end(self, span: ReadableSpan) -> None:
-        if self._stopped or not span.context.trace_flags.sampled:
+        if not span.context.trace_flags.sampled:
+            return
+        if self._stopped:
+            settle((span,), exported=False)
             return
         queue = self._queue
         if len(queue) >= self.max_queue:
+            settle((span,), exported=False)
             self._count_drops(1)
             time.sleep(0)  # overloaded: hand the GIL to the writer rather than starve it and drop even more
             return
@@ -186,6 +192,7 @@ class QueueProcessor(SpanProcessor):
         queue = self._queue
         while queue and len(spans) < self.batch_size:
             spans.append(queue.popleft())
+        settle(spans, exported=True)
         if self._pack is None:
             return spans, len(spans)
         try:
@@ -198,8 +205,11 @@ class QueueProcessor(SpanProcessor):
         return min(self.delay_s * 2 ** max(self._failures - 1, 0), 2.0)
 
     def _drop_queue(self, why: str) -> None:
-        n = len(self._queue) + (self._unsent[1] if self._unsent is not None else 0)
-        self._queue.clear()
+        dropped, queue = [], self._queue
+        while queue:  # taken one by one: a span another thread queues meanwhile is either taken or kept
+            dropped.append(queue.popleft())
+        settle(dropped, exported=False)
+        n = len(dropped) + (self._unsent[1] if self._unsent is not None else 0)
         self._unsent = None
         self._count_drops(n)
         logger.warning("spanlite dropped %d queued spans: %s", n, why)

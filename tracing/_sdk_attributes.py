@@ -14,6 +14,7 @@ from typing import Any
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import ReadableSpan
 
 
 def set_valid_attributes(span: otel_trace.Span, values: dict[str, Any]) -> None:
@@ -31,3 +32,26 @@ def set_valid_attributes(span: otel_trace.Span, values: dict[str, Any]) -> None:
                 attributes._dict.update(values)
                 return
     span.set_attributes(values)
+
+
+def add_to_ended(span: ReadableSpan, values: dict[str, Any]) -> None:
+    """Add ``values`` (as for ``set_valid_attributes``) to a span that has ended, before anything exports it.
+
+    The SDK makes an ended span's attributes read-only; spanlite's export processors own the span until they
+    export it (``_late``), so they open them for this. Under a limit the SDK's own setter takes each value.
+    """
+    attributes = getattr(span, "_attributes", None)
+    if type(attributes) is not BoundedAttributes:
+        return  # not the SDK's span: nothing of ours can be added to it
+    if attributes.max_value_len is None and (
+        attributes.maxlen is None or len(attributes._dict) + len(values) <= attributes.maxlen
+    ):
+        with attributes._lock:
+            attributes._dict.update(values)
+        return
+    attributes._immutable = False
+    try:
+        for key, value in values.items():
+            attributes[key] = value
+    finally:
+        attributes._immutable = True
