@@ -18,6 +18,7 @@ import wrapt
 
 from spanlite.tracing import attributes as attr
 from spanlite.tracing._guard import guard, internal_error
+from spanlite.tracing._sdk_attributes import add_plain_event
 
 from ._patch import Accumulator, ModelCall
 
@@ -48,7 +49,7 @@ class _StreamState:
             try:
                 if accumulator.is_token(item):
                     self.first_token_seen = True
-                    self.call.span.otel_span.add_event(attr.EVENT_FIRST_TOKEN)  # already guarded here
+                    add_plain_event(self.call.span.otel_span, attr.EVENT_FIRST_TOKEN)  # already guarded here
             except Exception:
                 internal_error(accumulator.is_token)
         try:

@@ -55,6 +55,24 @@ def test_attributes_added_after_the_end_are_what_the_sdk_stores_before_it(limits
     assert "later" not in ours.attributes  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("limits", [SpanLimits(), SpanLimits(max_events=1)], ids=["no limits", "event limit"])
+def test_a_plain_event_is_what_the_sdk_itself_stores(limits: SpanLimits) -> None:
+    from spanlite.tracing._sdk_attributes import add_plain_event
+
+    tracer = TracerProvider(span_limits=limits).get_tracer("test")
+    ours, sdks = tracer.start_span("ours"), tracer.start_span("sdk's")
+    for span in (ours, sdks):
+        span.add_event("earlier")
+    add_plain_event(ours, "first_token")
+    sdks.add_event("first_token")
+    for span in (ours, sdks):
+        span.end()
+    add_plain_event(ours, "after the end")
+    seen = [[(e.name, dict(e.attributes), e.dropped_attributes) for e in s.events] for s in (ours, sdks)]
+    assert seen[0] == seen[1] and seen[0][-1] == ("first_token", {}, 0)
+    assert ours.dropped_events == sdks.dropped_events  # type: ignore[attr-defined]
+
+
 def test_lists_are_kept_as_tuples_like_the_sdk_keeps_them() -> None:
     tags = ["p", "q"]
     with spanlite.start_span("s", attributes={"tags": tags}) as span:

@@ -14,7 +14,10 @@ from typing import Any
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util import BoundedList
+
+_NO_ATTRIBUTES = BoundedAttributes(immutable=True)  # what the SDK gives an event without any; read-only, so shared
 
 
 def set_valid_attributes(span: otel_trace.Span, values: dict[str, Any]) -> None:
@@ -55,3 +58,16 @@ def add_to_ended(span: ReadableSpan, values: dict[str, Any]) -> None:
             attributes[key] = value
     finally:
         attributes._immutable = True
+
+
+def add_plain_event(span: otel_trace.Span, name: str) -> None:
+    """``span.add_event(name)`` for an event without attributes (a stream's first token), at half the cost: the SDK
+    builds an empty attribute map, with a lock of its own, for each event."""
+    events = getattr(span, "_events", None)
+    lock = getattr(span, "_lock", None)
+    if type(events) is BoundedList and lock is not None:
+        with lock:
+            if getattr(span, "_end_time", 0) is None:
+                events.append(Event(name, _NO_ATTRIBUTES))  # a full list drops its oldest and counts it, as the SDK's
+                return
+    span.add_event(name)
