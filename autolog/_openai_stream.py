@@ -1,8 +1,10 @@
 """Folding OpenAI chat and legacy completion streams into the shape a non-streamed call returns.
 
-When we asked for the usage-only chunk ourselves, ``UsageTap`` takes it off the wire before the SDK builds a model of
-it: building that chunk was about a third of what autolog added to a streamed call, only for us to hide it.
-Split from ``openai.py`` to keep each module small.
+``Tap`` stands in the SDK stream's event decoder. It keeps each event's JSON text, a plain string, so the chunks the
+SDK builds from them can die as soon as the caller is done with each: kept until the stream ends, their objects were
+walked by every garbage collection meanwhile, a third of what autolog added to each chunk. The text is folded after
+the span ends, on the export thread. When we asked for the usage-only chunk ourselves, the tap also takes it off the
+wire before the SDK builds a model of it, only for us to hide it. Split from ``openai.py`` to keep each module small.
 """
 
 from __future__ import annotations
@@ -14,19 +16,21 @@ import orjson
 from spanlite.tracing._guard import guard, internal_error
 
 from . import _record as rec
+from ._record import field
 from ._patch import Request
 
 _HEAD = ("id", "model", "created", "system_fingerprint", "service_tier")
-_FOLD_EVERY = 256  # chunks kept before folding: bounded memory on long streams, one pass per batch
+_FOLD_EVERY = 1024  # chunks (or their text) kept before folding: bounded memory on long streams, one pass per batch
 # How the usage-only chunk's empty choices look on the wire: compact (OpenAI, Azure) or Python's json default.
 _NO_CHOICES = ('"choices":[]', '"choices": []')
 
 
 class ChatStream:
-    """Reassembles ``ChatCompletionChunk``s into the ``ChatCompletion`` shape.
+    """Reassembles ``ChatCompletionChunk``s (or their JSON text, from the tap) into the ``ChatCompletion`` shape.
 
-    A chunk costs one ``append`` while the caller iterates; chunks are folded in batches (at the end, or every
-    ``_FOLD_EVERY``), text as lists of pieces joined once, so a long stream is not re-concatenated chunk by chunk.
+    A chunk costs at most one ``append`` while the caller iterates; chunks are folded in batches (when the span is
+    read, or every ``_FOLD_EVERY``), text as lists of pieces joined once, so a long stream is not re-concatenated
+    chunk by chunk.
     """
 
     def __init__(self, request: Request, stream: Any) -> None:
@@ -36,10 +40,11 @@ class ChatStream:
         self._usage: Any = None
         self._choices: dict[int, dict[str, Any]] = {}
         self._calls: dict[int, dict[int, dict[str, Any]]] = {}
-        if self._hide_usage:
-            UsageTap.install(stream, self)
+        self._tapped = Tap.install(stream, self)  # after ``_pending``, which the tap appends to
 
     def add(self, chunk: Any) -> None:
+        if self._tapped:  # the tap kept its text
+            return
         pending = self._pending
         pending.append(chunk)
         if len(pending) >= _FOLD_EVERY:
@@ -58,54 +63,57 @@ class ChatStream:
         return True
 
     def _fold(self) -> None:
-        pending, self._pending = self._pending, []
-        if not pending:
+        """Fold the kept chunks in; they are SDK objects or, from the tap, dicts once parsed: read alike by ``field``."""
+        pending = self._pending  # emptied in place: the tap appends to this list
+        chunks = [c for c in map(_parsed, pending) if c is not None]
+        pending.clear()
+        if not chunks:
             return
         for key in _HEAD:  # the latest value given wins, as chunk by chunk
-            for chunk in reversed(pending):
-                value = getattr(chunk, key, None)
+            for chunk in reversed(chunks):
+                value = field(chunk, key)
                 if value is not None:
                     self._head[key] = value
                     break
-        for chunk in reversed(pending):
-            usage = getattr(chunk, "usage", None)
+        for chunk in reversed(chunks):
+            usage = field(chunk, "usage")
             if usage is not None:
                 self._usage = usage
                 break
         add_choice = self._add_choice
-        for chunk in pending:
+        for chunk in chunks:
             try:  # one odd chunk costs itself only; ``guard`` inlined, as this runs for every chunk
-                for choice in getattr(chunk, "choices", None) or ():
+                for choice in field(chunk, "choices") or ():
                     add_choice(choice)
             except Exception:
                 internal_error(add_choice)
 
     def _add_choice(self, choice: Any) -> None:
-        into = self._choices.get(choice.index)
+        index = field(choice, "index")
+        into = self._choices.get(index)
         if into is None:
-            into = self._choices[choice.index] = {
-                "index": choice.index,
-                "message": {"role": "assistant"},
-                "finish_reason": None,
-            }
-        message, delta = into["message"], choice.delta
+            into = self._choices[index] = {"index": index, "message": {"role": "assistant"}, "finish_reason": None}
+        message, delta = into["message"], field(choice, "delta")
         if delta is not None:
-            if delta.role:
-                message["role"] = delta.role
+            role = field(delta, "role")
+            if role:
+                message["role"] = role
             for key in ("content", "refusal"):
-                piece = getattr(delta, key, None)
+                piece = field(delta, key)
                 if piece:
                     message.setdefault(key, []).append(piece)
-            for call in delta.tool_calls or []:
-                entry = self._calls.setdefault(choice.index, {}).setdefault(
-                    call.index, {"id": None, "type": "function", "function": {"name": [], "arguments": []}}
+            for call in field(delta, "tool_calls") or []:
+                entry = self._calls.setdefault(index, {}).setdefault(
+                    field(call, "index"), {"id": None, "type": "function", "function": {"name": [], "arguments": []}}
                 )
-                entry["id"] = call.id or entry["id"]
-                if call.function is not None:
-                    entry["function"]["name"].append(call.function.name or "")
-                    entry["function"]["arguments"].append(call.function.arguments or "")
-        if choice.finish_reason:
-            into["finish_reason"] = choice.finish_reason
+                entry["id"] = field(call, "id") or entry["id"]
+                function = field(call, "function")
+                if function is not None:
+                    entry["function"]["name"].append(field(function, "name") or "")
+                    entry["function"]["arguments"].append(field(function, "arguments") or "")
+        finish_reason = field(choice, "finish_reason")
+        if finish_reason:
+            into["finish_reason"] = finish_reason
 
     def is_token(self, chunk: Any) -> bool:
         for choice in getattr(chunk, "choices", None) or ():  # a loop, not any(genexpr): it runs per chunk
@@ -160,12 +168,14 @@ class CompletionsStream(ChatStream):
     """Legacy completion chunks carry ``text`` instead of a ``delta``."""
 
     def _add_choice(self, choice: Any) -> None:
-        into = self._choices.get(choice.index)
+        index = field(choice, "index")
+        into = self._choices.get(index)
         if into is None:
-            into = self._choices[choice.index] = {"index": choice.index, "text": [], "finish_reason": None}
-        into["text"].append(choice.text or "")
-        if choice.finish_reason:
-            into["finish_reason"] = choice.finish_reason
+            into = self._choices[index] = {"index": index, "text": [], "finish_reason": None}
+        into["text"].append(field(choice, "text") or "")
+        finish_reason = field(choice, "finish_reason")
+        if finish_reason:
+            into["finish_reason"] = finish_reason
 
     def is_token(self, chunk: Any) -> bool:
         return any(c.text for c in getattr(chunk, "choices", None) or [])
@@ -179,12 +189,13 @@ class CompletionsStream(ChatStream):
         return data
 
 
-class UsageTap:
-    """Stands in for an SDK stream's server-sent-event decoder and keeps back the usage-only event we asked for.
+class Tap:
+    """Stands in for an SDK stream's server-sent-event decoder: keeps each event's text for the fold, and keeps back
+    the usage-only event when we asked for it.
 
-    Every other event passes through untouched and in order. The SDK's stream reads its decoder only once the
-    caller starts iterating, so the tap is in place for the whole stream. An SDK without this decoder (or a
-    usage event spelled otherwise) is left as it is: ``ChatStream.hide`` then hides the parsed chunk instead.
+    Every event passes through untouched and in order, but that one. The SDK's stream reads its decoder only once
+    the caller starts iterating, so the tap is in place for the whole stream. An SDK without this decoder is left as
+    it is: the accumulator then keeps the chunks themselves, and ``ChatStream.hide`` hides a usage-only chunk.
     """
 
     __slots__ = ("_decoder", "_into")
@@ -194,31 +205,53 @@ class UsageTap:
         self._into = into
 
     @classmethod
-    def install(cls, stream: Any, into: ChatStream) -> None:
+    def install(cls, stream: Any, into: ChatStream) -> bool:
         decoder = getattr(stream, "_decoder", None)
         if hasattr(decoder, "iter_bytes") and hasattr(decoder, "aiter_bytes"):
             stream._decoder = cls(decoder, into)
+            return True
+        return False
 
-    # The test for empty choices is written out in both loops, not a method: it runs for every event.
+    # Each event's handling is written out in both loops, not a method: it runs for every event.
 
     def iter_bytes(self, iterator: Iterator[bytes]) -> Iterator[Any]:
+        into = self._into
+        kept, hide = into._pending, into._hide_usage
         for event in self._decoder.iter_bytes(iterator):
             data = getattr(event, "data", None)
-            if not isinstance(data, str) or (_NO_CHOICES[0] not in data and _NO_CHOICES[1] not in data):
-                yield event
-                continue
-            if not self._take(data):
-                yield event
+            if isinstance(data, str):
+                if hide and (_NO_CHOICES[0] in data or _NO_CHOICES[1] in data) and self._take(data):
+                    continue
+                kept.append(data)
+                if len(kept) >= _FOLD_EVERY:
+                    guard(into._fold)
+            yield event
 
     async def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+        into = self._into
+        kept, hide = into._pending, into._hide_usage
         async for event in self._decoder.aiter_bytes(iterator):
             data = getattr(event, "data", None)
-            if not isinstance(data, str) or (_NO_CHOICES[0] not in data and _NO_CHOICES[1] not in data):
-                yield event
-                continue
-            if not self._take(data):
-                yield event
+            if isinstance(data, str):
+                if hide and (_NO_CHOICES[0] in data or _NO_CHOICES[1] in data) and self._take(data):
+                    continue
+                kept.append(data)
+                if len(kept) >= _FOLD_EVERY:
+                    guard(into._fold)
+            yield event
 
     def _take(self, data: str) -> bool:
         """Keep back an event with empty choices when it is the usage-only chunk."""
         return bool(guard(self._into.add_usage, data))
+
+
+def _parsed(kept: Any) -> Any:
+    """A kept chunk as ``field`` reads it: the SDK's object as it is, an event's text as a dict; ``None`` for an
+    event that is not a chunk (``[DONE]``)."""
+    if type(kept) is not str:
+        return kept
+    try:
+        chunk = orjson.loads(kept)
+    except orjson.JSONDecodeError:
+        return None
+    return chunk if isinstance(chunk, dict) else None

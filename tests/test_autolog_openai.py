@@ -216,6 +216,23 @@ def test_usage_tap_keeps_back_only_the_usage_event() -> None:
     assert (accumulator.result() or {})["usage"] == {"prompt_tokens": 12, "completion_tokens": 5}
 
 
+def test_a_streams_chunks_are_not_kept_once_the_caller_is_done_with_them(server: FakeLLMServer) -> None:
+    """Autolog keeps the events' text for the span, not the chunks: kept, they were walked by every garbage
+    collection until the stream ended."""
+    import weakref
+
+    spanlite.autolog("openai")
+    with client(server) as c:
+        stream = c.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+        chunks = [weakref.ref(next(stream)) for _ in range(3)]
+        gc.collect()
+        assert [chunk() for chunk in chunks] == [None, None, None]
+        rest = [chunk.choices[0].delta.content for chunk in stream if chunk.choices]
+    trace = spanlite.search_traces()[0]
+    [span] = spanlite.get_trace(trace.trace_id).spans  # type: ignore[union-attr]
+    assert span.outputs["choices"][0]["message"]["content"] == TEXT and rest[-1] is None
+
+
 @pytest.mark.parametrize("content", ["Hello é", "x" * 300_000, "é" * 100_000])
 def test_outputs_text_is_the_same_as_from_a_dump(content: str) -> None:
     """Recorded outputs come from the SDK object's own serialiser: the same text, cut at the same size."""
