@@ -151,6 +151,15 @@ def test_a_span_one_processor_drops_is_still_read_for_the_other() -> None:
         processor.shutdown()
 
 
+def test_a_span_sampled_out_is_not_read(db_path: Path) -> None:
+    spanlite.configure(db=db_path, sample_rate=0.0)
+    with spanlite.start_span("sampled out") as span:
+        reads: list[int] = []
+        assert _late.read_later(span.otel_span, lambda: reads.append(1) or {"late": 1})  # type: ignore[func-returns-value]
+    assert spanlite.flush()
+    assert (reads, _late._pending) == ([], {})
+
+
 def test_a_failing_reader_is_logged_and_the_span_kept(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

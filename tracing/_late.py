@@ -46,6 +46,8 @@ os.register_at_fork(after_in_child=_pending.clear)  # the parent's spans are the
 def read_later(span: otel_trace.Span, reader: Reader) -> bool:
     """Have the attributes ``reader()`` returns (valid values, as ``otel_values`` makes them) added to ``span`` once
     it has ended, off the caller's thread; ``False``, with nothing kept, where that cannot be done."""
+    if not span.is_recording():  # sampled out: nothing would keep them
+        return True
     processors = getattr(getattr(span, "_span_processor", None), "_span_processors", None)
     checked, settling = _checked
     if processors is not checked:

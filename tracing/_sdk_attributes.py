@@ -1,4 +1,5 @@
-"""Setting attributes that spanlite has already made valid on an OTel SDK span, without validating them again.
+"""Setting attributes that spanlite has already made valid on an OTel SDK span, without validating them again; and
+adding them to an ended span before it is exported, and events without attributes.
 
 The SDK's ``set_attribute(s)`` checks every value again (type, the type of each item of a sequence, the length
 limit) at about 6K instructions an attribute, a tenth of what a whole span costs. spanlite's values are valid by
