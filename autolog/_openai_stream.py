@@ -212,33 +212,29 @@ class Tap:
             return True
         return False
 
-    # Each event's handling is written out in both loops, not a method: it runs for every event.
-
     def iter_bytes(self, iterator: Iterator[bytes]) -> Iterator[Any]:
-        into = self._into
-        kept, hide = into._pending, into._hide_usage
         for event in self._decoder.iter_bytes(iterator):
-            data = getattr(event, "data", None)
-            if isinstance(data, str):
-                if hide and (_NO_CHOICES[0] in data or _NO_CHOICES[1] in data) and self._take(data):
-                    continue
-                kept.append(data)
-                if len(kept) >= _FOLD_EVERY:
-                    guard(into._fold)
-            yield event
+            if self._passes(event):
+                yield event
 
     async def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> AsyncIterator[Any]:
-        into = self._into
-        kept, hide = into._pending, into._hide_usage
         async for event in self._decoder.aiter_bytes(iterator):
-            data = getattr(event, "data", None)
-            if isinstance(data, str):
-                if hide and (_NO_CHOICES[0] in data or _NO_CHOICES[1] in data) and self._take(data):
-                    continue
-                kept.append(data)
-                if len(kept) >= _FOLD_EVERY:
-                    guard(into._fold)
-            yield event
+            if self._passes(event):
+                yield event
+
+    def _passes(self, event: Any) -> bool:
+        """Keep the event's text; ``False`` for the usage-only event we asked for, which is kept back."""
+        data = getattr(event, "data", None)
+        if not isinstance(data, str):
+            return True
+        into = self._into
+        if into._hide_usage and (_NO_CHOICES[0] in data or _NO_CHOICES[1] in data) and self._take(data):
+            return False
+        kept = into._pending
+        kept.append(data)
+        if len(kept) >= _FOLD_EVERY:
+            guard(into._fold)
+        return True
 
     def _take(self, data: str) -> bool:
         """Keep back an event with empty choices when it is the usage-only chunk."""
