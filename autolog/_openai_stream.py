@@ -1,10 +1,11 @@
 """Folding OpenAI chat and legacy completion streams into the shape a non-streamed call returns.
 
-``Tap`` stands in the SDK stream's event decoder. It keeps each event's JSON text, a plain string, so the chunks the
-SDK builds from them can die as soon as the caller is done with each: kept until the stream ends, their objects were
-walked by every garbage collection meanwhile, a third of what autolog added to each chunk. The text is folded after
-the span ends, on the export thread. When we asked for the usage-only chunk ourselves, the tap also takes it off the
-wire before the SDK builds a model of it, only for us to hide it. Split from ``openai.py`` to keep each module small.
+``Tap`` stands in for the SDK stream's event decoder. It keeps each event's JSON text, a plain string, so the
+chunks the SDK builds from them can die as soon as the caller is done with each: kept until the stream ended, their
+objects were walked by every garbage collection meanwhile, a third of what autolog added to each chunk. The text is
+folded after the span ends, on the export thread. When we asked for the usage-only chunk ourselves, the tap also
+takes it off the wire before the SDK builds a model of it, only for us to hide it. Split from ``openai.py`` to keep
+each module small.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class ChatStream:
         return True
 
     def _fold(self) -> None:
-        """Fold the kept chunks in; they are SDK objects or, from the tap, dicts once parsed: read alike by ``field``."""
+        """Fold the kept chunks in: SDK objects or, from the tap, dicts once parsed, read alike by ``field``."""
         pending = self._pending  # emptied in place: the tap appends to this list
         chunks = [c for c in map(_parsed, pending) if c is not None]
         pending.clear()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import openai
 import pytest
@@ -112,6 +112,16 @@ def test_a_processor_of_someone_elses_sees_the_response_at_once(server: FakeLLMS
     assert _late._pending == {}
 
 
+def counting(reads: list[int]) -> Callable[[], dict[str, Any]]:
+    """A reader that notes each time it runs."""
+
+    def read() -> dict[str, Any]:
+        reads.append(1)
+        return {"late": 1}
+
+    return read
+
+
 def without_scope(attributes: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in attributes.items() if k != "otel.scope.name"}
 
@@ -131,7 +141,7 @@ def test_a_span_every_processor_drops_lets_its_reader_go() -> None:
     full = QueueProcessor(Kept(), max_queue=0)
     span = provider_with(full).get_tracer("t").start_span("call")
     reads: list[int] = []
-    assert _late.read_later(span, lambda: reads.append(1) or {"late": 1})  # type: ignore[func-returns-value]
+    assert _late.read_later(span, counting(reads))
     span.end()
     assert (reads, _late._pending, full.dropped) == ([], {}, 1)
     full.shutdown()
@@ -142,7 +152,7 @@ def test_a_span_one_processor_drops_is_still_read_for_the_other() -> None:
     exporting = QueueProcessor(kept)
     span = provider_with(full, exporting).get_tracer("t").start_span("call")
     reads: list[int] = []
-    assert _late.read_later(span, lambda: reads.append(1) or {"late": 1})  # type: ignore[func-returns-value]
+    assert _late.read_later(span, counting(reads))
     span.end()
     assert exporting.force_flush()
     [exported] = kept.get_finished_spans()
@@ -155,7 +165,7 @@ def test_a_span_sampled_out_is_not_read(db_path: Path) -> None:
     spanlite.configure(db=db_path, sample_rate=0.0)
     with spanlite.start_span("sampled out") as span:
         reads: list[int] = []
-        assert _late.read_later(span.otel_span, lambda: reads.append(1) or {"late": 1})  # type: ignore[func-returns-value]
+        assert _late.read_later(span.otel_span, counting(reads))
     assert spanlite.flush()
     assert (reads, _late._pending) == ([], {})
 
