@@ -192,7 +192,7 @@ class QueueProcessor(SpanProcessor):
         queue = self._queue
         while queue and len(spans) < self.batch_size:
             spans.append(queue.popleft())
-        settle(spans, exported=True)
+        settle(spans, exported=True)  # what is read late (a model call's response) is read now, on this thread
         if self._pack is None:
             return spans, len(spans)
         try:
