@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
@@ -19,6 +19,9 @@ import spanlite  # noqa: E402
 from spanlite import _config  # noqa: E402
 from spanlite.store import TraceStore  # noqa: E402
 from spanlite.tracing._guard import logger, strict  # noqa: E402
+
+if TYPE_CHECKING:
+    from spanlite.store import Receiver
 
 _real_connect = socket.socket.connect
 
@@ -64,6 +67,16 @@ def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     spanlite.configure(db=path)
     yield path
     _config._shutdown()
+
+
+@pytest.fixture
+def otlp_backend(tmp_path: Path, db_path: Path) -> Iterator[Receiver]:
+    """An OTLP/HTTP backend to export to: our own receiver, writing into a store of its own."""
+    from spanlite.store import start_receiver
+
+    with start_receiver(tmp_path / "backend.db") as r:
+        yield r
+        spanlite.configure(db=db_path)  # drop the OTLP pipeline while its backend still listens
 
 
 @pytest.fixture

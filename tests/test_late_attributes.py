@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import spanlite
-from spanlite.store import Receiver, SpanRecord, TraceStore, start_receiver
+from spanlite.store import Receiver, SpanRecord, TraceStore
 from spanlite.tracing import _late
 from spanlite.tracing import attributes as attr
 from spanlite.tracing._processor import QueueProcessor
@@ -77,20 +77,13 @@ def test_the_response_is_read_once_the_span_has_ended(server: FakeLLMServer, db_
     assert_has_response(model_span(db_path))
 
 
-@pytest.fixture
-def receiver(tmp_path: Path, db_path: Path) -> Iterator[Receiver]:
-    with start_receiver(tmp_path / "backend.db") as r:
-        yield r
-        spanlite.configure(db=db_path)  # drop the OTLP pipeline while its backend still listens
-
-
 def test_the_store_and_the_otlp_endpoint_both_get_the_response(
-    server: FakeLLMServer, db_path: Path, receiver: Receiver
+    server: FakeLLMServer, db_path: Path, otlp_backend: Receiver
 ) -> None:
-    spanlite.configure(db=db_path, otlp_endpoint=receiver.endpoint)
+    spanlite.configure(db=db_path, otlp_endpoint=otlp_backend.endpoint)
     chat(server, stream=True)
     assert spanlite.flush()
-    local, remote = model_span(db_path), model_span(receiver.db_path)
+    local, remote = model_span(db_path), model_span(otlp_backend.db_path)
     assert_has_response(local)
     assert dataclasses.replace(remote, attributes=without_scope(remote.attributes)) == dataclasses.replace(
         local, attributes=without_scope(local.attributes)

@@ -5,20 +5,13 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 import spanlite
 from spanlite import _config
-from spanlite.store import Receiver, StoreError, TraceStore, start_receiver
-
-
-@pytest.fixture
-def receiver(tmp_path: Path, db_path: Path) -> Iterator[Receiver]:
-    with start_receiver(tmp_path / "backend.db") as r:
-        yield r
-        spanlite.configure(db=db_path)  # drop the OTLP pipeline while its backend still listens
+from spanlite.store import Receiver, StoreError, TraceStore
 
 
 @pytest.fixture(autouse=True)
@@ -50,17 +43,17 @@ def spans_without_scope(path: Path, trace_id: str) -> list[dict[str, Any]]:
     return rows
 
 
-def test_spans_go_to_the_store_and_the_otlp_endpoint(receiver: Receiver, db_path: Path) -> None:
-    spanlite.configure(db=db_path, otlp_endpoint=receiver.endpoint)
+def test_spans_go_to_the_store_and_the_otlp_endpoint(otlp_backend: Receiver, db_path: Path) -> None:
+    spanlite.configure(db=db_path, otlp_endpoint=otlp_backend.endpoint)
     with spanlite.start_span("request") as root:
         assert plan("paris") == ["PARIS", "PARIS!"]
     assert spanlite.flush()
 
     local = spans_without_scope(db_path, root.trace_id)
-    remote = spans_without_scope(receiver.db_path, root.trace_id)
+    remote = spans_without_scope(otlp_backend.db_path, root.trace_id)
     assert [s["name"] for s in local] == ["request", "plan", "lookup", "lookup"]
     assert remote == local  # whole spans, identical: kinds, inputs, outputs, parents, times
-    with TraceStore(receiver.db_path) as store:
+    with TraceStore(otlp_backend.db_path) as store:
         [summary] = store.search_traces()
     assert (summary.span_count, summary.tags, summary.session_id) == (4, ["otlp"], "s-1")
 
@@ -80,38 +73,38 @@ def test_endpoint_forms_and_environment(monkeypatch: pytest.MonkeyPatch, db_path
 
 
 def test_environment_variable_turns_export_on(
-    receiver: Receiver, db_path: Path, monkeypatch: pytest.MonkeyPatch
+    otlp_backend: Receiver, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{receiver.port}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{otlp_backend.port}")
     spanlite.configure(db=db_path)
     lookup("x")
     assert spanlite.flush()
-    with TraceStore(receiver.db_path) as store:
+    with TraceStore(otlp_backend.db_path) as store:
         assert [t.name for t in store.search_traces()] == ["lookup"]
 
 
-def test_otlp_instead_of_the_store(receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_otlp_instead_of_the_store(otlp_backend: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     default = tmp_path / "default.db"
     monkeypatch.setenv("SPANLITE_DB", str(default))
-    settings = spanlite.configure(db=False, otlp_endpoint=receiver.endpoint)
+    settings = spanlite.configure(db=False, otlp_endpoint=otlp_backend.endpoint)
     assert settings.db is None
     lookup("only remote")
     assert spanlite.flush()
     with pytest.raises(StoreError, match="db=False"):
         spanlite.search_traces()
     assert not default.exists()
-    with TraceStore(receiver.db_path) as store:
+    with TraceStore(otlp_backend.db_path) as store:
         assert [t.input_preview for t in store.search_traces()] == ["only remote"]
     with pytest.raises(ValueError, match="otlp_endpoint"):
         spanlite.configure(db=False)
 
 
-def test_redaction_applies_to_what_leaves_the_process(receiver: Receiver, db_path: Path) -> None:
-    spanlite.configure(db=db_path, otlp_endpoint=receiver.endpoint, redact=lambda s: s.replace("hunter2", "***"))
+def test_redaction_applies_to_what_leaves_the_process(otlp_backend: Receiver, db_path: Path) -> None:
+    spanlite.configure(db=db_path, otlp_endpoint=otlp_backend.endpoint, redact=lambda s: s.replace("hunter2", "***"))
     with spanlite.start_span("login", inputs={"pin": "hunter2", "password": "pw"}) as span:
         span.set_attribute("note", ["hunter2", "ok"])
     assert spanlite.flush()
-    for path in (db_path, receiver.db_path):
+    for path in (db_path, otlp_backend.db_path):
         with TraceStore(path) as store:
             trace = store.get_trace(span.trace_id)
         assert trace is not None
