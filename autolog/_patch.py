@@ -166,12 +166,12 @@ class ModelCall:
             return
 
         def response() -> dict[str, Any]:
-            return otel_values(self.endpoint.response(self.request, accumulator.result()))
+            return self.endpoint.response(self.request, accumulator.result())
 
         values: dict[str, Any] = {attr.STREAM: True, attr.STREAM_CLOSED_EARLY: closed_early}
         try:
-            if not read_later(self.span.otel_span, response):
-                values.update(response())
+            if not read_later(self.span.otel_span, lambda: otel_values(response())):
+                values.update(response())  # made valid with the rest, by ``_set``
         finally:
             if exc is not None:
                 values.update(_error_attributes(exc))

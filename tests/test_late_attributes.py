@@ -91,7 +91,10 @@ def test_the_store_and_the_otlp_endpoint_both_get_the_response(
     assert _late._pending == {}
 
 
-def test_a_processor_of_someone_elses_sees_the_response_at_once(server: FakeLLMServer, db_path: Path) -> None:
+@pytest.mark.parametrize("stream", [False, True], ids=["chat", "stream"])
+def test_a_processor_of_someone_elses_sees_the_response_at_once(
+    server: FakeLLMServer, db_path: Path, stream: bool
+) -> None:
     theirs = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(theirs))
@@ -99,7 +102,7 @@ def test_a_processor_of_someone_elses_sees_the_response_at_once(server: FakeLLMS
     otel_trace._TRACER_PROVIDER_SET_ONCE._done = False  # type: ignore[attr-defined]
     otel_trace.set_tracer_provider(provider)
     spanlite.configure(db=db_path, use_global_provider=True)
-    chat(server)
+    chat(server, stream=stream)
     [span] = theirs.get_finished_spans()  # exported as it ended, before any flush
     assert all(key in span.attributes for key in RESPONSE_KEYS)  # type: ignore[operator]
     assert _late._pending == {}
