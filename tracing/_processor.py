@@ -22,11 +22,12 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from . import _settings
 from ._late import settle
 
 logger = logging.getLogger("spanlite")
 
-MAX_QUEUE = int(os.environ.get("SPANLITE_MAX_QUEUE", 20_000))
+MAX_QUEUE = _settings.count("SPANLITE_MAX_QUEUE", 20_000)
 MAX_ATTEMPTS = 6  # a batch is dropped after this many failed exports in a row (about 6 s of backoff)
 
 
