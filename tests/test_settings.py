@@ -52,7 +52,8 @@ def test_a_bad_value_warns_once_and_every_span_is_stored(tmp_path: Path, name: s
 
 
 @pytest.mark.parametrize(
-    "name, value", [("SPANLITE_MAX_QUEUE", "20k"), ("SPANLITE_MAX_FIELD_BYTES", "256KiB"), ("SPANLITE_WRITER", " Thread ")]
+    "name, value",
+    [("SPANLITE_MAX_QUEUE", "20k"), ("SPANLITE_MAX_FIELD_BYTES", "256KiB"), ("SPANLITE_WRITER", " Thread ")],
 )
 def test_values_with_units_or_spaces_import_and_store_quietly(tmp_path: Path, name: str, value: str) -> None:
     result, db = run_app(tmp_path, name, value)
