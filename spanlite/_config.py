@@ -60,7 +60,10 @@ def configure(
     capture_content: bool = True,
     use_global_provider: bool = False,
 ) -> Settings:
-    """Set where spans go; call once at start-up (calling again flushes and replaces the previous set-up).
+    """Set where spans go; call once at start-up.
+
+    Calling it again, even while other threads trace, replaces the set-up at once for every thread: spans ended
+    before go where they were going (flushed here), spans still open then go where the new set-up sends spans.
 
     ``db``: the SQLite store (default ``$SPANLITE_DB`` or ``~/.local/share/spanlite/traces.db``); ``db=False``
     keeps no local store, so spans go only to the OTLP endpoint (reading them back then raises ``StoreError``).
@@ -108,16 +111,31 @@ def configure(
     if otlp is not None:
         exporters.append(otlp)
     with _lock:
-        _shutdown()
         processors = [QueueProcessor(exporter) for exporter in exporters]
         provider = _provider_for(settings)
         for processor in processors:
             provider.add_span_processor(processor)
-        global _pipeline
-        _pipeline = _Pipeline(settings, provider, processors)
-        _provider.install(provider)
+        _switch_to(_Pipeline(settings, provider, processors))
     _flush_on_sigterm()
     return settings
+
+
+def _switch_to(pipeline: _Pipeline) -> None:
+    """Install ``pipeline``, then retire the one it replaces, so that no thread ever finds none installed (and sets
+    up the default store) and a span started under the old one that ends later goes to the new one."""
+    global _pipeline
+    with _lock:
+        old, _pipeline = _pipeline, pipeline
+        _provider.install(pipeline.provider)
+        if old is None:
+            return
+        # Each processor of a provider sees every span: one of them passing late spans on is enough. Where the
+        # provider is the same (the global one), the new processors see them anyway.
+        heirs = pipeline.processors if old.provider is not pipeline.provider else []
+        for i, processor in enumerate(old.processors):
+            processor.hand_on(heirs if i == 0 else [])
+        if old.store is not None:
+            old.store.close()
 
 
 def _flush_on_sigterm() -> None:
@@ -145,19 +163,20 @@ def configure_default() -> None:
     If the default store cannot be opened (unwritable, corrupt, from a newer spanlite), spans are counted as
     dropped and one warning says why, until the app calls ``configure()`` itself.
     """
-    try:
-        configure()
-    except Exception as exc:
-        if strict():
-            raise
-        logger.warning("spanlite cannot use its default store (%s); spans are dropped until configure()", exc)
-        global _pipeline
-        settings = Settings(db=None)
-        processor = QueueProcessor(_Nowhere(), max_queue=0)  # counts every span as dropped
-        provider = _new_provider(settings)
-        provider.add_span_processor(processor)
-        _pipeline = _Pipeline(settings, provider, [processor])
-        _provider.install(provider)
+    with _lock:
+        if _pipeline is not None:  # the app configured while this thread waited for the lock
+            return
+        try:
+            configure()
+        except Exception as exc:
+            if strict():
+                raise
+            logger.warning("spanlite cannot use its default store (%s); spans are dropped until configure()", exc)
+            settings = Settings(db=None)
+            processor = QueueProcessor(_Nowhere(), max_queue=0)  # counts every span as dropped
+            provider = _new_provider(settings)
+            provider.add_span_processor(processor)
+            _switch_to(_Pipeline(settings, provider, [processor]))
 
 
 class _Nowhere(SpanExporter):
