@@ -48,6 +48,7 @@ class _Pipeline:
 
 _pipeline: _Pipeline | None = None
 _lock = threading.RLock()
+_unsent_endpoints: set[str] = set()  # OTLP endpoints warned about: once per process, not at every configure()
 
 
 def configure(
@@ -59,7 +60,10 @@ def configure(
     capture_content: bool = True,
     use_global_provider: bool = False,
 ) -> Settings:
-    """Set where spans go; call once at start-up (calling again flushes and replaces the previous set-up).
+    """Set where spans go; call once at start-up.
+
+    Calling it again, even while other threads trace, replaces the set-up at once for every thread: spans ended
+    before go where they were going (flushed here), spans still open then go where the new set-up sends spans.
 
     ``db``: the SQLite store (default ``$SPANLITE_DB`` or ``~/.local/share/spanlite/traces.db``); ``db=False``
     keeps no local store, so spans go only to the OTLP endpoint (reading them back then raises ``StoreError``).
@@ -67,7 +71,9 @@ def configure(
     a base URL such as ``http://collector:4318`` gets ``/v1/traces`` appended, a URL ending in ``/v1/traces`` is
     used as it is. Without it, ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (used as it is) or
     ``OTEL_EXPORTER_OTLP_ENDPOINT`` (a base URL) turn export on; headers, timeout and compression come from the
-    usual ``OTEL_EXPORTER_OTLP_*`` variables. Needs ``pip install 'spanlite[otlp]'``.
+    usual ``OTEL_EXPORTER_OTLP_*`` variables. Needs ``pip install 'spanlite[otlp]'``: without it,
+    ``otlp_endpoint=`` raises ``ImportError`` (and the set-up in force stays), while an endpoint from the
+    environment gets one warning and spans still go to the local store.
     ``sample_rate``: the fraction of traces kept, decided at the root so traces are whole.
     ``redact``: called on every text field before it is written or exported, after the built-in removal of
     credentials (API keys, bearer tokens, ``Authorization``/``password`` fields; see ``spanlite.tracing.redaction``,
@@ -94,22 +100,42 @@ def configure(
         use_global_provider=use_global_provider,
     )
     redactor = redaction.chain(redaction.secrets, redact)  # credentials never leave the process
+    otlp = None
+    if settings.otlp_endpoint is not None:  # first: it may raise, and nothing is opened yet
+        otlp = _otlp_exporter(settings.otlp_endpoint, redactor, required=otlp_endpoint is not None or db is False)
+        if otlp is None:
+            settings = dataclasses.replace(settings, otlp_endpoint=None)
     exporters: list[SpanExporter] = []
     if settings.db is not None:
         exporters.append(SQLiteSpanExporter(settings.db, redact=redactor))  # raises here for a bad or newer store
-    if settings.otlp_endpoint is not None:
-        exporters.append(_otlp_exporter(settings.otlp_endpoint, redactor))
+    if otlp is not None:
+        exporters.append(otlp)
     with _lock:
-        _shutdown()
         processors = [QueueProcessor(exporter) for exporter in exporters]
         provider = _provider_for(settings)
         for processor in processors:
             provider.add_span_processor(processor)
-        global _pipeline
-        _pipeline = _Pipeline(settings, provider, processors)
-        _provider.install(provider)
+        _switch_to(_Pipeline(settings, provider, processors))
     _flush_on_sigterm()
     return settings
+
+
+def _switch_to(pipeline: _Pipeline) -> None:
+    """Install ``pipeline``, then retire the one it replaces, so that no thread ever finds none installed (and sets
+    up the default store) and a span started under the old one that ends later goes to the new one."""
+    global _pipeline
+    with _lock:
+        old, _pipeline = _pipeline, pipeline
+        _provider.install(pipeline.provider)
+        if old is None:
+            return
+        # Each processor of a provider sees every span: one of them passing late spans on is enough. Where the
+        # provider is the same (the global one), the new processors see them anyway.
+        heirs = pipeline.processors if old.provider is not pipeline.provider else []
+        for i, processor in enumerate(old.processors):
+            processor.hand_on(heirs if i == 0 else [])
+        if old.store is not None:
+            old.store.close()
 
 
 def _flush_on_sigterm() -> None:
@@ -137,19 +163,20 @@ def configure_default() -> None:
     If the default store cannot be opened (unwritable, corrupt, from a newer spanlite), spans are counted as
     dropped and one warning says why, until the app calls ``configure()`` itself.
     """
-    try:
-        configure()
-    except Exception as exc:
-        if strict():
-            raise
-        logger.warning("spanlite cannot use its default store (%s); spans are dropped until configure()", exc)
-        global _pipeline
-        settings = Settings(db=None)
-        processor = QueueProcessor(_Nowhere(), max_queue=0)  # counts every span as dropped
-        provider = _new_provider(settings)
-        provider.add_span_processor(processor)
-        _pipeline = _Pipeline(settings, provider, [processor])
-        _provider.install(provider)
+    with _lock:
+        if _pipeline is not None:  # the app configured while this thread waited for the lock
+            return
+        try:
+            configure()
+        except Exception as exc:
+            if strict():
+                raise
+            logger.warning("spanlite cannot use its default store (%s); spans are dropped until configure()", exc)
+            settings = Settings(db=None)
+            processor = QueueProcessor(_Nowhere(), max_queue=0)  # counts every span as dropped
+            provider = _new_provider(settings)
+            provider.add_span_processor(processor)
+            _switch_to(_Pipeline(settings, provider, [processor]))
 
 
 class _Nowhere(SpanExporter):
@@ -200,16 +227,33 @@ def _traces_endpoint(otlp_endpoint: str | None) -> str | None:
     return base if base.endswith(_TRACES_PATH) else base + _TRACES_PATH
 
 
-def _otlp_exporter(endpoint: str, redact: redaction.Redactor) -> SpanExporter:
-    """Imported only when asked for, so the ``otlp`` extra stays optional."""
+def _otlp_exporter(endpoint: str, redact: redaction.Redactor, *, required: bool) -> SpanExporter | None:
+    """The OTLP/HTTP exporter, imported only when asked for, so that the ``otlp`` extra stays optional.
+
+    One that cannot be made is the caller's error where they passed the endpoint or it is the only destination.
+    An endpoint from the environment, beside the local store, is one warning instead: one destination that fails
+    must not take the other with it.
+    """
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return _RedactingExporter(OTLPSpanExporter(endpoint=endpoint), redact)
     except ImportError as exc:
-        raise ImportError(
-            "spanlite's OTLP export needs the OTLP/HTTP exporter: pip install 'spanlite[otlp]' "
-            f"(missing: {exc.name})"
-        ) from exc
-    return _RedactingExporter(OTLPSpanExporter(endpoint=endpoint), redact)
+        if required:
+            raise ImportError(
+                f"spanlite's OTLP export to {endpoint} needs the OTLP/HTTP exporter: pip install 'spanlite[otlp]' "
+                f"(missing: {exc.name})"
+            ) from exc
+        why = "the OTLP/HTTP exporter is not installed: pip install 'spanlite[otlp]'"
+    except Exception as exc:
+        if required:
+            raise
+        why = f"{type(exc).__name__}: {exc}"
+    if endpoint not in _unsent_endpoints:
+        _unsent_endpoints.add(endpoint)
+        logger.warning("spanlite sends no spans to %s (from OTEL_EXPORTER_OTLP_*): %s; the local store is unaffected",
+                       endpoint, why)  # fmt: skip
+    return None
 
 
 class _RedactingExporter(SpanExporter):

@@ -14,6 +14,8 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
+from spanlite.tracing import _settings
+
 from . import _schema
 from ._migrations import MIGRATION_SET, NAMES, registry
 
@@ -30,8 +32,8 @@ class StoreError(Exception):
 
 def default_db_path() -> Path:
     """``$SPANLITE_DB``, else ``traces.db`` in the user data directory (``~/.local/share/spanlite``)."""
-    if env := os.environ.get("SPANLITE_DB"):
-        return Path(env).expanduser()
+    if configured := _settings.path("SPANLITE_DB"):
+        return configured
     data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(data_home) / "spanlite" / "traces.db"
 

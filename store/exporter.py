@@ -15,7 +15,7 @@ from typing import Any, Callable, Literal, NamedTuple, Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from spanlite.tracing import redaction
+from spanlite.tracing import _settings, redaction
 
 from ._checkpointer import Checkpointer
 from ._db import StoreError, open_connection
@@ -82,7 +82,7 @@ class SQLiteSpanExporter(SpanExporter):
         self._checkpointer = Checkpointer(self.path, self._conn)
         self._lock = threading.Lock()
         self._closed = False
-        mode = writer or os.environ.get("SPANLITE_WRITER", "auto")
+        mode = writer or _settings.choice("SPANLITE_WRITER", "auto", ("auto", "thread", "process"))
         if mode not in ("auto", "thread", "process"):
             raise ValueError(f"writer must be 'auto', 'thread' or 'process', not {mode!r}")
         self._child_redactors = redaction.built_in_names(redact)

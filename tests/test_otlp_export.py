@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -118,3 +120,41 @@ def test_missing_exporter_is_a_clear_import_error(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(ImportError, match=r"pip install 'spanlite\[otlp\]'"):
         spanlite.configure(db=db_path, otlp_endpoint="http://127.0.0.1:9")
     assert _config.settings().db == db_path  # the previous set-up is still in force
+
+
+WITHOUT_THE_EXTRA = """
+import sys
+sys.modules["opentelemetry.exporter.otlp.proto.http.trace_exporter"] = None  # the otlp extra is not installed
+import spanlite
+
+@spanlite.trace
+def double(x):
+    return x * 2
+
+assert [double(i) for i in range(20)] == [i * 2 for i in range(20)]
+print("flushed", spanlite.flush())
+spanlite.configure(db=sys.argv[1])  # the endpoint is still in the environment
+assert [double(i) for i in range(10)] == [i * 2 for i in range(10)]
+try:
+    spanlite.configure(db=sys.argv[1], otlp_endpoint="http://127.0.0.1:9")  # asked for directly: an error
+except ImportError as exc:
+    print("ImportError", exc)
+assert double(5) == 10
+print("flushed", spanlite.flush())
+"""
+
+
+def test_endpoint_in_the_environment_without_the_extra_leaves_the_store_working(tmp_path: Path) -> None:
+    default, chosen = tmp_path / "default.db", tmp_path / "chosen.db"
+    env = {**os.environ, "SPANLITE_STRICT": "0", "SPANLITE_DB": str(default),
+           "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", WITHOUT_THE_EXTRA, str(chosen)], capture_output=True, text=True,
+                            timeout=120, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("flushed True") == 2
+    assert "ImportError" in result.stdout and "pip install 'spanlite[otlp]'" in result.stdout
+    [warning] = result.stderr.splitlines()  # once, though two set-ups read the environment
+    assert "http://127.0.0.1:9/v1/traces" in warning and "pip install 'spanlite[otlp]'" in warning
+    for path, spans in ((default, 20), (chosen, 11)):
+        with TraceStore(path) as store:
+            assert (store.stats()["spans"], store.stats()["dropped_spans"]) == (spans, 0)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any, Callable, TypeVar
+
+from . import _settings
 
 logger = logging.getLogger("spanlite")
 T = TypeVar("T")
@@ -12,7 +13,10 @@ T = TypeVar("T")
 
 def strict() -> bool:
     """``SPANLITE_STRICT=1`` turns swallowed internal errors into exceptions; the test suite sets it."""
-    return os.environ.get("SPANLITE_STRICT", "") not in ("", "0", "false")
+    return _settings.flag("SPANLITE_STRICT")
+
+
+strict()  # read at import too, so that a typo in it is reported now and not at spanlite's first error
 
 
 def guard(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:

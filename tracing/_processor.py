@@ -16,17 +16,18 @@ import os
 import threading
 import time
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from . import _settings
 from ._late import settle
 
 logger = logging.getLogger("spanlite")
 
-MAX_QUEUE = int(os.environ.get("SPANLITE_MAX_QUEUE", 20_000))
+MAX_QUEUE = _settings.count("SPANLITE_MAX_QUEUE", 20_000)
 MAX_ATTEMPTS = 6  # a batch is dropped after this many failed exports in a row (about 6 s of backoff)
 
 
@@ -67,6 +68,7 @@ class QueueProcessor(SpanProcessor):
         self._wake = threading.Event()
         self._export_lock = threading.Lock()
         self._stopped = False
+        self._heirs: tuple[SpanProcessor, ...] = ()  # where spans ending after ``hand_on`` go
         self._start_worker()
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (p := ref()) and p._after_fork())
@@ -79,7 +81,7 @@ class QueueProcessor(SpanProcessor):
         if not span.context.trace_flags.sampled:
             return
         if self._stopped:
-            settle((span,), exported=False)
+            self._pass_on((span,))
             return
         queue = self._queue
         if len(queue) >= self.max_queue:
@@ -88,7 +90,9 @@ class QueueProcessor(SpanProcessor):
             time.sleep(0)  # overloaded: hand the GIL to the writer rather than starve it and drop even more
             return
         queue.append(span)
-        if len(queue) == self.batch_size:
+        if self._heirs:  # handed on while we appended, perhaps after its last flush: pass the queue on ourselves
+            self._pass_on(_take_all(queue))
+        elif len(queue) == self.batch_size:
             self._wake.set()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
@@ -119,6 +123,33 @@ class QueueProcessor(SpanProcessor):
         self.force_flush(int(self.exit_timeout_s * 1000))
         self._stopped = True
         self._wake.set()
+        self._close_exporter()
+
+    def hand_on(self, heirs: Sequence[SpanProcessor]) -> None:
+        """Shut down for a new set-up (``configure()`` again): spans that end from now on, started before it,
+        go to ``heirs`` (the new set-up's processors) instead of being lost; ended ones are flushed here first.
+
+        Give the heirs to one processor of a provider only: each of them sees every span.
+        """
+        if self._stopped:
+            return
+        self._heirs = tuple(heirs)  # first: a span queued after this is passed on by its own thread
+        self._stopped = True  # the worker stops after its batch; this thread exports the rest
+        self._wake.set()
+        self.force_flush(int(self.exit_timeout_s * 1000))
+        self._pass_on(_take_all(self._queue))  # any the flush could not start on in time go on too
+        if self._drops_unrecorded:
+            self._record_drops()  # into the stats of the store they were meant for, while it is open
+        self._close_exporter()
+
+    def _pass_on(self, spans: Sequence[ReadableSpan]) -> None:
+        if not self._heirs:  # shut down, or another processor of the provider passes the spans on
+            settle(spans, exported=False)
+        for span in spans:
+            for heir in self._heirs:
+                heir.on_end(span)
+
+    def _close_exporter(self) -> None:
         self.exporter.shutdown()
         if self.dropped:
             logger.warning(
@@ -190,8 +221,11 @@ class QueueProcessor(SpanProcessor):
         not), and how many."""
         spans: list[ReadableSpan] = []
         queue = self._queue
-        while queue and len(spans) < self.batch_size:
-            spans.append(queue.popleft())
+        try:
+            while len(spans) < self.batch_size:
+                spans.append(queue.popleft())
+        except IndexError:  # empty, perhaps emptied meanwhile by a thread passing spans on (``hand_on``)
+            pass
         settle(spans, exported=True)  # what is read late (a model call's response) is read now, on this thread
         if self._pack is None:
             return spans, len(spans)
@@ -205,9 +239,7 @@ class QueueProcessor(SpanProcessor):
         return min(self.delay_s * 2 ** max(self._failures - 1, 0), 2.0)
 
     def _drop_queue(self, why: str) -> None:
-        dropped, queue = [], self._queue
-        while queue:  # taken one by one: a span another thread queues meanwhile is either taken or kept
-            dropped.append(queue.popleft())
+        dropped = _take_all(self._queue)
         settle(dropped, exported=False)
         n = len(dropped) + (self._unsent[1] if self._unsent is not None else 0)
         self._unsent = None
@@ -229,6 +261,16 @@ class QueueProcessor(SpanProcessor):
         if not record(n):
             with self._drop_lock:
                 self._drops_unrecorded += n
+
+
+def _take_all(queue: collections.deque[ReadableSpan]) -> list[ReadableSpan]:
+    """Empty ``queue``, one span at a time: a span that another thread takes or queues meanwhile is taken once."""
+    taken = []
+    try:
+        while True:
+            taken.append(queue.popleft())
+    except IndexError:
+        return taken
 
 
 def _export(send: Callable[[Any], SpanExportResult], batch: Any, exporter: SpanExporter) -> SpanExportResult:

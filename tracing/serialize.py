@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import math
-import os
 from typing import Any
 
 import orjson
 
-MAX_FIELD_BYTES = int(os.environ.get("SPANLITE_MAX_FIELD_BYTES", 256 * 1024))
+from . import _settings
+
+MAX_FIELD_BYTES = _settings.size("SPANLITE_MAX_FIELD_BYTES", 256 * 1024, minimum=1024)  # room for the cut marker
 MAX_DEPTH = 64
 TRUNCATED_KEY = "_spanlite_truncated"
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY

@@ -1,4 +1,4 @@
-"""The spanlite viewer: ``spanlite ui`` runs this script with ``streamlit run``.
+"""The spanlite viewer: ``spanlite ui`` serves this script (through ``serve.py``, which checks the Host header).
 
 The store comes from ``$SPANLITE_DB``; each page is its own script next to this one, and ``data.py`` is the
 only module that reads the store.

@@ -1,5 +1,8 @@
 """Start the viewer: what ``spanlite ui`` calls.
 
+The viewer has no login, so it answers only to the names it is served under: loopback, and the address it is bound
+to. A web page whose domain an attacker points at this machine (DNS rebinding) is refused.
+
 >>> from spanlite.viewer.launch import run_viewer
 >>> run_viewer(Path("traces.db"), port=8501)  # doctest: +SKIP
 """
@@ -7,13 +10,19 @@
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
-APP = Path(__file__).with_name("app.py")
+SERVE = Path(__file__).with_name("serve.py")
 DB_ENV = "SPANLITE_DB"
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+EVERY_INTERFACE = ("0.0.0.0", "::", "")
 
 
 def viewer_command(
@@ -21,7 +30,7 @@ def viewer_command(
 ) -> tuple[list[str], dict[str, str]]:
     """The command line and environment that serve the viewer for ``db``; tests start it with ``Popen``."""
     argv = [
-        sys.executable, "-m", "streamlit", "run", str(APP),
+        sys.executable, "-m", "streamlit", "run", str(SERVE),
         "--server.address", host,
         "--server.port", str(port),
         "--server.headless", "true" if headless else "false",
@@ -29,8 +38,17 @@ def viewer_command(
         "--server.fileWatcherType", "none",  # the viewer's own code does not change while it runs
         "--client.toolbarMode", "viewer",  # no "Deploy" button or developer menu: this is a tool, not an app in dev
     ]  # fmt: skip
+    for name in allowed_hosts(host):
+        argv += ["--server.allowedHosts", name]
     env = {**os.environ, DB_ENV: str(Path(db).expanduser().resolve())}
     return argv, env
+
+
+def allowed_hosts(host: str) -> list[str]:
+    """The names the viewer answers to (in the ``Host`` header): loopback's, and the bound address or, bound to every
+    interface, this machine's own names and addresses."""
+    names = [*LOOPBACK, host.strip("[]")] if host not in EVERY_INTERFACE else [*LOOPBACK, *_own_names()]
+    return list(dict.fromkeys(name.lower() for name in names))
 
 
 def run_viewer(db: Path, port: int, host: str = "127.0.0.1", headless: bool = True) -> int:
@@ -38,8 +56,37 @@ def run_viewer(db: Path, port: int, host: str = "127.0.0.1", headless: bool = Tr
     if importlib.util.find_spec("streamlit") is None:
         print("The viewer needs Streamlit: pip install 'spanlite[viewer]'", file=sys.stderr)
         return 2
+    if not _is_loopback(host):
+        print(
+            f"Warning: the viewer has no login: anyone who can reach {host}:{port} can read and rate every trace in "
+            f"{db}. Keep to 127.0.0.1 (the default) unless this network is yours. It answers only to the names "
+            f"{', '.join(allowed_hosts(host))}; to use another, bind it: --host <address or name>.",
+            file=sys.stderr,
+            flush=True,
+        )
     argv, env = viewer_command(db, port, host, headless)
+    streamlit = subprocess.Popen(argv, env=env)
+    if threading.current_thread() is threading.main_thread():  # where Python lets us handle signals
+        # Stopped by SIGTERM (a service manager, ``docker stop``), stop Streamlit too rather than orphan it.
+        signal.signal(signal.SIGTERM, lambda signum, frame: streamlit.terminate())
     try:
-        return subprocess.call(argv, env=env)
+        return streamlit.wait()
     except KeyboardInterrupt:  # Ctrl-C reaches Streamlit too, which shuts down on its own
         return 130
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
+def _own_names() -> list[str]:
+    """This machine's host names and the addresses they resolve to: how other machines may reach it."""
+    names = [socket.gethostname(), socket.getfqdn()]
+    try:
+        names += [str(info[4][0]) for info in socket.getaddrinfo(names[0], None)]
+    except OSError:  # a host name that does not resolve: the names alone
+        pass
+    return names

@@ -1,0 +1,91 @@
+"""spanlite's ``SPANLITE_*`` environment variables, read in one place that every layer may import.
+
+A typo in the environment must not stop an app from importing or lose its spans: a value that cannot be read
+gives one warning (the variable, the value, what is accepted, the default used) and the default. Counts and sizes
+take the units people write: ``20k`` spans, ``256KiB`` or ``1MB``.
+
+The variables: ``SPANLITE_DB`` (the default store; ``store._db``), ``SPANLITE_STRICT`` (``_guard``),
+``SPANLITE_MAX_QUEUE`` (``_processor``), ``SPANLITE_MAX_FIELD_BYTES`` (``serialize``), ``SPANLITE_WRITER``
+(``store.exporter``), and ``SPANLITE_USER`` (the viewer's rater name: any text).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterable
+
+logger = logging.getLogger("spanlite")
+
+_NUMBER = re.compile(r"\s*(\d+(?:_\d+)*(?:\.\d+)?)\s*([a-z]*)\s*", re.IGNORECASE)
+_COUNT_UNITS = {"": 1, "k": 1_000, "m": 1_000_000}
+_BYTE_UNITS = {
+    "": 1, "b": 1,
+    "kb": 1_000, "mb": 1_000_000, "gb": 1_000_000_000,
+    "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30,
+}  # fmt: skip
+_ON, _OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+_warned: set[tuple[str, str]] = set()  # (variable, value): a setting read on every call warns once
+
+
+def count(name: str, default: int, *, minimum: int = 1) -> int:
+    """``$name`` as a whole number of things (``20000``, ``20_000``, ``20k``, ``1M``), else ``default``."""
+    return _number(name, default, minimum, _COUNT_UNITS, f"a whole number of at least {minimum}, such as 20000 or 20k")
+
+
+def size(name: str, default: int, *, minimum: int) -> int:
+    """``$name`` as a number of bytes (``262144``, ``256KiB``, ``1MB``), else ``default``."""
+    accepted = f"a number of bytes of at least {minimum}, such as 262144, 256KiB or 1MB"
+    return _number(name, default, minimum, _BYTE_UNITS, accepted)
+
+
+def choice(name: str, default: str, choices: Iterable[str]) -> str:
+    """``$name`` if it is one of ``choices`` (in any case, spaces around ignored), else ``default``."""
+    raw = os.environ.get(name, "")
+    value = raw.strip().lower()
+    if not value:
+        return default
+    if value in choices:
+        return value
+    _warn(name, raw, " or ".join(repr(c) for c in choices), default)
+    return default
+
+
+def flag(name: str) -> bool:
+    """``$name`` as on (``1``, ``true``, ``yes``, ``on``) or off (unset, ``0``, ``false``, ``no``, ``off``)."""
+    raw = os.environ.get(name, "")
+    value = raw.strip().lower()
+    if value in _ON or value in _OFF:
+        return value in _ON
+    _warn(name, raw, "1/true/yes/on or 0/false/no/off", "off")
+    return False
+
+
+def path(name: str) -> Path | None:
+    """``$name`` as a path (``~`` expanded), ``None`` if unset or blank."""
+    raw = os.environ.get(name, "").strip()
+    return Path(raw).expanduser() if raw else None
+
+
+def _number(name: str, default: int, minimum: int, units: dict[str, int], accepted: str) -> int:
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return default
+    match = _NUMBER.fullmatch(raw)
+    unit = units.get(match.group(2).lower()) if match else None
+    if match and unit is not None:
+        value = int(Decimal(match.group(1).replace("_", "")) * unit)
+        if value >= minimum:
+            return value
+    _warn(name, raw, accepted, default)
+    return default
+
+
+def _warn(name: str, raw: str, accepted: str, default: object) -> None:
+    if (name, raw) in _warned:
+        return
+    _warned.add((name, raw))
+    logger.warning("spanlite ignores %s=%r (accepted: %s) and uses the default, %s", name, raw, accepted, default)
