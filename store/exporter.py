@@ -27,6 +27,10 @@ from ._writer_process import WriterGone, WriterProcess
 logger = logging.getLogger("spanlite")
 
 _ToRows = Callable[[Sequence[Any]], list[dict[str, Any]]]  # a batch (packed spans, or rows) as rows to store
+# SQLite's "string or blob too big" (SQLITE_TOOBIG, the only code Python maps to DataError), and a value too long for
+# its C API: a row over its length limit, which no retry will change. Spans are bounded well below the default
+# limit (``_rows.bounded``); a store built with a smaller one can still refuse a span.
+_TOO_BIG = (sqlite3.DataError, OverflowError, MemoryError)
 
 
 class Marshalled(NamedTuple):
@@ -182,6 +186,8 @@ class SQLiteSpanExporter(SpanExporter):
                 self._reopen_if_replaced()
                 write_spans(self._conn, ready)
                 self._checkpointer.stored(len(ready))
+        except _TOO_BIG:  # a span SQLite refuses for its size: the spans' own, like the next clause
+            return self._write_each(batch, to_rows)
         except (sqlite3.Error, StoreError, OSError) as exc:  # the store's: locked, full disk, deleted, ...
             logger.debug("spanlite could not write %d spans to %s: %s", len(batch), self.path, exc)
             return WriteFailure(f"{self.path}: {exc}", False)
@@ -203,6 +209,8 @@ class SQLiteSpanExporter(SpanExporter):
                 with self._lock:
                     write_spans(self._conn, ready)
                     self._checkpointer.stored(1)
+            except _TOO_BIG as exc:
+                lost.append(f"{type(exc).__name__}: {exc}")
             except (sqlite3.Error, StoreError, OSError) as exc:
                 return WriteFailure(f"{self.path}: {exc}", False)
             except Exception as exc:
