@@ -44,8 +44,8 @@ SPAN_COLUMNS = (
 
 # A finished span as plain values (ints, str, dicts, lists), cheap to take from the SDK's span in the app's
 # export thread and cheap to ``marshal`` to a writer process: trace id, span id, parent id, parent is remote, name,
-# start ns, end ns, status code, status message, attributes, events [(name, ns, attributes)], service name. Within
-# every bound already (``bounded``), so that no huge value is copied to the writer only to be cut there.
+# start ns, end ns, status code, status message, attributes, events [(name, ns, attributes)], service name. Not yet
+# within the bounds of what is stored: the writer sees to that (``bounded_span``), in its process if it has one.
 PackedSpan = tuple[Any, ...]
 
 
@@ -66,7 +66,7 @@ def pack_span(span: ReadableSpan) -> PackedSpan:
             span.get_span_context(), span.parent, span.status, span.attributes, span.events
         )
         name, start, end, resource = span.name, span.start_time, span.end_time, span.resource
-    packed = (
+    return (
         context.trace_id,
         context.span_id,
         parent.span_id if parent is not None else None,
@@ -80,10 +80,15 @@ def pack_span(span: ReadableSpan) -> PackedSpan:
         [(e.name, e.timestamp, dict(e.attributes or {})) for e in events] if events else None,
         resource.attributes.get(_SERVICE_NAME) if resource is not None else None,
     )
-    if not events and _fits(name, status.description, packed[9]):
+
+
+def bounded_span(packed: PackedSpan) -> PackedSpan:
+    """``packed`` with its name, status message, attributes and events within their bounds (``bounded``)."""
+    trace_id, span_id, parent_id, remote, name, start, end, code, message, attributes, events, service = packed
+    if not events and _fits(name, message, attributes):
         return packed
-    name, message, attributes, bounded_events = bounded(name, status.description, packed[9], packed[10])
-    return (*packed[:4], name, *packed[5:8], message, attributes, bounded_events, packed[11])
+    name, message, attributes, events = bounded(name, message, attributes, events)
+    return trace_id, span_id, parent_id, remote, name, start, end, code, message, attributes, events, service
 
 
 def _fits(name: str, message: str | None, attributes: Mapping[str, Any]) -> bool:
@@ -186,7 +191,8 @@ class _Budget:
 
 
 def packed_span_row(packed: PackedSpan) -> dict[str, Any]:
-    """The row for a packed span (see ``pack_span``)."""
+    """The row for a packed span (see ``pack_span``), within its bounds."""
+    packed = bounded_span(packed)
     trace_id, span_id, parent_id, remote, name, start, end, code, message, attributes, events, service = packed
     return span_row(
         trace_id=f"{trace_id:032x}",

@@ -19,7 +19,7 @@ from spanlite.tracing import redaction
 
 from ._checkpointer import Checkpointer
 from ._db import StoreError, open_connection
-from ._rows import PackedSpan, pack_span, packed_span_row, redact_rows
+from ._rows import MAX_ROW_BYTES, PackedSpan, bounded_span, pack_span, packed_span_row, redact_rows
 from ._text_index import CHUNK
 from ._writer import index_text, write_spans
 from ._writer_process import WriterGone, WriterProcess
@@ -31,6 +31,9 @@ _ToRows = Callable[[Sequence[Any]], list[dict[str, Any]]]  # a batch (packed spa
 # its C API: a row over its length limit, which no retry will change. Spans are bounded well below the default
 # limit (``_rows.bounded``); a store built with a smaller one can still refuse a span.
 _TOO_BIG = (sqlite3.DataError, OverflowError, MemoryError)
+# Spans are bounded by the writer (``_rows.bounded_span``), in its child process when there is one, at no cost to the
+# app. A batch this large is bounded before it is sent: a huge value is not copied whole through the pipe.
+_LARGE_BATCH = 16 * MAX_ROW_BYTES
 
 
 class Marshalled(NamedTuple):
@@ -123,7 +126,11 @@ class SQLiteSpanExporter(SpanExporter):
             logger.exception("spanlite could not read %d spans", len(spans))
             return None
         try:
-            return Marshalled(marshal.dumps(("packed", packed)), len(packed))
+            data = marshal.dumps(("packed", packed))
+            if len(data) > _LARGE_BATCH:  # some span is huge, most likely: bounded here, not copied whole to the child
+                packed = [bounded_span(p) for p in packed]
+                data = marshal.dumps(("packed", packed))
+            return Marshalled(data, len(packed))
         except ValueError:
             return packed
 
