@@ -56,8 +56,16 @@ def read_later(span: otel_trace.Span, reader: Reader) -> bool:
         return False
     context = span.get_span_context()
     if context.trace_flags.sampled:  # else no processor takes the span, and there is nothing to read
-        _pending[context.span_id] = _Reading(reader, settling)
+        reading = _pending.get(context.span_id)
+        if reading is not None and reading.reader is not None:  # a second reader (inputs, then outputs): both run
+            reading.reader = _both(reading.reader, reader)
+        else:
+            _pending[context.span_id] = _Reading(reader, settling)
     return True
+
+
+def _both(first: Reader, second: Reader) -> Reader:
+    return lambda: {**first(), **second()}
 
 
 def _count_settling(processors: Any) -> int:

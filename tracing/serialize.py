@@ -32,13 +32,30 @@ class _NotPlain(Exception):
     """Raised inside ``plain_json``'s walk on meeting a value that only the app's own code could render."""
 
 
-def to_json(value: Any, max_bytes: int = MAX_FIELD_BYTES) -> str:
+def to_json(value: Any, max_bytes: int = MAX_FIELD_BYTES, *, _with: Any = None) -> str:
     """JSON text for ``value``; never raises, never longer than about ``max_bytes``.
 
     >>> to_json({"q": "hi", "n": 2})
     '{"q":"hi","n":2}'
     """
-    return _encode(value, max_bytes, _default)  # type: ignore[return-value]
+    default = _default if _with is None else _with  # ``_with``: ``plain_json``'s
+    if isinstance(value, (str, bytes, bytearray)) and len(value) > max_bytes:
+        return _truncated_text(value, max_bytes)  # a 100 MB string is cut before it is ever encoded
+    if isinstance(value, dict) and len(value) > 1:
+        for v in value.values():  # a loop, not any(genexpr): this runs for every traced call
+            if isinstance(v, (str, bytes, bytearray)) and len(v) > max_bytes:
+                return _per_entry(value, max_bytes, default)
+    try:
+        data = orjson.dumps(value, default=default, option=_OPTIONS)
+    except Exception as exc:  # cycles, recursion limits, failing reprs: take the careful path
+        if isinstance(exc.__cause__, _NotPlain):
+            raise _NotPlain from None
+        data = orjson.dumps(_sanitize(value, 0, set(), default), option=_OPTIONS)
+    if len(data) <= max_bytes:
+        return data.decode()
+    if isinstance(value, dict) and len(value) > 1:
+        return _per_entry(value, max_bytes, default)
+    return _truncated(data, max_bytes)
 
 
 def plain_json(value: Any, max_bytes: int = MAX_FIELD_BYTES) -> str | None:
@@ -52,7 +69,7 @@ def plain_json(value: Any, max_bytes: int = MAX_FIELD_BYTES) -> str | None:
     ('{"q":"hi"}', None)
     """
     try:
-        return _encode(value, max_bytes, _plain_default)
+        return to_json(value, max_bytes, _with=_plain_default)
     except _NotPlain:
         return None
 
@@ -97,32 +114,12 @@ def bounded_text(text: str, max_bytes: int) -> str:
     return text[:keep].encode("utf-8", "surrogatepass")[:keep].decode("utf-8", "ignore") + marker
 
 
-def _encode(value: Any, max_bytes: int, default: Any) -> str:
-    if isinstance(value, (str, bytes, bytearray)) and len(value) > max_bytes:
-        return _truncated_text(value, max_bytes)  # a 100 MB string is cut before it is ever encoded
-    if isinstance(value, dict) and len(value) > 1:
-        for v in value.values():  # a loop, not any(genexpr): this runs for every traced call
-            if isinstance(v, (str, bytes, bytearray)) and len(v) > max_bytes:
-                return _per_entry(value, max_bytes, default)
-    try:
-        data = orjson.dumps(value, default=default, option=_OPTIONS)
-    except Exception as exc:  # cycles, recursion limits, failing reprs: take the careful path
-        if isinstance(exc.__cause__, _NotPlain):
-            raise _NotPlain from None
-        data = orjson.dumps(_sanitize(value, 0, set(), default), option=_OPTIONS)
-    if len(data) <= max_bytes:
-        return data.decode()
-    if isinstance(value, dict) and len(value) > 1:
-        return _per_entry(value, max_bytes, default)
-    return _truncated(data, max_bytes)
-
-
 def _per_entry(value: dict[Any, Any], max_bytes: int, default: Any) -> str:
     """One huge argument should not hide the others: each entry gets its share of the budget."""
     share = max_bytes // len(value)
     plain = default is _plain_default
     return "{" + ",".join(
-        orjson.dumps(_key(k, plain)).decode() + ":" + _encode(v, share, default) for k, v in value.items()
+        orjson.dumps(_key(k, plain)).decode() + ":" + to_json(v, share, _with=default) for k, v in value.items()
     ) + "}"
 
 
