@@ -149,6 +149,34 @@ def test_traced_recursion_reaches_the_depth_plain_recursion_does() -> None:
     assert trace.span_count == depth
 
 
+def test_an_exception_from_the_bottom_of_a_deep_traced_recursion_fails_every_span_with_its_trace() -> None:
+    class Bottom(Exception):
+        calls = 0
+
+        def __str__(self) -> str:
+            Bottom.calls += 1
+            return "bottom"
+
+    @spanlite.trace
+    def down(n: int) -> int:
+        if n == 1:
+            raise Bottom()
+        return down(n - 1) + 1
+
+    depth = plain_depth()
+    with pytest.raises(Bottom):
+        down(depth)
+    assert Bottom.calls == 1
+    assert spanlite.flush()
+    (summary,) = spanlite.search_traces()
+    trace = spanlite.get_trace(summary.trace_id)
+    assert trace is not None and len(trace.spans) == depth == summary.error_count
+    for span in trace.spans:
+        stacktrace = span.events[0]["attributes"]["exception.stacktrace"]
+        assert stacktrace.startswith("Traceback") and stacktrace.endswith("Bottom: bottom\n")
+        assert stacktrace.count("in down") <= depth
+
+
 def test_traced_async_recursion_reaches_the_depth_plain_recursion_does() -> None:
     @spanlite.trace
     async def down(n: int) -> int:

@@ -1,15 +1,17 @@
 """How a span records the exception that failed it: as the SDK's ``record_exception`` does, at a bounded cost.
 
 The SDK's way calls the app's ``str(exc)`` three times a span (the message, the traceback's last line, and our
-status), and an exception that leaves several traced calls is recorded by each of them. An app's ``__str__`` may be
-slow, and its text huge: here it is asked once, however many spans the exception fails, and its message kept once
-in full (up to the field bound), in the event; the status and the stack trace's last line hold only its start.
+status), and an exception that leaves several traced calls is recorded by each of them, its whole traceback
+formatted again each time: leaving a traced recursion 900 deep took 30 s. Here ``str(exc)`` is asked once, however
+many spans the exception fails, and each span formats only the frames the exception has left since the last one.
+Its message is kept once in full (up to the field bound), in the event; the status and the stack trace's last line
+hold only its start.
 """
 
 from __future__ import annotations
 
 import traceback
-from typing import NamedTuple
+from types import TracebackType
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.trace import Status, StatusCode
@@ -23,16 +25,66 @@ _CAUSE = "\nThe above exception was the direct cause of the following exception:
 _CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
 
 
-class _Failure(NamedTuple):
-    """An exception as recorded: all of its stack trace but its own frames, which grow as it leaves each call."""
+class _Failure:
+    """An exception as recorded so far: its stack trace in parts, its own frames growing as it leaves each call."""
 
-    exc: BaseException
-    type_name: str
-    message: str  # bounded to the field bound
-    status: str
-    before: str  # the exceptions it was raised from or during, formatted
-    after: str  # its last line (``Type: start of the message``), and its notes
-    whole: str | None  # a whole exception group's trace, formatted once, as its frames interleave with its members'
+    __slots__ = ("exc", "type_name", "message", "status", "before", "after", "whole", "tb", "frames")
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+        kind, module = type(exc), type(exc).__module__
+        self.type_name = f"{module}.{kind.__qualname__}" if module and module != "builtins" else kind.__qualname__
+        # Its own frames are formatted apart (``own_frames``): their source lines are not looked up here.
+        formatter = traceback.TracebackException(kind, exc, exc.__traceback__, compact=True, lookup_lines=False)
+        # It has called str(exc), to format it, and keeps the text (3.11 to 3.13 at least): read, not asked again.
+        message = getattr(formatter, "_str", None)
+        if not isinstance(message, str):
+            message = _safe_str(exc)
+        short = bounded_text(message, MAX_NAME_BYTES)
+        if short is not message and hasattr(formatter, "_str"):
+            formatter._str = short  # so that the stack trace's last line holds the message's start only
+        self.message = bounded_text(message, MAX_FIELD_BYTES)
+        self.status = bounded_text(f"{kind.__name__}: {short}", MAX_NAME_BYTES)
+        # An exception group's members interleave with its frames: its trace is formatted whole, once.
+        self.whole = _cut_middle("".join(formatter.format())) if formatter.exceptions is not None else None
+        self.before = ""  # the exceptions it was raised from or during, formatted
+        if formatter.__cause__ is not None:
+            self.before = _cut_middle("".join(formatter.__cause__.format())) + _CAUSE
+        elif formatter.__context__ is not None and not formatter.__suppress_context__:
+            self.before = _cut_middle("".join(formatter.__context__.format())) + _CONTEXT
+        self.after = "".join(formatter.format_exception_only())  # its last line, and its notes
+        self.tb: TracebackType | None = None  # where its frames began when they were last formatted
+        self.frames = ""
+
+    def stacktrace(self) -> str:
+        """The stack trace as it is now, formatting only the frames the exception has left since last time."""
+        if self.whole is not None:
+            return self.whole
+        tb, seen = self.exc.__traceback__, self.tb
+        new = 0
+        while tb is not None and tb is not seen:
+            new, tb = new + 1, tb.tb_next
+        if tb is None and seen is not None:  # not the traceback seen before (given another one): all of it anew
+            self.frames = ""
+            new = -1
+        if new:
+            head = traceback.extract_tb(self.exc.__traceback__, limit=new if new > 0 else None).format()
+            self.frames = "".join(head) + self.frames
+            self.tb = self.exc.__traceback__
+        trace = self.before + (_TRACEBACK + self.frames if self.frames else "") + self.after
+        return _cut_middle(trace)
+
+
+def _cut_middle(trace: str) -> str:
+    """``trace`` within the field bound, cut in the middle: its start says where it began, its end where it failed."""
+    if len(trace) <= MAX_FIELD_BYTES and (len(trace) <= MAX_FIELD_BYTES // 4 or trace.isascii()):
+        return trace
+    text = trace.encode("utf-8", "surrogatepass")
+    if len(text) <= MAX_FIELD_BYTES:
+        return trace
+    keep = max(MAX_FIELD_BYTES - 100, 4) // 4
+    marker = f"\n…[{len(text) - 4 * keep} bytes cut by spanlite]…\n".encode()
+    return (text[:keep] + marker + text[-3 * keep :]).decode("utf-8", "ignore")
 
 
 # The last exception recorded, while spans may still be failing with it (as it leaves the calls they trace); let go
@@ -47,47 +99,17 @@ def record_failure(span: otel_trace.Span, exc: BaseException) -> None:
         return
     failure = last if last is not None and last.exc is exc else None
     if failure is None:
-        failure = last = _first_record(exc)
-    if failure.whole is not None:
-        stacktrace = failure.whole
-    else:
-        own = traceback.format_tb(exc.__traceback__)
-        stacktrace = failure.before + (_TRACEBACK + "".join(own) if own else "") + failure.after
+        failure = last = _Failure(exc)
     span.add_event(
         attr.EVENT_EXCEPTION,
         {
             attr.EXCEPTION_TYPE: failure.type_name,
             attr.EXCEPTION_MESSAGE: failure.message,
-            attr.EXCEPTION_STACKTRACE: bounded_text(stacktrace, MAX_FIELD_BYTES),
+            attr.EXCEPTION_STACKTRACE: failure.stacktrace(),
             attr.EXCEPTION_ESCAPED: "False",
         },
     )
     span.set_status(Status(StatusCode.ERROR, failure.status))
-
-
-def _first_record(exc: BaseException) -> _Failure:
-    kind, module = type(exc), type(exc).__module__
-    type_name = f"{module}.{kind.__qualname__}" if module and module != "builtins" else kind.__qualname__
-    # Its own frames are formatted apart (``format_tb``), for each span: their source lines are not looked up here.
-    failure = traceback.TracebackException(kind, exc, exc.__traceback__, compact=True, lookup_lines=False)
-    # It has called str(exc), to format it, and keeps the text (3.11 to 3.13 at least): read, not asked again.
-    message = getattr(failure, "_str", None)
-    if not isinstance(message, str):
-        message = _safe_str(exc)
-    short = bounded_text(message, MAX_NAME_BYTES)
-    if short is not message and hasattr(failure, "_str"):
-        failure._str = short  # so that the stack trace's last line holds the message's start only
-    status = bounded_text(f"{kind.__name__}: {short}", MAX_NAME_BYTES)
-    full = bounded_text(message, MAX_FIELD_BYTES)
-    if failure.exceptions is not None:  # an exception group
-        return _Failure(exc, type_name, full, status, "", "", bounded_text("".join(failure.format()), MAX_FIELD_BYTES))
-    before = ""
-    if failure.__cause__ is not None:
-        before = "".join(failure.__cause__.format()) + _CAUSE
-    elif failure.__context__ is not None and not failure.__suppress_context__:
-        before = "".join(failure.__context__.format()) + _CONTEXT
-    after = "".join(failure.format_exception_only())
-    return _Failure(exc, type_name, full, status, bounded_text(before, MAX_FIELD_BYTES), after, None)
 
 
 def _safe_str(exc: BaseException) -> str:
