@@ -23,7 +23,7 @@ import threading
 STEP = 50
 _MARGIN = 200  # frames spanlite's own work may take beyond the deepest traced call (the OTel SDK, to_json, ...)
 
-_flows: collections.Counter[int] = collections.Counter()  # flows now at least so many STEPs deep, by STEPs
+_flows: collections.Counter[int] = collections.Counter()  # by level // STEP: the flows now at least that deep
 _lock = threading.Lock()
 _app_limit: int | None = None  # the limit as the app set it, while spanlite has it raised
 _our_limit: int | None = None  # the limit spanlite last set
