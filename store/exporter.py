@@ -27,10 +27,10 @@ from ._writer_process import WriterGone, WriterProcess
 logger = logging.getLogger("spanlite")
 
 _ToRows = Callable[[Sequence[Any]], list[dict[str, Any]]]  # a batch (packed spans, or rows) as rows to store
-# SQLite's "string or blob too big" (SQLITE_TOOBIG, the only code Python maps to DataError), and a value too long for
-# its C API: a row over its length limit, which no retry will change. Spans are bounded well below the default
-# limit (``_rows.bounded``); a store built with a smaller one can still refuse a span.
-_TOO_BIG = (sqlite3.DataError, OverflowError, MemoryError)
+# SQLite's "string or blob too big" (SQLITE_TOOBIG, the only code Python maps to DataError): a row over its length
+# limit, which no retry will change. Spans are bounded well below the default limit (``_rows.bounded``); a store
+# whose limit is lower can still refuse one. Not the store's failure, then, but the span's, as in ``_write_each``.
+_TOO_BIG = sqlite3.DataError
 # Spans are bounded by the writer (``_rows.bounded_span``), in its child process when there is one, at no cost to the
 # app. A batch this large is bounded before it is sent: a huge value is not copied whole through the pipe.
 _LARGE_BATCH = 16 * MAX_ROW_BYTES
@@ -126,8 +126,11 @@ class SQLiteSpanExporter(SpanExporter):
             logger.exception("spanlite could not read %d spans", len(spans))
             return None
         try:
-            data = marshal.dumps(("packed", packed))
-            if len(data) > _LARGE_BATCH:  # some span is huge, most likely: bounded here, not copied whole to the child
+            try:
+                data: bytes | None = marshal.dumps(("packed", packed))
+            except MemoryError:
+                data = None
+            if data is None or len(data) > _LARGE_BATCH:  # a huge span, most likely: bounded here, not sent whole
                 packed = [bounded_span(p) for p in packed]
                 data = marshal.dumps(("packed", packed))
             return Marshalled(data, len(packed))
