@@ -55,6 +55,12 @@ def trace(
     is the list of what it yielded (or ``output_reducer(items)``); its span ends when it is exhausted, closed,
     broken out of or garbage collected. The function's result and exceptions are never changed.
 
+    Plain data (dicts, lists, strings, numbers, dataclasses: what JSON takes) is recorded as it is when the call
+    begins (arguments) or returns (result). An object whose rendering runs your code (a ``__repr__``, a pydantic
+    ``model_dump``) is rendered after the span ends, on spanlite's export thread, so that a slow one never holds
+    the call up: it shows its state then, a fraction of a second later. Traced recursion goes as deep as plain
+    recursion.
+
     >>> @trace(kind="TOOL")
     ... def add(a: int, b: int = 1) -> int:
     ...     return a + b
