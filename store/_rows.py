@@ -12,7 +12,7 @@ from spanlite.tracing import attributes as attr
 from spanlite.tracing._guard import guard
 from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.redaction import Redactor
-from spanlite.tracing.serialize import clean_text, clean_value
+from spanlite.tracing.serialize import MAX_FIELD_BYTES, MAX_NAME_BYTES, bounded_text, clean_text, clean_value, to_json
 
 from ._normalize import normalize
 
@@ -26,6 +26,16 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _UINT64_MAX = 2**64 - 1  # orjson's largest int
 
 _TRACE_FACTS = frozenset((attr.TRACE_TAGS, attr.TRACE_METADATA, attr.SESSION_ID, attr.USER_ID))
+# A span's row as a whole: 16 values at the field bound. Its inputs and outputs come first, then its events, then
+# its other attributes, each in the order it was set; what no longer fits is cut, or left out and counted.
+MAX_ROW_BYTES = 16 * MAX_FIELD_BYTES
+_IDS = frozenset((attr.SESSION_ID, attr.USER_ID))  # labels, bounded as names are
+_FIRST = (attr.INPUTS, attr.OUTPUTS)
+_COST = 16  # what a value costs beyond its text: key quotes, separators, a number
+_RESERVE = 64 * 1024  # for the marks of the values the row has no more room for (about 70 bytes each)
+_QUICK_TEXT = MAX_NAME_BYTES // 4  # characters that cannot reach the name bound even at 4 bytes each
+_QUICK_ITEMS = MAX_FIELD_BYTES // _COST
+_QUICK_ROW = MAX_ROW_BYTES - 128 * MAX_NAME_BYTES  # room left for keys and the span's name
 SPAN_COLUMNS = (
     "span_id", "trace_id", "parent_id", "name", "kind", "start_ns", "end_ns", "status", "status_message",
     "inputs", "outputs", "attributes", "events", "model", "input_tokens", "output_tokens",
@@ -34,7 +44,8 @@ SPAN_COLUMNS = (
 
 # A finished span as plain values (ints, str, dicts, lists), cheap to take from the SDK's span in the app's
 # export thread and cheap to ``marshal`` to a writer process: trace id, span id, parent id, parent is remote, name,
-# start ns, end ns, status code, status message, attributes, events [(name, ns, attributes)], service name.
+# start ns, end ns, status code, status message, attributes, events [(name, ns, attributes)], service name. Not yet
+# within the bounds of what is stored: the writer sees to that (``bounded_span``), in its process if it has one.
 PackedSpan = tuple[Any, ...]
 
 
@@ -71,8 +82,117 @@ def pack_span(span: ReadableSpan) -> PackedSpan:
     )
 
 
+def bounded_span(packed: PackedSpan) -> PackedSpan:
+    """``packed`` with its name, status message, attributes and events within their bounds (``bounded``)."""
+    trace_id, span_id, parent_id, remote, name, start, end, code, message, attributes, events, service = packed
+    if not events and _fits(name, message, attributes):
+        return packed
+    name, message, attributes, events = bounded(name, message, attributes, events)
+    return trace_id, span_id, parent_id, remote, name, start, end, code, message, attributes, events, service
+
+
+def _fits(name: str, message: str | None, attributes: Mapping[str, Any]) -> bool:
+    """Whether a span (without events) is within every bound at a glance, as nearly every span is: a cheap,
+    sufficient test, which leaves the exact one (``bounded``) to the rare span it cannot vouch for.
+
+    Values are measured in characters here, and cut beyond the field bound in characters: text outside ASCII
+    may take up to 4 bytes a character.
+    """
+    if type(name) is not str or len(name) > _QUICK_TEXT:
+        return False
+    if message is not None and (type(message) is not str or len(message) > _QUICK_TEXT):
+        return False
+    total = 0
+    for key, value in attributes.items():
+        kind = type(value)
+        if kind is str:
+            size = len(value)
+            if size > MAX_FIELD_BYTES:
+                return False
+            total += size
+        elif kind is tuple:  # the SDK's lists, of one type
+            if len(value) > _QUICK_ITEMS:
+                return False
+            if value and type(value[0]) is str and sum(map(len, value)) > MAX_FIELD_BYTES:
+                return False
+        elif kind is not int and kind is not float and kind is not bool:  # lists and maps, received
+            return False
+        if len(key) > _QUICK_TEXT:
+            return False
+    return total <= _QUICK_ROW
+
+
+PackedEvent = tuple[str, int, Mapping[str, Any]]  # name, time ns, attributes
+
+
+def bounded(
+    name: Any, message: str | None, attributes: Mapping[str, Any], events: Sequence[PackedEvent] | None
+) -> tuple[str, str | None, dict[str, Any], list[PackedEvent] | None]:
+    """A span's name, status message, attributes and events (``(name, ns, attributes)``) within their bounds.
+
+    Names, attribute keys and ids are cut at ``MAX_NAME_BYTES``; a status message, and each value, at the field
+    bound, a value's cut keeping valid JSON (``to_json``'s mark: ``{"_spanlite_truncated": true, ...}``); the row
+    as a whole at ``MAX_ROW_BYTES``: inputs and outputs first, then events, then the other attributes. Events
+    beyond the row's bound are left out, with an event saying how many.
+    """
+    name = bounded_text(str(name), MAX_NAME_BYTES)
+    message = bounded_text(str(message), MAX_FIELD_BYTES) if message else None
+    budget = _Budget(MAX_ROW_BYTES - _RESERVE - len(name) - len(message or ""))
+    first = {k: budget.value(k, attributes[k]) for k in _FIRST if k in attributes}
+    kept_events: list[PackedEvent] | None = None
+    if events:
+        kept_events = []
+        for event_name, time_ns, event_attributes in events:
+            if budget.left <= 0:
+                left_out = {"events": len(events) - len(kept_events)}
+                kept_events.append((_EVENTS_LEFT_OUT, time_ns, left_out))
+                break
+            event_name = bounded_text(str(event_name), MAX_NAME_BYTES)
+            budget.left -= len(event_name) + _COST
+            kept_events.append((event_name, time_ns, budget.values(event_attributes)))
+    rest = budget.values({k: v for k, v in attributes.items() if k not in first})
+    return name, message, {**first, **rest}, kept_events
+
+
+_EVENTS_LEFT_OUT = "spanlite.events_left_out"  # the last event of a span whose row could hold no more
+
+
+class _Budget:
+    """What is left of a row's bound as its values are taken, in order."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+    def values(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        return {bounded_text(str(k), MAX_NAME_BYTES): self.value(k, v) for k, v in attributes.items()}
+
+    def value(self, key: str, value: Any) -> Any:
+        """``value`` within the field bound and what is left of the row's, which it then uses."""
+        limit = min(MAX_FIELD_BYTES, max(self.left, 0))
+        if isinstance(value, str):
+            if key in _IDS:
+                value = bounded_text(value, MAX_NAME_BYTES)
+            elif len(value) > limit:
+                value = to_json(value, limit)
+            size = len(value)
+        elif isinstance(value, (int, float, bool)) or value is None:
+            size = 0
+        else:  # a sequence (or, received, a map): kept as it is only if it fits whole
+            items = list(value) if isinstance(value, tuple) else value
+            text = _dumps(items)
+            size = len(text)
+            if size > limit:
+                value = to_json(text, limit)
+                size = len(value)
+        self.left -= size + len(key) + _COST
+        return value
+
+
 def packed_span_row(packed: PackedSpan) -> dict[str, Any]:
-    """The row for a packed span (see ``pack_span``)."""
+    """The row for a packed span (see ``pack_span``), within its bounds."""
+    packed = bounded_span(packed)
     trace_id, span_id, parent_id, remote, name, start, end, code, message, attributes, events, service = packed
     return span_row(
         trace_id=f"{trace_id:032x}",
@@ -92,7 +212,15 @@ def packed_span_row(packed: PackedSpan) -> dict[str, Any]:
 
 def decoded_span_row(span: Mapping[str, Any]) -> dict[str, Any]:
     """The row for a span the OTLP receiver decoded (``_otlp``'s neutral dict: ``span_row``'s arguments)."""
-    return span_row(**{**span, "attributes": _spanlite_keys(span["attributes"])})
+    name, message, attributes, events = span["name"], span["status_message"], span["attributes"], span["events"]
+    if events or not _fits(name, message, attributes):
+        name, message, attributes, packed_events = bounded(
+            name, message, attributes, [(e["name"], e["time_ns"], e["attributes"]) for e in events]
+        )
+        events = [{"name": n, "time_ns": t, "attributes": a} for n, t, a in packed_events or ()]
+    return span_row(
+        **{**span, "name": name, "status_message": message, "attributes": _spanlite_keys(attributes), "events": events}
+    )
 
 
 def _spanlite_keys(attributes: Mapping[str, Any]) -> Mapping[str, Any]:

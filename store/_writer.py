@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 import orjson
 
 from spanlite.tracing import attributes as attr
+from spanlite.tracing.serialize import MAX_FIELD_BYTES
 
 from . import _text_index
 from ._db import write_transaction
@@ -150,10 +151,27 @@ def _merge(trace: dict[str, Any] | None, spans: list[dict[str, Any]]) -> dict[st
     t["start_ns"], t["end_ns"], t["input_tokens"], t["output_tokens"] = start_ns, end_ns, input_tokens, output_tokens
     t["span_count"] += len(spans)
     t["error_count"] += errors
-    t["tags"] = orjson.dumps(tags).decode() if tags else None
-    t["metadata"] = orjson.dumps(metadata).decode() if metadata else None
+    t["tags"] = _bounded_json(tags) if tags else None
+    t["metadata"] = _bounded_json(metadata) if metadata else None
     t["duration_ms"] = (t["end_ns"] - t["start_ns"]) / 1e6
     return t
+
+
+def _bounded_json(merged: list[str] | dict[str, Any]) -> str:
+    """A trace's tags or metadata as JSON, the first ones that fit the field bound: each span's own are bounded, but
+    a trace of many spans could add up to any size."""
+    text = orjson.dumps(merged).decode()
+    if len(text) <= MAX_FIELD_BYTES:
+        return text
+    items = list(merged.items()) if isinstance(merged, dict) else merged
+    size, keep = 2, 0
+    for item in items:
+        size += len(orjson.dumps(item)) + 1  # a tag, or a [key, value] pair about as long as "key":value
+        if size > MAX_FIELD_BYTES:
+            break
+        keep += 1
+    kept = dict(items[:keep]) if isinstance(merged, dict) else items[:keep]
+    return orjson.dumps(kept).decode()
 
 
 def preview(json_text: str | None) -> str | None:

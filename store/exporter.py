@@ -19,7 +19,7 @@ from spanlite.tracing import _settings, redaction
 
 from ._checkpointer import Checkpointer
 from ._db import StoreError, open_connection
-from ._rows import PackedSpan, pack_span, packed_span_row, redact_rows
+from ._rows import MAX_ROW_BYTES, PackedSpan, bounded_span, pack_span, packed_span_row, redact_rows
 from ._text_index import CHUNK
 from ._writer import index_text, write_spans
 from ._writer_process import WriterGone, WriterProcess
@@ -27,6 +27,13 @@ from ._writer_process import WriterGone, WriterProcess
 logger = logging.getLogger("spanlite")
 
 _ToRows = Callable[[Sequence[Any]], list[dict[str, Any]]]  # a batch (packed spans, or rows) as rows to store
+# SQLite's "string or blob too big" (SQLITE_TOOBIG, the only code Python maps to DataError): a row over its length
+# limit, which no retry will change. Spans are bounded well below the default limit (``_rows.bounded``); a store
+# whose limit is lower can still refuse one. Not the store's failure, then, but the span's, as in ``_write_each``.
+_TOO_BIG = sqlite3.DataError
+# Spans are bounded by the writer (``_rows.bounded_span``), in its child process when there is one, at no cost to the
+# app. A batch this large is bounded before it is sent: a huge value is not copied whole through the pipe.
+_LARGE_BATCH = 16 * MAX_ROW_BYTES
 
 
 class Marshalled(NamedTuple):
@@ -119,7 +126,14 @@ class SQLiteSpanExporter(SpanExporter):
             logger.exception("spanlite could not read %d spans", len(spans))
             return None
         try:
-            return Marshalled(marshal.dumps(("packed", packed)), len(packed))
+            try:
+                data: bytes | None = marshal.dumps(("packed", packed))
+            except MemoryError:
+                data = None
+            if data is None or len(data) > _LARGE_BATCH:  # a huge span, most likely: bounded here, not sent whole
+                packed = [bounded_span(p) for p in packed]
+                data = marshal.dumps(("packed", packed))
+            return Marshalled(data, len(packed))
         except ValueError:
             return packed
 
@@ -182,6 +196,8 @@ class SQLiteSpanExporter(SpanExporter):
                 self._reopen_if_replaced()
                 write_spans(self._conn, ready)
                 self._checkpointer.stored(len(ready))
+        except _TOO_BIG:  # a span SQLite refuses for its size: the spans' own, like the next clause
+            return self._write_each(batch, to_rows)
         except (sqlite3.Error, StoreError, OSError) as exc:  # the store's: locked, full disk, deleted, ...
             logger.debug("spanlite could not write %d spans to %s: %s", len(batch), self.path, exc)
             return WriteFailure(f"{self.path}: {exc}", False)
@@ -203,6 +219,8 @@ class SQLiteSpanExporter(SpanExporter):
                 with self._lock:
                     write_spans(self._conn, ready)
                     self._checkpointer.stored(1)
+            except _TOO_BIG as exc:
+                lost.append(f"{type(exc).__name__}: {exc}")
             except (sqlite3.Error, StoreError, OSError) as exc:
                 return WriteFailure(f"{self.path}: {exc}", False)
             except Exception as exc:

@@ -2,7 +2,8 @@
 
 Reading a model's response into attributes (the messages out, usage, the whole response as JSON) is about a third
 of what autolog adds to a call, and none of it needs the call to be live: the response is the SDK's new object, or
-a stream we folded ourselves. So a model call leaves a reader here and ends its span at once. Each of spanlite's
+a stream we folded ourselves. So a model call leaves a reader here and ends its span at once; so does a span given
+an object of the app's as its inputs or outputs (``_capture``), whose rendering may be slow. Each of spanlite's
 export processors settles a span before it packs or exports it: the first to get there runs the reader; one that
 drops the span says so, and the reader is let go once every processor has had the span. In an app that waits on
 I/O, as model calls do, the export thread reads while the caller waits on its next request.
@@ -56,8 +57,16 @@ def read_later(span: otel_trace.Span, reader: Reader) -> bool:
         return False
     context = span.get_span_context()
     if context.trace_flags.sampled:  # else no processor takes the span, and there is nothing to read
-        _pending[context.span_id] = _Reading(reader, settling)
+        reading = _pending.get(context.span_id)
+        if reading is not None and reading.reader is not None:  # a second reader (inputs, then outputs): both run
+            reading.reader = _both(reading.reader, reader)
+        else:
+            _pending[context.span_id] = _Reading(reader, settling)
     return True
+
+
+def _both(first: Reader, second: Reader) -> Reader:
+    return lambda: {**first(), **second()}
 
 
 def _count_settling(processors: Any) -> int:

@@ -53,6 +53,11 @@ GEN_AI_TOOL_CALL_RESULT = "gen_ai.tool.call.result"
 # OTel general conventions, for failed calls
 ERROR_TYPE = "error.type"
 HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
+# and for the event that records an exception
+EXCEPTION_TYPE = "exception.type"
+EXCEPTION_MESSAGE = "exception.message"
+EXCEPTION_STACKTRACE = "exception.stacktrace"
+EXCEPTION_ESCAPED = "exception.escaped"
 
 # spanlite's own, for streamed model calls
 STREAM = "spanlite.stream"
@@ -64,6 +69,7 @@ LANGGRAPH_STEP = "langgraph.step"
 LANGCHAIN_RUN_ID = "langchain.run.id"
 
 # Event names
+EVENT_EXCEPTION = "exception"
 EVENT_FIRST_TOKEN = "gen_ai.first_token"
 EVENT_INTERRUPT = "langgraph.interrupt"  # a node paused the graph (interrupt / Command to a parent), not an error
 

@@ -9,14 +9,17 @@ from typing import Any, AsyncGenerator, Callable, Generator, Mapping, TypeVar, o
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 
+from . import _depth
+from ._capture import set_json_later
 from ._guard import guard, internal_error
 from .kinds import SpanKind
 from .attributes import INPUTS, OUTPUTS, SPAN_KIND
-from .serialize import to_json
+from .serialize import plain_json
 from ._sdk_attributes import set_valid_attributes
 from .span import Span, close_span, otel_values, start_otel_span
 
 F = TypeVar("F", bound=Callable[..., Any])
+STEP = _depth.STEP
 _MAX_CAPTURED_ITEMS = 1_000  # items of a generator kept for its outputs when no reducer is given
 
 
@@ -51,6 +54,12 @@ def trace(
     staticmethods. Inputs are the bound arguments with defaults, without ``self``/``cls``. A generator's output
     is the list of what it yielded (or ``output_reducer(items)``); its span ends when it is exhausted, closed,
     broken out of or garbage collected. The function's result and exceptions are never changed.
+
+    Plain data (dicts, lists, strings, numbers, dataclasses: what JSON takes) is recorded as it is when the call
+    begins (arguments) or returns (result). An object whose rendering runs your code (a ``__repr__``, a pydantic
+    ``model_dump``) is rendered after the span ends, on spanlite's export thread, so that a slow one never holds
+    the call up: it shows its state then, a fraction of a second later. Traced recursion goes as deep as plain
+    recursion.
 
     >>> @trace(kind="TOOL")
     ... def add(a: int, b: int = 1) -> int:
@@ -122,10 +131,20 @@ class _Call:
         self.defaults = {p.name: p.default for p in params if p.default is not p.empty}
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Span, object]:
+        """Open the call's span; its inputs are set now if they are plain data, else once it has ended
+        (``_capture``: an argument's ``__repr__`` or ``model_dump`` must not hold the caller up)."""
         values = self.options.values.copy()
+        later = None
         if self.options.capture_inputs:
-            values[INPUTS] = to_json(self.inputs(args, kwargs))
+            inputs = self.inputs(args, kwargs)
+            text = plain_json(inputs)
+            if text is None:
+                later = inputs
+            else:
+                values[INPUTS] = text
         otel_span = start_otel_span(self.name, values)
+        if later is not None:
+            set_json_later(otel_span, INPUTS, later)
         return Span(otel_span), otel_context.attach(otel_trace.set_span_in_context(otel_span))
 
     def inputs(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -156,7 +175,11 @@ class _Call:
 
     def finish(self, span: Span, token: object, result: Any) -> None:
         if self.options.capture_outputs:
-            set_valid_attributes(span.otel_span, {OUTPUTS: to_json(result)})
+            text = plain_json(result)  # set_json, inline: this runs for every traced call
+            if text is None:
+                set_json_later(span.otel_span, OUTPUTS, result)
+            else:
+                set_valid_attributes(span.otel_span, {OUTPUTS: text})
         close_span(span.otel_span, token, None)
 
     def fail(self, span: Span, token: object, exc: BaseException) -> None:
@@ -183,11 +206,17 @@ def _sync_wrapper(func: Callable[..., Any], call: _Call) -> Callable[..., Any]:
         except Exception:
             internal_error(call.start)
             return func(*args, **kwargs)
+        level = getattr(span.otel_span, "_spanlite_depth", 1)  # its wrapper frames on the stack, at most (``_depth``)
+        if not level % STEP:
+            guard(_depth.entered, level)
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
             guard(call.fail, span, token, exc)
             raise
+        finally:
+            if not level % STEP:
+                guard(_depth.left, level)
         try:
             call.finish(span, token, result)
         except Exception:
@@ -204,11 +233,17 @@ def _async_wrapper(func: Callable[..., Any], call: _Call) -> Callable[..., Any]:
         except Exception:
             internal_error(call.start)
             return await func(*args, **kwargs)
+        level = getattr(span.otel_span, "_spanlite_depth", 1)
+        if not level % STEP:
+            guard(_depth.entered, level)
         try:
             result = await func(*args, **kwargs)
         except BaseException as exc:
             guard(call.fail, span, token, exc)
             raise
+        finally:
+            if not level % STEP:
+                guard(_depth.left, level)
         try:
             call.finish(span, token, result)
         except Exception:
