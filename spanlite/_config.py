@@ -69,8 +69,9 @@ def configure(
     ``OTEL_EXPORTER_OTLP_ENDPOINT`` (a base URL) turn export on; headers, timeout and compression come from the
     usual ``OTEL_EXPORTER_OTLP_*`` variables. Needs ``pip install 'spanlite[otlp]'``.
     ``sample_rate``: the fraction of traces kept, decided at the root so traces are whole.
-    ``redact``: called on every text field before it is written or exported, after the built-in removal of
-    credentials (API keys, bearer tokens, ``Authorization``/``password`` fields; see ``spanlite.tracing.redaction``,
+    ``redact``: called on every text field before it is written or exported (span names and events included),
+    after the built-in removal of credentials (provider API keys, bearer tokens, JWTs, private keys, URL passwords,
+    and values named like secrets, such as ``password`` or ``api_token``; see ``spanlite.tracing.redaction``,
     which also offers ``emails``). ``capture_content=False``: autolog records
     model calls without message contents. ``use_global_provider``: add our processor to the global OTel
     ``TracerProvider`` (installing one if there is none) instead of keeping our own.
@@ -213,7 +214,9 @@ def _otlp_exporter(endpoint: str, redact: redaction.Redactor) -> SpanExporter:
 
 
 class _RedactingExporter(SpanExporter):
-    """``redact`` applies to what leaves the process too: every string attribute, event value and status."""
+    """``redact`` applies to what leaves the process too: the span's name, every string attribute, each event's
+    name and values, and the status message. A value whose key names a secret (``db.password``) is redacted whole:
+    on its own, without the name beside it, the text patterns could not tell."""
 
     def __init__(self, inner: SpanExporter, redact: redaction.Redactor) -> None:
         self._inner = inner
@@ -237,14 +240,17 @@ class _RedactingExporter(SpanExporter):
         if status.description:
             status = Status(status.status_code, self._redact(status.description))
         return ReadableSpan(
-            name=span.name, context=span.context, parent=span.parent, resource=span.resource,
+            name=self._redact(span.name), context=span.context, parent=span.parent, resource=span.resource,
             attributes=self._values(span.attributes), links=span.links, kind=span.kind, status=status,
-            events=[Event(e.name, self._values(e.attributes), e.timestamp) for e in span.events],
+            events=[Event(self._redact(e.name), self._values(e.attributes), e.timestamp) for e in span.events],
             start_time=span.start_time, end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
         )  # fmt: skip
 
     def _values(self, attributes: Mapping[str, object] | None) -> dict[str, object]:
-        return {key: self._value(value) for key, value in (attributes or {}).items()}
+        return {
+            key: redaction.REDACTED if redaction.is_secret_entry(key, value) else self._value(value)
+            for key, value in (attributes or {}).items()
+        }
 
     def _value(self, value: object) -> object:
         if isinstance(value, str):
