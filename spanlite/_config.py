@@ -13,7 +13,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import Status
+from opentelemetry.trace import Link, Status
 
 from spanlite.store import SQLiteSpanExporter, StoreError, default_db_path
 from spanlite.tracing import _provider, redaction
@@ -215,12 +215,14 @@ def _otlp_exporter(endpoint: str, redact: redaction.Redactor) -> SpanExporter:
 
 class _RedactingExporter(SpanExporter):
     """``redact`` applies to what leaves the process too: the span's name, every string attribute, each event's
-    name and values, and the status message. A value whose key names a secret (``db.password``) is redacted whole:
-    on its own, without the name beside it, the text patterns could not tell."""
+    name and values, links' values, the status message, and the resource (``OTEL_RESOURCE_ATTRIBUTES``). A value
+    whose key names a secret (``db.password``) is redacted whole: on its own, without the name beside it, the text
+    patterns could not tell."""
 
     def __init__(self, inner: SpanExporter, redact: redaction.Redactor) -> None:
         self._inner = inner
         self._redact = redact
+        self._resource: tuple[Resource, Resource] | None = None  # (as given, redacted): one for all spans
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
@@ -240,11 +242,18 @@ class _RedactingExporter(SpanExporter):
         if status.description:
             status = Status(status.status_code, self._redact(status.description))
         return ReadableSpan(
-            name=self._redact(span.name), context=span.context, parent=span.parent, resource=span.resource,
-            attributes=self._values(span.attributes), links=span.links, kind=span.kind, status=status,
+            name=self._redact(span.name), context=span.context, parent=span.parent,
+            resource=self._redacted_resource(span.resource), attributes=self._values(span.attributes),
+            links=[Link(link.context, self._values(link.attributes)) for link in span.links], kind=span.kind,
+            status=status,
             events=[Event(self._redact(e.name), self._values(e.attributes), e.timestamp) for e in span.events],
             start_time=span.start_time, end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
         )  # fmt: skip
+
+    def _redacted_resource(self, resource: Resource) -> Resource:
+        if self._resource is None or self._resource[0] is not resource:
+            self._resource = (resource, Resource(self._values(resource.attributes), resource.schema_url))
+        return self._resource[1]
 
     def _values(self, attributes: Mapping[str, object] | None) -> dict[str, object]:
         return {

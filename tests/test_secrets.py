@@ -147,6 +147,7 @@ def connect(dsn: str, options: dict[str, Any], **secret_kwargs: Any) -> None:
     span.set_attribute("commit", "3f786850e387550fdab836ed7e6dc881de23001b")
     with spanlite.start_span(f"child {TEXT}", inputs={"text": TEXT}) as child:
         child.set_outputs(TEXT)
+        child.otel_span.add_link(span.otel_span.get_span_context(), {"note": TEXT, "password": ATTRIBUTE_PASSWORD})
         child.otel_span.set_status(Status(StatusCode.ERROR, f"upstream said {TEXT}"))
     raise ValueError(f"cannot connect with {{'password': '{REPR_PASSWORD}', 'user': 'ada'}} via {TEXT}")
 
@@ -299,14 +300,20 @@ def raw_backend() -> Iterator[tuple[str, list[bytes]]]:
         server.server_close()
 
 
-def test_no_secret_is_exported_over_otlp(raw_backend: tuple[str, list[bytes]], db_path: Path) -> None:
+def test_no_secret_is_exported_over_otlp(
+    raw_backend: tuple[str, list[bytes]], db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     endpoint, bodies = raw_backend
+    # The resource every span carries: an app's own attributes, from its environment.
+    dsn = f"postgres://app_user:{FORMATS['url password']}@db.internal/orders"
+    resource = f"deploy.dsn={dsn},api_key={NAMED['auth_token']}"
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", resource)
     spanlite.configure(db=db_path, otlp_endpoint=endpoint)
     plant_everywhere()
     assert spanlite.flush()
     sent = b"".join(bodies)
     assert b"ORDINARY" not in sent and b"Paris" in sent  # the spans did reach the backend
-    assert leaks(sent) == []
+    assert b"deploy.dsn" in sent and leaks(sent) == []
     spanlite.configure(db=db_path)
 
 
