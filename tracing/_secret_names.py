@@ -10,6 +10,7 @@ every level, and a value never reaches past the string that holds it.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import re
@@ -136,10 +137,12 @@ def redact_named(text: str) -> str:
 def _redact(text: str, subject: str, patterns: list[tuple[re.Pattern[str], Callable[[str], bool] | None]]) -> str:
     """``text`` with the values found in ``subject`` (``text`` itself, or its lower case) replaced."""
     cuts: list[tuple[int, int, str]] = []
+    scan: _Scan | None = None
     for pattern, check in patterns:
         for match in pattern.finditer(subject):
             if check is None or check(_whole_name(subject, match)):
-                if (cut := _cut(subject, match)) is not None:
+                scan = scan or _Scan(subject)
+                if (cut := _cut(scan, match)) is not None:
                     cuts.append(cut)
     if not cuts:
         return text
@@ -154,7 +157,7 @@ def _redact(text: str, subject: str, patterns: list[tuple[re.Pattern[str], Calla
     return "".join(parts)
 
 
-def _cut(subject: str, match: re.Match[str]) -> tuple[int, int, str] | None:
+def _cut(scan: _Scan, match: re.Match[str]) -> tuple[int, int, str] | None:
     """What to replace for ``match``, or ``None`` where it found no value after all."""
     group = match.lastgroup
     assert group is not None
@@ -162,18 +165,16 @@ def _cut(subject: str, match: re.Match[str]) -> tuple[int, int, str] | None:
     if group == "credential":
         return start, end, REDACTED
     key_quote = match.group("nq") or ""
-    if group == "v1" and key_quote != '"' and (key_quote or _in_json(subject, start)):
+    if group == "v1" and key_quote != '"' and (key_quote or scan.in_json(start)):
         return None  # ``password: "`` in JSON: that quote ends the string the name is in
-    if group[0] == "s" and key_quote != (quote := _quote(int(group[1]) - 1)) and _inside(subject, match.start(), quote):
+    if group[0] == "s" and key_quote != (quote := _quote(int(group[1]) - 1)) and scan.inside(match.start(), quote):
         return None  # the same a level deeper: ``{\"label\": \"Password:\", ...}``
-    if group == "v2" and any(
-        _quotes(q).search(subject, start, end) and _inside(subject, match.start(), q) for q in _LEVEL_OF_QUOTE
-    ):
+    if group == "v2" and any(scan.holds(q, start, end) and scan.inside(match.start(), q) for q in _LEVEL_OF_QUOTE):
         return None  # ``{\"password:'\": \"'\"}``: quotes that end the string the name is in, not a repr's
     if group == "v5":
-        if key_quote in ("", "'") and _inside(subject, match.start(), _quote(0)):
+        if key_quote in ("", "'") and scan.inside(match.start(), _quote(0)):
             return None  # ``{\"password:[\": 1}``: a bracket in the text of a string
-        end = _container_end(subject, start, key_quote)
+        end = scan.container_end(start, key_quote)
         if end - start <= 2:
             return None  # empty, or its end is not to be found: its own names still get theirs redacted
     elif start == end:
@@ -192,25 +193,85 @@ def _whole_name(subject: str, match: re.Match[str]) -> str:
     return subject[begin : match.end("word")].lower()
 
 
-def _in_json(subject: str, at: int) -> bool:
-    """Whether the column holding ``at`` is JSON, as the columns that hold values are; names, ids and status
-    messages are text as it is."""
-    first = subject.rfind("\x00", 0, at) + 1
-    return subject[first : first + 1] in ("{", "[", '"')
+# Where a column (NUL) or a JSON string (a quote after an even number of backslashes) starts or ends.
+_BOUNDARIES = re.compile(r'(?<!\\)(?:\\\\)*"|\x00')
 
 
-def _inside(subject: str, at: int, quote: str) -> bool:
-    """Whether ``at`` lies inside a string quoted by ``quote``, within the JSON string that holds it: an odd number
-    of such quotes before it there. Then the next one ends that string rather than opening a value."""
-    begin = at
-    while (begin := subject.rfind('"', 0, begin)) > 0:  # the JSON string's opening quote: not escaped
-        escaped = begin
-        while escaped > 0 and subject[escaped - 1] == "\\":
-            escaped -= 1
-        if (begin - escaped) % 2 == 0:
-            break
-    begin = max(begin, subject.rfind("\x00", 0, at))
-    return len(_quotes(quote).findall(subject, begin + 1, at)) % 2 == 1
+class _Scan:
+    """What the checks on one text share, each found once: where its columns and JSON strings start, and its
+    quotes of each level. A check then costs a binary search, and scans of dicts and lists share a budget, so the
+    work stays linear in the text's length however many names it holds (``password: [`` 8,000 times, say)."""
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        self.budget = 4 * len(subject) + 65_536  # characters container scans may read, in all
+        self._boundaries: list[int] | None = None
+        self._quotes: dict[str, list[int]] = {}
+
+    def in_json(self, at: int) -> bool:
+        """Whether the column holding ``at`` is JSON, as the columns that hold values are; names, ids and status
+        messages are text as it is."""
+        first = self.subject.rfind("\x00", 0, at) + 1
+        return self.subject[first : first + 1] in ("{", "[", '"')
+
+    def inside(self, at: int, quote: str) -> bool:
+        """Whether ``at`` lies inside a string quoted by ``quote``, within the JSON string (or column) that holds it:
+        an odd number of such quotes before it there. Then the next one ends that string rather than opening a
+        value."""
+        if self._boundaries is None:
+            self._boundaries = [m.end() - 1 for m in _BOUNDARIES.finditer(self.subject)]
+        i = bisect.bisect_left(self._boundaries, at)
+        begin = self._boundaries[i - 1] if i else -1
+        quotes = self._positions(quote)
+        return (bisect.bisect_left(quotes, at) - bisect.bisect_right(quotes, begin)) % 2 == 1
+
+    def holds(self, quote: str, start: int, end: int) -> bool:
+        """Whether ``subject[start:end]`` holds a ``quote`` that delimits a string."""
+        quotes = self._positions(quote)
+        return bisect.bisect_left(quotes, end) > bisect.bisect_left(quotes, start)
+
+    def _positions(self, quote: str) -> list[int]:
+        if (found := self._quotes.get(quote)) is None:
+            found = self._quotes[quote] = [m.start() for m in _quotes(quote).finditer(self.subject)]
+        return found
+
+    def container_end(self, start: int, key_quote: str) -> int:
+        """Where the dict, list or tuple at ``start`` ends; ``start`` if that cannot be told (or the budget is
+        spent). In JSON (a key in ``"``) it is parsed; a level deeper or in a repr its brackets are counted
+        outside its strings, and a level deeper, if the string holding it ends first (a value cut short by the
+        size bound), the cut goes to there."""
+        if self.budget <= 0:
+            return start
+        if key_quote == '"':
+            try:
+                end = _JSON.raw_decode(self.subject, start)[1]
+            except json.JSONDecodeError as exc:  # not JSON after all (a repr)
+                self.budget -= exc.pos - start
+                return start
+            except RecursionError:  # nested beyond the parser
+                self.budget = 0
+                return start
+            self.budget -= end - start
+            return end
+        if key_quote not in ("", "'") and key_quote not in _LEVEL_OF_QUOTE:
+            return start
+        depth, limit = 0, start + self.budget
+        for token in _container_tokens(key_quote).finditer(self.subject, start):
+            if token.end() > limit:
+                break
+            kind = token.lastgroup
+            if kind == "open":
+                depth += 1
+            elif kind == "close":
+                depth -= 1
+                if depth == 0:
+                    self.budget -= token.end() - start
+                    return token.end()
+            elif kind == "stop":
+                self.budget -= token.end() - start
+                return start if key_quote in ("", "'") else token.start()
+        self.budget = 0
+        return start
 
 
 @functools.lru_cache(maxsize=8)
@@ -221,33 +282,6 @@ def _quotes(quote: str) -> re.Pattern[str]:
 
 
 _JSON = json.JSONDecoder()
-
-
-def _container_end(subject: str, start: int, key_quote: str) -> int:
-    """Where the dict, list or tuple at ``start`` ends; ``start`` if that cannot be told.
-
-    In JSON (a key in ``"``) it is parsed; a level deeper or in a repr its brackets are counted outside its strings.
-    A level deeper, if the string holding it ends first (a value cut short by the size bound), the cut goes to there.
-    """
-    if key_quote == '"':
-        try:
-            return _JSON.raw_decode(subject, start)[1]
-        except (ValueError, RecursionError):  # not JSON after all (a repr), or nested beyond the parser
-            return start
-    if key_quote not in ("", "'") and key_quote not in _LEVEL_OF_QUOTE:
-        return start
-    depth = 0
-    for token in _container_tokens(key_quote).finditer(subject, start):
-        kind = token.lastgroup
-        if kind == "open":
-            depth += 1
-        elif kind == "close":
-            depth -= 1
-            if depth == 0:
-                return token.end()
-        elif kind == "stop":
-            return start if key_quote in ("", "'") else token.start()
-    return start
 
 
 @functools.lru_cache(maxsize=8)
