@@ -13,7 +13,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import Status
+from opentelemetry.trace import Link, Status
 
 from spanlite.store import SQLiteSpanExporter, StoreError, default_db_path
 from spanlite.tracing import _provider, redaction
@@ -75,8 +75,9 @@ def configure(
     ``otlp_endpoint=`` raises ``ImportError`` (and the set-up in force stays), while an endpoint from the
     environment gets one warning and spans still go to the local store.
     ``sample_rate``: the fraction of traces kept, decided at the root so traces are whole.
-    ``redact``: called on every text field before it is written or exported, after the built-in removal of
-    credentials (API keys, bearer tokens, ``Authorization``/``password`` fields; see ``spanlite.tracing.redaction``,
+    ``redact``: called on every text field before it is written or exported (span names and events included),
+    after the built-in removal of credentials (provider API keys, bearer tokens, JWTs, private keys, URL passwords,
+    and values named like secrets, such as ``password`` or ``api_token``; see ``spanlite.tracing.redaction``,
     which also offers ``emails``). ``capture_content=False``: autolog records
     model calls without message contents. ``use_global_provider``: add our processor to the global OTel
     ``TracerProvider`` (installing one if there is none) instead of keeping our own.
@@ -257,11 +258,15 @@ def _otlp_exporter(endpoint: str, redact: redaction.Redactor, *, required: bool)
 
 
 class _RedactingExporter(SpanExporter):
-    """``redact`` applies to what leaves the process too: every string attribute, event value and status."""
+    """``redact`` applies to what leaves the process too: the span's name, every string attribute, each event's
+    name and values, links' values, the status message, and the resource (``OTEL_RESOURCE_ATTRIBUTES``). A value
+    whose key names a secret (``db.password``) is redacted whole: on its own, without the name beside it, the text
+    patterns could not tell."""
 
     def __init__(self, inner: SpanExporter, redact: redaction.Redactor) -> None:
         self._inner = inner
         self._redact = redact
+        self._resource: tuple[Resource, Resource] | None = None  # (as given, redacted): one for all spans
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
@@ -281,14 +286,24 @@ class _RedactingExporter(SpanExporter):
         if status.description:
             status = Status(status.status_code, self._redact(status.description))
         return ReadableSpan(
-            name=span.name, context=span.context, parent=span.parent, resource=span.resource,
-            attributes=self._values(span.attributes), links=span.links, kind=span.kind, status=status,
-            events=[Event(e.name, self._values(e.attributes), e.timestamp) for e in span.events],
+            name=self._redact(span.name), context=span.context, parent=span.parent,
+            resource=self._redacted_resource(span.resource), attributes=self._values(span.attributes),
+            links=[Link(link.context, self._values(link.attributes)) for link in span.links], kind=span.kind,
+            status=status,
+            events=[Event(self._redact(e.name), self._values(e.attributes), e.timestamp) for e in span.events],
             start_time=span.start_time, end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
         )  # fmt: skip
 
+    def _redacted_resource(self, resource: Resource) -> Resource:
+        if self._resource is None or self._resource[0] is not resource:
+            self._resource = (resource, Resource(self._values(resource.attributes), resource.schema_url))
+        return self._resource[1]
+
     def _values(self, attributes: Mapping[str, object] | None) -> dict[str, object]:
-        return {key: self._value(value) for key, value in (attributes or {}).items()}
+        return {
+            key: redaction.REDACTED if redaction.is_secret_entry(key, value) else self._value(value)
+            for key, value in (attributes or {}).items()
+        }
 
     def _value(self, value: object) -> object:
         if isinstance(value, str):

@@ -362,26 +362,37 @@ def clamp_int64(value: int) -> int:
     return INT64_MIN if value < INT64_MIN else INT64_MAX if value > INT64_MAX else value
 
 
-_TEXT_COLUMNS = ("inputs", "outputs", "attributes", "events", "status_message")
+# Every text a row stores: its columns, and what it says about its trace (``trace_facts``: session and user ids,
+# tags, metadata), which the writer copies into the ``traces`` row; the trace's name is its root span's name.
+_TEXT_COLUMNS = ("name", "inputs", "outputs", "attributes", "events", "status_message", "model")
 _REDACT_GROUP = 64  # rows per redaction call: few calls, yet no huge joined text from a batch of big spans
 
 
 def redact_rows(rows: list[dict[str, Any]], redact: Redactor) -> list[dict[str, Any]]:
-    """Apply ``redact`` to every text column of ``rows`` that can hold user content, in place; returns ``rows``.
+    """Apply ``redact`` to every text of ``rows`` that can hold user content, in place; returns ``rows``.
 
-    Rows are redacted a group at a time as one text, their columns joined by NUL, which JSON never contains raw
-    and no redaction pattern crosses: one call per group instead of five per row. Should the parts not come back
-    intact (a redactor that touches NUL), each column of the group is redacted on its own.
+    Rows are redacted a group at a time as one text, their texts joined by NUL, which JSON never contains raw
+    and no redaction pattern crosses: one call per group instead of several per row. Should the parts not come back
+    intact (a redactor that touches NUL), each text of the group is redacted on its own.
     """
     for start in range(0, len(rows), _REDACT_GROUP):
         group = rows[start : start + _REDACT_GROUP]
         cells = [(row, k) for row in group for k in _TEXT_COLUMNS if isinstance(row.get(k), str)]
-        parts = redact("\x00".join(row[k] for row, k in cells)).split("\x00")
+        cells += [cell for row in group if row.get("trace_facts") for cell in _fact_cells(row["trace_facts"])]
+        parts = redact("\x00".join(cell[k] for cell, k in cells)).split("\x00")
         if len(parts) != len(cells):
-            parts = [redact(row[k]) for row, k in cells]
-        for (row, k), part in zip(cells, parts):
-            row[k] = part
+            parts = [redact(cell[k]) for cell, k in cells]
+        for (cell, k), part in zip(cells, parts):
+            cell[k] = part
     return rows
+
+
+def _fact_cells(facts: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """The texts among a span's trace facts; a list another SDK sent (tags, an id) becomes JSON text to redact."""
+    for k, v in facts.items():
+        if isinstance(v, (list, tuple, dict)):
+            facts[k] = _dumps(v)  # what the writer reads tags and metadata from anyway
+    return [(facts, k) for k, v in facts.items() if isinstance(v, str)]
 
 
 def redact_row(row: dict[str, Any], redact: Redactor) -> dict[str, Any]:

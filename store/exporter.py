@@ -54,8 +54,9 @@ class WriteFailure(NamedTuple):
 class SQLiteSpanExporter(SpanExporter):
     """Write each batch of spans to ``path`` in one transaction. Never raises: failures return ``FAILURE``.
 
-    ``redact`` sees every text column (inputs, outputs, attributes, events) before it is written; by default it
-    removes credentials (``spanlite.tracing.redaction.secrets``).
+    ``redact`` sees every text a span stores before it is written (its name, inputs, outputs, attributes, events,
+    status message, and what it says about its trace: session and user ids, tags, metadata); by default it removes
+    credentials (``spanlite.tracing.redaction.secrets``).
 
     ``writer``: where the SQLite work runs. ``"thread"``: in the exporting thread. ``"process"``: in a child
     process (``_writer_process``), so it uses another core instead of the app's. ``"auto"`` (the default, or

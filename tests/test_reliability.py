@@ -260,24 +260,35 @@ def test_secrets_never_reach_the_store(db_path: Path) -> None:
 
 
 def test_redaction_hints_never_skip_a_credential() -> None:
-    """``secrets`` runs each pattern only when a cheap substring hint is present; the result must be the same as
-    running every pattern on every text."""
+    """``secrets`` runs some patterns only when a cheap substring hint is present, and finds named values in the
+    lower-cased text; the result must be the same as running every pattern on every text, case-insensitively."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from spanlite.tracing import redaction
+    from spanlite.tracing import _secret_names, redaction
 
     def every_pattern(text: str) -> str:
-        text = redaction._TOKENS.sub(redaction.REDACTED, text)
-        text = redaction._BEARER.sub(lambda m: f"{m.group(1)} {redaction.REDACTED}", text)
-        return redaction._FIELDS.sub(lambda m: m.group(1) + redaction.REDACTED + m.group(3), text)
+        text = _secret_names._redact(text, text, _secret_names._PATTERNS_ANY_CASE)
+        for _, form, replacement in redaction._FORMS:
+            text = form.sub(replacement, text)
+        return text
 
     names = ["authorization", "Proxy-Authorization", "API_KEY", "api-key", "apikey", "X-Api-Key", "access_token",
-             "Access-Token", "accesstoken", "password", "SECRET", "client_secret", "prompt_tokens", "token"]  # fmt: skip
-    fields = st.builds(lambda name, value: f'"{name}": "{value}"', st.sampled_from(names), st.text(max_size=12))
+             "Access-Token", "accesstoken", "password", "SECRET", "client_secret", "prompt_tokens", "token",
+             "db_password", "api_token", "aws_secret_access_key", "private_key", "secret_key", "auth_token", "auth",
+             "eos_token", "max_tokens", "token_count", "key", "cache_key", "Cookie", "credentials",
+             "İ_api_key"]  # fmt: skip
+    quotes = ['"', "'", '\\"', "", '\\\\\\"']
+    fields = st.builds(lambda q, name, sep, vq, value: f"{q}{name}{q}{sep}{vq}{value}{vq}", st.sampled_from(quotes),
+                       st.sampled_from(names), st.sampled_from([": ", "=", ":"]), st.sampled_from(quotes),
+                       st.text(max_size=12))  # fmt: skip
+    pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----"
     tokens = st.sampled_from(["sk-proj-" + "a" * 24, "AKIA" + "B" * 16, "ghp_" + "c" * 30, "xoxb-" + "d" * 10,
                               "AIza" + "e" * 35, "eyJ" + "f" * 8 + "." + "g" * 8 + "." + "h" * 8, "Bearer abcdefghij",
-                              "basic QWxhZGRpbjpvcGVu", "Slovakia", "task-list"])  # fmt: skip
+                              "basic QWxhZGRpbjpvcGVu", "Slovakia", "task-list", "sk_live_" + "i" * 24,
+                              "rk_test_" + "j" * 12, "github_pat_" + "k" * 30, pem, pem[:40], "AKIAZ7XQ4MLP2RN8TVWE",
+                              "u7Kq2+Xv9Lm/Rt4Wp8Zs3Nc6Yb1Hd5Fg0Jk2Qe7A", "3f786850e387550fdab836ed7e6dc881de23001b",
+                              "postgres://u:p@h/db", "https://x@y.z", "\x00", "İ"])  # fmt: skip
     texts = st.lists(fields | tokens | st.text(max_size=8), max_size=6).map(" ".join)
 
     @settings(max_examples=300, deadline=None)
@@ -361,7 +372,7 @@ def test_redaction_of_a_row_falls_back_per_column_when_text_holds_nul() -> None:
     redacted = redact_row(row, secrets)
     assert redacted["inputs"] == '{"api_key":"[REDACTED]"}'
     assert redacted["status_message"] == "bad\x00Bearer [REDACTED]"
-    assert redacted["name"] == row["name"] and redacted["outputs"] is None
+    assert redacted["name"] == "Bearer [REDACTED]" and redacted["outputs"] is None
 
 
 @pytest.mark.parametrize("writer", ["thread", "process"])
