@@ -1,0 +1,280 @@
+"""The store file at its edges: deleted under a running app, made by several processes at once, someone else's file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+import spanlite
+from spanlite import cli
+from spanlite.store import StoreError, TraceStore
+
+HOLD_OPEN = """
+import sys
+from spanlite.store import TraceStore
+store = TraceStore(sys.argv[1])
+store.stats()  # a read: its -wal and -shm are open in this process now
+print("open", flush=True)
+sys.stdin.read()
+"""
+
+
+def _start(script: str, *args: str, **env: str) -> subprocess.Popen[str]:
+    environment = {**os.environ, "SPANLITE_STRICT": "0", **env}
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def viewer(db_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process reading the store, as the viewer does, for as long as the test runs."""
+    process = _start(HOLD_OPEN, str(db_path))
+    assert process.stdout is not None and process.stdout.readline().strip() == "open", process.stderr
+    yield process
+    process.communicate("", timeout=60)
+
+
+@spanlite.trace
+def double(x: int) -> int:
+    return x * 2
+
+
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_a_store_deleted_while_another_process_reads_it_is_recreated(
+    db_path: Path, writer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPANLITE_WRITER", writer)
+    spanlite.configure(db=db_path)
+    double(0)
+    assert spanlite.flush()
+    process = _start(HOLD_OPEN, str(db_path))
+    assert process.stdout is not None and process.stdout.readline().strip() == "open"
+    try:
+        db_path.unlink()  # `rm traces.db`: its -wal and -shm stay, open in the reader
+        assert [double(i) for i in range(2_000)] == [i * 2 for i in range(2_000)]
+        assert spanlite.flush()
+    finally:
+        process.communicate("", timeout=60)
+    with TraceStore(db_path) as store:
+        assert (store.stats()["spans"], store.stats()["dropped_spans"]) == (2_000, 0)
+        assert store.rows("PRAGMA integrity_check")[0]["integrity_check"] == "ok"
+
+
+RECREATE = """
+import sys, spanlite
+spanlite.configure(db=sys.argv[1])
+@spanlite.trace
+def work(i):
+    return i
+work(-1)
+assert spanlite.flush()
+print("open", flush=True)
+sys.stdin.readline()  # the store is deleted now: every process recreates it at the same moment
+for i in range(500):
+    work(i)
+assert spanlite.flush()
+"""
+
+
+def test_processes_recreating_one_deleted_store_at_once_lose_nothing(
+    db_path: Path, viewer: subprocess.Popen[str]
+) -> None:
+    """Each process clears the deleted store's leftover log before it makes a new one; none may clear the log of
+    the store another process has just made, or that process's commits would vanish with it."""
+    apps = [_start(RECREATE, str(db_path), SPANLITE_WRITER="thread") for _ in range(4)]
+    for app in apps:
+        assert app.stdout is not None and app.stdout.readline().strip() == "open", app.communicate()
+    db_path.unlink()
+    for app in apps:
+        assert app.stdin is not None
+        app.stdin.write("go\n")
+        app.stdin.flush()
+    for app in apps:
+        _, err = app.communicate(timeout=120)
+        assert app.returncode == 0, err
+    with TraceStore(db_path) as store:
+        assert (store.stats()["spans"], store.stats()["dropped_spans"]) == (2_000, 0)
+        assert store.rows("PRAGMA integrity_check")[0]["integrity_check"] == "ok"
+
+
+OPEN_NEW = """
+import sys, spanlite
+sys.stdin.readline()  # every process opens the new store at the same moment
+spanlite.configure(db=sys.argv[1])
+@spanlite.trace
+def work(i):
+    return i
+for i in range(50):
+    work(i)
+assert spanlite.flush()
+"""
+
+
+def test_processes_making_one_new_store_at_once_all_trace(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    apps = [_start(OPEN_NEW, str(path), SPANLITE_STRICT="1", SPANLITE_WRITER="thread") for _ in range(8)]
+    for app in apps:
+        assert app.stdin is not None
+        app.stdin.write("go\n")
+        app.stdin.flush()
+    for app in apps:
+        _, err = app.communicate(timeout=120)
+        assert app.returncode == 0, err
+    with TraceStore(path) as store:
+        assert (store.stats()["spans"], store.stats()["dropped_spans"]) == (400, 0)
+
+
+# Someone else's files: none of them may change by a byte, nor may a file appear beside them.
+
+
+def _foreign_wal(path: Path) -> None:
+    """Another app's database in WAL mode, closed, so no -wal or -shm is beside it."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE people (name TEXT)")
+    conn.execute("INSERT INTO people VALUES ('ada')")
+    conn.commit()
+    conn.close()
+
+
+def _foreign_rollback(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL)")
+    conn.execute("INSERT INTO orders (total) VALUES (9.5)")
+    conn.commit()
+    conn.close()
+
+
+CRASH_WITH_A_LOG = """
+import os, sqlite3, sys
+app = sqlite3.connect(sys.argv[1], isolation_level=None)
+app.execute("PRAGMA wal_autocheckpoint = 0")
+app.execute("INSERT INTO people VALUES ('grace')")
+os._exit(0)  # with the insert in its log only
+"""
+
+
+def _foreign_wal_left_by_a_crash(path: Path) -> None:
+    """Another app's WAL database whose app died with changes in its log: whoever opens it next for writing copies
+    them into the file and deletes the log."""
+    _foreign_wal(path)
+    subprocess.run([sys.executable, "-c", CRASH_WITH_A_LOG, str(path)], check=True, timeout=60)
+
+
+def _garbage(path: Path) -> None:
+    path.write_text("my notes, not a database\n" * 100)
+
+
+def _empty(path: Path) -> None:
+    path.touch()
+
+
+def _blank_sqlite(path: Path) -> None:
+    """A valid SQLite database with no table: its header written, nothing else."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 7")
+    conn.close()
+
+
+NOT_STORES: dict[str, Callable[[Path], None]] = {
+    "foreign-wal": _foreign_wal, "foreign-wal-crashed": _foreign_wal_left_by_a_crash,
+    "foreign-rollback": _foreign_rollback, "garbage": _garbage,
+}  # fmt: skip
+EMPTY: dict[str, Callable[[Path], None]] = {"empty": _empty, "blank-sqlite": _blank_sqlite}
+
+
+def _snapshot(directory: Path) -> dict[str, str]:
+    """Every file in ``directory`` and a hash of its bytes (a -shm is shared memory, its bytes are not the file's)."""
+    return {
+        p.name: "" if p.name.endswith("-shm") else hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.iterdir())
+    }
+
+
+def _made(tmp_path: Path, kind: str, make: Callable[[Path], None]) -> Path:
+    directory = tmp_path / kind  # a directory of its own, so that a file appearing beside it shows
+    directory.mkdir()
+    make(path := directory / "app.db")
+    return path
+
+
+READ_COMMANDS = [
+    ["stats"], ["traces", "list"], ["traces", "list", "--json"], ["traces", "search", "ada"], ["traces", "show", "t1"],
+    ["traces", "export"], ["traces", "export", "--format", "dataset"], ["traces", "delete", "t1"],
+    ["traces", "delete", "--before", "2000-01-01"],
+]  # fmt: skip
+
+
+def _run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = cli.main(args)
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", [*NOT_STORES, *EMPTY])
+def test_read_commands_and_the_viewers_reader_never_write_to_a_file_that_is_not_a_store(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _made(tmp_path, kind, {**NOT_STORES, **EMPTY}[kind])
+    before = _snapshot(path.parent)
+    for command in READ_COMMANDS:
+        code, err = _run_cli(["--db", str(path), *command], capsys)
+        assert code == 1 and err.startswith("spanlite: ") and err.count("\n") == 1, (command, err)
+        assert "spanlite trace store" in err, (command, err)
+        assert _snapshot(path.parent) == before, command
+    with pytest.raises(StoreError, match="spanlite trace store"):
+        TraceStore(path)
+    assert _snapshot(path.parent) == before
+
+
+@pytest.mark.parametrize("kind", list(NOT_STORES))
+def test_writers_never_write_to_a_file_that_is_not_a_store(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _made(tmp_path, kind, NOT_STORES[kind])
+    before = _snapshot(path.parent)
+    with pytest.raises(StoreError, match="spanlite trace store"):
+        spanlite.configure(db=path)
+    assert _snapshot(path.parent) == before
+    code, err = _run_cli(["--db", str(path), "ui"], capsys)
+    assert code == 1 and "spanlite trace store" in err
+    assert _snapshot(path.parent) == before
+
+
+def test_a_foreign_database_in_use_by_its_app_is_only_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its app has it open with a log not yet written back: reading must neither write the log back nor change it."""
+    path = _made(tmp_path, "in-use", _foreign_wal)
+    app = sqlite3.connect(path, isolation_level=None)
+    app.execute("PRAGMA wal_autocheckpoint = 0")
+    app.execute("INSERT INTO people VALUES ('grace')")
+    try:
+        before = _snapshot(path.parent)
+        assert set(before) == {"app.db", "app.db-wal", "app.db-shm"}
+        for command in (["stats"], ["traces", "list"]):
+            code, err = _run_cli(["--db", str(path), *command], capsys)
+            assert code == 1 and "not a spanlite trace store" in err
+        for open_it in (TraceStore, lambda p: spanlite.configure(db=p)):
+            with pytest.raises(StoreError, match="not a spanlite trace store"):
+                open_it(path)
+        assert _snapshot(path.parent) == before
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize("kind", list(EMPTY))
+def test_a_writer_makes_its_store_in_an_empty_file(tmp_path: Path, kind: str) -> None:
+    """An empty file (a temporary file made for the store, say) holds nothing to keep: tracing makes its store there."""
+    path = _made(tmp_path, kind, EMPTY[kind])
+    spanlite.configure(db=path)
+    assert double(2) == 4
+    assert spanlite.flush()
+    with TraceStore(path) as store:
+        assert store.stats()["spans"] == 1
