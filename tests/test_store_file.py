@@ -1,4 +1,5 @@
-"""The store file at its edges: deleted under a running app, made by several processes at once, someone else's file."""
+"""The store file at its edges: deleted under a running app, made by several processes at once, someone else's file,
+an export aimed at it."""
 
 from __future__ import annotations
 
@@ -278,3 +279,87 @@ def test_a_writer_makes_its_store_in_an_empty_file(tmp_path: Path, kind: str) ->
     assert spanlite.flush()
     with TraceStore(path) as store:
         assert store.stats()["spans"] == 1
+
+
+# Exports: never onto the store, never half a file.
+
+
+def _store_with_a_trace(db_path: Path) -> None:
+    double(21)
+    assert spanlite.flush()
+    spanlite.configure(db=db_path.with_name("elsewhere.db"))  # nothing of the app writes to the store from now on
+
+
+def _aliases(db_path: Path, tmp_path: Path) -> list[Path]:
+    """Every way to name the store's files that an export must refuse."""
+    link = tmp_path / "link.db"
+    link.symlink_to(db_path)
+    hard = tmp_path / "hard.db"
+    os.link(db_path, hard)
+    wal_link = tmp_path / "wal-link"
+    wal_link.symlink_to(f"{db_path}-wal")
+    return [
+        db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm"), link, hard, wal_link,
+        db_path.parent / "sub" / ".." / db_path.name,
+    ]  # fmt: skip
+
+
+def test_an_export_onto_the_store_or_its_log_is_refused(
+    db_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _store_with_a_trace(db_path)
+    (db_path.parent / "sub").mkdir()
+    with TraceStore(db_path) as reader:  # a reader keeps the store's -wal and -shm in place
+        reader.stats()
+        store_files = {p: p.read_bytes() for p in (db_path, Path(f"{db_path}-wal"))}
+        assert Path(f"{db_path}-shm").exists()
+        for target in _aliases(db_path, tmp_path):
+            code, err = _run_cli(["--db", str(db_path), "traces", "export", "-o", str(target)], capsys)
+            assert code == 1 and err.startswith("spanlite: ") and err.count("\n") == 1, (target, err)
+            assert {p: p.read_bytes() for p in store_files} == store_files, target
+        assert reader.stats()["spans"] == 1
+
+
+def test_an_export_onto_another_sqlite_database_is_refused(
+    db_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _store_with_a_trace(db_path)
+    other = _made(tmp_path, "other", _foreign_rollback)
+    before = _snapshot(other.parent)
+    code, err = _run_cli(["--db", str(db_path), "traces", "export", "-o", str(other)], capsys)
+    assert code == 1 and "SQLite database" in err
+    assert _snapshot(other.parent) == before
+
+
+def test_a_failed_export_leaves_the_previous_file_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "exports" / "traces.jsonl"
+    out.parent.mkdir()
+    out.write_text('{"previous": "export"}\n')
+    code, err = _run_cli(["--db", str(tmp_path / "typo.db"), "traces", "export", "-o", str(out)], capsys)
+    assert code == 1 and "no trace store" in err
+    assert out.read_text() == '{"previous": "export"}\n'
+    assert os.listdir(out.parent) == ["traces.jsonl"]  # no temporary file left behind
+
+
+def test_an_export_replaces_the_file_whole_and_through_a_symlink(
+    db_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _store_with_a_trace(db_path)
+    real = tmp_path / "exports" / "traces.jsonl"
+    real.parent.mkdir()
+    real.write_text("old\n" * 1000)
+    real.chmod(0o640)
+    link = tmp_path / "latest.jsonl"
+    link.symlink_to(real)
+    code, err = _run_cli(["--db", str(db_path), "traces", "export", "-o", str(link)], capsys)
+    assert code == 0 and "exported 1 traces" in err
+    assert link.is_symlink() and len(real.read_text().splitlines()) == 1 and '"double"' in real.read_text()
+    assert oct(real.stat().st_mode & 0o777) == oct(0o640)
+    assert os.listdir(real.parent) == ["traces.jsonl"]
+
+
+def test_an_export_to_a_device_writes_to_it(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Not a regular file (/dev/null, a pipe): written as it is, never replaced by a rename."""
+    _store_with_a_trace(db_path)
+    code, err = _run_cli(["--db", str(db_path), "traces", "export", "-o", os.devnull], capsys)
+    assert code == 0 and "exported 1 traces" in err
