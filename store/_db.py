@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_MS = 30_000
 WAL_CHECKPOINT_PAGES = 4_000  # 64 MB of WAL at most between checkpoints
+LOG_BYTES_KEPT = 64 * 1024 * 1024  # a longer log is cut back to this when it is rewound (``_checkpointer``)
 SQLITE_HEADER = b"SQLite format 3\x00"
 Holds = Literal["none", "empty", "blank", "store"]  # no file, 0 bytes, SQLite without tables, a spanlite store
 
@@ -79,6 +80,8 @@ def _configure(conn: sqlite3.Connection) -> None:
     # (16 MB at our page size) had a busy writer waiting a third of its time; four times fewer checkpoints, each
     # copying hot index pages once rather than four times, cut a writer's time per span by a fifth.
     conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+    # Whichever connection writes first after the log is rewound cuts the file back, a reader's too.
+    conn.execute(f"PRAGMA journal_size_limit = {LOG_BYTES_KEPT}")
 
 
 def _identify(path: Path) -> Holds:

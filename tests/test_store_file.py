@@ -1,5 +1,5 @@
 """The store file at its edges: deleted under a running app, made by several processes at once, someone else's file,
-an export aimed at it."""
+an export aimed at it, its log under several writers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -363,3 +365,71 @@ def test_an_export_to_a_device_writes_to_it(db_path: Path, capsys: pytest.Captur
     _store_with_a_trace(db_path)
     code, err = _run_cli(["--db", str(db_path), "traces", "export", "-o", os.devnull], capsys)
     assert code == 0 and "exported 1 traces" in err
+
+
+# The log: bounded however many processes write.
+
+WAL_WRITER = """
+import sys, time
+from spanlite.store import SQLiteSpanExporter, _checkpointer, _db
+from spanlite.store._rows import span_row
+# A log kept to 1 MB instead of 64 MB (its bound: 4 MB, not 256 MB), so that the bound is reached within a second.
+_db.WAL_CHECKPOINT_PAGES = _checkpointer.WAL_CHECKPOINT_PAGES = 64
+_db.LOG_BYTES_KEPT = _checkpointer.LOG_BYTES_KEPT = 1024 * 1024
+_checkpointer.SPANS_PER_CHECKPOINT = 200
+exporter = SQLiteSpanExporter(sys.argv[1], writer="thread")
+print("ready", flush=True)
+sys.stdin.readline()
+deadline = time.monotonic() + float(sys.argv[2])
+written = 0
+while time.monotonic() < deadline:
+    rows = [
+        span_row(trace_id=f"{sys.argv[3]}-{written + i // 10}", span_id=str(i % 10), parent_id=None if i % 10 == 0
+                 else "0", name="step", start_ns=time.time_ns(), end_ns=time.time_ns(), status="OK",
+                 status_message=None, attributes={"spanlite.inputs": '"a question of some length"'}, events=[])
+        for i in range(200)
+    ]
+    assert exporter.write_rows(rows), exporter.last_error
+    written += len(rows)
+exporter.shutdown()
+print(written, flush=True)
+"""
+WAL_BOUND = 4 * 1024 * 1024  # BACKSTOP (4) times the 1 MB the writers above keep
+
+
+def test_the_log_stays_bounded_while_several_processes_write_at_full_speed(tmp_path: Path) -> None:
+    """A checkpoint that never blocks a writer cannot catch up while others write, so the log is never rewound:
+    four saturated writers grew it to 5.9 GB in a minute. Some process must rewind it once it passes the bound."""
+    db_path = tmp_path / "busy.db"
+    writers = [_start(WAL_WRITER, str(db_path), "6", f"w{n}") for n in range(3)]
+    for writer in writers:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready", writer.communicate()
+    sizes: list[int] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            try:
+                sizes.append(os.path.getsize(f"{db_path}-wal"))
+            except OSError:
+                pass
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        for writer in writers:
+            assert writer.stdin is not None
+            writer.stdin.write("go\n")
+            writer.stdin.flush()
+        results = [writer.communicate(timeout=120) for writer in writers]
+    finally:
+        done.set()
+        sampler.join()
+    assert [w.returncode for w in writers] == [0, 0, 0], [err for _, err in results]
+    written = sum(int(out) for out, _ in results)
+    with TraceStore(db_path) as store:
+        assert store.stats()["spans"] == written
+        assert store.rows("PRAGMA integrity_check")[0]["integrity_check"] == "ok"
+    assert max(sizes) <= WAL_BOUND, f"the log reached {max(sizes) / 2**20:.1f} MB"
+
