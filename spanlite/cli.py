@@ -16,10 +16,10 @@ from typing import Any, Iterator, Sequence, TextIO
 import orjson
 
 from spanlite.store import SpanRecord, StoreError, Trace, TraceStore, TraceSummary, default_db_path
-from spanlite.store._db import SQLITE_HEADER
 
 LIST_LIMIT = 20
 STORE_SUFFIXES = ("-wal", "-shm", "-journal")  # the files SQLite keeps beside a store
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of any SQLite database
 WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")  # the first bytes of any SQLite -wal
 
 

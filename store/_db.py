@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 BUSY_TIMEOUT_MS = 30_000
 WAL_CHECKPOINT_PAGES = 4_000  # 64 MB of WAL at most between checkpoints
 LOG_BYTES_KEPT = 64 * 1024 * 1024  # a longer log is cut back to this when it is rewound (``_checkpointer``)
-SQLITE_HEADER = b"SQLite format 3\x00"
 Holds = Literal["none", "empty", "blank", "store"]  # no file, 0 bytes, SQLite without tables, a spanlite store
 
 
@@ -88,23 +87,21 @@ def _identify(path: Path) -> Holds:
     """What ``path`` holds, read through a connection that writes nothing and makes no file beside it.
 
     ``StoreError`` for a file that is not a store: another app's database, no database, a newer spanlite's store.
-    A database in WAL mode with no log beside it is read as ``immutable``, since a read-only connection would make
-    a -wal and a -shm next to it (and leave them behind).
+    A database with no log beside it is read as ``immutable``: a read-only connection to one in WAL mode would make
+    a -wal and a -shm next to it (and leave them behind). Only SQLite opens the file: closing a descriptor of our
+    own would drop the locks this process's connections hold on it (POSIX locks belong to the process).
     """
     try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            raise StoreError(f"{path} is not a file, so not a spanlite trace store")
-        with path.open("rb") as file:
-            header = file.read(100)
+        info = path.stat()
     except FileNotFoundError:
         return "none"
     except OSError as exc:
         raise StoreError(f"cannot open trace store {path}: {exc}") from exc
-    if not header:
+    if not stat.S_ISREG(info.st_mode):
+        raise StoreError(f"{path} is not a file, so not a spanlite trace store")
+    if info.st_size == 0:
         return "empty"
-    if len(header) < 100 or not header.startswith(SQLITE_HEADER):
-        raise StoreError(f"{path} is not a usable spanlite trace store: it is not an SQLite database")
-    no_log = header[18] == 2 and not os.path.exists(f"{path}-wal")  # in WAL mode, every change written back
+    no_log = not os.path.exists(f"{path}-wal")  # no connection has it open, or none did since it was written back
     try:
         applied, tables = _read_schema(path, immutable=no_log)
     except sqlite3.DatabaseError:
@@ -119,8 +116,12 @@ def _identify(path: Path) -> Holds:
     if applied:
         return "store"
     if tables - {"_sqlite_migrations"}:
-        raise StoreError(f"{path} is an SQLite database but not a spanlite trace store")
+        raise _not_a_store(path)
     return "blank"
+
+
+def _not_a_store(path: Path) -> StoreError:
+    return StoreError(f"{path} is an SQLite database but not a spanlite trace store")
 
 
 def _read_schema(path: Path, *, immutable: bool) -> tuple[set[str], set[str]]:
@@ -157,7 +158,7 @@ def _open(path: Path, *, new: bool = False) -> sqlite3.Connection:
     conn = _connect(path, new=new)
     try:
         _configure(conn)
-        _migrate(conn)
+        _migrate(conn, path)
     except BaseException:
         conn.close()
         raise
@@ -229,13 +230,18 @@ def _store_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
     return StoreError(f"{path} is not a usable spanlite trace store: {exc}")
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     """Bring a store identified as one (or an empty file made one) up to the current schema."""
     applied = _applied(conn)
     if applied == set(NAMES):
         return
-    if not applied and (_create(conn) or _applied(conn) == set(NAMES)):  # made here, or by another process
-        return
+    if not applied:
+        if _create(conn):
+            return
+        if not (applied := _applied(conn)):  # tables appeared since it was identified, and they are not ours
+            raise _not_a_store(path)
+        if applied == set(NAMES):  # made by another process meanwhile
+            return
     from sqlite_utils import Database
 
     with write_transaction(conn):  # two processes opening an old store cannot both migrate it

@@ -17,7 +17,7 @@ import pytest
 
 import spanlite
 from spanlite import cli
-from spanlite.store import StoreError, TraceStore
+from spanlite.store import SQLiteSpanExporter, StoreError, TraceStore
 
 HOLD_OPEN = """
 import sys
@@ -53,23 +53,47 @@ def double(x: int) -> int:
 
 @pytest.mark.parametrize("writer", ["thread", "process"])
 def test_a_store_deleted_while_another_process_reads_it_is_recreated(
-    db_path: Path, writer: str, monkeypatch: pytest.MonkeyPatch
+    db_path: Path, viewer: subprocess.Popen[str], writer: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SPANLITE_WRITER", writer)
     spanlite.configure(db=db_path)
     double(0)
     assert spanlite.flush()
-    process = _start(HOLD_OPEN, str(db_path))
-    assert process.stdout is not None and process.stdout.readline().strip() == "open"
-    try:
-        db_path.unlink()  # `rm traces.db`: its -wal and -shm stay, open in the reader
-        assert [double(i) for i in range(2_000)] == [i * 2 for i in range(2_000)]
-        assert spanlite.flush()
-    finally:
-        process.communicate("", timeout=60)
+    db_path.unlink()  # `rm traces.db`: its -wal and -shm stay, open in the viewer
+    assert [double(i) for i in range(2_000)] == [i * 2 for i in range(2_000)]
+    assert spanlite.flush()
     with TraceStore(db_path) as store:
         assert (store.stats()["spans"], store.stats()["dropped_spans"]) == (2_000, 0)
         assert store.rows("PRAGMA integrity_check")[0]["integrity_check"] == "ok"
+
+
+HOLDS_SHARED = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 510, 0x40000002)  # the bytes SQLite's readers lock
+    print("free")
+except OSError:
+    print("held")
+"""
+
+
+def test_opening_a_store_again_keeps_the_locks_this_process_holds_on_it(db_path: Path) -> None:
+    """POSIX locks belong to the process: a descriptor of the store's file opened and closed outside SQLite (to
+    read its header, say) drops every lock this process's connections hold on it, and the last other process to
+    close its own connection then deletes the log they still write to. Only SQLite may open the file."""
+
+    def lock() -> str:
+        check = [sys.executable, "-c", HOLDS_SHARED, str(db_path)]
+        return subprocess.run(check, capture_output=True, text=True, timeout=60).stdout.strip()
+
+    double(1)
+    assert spanlite.flush()
+    assert lock() == "held"  # the writer's connection, reading the store in WAL mode
+    TraceStore(db_path).close()
+    assert lock() == "held"
+    SQLiteSpanExporter(db_path).shutdown()
+    assert lock() == "held"
 
 
 RECREATE = """
