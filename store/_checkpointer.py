@@ -34,7 +34,7 @@ BACKSTOP = 4
 PASSES = 8  # a pass copies what the log held when it began; the next ones, what came in meanwhile
 REWIND = 2  # times LOG_BYTES_KEPT: a log this long is rewound by force, however many processes write
 REWIND_BUSY_MS = 100  # how long a rewind may wait for the write lock, or for a reader while holding writers back
-REWIND_PAUSE_S = 1.0  # after a rewind a reader held up: how long writers write on before the next
+REWIND_PAUSE_S = 1.0  # the longest a writer writes on after rewinds held up, before it tries the next
 
 
 class Checkpointer:
@@ -46,6 +46,7 @@ class Checkpointer:
         writer.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES * BACKSTOP}")
         self._spans = 0
         self._rewind_after = 0.0  # monotonic time before which no rewind is tried
+        self._rewinds_held_up = 0  # in a row
         self._wake = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -80,7 +81,9 @@ class Checkpointer:
         checkpoint lock takes the write lock before other writers, asleep in their busy handlers, wake up for it,
         and the others wait for it to finish (``REWIND_BUSY_MS`` at most) rather than queue for the write lock
         ahead of it. A reader that stays in the log holds a rewind up for that long, holding the writers too; so
-        after one that did not finish, writers write on for ``REWIND_PAUSE_S`` before the next.
+        after a rewind of its own that did not finish, a writer writes on a while before the next: twice as long
+        after each, up to ``REWIND_PAUSE_S``, so that a long reader costs writers a tenth of their time at most
+        while a writer that held the write lock a little too long delays the next rewind only a little.
         """
         start = time.monotonic()
         if start < self._rewind_after:
@@ -98,8 +101,12 @@ class Checkpointer:
         except sqlite3.Error as exc:
             logger.debug("spanlite could not rewind the log of %s: %s", self._path, exc)
             return
-        if result[0]:
-            self._rewind_after = time.monotonic() + REWIND_PAUSE_S
+        if not result[0]:
+            self._rewinds_held_up = 0
+        elif result != (1, -1, -1):  # this one checkpointed: a reader held it up, or the writers did
+            self._rewinds_held_up = min(self._rewinds_held_up + 1, 10)
+            pause = min(REWIND_PAUSE_S, REWIND_BUSY_MS / 1000 * 2**self._rewinds_held_up)
+            self._rewind_after = time.monotonic() + pause
 
     def _checkpoint(self) -> None:
         """Wake the thread, started now if it is not yet; never raises."""
@@ -148,8 +155,8 @@ class Checkpointer:
                 try:
                     for _ in range(PASSES):
                         _, log_pages, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                        if copied == log_pages:
-                            break
+                        if copied == log_pages or self._wal_bytes() > REWIND * LOG_BYTES_KEPT:
+                            break  # caught up, or the writers are to rewind it and need the checkpoint lock
                 except sqlite3.Error as exc:  # the writer's backstop checkpoint covers for it
                     logger.debug("spanlite could not checkpoint %s: %s", self._path, exc)
         finally:
