@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import itertools
+import os
+import secrets
+import stat
 import sys
 from pathlib import Path
 from typing import Any, Iterator, Sequence, TextIO
@@ -14,6 +18,9 @@ import orjson
 from spanlite.store import SpanRecord, StoreError, Trace, TraceStore, TraceSummary, default_db_path
 
 LIST_LIMIT = 20
+STORE_SUFFIXES = ("-wal", "-shm", "-journal")  # the files SQLite keeps beside a store
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of any SQLite database
+WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")  # the first bytes of any SQLite -wal
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:  # `spanlite traces list | head`
         return 0
+    except OSError as exc:  # a file to write that cannot be: no such directory, no permission, a full disk
+        print(f"spanlite: {exc}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -191,23 +201,67 @@ def _tree(trace: Trace) -> list[tuple[int, SpanRecord]]:
 
 
 def _export(args: argparse.Namespace) -> int:
-    out: TextIO = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
-    count = 0
-    try:
-        with _store(args) as store:
-            filters = _search_filters(args)
-            if args.format == "dataset":
-                records: Iterator[dict[str, Any]] = store.dataset_rows(**filters)
-            else:
-                records = (t.to_dict() for s in store.iter_traces(**filters) if (t := store.get_trace(s.trace_id)))
-            for record in itertools.islice(records, args.limit):
-                _write_json(out, record)
-                count += 1
-    finally:
-        if args.output:
-            out.close()
+    if args.output is None:
+        count = _write_export(args, sys.stdout)
+    else:
+        with _whole_file(_export_target(args.output, args.db or default_db_path())) as out:
+            count = _write_export(args, out)
     print(f"exported {count} traces", file=sys.stderr)
     return 0
+
+
+def _write_export(args: argparse.Namespace, out: TextIO) -> int:
+    count = 0
+    with _store(args) as store:
+        filters = _search_filters(args)
+        if args.format == "dataset":
+            records: Iterator[dict[str, Any]] = store.dataset_rows(**filters)
+        else:
+            records = (t.to_dict() for s in store.iter_traces(**filters) if (t := store.get_trace(s.trace_id)))
+        for record in itertools.islice(records, args.limit):
+            _write_json(out, record)
+            count += 1
+    return count
+
+
+def _export_target(output: Path, db: Path) -> Path:
+    """The file an export replaces: ``output`` through its symlinks; never the store, its log, or a database."""
+    target = output.expanduser().resolve()
+    store = db.expanduser().resolve()  # SQLite names the log after the file a symlink points to
+    for own in (store, *(Path(f"{store}{suffix}") for suffix in STORE_SUFFIXES)):
+        if target == own or (target.exists() and own.exists() and os.path.samefile(target, own)):
+            raise ValueError(f"refusing to export onto the trace store's own file {own}")
+    if target.is_file():
+        with target.open("rb") as file:
+            head = file.read(len(SQLITE_HEADER))
+        if head == SQLITE_HEADER or head[:4] in WAL_MAGIC:
+            raise ValueError(f"{output} is an SQLite database; refusing to overwrite it with an export")
+    return target
+
+
+@contextlib.contextmanager
+def _whole_file(target: Path) -> Iterator[TextIO]:
+    """``target`` written whole or left as it was: written to a new file beside it, which replaces it at the end.
+
+    A device or a pipe (``/dev/null``, ``>(gzip > x)``) is written as it is: it cannot be replaced.
+    """
+    if target.exists() and not target.is_file():
+        with target.open("w", encoding="utf-8") as out:
+            yield out
+        return
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as to any new file
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            if target.exists():
+                os.chmod(out.fileno(), stat.S_IMODE(target.stat().st_mode))
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _delete(args: argparse.Namespace) -> int:

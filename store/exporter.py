@@ -85,7 +85,8 @@ class SQLiteSpanExporter(SpanExporter):
         self.last_error: str | None = None  # why the last export failed, for the processor's one warning
         # The last failure was the batch's own, not the store's: writing the same spans again would fail again.
         self.last_error_permanent = False
-        self._conn = open_connection(self.path)  # fail here, loudly, for a bad path or a newer schema
+        # Fail here, loudly, for a bad path, someone else's file or a newer schema; a fresh empty file becomes a store.
+        self._conn = open_connection(self.path, fill_empty=True)
         self._inode = _inode(self.path)
         self._checkpointer = Checkpointer(self.path, self._conn)
         self._lock = threading.Lock()
@@ -294,7 +295,7 @@ class SQLiteSpanExporter(SpanExporter):
         logger.warning("spanlite store %s was deleted or replaced; writing to a new one there", self.path)
         self._checkpointer.close()
         self._conn.close()
-        self._conn = open_connection(self.path)
+        self._conn = open_connection(self.path, fill_empty=True)  # clears the deleted store's leftover log
         self._inode = _inode(self.path)
         self._checkpointer = Checkpointer(self.path, self._conn)
 

@@ -208,6 +208,7 @@ def test_a_slow_writers_grown_log_is_checkpointed_when_it_is_idle(
     from spanlite.store import _checkpointer
 
     monkeypatch.setattr(_checkpointer, "LOG_BYTES_KEPT", 1)  # any log counts as grown
+    monkeypatch.setattr(_checkpointer, "REWIND", 10**12)  # but none as past its bound, rewound at the commit
     path = tmp_path / "slow.db"
     exporter = SQLiteSpanExporter(path, writer="thread")
     assert exporter.write_rows([row("t1", "s1", None, 1)])  # far fewer spans than a checkpoint waits for
