@@ -82,12 +82,13 @@ class Checkpointer:
         self._wake = threading.Event()
         self._spans = 0
 
-    def close(self) -> None:
-        """Let a checkpoint under way finish; the store's last connection to close checkpoints what is left."""
+    def close(self, timeout_s: float | None = None) -> None:
+        """Let a checkpoint under way finish (for at most ``timeout_s``); the store's last connection to close
+        checkpoints what is left."""
         self._closed = True
         self._wake.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(timeout_s)
 
     def _run(self) -> None:
         try:

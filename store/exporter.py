@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import marshal
 import os
@@ -10,7 +11,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Callable, Literal, NamedTuple, Sequence
+from typing import Any, Callable, Iterator, Literal, NamedTuple, Sequence, TypeVar
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -18,7 +19,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from spanlite.tracing import redaction
 
 from ._checkpointer import Checkpointer
-from ._db import StoreError, open_connection
+from ._db import BUSY_TIMEOUT_MS, StoreError, open_connection
 from ._rows import PackedSpan, pack_span, packed_span_row, redact_rows
 from ._text_index import CHUNK
 from ._writer import index_text, write_spans
@@ -27,6 +28,10 @@ from ._writer_process import WriterGone, WriterProcess
 logger = logging.getLogger("spanlite")
 
 _ToRows = Callable[[Sequence[Any]], list[dict[str, Any]]]  # a batch (packed spans, or rows) as rows to store
+_T = TypeVar("_T")
+# SQLite waits for a locked store in steps this long, and between them the exporter looks at its deadline: one
+# wait of the whole busy timeout could not be cut short when the process has to end.
+BUSY_STEP_MS = 100
 
 
 class Marshalled(NamedTuple):
@@ -77,11 +82,12 @@ class SQLiteSpanExporter(SpanExporter):
         self.last_error: str | None = None  # why the last export failed, for the processor's one warning
         # The last failure was the batch's own, not the store's: writing the same spans again would fail again.
         self.last_error_permanent = False
-        self._conn = open_connection(self.path)  # fail here, loudly, for a bad path or a newer schema
+        self._conn = _writer_connection(self.path)  # fail here, loudly, for a bad path or a newer schema
         self._inode = _inode(self.path)
         self._checkpointer = Checkpointer(self.path, self._conn)
         self._lock = threading.Lock()
         self._closed = False
+        self._deadline: float | None = None  # ``time.monotonic()`` by which every write gives up (``set_deadline``)
         mode = writer or os.environ.get("SPANLITE_WRITER", "auto")
         if mode not in ("auto", "thread", "process"):
             raise ValueError(f"writer must be 'auto', 'thread' or 'process', not {mode!r}")
@@ -93,6 +99,14 @@ class SQLiteSpanExporter(SpanExporter):
         self._starting = threading.Lock()  # guards starting and losing the child
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (e := ref()) and e._after_fork())
+
+    def set_deadline(self, deadline: float | None) -> None:
+        """Have every write, and ``shutdown``, give up at ``deadline`` (``time.monotonic()``) instead of waiting out
+        a store locked by another process or a busy writer process: the app is ending and must end in time. A write
+        that gives up fails (the spans are not stored) and says why in ``last_error``."""
+        self._deadline = deadline
+        if (child := self._child) is not None:
+            child.give_up_at = deadline
 
     @property
     def writer_pid(self) -> int | None:
@@ -178,9 +192,9 @@ class SQLiteSpanExporter(SpanExporter):
     def _write_here(self, batch: Sequence[Any], to_rows: _ToRows) -> WriteFailure | None:
         try:
             ready = to_rows(batch)
-            with self._lock:
+            with self._locked():
                 self._reopen_if_replaced()
-                write_spans(self._conn, ready)
+                self._while_busy(write_spans, self._conn, ready)
                 self._checkpointer.stored(len(ready))
         except (sqlite3.Error, StoreError, OSError) as exc:  # the store's: locked, full disk, deleted, ...
             logger.debug("spanlite could not write %d spans to %s: %s", len(batch), self.path, exc)
@@ -200,8 +214,8 @@ class SQLiteSpanExporter(SpanExporter):
         for item in batch:
             try:
                 ready = to_rows([item])
-                with self._lock:
-                    write_spans(self._conn, ready)
+                with self._locked():
+                    self._while_busy(write_spans, self._conn, ready)
                     self._checkpointer.stored(1)
             except (sqlite3.Error, StoreError, OSError) as exc:
                 return WriteFailure(f"{self.path}: {exc}", False)
@@ -214,6 +228,30 @@ class SQLiteSpanExporter(SpanExporter):
                        lost[0])  # fmt: skip
         self.record_dropped(len(lost))
         return None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """``_lock``, waited for until the deadline if there is one (then ``StoreError``)."""
+        deadline = self._deadline
+        if not self._lock.acquire(timeout=-1 if deadline is None else max(deadline - time.monotonic(), 0)):
+            raise StoreError("another write of this process did not finish by the deadline")
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def _while_busy(self, write: Callable[..., _T], *args: Any) -> _T:
+        """``write(*args)``, tried again while another connection holds the store, for the busy timeout or until
+        the deadline. ``write`` takes the write lock first (``BEGIN IMMEDIATE``), so a try that fails wrote nothing."""
+        give_up = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                return write(*args)
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
+                    raise
+                if time.monotonic() >= min(give_up, self._deadline or give_up):
+                    raise
 
     def _child_for(self, count: int) -> WriterProcess | None:
         """The writer child if one runs, started now if the mode asks for one; ``None`` to write in this process.
@@ -247,6 +285,7 @@ class SQLiteSpanExporter(SpanExporter):
         if self._closed:  # shut down while it started
             child.close()
             return
+        child.give_up_at = self._deadline
         self._child = child
 
     def _lose_child(self, child: WriterProcess, why: Exception) -> None:
@@ -255,7 +294,7 @@ class SQLiteSpanExporter(SpanExporter):
                 return
             self._child = None
             self._mode = "thread"
-        if not self._closed:  # closing it is what stopped it
+        if not self._closed and self._deadline is None:  # closing it, or the app ending, is what stopped it
             logger.warning("spanlite's writer process stopped (%s); writing in-process from now on", why)
         child.close(timeout_s=1.0)
 
@@ -275,7 +314,7 @@ class SQLiteSpanExporter(SpanExporter):
         logger.warning("spanlite store %s was deleted or replaced; writing to a new one there", self.path)
         self._checkpointer.close()
         self._conn.close()
-        self._conn = open_connection(self.path)
+        self._conn = _writer_connection(self.path)
         self._inode = _inode(self.path)
         self._checkpointer = Checkpointer(self.path, self._conn)
 
@@ -289,13 +328,15 @@ class SQLiteSpanExporter(SpanExporter):
             except WriterGone as exc:
                 self._lose_child(child, exc)
         try:
-            with self._lock:
-                self._conn.execute(
+            with self._locked():
+                self._while_busy(
+                    self._conn.execute,
                     "INSERT INTO counters (name, value) VALUES ('dropped_spans', ?) "
                     "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
                     [count],
                 )
-        except sqlite3.Error:
+        except (sqlite3.Error, StoreError) as exc:
+            self.last_error = f"{self.path}: {exc}"
             return False
         return True
 
@@ -304,9 +345,9 @@ class SQLiteSpanExporter(SpanExporter):
         if self._closed or self._child is not None:  # a writer child indexes between its own writes
             return False
         try:
-            with self._lock:
-                more = index_text(self._conn) == CHUNK
-        except sqlite3.Error as exc:
+            with self._locked():
+                more = index_text(self._conn) == CHUNK  # a locked store is indexed later: no wait for it here
+        except (sqlite3.Error, StoreError) as exc:
             logger.debug("spanlite could not index text now: %s", exc)
             return False
         if not more:
@@ -317,17 +358,29 @@ class SQLiteSpanExporter(SpanExporter):
         return True  # every export is committed before it returns
 
     def shutdown(self) -> None:
+        """Close the store, ending the writer process; by the deadline, if one is set."""
         if self._closed:
             return
         self._closed = True
+        wait = None if self._deadline is None else max(self._deadline - time.monotonic(), 0)
         if self._starter is not None:
-            self._starter.join()  # a child it starts from now on sees the store closed and ends
+            self._starter.join(wait)  # a child it starts from now on sees the store closed and ends
         if self._child is not None:
-            self._child.close()
+            self._child.close(5.0 if wait is None else wait)
             self._child = None
-        with self._lock:
-            self._checkpointer.close()
+        if not self._lock.acquire(timeout=-1 if wait is None else wait):
+            return  # another thread's write is still under way as the app ends: the connection ends with the app
+        try:
+            self._checkpointer.close(wait)
             self._conn.close()
+        finally:
+            self._lock.release()
+
+
+def _writer_connection(path: Path) -> sqlite3.Connection:
+    conn = open_connection(path)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_STEP_MS}")  # ``_while_busy`` waits the rest, step by step
+    return conn
 
 
 def _inode(path: Path) -> int | None:
