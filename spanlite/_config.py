@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Mapping, Sequence
@@ -15,6 +14,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Status
 
+from spanlite import _signals
 from spanlite.store import SQLiteSpanExporter, StoreError, default_db_path
 from spanlite.tracing import _provider, redaction
 from spanlite.tracing._guard import logger, strict
@@ -48,6 +48,7 @@ class _Pipeline:
 
 _pipeline: _Pipeline | None = None
 _lock = threading.RLock()
+_signals.install()  # at import, usually in the main thread: spans may first be made in any thread
 
 
 def configure(
@@ -108,27 +109,8 @@ def configure(
         global _pipeline
         _pipeline = _Pipeline(settings, provider, processors)
         _provider.install(provider)
-    _flush_on_sigterm()
+    _signals.install()  # if spanlite was imported outside the main thread, and this call is in it
     return settings
-
-
-def _flush_on_sigterm() -> None:
-    """SIGTERM ends a process without running ``atexit``: flush first, then let the signal do what it would.
-
-    Only where the app has not set a handler of its own, and only from the main thread (where Python allows it).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        with _lock:
-            _shutdown()  # flushes every processor, bounded by its exit timeout
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 def configure_default() -> None:
