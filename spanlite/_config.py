@@ -248,7 +248,12 @@ def _provider_for(settings: Settings) -> TracerProvider:
 
 
 def _new_provider(settings: Settings) -> TracerProvider:
-    return TracerProvider(sampler=TraceSampler(settings.sample_rate), resource=Resource.create())
+    # Not shut down by its own ``atexit`` hook, registered as it is made (at the first span, perhaps): that would
+    # run before ``atexit`` handlers the app registered earlier, and drop the spans they make. spanlite's processors
+    # close at exit on their own, after every handler registered since spanlite was imported.
+    return TracerProvider(
+        sampler=TraceSampler(settings.sample_rate), resource=Resource.create(), shutdown_on_exit=False
+    )
 
 
 def _shutdown() -> None:
