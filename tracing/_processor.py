@@ -6,7 +6,8 @@ another process, a full disk that gets space back); only when the queue is full 
 drop, and every dropped span is counted, written to the store's stats when it can be, and warned about once.
 Ending a span costs one ``deque.append``.
 
-When the process ends (``atexit``, SIGTERM through ``spanlite._signals``), ``close_all`` stores what is queued by one deadline, ``EXIT_TIMEOUT_S`` after the end
+When the process ends (``atexit``, SIGTERM through ``spanlite._signals``, the end of a multiprocessing child, which
+leaves by ``os._exit``), ``close_all`` stores what is queued by one deadline, ``EXIT_TIMEOUT_S`` after the end
 began, whatever the store is doing, and counts what it could not: in the store's stats if the store takes that
 quickly, and in any case in one warning that says how many were lost and why.
 """
@@ -17,6 +18,7 @@ import atexit
 import collections
 import logging
 import os
+import sys
 import threading
 import time
 import weakref
@@ -86,6 +88,7 @@ class QueueProcessor(SpanProcessor):
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (p := ref()) and p._after_fork())
         _live.add(self)
+        _close_when_multiprocessing_child_ends()
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         pass
@@ -381,9 +384,40 @@ def _left(deadline: float) -> float:
     return max(deadline - time.monotonic(), 0.0)
 
 
+_after_fork_hooked = False  # this process's multiprocessing after-fork hooks run ``_on_child_start``
+_finalizer_pid: int | None = None  # the process in which ``close_all`` is a multiprocessing exit finalizer
+
+
+def _close_when_multiprocessing_child_ends() -> None:
+    """Have ``close_all`` run as this process ends, if it is a multiprocessing child (or becomes one).
+
+    Such a child ends in ``multiprocessing.process.BaseProcess._bootstrap``, which runs multiprocessing's exit
+    finalizers and then, in a fork or forkserver child, leaves by ``os._exit``: ``atexit`` never runs there. A child
+    clears the finalizers it inherits as it starts, so ours is registered in the child itself: at once if it has
+    started, else by multiprocessing's after-fork hooks, which run as it starts (whatever the start method).
+    """
+    global _after_fork_hooked, _finalizer_pid
+    util = sys.modules.get("multiprocessing.util")
+    if util is None:  # multiprocessing is not loaded: no child of it runs here, and none can start from here yet
+        return
+    if sys.modules["multiprocessing.process"].parent_process() is None:
+        if not _after_fork_hooked:
+            _after_fork_hooked = True
+            util.register_after_fork(sys.modules[__name__], _on_child_start)
+    elif _finalizer_pid != os.getpid():
+        _finalizer_pid = os.getpid()
+        util.Finalize(None, close_all, exitpriority=-100)  # after the app's finalizers, which use 0 and up
+
+
+def _on_child_start(_module: object) -> None:
+    _close_when_multiprocessing_child_ends()
+
+
 def _after_fork_in_child() -> None:
     global _exit_began
     _exit_began = None
+    if _live:  # processors made by the parent: this process may be a multiprocessing child starting
+        _close_when_multiprocessing_child_ends()
 
 
 atexit.register(close_all)  # at import, so that ``atexit`` handlers the app registers later run first, and trace
