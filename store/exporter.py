@@ -83,6 +83,8 @@ class SQLiteSpanExporter(SpanExporter):
         # The last failure was the batch's own, not the store's: writing the same spans again would fail again.
         self.last_error_permanent = False
         self._conn = _writer_connection(self.path)  # fail here, loudly, for a bad path or a newer schema
+        self._conn_pid = os.getpid()
+        self._parents_conn: sqlite3.Connection | None = None  # in a forked child: never used, nor closed, here
         self._inode = _inode(self.path)
         self._checkpointer = Checkpointer(self.path, self._conn)
         self._lock = threading.Lock()
@@ -215,7 +217,7 @@ class SQLiteSpanExporter(SpanExporter):
             try:
                 ready = to_rows([item])
                 with self._locked():
-                    self._while_busy(write_spans, self._conn, ready)
+                    self._while_busy(write_spans, self._connection(), ready)
                     self._checkpointer.stored(1)
             except (sqlite3.Error, StoreError, OSError) as exc:
                 return WriteFailure(f"{self.path}: {exc}", False)
@@ -300,14 +302,31 @@ class SQLiteSpanExporter(SpanExporter):
 
     def _after_fork(self) -> None:
         # The pipes to the writer child belong to the parent; this process starts its own child if it needs one.
+        # So do the connection (see ``_connection``) and the locks, which a thread of the parent's may have held.
+        self._lock = threading.Lock()
+        self._starting = threading.Lock()
         self._starter = None
         self._checkpointer.forget_thread()
         if self._child is not None:
             self._child.forget()
             self._child = None
 
+    def _connection(self) -> sqlite3.Connection:
+        """The store's connection; the caller holds ``_lock``.
+
+        A forked child opens its own: SQLite's cannot cross a fork (the parent may have been part way through a
+        write with it, and its file locks stay the parent's). The parent's is kept, never to be used or closed here.
+        """
+        if self._conn_pid != os.getpid():
+            self._parents_conn = self._conn
+            self._conn = _writer_connection(self.path)
+            self._conn_pid = os.getpid()
+            self._checkpointer = Checkpointer(self.path, self._conn)
+        return self._conn
+
     def _reopen_if_replaced(self) -> None:
         """A store file deleted (or swapped) under a running app is recreated, not written into the void."""
+        self._connection()  # a forked child's own first
         inode = _inode(self.path)
         if inode == self._inode:
             return
@@ -330,7 +349,7 @@ class SQLiteSpanExporter(SpanExporter):
         try:
             with self._locked():
                 self._while_busy(
-                    self._conn.execute,
+                    self._connection().execute,
                     "INSERT INTO counters (name, value) VALUES ('dropped_spans', ?) "
                     "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
                     [count],
@@ -346,7 +365,7 @@ class SQLiteSpanExporter(SpanExporter):
             return False
         try:
             with self._locked():
-                more = index_text(self._conn) == CHUNK  # a locked store is indexed later: no wait for it here
+                more = index_text(self._connection()) == CHUNK  # a locked store is indexed later: no wait for it here
         except (sqlite3.Error, StoreError) as exc:
             logger.debug("spanlite could not index text now: %s", exc)
             return False
@@ -372,7 +391,8 @@ class SQLiteSpanExporter(SpanExporter):
             return  # another thread's write is still under way as the app ends: the connection ends with the app
         try:
             self._checkpointer.close(wait)
-            self._conn.close()
+            if self._conn_pid == os.getpid():
+                self._conn.close()
         finally:
             self._lock.release()
 

@@ -280,3 +280,28 @@ def test_a_span_that_ends_after_spanlite_shut_down_is_counted_and_warned_about(t
     assert code == 0, err
     assert accounted(db, err)[:2] == (1, 0)
     assert "spanlite dropped a span that ended after it had shut down" in err
+
+
+OUTLIVES_ITS_PARENT = """
+import os, sys, time, spanlite
+spanlite.configure(db=sys.argv[1])
+with spanlite.start_span("parent"):
+    pass
+spanlite.flush()
+if os.fork() == 0:
+    parent = os.getppid()
+    while os.getppid() == parent:  # until the parent has ended, and closed its connection to the store
+        time.sleep(0.01)
+    for i in range(100):
+        with spanlite.start_span(f"child-{i}"):
+            pass
+    spanlite.flush()
+    os._exit(0)
+"""
+
+
+def test_a_forked_child_that_outlives_its_parent_stores_its_spans(tmp_path: Path) -> None:
+    db = tmp_path / "orphan.db"
+    code, _, err = run(OUTLIVES_ITS_PARENT, db)  # the child holds the pipes open: this returns once it has ended
+    assert code == 0, err
+    assert accounted(db, err) == (101, 0, 0), err
