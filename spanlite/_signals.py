@@ -18,10 +18,13 @@ import signal
 import threading
 from types import FrameType
 
-from spanlite.tracing import _processor
+from spanlite.tracing import _exit
 
 # Modules whose code may hold a lock that closing takes: spanlite's export, and the standard library's that it uses.
-_HOLDING_LOCKS = ("spanlite.tracing._processor", "spanlite.tracing._late", "spanlite.store.", "logging", "threading")
+_HOLDING_LOCKS = (
+    "spanlite.tracing._processor", "spanlite.tracing._exit", "spanlite.tracing._late", "spanlite.store.", "logging",
+    "threading",
+)  # fmt: skip
 
 
 def install() -> None:
@@ -44,12 +47,12 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
         os.kill(os.getpid(), signum)
         return
     if not _holds_locks(frame):
-        closed.acquire(timeout=_processor.EXIT_TIMEOUT_S)
+        closed.acquire(timeout=_exit.EXIT_TIMEOUT_S)
 
 
 def _close_and_end(signum: int, closed: _thread.LockType) -> None:
     try:
-        _processor.close_all()
+        _exit.close_all()
     finally:
         os.kill(os.getpid(), signum)  # the default action again: the process ends here
         closed.release()

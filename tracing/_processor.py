@@ -6,39 +6,33 @@ another process, a full disk that gets space back); only when the queue is full 
 drop, and every dropped span is counted, written to the store's stats when it can be, and warned about once.
 Ending a span costs one ``deque.append``.
 
-When the process ends (``atexit``, SIGTERM through ``spanlite._signals``, the end of a multiprocessing child, which
-leaves by ``os._exit``), ``close_all`` stores what is queued by one deadline, ``EXIT_TIMEOUT_S`` after the end
-began, whatever the store is doing, and counts what it could not: in the store's stats if the store takes that
-quickly, and in any case in one warning that says how many were lost and why.
+Closing (``shutdown``, or ``_exit.close_all`` as the process ends) stores what is queued by a deadline, whatever the
+store is doing, and counts what it could not: in the store's stats if the store takes that quickly, and in any case
+in one warning that says how many were lost and why.
 """
 
 from __future__ import annotations
 
-import atexit
 import collections
 import logging
 import os
-import sys
 import threading
 import time
 import weakref
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from . import _exit
 from ._late import settle
 
 logger = logging.getLogger("spanlite")
 
 MAX_QUEUE = int(os.environ.get("SPANLITE_MAX_QUEUE", 20_000))
 MAX_ATTEMPTS = 6  # a batch is dropped after this many failed exports in a row (about 6 s of backoff)
-EXIT_TIMEOUT_S = 5.0  # how long the end of a process may spend storing what is queued
-RECORD_SHARE = 0.1  # the last part of that time, kept for counting in the store what could not be stored
-
-_live: weakref.WeakSet[QueueProcessor] = weakref.WeakSet()
-_exit_began: float | None = None  # when the process began to end: every way it ends shares one deadline
+RECORD_SHARE = 0.1  # the last part of the time to close, kept for counting in the store what could not be stored
 
 
 class QueueProcessor(SpanProcessor):
@@ -54,7 +48,7 @@ class QueueProcessor(SpanProcessor):
         max_queue: int = MAX_QUEUE,
         batch_size: int = 512,
         delay_s: float = 0.2,
-        exit_timeout_s: float = EXIT_TIMEOUT_S,
+        exit_timeout_s: float = _exit.EXIT_TIMEOUT_S,
     ) -> None:
         self.exporter = exporter
         self.max_queue = max_queue
@@ -87,8 +81,7 @@ class QueueProcessor(SpanProcessor):
         self._start_worker()
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (p := ref()) and p._after_fork())
-        _live.add(self)
-        _close_when_multiprocessing_child_ends()
+        _exit.close_at_exit(self)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         pass
@@ -127,7 +120,7 @@ class QueueProcessor(SpanProcessor):
 
     def shutdown(self) -> None:
         """Store what is queued within ``exit_timeout_s``; count and report what could not be. Idempotent."""
-        close([self], time.monotonic())
+        _exit.close([self], time.monotonic())
 
     def _drain(self, deadline: float) -> bool:
         """Export the queue from this thread, which holds the export lock: ``True`` once it is empty, ``False`` if
@@ -145,7 +138,7 @@ class QueueProcessor(SpanProcessor):
         reason = getattr(self.exporter, "last_error", None) if self._failures else None
         return f"{what} ({reason})" if reason else what
 
-    def _begin_closing(self, began: float) -> None:
+    def begin_closing(self, began: float) -> None:
         """Give the exporter its deadline and wake the export thread, which goes on storing what is queued."""
         if self._deadlines is not None:
             return
@@ -154,7 +147,7 @@ class QueueProcessor(SpanProcessor):
         self._give_exporter_until(store_by)
         self._wake.set()
 
-    def _finish_closing(self) -> None:
+    def finish_closing(self) -> None:
         """Store what is left by the first deadline; stop; count what is still not stored; report; close the exporter.
 
         The export thread may be part way through a batch: it stops after it. If it is still writing at the second
@@ -362,63 +355,5 @@ def _idle(on_idle: Callable[[], bool]) -> bool:
         return False
 
 
-def close(processors: Iterable[QueueProcessor], began: float) -> None:
-    """Close ``processors`` together: each has its ``exit_timeout_s`` from ``began``, and meanwhile their export
-    threads all store what is queued at once."""
-    processors = list(processors)
-    for processor in processors:
-        processor._begin_closing(began)
-    for processor in processors:
-        processor._finish_closing()
-
-
-def close_all() -> None:
-    """The process is ending: close every processor by the one exit deadline, however many ways it ends at once."""
-    global _exit_began
-    if _exit_began is None:
-        _exit_began = time.monotonic()
-    close(list(_live), _exit_began)
-
-
 def _left(deadline: float) -> float:
     return max(deadline - time.monotonic(), 0.0)
-
-
-_after_fork_hooked = False  # this process's multiprocessing after-fork hooks run ``_on_child_start``
-_finalizer_pid: int | None = None  # the process in which ``close_all`` is a multiprocessing exit finalizer
-
-
-def _close_when_multiprocessing_child_ends() -> None:
-    """Have ``close_all`` run as this process ends, if it is a multiprocessing child (or becomes one).
-
-    Such a child ends in ``multiprocessing.process.BaseProcess._bootstrap``, which runs multiprocessing's exit
-    finalizers and then, in a fork or forkserver child, leaves by ``os._exit``: ``atexit`` never runs there. A child
-    clears the finalizers it inherits as it starts, so ours is registered in the child itself: at once if it has
-    started, else by multiprocessing's after-fork hooks, which run as it starts (whatever the start method).
-    """
-    global _after_fork_hooked, _finalizer_pid
-    util = sys.modules.get("multiprocessing.util")
-    if util is None:  # multiprocessing is not loaded: no child of it runs here, and none can start from here yet
-        return
-    if sys.modules["multiprocessing.process"].parent_process() is None:
-        if not _after_fork_hooked:
-            _after_fork_hooked = True
-            util.register_after_fork(sys.modules[__name__], _on_child_start)
-    elif _finalizer_pid != os.getpid():
-        _finalizer_pid = os.getpid()
-        util.Finalize(None, close_all, exitpriority=-100)  # after the app's finalizers, which use 0 and up
-
-
-def _on_child_start(_module: object) -> None:
-    _close_when_multiprocessing_child_ends()
-
-
-def _after_fork_in_child() -> None:
-    global _exit_began
-    _exit_began = None
-    if _live:  # processors made by the parent: this process may be a multiprocessing child starting
-        _close_when_multiprocessing_child_ends()
-
-
-atexit.register(close_all)  # at import, so that ``atexit`` handlers the app registers later run first, and trace
-os.register_at_fork(after_in_child=_after_fork_in_child)
