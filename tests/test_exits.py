@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -305,3 +306,24 @@ def test_a_forked_child_that_outlives_its_parent_stores_its_spans(tmp_path: Path
     code, _, err = run(OUTLIVES_ITS_PARENT, db)  # the child holds the pipes open: this returns once it has ended
     assert code == 0, err
     assert accounted(db, err) == (101, 0, 0), err
+
+
+OTLP_NEVER_ANSWERS = """
+import sys, spanlite
+spanlite.configure(db=sys.argv[1], otlp_endpoint=sys.argv[2])
+for processor in spanlite._config._pipeline.processors:
+    processor.exit_timeout_s = 1.0  # the exit deadline, lowered from 5 s to be quick
+for i in range(100):
+    with spanlite.start_span(f"span-{i}"):
+        pass
+"""
+
+
+def test_an_otlp_backend_that_never_answers_neither_holds_up_the_exit_nor_the_store(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:  # accepts, and never answers
+        db = tmp_path / "otlp.db"
+        app = start(OTLP_NEVER_ANSWERS, db, f"http://127.0.0.1:{server.getsockname()[1]}")
+        _, err = app.communicate(timeout=20)  # the OTLP exporter's own timeout is 10 s a request, retried
+    assert app.returncode == 0, err
+    assert accounted(db, err) == (100, 0, 0), err
+    assert "spanlite dropped 100 spans in this process" in err  # the ones bound for the backend
