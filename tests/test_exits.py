@@ -12,12 +12,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from spanlite.store import TraceStore
+from spanlite.store import SQLiteSpanExporter, TraceStore
+from spanlite.tracing._processor import QueueProcessor
 
 ENV = {**os.environ, "SPANLITE_STRICT": "0"}
 _started: list[subprocess.Popen[str]] = []
@@ -327,3 +329,27 @@ def test_an_otlp_backend_that_never_answers_neither_holds_up_the_exit_nor_the_st
     assert app.returncode == 0, err
     assert accounted(db, err) == (100, 0, 0), err
     assert "spanlite dropped 100 spans in this process" in err  # the ones bound for the backend
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the threads' signal masks from /proc")
+def test_spanlite_threads_leave_sigint_and_sigterm_to_the_apps_threads(db_path: Path) -> None:
+    """Else the kernel may hand SIGTERM to one of them while the main thread waits in a blocking call that nothing
+    then interrupts (a pool worker waiting for its next task): Python never runs the handler, the process never ends.
+    """
+    exporter = SQLiteSpanExporter(db_path, writer="process")
+    assert exporter.write_rows([])  # the writer process has started, and the thread that reads its answers
+    processor = QueueProcessor(exporter)
+    try:
+        ours = [t for t in threading.enumerate() if t.name.startswith(("spanlite-export", "spanlite-writer"))]
+        assert {t.name for t in ours} >= {"spanlite-export", "spanlite-writer-replies"}
+        for thread in ours:
+            blocked = int(_status(thread.native_id)["SigBlk"], 16)
+            assert blocked & (1 << (signal.SIGINT - 1)) and blocked & (1 << (signal.SIGTERM - 1)), thread.name
+        assert not int(_status(threading.main_thread().native_id)["SigBlk"], 16) & (1 << (signal.SIGTERM - 1))
+    finally:
+        processor.shutdown()
+
+
+def _status(thread_id: int | None) -> dict[str, str]:
+    lines = Path(f"/proc/self/task/{thread_id}/status").read_text().splitlines()
+    return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
