@@ -19,6 +19,7 @@ import threading
 from types import FrameType
 
 from spanlite.tracing import _exit
+from spanlite.tracing._threads import ending_signals_blocked
 
 # Modules whose code may hold a lock that closing takes: spanlite's export, and the standard library's that it uses.
 _HOLDING_LOCKS = (
@@ -42,7 +43,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     closed = _thread.allocate_lock()
     closed.acquire()
     try:
-        _thread.start_new_thread(_close_and_end, (signum, closed))
+        with ending_signals_blocked():  # so that the signal this thread sends goes to the app's (see _threads)
+            _thread.start_new_thread(_close_and_end, (signum, closed))
     except RuntimeError:  # no new thread as the interpreter shuts down: spanlite has closed already
         os.kill(os.getpid(), signum)
         return

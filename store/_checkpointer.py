@@ -19,6 +19,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from spanlite.tracing._threads import start_thread
+
 from ._db import BUSY_TIMEOUT_MS, WAL_CHECKPOINT_PAGES
 
 logger = logging.getLogger("spanlite")
@@ -66,9 +68,8 @@ class Checkpointer:
             return
         self._spans = 0
         if self._thread is None:
-            thread = threading.Thread(target=self._run, name="spanlite-checkpoint", daemon=True)
             try:
-                thread.start()
+                thread = start_thread(self._run, "spanlite-checkpoint")
             except RuntimeError as exc:  # no thread to be had (at exit, or a limit): the writer's backstop stays
                 logger.debug("spanlite could not start its checkpoint thread: %s", exc)
                 self._closed = True

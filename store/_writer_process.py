@@ -35,6 +35,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from spanlite.tracing._threads import start_thread
+
 if TYPE_CHECKING:
     from .exporter import SQLiteSpanExporter
 
@@ -80,7 +82,7 @@ class WriterProcess:
         self._unanswered = _Unanswered()
         # The thread holds no reference to this handle, so that dropping the handle still ends the child.
         args = (self._from_child, self._unanswered, self._process)
-        threading.Thread(target=_read_replies, args=args, name="spanlite-writer-replies", daemon=True).start()
+        start_thread(_read_replies, "spanlite-writer-replies", *args)
 
     @property
     def pid(self) -> int:

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from spanlite.tracing import redaction
+from spanlite.tracing._threads import start_thread
 
 from ._checkpointer import Checkpointer
 from ._db import BUSY_TIMEOUT_MS, StoreError, open_connection
@@ -272,8 +273,7 @@ class SQLiteSpanExporter(SpanExporter):
         start, spans = self._window
         self._window = (start, spans + count) if now - start < 1.0 else (now, count)
         if self._starter is None and self._window[1] >= self.AUTO_SPANS_PER_S:
-            self._starter = threading.Thread(target=self._start_child, name="spanlite-writer-start", daemon=True)
-            self._starter.start()
+            self._starter = start_thread(self._start_child, "spanlite-writer-start")
         return None
 
     def _start_child(self) -> None:

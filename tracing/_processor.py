@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from . import _exit
 from ._late import settle
+from ._threads import start_thread
 
 logger = logging.getLogger("spanlite")
 
@@ -220,8 +221,7 @@ class QueueProcessor(SpanProcessor):
             )
 
     def _start_worker(self) -> None:
-        self._worker = threading.Thread(target=self._run, name="spanlite-export", daemon=True)
-        self._worker.start()
+        self._worker = start_thread(self._run, "spanlite-export")
 
     def _after_fork(self) -> None:
         # The child has the parent's queue but not its thread: start afresh so neither process exports twice. Its
