@@ -85,7 +85,9 @@ class SQLiteSpanExporter(SpanExporter):
         self.last_error_permanent = False
         self._conn = _writer_connection(self.path)  # fail here, loudly, for a bad path or a newer schema
         self._conn_pid = os.getpid()
-        self._parents_conn: sqlite3.Connection | None = None  # in a forked child: never used, nor closed, here
+        # In a forked child, the parent's connection: never used here, and held so that it is never closed here
+        # either (dropped, it would be closed, rolling back under the parent a write it may have been part way through).
+        self._parents_conn: sqlite3.Connection | None = None
         self._inode = _inode(self.path)
         self._checkpointer = Checkpointer(self.path, self._conn)
         self._lock = threading.Lock()
