@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Mapping, Sequence
@@ -15,6 +14,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status
 
+from spanlite import _signals
 from spanlite.store import SQLiteSpanExporter, StoreError, default_db_path
 from spanlite.tracing import _provider, redaction
 from spanlite.tracing._guard import logger, strict
@@ -49,6 +49,7 @@ class _Pipeline:
 _pipeline: _Pipeline | None = None
 _lock = threading.RLock()
 _unsent_endpoints: set[str] = set()  # OTLP endpoints warned about: once per process, not at every configure()
+_signals.install()  # at import, usually in the main thread: spans may first be made in any thread
 
 
 def configure(
@@ -117,7 +118,7 @@ def configure(
         for processor in processors:
             provider.add_span_processor(processor)
         _switch_to(_Pipeline(settings, provider, processors))
-    _flush_on_sigterm()
+    _signals.install()  # if spanlite was imported outside the main thread, and this call is in it
     return settings
 
 
@@ -137,25 +138,6 @@ def _switch_to(pipeline: _Pipeline) -> None:
             processor.hand_on(heirs if i == 0 else [])
         if old.store is not None:
             old.store.close()
-
-
-def _flush_on_sigterm() -> None:
-    """SIGTERM ends a process without running ``atexit``: flush first, then let the signal do what it would.
-
-    Only where the app has not set a handler of its own, and only from the main thread (where Python allows it).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        with _lock:
-            _shutdown()  # flushes every processor, bounded by its exit timeout
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 def configure_default() -> None:
@@ -325,7 +307,12 @@ def _provider_for(settings: Settings) -> TracerProvider:
 
 
 def _new_provider(settings: Settings) -> TracerProvider:
-    return TracerProvider(sampler=TraceSampler(settings.sample_rate), resource=Resource.create())
+    # Not shut down by its own ``atexit`` hook, registered as it is made (at the first span, perhaps): that would
+    # run before ``atexit`` handlers the app registered earlier, and drop the spans they make. spanlite's processors
+    # close at exit on their own, after every handler registered since spanlite was imported.
+    return TracerProvider(
+        sampler=TraceSampler(settings.sample_rate), resource=Resource.create(), shutdown_on_exit=False
+    )
 
 
 def _shutdown() -> None:

@@ -25,6 +25,8 @@ import threading
 import time
 from pathlib import Path
 
+from spanlite.tracing._threads import start_thread
+
 from ._db import BUSY_TIMEOUT_MS, LOG_BYTES_KEPT, WAL_CHECKPOINT_PAGES
 
 logger = logging.getLogger("spanlite")
@@ -114,9 +116,8 @@ class Checkpointer:
             return
         self._spans = 0
         if self._thread is None:
-            thread = threading.Thread(target=self._run, name="spanlite-checkpoint", daemon=True)
             try:
-                thread.start()
+                thread = start_thread(self._run, "spanlite-checkpoint")
             except RuntimeError as exc:  # no thread to be had (at exit, or a limit): the writer's backstop stays
                 logger.debug("spanlite could not start its checkpoint thread: %s", exc)
                 self._closed = True
@@ -130,12 +131,13 @@ class Checkpointer:
         self._wake = threading.Event()
         self._spans = 0
 
-    def close(self) -> None:
-        """Let a checkpoint under way finish; the store's last connection to close checkpoints what is left."""
+    def close(self, timeout_s: float | None = None) -> None:
+        """Let a checkpoint under way finish (for at most ``timeout_s``); the store's last connection to close
+        checkpoints what is left."""
         self._closed = True
         self._wake.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(timeout_s)
 
     def _run(self) -> None:
         try:

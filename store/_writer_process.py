@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import io
 import marshal
+import os
 import select
 import signal
 import sqlite3
@@ -28,16 +29,23 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from spanlite.tracing._threads import start_thread
+
+if TYPE_CHECKING:
+    from .exporter import SQLiteSpanExporter
 
 _HEADER = struct.Struct("<I")
 # Not ``-m``: this module is already imported with the package by the time runpy would run it as __main__.
 _CHILD = "import sys; from spanlite.store._writer_process import main; main(*sys.argv[1:])"
 READY = "ready"
 IDLE_POLL_S = 0.2
+ANSWER_POLL_S = 0.1  # how often a request waiting for its answer looks at ``give_up_at``
 
 
 class WriterGone(Exception):
@@ -60,8 +68,12 @@ class WriterProcess:
         assert self._process.stdin is not None and self._process.stdout is not None
         self._to_child: BinaryIO = self._process.stdin
         self._from_child: BinaryIO = self._process.stdout
+        self.give_up_at: float | None = None  # ``time.monotonic()`` after which no request waits for its answer
         # A handle dropped without close() (its exporter never shut down) still lets the child finish and exit.
         self._finalizer = weakref.finalize(self, _end, self._process, self._to_child, self._from_child, 5.0)
+        # Not at exit: there the app closes its exporters by its exit deadline, and this child with them (or, left
+        # open, it ends when the app does and its stdin closes); waiting up to 5 s here first would break that.
+        self._finalizer.atexit = False
         reply = _read(self._from_child)
         if reply is None or not reply[0]:
             self.close()
@@ -70,7 +82,7 @@ class WriterProcess:
         self._unanswered = _Unanswered()
         # The thread holds no reference to this handle, so that dropping the handle still ends the child.
         args = (self._from_child, self._unanswered, self._process)
-        threading.Thread(target=_read_replies, args=args, name="spanlite-writer-replies", daemon=True).start()
+        start_thread(_read_replies, "spanlite-writer-replies", *args)
 
     @property
     def pid(self) -> int:
@@ -94,10 +106,26 @@ class WriterProcess:
                 _write_all(self._to_child, frame)
             except (OSError, ValueError) as exc:  # the child is gone, or its pipe is being closed
                 raise WriterGone(f"the writer process is gone ({exc})") from exc
-        return reply.result()
+        while True:  # the app may begin to end, and set ``give_up_at``, while the child works on it
+            try:
+                return reply.result(timeout=ANSWER_POLL_S)
+            except TimeoutError:
+                if self.give_up_at is not None and time.monotonic() >= self.give_up_at:
+                    return self._abandon(reply)
+
+    def _abandon(self, reply: Future[tuple[bool, str | None, bool]]) -> tuple[bool, str | None, bool]:
+        """Past the deadline: end the child now, so that a request it was working on is either answered or never
+        stored, and never stored after the app has counted its spans as dropped."""
+        self._process.kill()
+        self._process.wait()
+        try:
+            return reply.result(timeout=1.0)  # an answer it had written before it died, read by the reply thread
+        except (WriterGone, TimeoutError):
+            return False, "the writer process did not finish by the deadline", False
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Let the child finish and exit (closing its stdin is the signal); kill it if it does not."""
+        """Let the child finish and exit (closing its stdin is the signal); kill it if it does not in ``timeout_s``,
+        so that a request it has not answered is not stored after all."""
         self._finalizer.detach()
         _end(self._process, self._to_child, self._from_child, timeout_s)
 
@@ -218,7 +246,15 @@ def main(path: str, redactor_names: str) -> None:
     except Exception as exc:  # a bad or newer store: the app writes in-process and reports it
         _send(replies, (False, f"{type(exc).__name__}: {exc}"))
         return
-    _send(replies, (True, READY))
+    try:
+        _send(replies, (True, READY))
+        _serve(exporter, requests, replies)
+    except BrokenPipeError:  # the app has ended without waiting for an answer (it need not wait for a child starting)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that the exit's flush does not fail too
+    exporter.shutdown()
+
+
+def _serve(exporter: SQLiteSpanExporter, requests: BinaryIO, replies: BinaryIO) -> None:
     idle_work_left = True
     while True:
         if idle_work_left and not select.select([requests], [], [], IDLE_POLL_S)[0]:
@@ -236,4 +272,3 @@ def main(path: str, redactor_names: str) -> None:
             ok = exporter.record_dropped(payload)
         _send(replies, (ok, None, False) if ok else (ok, exporter.last_error, exporter.last_error_permanent))
         idle_work_left = True
-    exporter.shutdown()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import marshal
 import os
@@ -10,15 +11,16 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Callable, Literal, NamedTuple, Sequence
+from typing import Any, Callable, Iterator, Literal, NamedTuple, Sequence, TypeVar
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from spanlite.tracing import _settings, redaction
+from spanlite.tracing._threads import start_thread
 
 from ._checkpointer import Checkpointer
-from ._db import StoreError, open_connection
+from ._db import BUSY_TIMEOUT_MS, StoreError, open_connection
 from ._rows import MAX_ROW_BYTES, PackedSpan, bounded_span, pack_span, packed_span_row, redact_rows
 from ._text_index import CHUNK
 from ._writer import index_text, write_spans
@@ -34,6 +36,10 @@ _TOO_BIG = sqlite3.DataError
 # Spans are bounded by the writer (``_rows.bounded_span``), in its child process when there is one, at no cost to the
 # app. A batch this large is bounded before it is sent: a huge value is not copied whole through the pipe.
 _LARGE_BATCH = 16 * MAX_ROW_BYTES
+_T = TypeVar("_T")
+# SQLite waits for a locked store in steps this long, and between them the exporter looks at its deadline: one
+# wait of the whole busy timeout could not be cut short when the process has to end.
+BUSY_STEP_MS = 100
 
 
 class Marshalled(NamedTuple):
@@ -86,11 +92,16 @@ class SQLiteSpanExporter(SpanExporter):
         # The last failure was the batch's own, not the store's: writing the same spans again would fail again.
         self.last_error_permanent = False
         # Fail here, loudly, for a bad path, someone else's file or a newer schema; a fresh empty file becomes a store.
-        self._conn = open_connection(self.path, fill_empty=True)
+        self._conn = _writer_connection(self.path)
+        self._conn_pid = os.getpid()
+        # In a forked child, the parent's connection: never used here, and held so that it is never closed here
+        # either (dropped, it would be closed, rolling back under the parent a write it may have been part way through).
+        self._parents_conn: sqlite3.Connection | None = None
         self._inode = _inode(self.path)
         self._checkpointer = Checkpointer(self.path, self._conn)
         self._lock = threading.Lock()
         self._closed = False
+        self._deadline: float | None = None  # ``time.monotonic()`` by which every write gives up (``set_deadline``)
         mode = writer or _settings.choice("SPANLITE_WRITER", "auto", ("auto", "thread", "process"))
         if mode not in ("auto", "thread", "process"):
             raise ValueError(f"writer must be 'auto', 'thread' or 'process', not {mode!r}")
@@ -102,6 +113,14 @@ class SQLiteSpanExporter(SpanExporter):
         self._starting = threading.Lock()  # guards starting and losing the child
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (e := ref()) and e._after_fork())
+
+    def set_deadline(self, deadline: float | None) -> None:
+        """Have every write, and ``shutdown``, give up at ``deadline`` (``time.monotonic()``) instead of waiting out
+        a store locked by another process or a busy writer process: the app is ending and must end in time. A write
+        that gives up fails (the spans are not stored) and says why in ``last_error``."""
+        self._deadline = deadline
+        if (child := self._child) is not None:
+            child.give_up_at = deadline
 
     @property
     def writer_pid(self) -> int | None:
@@ -194,9 +213,9 @@ class SQLiteSpanExporter(SpanExporter):
     def _write_here(self, batch: Sequence[Any], to_rows: _ToRows) -> WriteFailure | None:
         try:
             ready = to_rows(batch)
-            with self._lock:
+            with self._locked():
                 self._reopen_if_replaced()
-                write_spans(self._conn, ready)
+                self._while_busy(write_spans, self._conn, ready)
                 self._checkpointer.stored(len(ready))
         except _TOO_BIG:  # a span SQLite refuses for its size: the spans' own, like the next clause
             return self._write_each(batch, to_rows)
@@ -218,8 +237,8 @@ class SQLiteSpanExporter(SpanExporter):
         for item in batch:
             try:
                 ready = to_rows([item])
-                with self._lock:
-                    write_spans(self._conn, ready)
+                with self._locked():
+                    self._while_busy(write_spans, self._connection(), ready)
                     self._checkpointer.stored(1)
             except _TOO_BIG as exc:
                 lost.append(f"{type(exc).__name__}: {exc}")
@@ -234,6 +253,30 @@ class SQLiteSpanExporter(SpanExporter):
                        lost[0])  # fmt: skip
         self.record_dropped(len(lost))
         return None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """``_lock``, waited for until the deadline if there is one (then ``StoreError``)."""
+        deadline = self._deadline
+        if not self._lock.acquire(timeout=-1 if deadline is None else max(deadline - time.monotonic(), 0)):
+            raise StoreError("another write of this process did not finish by the deadline")
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def _while_busy(self, write: Callable[..., _T], *args: Any) -> _T:
+        """``write(*args)``, tried again while another connection holds the store, for the busy timeout or until
+        the deadline. ``write`` takes the write lock first (``BEGIN IMMEDIATE``), so a try that fails wrote nothing."""
+        give_up = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                return write(*args)
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
+                    raise
+                if time.monotonic() >= min(give_up, self._deadline or give_up):
+                    raise
 
     def _child_for(self, count: int) -> WriterProcess | None:
         """The writer child if one runs, started now if the mode asks for one; ``None`` to write in this process.
@@ -252,8 +295,7 @@ class SQLiteSpanExporter(SpanExporter):
         start, spans = self._window
         self._window = (start, spans + count) if now - start < 1.0 else (now, count)
         if self._starter is None and self._window[1] >= self.AUTO_SPANS_PER_S:
-            self._starter = threading.Thread(target=self._start_child, name="spanlite-writer-start", daemon=True)
-            self._starter.start()
+            self._starter = start_thread(self._start_child, "spanlite-writer-start")
         return None
 
     def _start_child(self) -> None:
@@ -267,6 +309,7 @@ class SQLiteSpanExporter(SpanExporter):
         if self._closed:  # shut down while it started
             child.close()
             return
+        child.give_up_at = self._deadline
         self._child = child
 
     def _lose_child(self, child: WriterProcess, why: Exception) -> None:
@@ -275,27 +318,44 @@ class SQLiteSpanExporter(SpanExporter):
                 return
             self._child = None
             self._mode = "thread"
-        if not self._closed:  # closing it is what stopped it
+        if not self._closed and self._deadline is None:  # closing it, or the app ending, is what stopped it
             logger.warning("spanlite's writer process stopped (%s); writing in-process from now on", why)
         child.close(timeout_s=1.0)
 
     def _after_fork(self) -> None:
         # The pipes to the writer child belong to the parent; this process starts its own child if it needs one.
+        # So do the connection (see ``_connection``) and the locks, which a thread of the parent's may have held.
+        self._lock = threading.Lock()
+        self._starting = threading.Lock()
         self._starter = None
         self._checkpointer.forget_thread()
         if self._child is not None:
             self._child.forget()
             self._child = None
 
+    def _connection(self) -> sqlite3.Connection:
+        """The store's connection; the caller holds ``_lock``.
+
+        A forked child opens its own: SQLite's cannot cross a fork (the parent may have been part way through a
+        write with it, and its file locks stay the parent's). The parent's is kept, never to be used or closed here.
+        """
+        if self._conn_pid != os.getpid():
+            self._parents_conn = self._conn
+            self._conn = _writer_connection(self.path)
+            self._conn_pid = os.getpid()
+            self._checkpointer = Checkpointer(self.path, self._conn)
+        return self._conn
+
     def _reopen_if_replaced(self) -> None:
         """A store file deleted (or swapped) under a running app is recreated, not written into the void."""
+        self._connection()  # a forked child's own first
         inode = _inode(self.path)
         if inode == self._inode:
             return
         logger.warning("spanlite store %s was deleted or replaced; writing to a new one there", self.path)
         self._checkpointer.close()
         self._conn.close()
-        self._conn = open_connection(self.path, fill_empty=True)  # clears the deleted store's leftover log
+        self._conn = _writer_connection(self.path)  # clears the deleted store's leftover log
         self._inode = _inode(self.path)
         self._checkpointer = Checkpointer(self.path, self._conn)
 
@@ -309,13 +369,15 @@ class SQLiteSpanExporter(SpanExporter):
             except WriterGone as exc:
                 self._lose_child(child, exc)
         try:
-            with self._lock:
-                self._conn.execute(
+            with self._locked():
+                self._while_busy(
+                    self._connection().execute,
                     "INSERT INTO counters (name, value) VALUES ('dropped_spans', ?) "
                     "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
                     [count],
                 )
-        except sqlite3.Error:
+        except (sqlite3.Error, StoreError) as exc:
+            self.last_error = f"{self.path}: {exc}"
             return False
         return True
 
@@ -324,9 +386,9 @@ class SQLiteSpanExporter(SpanExporter):
         if self._closed or self._child is not None:  # a writer child indexes between its own writes
             return False
         try:
-            with self._lock:
-                more = index_text(self._conn) == CHUNK
-        except sqlite3.Error as exc:
+            with self._locked():
+                more = index_text(self._connection()) == CHUNK  # a locked store is indexed later: no wait for it here
+        except (sqlite3.Error, StoreError) as exc:
             logger.debug("spanlite could not index text now: %s", exc)
             return False
         if not more:
@@ -337,17 +399,30 @@ class SQLiteSpanExporter(SpanExporter):
         return True  # every export is committed before it returns
 
     def shutdown(self) -> None:
+        """Close the store, ending the writer process; by the deadline, if one is set."""
         if self._closed:
             return
         self._closed = True
+        wait = None if self._deadline is None else max(self._deadline - time.monotonic(), 0)
         if self._starter is not None:
-            self._starter.join()  # a child it starts from now on sees the store closed and ends
+            self._starter.join(wait)  # a child it starts from now on sees the store closed and ends
         if self._child is not None:
-            self._child.close()
+            self._child.close(5.0 if wait is None else wait)
             self._child = None
-        with self._lock:
-            self._checkpointer.close()
-            self._conn.close()
+        if not self._lock.acquire(timeout=-1 if wait is None else wait):
+            return  # another thread's write is still under way as the app ends: the connection ends with the app
+        try:
+            self._checkpointer.close(wait)
+            if self._conn_pid == os.getpid():
+                self._conn.close()
+        finally:
+            self._lock.release()
+
+
+def _writer_connection(path: Path) -> sqlite3.Connection:
+    conn = open_connection(path, fill_empty=True)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_STEP_MS}")  # ``_while_busy`` waits the rest, step by step
+    return conn
 
 
 def _inode(path: Path) -> int | None:

@@ -41,7 +41,15 @@ class _Reading:
 _pending: dict[int, _Reading] = {}  # by span id
 _lock = threading.Lock()  # taken by export threads to read; a caller's thread drops spans without it
 _checked: tuple[object, int] = ((), 0)  # the last provider's processors looked at, and how many settle spans
-os.register_at_fork(after_in_child=_pending.clear)  # the parent's spans are the parent's to export
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _pending.clear()  # the parent's spans are the parent's to export
+    _lock = threading.Lock()  # an export thread of the parent's may have held it, and it is not here to let go
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def read_later(span: otel_trace.Span, reader: Reader) -> bool:

@@ -5,11 +5,14 @@ first time its exporter fails. spanlite keeps a failed batch and retries it with
 another process, a full disk that gets space back); only when the queue is full or the failures go on does it
 drop, and every dropped span is counted, written to the store's stats when it can be, and warned about once.
 Ending a span costs one ``deque.append``.
+
+Closing (``shutdown``, or ``_exit.close_all`` as the process ends) stores what is queued by a deadline, whatever the
+store is doing, and counts what it could not: in the store's stats if the store takes that quickly, and in any case
+in one warning that says how many were lost and why.
 """
 
 from __future__ import annotations
 
-import atexit
 import collections
 import logging
 import os
@@ -22,13 +25,15 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from . import _settings
+from . import _exit, _settings
 from ._late import settle
+from ._threads import start_thread
 
 logger = logging.getLogger("spanlite")
 
 MAX_QUEUE = _settings.count("SPANLITE_MAX_QUEUE", 20_000)
 MAX_ATTEMPTS = 6  # a batch is dropped after this many failed exports in a row (about 6 s of backoff)
+RECORD_SHARE = 0.1  # the last part of the time to close, kept for counting in the store what could not be stored
 
 
 class QueueProcessor(SpanProcessor):
@@ -44,7 +49,7 @@ class QueueProcessor(SpanProcessor):
         max_queue: int = MAX_QUEUE,
         batch_size: int = 512,
         delay_s: float = 0.2,
-        exit_timeout_s: float = 5.0,
+        exit_timeout_s: float = _exit.EXIT_TIMEOUT_S,
     ) -> None:
         self.exporter = exporter
         self.max_queue = max_queue
@@ -67,12 +72,19 @@ class QueueProcessor(SpanProcessor):
         self._unsent: tuple[Any, int] | None = None  # a batch (as sent) that failed, with its span count: next to go
         self._wake = threading.Event()
         self._export_lock = threading.Lock()
+        self._in_flight = 0  # spans in the batch being exported now
+        self._deadlines: tuple[float, float] | None = None  # once closing: (store by, count by)
+        self._closer = threading.Lock()  # held by the one thread that closes
+        self._closed = threading.Event()
+        self._given_up = False  # closing ended with a batch still being exported: it was counted as dropped
         self._stopped = False
-        self._heirs: tuple[SpanProcessor, ...] = ()  # where spans ending after ``hand_on`` go
+        # Set by ``hand_on``: where spans ending afterwards go (none: another processor of the provider sends them)
+        self._heirs: tuple[SpanProcessor, ...] | None = None
+        self._warned_late = False
         self._start_worker()
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (p := ref()) and p._after_fork())
-        atexit.register(_shutdown_at_exit, ref)
+        _exit.close_at_exit(self)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         pass
@@ -81,7 +93,10 @@ class QueueProcessor(SpanProcessor):
         if not span.context.trace_flags.sampled:
             return
         if self._stopped:
-            self._pass_on((span,))
+            if self._heirs is None:
+                self._drop_late(span)
+            else:
+                self._pass_on((span,))
             return
         queue = self._queue
         if len(queue) >= self.max_queue:
@@ -90,7 +105,7 @@ class QueueProcessor(SpanProcessor):
             time.sleep(0)  # overloaded: hand the GIL to the writer rather than starve it and drop even more
             return
         queue.append(span)
-        if self._heirs:  # handed on while we appended, perhaps after its last flush: pass the queue on ourselves
+        if self._heirs is not None:  # handed on while we appended, perhaps after its last flush: pass the queue on
             self._pass_on(_take_all(queue))
         elif len(queue) == self.batch_size:
             self._wake.set()
@@ -104,71 +119,151 @@ class QueueProcessor(SpanProcessor):
         if not self._export_lock.acquire(timeout=max(deadline - time.monotonic(), 0)):
             return False
         try:
-            while self._queue or self._unsent is not None:
-                if time.monotonic() > deadline:
-                    self._drop_queue("flush timed out")
-                    return False
-                if not self._export_batch() and time.monotonic() + self._backoff() > deadline:
-                    self._drop_queue("the store stayed unwritable until the flush deadline")
-                    return False
-                if self._failures:
-                    time.sleep(self._backoff())
-            return True
+            if self._drain(deadline):
+                return True
+            self._drop_queue(self._why_unstored("the flush deadline passed"))
+            return False
         finally:
             self._export_lock.release()
 
     def shutdown(self) -> None:
-        if self._stopped:
+        """Store what is queued within ``exit_timeout_s``; count and report what could not be. Idempotent."""
+        _exit.close([self], time.monotonic())
+
+    def _drain(self, deadline: float) -> bool:
+        """Export the queue from this thread, which holds the export lock: ``True`` once it is empty, ``False`` if
+        the deadline comes first, the store still failing or not."""
+        while self._queue or self._unsent is not None:
+            if time.monotonic() > deadline:
+                return False
+            if not self._export_batch() and time.monotonic() + self._backoff() > deadline:
+                return False
+            if self._failures:
+                time.sleep(self._backoff())
+        return True
+
+    def _why_unstored(self, what: str) -> str:
+        reason = getattr(self.exporter, "last_error", None) if self._failures else None
+        return f"{what} ({reason})" if reason else what
+
+    def begin_closing(self, began: float) -> None:
+        """Give the exporter its deadline and wake the export thread, which goes on storing what is queued."""
+        if self._deadlines is not None:
             return
-        self.force_flush(int(self.exit_timeout_s * 1000))
-        self._stopped = True
+        store_by = began + self.exit_timeout_s * (1 - RECORD_SHARE)
+        self._deadlines = (store_by, began + self.exit_timeout_s)
+        self._give_exporter_until(store_by)
         self._wake.set()
-        self._close_exporter()
 
     def hand_on(self, heirs: Sequence[SpanProcessor]) -> None:
-        """Shut down for a new set-up (``configure()`` again): spans that end from now on, started before it,
-        go to ``heirs`` (the new set-up's processors) instead of being lost; ended ones are flushed here first.
+        """Close for a new set-up (``configure()`` again): what has ended is stored here, as at exit, and spans that
+        end from now on, started before it, go to ``heirs`` (the new set-up's processors) instead of being lost.
 
         Give the heirs to one processor of a provider only: each of them sees every span.
         """
-        if self._stopped:
+        if self._heirs is not None or self._deadlines is not None:
             return
         self._heirs = tuple(heirs)  # first: a span queued after this is passed on by its own thread
-        self._stopped = True  # the worker stops after its batch; this thread exports the rest
-        self._wake.set()
-        self.force_flush(int(self.exit_timeout_s * 1000))
-        self._pass_on(_take_all(self._queue))  # any the flush could not start on in time go on too
-        if self._drops_unrecorded:
-            self._record_drops()  # into the stats of the store they were meant for, while it is open
-        self._close_exporter()
+        self.shutdown()
 
     def _pass_on(self, spans: Sequence[ReadableSpan]) -> None:
-        if not self._heirs:  # shut down, or another processor of the provider passes the spans on
+        if not self._heirs:  # another processor of the provider passes the spans on
             settle(spans, exported=False)
         for span in spans:
-            for heir in self._heirs:
+            for heir in self._heirs or ():
                 heir.on_end(span)
 
-    def _close_exporter(self) -> None:
-        self.exporter.shutdown()
-        if self.dropped:
+    def finish_closing(self) -> None:
+        """Store what is left by the first deadline; stop; count what is still not stored; report; close the exporter.
+
+        The export thread may be part way through a batch: it stops after it. If it is still writing at the second
+        deadline (its write does not see ours: an exporter of someone else's, or one that waits for the store on
+        its own), that batch is counted as dropped too, and the exporter is left open for the process to end with.
+        """
+        assert self._deadlines is not None
+        store_by, count_by = self._deadlines
+        if not self._closer.acquire(blocking=False):  # closed, or closing in another thread (two ways to end at once)
+            self._closed.wait(_left(count_by))
+            return
+        held = self._export_lock.acquire(timeout=_left(store_by))
+        try:
+            if held:
+                self._drain(store_by)
+            self._stopped = True  # from here on the export thread takes no batch, and a span that ends is dropped
+            held = held or self._export_lock.acquire(timeout=_left(count_by))
+            lost = 0
+            if self._heirs is not None:  # spans queued but not stored in time go to the new set-up
+                self._pass_on(_take_all(self._queue))
+            if not held:  # (a batch that ends in this very instant may be counted twice, or not at all)
+                self._given_up = True
+                lost = self._in_flight
+            lost += self._take_queue()
+            self._count_drops(lost)
+            if held:
+                self._give_exporter_until(count_by)
+                self._record_drops()
+                self.exporter.shutdown()
+            why = self._why_unstored(f"not stored within {self.exit_timeout_s:g} s of the end") if lost else ""
+            self._report(lost, why)
+        finally:
+            if held:
+                self._export_lock.release()
+            self._closed.set()
+
+    def _give_exporter_until(self, deadline: float) -> None:
+        """An exporter that can (the SQLite one) gives up on a write that would end after ``deadline``, rather than
+        wait out a locked store or a busy writer process."""
+        set_deadline = getattr(self.exporter, "set_deadline", None)
+        if callable(set_deadline):
+            set_deadline(deadline)
+
+    def _report(self, lost: int, why: str) -> None:
+        """One warning for the whole life of the processor: how many spans were dropped, why, and where they are
+        counted."""
+        if not self.dropped:
+            return
+        causes = [f"{lost} when it ended: {why}"] if lost else []
+        if self.dropped > lost:
+            causes.append(f"{self.dropped - lost} before: export queue full or store unwritable")
+        message = f"spanlite dropped {self.dropped} spans in this process ({'; '.join(causes)})"
+        if getattr(self.exporter, "record_dropped", None) is not None:
+            if self._drops_unrecorded:
+                error = getattr(self.exporter, "last_error", None) or "the store could not be written in time"
+                message += f"; {self._drops_unrecorded} of them are not counted in `spanlite stats` ({error})"
+            else:
+                message += "; see `spanlite stats`"
+        logger.warning(message)
+
+    def _drop_late(self, span: ReadableSpan) -> None:
+        """A span that ended after the processor was shut down (by ``configure()``, or at exit: in a daemon thread,
+        an ``atexit`` handler registered before spanlite was imported) is dropped, counted, and warned about once."""
+        settle((span,), exported=False)
+        self._count_drops(1)
+        if not self._warned_late:
+            self._warned_late = True
             logger.warning(
-                "spanlite dropped %d spans in this process (export queue full or store unwritable); "
-                "see `spanlite stats`",
-                self.dropped,
+                "spanlite dropped a span that ended after it had shut down (a daemon thread or an atexit handler "
+                "registered before spanlite was imported, or a pipeline that configure() replaced); any more are "
+                "dropped too and not counted in `spanlite stats`"
             )
 
     def _start_worker(self) -> None:
-        self._worker = threading.Thread(target=self._run, name="spanlite-export", daemon=True)
-        self._worker.start()
+        self._worker = start_thread(self._run, "spanlite-export")
 
     def _after_fork(self) -> None:
-        # The child has the parent's queue but not its thread: start afresh so neither process exports twice.
+        # The child has the parent's queue but not its thread: start afresh so neither process exports twice. Its
+        # locks may have been held by the parent's threads, which are not here to let go of them.
         self._queue.clear()
         self._unsent = None
+        self._in_flight = 0
         self._export_lock = threading.Lock()
+        self._drop_lock = threading.Lock()
         self._wake = threading.Event()
-        self._start_worker()
+        if not self._stopped:
+            self._deadlines = None
+            self._closer = threading.Lock()
+            self._closed = threading.Event()
+            self._start_worker()
 
     def _run(self) -> None:
         on_idle = getattr(self.exporter, "on_idle", None)  # e.g. the SQLite exporter's deferred text indexing
@@ -178,7 +273,7 @@ class QueueProcessor(SpanProcessor):
             with self._export_lock:
                 while (self._queue or self._unsent is not None) and not self._stopped and self._export_batch():
                     pass
-            while on_idle is not None and not (self._queue or self._unsent or self._stopped) and _idle(on_idle):
+            while on_idle is not None and not (self._queue or self._unsent or self._deadlines) and _idle(on_idle):
                 pass
 
     def _export_batch(self) -> bool:
@@ -193,7 +288,11 @@ class QueueProcessor(SpanProcessor):
             self._unsent = None
         else:
             batch, count = self._next_batch()
+        self._in_flight = count
         result = SpanExportResult.FAILURE if batch is None else _export(self._send, batch, self.exporter)
+        if self._given_up:  # closing could not wait for this batch any longer, and counted it as dropped
+            return False
+        self._in_flight = 0
         if result is SpanExportResult.SUCCESS:
             self.exported += count
             if self._failures:
@@ -208,7 +307,7 @@ class QueueProcessor(SpanProcessor):
             logger.warning("spanlite dropped %d spans it cannot store (%s)", count, reason)
             return True
         self._failures += 1
-        if self._failures == 1:
+        if self._failures == 1 and self._deadlines is None:  # closing says why it could not store them, once
             logger.warning("spanlite cannot write spans (%s); keeping them and retrying", reason)
         if self._failures >= MAX_ATTEMPTS:
             self._count_drops(count)
@@ -239,12 +338,17 @@ class QueueProcessor(SpanProcessor):
         return min(self.delay_s * 2 ** max(self._failures - 1, 0), 2.0)
 
     def _drop_queue(self, why: str) -> None:
+        n = self._take_queue()
+        self._count_drops(n)
+        logger.warning("spanlite dropped %d queued spans: %s", n, why)
+
+    def _take_queue(self) -> int:
+        """Empty the queue and let go of the failed batch, if any: how many spans that was."""
         dropped = _take_all(self._queue)
         settle(dropped, exported=False)
         n = len(dropped) + (self._unsent[1] if self._unsent is not None else 0)
         self._unsent = None
-        self._count_drops(n)
-        logger.warning("spanlite dropped %d queued spans: %s", n, why)
+        return n
 
     def _count_drops(self, n: int) -> None:
         with self._drop_lock:
@@ -289,7 +393,5 @@ def _idle(on_idle: Callable[[], bool]) -> bool:
         return False
 
 
-def _shutdown_at_exit(ref: weakref.ref[QueueProcessor]) -> None:
-    processor = ref()
-    if processor is not None:
-        processor.shutdown()
+def _left(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.0)

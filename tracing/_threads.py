@@ -1,0 +1,40 @@
+"""spanlite's background threads leave the signals that end a process to the app's own threads.
+
+The kernel hands a signal sent to the process to any one thread that does not block it. Python runs its handler
+(SIGTERM's, see ``spanlite._signals``; SIGINT's ``KeyboardInterrupt``) on the main thread, and only once that thread
+runs Python again: a signal that lands on one of spanlite's threads while the main thread waits in a blocking call
+(a multiprocessing pool worker waiting for its next task, say) is never handled, and the process never ends.
+spanlite's threads block SIGINT and SIGTERM, so they go to a thread of the app's, whose blocking call they interrupt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Any, Callable, Iterator
+
+_ENDING = {signal.SIGINT, signal.SIGTERM}
+
+
+def start_thread(target: Callable[..., object], name: str, *args: Any) -> threading.Thread:
+    """Start a daemon thread running ``target(*args)`` with SIGINT and SIGTERM blocked from its first instruction
+    (a thread starts with the signal mask of the thread that starts it)."""
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    with ending_signals_blocked():
+        thread.start()
+    return thread
+
+
+@contextlib.contextmanager
+def ending_signals_blocked() -> Iterator[None]:
+    """SIGINT and SIGTERM blocked in this thread for a moment, where the platform has signal masks: one sent
+    meanwhile waits, and is handled as the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _ENDING)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
