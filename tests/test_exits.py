@@ -27,12 +27,12 @@ _started: list[subprocess.Popen[str]] = []
 
 @pytest.fixture(autouse=True)
 def _no_app_left_running() -> Iterator[None]:
-    """An app a failed test left hanging is killed, not left behind."""
+    """An app a failed test left hanging is killed with the processes it started, not left behind."""
     yield
     while _started:
         app = _started.pop()
         if app.poll() is None:
-            app.kill()
+            os.killpg(app.pid, signal.SIGKILL)  # its own group: a pool's workers, a forkserver, a writer process
             app.communicate()
 
 
@@ -44,7 +44,7 @@ def start(script: str, db: Path, *args: str, **kwargs: object) -> subprocess.Pop
     path.write_text(script)
     app = subprocess.Popen(
         [sys.executable, str(path), str(db), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**ENV, "SPANLITE_DB": str(db)}, **kwargs,  # type: ignore[call-overload]
+        env={**ENV, "SPANLITE_DB": str(db)}, start_new_session=True, **kwargs,  # type: ignore[call-overload]
     )  # fmt: skip
     _started.append(app)
     return app
