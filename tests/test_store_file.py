@@ -121,6 +121,14 @@ def test_processes_recreating_one_deleted_store_at_once_lose_nothing(
     for app in apps:
         assert app.stdout is not None and app.stdout.readline().strip() == "open", app.communicate()
     db_path.unlink()
+    _release_and_wait(apps)
+    with TraceStore(db_path) as store:
+        assert (store.stats()["spans"], store.stats()["dropped_spans"]) == (2_000, 0)
+        assert store.rows("PRAGMA integrity_check")[0]["integrity_check"] == "ok"
+
+
+def _release_and_wait(apps: list[subprocess.Popen[str]]) -> None:
+    """Let every app go on at the same moment (each waits for a line), then wait for all to end well."""
     for app in apps:
         assert app.stdin is not None
         app.stdin.write("go\n")
@@ -128,9 +136,6 @@ def test_processes_recreating_one_deleted_store_at_once_lose_nothing(
     for app in apps:
         _, err = app.communicate(timeout=120)
         assert app.returncode == 0, err
-    with TraceStore(db_path) as store:
-        assert (store.stats()["spans"], store.stats()["dropped_spans"]) == (2_000, 0)
-        assert store.rows("PRAGMA integrity_check")[0]["integrity_check"] == "ok"
 
 
 OPEN_NEW = """
@@ -149,13 +154,7 @@ assert spanlite.flush()
 def test_processes_making_one_new_store_at_once_all_trace(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     apps = [_start(OPEN_NEW, str(path), SPANLITE_STRICT="1", SPANLITE_WRITER="thread") for _ in range(8)]
-    for app in apps:
-        assert app.stdin is not None
-        app.stdin.write("go\n")
-        app.stdin.flush()
-    for app in apps:
-        _, err = app.communicate(timeout=120)
-        assert app.returncode == 0, err
+    _release_and_wait(apps)
     with TraceStore(path) as store:
         assert (store.stats()["spans"], store.stats()["dropped_spans"]) == (400, 0)
 
