@@ -447,3 +447,18 @@ for text in ("password: [" * 8000, "api_token: (" * 8000, 'password="' * 8000):
     secrets(json.dumps({"a": json.dumps({"t": text})}))
 """
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+
+
+def test_a_credential_cut_by_a_size_bound_leaves_none_of_itself(db_path: Path) -> None:
+    """Values are bounded before they are redacted: a key the cut splits must go whole, or its start is stored."""
+    from spanlite.tracing.serialize import MAX_FIELD_BYTES, MAX_NAME_BYTES
+
+    key = "sk-proj-" + "Q7wErT9yUi" * 12
+    for offset in range(0, 240, 9):
+        with spanlite.start_span("x" * (MAX_NAME_BYTES - offset) + " " + key) as span:
+            span.set_inputs({"document": "y" * (MAX_FIELD_BYTES - offset) + " " + key})
+            span.set_attribute("note", "z" * (MAX_FIELD_BYTES - offset) + " " + key)
+    assert spanlite.flush()
+    _config._shutdown()
+    data = b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*"))
+    assert b"Q7wErT" not in data

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from typing import Any
 
 import orjson
@@ -26,6 +27,9 @@ MAX_NAME_BYTES = 2 * 1024
 MAX_DEPTH = 64
 TRUNCATED_KEY = "_spanlite_truncated"
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+# Characters of API keys, tokens, base64 and JWTs; words longer than this are no credential format we know.
+_LONGEST_WORD = 512
+_TRAILING_WORD = re.compile(r"[A-Za-z0-9_\-+/=.:]{1,%d}\Z" % _LONGEST_WORD)
 _UNCHANGING = frozenset((str, int, float, bool, type(None)))  # taken as they are: nothing can change them later
 
 
@@ -112,7 +116,7 @@ def bounded_text(text: str, max_bytes: int) -> str:
         return text
     marker = f"…[truncated by spanlite: {size} bytes]"
     keep = max(max_bytes - len(marker.encode()), 0)
-    return text[:keep].encode("utf-8", "surrogatepass")[:keep].decode("utf-8", "ignore") + marker
+    return _whole_words(text[:keep].encode("utf-8", "surrogatepass")[:keep].decode("utf-8", "ignore")) + marker
 
 
 def _per_entry(value: dict[Any, Any], max_bytes: int, default: Any) -> str:
@@ -130,14 +134,21 @@ def _truncated_text(value: str | bytes | bytearray, max_bytes: int) -> str:
         size = len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
         raw = value[:keep].encode("utf-8", "surrogatepass")[:keep]
         # Lone surrogates become U+FFFD (3 bytes each): cut again so the preview stays within budget.
-        preview: Any = raw.decode("utf-8", "replace").encode()[:keep].decode("utf-8", "ignore")
+        preview: Any = _whole_words(raw.decode("utf-8", "replace").encode()[:keep].decode("utf-8", "ignore"))
     else:
         size, preview = len(value), _bytes(bytes(value[:1024]))
     return _marked(size, preview, max_bytes)
 
 
 def _truncated(data: bytes, max_bytes: int) -> str:
-    return _marked(len(data), data[: max(max_bytes - 100, 0)].decode(errors="ignore"), max_bytes)
+    return _marked(len(data), _whole_words(data[: max(max_bytes - 100, 0)].decode(errors="ignore")), max_bytes)
+
+
+def _whole_words(cut: str) -> str:
+    """``cut`` without the word it ends in, which the cut may have split: a credential cut short would no longer
+    match its redaction pattern, and its start would be stored (redaction runs on what is stored)."""
+    tail = _TRAILING_WORD.search(cut[-_LONGEST_WORD - 1 :])
+    return cut[: len(cut) - len(tail.group())] if tail else cut
 
 
 def _marked(size: int, preview: Any, max_bytes: int) -> str:
