@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -221,17 +222,22 @@ def test_threads_and_processes_under_load_account_for_every_span(tmp_path: Path)
     apps = [("process", "flush"), ("process", "exit"), ("auto", "flush"), ("auto", "exit"), ("thread", "exit")]
     processes = [
         subprocess.Popen([sys.executable, "-c", LOAD, str(path), seconds, "2", end], stdout=subprocess.PIPE,
-                         text=True, env={**os.environ, "SPANLITE_STRICT": "0", "SPANLITE_WRITER": writer})
+                         stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "SPANLITE_STRICT": "0", "SPANLITE_WRITER": writer})
         for writer, end in apps
     ]  # fmt: skip
     reader = subprocess.Popen([sys.executable, "-c", READER, str(path), seconds])
-    produced = sum(int(p.communicate(timeout=120)[0]) for p in processes)
+    outputs = [p.communicate(timeout=120) for p in processes]
     assert reader.wait(timeout=60) == 0
-    assert [p.returncode for p in processes] == [0] * len(apps)
+    assert [p.returncode for p in processes] == [0] * len(apps), [err for _, err in outputs]
+    produced = sum(int(out) for out, _ in outputs)
+    # Drops the exit could not write into a store that other apps kept busy are counted in the app's warning instead.
+    unrecorded = re.compile(r"(\d+) of them are not counted in `spanlite stats`")
+    warned = sum(int(n) for _, err in outputs for n in unrecorded.findall(err))
     with TraceStore(path) as store:
         stats = store.stats()
     assert produced > 10_000
-    assert stats["spans"] + stats["dropped_spans"] == produced
+    assert stats["spans"] + stats["dropped_spans"] + warned == produced
 
 
 def test_span_names_and_attributes_of_any_type() -> None:
