@@ -396,12 +396,15 @@ assert spanlite.flush()
 """
 
 
-def test_two_processes_write_2000_traces_each_into_one_file(tmp_path: Path) -> None:
+def test_two_processes_write_2000_traces_each_into_one_file(
+    tmp_path: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
     path = tmp_path / "shared.db"
     procs = [
         subprocess.Popen([sys.executable, "-c", WRITER, str(path), "2000", name], stderr=subprocess.PIPE)
         for name in ("a", "b")
     ]
+    started.extend(procs)
     for proc in procs:
         _, err = proc.communicate(timeout=240)
         assert proc.returncode == 0, err.decode()

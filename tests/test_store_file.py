@@ -146,9 +146,10 @@ assert spanlite.flush()
 """
 
 
-def test_processes_making_one_new_store_at_once_all_trace(tmp_path: Path) -> None:
+def test_processes_making_one_new_store_at_once_all_trace(tmp_path: Path, started: list[subprocess.Popen[str]]) -> None:
     path = tmp_path / "new.db"
     apps = [_start(OPEN_NEW, str(path), SPANLITE_STRICT="1", SPANLITE_WRITER="thread") for _ in range(8)]
+    started.extend(apps)
     for app in apps:
         assert app.stdin is not None
         app.stdin.write("go\n")

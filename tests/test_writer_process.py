@@ -268,13 +268,16 @@ if how in ("sigterm", "sigint"):
 
 
 @pytest.mark.parametrize("how", ["normal", "sigterm", "sigint", "sigkill"])
-def test_the_child_ends_with_the_app_and_keeps_what_it_was_sent(tmp_path: Path, how: str) -> None:
+def test_the_child_ends_with_the_app_and_keeps_what_it_was_sent(
+    tmp_path: Path, how: str, started: list[subprocess.Popen[str]]
+) -> None:
     path = tmp_path / "app.db"
     app = subprocess.Popen(
         [sys.executable, "-c", APP, str(path), how],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "SPANLITE_WRITER": "process", "SPANLITE_STRICT": "0"},
         start_new_session=True,
     )  # fmt: skip
+    started.append(app)
     assert app.stdout is not None
     child = int(app.stdout.readline())
     if how in ("sigterm", "sigint"):  # sent to the whole process group, as a terminal or a supervisor does
