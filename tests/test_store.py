@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -127,6 +128,15 @@ def test_foreign_sqlite_and_garbage_files_are_clear_errors(tmp_path: Path) -> No
     garbage.write_bytes(b"this is not a database at all" * 100)
     with pytest.raises(StoreError, match="not a usable spanlite trace store"):
         TraceStore(garbage)
+
+
+def test_an_exporter_refused_for_its_arguments_keeps_no_connection_open(tmp_path: Path) -> None:
+    """Closed at once, not whenever the half-made exporter is collected (a ResourceWarning on 3.13)."""
+    path = tmp_path / "t.db"
+    with pytest.raises(ValueError) as refused:  # its traceback keeps the half-made exporter alive
+        SQLiteSpanExporter(path, writer="bogus")  # type: ignore[arg-type]
+    open_files = {os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")}
+    assert str(path.resolve()) not in open_files, refused
 
 
 def test_children_before_root_and_duplicates_keep_summary_exact(tmp_path: Path) -> None:
