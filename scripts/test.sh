@@ -71,13 +71,13 @@ for i in "${!venvs[@]}"; do
     if [ "$status" = 0 ]; then tail -n 3 "$logs/pytest-${pythons[$i]}.log"; else tail -n 60 "$logs/pytest-${pythons[$i]}.log"; fi
   fi
   if [ "$status" = 0 ]; then
-    summary+=("${pythons[$i]} passed")
+    summary+=("Python ${pythons[$i]} passed")
   else
-    summary+=("${pythons[$i]} FAILED (exit $status)")
+    summary+=("Python ${pythons[$i]} FAILED (exit $status)")
     failed=1
   fi
 done
 echo
 printf -v ran '%s, ' "${summary[@]}"
-echo "scripts/test.sh: the suite ran on Python ${ran%, }"
+echo "scripts/test.sh: ${ran%, }"
 exit "$failed"
