@@ -43,9 +43,8 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
 fi
 
 # 3.11 writes to the terminal as it goes; the others to a log each, shown once all have finished. Job control (-m):
-# without it bash starts background commands with SIGINT ignored, which their subprocesses inherit, and the tests
-# that interrupt an app with SIGINT would wait for it in vain. Each suite gets its own process group, ended with the
-# script (a Ctrl-C included).
+# without it bash starts background commands with SIGINT ignored, and every process the tests start would inherit
+# that. Each suite gets its own process group, ended with the script (a Ctrl-C included).
 set -m
 pids=()
 trap 'for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || true; done' EXIT
