@@ -6,9 +6,9 @@
 # The interpreters' suites run at the same time, one pytest process each, rather than one after another or split
 # with pytest-xdist: much of the suite waits on the subprocesses and servers it starts, so three suites share CI's
 # two cores well (all three in 5.5 minutes on a busy 2-core machine, each 4.5 of them), and no test has to be made
-# safe to share a process pool. What they do share was made safe for it: the packaging test builds its wheel from a copy of
-# the tree, the browser test writes its artifacts per interpreter. Installs run one after another: an editable
-# install writes spanlite.egg-info into the tree.
+# safe to share a process pool. What they do share was made safe for it: the packaging test builds its wheel from a
+# copy of the tree, the browser test writes its artifacts per interpreter. Installs run one after another: an
+# editable install writes spanlite.egg-info into the tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,7 +67,7 @@ for i in "${!venvs[@]}"; do
   if [ "$i" != 0 ]; then
     echo
     echo "=== Python ${pythons[$i]} (whole log: $logs/pytest-${pythons[$i]}.log) ==="
-    if [ "$status" = 0 ]; then tail -n 3 "$logs/pytest-${pythons[$i]}.log"; else tail -n 60 "$logs/pytest-${pythons[$i]}.log"; fi
+    tail -n "$([ "$status" = 0 ] && echo 3 || echo 60)" "$logs/pytest-${pythons[$i]}.log"
   fi
   if [ "$status" = 0 ]; then
     summary+=("Python ${pythons[$i]} passed")
