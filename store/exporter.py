@@ -91,6 +91,9 @@ class SQLiteSpanExporter(SpanExporter):
         self.last_error: str | None = None  # why the last export failed, for the processor's one warning
         # The last failure was the batch's own, not the store's: writing the same spans again would fail again.
         self.last_error_permanent = False
+        mode = writer or _settings.choice("SPANLITE_WRITER", "auto", ("auto", "thread", "process"))
+        if mode not in ("auto", "thread", "process"):
+            raise ValueError(f"writer must be 'auto', 'thread' or 'process', not {mode!r}")
         # Fail here, loudly, for a bad path, someone else's file or a newer schema; a fresh empty file becomes a store.
         self._conn = _writer_connection(self.path)
         self._conn_pid = os.getpid()
@@ -102,9 +105,6 @@ class SQLiteSpanExporter(SpanExporter):
         self._lock = threading.Lock()
         self._closed = False
         self._deadline: float | None = None  # ``time.monotonic()`` by which every write gives up (``set_deadline``)
-        mode = writer or _settings.choice("SPANLITE_WRITER", "auto", ("auto", "thread", "process"))
-        if mode not in ("auto", "thread", "process"):
-            raise ValueError(f"writer must be 'auto', 'thread' or 'process', not {mode!r}")
         self._child_redactors = redaction.built_in_names(redact)
         self._mode = mode if self._child_redactors is not None else "thread"
         self._child: WriterProcess | None = None

@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import os
 import socket
+import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -84,3 +85,16 @@ def store(db_path: Path) -> Iterator[TraceStore]:
     """The test's store for reading; call ``spanlite.flush()`` after the code under test and before reading."""
     with TraceStore(db_path) as s:
         yield s
+
+
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen[Any]]]:
+    """Processes the test starts (append them): one a failed assertion leaves running is killed at the end, and
+    every pipe closed, so that it is not reported as still running in whichever later test collects it."""
+    processes: list[subprocess.Popen[Any]] = []
+    yield processes
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        with process:  # closes its pipes and waits for it
+            pass

@@ -487,6 +487,12 @@ def test_autolog_before_import(tmp_path: Any) -> None:
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
 
 
+@pytest.mark.skipif(
+    sys.version_info[:3] == (3, 13, 0),
+    reason="CPython 3.13.0 segfaults at exit collecting the openai SDK's open stream, without spanlite too "
+    "(faulthandler: 'Garbage-collecting' in httpx's Client.close from openai/_streaming.py __stream__); "
+    "3.11, 3.12 and plain httpx do not",
+)
 def test_stream_open_at_exit_ends_its_span(server: FakeLLMServer, db_path: Any) -> None:
     """A stream still referenced when the interpreter exits has its span ended (closed early) and stored."""
     code = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -15,7 +16,7 @@ import spanlite
 def stored_and_dropped(path: Path) -> tuple[list[str], int]:
     if not path.exists():
         return [], 0
-    with sqlite3.connect(path) as conn:
+    with contextlib.closing(sqlite3.connect(path)) as conn:  # sqlite3's own `with` commits, it does not close
         ids = [row[0] for row in conn.execute("SELECT span_id FROM spans")]
         dropped = conn.execute("SELECT coalesce(max(value), 0) FROM counters WHERE name = 'dropped_spans'").fetchone()
     return ids, dropped[0]

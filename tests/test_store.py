@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -120,13 +122,23 @@ def test_newer_schema_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_foreign_sqlite_and_garbage_files_are_clear_errors(tmp_path: Path) -> None:
     other = tmp_path / "other.db"
-    sqlite3.connect(other).execute("CREATE TABLE people (name TEXT)")
+    with contextlib.closing(sqlite3.connect(other)) as conn:
+        conn.execute("CREATE TABLE people (name TEXT)")
     with pytest.raises(StoreError, match="not a spanlite trace store"):
         TraceStore(other)
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"this is not a database at all" * 100)
     with pytest.raises(StoreError, match="not a usable spanlite trace store"):
         TraceStore(garbage)
+
+
+def test_an_exporter_refused_for_its_arguments_keeps_no_connection_open(tmp_path: Path) -> None:
+    """Closed at once, not whenever the half-made exporter is collected (a ResourceWarning on 3.13)."""
+    path = tmp_path / "t.db"
+    with pytest.raises(ValueError) as refused:  # its traceback keeps the half-made exporter alive
+        SQLiteSpanExporter(path, writer="bogus")  # type: ignore[arg-type]
+    open_files = {os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")}
+    assert str(path.resolve()) not in open_files, refused
 
 
 def test_children_before_root_and_duplicates_keep_summary_exact(tmp_path: Path) -> None:
@@ -140,6 +152,7 @@ def test_children_before_root_and_duplicates_keep_summary_exact(tmp_path: Path) 
         write_spans(db.conn, [child, row("t1", "r1", None, 100, status="ERROR", attributes={"spanlite.inputs": '"hi"'})])
         write_spans(db.conn, [row("t1", "c2", "r1", 300, attributes=tokens)])
         trace = store.get_trace("t1")
+    db.close()
     assert trace is not None
     info = trace.info
     assert (info.name, info.status, info.span_count, info.error_count) == ("span-r1", "ERROR", 3, 1)
@@ -238,9 +251,11 @@ def test_sqlite_error_returns_failure_and_keeps_what_was_committed(tmp_path: Pat
     exporter._conn.execute("PRAGMA busy_timeout = 50")
     assert exporter.export([lost]) is SpanExportResult.FAILURE
     blocker.rollback()
+    blocker.close()
     with TraceStore(path) as store:
         assert [t.name for t in store.search_traces()] == ["kept"]
     assert exporter.export([lost]) is SpanExportResult.SUCCESS  # and it recovers
+    exporter.shutdown()
 
 
 def test_full_queue_drops_are_counted_and_recorded_in_stats(tmp_path: Path) -> None:
@@ -396,12 +411,15 @@ assert spanlite.flush()
 """
 
 
-def test_two_processes_write_2000_traces_each_into_one_file(tmp_path: Path) -> None:
+def test_two_processes_write_2000_traces_each_into_one_file(
+    tmp_path: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
     path = tmp_path / "shared.db"
     procs = [
         subprocess.Popen([sys.executable, "-c", WRITER, str(path), "2000", name], stderr=subprocess.PIPE)
         for name in ("a", "b")
     ]
+    started.extend(procs)
     for proc in procs:
         _, err = proc.communicate(timeout=240)
         assert proc.returncode == 0, err.decode()
@@ -425,7 +443,9 @@ def test_migrates_from_each_earlier_schema_keeping_data(tmp_path: Path) -> None:
 
     from spanlite.store._migrations import registry
 
-    names = [m.name for m in registry().pending(Database(memory=True))]
+    blank = Database(memory=True)
+    names = [m.name for m in registry().pending(blank)]
+    blank.close()
     for step, name in enumerate(names[1:], start=1):
         path = tmp_path / f"at-{step}.db"
         old = Database(path)
@@ -546,6 +566,7 @@ def test_text_index_trails_writes_and_stays_exact_across_deletes(tmp_path: Path)
         store.delete_traces(["t10"])
         assert len(store.search_traces(text="needle", limit=100)) == 8
     db.execute("INSERT INTO spans_fts (spans_fts) VALUES ('integrity-check')")
+    db.close()
 
 
 def test_otlp_spans_whose_parent_is_remote_summarise_their_trace() -> None:

@@ -151,9 +151,12 @@ assert spanlite.flush()
 """
 
 
-def test_processes_making_one_new_store_at_once_all_trace(tmp_path: Path) -> None:
+def test_processes_making_one_new_store_at_once_all_trace(
+    tmp_path: Path, started: list[subprocess.Popen[str]]
+) -> None:
     path = tmp_path / "new.db"
     apps = [_start(OPEN_NEW, str(path), SPANLITE_STRICT="1", SPANLITE_WRITER="thread") for _ in range(8)]
+    started.extend(apps)
     _release_and_wait(apps)
     with TraceStore(path) as store:
         assert (store.stats()["spans"], store.stats()["dropped_spans"]) == (400, 0)

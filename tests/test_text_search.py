@@ -106,6 +106,7 @@ def test_search_is_exact_under_every_plan_with_filters_and_pages(tmp_path: Path,
     db = connect(tmp_path / "s.db")
     write_shuffled(db, spans)
     index_text(db.conn, limit=100)  # the rest is indexed by the first search
+    db.close()
     with TraceStore(tmp_path / "s.db") as store:
         for text in QUERIES:
             assert paged(store, 7, text=text) == expected(spans, text), text
@@ -121,6 +122,7 @@ def test_words_must_all_be_in_one_span(tmp_path: Path, text_cap: int) -> None:
     spans = make_spans(30)
     db = connect(tmp_path / "s.db")
     write_shuffled(db, spans)
+    db.close()
     with TraceStore(tmp_path / "s.db") as store:
         in_one = set(expected(spans, "apple pear"))
         in_trace = {t for t, rows in spans.items() if {"apple", "pear"} <= set().union(*map(_words, rows))}
@@ -148,6 +150,7 @@ def test_deletes_leave_no_ghost_hits_under_every_plan(tmp_path: Path, text_cap: 
         for text in [*QUERIES, "quince", "date apple"]:
             assert paged(store, 6, text=text) == expected(spans, text), text
         db.execute(CHECK_INDEX)
+    db.close()
 
 
 def test_store_indexed_before_m005_migrates_and_stays_searchable(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -16,7 +17,8 @@ from spanlite.viewer.launch import viewer_command
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).parent.parent
-ARTIFACTS = Path(__file__).parent / "artifacts"
+# One folder per interpreter: scripts/test.sh runs the suite on each at the same time.
+ARTIFACTS = Path(__file__).parent / "artifacts" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
 ROW_PX, HEADER_PX = 35, 35  # st.dataframe's default row and header heights
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
@@ -35,7 +37,7 @@ def viewer_url(db_path: Path) -> Iterator[str]:
     populate()
     port = _free_port()
     argv, env = viewer_command(db_path, port)
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with open(ARTIFACTS / "streamlit.log", "wb") as log:
         process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         try:

@@ -250,6 +250,9 @@ def test_a_child_that_cannot_open_the_store_leaves_the_writing_in_process(tmp_pa
 
 APP = """
 import os, signal, sys, time, spanlite
+# Ctrl-C raises KeyboardInterrupt, as in an app started from a terminal, even where the tests were started with
+# SIGINT ignored (in the background of a shell without job control) and this process inherited that.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 spanlite.configure(db=sys.argv[1])
 how = sys.argv[2]
 for i in range(200):
@@ -268,13 +271,16 @@ if how in ("sigterm", "sigint"):
 
 
 @pytest.mark.parametrize("how", ["normal", "sigterm", "sigint", "sigkill"])
-def test_the_child_ends_with_the_app_and_keeps_what_it_was_sent(tmp_path: Path, how: str) -> None:
+def test_the_child_ends_with_the_app_and_keeps_what_it_was_sent(
+    tmp_path: Path, how: str, started: list[subprocess.Popen[str]]
+) -> None:
     path = tmp_path / "app.db"
     app = subprocess.Popen(
         [sys.executable, "-c", APP, str(path), how],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "SPANLITE_WRITER": "process", "SPANLITE_STRICT": "0"},
         start_new_session=True,
     )  # fmt: skip
+    started.append(app)
     assert app.stdout is not None
     child = int(app.stdout.readline())
     if how in ("sigterm", "sigint"):  # sent to the whole process group, as a terminal or a supervisor does
