@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from viewer_server import free_port, serving
+
 from spanlite.store import TraceStore
 from spanlite.viewer.launch import viewer_command
 
 CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).parent.parent
 # One folder per interpreter: scripts/test.sh runs the suite on each at the same time.
 ARTIFACTS = Path(__file__).parent / "artifacts" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
 ROW_PX, HEADER_PX = 35, 35  # st.dataframe's default row and header heights
@@ -24,42 +22,17 @@ ROW_PX, HEADER_PX = 35, 35  # st.dataframe's default row and header heights
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def viewer_url(db_path: Path) -> Iterator[str]:
     from test_viewer_apptest import populate
 
     populate()
-    port = _free_port()
+    port = free_port()
     argv, env = viewer_command(db_path, port)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with open(ARTIFACTS / "streamlit.log", "wb") as log:
-        process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
-                        if response.read() == b"ok":
-                            break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"viewer did not start; see {ARTIFACTS / 'streamlit.log'}") from None
-                    time.sleep(0.2)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with open(ARTIFACTS / "streamlit.log", "wb") as log:  # read it when the viewer did not start
+        with serving(argv, env, port, startup_s=30, stdout=log, stderr=subprocess.STDOUT):
+            yield f"http://127.0.0.1:{port}"
 
 
 def _click_row(table: object, row: int) -> None:

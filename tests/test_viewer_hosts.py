@@ -11,46 +11,25 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import IO, Iterator
 
+import viewer_server
+from viewer_server import free_port
+
 from spanlite.viewer.launch import viewer_command
 
-ROOT = Path(__file__).parent.parent
 EVIL = "evil.example"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
 def serving(argv: list[str], env: dict[str, str], port: int) -> Iterator[IO[str]]:
     """Run the viewer until it answers on 127.0.0.1:``port``; yields its stderr."""
-    process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    assert process.stderr is not None
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as response:
-                    if response.read() == b"ok":
-                        break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "the viewer did not start"
-                time.sleep(0.2)
-        yield process.stderr
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stderr.close()
+    output = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "text": True}
+    with viewer_server.serving(argv, env, port, **output) as process:
+        assert process.stderr is not None
+        with process.stderr:
+            yield process.stderr
 
 
 def websocket_status(port: int, host: str, origin: str) -> int:
