@@ -95,13 +95,10 @@ class SQLiteSpanExporter(SpanExporter):
         if mode not in ("auto", "thread", "process"):
             raise ValueError(f"writer must be 'auto', 'thread' or 'process', not {mode!r}")
         # Fail here, loudly, for a bad path, someone else's file or a newer schema; a fresh empty file becomes a store.
-        self._conn = _writer_connection(self.path)
-        self._conn_pid = os.getpid()
+        self._open()
         # In a forked child, the parent's connection: never used here, and held so that it is never closed here
         # either (dropped, it would be closed, rolling back under the parent a write it may have been part way through).
         self._parents_conn: sqlite3.Connection | None = None
-        self._inode = _inode(self.path)
-        self._checkpointer = Checkpointer(self.path, self._conn)
         self._lock = threading.Lock()
         self._closed = False
         self._deadline: float | None = None  # ``time.monotonic()`` by which every write gives up (``set_deadline``)
@@ -341,10 +338,16 @@ class SQLiteSpanExporter(SpanExporter):
         """
         if self._conn_pid != os.getpid():
             self._parents_conn = self._conn
-            self._conn = _writer_connection(self.path)
-            self._conn_pid = os.getpid()
-            self._checkpointer = Checkpointer(self.path, self._conn)
+            self._open()
         return self._conn
+
+    def _open(self) -> None:
+        """This process's connection to the store (made, or its leftover log cleared, if need be), its checkpointer,
+        and the file it is to."""
+        self._conn = _writer_connection(self.path)
+        self._conn_pid = os.getpid()
+        self._inode = _inode(self.path)
+        self._checkpointer = Checkpointer(self.path, self._conn)
 
     def _reopen_if_replaced(self) -> None:
         """A store file deleted (or swapped) under a running app is recreated, not written into the void."""
@@ -355,9 +358,7 @@ class SQLiteSpanExporter(SpanExporter):
         logger.warning("spanlite store %s was deleted or replaced; writing to a new one there", self.path)
         self._checkpointer.close()
         self._conn.close()
-        self._conn = _writer_connection(self.path)  # clears the deleted store's leftover log
-        self._inode = _inode(self.path)
-        self._checkpointer = Checkpointer(self.path, self._conn)
+        self._open()  # clears the deleted store's leftover log
 
     def record_dropped(self, count: int) -> bool:
         """Add ``count`` to the store's ``dropped_spans`` counter so drops show up in ``stats()``."""
