@@ -27,8 +27,11 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    with open(f"/proc/{pid}/stat") as stat:  # a zombie is not alive either
-        return stat.read().split(") ", 1)[1][0] != "Z"
+    try:
+        with open(f"/proc/{pid}/stat") as stat:  # a zombie is not alive either
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except OSError:  # reaped in between: /proc answers ESRCH or ENOENT
+        return False
 
 
 def _wait_gone(pid: int, timeout_s: float = 10.0) -> bool:
