@@ -65,12 +65,12 @@ class Checkpointer:
         except OSError:
             return 0
 
-    def stored(self, spans: int) -> None:
+    def stored(self, spans: int, *, rewind: bool = True) -> None:
         """Count spans the writer has committed, in the writer's thread, right after the commit; wake the thread
-        once enough have been, or rewind a log past its bound. Never raises: the spans are stored whatever happens
-        here."""
+        once enough have been, or rewind a log past its bound (unless ``rewind`` is false: the app is ending, and
+        the next writer will). Never raises: the spans are stored whatever happens here."""
         self._spans += spans
-        if self._wal_bytes() > REWIND * LOG_BYTES_KEPT:
+        if rewind and self._wal_bytes() > REWIND * LOG_BYTES_KEPT:
             self._rewind(self._writer)
         elif self._spans >= SPANS_PER_CHECKPOINT:
             self._checkpoint()

@@ -3,7 +3,8 @@
 Under sustained load the writer is most of what tracing costs a process: turning spans into rows, redaction,
 SQLite inserts and index updates. The exporter hands such work to this child instead, over a pipe, as
 ``marshal``-ed packed spans (``_rows.pack_span``), or as rows already built and redacted by a caller with CPU to
-spare (the receiver); each request is answered once the child has committed it, so the exporter's export stays
+spare (the receiver); each request is answered once the child has committed it (and before it sees to the log,
+which can take seconds), so the exporter's export stays
 synchronous and the processor's retries, drop counting and flushes work unchanged. Several threads may send at
 once (the receiver's do): their requests queue up in the pipe, so the child starts the next one as soon as it has
 answered one, instead of waiting for a thread to wake and send it. The child exits when its stdin
@@ -246,6 +247,7 @@ def main(path: str, redactor_names: str) -> None:
     except Exception as exc:  # a bad or newer store: the app writes in-process and reports it
         _send(replies, (False, f"{type(exc).__name__}: {exc}"))
         return
+    exporter.upkeep_later = True
     try:
         _send(replies, (True, READY))
         _serve(exporter, requests, replies)
@@ -271,4 +273,5 @@ def _serve(exporter: SQLiteSpanExporter, requests: BinaryIO, replies: BinaryIO) 
         else:
             ok = exporter.record_dropped(payload)
         _send(replies, (ok, None, False) if ok else (ok, exporter.last_error, exporter.last_error_permanent))
+        exporter.upkeep()  # once the app knows: it may end, and kill this process, while the log is rewound
         idle_work_left = True

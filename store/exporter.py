@@ -102,6 +102,10 @@ class SQLiteSpanExporter(SpanExporter):
         self._lock = threading.Lock()
         self._closed = False
         self._deadline: float | None = None  # ``time.monotonic()`` by which every write gives up (``set_deadline``)
+        # A writer child answers a write before it sees to the log (``upkeep``): a log rewind can take seconds, and
+        # an app ending meanwhile would count as dropped spans that are stored.
+        self.upkeep_later = False
+        self._upkeep_due = 0  # spans stored since the last ``upkeep``
         self._child_redactors = redaction.built_in_names(redact)
         self._mode = mode if self._child_redactors is not None else "thread"
         self._child: WriterProcess | None = None
@@ -213,7 +217,7 @@ class SQLiteSpanExporter(SpanExporter):
             with self._locked():
                 self._reopen_if_replaced()
                 self._while_busy(write_spans, self._conn, ready)
-                self._checkpointer.stored(len(ready))
+                self._stored(len(ready))
         except _TOO_BIG:  # a span SQLite refuses for its size: the spans' own, like the next clause
             return self._write_each(batch, to_rows)
         except (sqlite3.Error, StoreError, OSError) as exc:  # the store's: locked, full disk, deleted, ...
@@ -236,7 +240,7 @@ class SQLiteSpanExporter(SpanExporter):
                 ready = to_rows([item])
                 with self._locked():
                     self._while_busy(write_spans, self._connection(), ready)
-                    self._checkpointer.stored(1)
+                    self._stored(1)
             except _TOO_BIG as exc:
                 lost.append(f"{type(exc).__name__}: {exc}")
             except (sqlite3.Error, StoreError, OSError) as exc:
@@ -250,6 +254,20 @@ class SQLiteSpanExporter(SpanExporter):
                        lost[0])  # fmt: skip
         self.record_dropped(len(lost))
         return None
+
+    def _stored(self, spans: int) -> None:
+        """Tell the checkpointer about spans just committed (the caller holds ``_lock``), now or at ``upkeep``."""
+        if self.upkeep_later:
+            self._upkeep_due += spans
+        else:  # no rewind once the app is ending (a deadline is set): it could take seconds past the deadline
+            self._checkpointer.stored(spans, rewind=self._deadline is None)
+
+    def upkeep(self) -> None:
+        """See to the log for the spans stored since the last call, when ``upkeep_later`` put it off."""
+        if self._upkeep_due:
+            with self._locked():
+                spans, self._upkeep_due = self._upkeep_due, 0
+                self._checkpointer.stored(spans)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

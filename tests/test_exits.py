@@ -117,6 +117,30 @@ def test_a_backlog_that_misses_the_exit_deadline_is_stored_or_counted(tmp_path: 
         assert f"spanlite dropped {counted + warned} spans in this process" in err
 
 
+SLOW_TO_READ_AT_EXIT = """
+import sys, time, spanlite
+spanlite.configure(db=sys.argv[1])
+spanlite._config._pipeline.processors[0].exit_timeout_s = 1.0  # the exit deadline, lowered from 5 s to be quick
+
+class Report:  # an app object as outputs: rendered on the export thread, as the batch is made ready to send
+    def __repr__(self):
+        time.sleep(3)
+        return "report"
+
+with spanlite.start_span("slow") as span:
+    span.set_outputs(Report())
+time.sleep(0.5)  # the export thread takes the span meanwhile, and renders it as the process ends
+"""
+
+
+def test_a_batch_still_being_made_ready_at_the_exit_deadline_is_counted(tmp_path: Path) -> None:
+    """The export thread has taken the span from the queue and is still rendering it when closing gives up on it:
+    closing counts the span it can no longer wait for, not only spans still queued or being written."""
+    code, _, err = run(SLOW_TO_READ_AT_EXIT, tmp_path / "slow.db")
+    assert code == 0, err
+    assert accounted(tmp_path / "slow.db", err) == (0, 0, 1), err
+
+
 LOCKED_AT_EXIT = """
 import sys, spanlite
 spanlite.configure(db=sys.argv[1])

@@ -237,7 +237,10 @@ def test_threads_and_processes_under_load_account_for_every_span(tmp_path: Path)
     with TraceStore(path) as store:
         stats = store.stats()
     assert produced > 10_000
-    assert stats["spans"] + stats["dropped_spans"] + warned == produced
+    # Every span is stored or counted. A batch still being written at an app's exit deadline is counted as dropped,
+    # and stored as well if its write finishes: at most one batch (512) over per app, never one under.
+    accounted = stats["spans"] + stats["dropped_spans"] + warned
+    assert produced <= accounted <= produced + 512 * len(apps), (accounted - produced, [err for _, err in outputs])
 
 
 def test_span_names_and_attributes_of_any_type() -> None:

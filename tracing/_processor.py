@@ -72,7 +72,8 @@ class QueueProcessor(SpanProcessor):
         self._unsent: tuple[Any, int] | None = None  # a batch (as sent) that failed, with its span count: next to go
         self._wake = threading.Event()
         self._export_lock = threading.Lock()
-        self._in_flight = 0  # spans in the batch being exported now
+        self._in_flight = 0  # spans taken for the batch being exported now (guarded by ``_flight_lock``)
+        self._flight_lock = threading.Lock()  # the batch's spans are counted by its export, or by closing: never both
         self._deadlines: tuple[float, float] | None = None  # once closing: (store by, count by)
         self._closer = threading.Lock()  # held by the one thread that closes
         self._closed = threading.Event()
@@ -194,9 +195,8 @@ class QueueProcessor(SpanProcessor):
             lost = 0
             if self._heirs is not None:  # spans queued but not stored in time go to the new set-up
                 self._pass_on(_take_all(self._queue))
-            if not held:  # (a batch that ends in this very instant may be counted twice, or not at all)
-                self._given_up = True
-                lost = self._in_flight
+            if not held:
+                lost = self._give_up_on_export()
             lost += self._take_queue()
             self._count_drops(lost)
             if held:
@@ -209,6 +209,14 @@ class QueueProcessor(SpanProcessor):
             if held:
                 self._export_lock.release()
             self._closed.set()
+
+    def _give_up_on_export(self) -> int:
+        """Closing can wait no longer for the batch being exported: count it as dropped, and have the export thread
+        send nothing more. A write already under way may still finish: its spans are then stored and counted as
+        dropped too, an over-count of at most one batch, never a loss uncounted."""
+        with self._flight_lock:
+            self._given_up = True
+            return self._in_flight
 
     def _give_exporter_until(self, deadline: float) -> None:
         """An exporter that can (the SQLite one) gives up on a write that would end after ``deadline``, rather than
@@ -258,6 +266,7 @@ class QueueProcessor(SpanProcessor):
         self._in_flight = 0
         self._export_lock = threading.Lock()
         self._drop_lock = threading.Lock()
+        self._flight_lock = threading.Lock()
         self._wake = threading.Event()
         if not self._stopped:
             self._deadlines = None
@@ -283,16 +292,20 @@ class QueueProcessor(SpanProcessor):
         or the exporter says it never will be stored (``last_error_permanent``): then it is dropped and counted.
         Returns whether the queue can go on being exported now.
         """
-        if self._unsent is not None:
-            batch, count = self._unsent
-            self._unsent = None
-        else:
-            batch, count = self._next_batch()
-        self._in_flight = count
-        result = SpanExportResult.FAILURE if batch is None else _export(self._send, batch, self.exporter)
-        if self._given_up:  # closing could not wait for this batch any longer, and counted it as dropped
-            return False
-        self._in_flight = 0
+        with self._flight_lock:  # taken and counted as in flight at once, so closing counts every span once
+            if self._given_up:
+                return False
+            unsent, self._unsent = self._unsent, None
+            spans = [] if unsent is not None else _take(self._queue, self.batch_size)
+            self._in_flight = unsent[1] if unsent is not None else len(spans)
+        batch, count = unsent if unsent is not None else self._prepare(spans)
+        with self._flight_lock:
+            sendable = batch is not None and not self._given_up
+        result = _export(self._send, batch, self.exporter) if sendable else SpanExportResult.FAILURE
+        with self._flight_lock:
+            if self._given_up:  # closing could not wait for this batch any longer, and counted it as dropped
+                return False
+            self._in_flight = 0
         if result is SpanExportResult.SUCCESS:
             self.exported += count
             if self._failures:
@@ -315,16 +328,8 @@ class QueueProcessor(SpanProcessor):
             self._unsent = (batch, count)
         return False
 
-    def _next_batch(self) -> tuple[Any, int]:
-        """Up to ``batch_size`` spans from the front of the queue, packed if the exporter packs (``None``: it could
-        not), and how many."""
-        spans: list[ReadableSpan] = []
-        queue = self._queue
-        try:
-            while len(spans) < self.batch_size:
-                spans.append(queue.popleft())
-        except IndexError:  # empty, perhaps emptied meanwhile by a thread passing spans on (``hand_on``)
-            pass
+    def _prepare(self, spans: list[ReadableSpan]) -> tuple[Any, int]:
+        """``spans`` made ready to send, packed if the exporter packs (``None``: it could not), and how many."""
         settle(spans, exported=True)  # what is read late (a model call's response) is read now, on this thread
         if self._pack is None:
             return spans, len(spans)
@@ -365,6 +370,17 @@ class QueueProcessor(SpanProcessor):
         if not record(n):
             with self._drop_lock:
                 self._drops_unrecorded += n
+
+
+def _take(queue: collections.deque[ReadableSpan], n: int) -> list[ReadableSpan]:
+    """Up to ``n`` spans from the front of ``queue``; fewer if another thread empties it meanwhile (``hand_on``)."""
+    taken: list[ReadableSpan] = []
+    try:
+        while len(taken) < n:
+            taken.append(queue.popleft())
+    except IndexError:
+        pass
+    return taken
 
 
 def _take_all(queue: collections.deque[ReadableSpan]) -> list[ReadableSpan]:
