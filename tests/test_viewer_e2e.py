@@ -42,6 +42,13 @@ def _click_row(table: object, row: int) -> None:
     table.click(position={"x": 18, "y": HEADER_PX + ROW_PX * row + ROW_PX / 2})  # type: ignore[attr-defined]
 
 
+def _settled(page: object) -> None:
+    """Wait until the app's script has finished running (Streamlit shows a running icon meanwhile)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator('[data-testid^="stStatusWidgetRunning"]')).to_have_count(0)  # type: ignore[attr-defined]
+
+
 def test_open_trace_and_span_in_chromium(viewer_url: str, db_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -105,7 +112,10 @@ def test_open_trace_and_span_in_chromium(viewer_url: str, db_path: Path) -> None
             # the review queue, by keyboard: type a comment, Tab to 👍 and press Enter
             page.get_by_role("link", name="Review").first.click()
             expect(page.get_by_text("0 reviewed this session, 2 left", exact=True)).to_be_visible()
-            page.get_by_label("Comment", exact=True).fill("fine")
+            _settled(page)  # keys typed while the page's script still runs may go to an element about to be replaced
+            comment = page.get_by_label("Comment", exact=True)
+            comment.fill("fine")
+            expect(comment).to_be_focused()
             page.screenshot(path=str(ARTIFACTS / "review.png"), full_page=True)
             page.keyboard.press("Tab")
             expect(page.get_by_role("button", name="👍 Thumbs up Shortcut Alt + U", exact=True)).to_be_focused()
