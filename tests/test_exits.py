@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -226,24 +228,9 @@ if __name__ == "__main__":
 """
 
 
-# Open defect (issue 18, item 3): a Pool(4) hangs at its end now and then when the machine is loaded (forkserver: 1 to
-# 4 runs in 20 with 4 at once). Root cause, seen with py-spy and /proc: the parent's Pool.terminate holds the task
-# queue's lock and SIGTERMs the workers, which wait for that lock in a semaphore wait; SIGTERM has a Python handler
-# there (spanlite's), which only runs once the main thread runs Python again. A SIGTERM that lands between CPython's
-# sem_trywait and its sem_wait (semaphore.c) is taken by the C handler and never interrupts the wait: the worker
-# waits for ever, with SIGTERM neither pending nor handled (SigCgt still has it), and the parent joins it for ever.
-# Any Python-level SIGTERM handler has this race; the fix (a wakeup-fd watcher that re-sends SIGTERM until the
-# handler has run) is the next step. The mark goes with that fix.
-_POOL_HANGS = pytest.mark.xfail(strict=False, reason="lost-wakeup race of a Python SIGTERM handler in a pool worker")
-
-
 @pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
 @pytest.mark.parametrize("how", ["processes", "pool"])
-def test_multiprocessing_children_and_pool_workers_store_every_span(
-    tmp_path: Path, method: str, how: str, request: pytest.FixtureRequest
-) -> None:
-    if how == "pool":
-        request.applymarker(_POOL_HANGS)
+def test_multiprocessing_children_and_pool_workers_store_every_span(tmp_path: Path, method: str, how: str) -> None:
     db = tmp_path / "children.db"
     code, _, err = run(CHILDREN, db, method, how)
     assert code == 0, err
@@ -368,6 +355,55 @@ def test_an_otlp_backend_that_never_answers_neither_holds_up_the_exit_nor_the_st
     assert app.returncode == 0, err
     assert accounted(db, err) == (100, 0, 0), err
     assert "spanlite dropped 100 spans in this process" in err  # the ones bound for the backend
+
+
+# What CPython does as a pool worker waits for its next task (Modules/_multiprocessing/semaphore.c): C code that
+# runs a moment, then waits on a semaphore. A SIGTERM that comes in the moment before the wait is taken by Python's C
+# handler, which only marks it for the main thread to handle in Python, and it never interrupts the wait that follows.
+SEMAPHORE_WAIT_C = r"""
+#include <semaphore.h>
+#include <time.h>
+
+int work_then_wait(double seconds) {
+    struct timespec start, now;
+    sem_t never_posted;
+    sem_init(&never_posted, 0, 0);
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec - start.tv_sec + (now.tv_nsec - start.tv_nsec) / 1e9 < seconds);
+    return sem_wait(&never_posted);
+}
+"""
+
+SIGTERM_BEFORE_A_WAIT = """
+import ctypes, sys, spanlite
+spanlite.configure(db=sys.argv[1])
+with spanlite.start_span("before-the-wait"):
+    pass
+library = ctypes.CDLL(sys.argv[2])
+library.work_then_wait.argtypes = [ctypes.c_double]
+print("working", flush=True)
+library.work_then_wait(3.0)
+"""
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="builds a small C library for the C code's timing")
+def test_sigterm_that_lands_just_before_a_blocking_wait_in_c_still_ends_the_process(tmp_path: Path) -> None:
+    """The race behind a multiprocessing pool that never ended: the worker waited for ever, SIGTERM taken but never
+    handled. spanlite sees the signal arrive even so, and sends it again until its handler has run."""
+    source = tmp_path / "wait.c"
+    source.write_text(SEMAPHORE_WAIT_C)
+    library = tmp_path / "libwait.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(library), str(source), "-lpthread"], check=True)
+    db = tmp_path / "wait.db"
+    app = start(SIGTERM_BEFORE_A_WAIT, db, str(library))
+    assert app.stdout is not None and app.stdout.readline().strip() == "working"
+    time.sleep(0.5)
+    app.send_signal(signal.SIGTERM)  # while the C code works: before its wait
+    _, err = app.communicate(timeout=30)
+    assert app.returncode == -signal.SIGTERM, err
+    assert accounted(db, err) == (1, 0, 0), err
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the threads' signal masks from /proc")
