@@ -111,7 +111,7 @@ def show(project: str, conventions: tuple[str, ...], spans: list[dict[str, Any]]
         messages = f"{indices(a, 'llm.input_messages.')}/{indices(a, 'llm.output_messages.')}".replace("0/0", "")
         row = [span["name"], span["span_kind"], cut(a.get("input.value")), cut(a.get("output.value")),
                a.get("llm.model_name") or "", tokens, messages, indices(a, "retrieval.documents.") or ""]  # fmt: skip
-        print(" ".join(f"{str(cell):<{width}}" for cell, width in zip(row, (12, 10, 34, 34, 12, 7, 9, 4))))
+        print(" ".join(f"{cell!s:<{width}}" for cell, width in zip(row, (12, 10, 34, 34, 12, 7, 9, 4))))
     print()
 
 

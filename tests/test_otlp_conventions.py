@@ -184,8 +184,8 @@ def test_otlp_conventions_choose_what_is_sent(
 
 @pytest.mark.parametrize(
     ("value", "error"),
-    [(("gen_ai", "phoenix"), r"^unknown OTLP convention 'phoenix' in otlp_conventions; expected any of 'gen_ai', "
-                             r"'openinference'$"),
+    [(("gen_ai", "phoenix"), (r"^unknown OTLP convention 'phoenix' in otlp_conventions; expected any of 'gen_ai', "
+                              r"'openinference'$")),
      (3, r"^otlp_conventions must be a tuple of names \(any of 'gen_ai', 'openinference'\), not 3$")],
 )  # fmt: skip
 def test_a_bad_otlp_conventions_value_is_a_one_line_error_and_the_set_up_stays(
