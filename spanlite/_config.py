@@ -6,15 +6,14 @@ import dataclasses
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Literal, Sequence
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import Link, Status
 
-from spanlite import _signals
+from spanlite import _otlp_export, _signals
 from spanlite.store import SQLiteSpanExporter, StoreError, default_db_path
 from spanlite.tracing import _provider, redaction
 from spanlite.tracing._guard import logger, strict
@@ -32,6 +31,7 @@ _TRACES_PATH = "/v1/traces"
 class Settings:
     db: Path | None  # None: no local store (``configure(db=False)``)
     otlp_endpoint: str | None = None  # the full traces URL spans are also sent to
+    otlp_conventions: tuple[str, ...] = _otlp_export.CONVENTIONS  # what exported spans carry beside spanlite's keys
     sample_rate: float = 1.0
     redact: redaction.Redactor | None = None
     capture_content: bool = True
@@ -48,7 +48,6 @@ class _Pipeline:
 
 _pipeline: _Pipeline | None = None
 _lock = threading.RLock()
-_unsent_endpoints: set[str] = set()  # OTLP endpoints warned about: once per process, not at every configure()
 _signals.install()  # at import, usually in the main thread: spans may first be made in any thread
 
 
@@ -56,6 +55,7 @@ def configure(
     *,
     db: str | Path | Literal[False] | None = None,
     otlp_endpoint: str | None = None,
+    otlp_conventions: str | Iterable[str] = _otlp_export.CONVENTIONS,
     sample_rate: float = 1.0,
     redact: redaction.Redactor | None = None,
     capture_content: bool = True,
@@ -75,6 +75,9 @@ def configure(
     usual ``OTEL_EXPORTER_OTLP_*`` variables. Needs ``pip install 'spanlite[otlp]'``: without it,
     ``otlp_endpoint=`` raises ``ImportError`` (and the set-up in force stays), while an endpoint from the
     environment gets one warning and spans still go to the local store.
+    ``otlp_conventions``: the attribute conventions exported spans carry beside spanlite's own ``spanlite.*`` keys
+    (always there), any of ``"gen_ai"`` (the OTel GenAI semantic conventions) and ``"openinference"`` (read by
+    Arize Phoenix, which shows spans without them as ``UNKNOWN``); both by default.
     ``sample_rate``: the fraction of traces kept, decided at the root so traces are whole.
     ``redact``: called on every text field before it is written or exported (span names and events included),
     after the built-in removal of credentials (provider API keys, bearer tokens, JWTs, private keys, URL passwords,
@@ -90,12 +93,14 @@ def configure(
     """
     if not 0.0 <= sample_rate <= 1.0:
         raise ValueError(f"sample_rate must be between 0 and 1, not {sample_rate}")
+    conventions = _otlp_export.conventions(otlp_conventions)
     endpoint = _traces_endpoint(otlp_endpoint)
     if db is False and endpoint is None:
         raise ValueError("configure(db=False) needs otlp_endpoint= (or OTEL_EXPORTER_OTLP_ENDPOINT) to send spans to")
     settings = Settings(
         db=None if db is False else Path(db).expanduser() if db is not None else default_db_path(),
         otlp_endpoint=endpoint,
+        otlp_conventions=conventions,
         sample_rate=sample_rate,
         redact=redact,
         capture_content=capture_content,
@@ -104,16 +109,18 @@ def configure(
     redactor = redaction.chain(redaction.secrets, redact)  # credentials never leave the process
     otlp = None
     if settings.otlp_endpoint is not None:  # first: it may raise, and nothing is opened yet
-        otlp = _otlp_exporter(settings.otlp_endpoint, redactor, required=otlp_endpoint is not None or db is False)
+        otlp = _otlp_export.otlp_exporter(
+            settings.otlp_endpoint, redactor, conventions, required=otlp_endpoint is not None or db is False
+        )
         if otlp is None:
             settings = dataclasses.replace(settings, otlp_endpoint=None)
-    exporters: list[SpanExporter] = []
-    if settings.db is not None:
-        exporters.append(SQLiteSpanExporter(settings.db, redact=redactor))  # raises here for a bad or newer store
+    exporters: list[tuple[SpanExporter, str]] = []
+    if settings.db is not None:  # raises here for a bad or newer store
+        exporters.append((SQLiteSpanExporter(settings.db, redact=redactor), f"the store {settings.db}"))
     if otlp is not None:
-        exporters.append(otlp)
+        exporters.append((otlp, otlp.destination))
     with _lock:
-        processors = [QueueProcessor(exporter) for exporter in exporters]
+        processors = [QueueProcessor(exporter, destination=destination) for exporter, destination in exporters]
         provider = _provider_for(settings)
         for processor in processors:
             provider.add_span_processor(processor)
@@ -156,7 +163,8 @@ def configure_default() -> None:
                 raise
             logger.warning("spanlite cannot use its default store (%s); spans are dropped until configure()", exc)
             settings = Settings(db=None)
-            processor = QueueProcessor(_Nowhere(), max_queue=0)  # counts every span as dropped
+            # counts every span as dropped
+            processor = QueueProcessor(_Nowhere(), max_queue=0, destination="the default store, which cannot be used")
             provider = _new_provider(settings)
             provider.add_span_processor(processor)
             _switch_to(_Pipeline(settings, provider, [processor]))
@@ -208,91 +216,6 @@ def _traces_endpoint(otlp_endpoint: str | None) -> str | None:
         return None
     base = base.rstrip("/")
     return base if base.endswith(_TRACES_PATH) else base + _TRACES_PATH
-
-
-def _otlp_exporter(endpoint: str, redact: redaction.Redactor, *, required: bool) -> SpanExporter | None:
-    """The OTLP/HTTP exporter, imported only when asked for, so that the ``otlp`` extra stays optional.
-
-    One that cannot be made is the caller's error where they passed the endpoint or it is the only destination.
-    An endpoint from the environment, beside the local store, is one warning instead: one destination that fails
-    must not take the other with it.
-    """
-    try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        return _RedactingExporter(OTLPSpanExporter(endpoint=endpoint), redact)
-    except ImportError as exc:
-        if required:
-            raise ImportError(
-                f"spanlite's OTLP export to {endpoint} needs the OTLP/HTTP exporter: pip install 'spanlite[otlp]' "
-                f"(missing: {exc.name})"
-            ) from exc
-        why = "the OTLP/HTTP exporter is not installed: pip install 'spanlite[otlp]'"
-    except Exception as exc:
-        if required:
-            raise
-        why = f"{type(exc).__name__}: {exc}"
-    if endpoint not in _unsent_endpoints:
-        _unsent_endpoints.add(endpoint)
-        logger.warning("spanlite sends no spans to %s (from OTEL_EXPORTER_OTLP_*): %s; the local store is unaffected",
-                       endpoint, why)  # fmt: skip
-    return None
-
-
-class _RedactingExporter(SpanExporter):
-    """``redact`` applies to what leaves the process too: the span's name, every string attribute, each event's
-    name and values, links' values, the status message, and the resource (``OTEL_RESOURCE_ATTRIBUTES``). A value
-    whose key names a secret (``db.password``) is redacted whole: on its own, without the name beside it, the text
-    patterns could not tell."""
-
-    def __init__(self, inner: SpanExporter, redact: redaction.Redactor) -> None:
-        self._inner = inner
-        self._redact = redact
-        self._resource: tuple[Resource, Resource] | None = None  # (as given, redacted): one for all spans
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            redacted = [self._span(span) for span in spans]
-        except Exception:  # a redactor that fails must not let the unredacted spans through
-            return SpanExportResult.FAILURE
-        return self._inner.export(redacted)
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-    def _span(self, span: ReadableSpan) -> ReadableSpan:
-        status = span.status
-        if status.description:
-            status = Status(status.status_code, self._redact(status.description))
-        return ReadableSpan(
-            name=self._redact(span.name), context=span.context, parent=span.parent,
-            resource=self._redacted_resource(span.resource), attributes=self._values(span.attributes),
-            links=[Link(link.context, self._values(link.attributes)) for link in span.links], kind=span.kind,
-            status=status,
-            events=[Event(self._redact(e.name), self._values(e.attributes), e.timestamp) for e in span.events],
-            start_time=span.start_time, end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
-        )  # fmt: skip
-
-    def _redacted_resource(self, resource: Resource) -> Resource:
-        if self._resource is None or self._resource[0] is not resource:
-            self._resource = (resource, Resource(self._values(resource.attributes), resource.schema_url))
-        return self._resource[1]
-
-    def _values(self, attributes: Mapping[str, object] | None) -> dict[str, object]:
-        return {
-            key: redaction.REDACTED if redaction.is_secret_entry(key, value) else self._value(value)
-            for key, value in (attributes or {}).items()
-        }
-
-    def _value(self, value: object) -> object:
-        if isinstance(value, str):
-            return self._redact(value)
-        if isinstance(value, (list, tuple)):
-            return [self._redact(v) if isinstance(v, str) else v for v in value]
-        return value
 
 
 def _provider_for(settings: Settings) -> TracerProvider:

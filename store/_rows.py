@@ -10,6 +10,7 @@ from opentelemetry.trace import StatusCode
 
 from spanlite.tracing import attributes as attr
 from spanlite.tracing._guard import guard
+from spanlite.tracing._openinference import without_openinference
 from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.redaction import Redactor
 from spanlite.tracing.serialize import MAX_FIELD_BYTES, MAX_NAME_BYTES, bounded_text, clean_text, clean_value, to_json
@@ -229,6 +230,8 @@ def _spanlite_keys(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     A mapping bug must not lose the span, nor fail its whole batch: it is stored with its own attributes.
     """
     if attr.SPAN_KIND in attributes:
+        if attr.OI_SPAN_KIND in attributes:  # back from our OTLP export: less the OpenInference keys it added
+            return guard(without_openinference, attributes) or attributes
         return attributes
     return guard(normalize, attributes) or attributes
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -158,3 +159,35 @@ def test_endpoint_in_the_environment_without_the_extra_leaves_the_store_working(
     for path, spans in ((default, 20), (chosen, 11)):
         with TraceStore(path) as store:
             assert (store.stats()["spans"], store.stats()["dropped_spans"]) == (spans, 0)
+
+
+BACKEND_DOWN = """
+import sys, spanlite
+spanlite.configure(db=sys.argv[1], otlp_endpoint=sys.argv[2])
+for i in range(100):
+    with spanlite.start_span(f"span-{i}"):
+        pass
+"""
+
+
+@pytest.mark.parametrize("backend", ["refuses connections", "never answers"])
+def test_with_the_backend_down_the_app_ends_in_time_and_the_warning_names_the_backend(
+    backend: str, tmp_path: Path, started: list[subprocess.Popen[str]]
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:  # listens, and never accepts: requests wait for ever
+        endpoint = f"http://127.0.0.1:{server.getsockname()[1]}/v1/traces"
+        if backend == "refuses connections":
+            server.close()  # nobody listens on the port now
+        db = tmp_path / "local.db"
+        # The exporter's own timeout, a user's setting, raised from 10 s: the end of the app must not wait for it.
+        env = {**os.environ, "SPANLITE_STRICT": "0", "OTEL_EXPORTER_OTLP_TIMEOUT": "600"}
+        app = subprocess.Popen([sys.executable, "-c", BACKEND_DOWN, str(db), endpoint], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+        started.append(app)
+        _, err = app.communicate(timeout=25)  # promised: 5 s from the end; the exporter alone would take 25-600 s
+    assert app.returncode == 0, err
+    with TraceStore(db) as store:
+        assert (store.stats()["spans"], store.stats()["dropped_spans"]) == (100, 0), err
+    assert f"spanlite dropped 100 spans in this process, bound for the OTLP endpoint {endpoint} (" in err, err
+    ours = [line for line in err.splitlines() if line.startswith("spanlite")]
+    assert ours and not any("store" in line for line in ours), err  # the local store has every span

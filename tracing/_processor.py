@@ -40,18 +40,22 @@ class QueueProcessor(SpanProcessor):
     """Queue ended spans in memory and export them in batches from one background thread.
 
     ``max_queue`` bounds memory; ``delay_s`` bounds how long an ended span waits before it is readable.
+    ``destination`` names where the exporter sends spans, in the warnings: with more than one, the user must be
+    able to tell which one failed.
     """
 
     def __init__(
         self,
         exporter: SpanExporter,
         *,
+        destination: str = "its exporter",
         max_queue: int = MAX_QUEUE,
         batch_size: int = 512,
         delay_s: float = 0.2,
         exit_timeout_s: float = _exit.EXIT_TIMEOUT_S,
     ) -> None:
         self.exporter = exporter
+        self.destination = destination
         self.max_queue = max_queue
         self.batch_size = batch_size
         self.delay_s = delay_s
@@ -203,7 +207,7 @@ class QueueProcessor(SpanProcessor):
                 self._give_exporter_until(count_by)
                 self._record_drops()
                 self.exporter.shutdown()
-            why = self._why_unstored(f"not stored within {self.exit_timeout_s:g} s of the end") if lost else ""
+            why = self._why_unstored(f"not delivered within {self.exit_timeout_s:g} s of the end") if lost else ""
             self._report(lost, why)
         finally:
             if held:
@@ -232,8 +236,9 @@ class QueueProcessor(SpanProcessor):
             return
         causes = [f"{lost} when it ended: {why}"] if lost else []
         if self.dropped > lost:
-            causes.append(f"{self.dropped - lost} before: export queue full or store unwritable")
-        message = f"spanlite dropped {self.dropped} spans in this process ({'; '.join(causes)})"
+            causes.append(f"{self.dropped - lost} before: the export queue was full, or the destination kept failing")
+        where = f"bound for {self.destination}"
+        message = f"spanlite dropped {self.dropped} spans in this process, {where} ({'; '.join(causes)})"
         if getattr(self.exporter, "record_dropped", None) is not None:
             if self._drops_unrecorded:
                 error = getattr(self.exporter, "last_error", None) or "the store could not be written in time"
@@ -309,7 +314,8 @@ class QueueProcessor(SpanProcessor):
         if result is SpanExportResult.SUCCESS:
             self.exported += count
             if self._failures:
-                logger.warning("spanlite is writing spans again after %d failed attempts", self._failures)
+                logger.warning("spanlite is writing spans to %s again after %d failed attempts", self.destination,
+                               self._failures)  # fmt: skip
                 self._failures = 0
             if self._drops_unrecorded:
                 self._record_drops()
@@ -317,11 +323,12 @@ class QueueProcessor(SpanProcessor):
         reason = getattr(self.exporter, "last_error", None) or "the exporter failed"
         if batch is None or getattr(self.exporter, "last_error_permanent", False):  # a retry would fail the same
             self._count_drops(count)
-            logger.warning("spanlite dropped %d spans it cannot store (%s)", count, reason)
+            logger.warning("spanlite dropped %d spans that %s cannot take (%s)", count, self.destination, reason)
             return True
         self._failures += 1
         if self._failures == 1 and self._deadlines is None:  # closing says why it could not store them, once
-            logger.warning("spanlite cannot write spans (%s); keeping them and retrying", reason)
+            logger.warning("spanlite cannot write spans to %s (%s); keeping them and retrying", self.destination,
+                           reason)  # fmt: skip
         if self._failures >= MAX_ATTEMPTS:
             self._count_drops(count)
         else:
@@ -345,7 +352,7 @@ class QueueProcessor(SpanProcessor):
     def _drop_queue(self, why: str) -> None:
         n = self._take_queue()
         self._count_drops(n)
-        logger.warning("spanlite dropped %d queued spans: %s", n, why)
+        logger.warning("spanlite dropped %d queued spans bound for %s: %s", n, self.destination, why)
 
     def _take_queue(self) -> int:
         """Empty the queue and let go of the failed batch, if any: how many spans that was."""

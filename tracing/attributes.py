@@ -77,7 +77,8 @@ EVENT_INTERRUPT = "langgraph.interrupt"  # a node paused the graph (interrupt / 
 OTEL_SCOPE_NAME = "otel.scope.name"
 OTEL_SPAN_KIND = "otel.span.kind"  # SERVER / CLIENT / PRODUCER / CONSUMER; INTERNAL spans carry none
 
-# Read on ingest only (store/_normalize.py maps them onto the keys above).
+# Read on ingest (store/_normalize.py maps them onto the keys above); the OpenInference ones are also written on
+# OTLP export (tracing/_openinference.py), so that backends that read only them (Arize Phoenix) see everything.
 # Older GenAI semantic conventions
 GEN_AI_SYSTEM = "gen_ai.system"
 # OpenInference (Arize): flattened lists use zero-based indices, e.g. llm.input_messages.0.message.role
@@ -125,3 +126,13 @@ GEN_AI_PROMPT = "gen_ai.prompt"  # gen_ai.prompt.N.role / .content / .tool_calls
 GEN_AI_COMPLETION = "gen_ai.completion"  # gen_ai.completion.N.role / .content / .finish_reason
 GEN_AI_USAGE_PROMPT_TOKENS = "gen_ai.usage.prompt_tokens"
 GEN_AI_USAGE_COMPLETION_TOKENS = "gen_ai.usage.completion_tokens"
+# OpenInference, written on OTLP export only
+OI_LLM_TOKEN_COUNT_TOTAL = "llm.token_count.total"
+OI_LLM_TOKEN_COUNT_CACHE_WRITE = "llm.token_count.prompt_details.cache_write"
+OI_LLM_INVOCATION_PARAMETERS = "llm.invocation_parameters"
+OI_LLM_TOOLS = "llm.tools"  # llm.tools.N.tool.json_schema
+OI_TOOL_JSON_SCHEMA = "tool.json_schema"
+OI_DOCUMENT_ID = "document.id"  # retrieval.documents.N.document.id
+OI_DOCUMENT_CONTENT = "document.content"
+OI_DOCUMENT_SCORE = "document.score"
+OI_DOCUMENT_METADATA = "document.metadata"
