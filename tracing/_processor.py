@@ -304,6 +304,7 @@ class QueueProcessor(SpanProcessor):
             spans = [] if unsent is not None else _take(self._queue, self.batch_size)
             self._in_flight = unsent[1] if unsent is not None else len(spans)
         batch, count = unsent if unsent is not None else self._prepare(spans)
+        del spans  # packed, the batch holds no span: they are let go before the wait for them to be stored
         with self._flight_lock:
             sendable = batch is not None and not self._given_up
         result = _export(self._send, batch, self.exporter) if sendable else SpanExportResult.FAILURE
