@@ -125,3 +125,16 @@ GEN_AI_PROMPT = "gen_ai.prompt"  # gen_ai.prompt.N.role / .content / .tool_calls
 GEN_AI_COMPLETION = "gen_ai.completion"  # gen_ai.completion.N.role / .content / .finish_reason
 GEN_AI_USAGE_PROMPT_TOKENS = "gen_ai.usage.prompt_tokens"
 GEN_AI_USAGE_COMPLETION_TOKENS = "gen_ai.usage.completion_tokens"
+# MLflow's tracing SDK: values are JSON text (a string arrives quoted, '"CHAT_MODEL"')
+MLFLOW_SPAN_TYPE = "mlflow.spanType"
+MLFLOW_SPAN_INPUTS = "mlflow.spanInputs"
+MLFLOW_SPAN_OUTPUTS = "mlflow.spanOutputs"
+MLFLOW_SPAN_FUNCTION_NAME = "mlflow.spanFunctionName"
+MLFLOW_CHAT_TOKEN_USAGE = "mlflow.chat.tokenUsage"  # {"input_tokens", "output_tokens", "total_tokens", ...}
+MLFLOW_CHAT_TOOLS = "mlflow.chat.tools"
+MLFLOW_LLM_MODEL = "mlflow.llm.model"
+MLFLOW_LLM_PROVIDER = "mlflow.llm.provider"
+MLFLOW_TRACE_REQUEST_ID = "mlflow.traceRequestId"
+MLFLOW_TRACE_TAG = "mlflow.traceTag"  # mlflow.traceTag.<key> = value, on the root span
+# OTel general conventions
+CODE_FUNCTION_NAME = "code.function.name"
