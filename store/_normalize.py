@@ -125,9 +125,9 @@ def _mlflow(a: dict[str, Any], out: dict[str, Any]) -> None:
         _put(out, attr.GEN_AI_USAGE_OUTPUT_TOKENS, _int(usage.get("output_tokens")))
         _put(out, attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, _int(usage.get("cache_read_input_tokens")))
         _put(out, attr.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, _int(usage.get("cache_creation_input_tokens")))
-    _put(out, attr.GEN_AI_REQUEST_MODEL, _maybe_json(a.pop(attr.MLFLOW_LLM_MODEL, None)))
-    _put(out, attr.GEN_AI_PROVIDER_NAME, _maybe_json(a.pop(attr.MLFLOW_LLM_PROVIDER, None)))
-    _put(out, attr.CODE_FUNCTION_NAME, _maybe_json(a.pop(attr.MLFLOW_SPAN_FUNCTION_NAME, None)))
+    _put(out, attr.GEN_AI_REQUEST_MODEL, _unquoted(a.pop(attr.MLFLOW_LLM_MODEL, None)))
+    _put(out, attr.GEN_AI_PROVIDER_NAME, _unquoted(a.pop(attr.MLFLOW_LLM_PROVIDER, None)))
+    _put(out, attr.CODE_FUNCTION_NAME, _unquoted(a.pop(attr.MLFLOW_SPAN_FUNCTION_NAME, None)))
     if (value := a.pop(attr.MLFLOW_CHAT_TOOLS, None)) is not None:
         _put(out, attr.GEN_AI_TOOL_DEFINITIONS, _json(_maybe_json(value)))
     # Key-value pairs, as spanlite's trace metadata is (and searchable the same way); its tags are plain labels.
@@ -135,8 +135,14 @@ def _mlflow(a: dict[str, Any], out: dict[str, Any]) -> None:
         _put(out, attr.TRACE_METADATA, _json(tags))
     if attr.MLFLOW_TRACE_REQUEST_ID in a:  # an MLflow span: the app's own attributes are JSON text too
         for key, value in a.items():
-            if isinstance(value, str) and value[:1] == '"' and isinstance(text := _maybe_json(value), str):
-                a[key] = text
+            a[key] = _unquoted(value)
+
+
+def _unquoted(value: Any) -> Any:
+    """A JSON string's text (MLflow writes ``"gpt-4o"``); any other value as it is."""
+    if isinstance(value, str) and value[:1] == '"' and isinstance(text := _maybe_json(value), str):
+        return text
+    return value
 
 
 def _traceloop(a: dict[str, Any], out: dict[str, Any]) -> None:

@@ -329,6 +329,9 @@ def test_one_foreign_key_among_plain_ones_is_mapped(attributes: dict[str, Any], 
         {"gen_ai.input.messages": "[1, {\"parts\": 3}, {\"parts\": [null, {\"type\": \"tool_call_response\"}]}]"},
         {"gen_ai.input.messages": "not json", "gen_ai.usage.prompt_tokens": "many", "llm.request.type": ["chat"]},
         {"traceloop.span.kind": None, "gen_ai.prompt.0.tool_calls.0.arguments": "[", "gen_ai.prompt.99999999.role": 1},
+        {"mlflow.spanType": 5, "mlflow.chat.tokenUsage": '{"input_tokens": "many"}', "mlflow.llm.model": "{",
+         "mlflow.traceTag.": ["x"], "mlflow.traceRequestId": 3, "mlflow.spanInputs": "not json", "a": '"'},
+        {"mlflow.spanType": '"TOOL"', "mlflow.chat.tokenUsage": "[1]", "mlflow.llm.model": '{"a": 1}'},
     ],
 )
 def test_odd_values_never_raise(attributes: dict[str, Any]) -> None:
