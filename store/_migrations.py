@@ -194,6 +194,30 @@ def m007_spans_keyed_by_trace(db: Database) -> None:
     )
 
 
+def m008_usage_counted_once_per_model_call(db: Database) -> None:
+    # A model call reported by nested spans carries the same usage on each (LlamaIndex's chat over its own
+    # complete, under OpenInference); a trace now counts it once, the span whose parent has the same usage adding
+    # nothing (_writer). The writer finds a new span's stored children with usage through this small index; the
+    # totals stored before are corrected here.
+    db.execute(
+        "CREATE INDEX idx_spans_usage_by_parent ON spans (trace_id, parent_id) "
+        "WHERE input_tokens IS NOT NULL OR output_tokens IS NOT NULL"
+    )
+    repeated = (
+        "FROM spans c JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_id "
+        "WHERE (c.input_tokens IS NOT NULL OR c.output_tokens IS NOT NULL) AND c.span_id != c.parent_id "
+        "AND p.input_tokens IS c.input_tokens AND p.output_tokens IS c.output_tokens"
+    )
+    db.execute(
+        f"UPDATE traces SET "
+        f"input_tokens = input_tokens - coalesce((SELECT sum(c.input_tokens) {repeated} "
+        f"AND c.trace_id = traces.trace_id), 0), "
+        f"output_tokens = output_tokens - coalesce((SELECT sum(c.output_tokens) {repeated} "
+        f"AND c.trace_id = traces.trace_id), 0) "
+        f"WHERE trace_id IN (SELECT c.trace_id {repeated})"
+    )
+
+
 STEPS = (
     m001_initial,
     m002_feedback_definitions,
@@ -202,6 +226,7 @@ STEPS = (
     m005_text_index_without_column_sizes,
     m006_model_index_only_where_a_model_is,
     m007_spans_keyed_by_trace,
+    m008_usage_counted_once_per_model_call,
 )
 NAMES = tuple(step.__name__ for step in STEPS)
 

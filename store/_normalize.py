@@ -2,7 +2,8 @@
 
 Understood on ingest: OpenInference (``openinference.span.kind``, ``input.value``, ``llm.input_messages.N.*``,
 ``llm.token_count.*``), OpenLLMetry/Traceloop (``traceloop.span.kind``, ``traceloop.entity.input``,
-``gen_ai.prompt.N.*``, ``gen_ai.usage.prompt_tokens``) and the OTel GenAI semantic conventions
+``gen_ai.prompt.N.*``, ``gen_ai.usage.prompt_tokens``), MLflow's tracing SDK (``mlflow.spanType``,
+``mlflow.spanInputs``, ``mlflow.chat.tokenUsage``, ``mlflow.traceTag.*``) and the OTel GenAI semantic conventions
 (``gen_ai.operation.name``, ``gen_ai.input.messages`` with ``parts``). Keys whose whole content moves into one
 of ours (inputs, outputs, messages, token counts) are removed; every other attribute is kept as it came.
 Spans that already carry ``spanlite.span.kind`` are ours and pass through unchanged.
@@ -22,7 +23,12 @@ import orjson
 from spanlite.tracing import attributes as attr
 from spanlite.tracing.kinds import SpanKind
 
-_OI_KINDS = {"PROMPT": SpanKind.TASK, "DECISION": SpanKind.CHAIN}
+# A kind named by a sender: spanlite's own names (OpenInference's and MLflow's are nearly all the same), and the rest.
+_NAMED_KINDS = {
+    **SpanKind.__members__,
+    "PROMPT": SpanKind.TASK, "DECISION": SpanKind.CHAIN,  # OpenInference
+    "WORKFLOW": SpanKind.CHAIN,  # MLflow; its MEMORY fits none of ours and stays UNKNOWN
+}  # fmt: skip
 _TRACELOOP_KINDS = {
     "workflow": SpanKind.CHAIN, "task": SpanKind.TASK, "agent": SpanKind.AGENT, "tool": SpanKind.TOOL,
 }  # fmt: skip
@@ -32,12 +38,16 @@ _OPERATIONS = {
     "execute_tool": SpanKind.TOOL, "invoke_agent": SpanKind.AGENT, "create_agent": SpanKind.AGENT,
     "invoke_workflow": SpanKind.CHAIN, "retrieval": SpanKind.RETRIEVER, "rerank": SpanKind.RERANKER,
 }  # fmt: skip
+# An operation that is a model call says more than a Traceloop span kind: OpenLLMetry marks a call at the root of a
+# trace a ``workflow``.
+_MODEL_CALLS = frozenset((SpanKind.CHAT_MODEL, SpanKind.LLM, SpanKind.EMBEDDING))
 _TRACELOOP_SESSION_KEYS = ("session_id", "session", "thread_id", "conversation_id")
 _TRACELOOP_USER_KEYS = ("user_id", "user")
 _INDEXED = re.compile(r"(\d+)\.(.+)")
+_MLFLOW_TAG_PREFIX = attr.MLFLOW_TRACE_TAG + "."
 # Every key the mappings below read starts with one of these (OpenInference's only once its span kind is there).
 # Most spans carry none, and one C-level check per key spares them the whole walk.
-_FOREIGN_PREFIXES = (attr.OI_SPAN_KIND, "traceloop.", "gen_ai.", attr.LLM_REQUEST_TYPE)
+_FOREIGN_PREFIXES = (attr.OI_SPAN_KIND, "traceloop.", "gen_ai.", attr.LLM_REQUEST_TYPE, "mlflow.")
 _is_foreign = operator.methodcaller("startswith", _FOREIGN_PREFIXES)
 
 
@@ -52,9 +62,10 @@ def normalize(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     out: dict[str, Any] = {}
     if a.get(attr.OI_SPAN_KIND) is not None:
         _openinference(a, out)
+    _mlflow(a, out)
     _traceloop(a, out)
     _gen_ai(a, out)
-    _put(out, attr.SPAN_KIND, _gen_ai_kind(a, out))
+    _put(out, attr.SPAN_KIND, _kind(a, out))
     for key, value in out.items():
         if value is not None:
             a.setdefault(key, value)  # where the sender already used our key, theirs wins
@@ -69,14 +80,14 @@ def _openinference(a: dict[str, Any], out: dict[str, Any]) -> None:
     out_messages = _oi_messages(_indexed(a, attr.OI_LLM_OUTPUT_MESSAGES))
     if kind == SpanKind.LLM.value and in_messages:
         out[attr.SPAN_KIND] = SpanKind.CHAT_MODEL.value  # a chat call, whichever instrumentor saw it
-    elif kind in SpanKind.__members__:
-        out[attr.SPAN_KIND] = kind
-    elif kind in _OI_KINDS:
-        out[attr.SPAN_KIND] = _OI_KINDS[kind].value
+    elif kind in _NAMED_KINDS:
+        out[attr.SPAN_KIND] = _NAMED_KINDS[kind].value
     out[attr.INPUTS] = _value_json(a.pop(attr.OI_INPUT_VALUE, None), a.pop(attr.OI_INPUT_MIME_TYPE, None))
-    out[attr.OUTPUTS] = _value_json(a.pop(attr.OI_OUTPUT_VALUE, None), a.pop(attr.OI_OUTPUT_MIME_TYPE, None))
-    if out[attr.OUTPUTS] is None and (docs := _indexed(a, attr.OI_RETRIEVAL_DOCUMENTS)):
+    if docs := _indexed(a, attr.OI_RETRIEVAL_DOCUMENTS):
+        # What was retrieved, whatever ``output.value`` says (LlamaIndex's is object reprs): it stays an attribute.
         out[attr.OUTPUTS] = _json([_strip_prefix(d, "document.") for d in docs])
+    else:
+        out[attr.OUTPUTS] = _value_json(a.pop(attr.OI_OUTPUT_VALUE, None), a.pop(attr.OI_OUTPUT_MIME_TYPE, None))
     if in_messages:
         out[attr.GEN_AI_INPUT_MESSAGES] = _json(in_messages)
     if out_messages:
@@ -100,10 +111,41 @@ def _openinference(a: dict[str, Any], out: dict[str, Any]) -> None:
         out[attr.TRACE_METADATA] = _json(parsed if isinstance(parsed, dict) else {"metadata": parsed})
 
 
-def _traceloop(a: dict[str, Any], out: dict[str, Any]) -> None:
-    kind = _TRACELOOP_KINDS.get(str(a.get(attr.TRACELOOP_SPAN_KIND, "")).lower())
-    if kind is not None:
+def _mlflow(a: dict[str, Any], out: dict[str, Any]) -> None:
+    """MLflow's span attributes, each a JSON text; trace tags, which its OTLP export puts on the root span."""
+    if (kind := _NAMED_KINDS.get(str(_maybe_json(a.get(attr.MLFLOW_SPAN_TYPE))).upper())) is not None:
+        a.pop(attr.MLFLOW_SPAN_TYPE)
         _put(out, attr.SPAN_KIND, kind.value)
+    if (value := a.pop(attr.MLFLOW_SPAN_INPUTS, None)) is not None:
+        _put(out, attr.INPUTS, _json(_maybe_json(value)))
+    if (value := a.pop(attr.MLFLOW_SPAN_OUTPUTS, None)) is not None:
+        _put(out, attr.OUTPUTS, _json(_maybe_json(value)))
+    if isinstance(usage := _maybe_json(a.get(attr.MLFLOW_CHAT_TOKEN_USAGE)), dict):  # kept: it has the total too
+        _put(out, attr.GEN_AI_USAGE_INPUT_TOKENS, _int(usage.get("input_tokens")))
+        _put(out, attr.GEN_AI_USAGE_OUTPUT_TOKENS, _int(usage.get("output_tokens")))
+        _put(out, attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, _int(usage.get("cache_read_input_tokens")))
+        _put(out, attr.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, _int(usage.get("cache_creation_input_tokens")))
+    _put(out, attr.GEN_AI_REQUEST_MODEL, _unquoted(a.pop(attr.MLFLOW_LLM_MODEL, None)))
+    _put(out, attr.GEN_AI_PROVIDER_NAME, _unquoted(a.pop(attr.MLFLOW_LLM_PROVIDER, None)))
+    _put(out, attr.CODE_FUNCTION_NAME, _unquoted(a.pop(attr.MLFLOW_SPAN_FUNCTION_NAME, None)))
+    if (value := a.pop(attr.MLFLOW_CHAT_TOOLS, None)) is not None:
+        _put(out, attr.GEN_AI_TOOL_DEFINITIONS, _json(_maybe_json(value)))
+    # Key-value pairs, as spanlite's trace metadata is (and searchable the same way); its tags are plain labels.
+    if tags := {k[len(_MLFLOW_TAG_PREFIX) :]: a.pop(k) for k in [k for k in a if k.startswith(_MLFLOW_TAG_PREFIX)]}:
+        _put(out, attr.TRACE_METADATA, _json(tags))
+    if attr.MLFLOW_TRACE_REQUEST_ID in a:  # an MLflow span: the app's own attributes are JSON text too
+        for key, value in a.items():
+            a[key] = _unquoted(value)
+
+
+def _unquoted(value: Any) -> Any:
+    """A JSON string's text (MLflow writes ``"gpt-4o"``); any other value as it is."""
+    if isinstance(value, str) and value[:1] == '"' and isinstance(text := _maybe_json(value), str):
+        return text
+    return value
+
+
+def _traceloop(a: dict[str, Any], out: dict[str, Any]) -> None:
     if (value := a.pop(attr.TRACELOOP_ENTITY_INPUT, None)) is not None:
         _put(out, attr.INPUTS, _json(_maybe_json(value)))
     if (value := a.pop(attr.TRACELOOP_ENTITY_OUTPUT, None)) is not None:
@@ -139,13 +181,20 @@ def _gen_ai(a: dict[str, Any], out: dict[str, Any]) -> None:
     _put(out, attr.OUTPUTS, out.get(attr.GEN_AI_OUTPUT_MESSAGES) or a.get(attr.GEN_AI_OUTPUT_MESSAGES))
 
 
-def _gen_ai_kind(a: Mapping[str, Any], out: Mapping[str, Any]) -> str | None:
-    operation = str(a.get(attr.GEN_AI_OPERATION_NAME) or a.get(attr.LLM_REQUEST_TYPE) or "").lower()
-    if kind := _OPERATIONS.get(operation):
-        return kind.value
-    if out.get(attr.GEN_AI_INPUT_MESSAGES) or a.get(attr.GEN_AI_INPUT_MESSAGES):
-        return SpanKind.CHAT_MODEL.value
-    return None
+def _kind(a: Mapping[str, Any], out: Mapping[str, Any]) -> str | None:
+    """The kind a span's operation or Traceloop span kind names (a model call wins), else a chat if it has messages.
+
+    Operations are the GenAI conventions' (``chat``), OpenLLMetry's older ``llm.request.type``, or, from MLflow's
+    GenAI-semconv export, MLflow's span types that have no GenAI operation, as they are (``RETRIEVER``).
+    """
+    operation = str(a.get(attr.GEN_AI_OPERATION_NAME) or a.get(attr.LLM_REQUEST_TYPE) or "")
+    by_operation = _OPERATIONS.get(operation.lower()) or _NAMED_KINDS.get(operation.upper())
+    if by_operation in _MODEL_CALLS:
+        return by_operation.value  # type: ignore[union-attr]
+    kind = _TRACELOOP_KINDS.get(str(a.get(attr.TRACELOOP_SPAN_KIND, "")).lower()) or by_operation
+    if kind is None and (out.get(attr.GEN_AI_INPUT_MESSAGES) or a.get(attr.GEN_AI_INPUT_MESSAGES)):
+        kind = SpanKind.CHAT_MODEL
+    return None if kind is None else kind.value
 
 
 def _indexed(a: dict[str, Any], prefix: str) -> list[dict[str, Any]]:

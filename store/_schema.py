@@ -33,6 +33,11 @@ STATEMENTS = (
     ),
     "CREATE INDEX idx_spans_kind_start_ns ON spans (kind, start_ns)",
     "CREATE INDEX idx_spans_model_start_ns ON spans (model, start_ns) WHERE model IS NOT NULL",
+    # m008: a span's children that report a model's usage.
+    (
+        "CREATE INDEX idx_spans_usage_by_parent ON spans (trace_id, parent_id) "
+        "WHERE input_tokens IS NOT NULL OR output_tokens IS NOT NULL"
+    ),
     # m005: the text index, without column sizes, trailing the writes.
     "CREATE VIRTUAL TABLE spans_fts USING fts5(inputs, outputs, content='spans', columnsize=0)",
     """CREATE TABLE "traces" (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator
 import sqlite3
-from typing import Any, Iterable, Sequence
+from typing import Any, Container, Iterable, Sequence
 
 import orjson
 
@@ -32,6 +32,18 @@ _TRACE_COLUMNS = (
 )  # fmt: skip
 _UPSERT_TRACE = (
     f"INSERT OR REPLACE INTO traces ({', '.join(_TRACE_COLUMNS)}) VALUES ({', '.join('?' * len(_TRACE_COLUMNS))})"
+)
+# A model call reported by nested spans (an instrumented framework over an instrumented model, say LlamaIndex's
+# chat over its own complete) carries the same usage on each: a span whose parent has the same usage is that call
+# again and adds nothing to its trace. The partial index (trace_id, parent_id) finds a new span's stored children.
+_HAS_USAGE = "(input_tokens IS NOT NULL OR output_tokens IS NOT NULL)"
+_PARENTS_WITH_USAGE = (
+    "SELECT trace_id, span_id, input_tokens, output_tokens FROM spans WHERE (trace_id, span_id) IN "
+    f"(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)) AND {_HAS_USAGE}"
+)
+_CHILDREN_WITH_USAGE = (
+    "SELECT trace_id, span_id, parent_id, input_tokens, output_tokens FROM spans WHERE (trace_id, parent_id) IN "
+    f"(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)) AND {_HAS_USAGE}"
 )
 _span_values = operator.itemgetter(*SPAN_COLUMNS)
 _trace_values = operator.itemgetter(*_TRACE_COLUMNS)
@@ -96,14 +108,70 @@ def _merge_traces(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
         }
     finally:
         conn.row_factory = None
-    merged = [_merge(existing.get(trace_id), spans) for trace_id, spans in by_trace.items()]
+    repeats, taken_back = _repeated_usage(conn, rows, existing)
+    merged = [
+        _merge(existing.get(trace_id), spans, repeats, taken_back.get(trace_id)) for trace_id, spans in by_trace.items()
+    ]
     conn.executemany(_UPSERT_TRACE, map(_trace_values, merged))
     tags = [(tag, t["trace_id"]) for t in merged for tag in orjson.loads(t["tags"] or "[]")]
     conn.executemany("INSERT OR IGNORE INTO trace_tags (tag, trace_id) VALUES (?, ?)", tags)
 
 
-def _merge(trace: dict[str, Any] | None, spans: list[dict[str, Any]]) -> dict[str, Any]:
-    """Fold new spans into a trace summary (``None``: the first spans of this trace)."""
+def _repeated_usage(
+    conn: sqlite3.Connection, rows: list[dict[str, Any]], earlier: Container[str]
+) -> tuple[set[tuple[str, str]], dict[str, tuple[int, int]]]:
+    """Of new ``rows`` (stored already): (trace id, span id) of those that repeat their parent's usage, which add
+    nothing; and per trace the usage of spans stored before that repeat a new one's, added while their parent was
+    missing, to take back. Only traces in ``earlier`` (the ones this batch adds to) can have spans stored before.
+
+    A span's parent arrives at most once, so whether a span adds is settled when it arrives or when its parent
+    does; in any order and any batches, each call reported by a chain of nested spans counts once.
+    """
+    by_key = {(r["trace_id"], r["span_id"]): r for r in rows}
+    repeats: set[tuple[str, str]] = set()
+    since: list[tuple[str, str]] = []  # spans with usage whose stored children may repeat it
+    lookups: dict[tuple[str, str], tuple[str, str]] = {}  # span with usage → its parent, stored before
+    for key, row in by_key.items():
+        usage = _usage(row)
+        if usage == (None, None):
+            continue
+        if stored_before := key[0] in earlier:
+            since.append(key)
+        if (parent_id := row["parent_id"]) is None or parent_id == key[1]:
+            continue
+        if (parent := by_key.get((key[0], parent_id))) is not None:
+            if _usage(parent) == usage:
+                repeats.add(key)
+        elif stored_before:
+            lookups[key] = (key[0], parent_id)
+    if lookups:
+        found = conn.execute(_PARENTS_WITH_USAGE, [orjson.dumps(list(lookups.values())).decode()])
+        parents = {(t, s): (i, o) for t, s, i, o in found}
+        repeats.update(k for k, p in lookups.items() if parents.get(p) == _usage(by_key[k]))
+    taken_back: dict[str, tuple[int, int]] = {}
+    if since:
+        for trace_id, span_id, parent_id, input_tokens, output_tokens in conn.execute(
+            _CHILDREN_WITH_USAGE, [orjson.dumps(since).decode()]
+        ):
+            repeated = _usage(by_key[trace_id, parent_id]) == (input_tokens, output_tokens)
+            if repeated and (trace_id, span_id) not in by_key:
+                total_in, total_out = taken_back.get(trace_id, (0, 0))
+                taken_back[trace_id] = (total_in + (input_tokens or 0), total_out + (output_tokens or 0))
+    return repeats, taken_back
+
+
+def _usage(row: dict[str, Any]) -> tuple[int | None, int | None]:
+    return row["input_tokens"], row["output_tokens"]
+
+
+def _merge(
+    trace: dict[str, Any] | None,
+    spans: list[dict[str, Any]],
+    repeats: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+    taken_back: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """Fold new spans into a trace summary (``None``: the first spans of this trace); spans in ``repeats`` add no
+    usage, and ``taken_back`` (input, output tokens) is taken off the totals (see ``_repeated_usage``)."""
     first = spans[0]
     t = trace or {
         "trace_id": first["trace_id"], "name": first["name"], "start_ns": first["start_ns"],
@@ -123,10 +191,13 @@ def _merge(trace: dict[str, Any] | None, spans: list[dict[str, Any]]) -> dict[st
             end_ns = span["end_ns"]
         if span["status"] == "ERROR":
             errors += 1
-        if span["input_tokens"] is not None:
-            input_tokens = (input_tokens or 0) + span["input_tokens"]
-        if span["output_tokens"] is not None:
-            output_tokens = (output_tokens or 0) + span["output_tokens"]
+        if (span["input_tokens"] is not None or span["output_tokens"] is not None) and (
+            span["trace_id"], span["span_id"]
+        ) not in repeats:
+            if span["input_tokens"] is not None:
+                input_tokens = (input_tokens or 0) + span["input_tokens"]
+            if span["output_tokens"] is not None:
+                output_tokens = (output_tokens or 0) + span["output_tokens"]
         # The trace's root, or failing that the root of one process's part of it (its parent is remote and may
         # never reach this store): without it a trace continued from another service would stay IN_PROGRESS.
         if span["parent_id"] is None or (span.get("parent_is_remote") and t["root_span_id"] is None):
@@ -145,6 +216,9 @@ def _merge(trace: dict[str, Any] | None, spans: list[dict[str, Any]]) -> dict[st
             metadata.update(_json_dict(new_metadata))
         t["session_id"] = _text(span_attributes.get(attr.SESSION_ID)) or t["session_id"]
         t["user_id"] = _text(span_attributes.get(attr.USER_ID)) or t["user_id"]
+    if taken_back is not None:
+        input_tokens = None if input_tokens is None else input_tokens - taken_back[0]
+        output_tokens = None if output_tokens is None else output_tokens - taken_back[1]
     # Each span's count fits SQLite's integers (``span_row``); a trace's sum of them need not.
     input_tokens = None if input_tokens is None else clamp_int64(input_tokens)
     output_tokens = None if output_tokens is None else clamp_int64(output_tokens)

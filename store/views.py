@@ -201,10 +201,14 @@ def overview(store: TraceStore, *, since_ns: int, bucket_ns: int) -> dict[str, A
         [since_ns, LATENCY_SAMPLE],
     )
     models = facet_values(store, "model")
+    # A call reported by nested spans with the same usage (see _writer) is one call: the outermost counts.
     by_model = store.rows(
         "SELECT model, (start_ns / ?) * ? AS bucket_ns, count(*) AS calls, "
         "coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens "
-        "FROM spans WHERE model IN (SELECT value FROM json_each(?)) AND start_ns >= ? GROUP BY 1, 2 ORDER BY 2",
+        "FROM spans s WHERE model IN (SELECT value FROM json_each(?)) AND start_ns >= ? AND NOT EXISTS "
+        "(SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_id AND p.span_id != s.span_id "
+        "AND p.input_tokens IS s.input_tokens AND p.output_tokens IS s.output_tokens "
+        "AND (s.input_tokens IS NOT NULL OR s.output_tokens IS NOT NULL)) GROUP BY 1, 2 ORDER BY 2",
         [bucket_ns, bucket_ns, orjson.dumps(models).decode(), since_ns],
     )
     return {

@@ -237,6 +237,60 @@ def test_gen_ai_semantic_conventions() -> None:
     assert kinds == ["EMBEDDING", "AGENT", "LLM", "CHAT_MODEL", "UNKNOWN"]
 
 
+def test_mlflow_attributes() -> None:
+    """As MLflow's OTLP export writes them: every value JSON text, trace tags on the root span."""
+    root = {
+        "mlflow.traceRequestId": '"tr-0123"',
+        "mlflow.spanType": '"CHAT_MODEL"',
+        "mlflow.spanFunctionName": '"answer"',
+        "mlflow.spanInputs": json.dumps({"messages": MESSAGES_IN}),
+        "mlflow.spanOutputs": '"Paris."',
+        "mlflow.chat.tokenUsage": '{"input_tokens": 12, "output_tokens": 3, "total_tokens": 15, '
+        '"cache_read_input_tokens": 2, "cache_creation_input_tokens": 1}',
+        "mlflow.llm.model": '"claude-sonnet-4"',
+        "mlflow.llm.provider": '"anthropic"',
+        "mlflow.chat.tools": '[{"type": "function", "function": {"name": "get_weather"}}]',
+        "mlflow.traceTag.env": "prod",  # written by MLflow as it is, not as JSON
+        "mlflow.traceTag.team": "search",
+        "temperature": "0.5",
+        "region": '"eu"',
+    }
+    r = row(root)
+    assert (r["kind"], r["model"], r["input_tokens"], r["output_tokens"]) == ("CHAT_MODEL", "claude-sonnet-4", 12, 3)
+    assert (loads(r["inputs"]), loads(r["outputs"])) == ({"messages": MESSAGES_IN}, "Paris.")
+    assert r["trace_facts"] == {"spanlite.trace.metadata": '{"env":"prod","team":"search"}'}
+    assert loads(r["attributes"]) == {
+        "mlflow.traceRequestId": "tr-0123",
+        "mlflow.chat.tokenUsage": root["mlflow.chat.tokenUsage"],  # kept: the total is only there
+        "gen_ai.usage.input_tokens": 12,
+        "gen_ai.usage.output_tokens": 3,
+        "gen_ai.usage.cache_read.input_tokens": 2,
+        "gen_ai.usage.cache_creation.input_tokens": 1,
+        "gen_ai.request.model": "claude-sonnet-4",
+        "gen_ai.provider.name": "anthropic",
+        "code.function.name": "answer",
+        "gen_ai.tool.definitions": '[{"type":"function","function":{"name":"get_weather"}}]',
+        "temperature": "0.5",
+        "region": "eu",
+        "spanlite.trace.metadata": '{"env":"prod","team":"search"}',
+    }
+    kinds = {t: row({"mlflow.spanType": json.dumps(t)})["kind"] for t in ("RETRIEVER", "WORKFLOW", "MEMORY", "LLM")}
+    assert kinds == {"RETRIEVER": "RETRIEVER", "WORKFLOW": "CHAIN", "MEMORY": "UNKNOWN", "LLM": "LLM"}
+    assert loads(row({"mlflow.spanType": '"MEMORY"'})["attributes"]) == {"mlflow.spanType": '"MEMORY"'}
+    # MLFLOW_ENABLE_OTEL_GENAI_SEMCONV: MLflow's span types without a GenAI operation, as they are
+    semconv = {op: row({"gen_ai.operation.name": op})["kind"] for op in ("RETRIEVER", "CHAIN", "PARSER", "WORKFLOW")}
+    assert semconv == {"RETRIEVER": "RETRIEVER", "CHAIN": "CHAIN", "PARSER": "PARSER", "WORKFLOW": "CHAIN"}
+
+
+def test_a_model_operation_wins_over_a_traceloop_span_kind() -> None:
+    chat = row({"traceloop.span.kind": "workflow", "gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 11})
+    assert (chat["kind"], chat["input_tokens"]) == ("CHAT_MODEL", 11)
+    assert row({"traceloop.span.kind": "task", "llm.request.type": "embedding"})["kind"] == "EMBEDDING"
+    assert row({"traceloop.span.kind": "workflow", "gen_ai.operation.name": "execute_tool"})["kind"] == "CHAIN"
+    assert row({"traceloop.span.kind": "workflow", "gen_ai.input.messages": "[]"})["kind"] == "CHAIN"
+    assert row({"openinference.span.kind": "CHAIN", "gen_ai.operation.name": "chat"})["kind"] == "CHAIN"
+
+
 def test_our_own_and_plain_spans_pass_through() -> None:
     ours = {
         "spanlite.span.kind": "TOOL", "spanlite.inputs": '{"q": 1}', "input.value": "not ours to map",
@@ -275,6 +329,9 @@ def test_one_foreign_key_among_plain_ones_is_mapped(attributes: dict[str, Any], 
         {"gen_ai.input.messages": "[1, {\"parts\": 3}, {\"parts\": [null, {\"type\": \"tool_call_response\"}]}]"},
         {"gen_ai.input.messages": "not json", "gen_ai.usage.prompt_tokens": "many", "llm.request.type": ["chat"]},
         {"traceloop.span.kind": None, "gen_ai.prompt.0.tool_calls.0.arguments": "[", "gen_ai.prompt.99999999.role": 1},
+        {"mlflow.spanType": 5, "mlflow.chat.tokenUsage": '{"input_tokens": "many"}', "mlflow.llm.model": "{",
+         "mlflow.traceTag.": ["x"], "mlflow.traceRequestId": 3, "mlflow.spanInputs": "not json", "a": '"'},
+        {"mlflow.spanType": '"TOOL"', "mlflow.chat.tokenUsage": "[1]", "mlflow.llm.model": '{"a": 1}'},
     ],
 )
 def test_odd_values_never_raise(attributes: dict[str, Any]) -> None:

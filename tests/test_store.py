@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import itertools
 import json
 import os
 import sqlite3
@@ -567,6 +568,64 @@ def test_text_index_trails_writes_and_stays_exact_across_deletes(tmp_path: Path)
         assert len(store.search_traces(text="needle", limit=100)) == 8
     db.execute("INSERT INTO spans_fts (spans_fts) VALUES ('integrity-check')")
     db.close()
+
+
+def usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    return {"gen_ai.usage.input_tokens": input_tokens, "gen_ai.usage.output_tokens": output_tokens}
+
+
+# One model call seen three times (a > b > c, nested, each with its usage, as an instrumented framework over an
+# instrumented SDK reports it), a second call beside it and a third nested in it with usage of its own.
+NESTED_CALLS = {
+    "r": (None, {}), "a": ("r", usage(11, 3)), "b": ("a", usage(11, 3)), "c": ("b", usage(11, 3)),
+    "d": ("r", usage(5, 1)), "e": ("a", usage(2, 2)),
+}  # fmt: skip
+NESTED_TOTALS = (18, 6)
+
+
+def test_a_model_call_reported_by_nested_spans_counts_once_in_any_order(tmp_path: Path) -> None:
+    """A span whose parent has the same usage is the same call: the trace counts it once, whichever spans arrive
+    first and however they are split into batches."""
+    db = connect(tmp_path / "usage.db")
+    cases = {}
+    for n, order in enumerate(itertools.permutations("abcde")):
+        trace = f"t{n}"
+        spans = [(s, *NESTED_CALLS[s]) for s in ("r", *order)]
+        rows = [row(trace, s, parent, i, attributes=attributes) for i, (s, parent, attributes) in enumerate(spans)]
+        if n % 3 == 0:
+            write_spans(db.conn, rows)  # in one batch
+        elif n % 3 == 1:
+            for r in rows:  # a batch each
+                write_spans(db.conn, [r])
+        else:
+            write_spans(db.conn, rows[::2])  # interleaved across two
+            write_spans(db.conn, rows[1::2])
+        cases[trace] = order
+    db.close()
+    with TraceStore(tmp_path / "usage.db") as store:
+        totals = {t.trace_id: (t.input_tokens, t.output_tokens) for t in store.iter_traces()}
+    wrong = {cases[t]: got for t, got in totals.items() if got != NESTED_TOTALS}
+    assert len(totals) == len(cases) and not wrong, wrong
+
+
+def test_a_store_that_counted_nested_model_calls_twice_is_corrected_on_opening(tmp_path: Path) -> None:
+    from sqlite_utils import Database
+
+    from spanlite.store._migrations import registry
+
+    path = tmp_path / "at-m007.db"
+    old = Database(path)
+    registry().apply(old, stop_before="m008_usage_counted_once_per_model_call")
+    spans = enumerate(NESTED_CALLS.items())
+    write_spans(old.conn, [row("t1", s, parent, i, attributes=attributes) for i, (s, (parent, attributes)) in spans])
+    write_spans(old.conn, [row("t2", "x", None, 1, attributes=usage(7, 7))])
+    # what spanlite before this step stored: every span's usage added
+    old.execute("UPDATE traces SET input_tokens = 40, output_tokens = 12 WHERE trace_id = 't1'")
+    old.conn.commit()
+    old.close()
+    with TraceStore(path) as store:
+        totals = {t.trace_id: (t.input_tokens, t.output_tokens) for t in store.iter_traces()}
+    assert totals == {"t1": NESTED_TOTALS, "t2": (7, 7)}
 
 
 def test_otlp_spans_whose_parent_is_remote_summarise_their_trace() -> None:

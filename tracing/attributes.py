@@ -136,3 +136,16 @@ OI_DOCUMENT_ID = "document.id"  # retrieval.documents.N.document.id
 OI_DOCUMENT_CONTENT = "document.content"
 OI_DOCUMENT_SCORE = "document.score"
 OI_DOCUMENT_METADATA = "document.metadata"
+# MLflow's tracing SDK: values are JSON text (a string arrives quoted, '"CHAT_MODEL"')
+MLFLOW_SPAN_TYPE = "mlflow.spanType"
+MLFLOW_SPAN_INPUTS = "mlflow.spanInputs"
+MLFLOW_SPAN_OUTPUTS = "mlflow.spanOutputs"
+MLFLOW_SPAN_FUNCTION_NAME = "mlflow.spanFunctionName"
+MLFLOW_CHAT_TOKEN_USAGE = "mlflow.chat.tokenUsage"  # {"input_tokens", "output_tokens", "total_tokens", ...}
+MLFLOW_CHAT_TOOLS = "mlflow.chat.tools"
+MLFLOW_LLM_MODEL = "mlflow.llm.model"
+MLFLOW_LLM_PROVIDER = "mlflow.llm.provider"
+MLFLOW_TRACE_REQUEST_ID = "mlflow.traceRequestId"
+MLFLOW_TRACE_TAG = "mlflow.traceTag"  # mlflow.traceTag.<key> = value, on the root span
+# OTel general conventions
+CODE_FUNCTION_NAME = "code.function.name"

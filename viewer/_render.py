@@ -87,13 +87,47 @@ def as_messages(value: Any) -> list[dict[str, Any]] | None:
     return None
 
 
+def as_documents(value: Any) -> list[dict[str, Any]] | None:
+    """Retrieved documents found in a value: a list of dicts whose text is under ``content`` (OpenInference) or
+    ``page_content`` (LangChain, MLflow); a dict with a ``role`` is a message, not a document."""
+    value = parse(value)
+    if isinstance(value, list) and value and all(_document_text(d) is not None for d in value):
+        return value
+    return None
+
+
+def _document_text(document: Any) -> str | None:
+    if not isinstance(document, dict) or "role" in document:
+        return None
+    text = document.get("content", document.get("page_content"))
+    return text if isinstance(text, str) else None
+
+
+def show_documents(documents: list[dict[str, Any]]) -> None:
+    """Each document in a box: number, id and score, its text, then its metadata (and anything else) as JSON."""
+    for number, document in enumerate(documents, start=1):
+        with st.container(border=True):
+            label = [f"📄 Document {number}"]
+            if document.get("id") is not None:
+                label.append(str(document["id"]))
+            if isinstance(score := document.get("score"), (int, float)) and not isinstance(score, bool):
+                label.append(f"score {score:.3f}")
+            st.caption(md_escape(" · ".join(label)))
+            st.text(_document_text(document))
+            rest = {k: v for k, v in document.items() if k not in ("content", "page_content", "id", "score")}
+            if rest:
+                st.json(rest, expanded=2)
+
+
 def show_value(value: Any, *, key: str) -> None:
-    """Messages as a chat, text as text, anything else as a JSON tree."""
+    """Messages as a chat, documents as documents, text as text, anything else as a JSON tree."""
     if value is None:
         st.caption("—")
         return
     if (messages := as_messages(value)) is not None:
         show_messages(messages)
+    elif (documents := as_documents(value)) is not None:
+        show_documents(documents)
     elif isinstance(value, str):
         st.text(value)
     elif isinstance(value, (dict, list)):
