@@ -99,7 +99,11 @@ def _filter_options() -> argparse.ArgumentParser:
     filters.add_argument("--since", type=_time, help="ISO date/time, e.g. 2026-11-28T09:00")
     filters.add_argument("--until", type=_time)
     filters.add_argument("--name", help="substring of the trace name")
-    filters.add_argument("--status", choices=["OK", "ERROR", "IN_PROGRESS"])
+    filters.add_argument(
+        "--status",
+        choices=["OK", "ERROR", "IN_PROGRESS"],
+        help="ERROR: any span failed, whatever the root says; OK: finished with none; IN_PROGRESS: root not stored yet",
+    )
     filters.add_argument("--kind", help="keep traces with a span of this kind (LLM, TOOL, ...)")
     filters.add_argument("--model")
     filters.add_argument("--tag", action="append", dest="tags", help="repeat for several; all must match")
@@ -157,12 +161,15 @@ def _print_table(traces: Sequence[TraceSummary]) -> None:
     if not traces:
         print("no traces")
         return
-    print(f"{'TRACE ID':32}  {'STARTED':19}  {'DURATION':>9}  {'STATUS':11}  {'SPANS':>5}  {'TOKENS':>7}  NAME")
+    print(
+        f"{'TRACE ID':32}  {'STARTED':19}  {'DURATION':>9}  {'STATUS':11}  {'ERRORS':>6}  {'SPANS':>5}  {'TOKENS':>7}  "
+        "NAME"
+    )
     for t in traces:
         tokens = (t.input_tokens or 0) + (t.output_tokens or 0)
         print(
             f"{t.trace_id:32}  {_clock(t.start_ns)}  {_duration(t.duration_ms):>9}  {t.status:11}  "
-            f"{t.span_count:>5}  {tokens or '':>7}  {t.name or ''}"
+            f"{t.error_count or '':>6}  {t.span_count:>5}  {tokens or '':>7}  {t.name or ''}"
         )
 
 

@@ -194,6 +194,12 @@ def m007_spans_keyed_by_trace(db: Database) -> None:
     )
 
 
+def m008_error_traces_index(db: Database) -> None:
+    # "Traces with errors" are those with a failed span, whatever their root says (a recovered failure, or a root
+    # not stored yet): the error filter walks them newest first through this index, which holds only them.
+    db.execute("CREATE INDEX idx_traces_errors_start_ns ON traces (start_ns) WHERE error_count > 0")
+
+
 STEPS = (
     m001_initial,
     m002_feedback_definitions,
@@ -202,6 +208,7 @@ STEPS = (
     m005_text_index_without_column_sizes,
     m006_model_index_only_where_a_model_is,
     m007_spans_keyed_by_trace,
+    m008_error_traces_index,
 )
 NAMES = tuple(step.__name__ for step in STEPS)
 

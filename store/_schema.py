@@ -60,6 +60,8 @@ STATEMENTS = (
     ON "traces" ("session_id", "start_ns")""",
     """CREATE INDEX "idx_traces_status_start_ns"
     ON "traces" ("status", "start_ns")""",
+    # m008
+    "CREATE INDEX idx_traces_errors_start_ns ON traces (start_ns) WHERE error_count > 0",
     "CREATE TABLE trace_tags (tag TEXT NOT NULL, trace_id TEXT NOT NULL, PRIMARY KEY (tag, trace_id)) WITHOUT ROWID",
     "CREATE INDEX idx_trace_tags_trace_id ON trace_tags (trace_id)",
     """CREATE TABLE "feedback" (

@@ -26,6 +26,14 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
 TRACE_STATUSES = ("OK", "ERROR", IN_PROGRESS)
+# A trace's status is its own outcome, its root's. As a filter, ERROR is every trace with a failed span: one the
+# root recovered from is a failure all the same to someone looking for failures, and so is one in a trace whose
+# root is not stored yet. OK is then what finished with none.
+STATUS_FILTERS = {
+    "ERROR": "t.error_count > 0",  # what idx_traces_errors_start_ns holds, newest first
+    "OK": "t.status = 'OK' AND t.error_count = 0",
+    IN_PROGRESS: f"t.status = '{IN_PROGRESS}'",
+}
 ORDER_COLUMNS = ("start_ns", "duration_ms", "span_count", "input_tokens", "output_tokens")
 NULLABLE_ORDER_COLUMNS = ("input_tokens", "output_tokens")
 MEMBERS_CAP = 1_000  # rows under which "list the matching traces" beats "probe traces newest first"
@@ -132,7 +140,9 @@ class TraceStore:
     ) -> Page:
         """Traces matching every given filter, newest first by default, one page at a time.
 
-        ``name`` matches a substring; ``tags`` must all be present; ``metadata`` keys must equal the values;
+        ``status="ERROR"`` keeps every trace with a failed span, whatever its root's outcome; ``"OK"`` those that
+        finished without one; ``"IN_PROGRESS"`` those whose root is not stored yet. ``name`` matches a substring;
+        ``tags`` must all be present; ``metadata`` keys must equal the values;
         ``text`` is a full-text search over span inputs and outputs; ``kind``/``model`` keep traces that have
         such a span. ``feedback`` conditions are ``"thumbs=false"``, ``"score<3"`` or ``("score", "<", 3)``;
         ``has_feedback=False`` keeps traces nobody has rated yet; ``feedback_source`` ("human", "code",
@@ -349,7 +359,7 @@ def _filters(
     if status is not None:
         if status.upper() not in TRACE_STATUSES:
             raise ValueError(f"status must be one of {', '.join(TRACE_STATUSES)}, not {status!r}")
-        add("t.status = ?", status.upper())
+        add(STATUS_FILTERS[status.upper()])
     if kind is not None:
         kind_value = SpanKind.parse(kind).value
         add(*subset("spans", "x.kind = ?", [kind_value]))

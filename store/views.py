@@ -191,7 +191,7 @@ def overview(store: TraceStore, *, since_ns: int, bucket_ns: int) -> dict[str, A
     ``LATENCY_SAMPLE`` traces of the range, said so in ``latency_sample``.
     """
     series = store.rows(
-        "SELECT (start_ns / ?) * ? AS bucket_ns, count(*) AS traces, sum(status = 'ERROR') AS errors, "
+        "SELECT (start_ns / ?) * ? AS bucket_ns, count(*) AS traces, sum(error_count > 0) AS errors, "
         "coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens "
         "FROM traces WHERE start_ns >= ? GROUP BY 1 ORDER BY 1",
         [bucket_ns, bucket_ns, since_ns],

@@ -27,7 +27,10 @@ def _filters() -> data.TraceFilters:
         time_range = row1[0].selectbox(
             "Time range", list(data.TIME_RANGES), index=len(data.TIME_RANGES) - 1, key="f_time"
         )
-        status = row1[1].selectbox("Status", [ANY, "OK", "ERROR", "IN_PROGRESS"], key="f_status")
+        status = row1[1].selectbox(
+            "Status", [ANY, "OK", "ERROR", "IN_PROGRESS"], key="f_status",
+            help="ERROR: a span failed, whatever the root says. OK: finished with none. IN_PROGRESS: no root yet.",
+        )  # fmt: skip
         name = row1[2].text_input("Name contains", key="f_name")
         kinds = [k.value for k in SpanKind if k.value in data.facet("kind")]
         kind = row1[3].selectbox("Has span kind", [ANY, *kinds], key="f_kind")
@@ -79,6 +82,7 @@ def _table(traces: list[TraceSummary]) -> pd.DataFrame:
             "Name": t.name or "",
             "Duration": _render.duration(t.duration_ms),
             "Status": _render.status_label(t.status),
+            "Errors": t.error_count,  # failed spans: a trace can recover from a failure and still end OK
             "Spans": t.span_count,
             "Tokens": _render.tokens(t.input_tokens, t.output_tokens),
             "Session": t.session_id or "",
@@ -119,6 +123,7 @@ def _page(filters: data.TraceFilters) -> None:
                 "Input": st.column_config.TextColumn(width="large"),
                 "Output": st.column_config.TextColumn(width="large"),
                 "Spans": st.column_config.NumberColumn(width="small"),
+                "Errors": st.column_config.NumberColumn(width="small", help="Spans that failed"),
             },
         )
         if event.selection.rows:
