@@ -54,6 +54,7 @@ def write_spans(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> int
 
 def _write(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> int:
     with write_transaction(conn):
+        _resource_ids(conn, rows)
         new_rows = _insert_new(conn, rows)
         if new_rows:
             _merge_traces(conn, new_rows)
@@ -64,6 +65,29 @@ def index_text(conn: sqlite3.Connection, limit: int | None = _text_index.CHUNK) 
     """Catch the full-text index up by up to ``limit`` spans; returns how many it indexed."""
     with write_transaction(conn):
         return _text_index.catch_up(conn, limit)
+
+
+# A resource's row, made once; its service (to search by) from its text, what was stored after any redaction.
+# ``unknown_service`` is what an OTel SDK says when the app named none: no service to search by.
+_ADD_RESOURCE = (
+    "INSERT OR IGNORE INTO resources (service, attributes) SELECT CASE WHEN service NOT LIKE 'unknown_service%' "
+    "THEN service END, ?1 FROM (SELECT CASE WHEN json_valid(?1) THEN json_extract(?1, '$.\"service.name\"') END "
+    "AS service)"
+)
+
+
+def _resource_ids(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Set each row's ``resource_id`` from its resource's text (``_rows.span_row``), which the spans of a batch
+    nearly always share: one lookup per resource, not per span."""
+    ids: dict[str, int] = {}
+    for row in rows:
+        if (text := row["resource"]) is None:
+            continue
+        if (resource_id := ids.get(text)) is None:
+            conn.execute(_ADD_RESOURCE, [text])
+            (resource_id,) = conn.execute("SELECT id FROM resources WHERE attributes = ?", [text]).fetchone()
+            ids[text] = resource_id
+        row["resource_id"] = resource_id
 
 
 def _insert_new(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -113,6 +137,8 @@ def _merge_traces(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
     conn.executemany(_UPSERT_TRACE, map(_trace_values, merged))
     tags = [(tag, t["trace_id"]) for t in merged for tag in orjson.loads(t["tags"] or "[]")]
     conn.executemany("INSERT OR IGNORE INTO trace_tags (tag, trace_id) VALUES (?, ?)", tags)
+    if resources := {(row["resource_id"], row["trace_id"]) for row in rows if row["resource_id"] is not None}:
+        conn.executemany("INSERT OR IGNORE INTO trace_resources (resource_id, trace_id) VALUES (?, ?)", resources)
 
 
 def _merge(trace: dict[str, Any] | None, spans: list[dict[str, Any]]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 import orjson
 
-from .query import TraceStore
+from .query import SPANS, TraceStore
 from .records import SpanRecord, TraceSummary
 
 # facet -> (table, column): each column leads an index, so distinct values come from skipping through it.
@@ -24,6 +24,7 @@ FACETS = {
     "model": ("spans", "model"),
     "kind": ("spans", "kind"),
     "tag": ("trace_tags", "tag"),
+    "service": ("resources", "service"),
     "session": ("traces", "session_id"),
 }
 SESSION_WINDOW = 2_000  # recent traces scanned to find the most recently active sessions
@@ -76,7 +77,7 @@ class FeedbackSummary:
 
 
 def facet_values(store: TraceStore, facet: str, *, limit: int = 200) -> list[str]:
-    """Distinct values of a filterable column (``model``, ``kind``, ``tag``, ``session``), sorted.
+    """Distinct values of a filterable column (``model``, ``kind``, ``tag``, ``service``, ``session``), sorted.
 
     A loose index scan: one index seek per distinct value instead of reading the whole table.
     """
@@ -98,11 +99,57 @@ def trace_summary(store: TraceStore, trace_id: str) -> TraceSummary | None:
 def get_spans(store: TraceStore, ids: Iterable[tuple[str, str]]) -> dict[tuple[str, str], SpanRecord]:
     """Several spans by ``(trace_id, span_id)`` at once (e.g. the root spans of a session's traces)."""
     rows = store.rows(
-        "SELECT * FROM spans WHERE (trace_id, span_id) IN "
+        f"{SPANS} WHERE (s.trace_id, s.span_id) IN "
         "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
         [orjson.dumps(list(ids)).decode()],
     )
     return {(r["trace_id"], r["span_id"]): SpanRecord.from_row(r) for r in rows}
+
+
+def trace_services(store: TraceStore, trace_ids: Iterable[str]) -> dict[str, list[str]]:
+    """The services each of a page of traces has spans from, through the ``trace_resources`` index."""
+    rows = store.rows(
+        "SELECT DISTINCT x.trace_id, r.service FROM trace_resources x JOIN resources r ON r.id = x.resource_id "
+        "WHERE x.trace_id IN (SELECT value FROM json_each(?)) AND r.service IS NOT NULL ORDER BY r.service",
+        [orjson.dumps(list(trace_ids)).decode()],
+    )
+    services: dict[str, list[str]] = {}
+    for r in rows:
+        services.setdefault(r["trace_id"], []).append(r["service"])
+    return services
+
+
+@dataclasses.dataclass(frozen=True)
+class SpanLink:
+    """A link from one of a trace's spans to another span, perhaps of another trace."""
+
+    span_id: str  # the linking span
+    span_name: str
+    trace_id: str  # the span linked to
+    linked_span_id: str
+    attributes: dict[str, Any]
+
+
+def trace_links(store: TraceStore, trace_id: str) -> list[SpanLink]:
+    """Every link of a trace's spans, in the spans' start order."""
+    rows = store.rows(
+        "SELECT span_id, name, links FROM spans WHERE trace_id = ? AND links IS NOT NULL ORDER BY start_ns, rowid",
+        [trace_id],
+    )
+    return [
+        SpanLink(r["span_id"], r["name"], str(k.get("trace_id")), str(k.get("span_id")), k.get("attributes") or {})
+        for r in rows
+        for k in orjson.loads(r["links"])
+    ]
+
+
+def stored_traces(store: TraceStore, trace_ids: Iterable[str]) -> set[str]:
+    """Which of ``trace_ids`` this store holds."""
+    rows = store.rows(
+        "SELECT trace_id FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))",
+        [orjson.dumps(list(trace_ids)).decode()],
+    )
+    return {r["trace_id"] for r in rows}
 
 
 def span_tree(store: TraceStore, trace_id: str) -> list[SpanNode]:

@@ -15,12 +15,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 from test_cli import cli
-from test_store import row
+from test_store import row, write_as_before
 from test_viewer_apptest import app
 
 import spanlite
 from spanlite.store import Receiver, TraceStore, start_receiver
-from spanlite.store._writer import write_spans
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,8 +155,8 @@ def test_an_older_store_finds_its_recovered_traces_once_upgraded(tmp_path: Path)
     path = tmp_path / "old.db"
     old = Database(path)
     registry().apply(old, stop_before=NAMES[NAMES.index("m007_spans_keyed_by_trace") + 1])  # as spanlite made it
-    write_spans(old.conn, [row("t1", "r1", None, 100), row("t1", "c1", "r1", 110, status="ERROR")])
-    write_spans(old.conn, [row("t2", "r2", None, 200)])
+    write_as_before(old.conn, [row("t1", "r1", None, 100), row("t1", "c1", "r1", 110, status="ERROR")])
+    write_as_before(old.conn, [row("t2", "r2", None, 200)])
     old.close()
     with TraceStore(path) as store:
         assert [t.trace_id for t in store.search_traces(status="ERROR")] == ["t1"]

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
 from spanlite.store import SpanRecord, TraceSummary
-from spanlite.store.views import SpanNode
+from spanlite.store.views import SpanLink, SpanNode
 from spanlite.viewer import _charts, _feedback, _render, data
 
 TREE_PAGE = 200  # spans per page of the tree and waterfall; a 10,000-span trace is 50 pages, not one huge table
 INDENT = "\u2003"  # an em space: leading ASCII spaces would be trimmed in the table
 DEPTHS = {"All levels": None, "Top level": 0, "2 levels": 1, "3 levels": 2, "5 levels": 4}
+# What a resource's label names, of the attributes it has; the expander below it shows them all.
+RESOURCE_SUMMARY = ("service.name", "service.version", "deployment.environment", "host.name")
+LINKS_SHOWN = 100  # a batch consumer may link to hundreds of spans
 
 
 def _open_form() -> None:
@@ -46,8 +51,38 @@ def _header(info: TraceSummary) -> None:
     )
     if info.session_id:
         actions[1].page_link("sessions_page.py", label="Open session", query_params={"session": info.session_id})
+    _resources(data.trace_resources(info.trace_id))
+    _links(data.trace_links(info.trace_id))
     with st.expander("Feedback on this trace", expanded=True, icon=":material/thumbs_up_down:"):
         _feedback.panel(info.trace_id, None, key=f"fb_{info.trace_id}")
+
+
+def _resources(resources: list[dict[str, Any]]) -> None:
+    """Where the trace's spans ran: one resource per process (service), each with all its attributes."""
+    for resource in resources:
+        label = " · ".join(str(resource[k]) for k in RESOURCE_SUMMARY if k in resource) or "attributes"
+        with st.expander(f"Resource: {_render.md_escape(label)}", icon=":material/dns:"):
+            st.json(resource, expanded=True)
+
+
+def _links(links: list[SpanLink]) -> None:
+    """The spans this trace's spans link to; one whose trace is in the store opens on a click."""
+    if not links:
+        return
+    shown = links[:LINKS_SHOWN]
+    stored = data.stored_traces({link.trace_id for link in shown})
+    with st.expander(f"Links ({len(links):,})", expanded=True, icon=":material/link:"):
+        for link in shown:
+            label = f"{link.span_name} → trace {link.trace_id}, span {link.linked_span_id}"
+            if link.trace_id in stored:
+                query = {"trace": link.trace_id, "span": link.linked_span_id}
+                st.page_link("trace_page.py", label=_render.md_escape(label), query_params=query)
+            else:
+                st.text(f"{label} (not in this store)")
+            if link.attributes:
+                st.json(link.attributes, expanded=False)
+        if len(links) > len(shown):
+            st.caption(f"{len(links) - len(shown):,} more links not shown")
 
 
 def _visible(nodes: list[SpanNode]) -> tuple[list[SpanNode], str]:
