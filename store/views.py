@@ -33,7 +33,7 @@ LATENCY_SAMPLE = 20_000  # newest traces used for latency percentiles
 
 @dataclasses.dataclass(frozen=True)
 class SpanNode:
-    """One span of a trace without its payload: enough to draw the tree and the waterfall."""
+    """One span of a trace without its payload: enough to draw the tree and the waterfall, and its links."""
 
     span_id: str
     parent_id: str | None
@@ -45,6 +45,7 @@ class SpanNode:
     model: str | None
     input_tokens: int | None
     output_tokens: int | None
+    links: list[dict[str, Any]]  # {"trace_id", "span_id", "attributes"}
     depth: int
 
     @property
@@ -119,30 +120,6 @@ def trace_services(store: TraceStore, trace_ids: Iterable[str]) -> dict[str, lis
     return services
 
 
-@dataclasses.dataclass(frozen=True)
-class SpanLink:
-    """A link from one of a trace's spans to another span, perhaps of another trace."""
-
-    span_id: str  # the linking span
-    span_name: str
-    trace_id: str  # the span linked to
-    linked_span_id: str
-    attributes: dict[str, Any]
-
-
-def trace_links(store: TraceStore, trace_id: str) -> list[SpanLink]:
-    """Every link of a trace's spans, in the spans' start order."""
-    rows = store.rows(
-        "SELECT span_id, name, links FROM spans WHERE trace_id = ? AND links IS NOT NULL ORDER BY start_ns, rowid",
-        [trace_id],
-    )
-    return [
-        SpanLink(r["span_id"], r["name"], str(k.get("trace_id")), str(k.get("span_id")), k.get("attributes") or {})
-        for r in rows
-        for k in orjson.loads(r["links"])
-    ]
-
-
 def stored_traces(store: TraceStore, trace_ids: Iterable[str]) -> set[str]:
     """Which of ``trace_ids`` this store holds."""
     rows = store.rows(
@@ -158,13 +135,14 @@ def span_tree(store: TraceStore, trace_id: str) -> list[SpanNode]:
     Spans whose parent is missing (not arrived yet, or from another trace) are shown as roots.
     """
     rows = store.rows(
-        "SELECT span_id, parent_id, name, kind, start_ns, end_ns, status, model, input_tokens, output_tokens "
+        "SELECT span_id, parent_id, name, kind, start_ns, end_ns, status, model, input_tokens, output_tokens, links "
         "FROM spans WHERE trace_id = ? ORDER BY start_ns, rowid",
         [trace_id],
     )
     ids = {r["span_id"] for r in rows}
     children: dict[str | None, list[dict[str, Any]]] = {}
     for row in rows:
+        row["links"] = orjson.loads(row["links"]) if row["links"] else []
         parent = row["parent_id"] if row["parent_id"] in ids else None
         children.setdefault(parent, []).append(row)
     ordered: list[SpanNode] = []

@@ -18,7 +18,7 @@ import streamlit as st
 
 from spanlite.store import Page, SpanRecord, TraceStore, TraceSummary, default_db_path, views
 from spanlite.store.feedback import Feedback, FeedbackDefinition, FeedbackValue, parse_condition
-from spanlite.store.views import FeedbackSummary, SessionSummary, SpanLink, SpanNode
+from spanlite.store.views import FeedbackSummary, SessionSummary, SpanNode
 
 PAGE_SIZE = 50
 LIVE_INTERVAL_S = 3.0
@@ -151,10 +151,6 @@ def services(trace_ids: list[str]) -> dict[str, list[str]]:
 
 def trace_resources(trace_id: str) -> list[dict[str, Any]]:
     return store().trace_resources(trace_id)
-
-
-def trace_links(trace_id: str) -> list[SpanLink]:
-    return views.trace_links(store(), trace_id)
 
 
 def stored_traces(trace_ids: set[str]) -> set[str]:

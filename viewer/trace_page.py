@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from spanlite.store import SpanRecord, TraceSummary
-from spanlite.store.views import SpanLink, SpanNode
+from spanlite.store.views import SpanNode
 from spanlite.viewer import _charts, _feedback, _render, data
 
 TREE_PAGE = 200  # spans per page of the tree and waterfall; a 10,000-span trace is 50 pages, not one huge table
@@ -52,7 +52,6 @@ def _header(info: TraceSummary) -> None:
     if info.session_id:
         actions[1].page_link("sessions_page.py", label="Open session", query_params={"session": info.session_id})
     _resources(data.trace_resources(info.trace_id))
-    _links(data.trace_links(info.trace_id))
     with st.expander("Feedback on this trace", expanded=True, icon=":material/thumbs_up_down:"):
         _feedback.panel(info.trace_id, None, key=f"fb_{info.trace_id}")
 
@@ -65,22 +64,24 @@ def _resources(resources: list[dict[str, Any]]) -> None:
             st.json(resource, expanded=True)
 
 
-def _links(links: list[SpanLink]) -> None:
+def _links(nodes: list[SpanNode]) -> None:
     """The spans this trace's spans link to; one whose trace is in the store opens on a click."""
+    links = [(node.name, link) for node in nodes for link in node.links]
     if not links:
         return
     shown = links[:LINKS_SHOWN]
-    stored = data.stored_traces({link.trace_id for link in shown})
+    stored = data.stored_traces({str(link.get("trace_id")) for _, link in shown})
     with st.expander(f"Links ({len(links):,})", expanded=True, icon=":material/link:"):
-        for link in shown:
-            label = f"{link.span_name} → trace {link.trace_id}, span {link.linked_span_id}"
-            if link.trace_id in stored:
-                query = {"trace": link.trace_id, "span": link.linked_span_id}
+        for name, link in shown:
+            trace_id, span_id = str(link.get("trace_id")), str(link.get("span_id"))
+            label = f"{name} → trace {trace_id}, span {span_id}"
+            if trace_id in stored:
+                query = {"trace": trace_id, "span": span_id}
                 st.page_link("trace_page.py", label=_render.md_escape(label), query_params=query)
             else:
                 st.text(f"{label} (not in this store)")
-            if link.attributes:
-                st.json(link.attributes, expanded=False)
+            if attributes := link.get("attributes"):
+                st.json(attributes, expanded=False)
         if len(links) > len(shown):
             st.caption(f"{len(links) - len(shown):,} more links not shown")
 
@@ -182,6 +183,7 @@ def _trace(trace_id: str) -> None:
         return
     _header(info)
     nodes = data.span_tree(trace_id)
+    _links(nodes)
     selected = st.query_params.get("span") or info.root_span_id or (nodes[0].span_id if nodes else None)
     visible, slice_key = _visible(nodes)
     left, right = st.columns([3, 2])
