@@ -28,6 +28,12 @@ from spanlite.store._writer import index_text, write_spans  # noqa: E402
 SPANS_PER_TRACE = 10
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "claude-haiku-4", "llama-3.1-70b"]
 TAGS = ["prod", "staging", "beta", "eval", "support", "search", "agent-v2", "agent-v3"]
+# Each trace from one of these (a resource as an OTel SDK sends it); the last one's traces are 1 in 50.
+RESOURCES = [
+    {"service.name": name, "service.version": "1.4.2", "deployment.environment": "prod", "host.name": f"{name}-1",
+     "telemetry.sdk.language": "python", "telemetry.sdk.name": "opentelemetry", "telemetry.sdk.version": "1.38.0"}
+    for name in ("agent-api", "search", "checkout", "billing", "rare-batch")
+]  # fmt: skip
 # Text follows Zipf's law, as natural language does: a few words are everywhere, most are rare.
 COMMON = (
     "refund policy order shipping warranty invoice account password delivery return exchange discount coupon "
@@ -53,7 +59,8 @@ def generate(path: Path, traces: int) -> None:
         attributes = {"spanlite.span.kind": "AGENT", "spanlite.inputs": f'{{"question":"{question}"}}',
                       "spanlite.outputs": f'"{" ".join(rng.choices(WORDS, cum_weights=CUMULATIVE, k=20))}"',
                       "spanlite.trace.tags": f'["{tags[0]}","{tags[1]}"]', "session.id": f"s{t // 5}"}  # fmt: skip
-        batch.append(_row(trace_id, root, None, "agent", t0, t0 + 900_000_000, attributes, rng))
+        resource = RESOURCES[4] if t % 50 == 0 else RESOURCES[t % 4]
+        batch.append(_row(trace_id, root, None, "agent", t0, t0 + 900_000_000, attributes, rng, resource))
         for s in range(1, SPANS_PER_TRACE):
             llm = s % 3 == 1
             attrs: dict[str, Any] = {
@@ -65,7 +72,7 @@ def generate(path: Path, traces: int) -> None:
                 attrs |= {"gen_ai.request.model": rng.choice(MODELS), "gen_ai.usage.input_tokens": rng.randint(50, 900),
                           "gen_ai.usage.output_tokens": rng.randint(5, 300)}  # fmt: skip
             batch.append(_row(trace_id, f"{t:08x}{s:08x}", root, "llm" if llm else "tool", t0 + s * 80_000_000,
-                              t0 + s * 80_000_000 + 70_000_000, attrs, rng))  # fmt: skip
+                              t0 + s * 80_000_000 + 70_000_000, attrs, rng, resource))  # fmt: skip
         if len(batch) >= 5_000:
             write_spans(conn, batch)
             batch = []
@@ -79,10 +86,11 @@ def generate(path: Path, traces: int) -> None:
 
 
 def _row(trace_id: str, span_id: str, parent: str | None, name: str, start: int, end: int,
-         attributes: dict[str, Any], rng: random.Random) -> dict[str, Any]:  # fmt: skip
+         attributes: dict[str, Any], rng: random.Random, resource: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     status = "ERROR" if rng.random() < 0.02 else "OK"
     return span_row(trace_id=trace_id, span_id=span_id, parent_id=parent, name=name, start_ns=start, end_ns=end,
-                    status=status, status_message=None, attributes=attributes, events=[])  # fmt: skip
+                    status=status, status_message=None, attributes=attributes, events=[],
+                    resource=resource)  # fmt: skip
 
 
 def _words(rng: random.Random, k: int) -> str:
@@ -118,6 +126,9 @@ def main() -> None:
         ("filter by tag, latest 50", lambda: store.search_traces(tags=["beta"], limit=50), 10),
         ("filter by feedback thumbs down", lambda: store.search_traces(feedback="thumbs=false", limit=50), 10),
         ("errors only, latest 50", lambda: store.search_traces(status="ERROR", limit=50), 10),
+        ("errors only, count (to 10,000)", lambda: store.count_traces(status="ERROR"), 10),
+        ("filter by service, latest 50", lambda: store.search_traces(service="checkout", limit=50), 10),
+        ("filter by rare service, latest 50", lambda: store.search_traces(service="rare-batch", limit=50), 10),
         ("full text, mid-frequency term", lambda: store.search_traces(text=MID_FREQUENCY_TERM, limit=50), 50),
         ("full text, two frequent terms", lambda: store.search_traces(text="warranty battery", limit=50), 50),
     ]

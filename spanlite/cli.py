@@ -99,9 +99,14 @@ def _filter_options() -> argparse.ArgumentParser:
     filters.add_argument("--since", type=_time, help="ISO date/time, e.g. 2026-11-28T09:00")
     filters.add_argument("--until", type=_time)
     filters.add_argument("--name", help="substring of the trace name")
-    filters.add_argument("--status", choices=["OK", "ERROR", "IN_PROGRESS"])
+    filters.add_argument(
+        "--status",
+        choices=["OK", "ERROR", "IN_PROGRESS"],
+        help="ERROR: any span failed, whatever the root says; OK: finished with none; IN_PROGRESS: root not stored yet",
+    )
     filters.add_argument("--kind", help="keep traces with a span of this kind (LLM, TOOL, ...)")
     filters.add_argument("--model")
+    filters.add_argument("--service", help="keep traces with a span from this service (its service.name)")
     filters.add_argument("--tag", action="append", dest="tags", help="repeat for several; all must match")
     filters.add_argument("--session", dest="session_id")
     filters.add_argument("--user", dest="user_id")
@@ -133,8 +138,8 @@ def _store(args: argparse.Namespace, *, create: bool = False) -> TraceStore:
 
 def _search_filters(args: argparse.Namespace) -> dict[str, Any]:
     names = (
-        "since", "until", "name", "status", "kind", "model", "tags", "session_id", "user_id", "min_duration_ms",
-        "feedback", "has_feedback",
+        "since", "until", "name", "status", "kind", "model", "service", "tags", "session_id", "user_id",
+        "min_duration_ms", "feedback", "has_feedback",
     )  # fmt: skip
     filters = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     if getattr(args, "text", None):
@@ -157,18 +162,25 @@ def _print_table(traces: Sequence[TraceSummary]) -> None:
     if not traces:
         print("no traces")
         return
-    print(f"{'TRACE ID':32}  {'STARTED':19}  {'DURATION':>9}  {'STATUS':11}  {'SPANS':>5}  {'TOKENS':>7}  NAME")
+    print(
+        f"{'TRACE ID':32}  {'STARTED':19}  {'DURATION':>9}  {'STATUS':11}  {'ERRORS':>6}  {'SPANS':>5}  {'TOKENS':>7}  "
+        "NAME"
+    )
     for t in traces:
         tokens = (t.input_tokens or 0) + (t.output_tokens or 0)
         print(
             f"{t.trace_id:32}  {_clock(t.start_ns)}  {_duration(t.duration_ms):>9}  {t.status:11}  "
-            f"{t.span_count:>5}  {tokens or '':>7}  {t.name or ''}"
+            f"{t.error_count or '':>6}  {t.span_count:>5}  {tokens or '':>7}  {t.name or ''}"
         )
 
 
 def _show(args: argparse.Namespace) -> int:
+    from spanlite.store import views
+
     with _store(args) as store:
         trace = store.get_trace(args.trace_id)
+        linked = {link["trace_id"] for span in trace.spans for link in span.links} if trace else set()
+        stored = views.stored_traces(store, linked) if linked else set()
     if trace is None:
         raise StoreError(f"no trace {args.trace_id!r}")
     if args.json:
@@ -178,10 +190,15 @@ def _show(args: argparse.Namespace) -> int:
     print(f"{info.name}  {info.trace_id}  {info.status}  {_duration(info.duration_ms)}  {info.span_count} spans")
     if info.session_id or info.user_id or info.tags:
         print(f"session={info.session_id or '-'}  user={info.user_id or '-'}  tags={','.join(info.tags) or '-'}")
+    for resource in trace.resources:
+        print("resource: " + "  ".join(f"{key}={value}" for key, value in resource.items()))
     for depth, span in _tree(trace):
         tokens = f"  {span.input_tokens or 0}→{span.output_tokens or 0} tok" if span.input_tokens else ""
         status = "  ERROR: " + (span.status_message or "") if span.status == "ERROR" else ""
         print(f"{'  ' * depth}{span.kind:10} {span.name}  {_duration(span.duration_ms)}{tokens}{status}")
+        for link in span.links:
+            where = "" if link["trace_id"] in stored else " (not in this store)"
+            print(f"{'  ' * (depth + 1)}link → {link['trace_id']}/{link['span_id']}{where}")
     return 0
 
 

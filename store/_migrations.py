@@ -218,6 +218,50 @@ def m008_usage_counted_once_per_model_call(db: Database) -> None:
     )
 
 
+def m009_error_traces_index(db: Database) -> None:
+    # "Traces with errors" are those with a failed span, whatever their root says (a recovered failure, or a root
+    # not stored yet): the error filter walks them newest first through this index, which holds only them.
+    db.execute("CREATE INDEX idx_traces_errors_start_ns ON traces (start_ns) WHERE error_count > 0")
+
+
+def m010_span_links(db: Database) -> None:
+    # The spans a span links to (a batch consumer to the requests it serves, say): JSON, as its events are.
+    db["spans"].add_column("links", str)
+
+
+def m011_resources(db: Database) -> None:
+    # What a span's resource says about where it ran (service.name and .version, deployment.environment, host.name,
+    # ...), kept once per distinct resource rather than in each span's row: a process's every span shares one.
+    # ``trace_resources`` says which resources a trace's spans came from, so that a service filter is an index
+    # lookup, as a tag filter is; its rows are the trace's resources the Trace page shows.
+    db["resources"].create({"id": int, "service": str, "attributes": str}, pk="id", not_null={"attributes"})
+    db.execute("CREATE UNIQUE INDEX idx_resources_attributes ON resources (attributes)")
+    db.execute("CREATE INDEX idx_resources_service ON resources (service) WHERE service IS NOT NULL")
+    db["spans"].add_column("resource_id", int)
+    db.execute(
+        "CREATE TABLE trace_resources (resource_id INTEGER NOT NULL, trace_id TEXT NOT NULL, "
+        "PRIMARY KEY (resource_id, trace_id)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX idx_trace_resources_trace_id ON trace_resources (trace_id)")
+    # Of a resource, a store kept only service.name, among each received span's attributes: those traces can be
+    # found by service too. One read of every span, without writing them.
+    if (spans := db.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]) > 100_000:
+        logger.warning("spanlite is reading the store's %d spans for their services, once: about 3 s a million", spans)
+    db.execute(
+        "CREATE TEMP TABLE span_services AS SELECT DISTINCT json_extract(attributes, '$.\"service.name\"') AS service, "
+        "trace_id FROM spans WHERE instr(attributes, '\"service.name\"') AND json_valid(attributes)"
+    )
+    db.execute(
+        "INSERT INTO resources (service, attributes) SELECT DISTINCT service, json_object('service.name', service) "
+        "FROM span_services WHERE service IS NOT NULL"
+    )
+    db.execute(
+        "INSERT INTO trace_resources (resource_id, trace_id) SELECT DISTINCT r.id, s.trace_id FROM span_services s "
+        "JOIN resources r ON r.service = s.service"
+    )
+    db.execute("DROP TABLE span_services")
+
+
 STEPS = (
     m001_initial,
     m002_feedback_definitions,
@@ -227,6 +271,9 @@ STEPS = (
     m006_model_index_only_where_a_model_is,
     m007_spans_keyed_by_trace,
     m008_usage_counted_once_per_model_call,
+    m009_error_traces_index,
+    m010_span_links,
+    m011_resources,
 )
 NAMES = tuple(step.__name__ for step in STEPS)
 

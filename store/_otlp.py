@@ -30,7 +30,6 @@ _KINDS = {
     Span.SPAN_KIND_PRODUCER: "PRODUCER",
     Span.SPAN_KIND_CONSUMER: "CONSUMER",
 }
-_SERVICE_NAME = "service.name"
 _SCALARS = frozenset(("string_value", "bool_value", "int_value", "double_value"))
 _NO_TRACE_ID = bytes(16)
 _NO_SPAN_ID = bytes(8)
@@ -126,18 +125,18 @@ def _spans(request: ExportTraceServiceRequest) -> list[dict[str, Any]]:
     # IndexError that upb formats, a few thousand instructions each time (~3% of decoding a span).
     spans: list[dict[str, Any]] = []
     for r, resource_spans in enumerate(request.resource_spans[:]):
-        service_name = _attributes(resource_spans.resource.attributes).get(_SERVICE_NAME)
+        resource = _attributes(resource_spans.resource.attributes) or None  # one dict for all its spans
         for s, scope_spans in enumerate(resource_spans.scope_spans[:]):
             scope = scope_spans.scope.name
             for n, span in enumerate(scope_spans.spans[:]):
                 try:
-                    spans.append(_span(span, scope, service_name))
+                    spans.append(_span(span, scope, resource))
                 except _BadId as exc:
                     raise OTLPDecodeError(f"resourceSpans[{r}].scopeSpans[{s}].spans[{n}].{exc}") from None
     return spans
 
 
-def _span(span: Span, scope: str, service_name: Any) -> dict[str, Any]:
+def _span(span: Span, scope: str, resource: dict[str, Any] | None) -> dict[str, Any]:
     # Every read of a upb message field is a call into C that builds a new Python object: read each field once.
     # This runs for every received span: ids are checked inline, a call only made for a bad one.
     trace_id, span_id, parent_id = span.trace_id, span.span_id, span.parent_span_id
@@ -155,6 +154,7 @@ def _span(span: Span, scope: str, service_name: Any) -> dict[str, Any]:
         attributes.setdefault(attr.OTEL_SPAN_KIND, kind)
     status = span.status
     events = span.events
+    links = span.links
     return {
         "trace_id": trace_id.hex(),
         "span_id": span_id.hex(),
@@ -170,7 +170,15 @@ def _span(span: Span, scope: str, service_name: Any) -> dict[str, Any]:
         ]
         if events
         else [],
-        "service_name": service_name,
+        "resource": resource,
+        # Kept as sent, ids as hex whatever their size: a link to a span this store may never see is no reason to
+        # refuse the span.
+        "links": [
+            {"trace_id": k.trace_id.hex(), "span_id": k.span_id.hex(), "attributes": _attributes(k.attributes)}
+            for k in links[:]
+        ]
+        if links
+        else [],
         # The sender's word that the parent lives in another process (W3C traceparent): a local root.
         "parent_is_remote": bool(span.flags & _REMOTE_PARENT),
     }

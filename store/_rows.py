@@ -39,14 +39,16 @@ _QUICK_ITEMS = MAX_FIELD_BYTES // _COST
 _QUICK_ROW = MAX_ROW_BYTES - 128 * MAX_NAME_BYTES  # room left for keys and the span's name
 SPAN_COLUMNS = (
     "span_id", "trace_id", "parent_id", "name", "kind", "start_ns", "end_ns", "status", "status_message",
-    "inputs", "outputs", "attributes", "events", "model", "input_tokens", "output_tokens",
+    "inputs", "outputs", "attributes", "events", "model", "input_tokens", "output_tokens", "links", "resource_id",
 )  # fmt: skip
 
 
 # A finished span as plain values (ints, str, dicts, lists), cheap to take from the SDK's span in the app's
 # export thread and cheap to ``marshal`` to a writer process: trace id, span id, parent id, parent is remote, name,
-# start ns, end ns, status code, status message, attributes, events [(name, ns, attributes)], service name. Not yet
-# within the bounds of what is stored: the writer sees to that (``bounded_span``), in its process if it has one.
+# start ns, end ns, status code, status message, attributes, events [(name, ns, attributes)], resource attributes
+# (one dict for all spans of a resource, which ``marshal`` then sends once a batch), links [(trace id, span id,
+# attributes)]. Not yet within the bounds of what is stored: the writer sees to that (``bounded_span``), in its
+# process if it has one.
 PackedSpan = tuple[Any, ...]
 
 
@@ -57,15 +59,15 @@ def pack_span(span: ReadableSpan) -> PackedSpan:
     every access, which costs more than the rest of this function. Any other ``ReadableSpan`` goes through them.
     """
     if type(span) is ReadableSpan:
-        context, parent, status, attributes, events = (
-            span._context, span._parent, span._status, span._attributes, span._events
-        )
+        context, parent, status, attributes, events, links = (
+            span._context, span._parent, span._status, span._attributes, span._events, span._links
+        )  # fmt: skip
         attributes = getattr(attributes, "_dict", attributes)  # BoundedAttributes' own dict copies 4× faster
         name, start, end, resource = span._name, span._start_time, span._end_time, span._resource
     else:
-        context, parent, status, attributes, events = (
-            span.get_span_context(), span.parent, span.status, span.attributes, span.events
-        )
+        context, parent, status, attributes, events, links = (
+            span.get_span_context(), span.parent, span.status, span.attributes, span.events, span.links
+        )  # fmt: skip
         name, start, end, resource = span.name, span.start_time, span.end_time, span.resource
     return (
         context.trace_id,
@@ -79,17 +81,32 @@ def pack_span(span: ReadableSpan) -> PackedSpan:
         status.description,
         dict(attributes) if attributes else {},
         [(e.name, e.timestamp, dict(e.attributes or {})) for e in events] if events else None,
-        resource.attributes.get(_SERVICE_NAME) if resource is not None else None,
+        _resource_attributes(resource),
+        [(k.context.trace_id, k.context.span_id, dict(k.attributes or {})) for k in links] if links else None,
     )
 
 
+_last_resource: tuple[Any, dict[str, Any] | None] = (None, None)  # (resource, its attributes as a plain dict)
+
+
+def _resource_attributes(resource: Any) -> dict[str, Any] | None:
+    """A resource's attributes as one dict for all its spans: a process's spans nearly always share one resource."""
+    global _last_resource
+    last = _last_resource
+    if last[0] is resource:
+        return last[1]
+    attributes = dict(resource.attributes) if resource is not None and resource.attributes else None
+    _last_resource = (resource, attributes)
+    return attributes
+
+
 def bounded_span(packed: PackedSpan) -> PackedSpan:
-    """``packed`` with its name, status message, attributes and events within their bounds (``bounded``)."""
-    trace_id, span_id, parent_id, remote, name, start, end, code, message, attributes, events, service = packed
-    if not events and _fits(name, message, attributes):
+    """``packed`` with its name, status message, attributes, events and links within their bounds (``bounded``)."""
+    trace_id, span_id, parent_id, remote, name, start, end, code, message, attributes, events, resource, links = packed
+    if not events and not links and _fits(name, message, attributes):
         return packed
-    name, message, attributes, events = bounded(name, message, attributes, events)
-    return trace_id, span_id, parent_id, remote, name, start, end, code, message, attributes, events, service
+    name, message, attributes, events, links = bounded(name, message, attributes, events, links)
+    return trace_id, span_id, parent_id, remote, name, start, end, code, message, attributes, events, resource, links
 
 
 def _fits(name: str, message: str | None, attributes: Mapping[str, Any]) -> bool:
@@ -124,17 +141,23 @@ def _fits(name: str, message: str | None, attributes: Mapping[str, Any]) -> bool
 
 
 PackedEvent = tuple[str, int, Mapping[str, Any]]  # name, time ns, attributes
+PackedLink = tuple[Any, Any, Mapping[str, Any]]  # trace id, span id (ints from the SDK, hex received), attributes
 
 
 def bounded(
-    name: Any, message: str | None, attributes: Mapping[str, Any], events: Sequence[PackedEvent] | None
-) -> tuple[str, str | None, dict[str, Any], list[PackedEvent] | None]:
-    """A span's name, status message, attributes and events (``(name, ns, attributes)``) within their bounds.
+    name: Any,
+    message: str | None,
+    attributes: Mapping[str, Any],
+    events: Sequence[PackedEvent] | None,
+    links: Sequence[PackedLink] | None = None,
+) -> tuple[str, str | None, dict[str, Any], list[PackedEvent] | None, list[PackedLink] | None]:
+    """A span's name, status message, attributes, events (``(name, ns, attributes)``) and links within their bounds.
 
     Names, attribute keys and ids are cut at ``MAX_NAME_BYTES``; a status message, and each value, at the field
     bound, a value's cut keeping valid JSON (``to_json``'s mark: ``{"_spanlite_truncated": true, ...}``); the row
-    as a whole at ``MAX_ROW_BYTES``: inputs and outputs first, then events, then the other attributes. Events
-    beyond the row's bound are left out, with an event saying how many.
+    as a whole at ``MAX_ROW_BYTES``: inputs and outputs first, then events, then links, then the other attributes.
+    Events beyond the row's bound are left out, with an event saying how many; links too, with an attribute
+    (``spanlite.links_left_out``).
     """
     name = bounded_text(str(name), MAX_NAME_BYTES)
     message = bounded_text(str(message), MAX_FIELD_BYTES) if message else None
@@ -151,8 +174,20 @@ def bounded(
             event_name = bounded_text(str(event_name), MAX_NAME_BYTES)
             budget.left -= len(event_name) + _COST
             kept_events.append((event_name, time_ns, budget.values(event_attributes)))
+    kept_links: list[PackedLink] | None = None
+    if links:
+        kept_links = []
+        for trace_id, span_id, link_attributes in links:
+            if budget.left <= 0:
+                first[attr.LINKS_LEFT_OUT] = len(links) - len(kept_links)
+                break
+            if type(trace_id) is not int:  # received: hex of whatever length the sender sent
+                trace_id = bounded_text(str(trace_id), MAX_NAME_BYTES)
+                span_id = bounded_text(str(span_id), MAX_NAME_BYTES)
+            budget.left -= 2 * _COST + 48  # the ids, as hex
+            kept_links.append((trace_id, span_id, budget.values(link_attributes)))
     rest = budget.values({k: v for k, v in attributes.items() if k not in first})
-    return name, message, {**first, **rest}, kept_events
+    return name, message, {**first, **rest}, kept_events, kept_links
 
 
 _EVENTS_LEFT_OUT = "spanlite.events_left_out"  # the last event of a span whose row could hold no more
@@ -194,7 +229,7 @@ class _Budget:
 def packed_span_row(packed: PackedSpan) -> dict[str, Any]:
     """The row for a packed span (see ``pack_span``), within its bounds."""
     packed = bounded_span(packed)
-    trace_id, span_id, parent_id, remote, name, start, end, code, message, attributes, events, service = packed
+    trace_id, span_id, parent_id, remote, name, start, end, code, message, attributes, events, resource, links = packed
     return span_row(
         trace_id=f"{trace_id:032x}",
         span_id=f"{span_id:016x}",
@@ -206,22 +241,34 @@ def packed_span_row(packed: PackedSpan) -> dict[str, Any]:
         status_message=message,
         attributes=_spanlite_keys(attributes),
         events=[{"name": n, "time_ns": t, "attributes": a} for n, t, a in events] if events else (),
-        service_name=service,
+        resource=resource,
+        links=_hex_links(links) if links else (),
         parent_is_remote=remote,
     )
 
 
+def _hex_links(links: Sequence[PackedLink]) -> list[dict[str, Any]]:
+    return [{"trace_id": f"{t:032x}", "span_id": f"{s:016x}", "attributes": a} for t, s, a in links]
+
+
 def decoded_span_row(span: Mapping[str, Any]) -> dict[str, Any]:
     """The row for a span the OTLP receiver decoded (``_otlp``'s neutral dict: ``span_row``'s arguments)."""
-    name, message, attributes, events = span["name"], span["status_message"], span["attributes"], span["events"]
-    if events or not _fits(name, message, attributes):
-        name, message, attributes, packed_events = bounded(
-            name, message, attributes, [(e["name"], e["time_ns"], e["attributes"]) for e in events]
-        )
+    name, message, attributes, events, links = (
+        span["name"], span["status_message"], span["attributes"], span["events"], span["links"]
+    )  # fmt: skip
+    if events or links or not _fits(name, message, attributes):
+        name, message, attributes, packed_events, packed_links = bounded(
+            name, message, attributes, [(e["name"], e["time_ns"], e["attributes"]) for e in events],
+            [(k["trace_id"], k["span_id"], k["attributes"]) for k in links],
+        )  # fmt: skip
         events = [{"name": n, "time_ns": t, "attributes": a} for n, t, a in packed_events or ()]
+        links = [{"trace_id": t, "span_id": s, "attributes": a} for t, s, a in packed_links or ()]
     return span_row(
-        **{**span, "name": name, "status_message": message, "attributes": _spanlite_keys(attributes), "events": events}
-    )
+        **{
+            **span, "name": name, "status_message": message, "attributes": _spanlite_keys(attributes),
+            "events": events, "links": links,
+        }
+    )  # fmt: skip
 
 
 def _spanlite_keys(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -248,11 +295,15 @@ def span_row(
     status_message: str | None,
     attributes: Mapping[str, Any],
     events: Sequence[Mapping[str, Any]],
-    service_name: Any = None,
+    resource: Mapping[str, Any] | None = None,
+    links: Sequence[Mapping[str, Any]] = (),
     parent_is_remote: bool = False,
 ) -> dict[str, Any]:
     """The row for any span, whatever produced it; ``attributes`` use spanlite's keys (see attributes.py).
 
+    ``resource``: the attributes of the resource the span came from (``service.name``, ``host.name``, ...), kept
+    in their own table (the row carries them as JSON text, which the writer swaps for the resource's id); its
+    ``service.name`` is among the span's attributes too. ``links``: ``{"trace_id", "span_id", "attributes"}``.
     ``parent_is_remote``: the parent is in another process (a trace continued from a ``traceparent``), so this
     span is the root of this process's part of the trace.
 
@@ -271,6 +322,7 @@ def span_row(
     if status == "UNSET" and kind:
         status = "OK"  # spanlite's spans leave success UNSET, as OTel asks of instrumentation; stored, it is OK
     parent_is_remote = parent_is_remote or bool(rest.pop(attr.LOCAL_ROOT, False))
+    service_name = resource.get(_SERVICE_NAME) if resource else None
     if service_name and not str(service_name).startswith(_UNKNOWN_SERVICE):
         rest.setdefault(_SERVICE_NAME, service_name)
     # Written for speed (the writer child's and the receiver's hottest function): few calls, None tested inline.
@@ -281,6 +333,8 @@ def span_row(
     return {
         "trace_facts": facts,  # not a column: what the span says about its whole trace
         "parent_is_remote": parent_is_remote,  # not a column either: read when summarising the trace
+        "resource": resource_text(resource) if resource else None,  # nor this: the writer makes it ``resource_id``
+        "resource_id": None,
         "span_id": span_id,
         "trace_id": trace_id,
         "parent_id": parent_id,
@@ -297,7 +351,24 @@ def span_row(
         "model": None if model is None else _text(model),
         "input_tokens": None if input_tokens is None else _int(input_tokens),
         "output_tokens": None if output_tokens is None else _int(output_tokens),
+        "links": _dumps(list(links)) if links else None,
     }
+
+
+_last_resource_text: tuple[Any, str | None] = (None, None)  # (resource attributes, their text)
+
+
+def resource_text(resource: Mapping[str, Any]) -> str:
+    """A resource's attributes as bounded JSON text, made once for the spans of a batch that share them (one
+    object for all: ``pack_span``'s dict, or the receiver's for one ``resourceSpans``); one object too, so that
+    it is redacted once and ``marshal``-ed once a batch."""
+    global _last_resource_text
+    last = _last_resource_text
+    if last[0] is resource:
+        return last[1]  # type: ignore[return-value]
+    text = _dumps(_Budget(MAX_FIELD_BYTES).values(resource))
+    _last_resource_text = (resource, text)
+    return text
 
 
 def _json_text(value: Any) -> str | None:
@@ -367,7 +438,7 @@ def clamp_int64(value: int) -> int:
 
 # Every text a row stores: its columns, and what it says about its trace (``trace_facts``: session and user ids,
 # tags, metadata), which the writer copies into the ``traces`` row; the trace's name is its root span's name.
-_TEXT_COLUMNS = ("name", "inputs", "outputs", "attributes", "events", "status_message", "model")
+_TEXT_COLUMNS = ("name", "inputs", "outputs", "attributes", "events", "status_message", "model", "links")
 _REDACT_GROUP = 64  # rows per redaction call: few calls, yet no huge joined text from a batch of big spans
 
 
@@ -376,8 +447,10 @@ def redact_rows(rows: list[dict[str, Any]], redact: Redactor) -> list[dict[str, 
 
     Rows are redacted a group at a time as one text, their texts joined by NUL, which JSON never contains raw
     and no redaction pattern crosses: one call per group instead of several per row. Should the parts not come back
-    intact (a redactor that touches NUL), each text of the group is redacted on its own.
+    intact (a redactor that touches NUL), each text of the group is redacted on its own. A resource's text, which
+    a batch's spans share, is redacted once.
     """
+    _redact_resources(rows, redact)
     for start in range(0, len(rows), _REDACT_GROUP):
         group = rows[start : start + _REDACT_GROUP]
         cells = [(row, k) for row in group for k in _TEXT_COLUMNS if isinstance(row.get(k), str)]
@@ -388,6 +461,15 @@ def redact_rows(rows: list[dict[str, Any]], redact: Redactor) -> list[dict[str, 
         for (cell, k), part in zip(cells, parts):
             cell[k] = part
     return rows
+
+
+def _redact_resources(rows: list[dict[str, Any]], redact: Redactor) -> None:
+    redacted: dict[str, str] = {}
+    for row in rows:
+        if (text := row.get("resource")) is not None:
+            if (done := redacted.get(text)) is None:
+                done = redacted[text] = redact(text)
+            row["resource"] = done
 
 
 def _fact_cells(facts: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:

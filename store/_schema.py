@@ -24,12 +24,13 @@ STATEMENTS = (
 )""",
     """CREATE UNIQUE INDEX "idx__sqlite_migrations_migration_set_name"
     ON "_sqlite_migrations" ("migration_set", "name")""",
-    # m001, m007: spans keyed by trace; m006: the model index only where a model is.
+    # m001, m007: spans keyed by trace; m006: the model index only where a model is; m010 links; m011 resource_id.
     (
         'CREATE TABLE "spans" ([span_id] TEXT NOT NULL, [trace_id] TEXT NOT NULL, [parent_id] TEXT, '
         "[name] TEXT NOT NULL, [kind] TEXT NOT NULL, [start_ns] INTEGER NOT NULL, [end_ns] INTEGER NOT NULL, "
         "[status] TEXT NOT NULL, [status_message] TEXT, [inputs] TEXT, [outputs] TEXT, [attributes] TEXT, "
-        "[events] TEXT, [model] TEXT, [input_tokens] INTEGER, [output_tokens] INTEGER, PRIMARY KEY (trace_id, span_id))"
+        '[events] TEXT, [model] TEXT, [input_tokens] INTEGER, [output_tokens] INTEGER, "links" TEXT, '
+        '"resource_id" INTEGER, PRIMARY KEY (trace_id, span_id))'
     ),
     "CREATE INDEX idx_spans_kind_start_ns ON spans (kind, start_ns)",
     "CREATE INDEX idx_spans_model_start_ns ON spans (model, start_ns) WHERE model IS NOT NULL",
@@ -65,6 +66,8 @@ STATEMENTS = (
     ON "traces" ("session_id", "start_ns")""",
     """CREATE INDEX "idx_traces_status_start_ns"
     ON "traces" ("status", "start_ns")""",
+    # m009
+    "CREATE INDEX idx_traces_errors_start_ns ON traces (start_ns) WHERE error_count > 0",
     "CREATE TABLE trace_tags (tag TEXT NOT NULL, trace_id TEXT NOT NULL, PRIMARY KEY (tag, trace_id)) WITHOUT ROWID",
     "CREATE INDEX idx_trace_tags_trace_id ON trace_tags (trace_id)",
     """CREATE TABLE "feedback" (
@@ -104,6 +107,19 @@ STATEMENTS = (
         "old.inputs, old.outputs); END"
     ),
     "INSERT INTO counters (name, value) VALUES ('fts_rowid', 0)",
+    # m011
+    """CREATE TABLE "resources" (
+   "id" INTEGER PRIMARY KEY,
+   "service" TEXT,
+   "attributes" TEXT NOT NULL
+)""",
+    "CREATE UNIQUE INDEX idx_resources_attributes ON resources (attributes)",
+    "CREATE INDEX idx_resources_service ON resources (service) WHERE service IS NOT NULL",
+    (
+        "CREATE TABLE trace_resources (resource_id INTEGER NOT NULL, trace_id TEXT NOT NULL, "
+        "PRIMARY KEY (resource_id, trace_id)) WITHOUT ROWID"
+    ),
+    "CREATE INDEX idx_trace_resources_trace_id ON trace_resources (trace_id)",
 )
 
 

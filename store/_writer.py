@@ -8,9 +8,10 @@ those into the trace rows, so summaries stay exact however the spans are split. 
 
 from __future__ import annotations
 
+import functools
 import operator
 import sqlite3
-from typing import Any, Container, Iterable, Sequence
+from typing import Any, Callable, Container, Iterable, Sequence
 
 import orjson
 
@@ -24,7 +25,6 @@ from ._rows import SPAN_COLUMNS, clamp_int64, clean_rows
 IN_PROGRESS = "IN_PROGRESS"  # trace status until its root span has arrived
 PREVIEW_CHARS = 300
 
-_INSERT_SPAN = f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"
 _TRACE_COLUMNS = (
     "trace_id", "name", "start_ns", "end_ns", "duration_ms", "status", "root_span_id", "session_id", "user_id",
     "tags", "metadata", "input_preview", "output_preview", "span_count", "input_tokens", "output_tokens",
@@ -45,7 +45,6 @@ _CHILDREN_WITH_USAGE = (
     "SELECT trace_id, span_id, parent_id, input_tokens, output_tokens FROM spans WHERE (trace_id, parent_id) IN "
     f"(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)) AND {_HAS_USAGE}"
 )
-_span_values = operator.itemgetter(*SPAN_COLUMNS)
 _trace_values = operator.itemgetter(*_TRACE_COLUMNS)
 _by_start = operator.itemgetter("start_ns")
 
@@ -67,6 +66,7 @@ def write_spans(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> int
 
 def _write(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> int:
     with write_transaction(conn):
+        _resource_ids(conn, rows)
         new_rows = _insert_new(conn, rows)
         if new_rows:
             _merge_traces(conn, new_rows)
@@ -79,6 +79,29 @@ def index_text(conn: sqlite3.Connection, limit: int | None = _text_index.CHUNK) 
         return _text_index.catch_up(conn, limit)
 
 
+# A resource's row, made once; its service (to search by) from its text, what was stored after any redaction.
+# ``unknown_service`` is what an OTel SDK says when the app named none: no service to search by.
+_ADD_RESOURCE = (
+    "INSERT OR IGNORE INTO resources (service, attributes) SELECT CASE WHEN service NOT LIKE 'unknown_service%' "
+    "THEN service END, ?1 FROM (SELECT CASE WHEN json_valid(?1) THEN json_extract(?1, '$.\"service.name\"') END "
+    "AS service)"
+)
+
+
+def _resource_ids(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Set each row's ``resource_id`` from its resource's text (``_rows.span_row``), which the spans of a batch
+    nearly always share: one lookup per resource, not per span."""
+    ids: dict[str, int] = {}
+    for row in rows:
+        if (text := row["resource"]) is None:
+            continue
+        if (resource_id := ids.get(text)) is None:
+            conn.execute(_ADD_RESOURCE, [text])
+            (resource_id,) = conn.execute("SELECT id FROM resources WHERE attributes = ?", [text]).fetchone()
+            ids[text] = resource_id
+        row["resource_id"] = resource_id
+
+
 def _insert_new(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     fresh: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
@@ -88,11 +111,25 @@ def _insert_new(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> lis
     # the rows above it are the new ones; asking which spans exist before inserting would cost every batch.
     largest = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
     changes = conn.total_changes
-    conn.executemany(_INSERT_SPAN, map(_span_values, unique))
+    insert, values = _insert_for(unique)
+    conn.executemany(insert, map(values, unique))
     if conn.total_changes - changes == len(unique):
         return unique
     inserted = set(conn.execute("SELECT trace_id, span_id FROM spans WHERE rowid > ?", [largest]))
     return [row for row in unique if (row["trace_id"], row["span_id"]) in inserted]
+
+
+@functools.lru_cache(maxsize=64)
+def _insert(columns: tuple[str, ...]) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]:
+    sql = f"INSERT OR IGNORE INTO spans ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    return sql, operator.itemgetter(*columns)
+
+
+def _insert_for(rows: Sequence[dict[str, Any]]) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]:
+    """The insert for ``rows`` without the columns none of them fills (links, a status message, token counts...):
+    binding a None costs CPython's ``sqlite3`` about 3,000 instructions (it formats an AttributeError for the
+    adapter it looks for, then drops it), more than the rest of the value's insert. Such columns are left NULL."""
+    return _insert(tuple(c for c in SPAN_COLUMNS if any(row[c] is not None for row in rows)))
 
 
 def _merge_traces(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
@@ -115,6 +152,8 @@ def _merge_traces(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
     conn.executemany(_UPSERT_TRACE, map(_trace_values, merged))
     tags = [(tag, t["trace_id"]) for t in merged for tag in orjson.loads(t["tags"] or "[]")]
     conn.executemany("INSERT OR IGNORE INTO trace_tags (tag, trace_id) VALUES (?, ?)", tags)
+    if resources := {(row["resource_id"], row["trace_id"]) for row in rows if row["resource_id"] is not None}:
+        conn.executemany("INSERT OR IGNORE INTO trace_resources (resource_id, trace_id) VALUES (?, ?)", resources)
 
 
 def _repeated_usage(

@@ -26,8 +26,18 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
 TRACE_STATUSES = ("OK", "ERROR", IN_PROGRESS)
+# A trace's status is its own outcome, its root's. As a filter, ERROR is every trace with a failed span: one the
+# root recovered from is a failure all the same to someone looking for failures, and so is one in a trace whose
+# root is not stored yet. OK is then what finished with none.
+STATUS_FILTERS = {
+    "ERROR": "t.error_count > 0",  # what idx_traces_errors_start_ns holds, newest first
+    "OK": "t.status = 'OK' AND t.error_count = 0",
+    IN_PROGRESS: f"t.status = '{IN_PROGRESS}'",
+}
 ORDER_COLUMNS = ("start_ns", "duration_ms", "span_count", "input_tokens", "output_tokens")
 NULLABLE_ORDER_COLUMNS = ("input_tokens", "output_tokens")
+# Spans with their resource's attributes (``SpanRecord.resource``): one lookup by id per span.
+SPANS = "SELECT s.*, r.attributes AS resource FROM spans s LEFT JOIN resources r ON r.id = s.resource_id"
 MEMBERS_CAP = 1_000  # rows under which "list the matching traces" beats "probe traces newest first"
 TEXT_CAP = 1_200  # the same for full-text matches (spans), measured on 1M spans; see _text_index.trace_condition
 TEXT_SCAN_CAP = 50_000  # the same when every matching trace is needed (other orders, counts): no early stop
@@ -89,10 +99,22 @@ class TraceStore:
         info = self.rows("SELECT * FROM traces WHERE trace_id = ?", [trace_id])
         if not info:
             return None
-        spans = self.rows("SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ns, rowid", [trace_id])
+        spans = self.rows(f"{SPANS} WHERE s.trace_id = ? ORDER BY s.start_ns, s.rowid", [trace_id])
         return Trace(
-            TraceSummary.from_row(info[0]), [SpanRecord.from_row(s) for s in spans], self.get_feedback(trace_id)
+            TraceSummary.from_row(info[0]),
+            [SpanRecord.from_row(s) for s in spans],
+            self.get_feedback(trace_id),
+            self.trace_resources(trace_id),
         )
+
+    def trace_resources(self, trace_id: str) -> list[dict[str, Any]]:
+        """The attributes of each resource the trace's spans came from (``service.name``, ``host.name``, ...)."""
+        rows = self.rows(
+            "SELECT r.attributes FROM trace_resources x JOIN resources r ON r.id = x.resource_id "
+            "WHERE x.trace_id = ? ORDER BY r.service, r.id",
+            [trace_id],
+        )
+        return [orjson.loads(r["attributes"]) for r in rows]
 
     def index_text(self) -> None:
         """Bring the full-text index up to date so a text search sees every stored span."""
@@ -104,7 +126,7 @@ class TraceStore:
                 raise
 
     def get_span(self, trace_id: str, span_id: str) -> SpanRecord | None:
-        rows = self.rows("SELECT * FROM spans WHERE trace_id = ? AND span_id = ?", [trace_id, span_id])
+        rows = self.rows(f"{SPANS} WHERE s.trace_id = ? AND s.span_id = ?", [trace_id, span_id])
         return SpanRecord.from_row(rows[0]) if rows else None
 
     def search_traces(
@@ -116,6 +138,7 @@ class TraceStore:
         status: str | None = None,
         kind: str | None = None,
         model: str | None = None,
+        service: str | None = None,
         tags: Iterable[str] | None = None,
         metadata: Mapping[str, Any] | None = None,
         session_id: str | None = None,
@@ -132,20 +155,23 @@ class TraceStore:
     ) -> Page:
         """Traces matching every given filter, newest first by default, one page at a time.
 
-        ``name`` matches a substring; ``tags`` must all be present; ``metadata`` keys must equal the values;
-        ``text`` is a full-text search over span inputs and outputs; ``kind``/``model`` keep traces that have
-        such a span. ``feedback`` conditions are ``"thumbs=false"``, ``"score<3"`` or ``("score", "<", 3)``;
-        ``has_feedback=False`` keeps traces nobody has rated yet; ``feedback_source`` ("human", "code",
-        "llm_judge") limits both to feedback from that source, e.g. traces no human has rated, whatever a judge
-        said. Pagination is by keyset: pass the page's ``next_page_token`` to get the next page.
+        ``status="ERROR"`` keeps every trace with a failed span, whatever its root's outcome; ``"OK"`` those that
+        finished without one; ``"IN_PROGRESS"`` those whose root is not stored yet. ``name`` matches a substring;
+        ``tags`` must all be present; ``metadata`` keys must equal the values; ``text`` is a full-text search over
+        span inputs and outputs; ``kind``/``model`` keep traces that have such a span, ``service`` those with a
+        span from that service (its resource's ``service.name``). ``feedback`` conditions are ``"thumbs=false"``,
+        ``"score<3"`` or ``("score", "<", 3)``; ``has_feedback=False`` keeps traces nobody has rated yet;
+        ``feedback_source`` ("human", "code", "llm_judge") limits both to feedback from that source, e.g. traces
+        no human has rated, whatever a judge said. Pagination is by keyset: pass the page's ``next_page_token`` to
+        get the next page.
 
         >>> store.search_traces(tags=["prod"], text="refund", feedback="thumbs=false")  # doctest: +SKIP
         """
         walk: Walk = ("oldest" if ascending else "newest") if order_by == "start_ns" else None
         where, params = self._where(
-            since=since, until=until, name=name, status=status, kind=kind, model=model, tags=tags, metadata=metadata,
-            session_id=session_id, user_id=user_id, min_duration_ms=min_duration_ms, text=text, feedback=feedback,
-            has_feedback=has_feedback, feedback_source=feedback_source, walk=walk,
+            since=since, until=until, name=name, status=status, kind=kind, model=model, service=service, tags=tags,
+            metadata=metadata, session_id=session_id, user_id=user_id, min_duration_ms=min_duration_ms, text=text,
+            feedback=feedback, has_feedback=has_feedback, feedback_source=feedback_source, walk=walk,
         )  # fmt: skip
         if order_by not in ORDER_COLUMNS:
             raise ValueError(f"order_by must be one of {', '.join(ORDER_COLUMNS)}, not {order_by!r}")
@@ -218,7 +244,7 @@ class TraceStore:
         payload = [orjson.dumps(ids).decode()]
         with self.transaction() as conn:
             deleted = conn.execute(f"DELETE FROM traces WHERE {selected}", payload).rowcount
-            for table in ("spans", "trace_tags", "feedback"):
+            for table in ("spans", "trace_tags", "trace_resources", "feedback"):
                 conn.execute(f"DELETE FROM {table} WHERE {selected}", payload)
             _text_index.after_delete(conn)
         return deleted
@@ -321,6 +347,7 @@ def _filters(
     status: str | None = None,
     kind: str | None = None,
     model: str | None = None,
+    service: str | None = None,
     tags: Iterable[str] | None = None,
     metadata: Mapping[str, Any] | None = None,
     session_id: str | None = None,
@@ -349,12 +376,14 @@ def _filters(
     if status is not None:
         if status.upper() not in TRACE_STATUSES:
             raise ValueError(f"status must be one of {', '.join(TRACE_STATUSES)}, not {status!r}")
-        add("t.status = ?", status.upper())
+        add(STATUS_FILTERS[status.upper()])
     if kind is not None:
         kind_value = SpanKind.parse(kind).value
         add(*subset("spans", "x.kind = ?", [kind_value]))
     if model:
         add(*subset("spans", "x.model = ?", [model]))
+    if service:
+        add(*subset("trace_resources", "x.resource_id IN (SELECT id FROM resources WHERE service = ?)", [service]))
     for tag in tags or ():
         add(*subset("trace_tags", "x.tag = ?", [str(tag)]))
     if feedback_source is not None and feedback_source not in SOURCES:

@@ -12,6 +12,9 @@ from .feedback import Feedback
 
 @dataclasses.dataclass(frozen=True)
 class SpanRecord:
+    """One stored span. ``links``: the spans it links to, ``{"trace_id", "span_id", "attributes"}``;
+    ``resource``: the attributes of the resource it came from (``service.name``, ``host.name``, ...)."""
+
     span_id: str
     trace_id: str
     parent_id: str | None
@@ -28,6 +31,8 @@ class SpanRecord:
     model: str | None
     input_tokens: int | None
     output_tokens: int | None
+    links: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    resource: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def duration_ms(self) -> float:
@@ -35,13 +40,17 @@ class SpanRecord:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> SpanRecord:
+        """From a ``spans`` row, with its resource's ``attributes`` as ``resource`` where the query joined them."""
+        fields = {k: v for k, v in row.items() if k != "resource_id"}
         return cls(
             **{
-                **row,
+                **fields,
                 "inputs": _parse(row["inputs"]),
                 "outputs": _parse(row["outputs"]),
                 "attributes": _parse(row["attributes"]) or {},
                 "events": _parse(row["events"]) or [],
+                "links": _parse(row.get("links")) or [],
+                "resource": _parse(row.get("resource")) or {},
             }
         )
 
@@ -81,11 +90,12 @@ class TraceSummary:
 
 @dataclasses.dataclass(frozen=True)
 class Trace:
-    """A whole trace: its summary and every span, in start order."""
+    """A whole trace: its summary, every span in start order, and the resources its spans came from."""
 
     info: TraceSummary
     spans: list[SpanRecord]
     feedback: list[Feedback] = dataclasses.field(default_factory=list)
+    resources: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def trace_id(self) -> str:
@@ -98,6 +108,7 @@ class Trace:
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.info.to_dict(),
+            "resources": self.resources,
             "spans": [s.to_dict() for s in self.spans],
             "feedback": [f.to_dict() for f in self.feedback],
         }

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 import orjson
 
-from .query import TraceStore
+from .query import SPANS, TraceStore
 from .records import SpanRecord, TraceSummary
 
 # facet -> (table, column): each column leads an index, so distinct values come from skipping through it.
@@ -24,6 +24,7 @@ FACETS = {
     "model": ("spans", "model"),
     "kind": ("spans", "kind"),
     "tag": ("trace_tags", "tag"),
+    "service": ("resources", "service"),
     "session": ("traces", "session_id"),
 }
 SESSION_WINDOW = 2_000  # recent traces scanned to find the most recently active sessions
@@ -32,7 +33,7 @@ LATENCY_SAMPLE = 20_000  # newest traces used for latency percentiles
 
 @dataclasses.dataclass(frozen=True)
 class SpanNode:
-    """One span of a trace without its payload: enough to draw the tree and the waterfall."""
+    """One span of a trace without its payload: enough to draw the tree and the waterfall, and its links."""
 
     span_id: str
     parent_id: str | None
@@ -44,6 +45,7 @@ class SpanNode:
     model: str | None
     input_tokens: int | None
     output_tokens: int | None
+    links: list[dict[str, Any]]  # {"trace_id", "span_id", "attributes"}
     depth: int
 
     @property
@@ -76,7 +78,7 @@ class FeedbackSummary:
 
 
 def facet_values(store: TraceStore, facet: str, *, limit: int = 200) -> list[str]:
-    """Distinct values of a filterable column (``model``, ``kind``, ``tag``, ``session``), sorted.
+    """Distinct values of a filterable column (``model``, ``kind``, ``tag``, ``service``, ``session``), sorted.
 
     A loose index scan: one index seek per distinct value instead of reading the whole table.
     """
@@ -98,11 +100,33 @@ def trace_summary(store: TraceStore, trace_id: str) -> TraceSummary | None:
 def get_spans(store: TraceStore, ids: Iterable[tuple[str, str]]) -> dict[tuple[str, str], SpanRecord]:
     """Several spans by ``(trace_id, span_id)`` at once (e.g. the root spans of a session's traces)."""
     rows = store.rows(
-        "SELECT * FROM spans WHERE (trace_id, span_id) IN "
+        f"{SPANS} WHERE (s.trace_id, s.span_id) IN "
         "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
         [orjson.dumps(list(ids)).decode()],
     )
     return {(r["trace_id"], r["span_id"]): SpanRecord.from_row(r) for r in rows}
+
+
+def trace_services(store: TraceStore, trace_ids: Iterable[str]) -> dict[str, list[str]]:
+    """The services each of a page of traces has spans from, through the ``trace_resources`` index."""
+    rows = store.rows(
+        "SELECT DISTINCT x.trace_id, r.service FROM trace_resources x JOIN resources r ON r.id = x.resource_id "
+        "WHERE x.trace_id IN (SELECT value FROM json_each(?)) AND r.service IS NOT NULL ORDER BY r.service",
+        [orjson.dumps(list(trace_ids)).decode()],
+    )
+    services: dict[str, list[str]] = {}
+    for r in rows:
+        services.setdefault(r["trace_id"], []).append(r["service"])
+    return services
+
+
+def stored_traces(store: TraceStore, trace_ids: Iterable[str]) -> set[str]:
+    """Which of ``trace_ids`` this store holds."""
+    rows = store.rows(
+        "SELECT trace_id FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))",
+        [orjson.dumps(list(trace_ids)).decode()],
+    )
+    return {r["trace_id"] for r in rows}
 
 
 def span_tree(store: TraceStore, trace_id: str) -> list[SpanNode]:
@@ -111,13 +135,14 @@ def span_tree(store: TraceStore, trace_id: str) -> list[SpanNode]:
     Spans whose parent is missing (not arrived yet, or from another trace) are shown as roots.
     """
     rows = store.rows(
-        "SELECT span_id, parent_id, name, kind, start_ns, end_ns, status, model, input_tokens, output_tokens "
+        "SELECT span_id, parent_id, name, kind, start_ns, end_ns, status, model, input_tokens, output_tokens, links "
         "FROM spans WHERE trace_id = ? ORDER BY start_ns, rowid",
         [trace_id],
     )
     ids = {r["span_id"] for r in rows}
     children: dict[str | None, list[dict[str, Any]]] = {}
     for row in rows:
+        row["links"] = orjson.loads(row["links"]) if row["links"] else []
         parent = row["parent_id"] if row["parent_id"] in ids else None
         children.setdefault(parent, []).append(row)
     ordered: list[SpanNode] = []
@@ -191,7 +216,7 @@ def overview(store: TraceStore, *, since_ns: int, bucket_ns: int) -> dict[str, A
     ``LATENCY_SAMPLE`` traces of the range, said so in ``latency_sample``.
     """
     series = store.rows(
-        "SELECT (start_ns / ?) * ? AS bucket_ns, count(*) AS traces, sum(status = 'ERROR') AS errors, "
+        "SELECT (start_ns / ?) * ? AS bucket_ns, count(*) AS traces, sum(error_count > 0) AS errors, "
         "coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens "
         "FROM traces WHERE start_ns >= ? GROUP BY 1 ORDER BY 1",
         [bucket_ns, bucket_ns, since_ns],

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 import pytest
 from sqlite_utils import Database
+from test_store import write_as_before
 
 from spanlite.store import TraceStore
 from spanlite.store._db import connect
@@ -54,12 +55,12 @@ def make_spans(traces: int, *, prefix: str = "t", words: list[str] = WORDS, seed
     return spans
 
 
-def write_shuffled(db: Database, spans: Spans, seed: int = 5) -> None:
+def write_shuffled(db: Database, spans: Spans, seed: int = 5, write: Callable[..., Any] = write_spans) -> None:
     """Write in small batches, children before roots and traces interleaved, as several processes would."""
     rows = [row for trace in spans.values() for row in reversed(trace)]
     random.Random(seed).shuffle(rows)
     for i in range(0, len(rows), 7):
-        write_spans(db.conn, rows[i : i + 7])
+        write(db.conn, rows[i : i + 7])
 
 
 def expected(spans: Spans, text: str, *, ascending: bool = False, **filters: Any) -> list[str]:
@@ -158,7 +159,7 @@ def test_store_indexed_before_m005_migrates_and_stays_searchable(tmp_path: Path)
     old = Database(path)
     registry().apply(old, stop_before="m005_text_index_without_column_sizes")
     spans = make_spans(30)
-    write_shuffled(old, spans)
+    write_shuffled(old, spans, write=write_as_before)
     index_text(old.conn, limit=90)  # indexed the old way, partly
     old["spans"].delete_where("trace_id = ?", ["t004"])  # its spans, indexed or not, through the old trigger
     del spans["t004"]

@@ -15,6 +15,8 @@ TRACE_METADATA = "spanlite.trace.metadata"
 # Set on a span whose parent is not a spanlite span (another process's, or the app's own OTel spans that may never
 # reach the store): the store treats it as the root of its part of the trace.
 LOCAL_ROOT = "spanlite.local_root"
+# How many of a span's links its row had no room for (it keeps the first ones).
+LINKS_LEFT_OUT = "spanlite.links_left_out"
 
 # sessions and users
 SESSION_ID = "session.id"

@@ -49,6 +49,7 @@ class TraceFilters:
     name: str = ""
     kind: str | None = None
     model: str | None = None
+    service: str | None = None
     tags: tuple[str, ...] = ()
     session_id: str = ""
     user_id: str = ""
@@ -73,6 +74,7 @@ class TraceFilters:
             "name": self.name.strip() or None,
             "kind": self.kind,
             "model": self.model,
+            "service": self.service,
             "tags": list(self.tags) or None,
             "session_id": self.session_id.strip() or None,
             "user_id": self.user_id.strip() or None,
@@ -115,7 +117,7 @@ def _facet(path: str, facet: str) -> list[str]:
 
 
 def facet(facet: str) -> list[str]:
-    """Choices for a filter (``model``, ``kind``, ``tag``)."""
+    """Choices for a filter (``model``, ``kind``, ``tag``, ``service``)."""
     return _facet(str(db_path()), facet)
 
 
@@ -141,6 +143,19 @@ def feedback(trace_ids: list[str]) -> dict[str, list[FeedbackSummary]]:
 
 def trace_summary(trace_id: str) -> TraceSummary | None:
     return views.trace_summary(store(), trace_id)
+
+
+def services(trace_ids: list[str]) -> dict[str, list[str]]:
+    return views.trace_services(store(), trace_ids) if trace_ids else {}
+
+
+def trace_resources(trace_id: str) -> list[dict[str, Any]]:
+    return store().trace_resources(trace_id)
+
+
+def stored_traces(trace_ids: set[str]) -> set[str]:
+    """Which of these traces the store holds, so that a link to one can open it."""
+    return views.stored_traces(store(), trace_ids) if trace_ids else set()
 
 
 def span_tree(trace_id: str) -> list[SpanNode]:

@@ -39,7 +39,7 @@ def _page() -> None:
     total, errors = int(series["traces"].sum()), int(series["errors"].sum())
     cols = st.columns(6)
     cols[0].metric("Traces", f"{total:,}")
-    cols[1].metric("Error rate", f"{errors / total:.1%}")
+    cols[1].metric("Error rate", f"{errors / total:.1%}", help="Traces with a failed span, whatever their root says")
     cols[2].metric("Latency p50", _render.duration(latencies["duration_ms"].quantile(0.5)))
     cols[3].metric("Latency p95", _render.duration(latencies["duration_ms"].quantile(0.95)))
     cols[4].metric("Input tokens", f"{int(series['input_tokens'].sum()):,}")

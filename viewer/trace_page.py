@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -12,6 +14,9 @@ from spanlite.viewer import _charts, _feedback, _render, data
 TREE_PAGE = 200  # spans per page of the tree and waterfall; a 10,000-span trace is 50 pages, not one huge table
 INDENT = "\u2003"  # an em space: leading ASCII spaces would be trimmed in the table
 DEPTHS = {"All levels": None, "Top level": 0, "2 levels": 1, "3 levels": 2, "5 levels": 4}
+# What a resource's label names, of the attributes it has; the expander below it shows them all.
+RESOURCE_SUMMARY = ("service.name", "service.version", "deployment.environment", "host.name")
+LINKS_SHOWN = 100  # a batch consumer may link to hundreds of spans
 
 
 def _open_form() -> None:
@@ -46,8 +51,39 @@ def _header(info: TraceSummary) -> None:
     )
     if info.session_id:
         actions[1].page_link("sessions_page.py", label="Open session", query_params={"session": info.session_id})
+    _resources(data.trace_resources(info.trace_id))
     with st.expander("Feedback on this trace", expanded=True, icon=":material/thumbs_up_down:"):
         _feedback.panel(info.trace_id, None, key=f"fb_{info.trace_id}")
+
+
+def _resources(resources: list[dict[str, Any]]) -> None:
+    """Where the trace's spans ran: one resource per process (service), each with all its attributes."""
+    for resource in resources:
+        label = " · ".join(str(resource[k]) for k in RESOURCE_SUMMARY if k in resource) or "attributes"
+        with st.expander(f"Resource: {_render.md_escape(label)}", icon=":material/dns:"):
+            st.json(resource, expanded=True)
+
+
+def _links(nodes: list[SpanNode]) -> None:
+    """The spans this trace's spans link to; one whose trace is in the store opens on a click."""
+    links = [(node.name, link) for node in nodes for link in node.links]
+    if not links:
+        return
+    shown = links[:LINKS_SHOWN]
+    stored = data.stored_traces({str(link.get("trace_id")) for _, link in shown})
+    with st.expander(f"Links ({len(links):,})", expanded=True, icon=":material/link:"):
+        for name, link in shown:
+            trace_id, span_id = str(link.get("trace_id")), str(link.get("span_id"))
+            label = f"{name} → trace {trace_id}, span {span_id}"
+            if trace_id in stored:
+                query = {"trace": trace_id, "span": span_id}
+                st.page_link("trace_page.py", label=_render.md_escape(label), query_params=query)
+            else:
+                st.text(f"{label} (not in this store)")
+            if attributes := link.get("attributes"):
+                st.json(attributes, expanded=False)
+        if len(links) > len(shown):
+            st.caption(f"{len(links) - len(shown):,} more links not shown")
 
 
 def _visible(nodes: list[SpanNode]) -> tuple[list[SpanNode], str]:
@@ -147,6 +183,7 @@ def _trace(trace_id: str) -> None:
         return
     _header(info)
     nodes = data.span_tree(trace_id)
+    _links(nodes)
     selected = st.query_params.get("span") or info.root_span_id or (nodes[0].span_id if nodes else None)
     visible, slice_key = _visible(nodes)
     left, right = st.columns([3, 2])

@@ -27,7 +27,10 @@ def _filters() -> data.TraceFilters:
         time_range = row1[0].selectbox(
             "Time range", list(data.TIME_RANGES), index=len(data.TIME_RANGES) - 1, key="f_time"
         )
-        status = row1[1].selectbox("Status", [ANY, "OK", "ERROR", "IN_PROGRESS"], key="f_status")
+        status = row1[1].selectbox(
+            "Status", [ANY, "OK", "ERROR", "IN_PROGRESS"], key="f_status",
+            help="ERROR: a span failed, whatever the root says. OK: finished with none. IN_PROGRESS: no root yet.",
+        )  # fmt: skip
         name = row1[2].text_input("Name contains", key="f_name")
         kinds = [k.value for k in SpanKind if k.value in data.facet("kind")]
         kind = row1[3].selectbox("Has span kind", [ANY, *kinds], key="f_kind")
@@ -36,18 +39,22 @@ def _filters() -> data.TraceFilters:
         tags = row2[1].multiselect("Tags (all of)", data.facet("tag"), key="f_tags")
         session_id = row2[2].text_input("Session ID", key="f_session")
         user_id = row2[3].text_input("User ID", key="f_user")
-        row3 = st.columns([1, 1, 2])
+        row3 = st.columns(4)
         feedback = row3[0].selectbox("Feedback", data.FEEDBACK_STATES, key="f_feedback")
         condition = row3[1].text_input(
             "Feedback condition", placeholder="score<3", key="f_feedback_cond",
             help="name, an operator (= != < <= > >=) and a value: score<3, thumbs=false, label=hallucination",
         )  # fmt: skip
+        service = row3[2].selectbox(
+            "Service", [ANY, *data.facet("service")], key="f_service", help="Traces with a span from this service"
+        )
     return data.TraceFilters(
         time_range=time_range,
         status=None if status == ANY else status,
         name=name,
         kind=None if kind == ANY else kind,
         model=None if model == ANY else model,
+        service=None if service == ANY else service,
         tags=tuple(tags),
         session_id=session_id,
         user_id=user_id,
@@ -73,12 +80,15 @@ def _feedback_text(items: list[FeedbackSummary]) -> str:
 
 def _table(traces: list[TraceSummary]) -> pd.DataFrame:
     feedback = data.feedback([t.trace_id for t in traces])
+    services = data.services([t.trace_id for t in traces])
     rows: list[dict[str, Any]] = [
         {
             "Time (UTC)": _render.when(t.start_ns),
             "Name": t.name or "",
+            "Service": ", ".join(services.get(t.trace_id, [])),
             "Duration": _render.duration(t.duration_ms),
             "Status": _render.status_label(t.status),
+            "Errors": t.error_count,  # failed spans: a trace can recover from a failure and still end OK
             "Spans": t.span_count,
             "Tokens": _render.tokens(t.input_tokens, t.output_tokens),
             "Session": t.session_id or "",
@@ -119,6 +129,7 @@ def _page(filters: data.TraceFilters) -> None:
                 "Input": st.column_config.TextColumn(width="large"),
                 "Output": st.column_config.TextColumn(width="large"),
                 "Spans": st.column_config.NumberColumn(width="small"),
+                "Errors": st.column_config.NumberColumn(width="small", help="Spans that failed"),
             },
         )
         if event.selection.rows:
