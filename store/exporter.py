@@ -273,14 +273,15 @@ class SQLiteSpanExporter(SpanExporter):
         """``write(*args)``, tried again while another connection holds the store, for the busy timeout or until
         the deadline or ``until``. ``write`` takes the write lock first (``BEGIN IMMEDIATE``), so a try that fails
         wrote nothing."""
-        give_up = min(m for m in (time.monotonic() + BUSY_TIMEOUT_MS / 1000, self._deadline, until) if m is not None)
+        give_up = time.monotonic() + BUSY_TIMEOUT_MS / 1000
         while True:
             try:
                 return write(*args)
             except sqlite3.OperationalError as exc:
                 if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
                     raise
-                if time.monotonic() >= give_up:
+                # The deadline is read each time: the app may begin to end (``set_deadline``) while this waits.
+                if time.monotonic() >= min(m for m in (give_up, self._deadline, until) if m is not None):
                     raise
 
     def _child_for(self, count: int) -> WriterProcess | None:
