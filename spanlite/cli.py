@@ -16,6 +16,7 @@ from typing import Any, Iterator, Sequence, TextIO
 import orjson
 
 from spanlite.store import SpanRecord, StoreError, Trace, TraceStore, TraceSummary, default_db_path
+from spanlite.tracing._settings import parse_size
 
 LIST_LIMIT = 20
 STORE_SUFFIXES = ("-wal", "-shm", "-journal")  # the files SQLite keeps beside a store
@@ -89,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[db], help="receive OTLP/HTTP spans from any OTel SDK")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=4318)
+    serve.add_argument(
+        "--max-body-size",
+        type=_body_size,
+        metavar="SIZE",
+        help="largest request body taken, after decompression, e.g. 64MiB or 100MB "
+        "(default: $SPANLITE_MAX_BODY_BYTES, else 64MiB; larger is a 413)",
+    )
     serve.set_defaults(run=_serve)
     return parser
 
@@ -317,8 +325,17 @@ def _ui(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from spanlite.store.receiver import serve
 
-    serve(Path(args.db or default_db_path()), host=args.host, port=args.port)
+    serve(Path(args.db or default_db_path()), host=args.host, port=args.port, max_body_bytes=args.max_body_size)
     return 0
+
+
+def _body_size(text: str) -> int:
+    from spanlite.store.receiver import MIN_BODY_BYTES
+
+    try:
+        return parse_size(text, minimum=MIN_BODY_BYTES)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _write_json(out: TextIO, value: Any) -> None:

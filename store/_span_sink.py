@@ -10,6 +10,7 @@ receiver's process, as the exporter does.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,9 @@ _REDACT = redaction.secrets  # credentials are never stored, whoever sends them
 class SpanSink:
     """One store's writer for the receiver; ``write`` is safe from any number of request threads."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, locked_wait_s: float) -> None:
         self._exporter = SQLiteSpanExporter(path, redact=_REDACT, writer="process")  # a bad store fails here
+        self._locked_wait_s = locked_wait_s
         self._exporter.write_rows([])  # starts the child now rather than on the first request
         if self._exporter.writer_pid is None:
             logger.warning("spanlite receiver: no writer process; writing in the receiver's process")
@@ -38,8 +40,17 @@ class SpanSink:
         return self._exporter.writer_pid
 
     def write(self, spans: list[dict[str, Any]]) -> WriteFailure | None:
-        """Store decoded spans (``_otlp``) in one transaction: ``None`` once committed, else why they were not."""
-        return self._exporter.store_rows(redact_rows([decoded_span_row(span) for span in spans], _REDACT))
+        """Store decoded spans (``_otlp``) in one transaction: ``None`` once committed, else why they were not.
+
+        A store that another connection holds locked is waited for ``locked_wait_s`` from now, and no longer: the
+        sender waits for the answer, and so would each request in line behind this one, one after the other.
+        """
+        rows = redact_rows([decoded_span_row(span) for span in spans], _REDACT)
+        return self._exporter.store_rows(rows, time.monotonic() + self._locked_wait_s)
+
+    def add_counts(self, counts: dict[str, int]) -> bool:
+        """Add to the store's named counters; ``False`` if the store could not take them now."""
+        return self._exporter.add_counts(counts, time.monotonic() + self._locked_wait_s)
 
     def close(self) -> None:
         """Let the child finish the requests it has and exit, then close the store."""

@@ -11,10 +11,11 @@ answered one, instead of waiting for a thread to wake and send it. The child exi
 closes, that is, when the app closes it or dies; it ignores SIGINT and SIGTERM so a Ctrl-C or a stop sent to the
 whole process group cannot kill it while the app is still flushing to it.
 
-Frames are a 4-byte little-endian length followed by ``marshal`` data. Requests: ``("packed", packed_spans)``,
-``("rows", rows)``, ``("dropped", count)``; replies: ``(ok, error, permanent)`` (``permanent``: this batch itself
-cannot be stored, see ``SQLiteSpanExporter.last_error_permanent``), and ``(ok, detail)`` once, when the child has
-opened the store. Between requests the child catches the text index up.
+Frames are a 4-byte little-endian length followed by ``marshal`` data. Requests: ``("packed", packed_spans, None)``,
+``("rows", rows, give_up_at)``, ``("counts", {name: count}, give_up_at)`` (``give_up_at``: see
+``SQLiteSpanExporter.store_rows``); replies: ``(ok, error, permanent)`` (``permanent``: this batch itself cannot be
+stored, see ``SQLiteSpanExporter.last_error_permanent``), and ``(ok, detail)`` once, when the child has opened the
+store. Between requests the child catches the text index up.
 """
 
 from __future__ import annotations
@@ -265,13 +266,13 @@ def _serve(exporter: SQLiteSpanExporter, requests: BinaryIO, replies: BinaryIO) 
         message = _read(requests)
         if message is None:
             break
-        kind, payload = message
+        kind, payload, give_up_at = message
         if kind == "packed":
             ok = exporter.write_packed(payload)
         elif kind == "rows":
-            ok = exporter.write_rows(payload)
+            ok = exporter.write_rows(payload, give_up_at)
         else:
-            ok = exporter.record_dropped(payload)
+            ok = exporter.add_counts(payload, give_up_at)
         _send(replies, (ok, None, False) if ok else (ok, exporter.last_error, exporter.last_error_permanent))
         exporter.upkeep()  # once the app knows: it may end, and kill this process, while the log is rewound
         idle_work_left = True

@@ -20,7 +20,7 @@ from spanlite.tracing import _settings, redaction
 from spanlite.tracing._threads import start_thread
 
 from ._checkpointer import Checkpointer
-from ._db import BUSY_TIMEOUT_MS, StoreError, open_connection
+from ._db import BUSY_TIMEOUT_MS, StoreError, open_connection, write_transaction
 from ._rows import MAX_ROW_BYTES, PackedSpan, bounded_span, pack_span, packed_span_row, redact_rows
 from ._text_index import CHUNK
 from ._writer import index_text, write_spans
@@ -40,6 +40,7 @@ _T = TypeVar("_T")
 # SQLite waits for a locked store in steps this long, and between them the exporter looks at its deadline: one
 # wait of the whole busy timeout could not be cut short when the process has to end.
 BUSY_STEP_MS = 100
+DROPPED_SPANS = "dropped_spans"  # the counter of spans that writers had to drop
 
 
 class Marshalled(NamedTuple):
@@ -149,12 +150,12 @@ class SQLiteSpanExporter(SpanExporter):
             return None
         try:
             try:
-                data: bytes | None = marshal.dumps(("packed", packed))
+                data: bytes | None = marshal.dumps(("packed", packed, None))
             except MemoryError:
                 data = None
             if data is None or len(data) > _LARGE_BATCH:  # a huge span, most likely: bounded here, not sent whole
                 packed = [bounded_span(p) for p in packed]
-                data = marshal.dumps(("packed", packed))
+                data = marshal.dumps(("packed", packed, None))
             return Marshalled(data, len(packed))
         except ValueError:
             return packed
@@ -174,60 +175,66 @@ class SQLiteSpanExporter(SpanExporter):
         failure = self._write("packed", packed, lambda items: self._redacted([packed_span_row(p) for p in items]))
         return self._remember(failure)
 
-    def write_rows(self, rows: list[dict[str, Any]]) -> bool:
+    def write_rows(self, rows: list[dict[str, Any]], give_up_at: float | None = None) -> bool:
         """Write rows ready to store (``_rows.span_row``, already redacted) in one transaction; ``False`` (and
         ``last_error``) if they could not be written."""
-        return self._remember(self.store_rows(rows))
+        return self._remember(self.store_rows(rows, give_up_at))
 
-    def store_rows(self, rows: list[dict[str, Any]]) -> WriteFailure | None:
+    def store_rows(self, rows: list[dict[str, Any]], give_up_at: float | None = None) -> WriteFailure | None:
         """``write_rows`` for callers in several threads at once: ``None`` once committed, else why not.
 
         For a caller with a core to spare beside the writer child, as the receiver has: the child then only does
-        SQLite, and the requests of several threads queue up for it.
+        SQLite, and the requests of several threads queue up for it. ``give_up_at`` (``time.monotonic()``, which
+        is the same clock in the writer child): from then on the write no longer waits for a store that another
+        connection holds locked, however long it waited in line behind other writes; the receiver's senders are
+        waiting for their answer.
         """
-        return self._write("rows", rows, list)
+        return self._write("rows", rows, list, give_up_at)
 
     def _remember(self, failure: WriteFailure | None) -> bool:
         self.last_error, self.last_error_permanent = failure or (None, False)
         return failure is None
 
-    def _write(self, kind: str, batch: Marshalled | Sequence[Any], to_rows: _ToRows) -> WriteFailure | None:
-        """Send ``(kind, batch)`` to the writer child if one runs; else write ``to_rows(batch)`` in this process."""
+    def _write(
+        self, kind: str, batch: Marshalled | Sequence[Any], to_rows: _ToRows, give_up_at: float | None = None
+    ) -> WriteFailure | None:
+        """Send ``(kind, batch, give_up_at)`` to the writer child if one runs; else write ``to_rows(batch)`` here."""
         if self._closed:  # a request still in flight as the receiver stops: no new writer child for it
             return WriteFailure("the store is closed", False)
         marshalled = isinstance(batch, Marshalled)
         child = self._child_for(batch.count if marshalled else len(batch))
         if child is not None:
             try:
-                ok, error, permanent = child.send(batch.data) if marshalled else child.request((kind, batch))
+                message = (kind, batch, give_up_at)
+                ok, error, permanent = child.send(batch.data) if marshalled else child.request(message)
             except WriterGone as exc:
                 self._lose_child(child, exc)
             except ValueError:  # a value marshal cannot carry (a str subclass, say): this batch is written here
                 pass
             else:
                 return None if ok else WriteFailure(error or "write failed", permanent)
-        return self._write_here(marshal.loads(batch.data)[1] if marshalled else batch, to_rows)
+        return self._write_here(marshal.loads(batch.data)[1] if marshalled else batch, to_rows, give_up_at)
 
     def _redacted(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return redact_rows(rows, self.redact) if self.redact is not None else rows
 
-    def _write_here(self, batch: Sequence[Any], to_rows: _ToRows) -> WriteFailure | None:
+    def _write_here(self, batch: Sequence[Any], to_rows: _ToRows, give_up_at: float | None) -> WriteFailure | None:
         try:
             ready = to_rows(batch)
             with self._locked():
                 self._reopen_if_replaced()
-                self._while_busy(write_spans, self._conn, ready)
+                self._while_busy(write_spans, self._conn, ready, until=give_up_at)
                 self._stored(len(ready))
         except _TOO_BIG:  # a span SQLite refuses for its size: the spans' own, like the next clause
-            return self._write_each(batch, to_rows)
+            return self._write_each(batch, to_rows, give_up_at)
         except (sqlite3.Error, StoreError, OSError) as exc:  # the store's: locked, full disk, deleted, ...
             logger.debug("spanlite could not write %d spans to %s: %s", len(batch), self.path, exc)
             return WriteFailure(f"{self.path}: {exc}", False)
         except Exception:  # the spans' own: the same ones would fail again, so find which
-            return self._write_each(batch, to_rows)
+            return self._write_each(batch, to_rows, give_up_at)
         return None
 
-    def _write_each(self, batch: Sequence[Any], to_rows: _ToRows) -> WriteFailure | None:
+    def _write_each(self, batch: Sequence[Any], to_rows: _ToRows, give_up_at: float | None) -> WriteFailure | None:
         """Write a batch that its own content failed one span at a time, so that an odd span costs only itself.
 
         Spans that still fail are counted as dropped and reported once. A failure if none could be stored (then
@@ -239,7 +246,7 @@ class SQLiteSpanExporter(SpanExporter):
             try:
                 ready = to_rows([item])
                 with self._locked():
-                    self._while_busy(write_spans, self._connection(), ready)
+                    self._while_busy(write_spans, self._connection(), ready, until=give_up_at)
                     self._stored(1)
             except _TOO_BIG as exc:
                 lost.append(f"{type(exc).__name__}: {exc}")
@@ -280,9 +287,10 @@ class SQLiteSpanExporter(SpanExporter):
         finally:
             self._lock.release()
 
-    def _while_busy(self, write: Callable[..., _T], *args: Any) -> _T:
+    def _while_busy(self, write: Callable[..., _T], *args: Any, until: float | None = None) -> _T:
         """``write(*args)``, tried again while another connection holds the store, for the busy timeout or until
-        the deadline. ``write`` takes the write lock first (``BEGIN IMMEDIATE``), so a try that fails wrote nothing."""
+        the deadline or ``until``. ``write`` takes the write lock first (``BEGIN IMMEDIATE``), so a try that fails
+        wrote nothing."""
         give_up = time.monotonic() + BUSY_TIMEOUT_MS / 1000
         while True:
             try:
@@ -290,7 +298,8 @@ class SQLiteSpanExporter(SpanExporter):
             except sqlite3.OperationalError as exc:
                 if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
                     raise
-                if time.monotonic() >= min(give_up, self._deadline or give_up):
+                # The deadline is read each time: the app may begin to end (``set_deadline``) while this waits.
+                if time.monotonic() >= min(m for m in (give_up, self._deadline, until) if m is not None):
                     raise
 
     def _child_for(self, count: int) -> WriterProcess | None:
@@ -380,21 +389,21 @@ class SQLiteSpanExporter(SpanExporter):
 
     def record_dropped(self, count: int) -> bool:
         """Add ``count`` to the store's ``dropped_spans`` counter so drops show up in ``stats()``."""
+        return self.add_counts({DROPPED_SPANS: count})
+
+    def add_counts(self, counts: dict[str, int], give_up_at: float | None = None) -> bool:
+        """Add to the store's named counters (``stats()`` reads them) in one transaction; ``False`` (and
+        ``last_error``) if they could not be; ``give_up_at`` as for ``store_rows``."""
         if self._closed:
             return False
         if (child := self._child) is not None:
             try:
-                return child.request(("dropped", count))[0]
+                return child.request(("counts", counts, give_up_at))[0]
             except WriterGone as exc:
                 self._lose_child(child, exc)
         try:
             with self._locked():
-                self._while_busy(
-                    self._connection().execute,
-                    "INSERT INTO counters (name, value) VALUES ('dropped_spans', ?) "
-                    "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                    [count],
-                )
+                self._while_busy(_add_counts, self._connection(), counts, until=give_up_at)
         except (sqlite3.Error, StoreError) as exc:
             self.last_error = f"{self.path}: {exc}"
             return False
@@ -436,6 +445,15 @@ class SQLiteSpanExporter(SpanExporter):
                 self._conn.close()
         finally:
             self._lock.release()
+
+
+def _add_counts(conn: sqlite3.Connection, counts: dict[str, int]) -> None:
+    with write_transaction(conn):
+        conn.executemany(
+            "INSERT INTO counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+            counts.items(),
+        )
 
 
 def _writer_connection(path: Path) -> sqlite3.Connection:

@@ -16,6 +16,7 @@ import orjson
 from spanlite.tracing.kinds import SpanKind
 
 from ._db import default_db_path, open_connection, write_transaction
+from ._rejections import REJECTED
 from . import _text_index, dataset, feedback
 from ._writer import IN_PROGRESS
 from .feedback import SOURCES, Feedback, FeedbackDefinition, FeedbackValue, condition_sql
@@ -300,15 +301,25 @@ class TraceStore:
         return dataset.to_dataframe(self, **filters)
 
     def stats(self) -> dict[str, Any]:
-        """Counts and size of the store, including spans that writers had to drop."""
+        """Counts and size of the store, including spans that writers had to drop and requests that the OTLP
+        receiver refused, per reason (``{"too_large": 2}``; ``docs/otel.md`` lists them)."""
         counts = self.rows(
             "SELECT (SELECT count(*) FROM traces) AS traces, (SELECT count(*) FROM spans) AS spans, "
             "(SELECT count(*) FROM feedback) AS feedback, "
             "(SELECT coalesce(max(value), 0) FROM counters WHERE name = 'dropped_spans') AS dropped_spans, "
             "(SELECT min(start_ns) FROM traces) AS oldest_ns, (SELECT max(start_ns) FROM traces) AS newest_ns"
         )[0]
+        rejected = self.rows(
+            f"SELECT substr(name, {len(REJECTED) + 1}) AS reason, value FROM counters WHERE name LIKE ? ORDER BY name",
+            [REJECTED + "%"],
+        )
         size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
-        return {**counts, "path": str(self.path), "size_bytes": size}
+        return {
+            **counts,
+            "rejected_requests": {r["reason"]: r["value"] for r in rejected},
+            "path": str(self.path),
+            "size_bytes": size,
+        }
 
 
 class _Subsets:

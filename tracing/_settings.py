@@ -6,7 +6,8 @@ take the units people write: ``20k`` spans, ``256KiB`` or ``1MB``.
 
 The variables: ``SPANLITE_DB`` (the default store; ``store._db``), ``SPANLITE_STRICT`` (``_guard``),
 ``SPANLITE_MAX_QUEUE`` (``_processor``), ``SPANLITE_MAX_FIELD_BYTES`` (``serialize``), ``SPANLITE_WRITER``
-(``store.exporter``), and ``SPANLITE_USER`` (the viewer's rater name: any text).
+(``store.exporter``), ``SPANLITE_MAX_BODY_BYTES`` (``store.receiver``), and ``SPANLITE_USER`` (the viewer's rater
+name: any text).
 """
 
 from __future__ import annotations
@@ -38,8 +39,7 @@ def count(name: str, default: int, *, minimum: int = 1) -> int:
 
 def size(name: str, default: int, *, minimum: int) -> int:
     """``$name`` as a number of bytes (``262144``, ``256KiB``, ``1MB``), else ``default``."""
-    accepted = f"a number of bytes of at least {minimum}, such as 262144, 256KiB or 1MB"
-    return _number(name, default, minimum, _BYTE_UNITS, accepted)
+    return _number(name, default, minimum, _BYTE_UNITS, _sizes_accepted(minimum))
 
 
 def choice(name: str, default: str, choices: Iterable[str]) -> str:
@@ -70,18 +70,37 @@ def path(name: str) -> Path | None:
     return Path(raw).expanduser() if raw else None
 
 
+def parse_size(text: str, *, minimum: int) -> int:
+    """``text`` as a number of bytes, in the units ``size`` takes; ``ValueError`` saying what is accepted if it is
+    not one (for command-line options: ``spanlite serve --max-body-size 64MiB``)."""
+    value = _parse(text, minimum, _BYTE_UNITS)
+    if value is None:
+        raise ValueError(f"{text!r} is not {_sizes_accepted(minimum)}")
+    return value
+
+
+def _sizes_accepted(minimum: int) -> str:
+    return f"a number of bytes of at least {minimum}, such as 262144, 256KiB or 1MB"
+
+
 def _number(name: str, default: int, minimum: int, units: dict[str, int], accepted: str) -> int:
     raw = os.environ.get(name, "")
     if not raw.strip():
         return default
-    match = _NUMBER.fullmatch(raw)
+    value = _parse(raw, minimum, units)
+    if value is None:
+        _warn(name, raw, accepted, default)
+        return default
+    return value
+
+
+def _parse(text: str, minimum: int, units: dict[str, int]) -> int | None:
+    match = _NUMBER.fullmatch(text)
     unit = units.get(match.group(2).lower()) if match else None
-    if match and unit is not None:
-        value = int(Decimal(match.group(1).replace("_", "")) * unit)
-        if value >= minimum:
-            return value
-    _warn(name, raw, accepted, default)
-    return default
+    if match is None or unit is None:
+        return None
+    value = int(Decimal(match.group(1).replace("_", "")) * unit)
+    return value if value >= minimum else None
 
 
 def _warn(name: str, raw: str, accepted: str, default: object) -> None:
