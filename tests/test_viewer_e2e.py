@@ -121,6 +121,7 @@ def test_open_trace_and_span_in_chromium(viewer_url: str, db_path: Path) -> None
             expect(page.get_by_role("button", name="👍 Thumbs up Shortcut Alt + U", exact=True)).to_be_focused()
             page.keyboard.press("Enter")
             expect(page.get_by_text("1 reviewed this session, 1 left", exact=True)).to_be_visible()
+            _settled(page)  # until the run ends, the buttons on the page may still be the last trace's
             page.keyboard.press("Alt+D")  # 👎 by its shortcut
             expect(page.get_by_text("Nothing left to review.", exact=True)).to_be_visible()
             with TraceStore(db_path) as store:
