@@ -16,10 +16,10 @@ import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 
-from spanlite._config import settings
 from spanlite.tracing import attributes as attr
 from spanlite.tracing._guard import guard, internal_error
 from spanlite.tracing._late import read_later
+from spanlite.tracing._provider import capture_content
 from spanlite.tracing._sdk_attributes import set_valid_attributes
 from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.serialize import to_json
@@ -213,7 +213,7 @@ def _start(
     endpoint: Endpoint, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[ModelCall, dict[str, Any], tuple[object, contextvars.Token[bool]]]:
     raw = _is_raw(kwargs)
-    request = endpoint.request(instance, args, kwargs, settings().capture_content)
+    request = endpoint.request(instance, args, kwargs, capture_content())
     request.raw = raw
     if raw:  # the caller parses the body; anything we asked for would reach them unhidden
         request.kwargs, request.hide_usage = kwargs, False

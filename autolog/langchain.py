@@ -24,9 +24,9 @@ from langchain_core.callbacks import BaseCallbackHandler
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 
-from spanlite._config import settings
 from spanlite.tracing import attributes as attr
 from spanlite.tracing._guard import guard, strict
+from spanlite.tracing._provider import capture_content
 from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.serialize import to_json
 from spanlite.tracing.span import Span, close_span, open_span
@@ -133,7 +133,7 @@ class SpanHandler(BaseCallbackHandler):
         if params.get("tools"):
             values[attr.GEN_AI_TOOL_DEFINITIONS] = [_tool_definition(t) for t in params["tools"]]
         inputs = None
-        if settings().capture_content:
+        if capture_content():
             values[attr.GEN_AI_INPUT_MESSAGES] = messages()
             inputs = {"messages": values[attr.GEN_AI_INPUT_MESSAGES],
                       "invocation_params": {k: v for k, v in params.items() if k != "tools"}}
@@ -170,7 +170,7 @@ class SpanHandler(BaseCallbackHandler):
         if kwargs.get("tool_call_id"):
             values[attr.GEN_AI_TOOL_CALL_ID] = str(kwargs["tool_call_id"])
         arguments = inputs if inputs is not None else input_str
-        if settings().capture_content:
+        if capture_content():
             values[attr.GEN_AI_TOOL_CALL_ARGUMENTS] = arguments
         self._open(run_id, parent_run_id, f"execute_tool {name}", SpanKind.TOOL, values, arguments)
 
@@ -212,7 +212,7 @@ class SpanHandler(BaseCallbackHandler):
         finally:
             if token is not None:
                 otel_context.detach(token)
-        if inputs is not None and settings().capture_content:
+        if inputs is not None and capture_content():
             run.span.set_inputs(inputs)
         with self._lock:
             self._runs[run_id] = run
@@ -256,7 +256,7 @@ def _finish(run: _Run, exc: BaseException | None) -> None:
 
 
 def _set_io(span: Span, inputs: Any, outputs: Any) -> None:
-    if settings().capture_content:
+    if capture_content():
         if inputs is not None:  # streamed runs learn their input only at the end
             span.set_inputs(inputs)
         span.set_outputs(outputs)
@@ -362,7 +362,7 @@ def _model_response(span: Span, response: Any) -> None:
             input_tokens=tokens.get("prompt_tokens"), output_tokens=tokens.get("completion_tokens")
         )
     values.update(counts)
-    if settings().capture_content:
+    if capture_content():
         outputs = []
         for generation, message in zip(generations, messages):
             out = _message(message) if message is not None else {"role": "assistant",

@@ -135,7 +135,7 @@ def _switch_to(pipeline: _Pipeline) -> None:
     global _pipeline
     with _lock:
         old, _pipeline = _pipeline, pipeline
-        _provider.install(pipeline.provider)
+        _provider.install(pipeline.provider, capture_content=pipeline.settings.capture_content)
         if old is None:
             return
         # Each processor of a provider sees every span: one of them passing late spans on is enough. Where the
@@ -168,6 +168,9 @@ def configure_default() -> None:
             provider = _new_provider(settings)
             provider.add_span_processor(processor)
             _switch_to(_Pipeline(settings, provider, [processor]))
+
+
+_provider.set_default(configure_default)  # the first span made before any configure() calls it
 
 
 class _Nowhere(SpanExporter):

@@ -7,10 +7,16 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
+from opentelemetry import trace as otel_trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from otlp_sink import OTLPSink
 
 import spanlite
 from spanlite import _config
@@ -191,3 +197,47 @@ def test_with_the_backend_down_the_app_ends_in_time_and_the_warning_names_the_ba
     assert f"spanlite dropped 100 spans in this process, bound for the OTLP endpoint {endpoint} (" in err, err
     ours = [line for line in err.splitlines() if line.startswith("spanlite")]
     assert ours and not any("store" in line for line in ours), err  # the local store has every span
+
+
+@pytest.fixture
+def global_provider() -> Iterator[TracerProvider]:
+    """The app's own global OTel provider, for this test only (the global is once-only: reset around it)."""
+    once = otel_trace._TRACER_PROVIDER_SET_ONCE  # type: ignore[attr-defined]
+    before = otel_trace._TRACER_PROVIDER, once._done  # type: ignore[attr-defined]
+    otel_trace._TRACER_PROVIDER, once._done = None, False  # type: ignore[attr-defined]
+    provider = TracerProvider()
+    otel_trace.set_tracer_provider(provider)
+    yield provider
+    otel_trace._TRACER_PROVIDER, once._done = before  # type: ignore[attr-defined]
+
+
+def test_the_exporters_own_http_requests_are_not_traced(global_provider: TracerProvider, db_path: Path) -> None:
+    """Another instrumentation on the provider spanlite exports from: the OTLP exporter's requests (it posts with
+    ``requests``) are never spans, whether the export thread sends them, a flush in the app's own span, or the close
+    of a pipeline. Each would be exported in turn, and make another, for as long as the app runs."""
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
+    theirs = InMemorySpanExporter()
+    global_provider.add_span_processor(SimpleSpanProcessor(theirs))
+    sink = OTLPSink().start()
+    RequestsInstrumentor().instrument()
+    try:
+        spanlite.configure(db=db_path, otlp_endpoint=sink.endpoint, use_global_provider=True)
+        lookup("sent by the export thread")
+        deadline = time.monotonic() + 60
+        while not sink.spans and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with spanlite.start_span("request"):
+            lookup("sent by a flush, in the caller's trace")
+            assert spanlite.flush()  # from this thread: the request it makes would be a child of "request"
+        lookup("sent as configure() closes the pipeline, from this thread")
+        spanlite.configure(db=db_path)  # closes the OTLP pipeline while its backend still listens
+    finally:
+        RequestsInstrumentor().uninstrument()
+        sink.stop()
+    ours = ["lookup", "lookup", "lookup", "request"]
+    assert sorted(name for name, _ in sink.spans) == ours
+    with TraceStore(db_path) as store:
+        traces = [store.get_trace(summary.trace_id) for summary in store.search_traces()]
+    assert sorted(span.name for trace in traces if trace is not None for span in trace.spans) == ours
+    assert sorted(span.name for span in theirs.get_finished_spans()) == ours

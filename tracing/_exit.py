@@ -18,6 +18,8 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Iterable
 
+from ._threads import untraced
+
 if TYPE_CHECKING:
     from ._processor import QueueProcessor
 
@@ -39,10 +41,11 @@ def close(processors: Iterable[QueueProcessor], began: float) -> None:
     """Close ``processors`` together: each has its ``exit_timeout_s`` from ``began``, and meanwhile their export
     threads all store what is queued at once."""
     processors = list(processors)
-    for processor in processors:
-        processor.begin_closing(began)
-    for processor in processors:
-        processor.finish_closing()
+    with untraced():  # in a thread of the app's: what the exporters send and write as they close is not the app's
+        for processor in processors:
+            processor.begin_closing(began)
+        for processor in processors:
+            processor.finish_closing()
 
 
 def close_all() -> None:

@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from . import _exit, _settings
 from ._late import settle
-from ._threads import start_thread
+from ._threads import start_thread, untraced
 
 logger = logging.getLogger("spanlite")
 
@@ -124,10 +124,11 @@ class QueueProcessor(SpanProcessor):
         if not self._export_lock.acquire(timeout=max(deadline - time.monotonic(), 0)):
             return False
         try:
-            if self._drain(deadline):
-                return True
-            self._drop_queue(self._why_unstored("the flush deadline passed"))
-            return False
+            with untraced():  # in a thread of the app's, perhaps in its span: the export is not the app's to trace
+                if self._drain(deadline):
+                    return True
+                self._drop_queue(self._why_unstored("the flush deadline passed"))
+                return False
         finally:
             self._export_lock.release()
 
