@@ -1,6 +1,7 @@
 """What to record for OpenAI's Responses API (``responses.create`` / ``.parse`` / ``.stream()``).
 
-Split from ``openai.py`` to keep each module small; the shared readers live there.
+Split from ``openai.py`` to keep each module small; the readers it shares with chat completions live in
+``_openai_shapes.py``.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.serialize import to_json
 
 from . import _record as rec
-from . import openai as _oa  # read at call time: the two modules import each other
+from ._openai_shapes import base_attributes, content_parts, token_counts
 from ._patch import Request
 
 # -------------------------------------------------------------------------------------------------------
 
 
 def responses_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], content: bool) -> Request:
-    values = _oa._base(instance, kwargs, "chat", ("max_output_tokens",))
+    values = base_attributes(instance, kwargs, "chat", ("max_output_tokens",))
     if rec.given(kwargs.get("tools")):
         values[attr.GEN_AI_TOOL_DEFINITIONS] = rec.plain(kwargs["tools"])
     if rec.given(kwargs.get("text_format")) or rec.get(kwargs.get("text"), "format", "type") in ("json_schema",):
@@ -57,7 +58,7 @@ def _responses_input(value: Any) -> list[dict[str, Any]]:
             part = {"type": "tool_call_response", "id": item.get("call_id"), "response": item.get("output")}
             messages.append({"role": "tool", "parts": [part]})
         elif isinstance(item, dict) and "role" in item:
-            messages.append({"role": item["role"], "parts": _oa._content_parts(item.get("content"))})
+            messages.append({"role": item["role"], "parts": content_parts(item.get("content"))})
         else:
             messages.append({"role": "user", "parts": [item]})
     return messages
@@ -70,7 +71,7 @@ def responses_response(request: Request, result: Any) -> dict[str, Any]:
     output = data.get("output") or []
     finish = _responses_finish(data, output)
     values = rec.response_attributes(response_id=data.get("id"), model=data.get("model"), finish_reasons=[finish])
-    values.update(_oa._usage(data.get("usage")))
+    values.update(token_counts(data.get("usage")))
     if request.content:
         values[attr.GEN_AI_OUTPUT_MESSAGES] = [_responses_output(output, finish)]
         values[attr.OUTPUTS] = to_json(data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import threading
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Awaitable, Callable
 
 import wrapt
 from opentelemetry import context as otel_context
@@ -24,6 +24,8 @@ from spanlite.tracing._sdk_attributes import set_valid_attributes
 from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.serialize import to_json
 from spanlite.tracing.span import Span, close_span, otel_values, start_otel_span
+
+from ._stream import Accumulator, wrap_stream
 
 # Both SDKs (Stainless-generated) mark with_raw_response / with_streaming_response calls with this header.
 _RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
@@ -90,15 +92,6 @@ class Request:
     hide_usage: bool = False  # we asked the API for a usage-only stream item the caller must not see
 
 
-class Accumulator(Protocol):
-    """Folds the items of a stream into the result a non-streamed call would have given."""
-
-    def add(self, item: Any) -> None: ...
-    def is_token(self, item: Any) -> bool: ...
-    def hide(self, item: Any) -> bool: ...
-    def result(self) -> Any: ...
-
-
 @dataclasses.dataclass(frozen=True)
 class Endpoint:
     """One SDK method to patch and how to record it; an integration module is mostly a list of these."""
@@ -138,8 +131,6 @@ class ModelCall:
         The response is read after the span ends, on the export thread (``_late``), where it can be.
         """
         if not self.request.raw and self.endpoint.accumulator is not None and self.endpoint.is_stream(result):
-            from ._stream import wrap_stream  # deferred: _stream imports this module
-
             accumulator = self.endpoint.accumulator(self.request, result)
             if not self.endpoint.is_async and hasattr(type(result), "__anext__"):
                 result = _SyncView(result)

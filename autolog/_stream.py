@@ -12,15 +12,33 @@ from __future__ import annotations
 import atexit
 import weakref
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import wrapt
 
 from spanlite.tracing import attributes as attr
 from spanlite.tracing._guard import guard, internal_error
 from spanlite.tracing._sdk_attributes import add_plain_event
+from spanlite.tracing.span import Span
 
-from ._patch import Accumulator, ModelCall
+
+class Accumulator(Protocol):
+    """Folds the items of a stream into the result a non-streamed call would have given."""
+
+    def add(self, item: Any) -> None: ...
+    def is_token(self, item: Any) -> bool: ...
+    def hide(self, item: Any) -> bool: ...
+    def result(self) -> Any: ...
+
+
+class StreamCall(Protocol):
+    """The call a stream belongs to (``_patch.ModelCall``), as far as the proxy needs it: declared here, not
+    imported, so that ``_patch`` uses this module and nothing here reaches back."""
+
+    @property
+    def span(self) -> Span: ...
+
+    def finish_stream(self, accumulator: Accumulator, exc: BaseException | None, closed_early: bool) -> None: ...
 
 
 class _StreamState:
@@ -28,7 +46,7 @@ class _StreamState:
 
     __slots__ = ("accumulator", "call", "first_token_seen", "watch")
 
-    def __init__(self, call: ModelCall, accumulator: Accumulator) -> None:
+    def __init__(self, call: StreamCall, accumulator: Accumulator) -> None:
         self.call = call
         self.accumulator = accumulator
         self.first_token_seen = False
@@ -72,7 +90,7 @@ _open: dict[int, _StreamState] = {}
 _exit_hook: list[bool] = []
 
 
-def wrap_stream(stream: Any, call: ModelCall, accumulator: Accumulator) -> Any:
+def wrap_stream(stream: Any, call: StreamCall, accumulator: Accumulator) -> Any:
     """The proxy the caller gets instead of ``stream``; its span ends when the stream does."""
     state = _StreamState(call, accumulator)
     proxy: wrapt.ObjectProxy

@@ -15,9 +15,9 @@ from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.serialize import to_json
 
 from . import _record as rec
-from ._patch import Endpoint, Request, install, uninstall
+from ._openai_shapes import chat_message, chat_response, tool_definitions, with_usage
 from ._openai_stream import ChatStream
-from .openai import _chat_message, _chat_response, _tool_definitions, _with_usage
+from ._patch import Endpoint, Request, install, uninstall
 
 # LiteLLM's provider names -> the GenAI convention's, where they differ.
 _PROVIDERS = {
@@ -81,12 +81,12 @@ def _completion_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, 
     given = _arguments(args, kwargs, ("model", "messages"))
     values, model = _base(given, "chat")
     if rec.given(given.get("tools")):
-        values[attr.GEN_AI_TOOL_DEFINITIONS] = _tool_definitions(given["tools"])
+        values[attr.GEN_AI_TOOL_DEFINITIONS] = tool_definitions(given["tools"])
     if rec.given(given.get("response_format")):
         values[attr.GEN_AI_OUTPUT_TYPE] = "json"
     if content:
-        values[attr.GEN_AI_INPUT_MESSAGES] = [_chat_message(m) for m in rec.plain(given.get("messages")) or []]
-    call_kwargs, hide = _with_usage(kwargs)
+        values[attr.GEN_AI_INPUT_MESSAGES] = [chat_message(m) for m in rec.plain(given.get("messages")) or []]
+    call_kwargs, hide = with_usage(kwargs)
     return Request(
         name=rec.span_name("chat", model),
         kind=SpanKind.CHAT_MODEL,
@@ -139,8 +139,8 @@ def _embedding_response(request: Request, result: Any) -> dict[str, Any]:
 
 
 ENDPOINTS: list[Endpoint] = [
-    Endpoint("litellm", "completion", _completion_request, _chat_response, _Stream, _is_stream),
-    Endpoint("litellm", "acompletion", _completion_request, _chat_response, _Stream, _is_stream, is_async=True),
+    Endpoint("litellm", "completion", _completion_request, chat_response, _Stream, _is_stream),
+    Endpoint("litellm", "acompletion", _completion_request, chat_response, _Stream, _is_stream, is_async=True),
     Endpoint("litellm", "embedding", _embedding_request, _embedding_response),
     Endpoint("litellm", "aembedding", _embedding_request, _embedding_response, is_async=True),
 ]
