@@ -83,8 +83,8 @@ def index_text(conn: sqlite3.Connection, limit: int | None = _text_index.CHUNK) 
 # ``unknown_service`` is what an OTel SDK says when the app named none: no service to search by.
 _ADD_RESOURCE = (
     "INSERT OR IGNORE INTO resources (service, attributes) SELECT CASE WHEN service NOT LIKE 'unknown_service%' "
-    "THEN service END, ?1 FROM (SELECT CASE WHEN json_valid(?1) THEN json_extract(?1, '$.\"service.name\"') END "
-    "AS service)"
+    "THEN service END, :text FROM (SELECT CASE WHEN json_valid(:text) "
+    "THEN json_extract(:text, '$.\"service.name\"') END AS service)"
 )
 
 
@@ -96,7 +96,7 @@ def _resource_ids(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> N
         if (text := row["resource"]) is None:
             continue
         if (resource_id := ids.get(text)) is None:
-            conn.execute(_ADD_RESOURCE, [text])
+            conn.execute(_ADD_RESOURCE, {"text": text})  # named: Python 3.12 warns on numbered with a sequence
             (resource_id,) = conn.execute("SELECT id FROM resources WHERE attributes = ?", [text]).fetchone()
             ids[text] = resource_id
         row["resource_id"] = resource_id

@@ -84,7 +84,11 @@ class WriterProcess:
         self._unanswered = _Unanswered()
         # The thread holds no reference to this handle, so that dropping the handle still ends the child.
         args = (self._from_child, self._unanswered, self._process)
-        start_thread(_read_replies, "spanlite-writer-replies", *args)
+        try:
+            start_thread(_read_replies, "spanlite-writer-replies", *args)
+        except RuntimeError as exc:  # Python 3.12+ starts no thread once the interpreter is shutting down
+            self.close()
+            raise WriterGone(f"no thread to read the writer process's answers ({exc})") from exc
 
     @property
     def pid(self) -> int:

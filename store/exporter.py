@@ -319,7 +319,10 @@ class SQLiteSpanExporter(SpanExporter):
         start, spans = self._window
         self._window = (start, spans + count) if now - start < 1.0 else (now, count)
         if self._starter is None and self._window[1] >= self.AUTO_SPANS_PER_S:
-            self._starter = start_thread(self._start_child, "spanlite-writer-start")
+            try:
+                self._starter = start_thread(self._start_child, "spanlite-writer-start")
+            except RuntimeError:  # at interpreter shutdown (Python 3.12+): this process writes what is left
+                self._mode = "thread"
         return None
 
     def _start_child(self) -> None:

@@ -143,6 +143,26 @@ def test_a_batch_still_being_made_ready_at_the_exit_deadline_is_counted(tmp_path
     assert accounted(tmp_path / "slow.db", err) == (0, 0, 1), err
 
 
+FIRST_WRITE_AT_EXIT = """
+import os, sys
+os.environ["SPANLITE_WRITER"] = sys.argv[2]
+import spanlite
+spanlite.configure(db=sys.argv[1])
+for i in range(3):
+    with spanlite.start_span(f"span-{i}"):
+        pass
+"""
+
+
+@pytest.mark.parametrize("writer", ["process", "auto"])
+def test_spans_first_written_at_exit_are_stored_whatever_the_writer(tmp_path: Path, writer: str) -> None:
+    """The exit is the first write, so a writer process (or the thread that starts one) would start now: Python 3.12
+    starts no thread at interpreter shutdown, and the spans were dropped. They are written in-process instead."""
+    code, _, err = run(FIRST_WRITE_AT_EXIT, tmp_path / "first.db", writer)
+    assert code == 0, err
+    assert accounted(tmp_path / "first.db", err) == (3, 0, 0), err
+
+
 LOCKED_AT_EXIT = """
 import sys, spanlite
 spanlite.configure(db=sys.argv[1])
