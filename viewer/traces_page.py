@@ -20,7 +20,7 @@ if trace_id := st.query_params.get("trace"):  # ``/?trace=<id>`` deep links land
 st.title("Traces")
 
 
-def _filters() -> data.TraceFilters:
+def _filters() -> data.FilterForm:
     text = st.text_input("Search", placeholder="Full-text search over span inputs and outputs", key="f_text")
     with st.expander("Filters", expanded=True, icon=":material/filter_list:"):
         row1 = st.columns(4)
@@ -48,7 +48,7 @@ def _filters() -> data.TraceFilters:
         service = row3[2].selectbox(
             "Service", [ANY, *data.facet("service")], key="f_service", help="Traces with a span from this service"
         )
-    return data.TraceFilters(
+    return data.FilterForm(
         time_range=time_range,
         status=None if status == ANY else status,
         name=name,
@@ -104,7 +104,7 @@ def _table(traces: list[TraceSummary]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(rows[0]) if rows else None)
 
 
-def _page(filters: data.TraceFilters) -> None:
+def _page(filters: data.FilterForm) -> None:
     # Keyset pagination: a stack of page tokens, reset whenever the filters change.
     if st.session_state.get("traces_filters") != filters:
         st.session_state["traces_filters"] = filters
