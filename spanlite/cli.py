@@ -16,7 +16,7 @@ from typing import Any, Iterator, Sequence, TextIO
 
 import orjson
 
-from spanlite.store import SpanRecord, StoreError, Trace, TraceFilter, TraceStore, TraceSummary, default_db_path
+from spanlite.store import StoreError, TraceFilter, TraceStore, TraceSummary, default_db_path
 from spanlite.tracing._settings import parse_size
 
 LIST_LIMIT = 20
@@ -197,7 +197,7 @@ def _show(args: argparse.Namespace) -> int:
         print(f"session={info.session_id or '-'}  user={info.user_id or '-'}  tags={','.join(info.tags) or '-'}")
     for resource in trace.resources:
         print("resource: " + "  ".join(f"{key}={value}" for key, value in resource.items()))
-    for depth, span in _tree(trace):
+    for depth, span in trace.walk():
         tokens = f"  {span.input_tokens or 0}→{span.output_tokens or 0} tok" if span.input_tokens else ""
         status = "  ERROR: " + (span.status_message or "") if span.status == "ERROR" else ""
         print(f"{'  ' * depth}{span.kind:10} {span.name}  {_duration(span.duration_ms)}{tokens}{status}")
@@ -205,21 +205,6 @@ def _show(args: argparse.Namespace) -> int:
             where = "" if link["trace_id"] in stored else " (not in this store)"
             print(f"{'  ' * (depth + 1)}link → {link['trace_id']}/{link['span_id']}{where}")
     return 0
-
-
-def _tree(trace: Trace) -> list[tuple[int, SpanRecord]]:
-    """Spans depth-first in start order; a span whose parent is not stored is shown as a root."""
-    ids = {s.span_id for s in trace.spans}
-    children: dict[str | None, list[SpanRecord]] = {}
-    for span in trace.spans:
-        children.setdefault(span.parent_id if span.parent_id in ids else None, []).append(span)
-    ordered: list[tuple[int, SpanRecord]] = []
-    stack = [(0, s) for s in reversed(children.get(None, []))]
-    while stack:
-        depth, span = stack.pop()
-        ordered.append((depth, span))
-        stack.extend((depth + 1, c) for c in reversed(children.get(span.span_id, [])))
-    return ordered
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -1,18 +1,21 @@
-"""One filters object for every search."""
+"""One filters object for every search, and one span tree for every reader of a trace."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry import context, trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 import spanlite
 from spanlite import cli
-from spanlite.store import TraceFilter, TraceStore
+from spanlite.store import SpanRecord, Trace, TraceFilter, TraceStore, TraceSummary, views
 
 
 def _traced(name: str, tags: list[str], *, session: str | None = None, fail: bool = False) -> None:
@@ -98,3 +101,72 @@ def test_every_cli_filter_option_is_a_trace_filter_field(three: TraceStore, db_p
         assert cli.main(["--db", str(db_path), "traces", "list", "--json", flag]) == 0
         listed = [json.loads(line)["trace_id"] for line in capsys.readouterr().out.splitlines()]
         assert listed == [t.trace_id for t in three.search_traces(TraceFilter(has_feedback=rated))]
+
+
+def _record(span_id: str, parent_id: str | None, start_ns: int) -> SpanRecord:
+    return SpanRecord(
+        span_id=span_id, trace_id="t", parent_id=parent_id, name=span_id, kind="CHAIN", start_ns=start_ns,
+        end_ns=start_ns + 1, status="OK", status_message=None, inputs=None, outputs=None, attributes={}, events=[],
+        model=None, input_tokens=None, output_tokens=None,
+    )  # fmt: skip
+
+
+def _trace(spans: list[SpanRecord]) -> Trace:
+    summary = TraceSummary(
+        trace_id="t", name="root", start_ns=0, end_ns=1, duration_ms=0.0, status="OK", root_span_id="root",
+        session_id=None, user_id=None, tags=[], metadata={}, input_preview=None, output_preview=None,
+        span_count=len(spans), input_tokens=None, output_tokens=None, error_count=0,
+    )  # fmt: skip
+    return Trace(summary, spans)
+
+
+def test_a_trace_walks_its_spans_depth_first_in_start_order_with_orphans_as_roots() -> None:
+    spans = [
+        _record("root", None, 0),
+        _record("a", "root", 1),
+        _record("a1", "a", 2),
+        _record("orphan", "not-stored", 3),  # its parent is in another service, or not arrived yet
+        _record("b", "root", 4),
+        _record("orphan-child", "orphan", 5),
+        _record("a2", "a", 6),
+    ]
+    walked = [(depth, span.span_id) for depth, span in _trace(spans).walk()]
+    assert walked == [
+        (0, "root"), (1, "a"), (2, "a1"), (2, "a2"), (1, "b"), (0, "orphan"), (1, "orphan-child"),
+    ]  # fmt: skip
+
+
+def test_a_very_deep_trace_walks_without_recursion() -> None:
+    depth = sys.getrecursionlimit() * 2
+    spans = [_record(f"s{i}", f"s{i - 1}" if i else None, i) for i in range(depth)]
+    walked = list(_trace(spans).walk())
+    assert [d for d, _ in walked] == list(range(depth))
+
+
+def test_the_viewer_and_the_cli_draw_the_same_tree(store: TraceStore, db_path: Path, capsys: Any) -> None:
+    remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    token = context.attach(trace.set_span_in_context(NonRecordingSpan(remote)))
+    try:  # a trace whose root is in another service: its top span here has a parent that is not stored
+        with spanlite.start_span("handler", kind="AGENT"):
+            with spanlite.start_span("plan", kind="LLM"):
+                with spanlite.start_span("search", kind="TOOL"):
+                    pass
+            with spanlite.start_span("answer", kind="LLM"):
+                pass
+    finally:
+        context.detach(token)
+    spanlite.flush()
+    trace_id = f"{0xABC:032x}"
+    stored = store.get_trace(trace_id)
+    assert stored is not None
+    walked = [(depth, span.span_id) for depth, span in stored.walk()]
+    assert [(n.depth, n.span_id) for n in views.span_tree(store, trace_id)] == walked
+    assert [(depth, span.name) for depth, span in stored.walk()] == [
+        (0, "handler"), (1, "plan"), (2, "search"), (1, "answer"),
+    ]  # fmt: skip
+    assert cli.main(["--db", str(db_path), "traces", "show", trace_id]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines if line.lstrip().startswith(("AGENT", "LLM", "TOOL"))] == [
+        "handler", "plan", "search", "answer",
+    ]  # fmt: skip
+    assert [len(line) - len(line.lstrip()) for line in lines if "LLM" in line or "TOOL" in line] == [2, 4, 2]
