@@ -42,19 +42,12 @@ FEEDBACK_STATES = ("Any", "Unrated", "Rated", "👎 Thumbs down", "👍 Thumbs u
 
 @dataclasses.dataclass(frozen=True)
 class FilterForm:
-    """What the traces page's filter controls hold; ``None``/empty means no filter. It stays equal across reruns
-    (a relative time range, not a start time), so the page keeps its place until someone changes a control."""
+    """What the traces page's filter controls hold: the filters they set as they are, and the two that depend on
+    when and on which feedback is defined. It stays equal across reruns (a relative time range, not a start time),
+    so the page keeps its place until someone changes a control."""
 
+    filters: TraceFilter
     time_range: str = "All time"
-    status: str | None = None
-    name: str = ""
-    kind: str | None = None
-    model: str | None = None
-    service: str | None = None
-    tags: tuple[str, ...] = ()
-    session_id: str = ""
-    user_id: str = ""
-    text: str = ""
     feedback: str = "Any"  # one of FEEDBACK_STATES
     feedback_condition: str = ""  # e.g. "score<3"
 
@@ -67,20 +60,8 @@ class FilterForm:
             conditions.append((thumbs, "=", self.feedback == "👍 Thumbs up"))
         if self.feedback_condition.strip():
             conditions.append(parse_condition(self.feedback_condition))
-        return TraceFilter(
-            feedback=conditions or None,
-            has_feedback={"Unrated": False, "Rated": True}.get(self.feedback),
-            since=since,
-            status=self.status,
-            name=self.name.strip() or None,
-            kind=self.kind,
-            model=self.model,
-            service=self.service,
-            tags=list(self.tags) or None,
-            session_id=self.session_id.strip() or None,
-            user_id=self.user_id.strip() or None,
-            text=self.text.strip() or None,
-        )
+        has_feedback = {"Unrated": False, "Rated": True}.get(self.feedback)
+        return dataclasses.replace(self.filters, since=since, feedback=conditions or None, has_feedback=has_feedback)
 
 
 def db_path() -> Path:

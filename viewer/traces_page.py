@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from spanlite.store import TraceSummary
+from spanlite.store import TraceFilter, TraceSummary
 from spanlite.store.views import FeedbackSummary
 from spanlite.tracing.kinds import SpanKind
 from spanlite.viewer import _render, data
@@ -48,20 +48,18 @@ def _filters() -> data.FilterForm:
         service = row3[2].selectbox(
             "Service", [ANY, *data.facet("service")], key="f_service", help="Traces with a span from this service"
         )
-    return data.FilterForm(
-        time_range=time_range,
+    filters = TraceFilter(
         status=None if status == ANY else status,
-        name=name,
+        name=name.strip() or None,
         kind=None if kind == ANY else kind,
         model=None if model == ANY else model,
         service=None if service == ANY else service,
-        tags=tuple(tags),
-        session_id=session_id,
-        user_id=user_id,
-        text=text,
-        feedback=feedback,
-        feedback_condition=condition,
+        tags=tags or None,
+        session_id=session_id.strip() or None,
+        user_id=user_id.strip() or None,
+        text=text.strip() or None,
     )
+    return data.FilterForm(filters, time_range=time_range, feedback=feedback, feedback_condition=condition)
 
 
 def _feedback_text(items: list[FeedbackSummary]) -> str:
