@@ -1,8 +1,8 @@
 """``TraceFilter``: which traces a search keeps, the one list of search filters.
 
 ``TraceStore.search_traces``, ``count_traces``, ``iter_traces`` and ``dataset_rows`` take a ``TraceFilter`` or its
-fields as keywords; the CLI's options and the viewer's controls build one. Importing it costs nothing: the SQL
-that applies it lives with the queries (``query``).
+fields as keywords; the CLI's options and the viewer's controls build one. The SQL that applies it lives with
+the queries (``query._filters``), so building one loads no query code.
 """
 
 from __future__ import annotations

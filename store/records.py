@@ -133,8 +133,9 @@ class Page(list[TraceSummary]):
 
 
 def tree_order(spans: Sequence[tuple[str, str | None]]) -> list[tuple[int, int]]:
-    """``(depth, index)`` of each of ``(span_id, parent_id)``, depth-first, children in the order given; a span
-    whose parent is not among them is a root. The one span tree: ``Trace.walk`` and the viewer's ``span_tree``."""
+    """Spans given as ``(span_id, parent_id)`` in start order, depth-first as ``(depth, index)``: children in the
+    order given, and a span whose parent is not among them as a root. The one span tree, walked by ``Trace.walk``
+    and by ``views.span_tree``, which the viewer reads without the spans' payloads."""
     ids = {span_id for span_id, _ in spans}
     children: dict[str | None, list[int]] = {}
     for i, (_, parent_id) in enumerate(spans):
