@@ -19,7 +19,7 @@ from spanlite.autolog import autolog
 from spanlite.tracing import SpanKind, current_span, start_span, trace, update_current_trace
 
 if TYPE_CHECKING:  # the query side loads on first read: an app that only writes spans never imports it
-    from spanlite.store import Page, Trace
+    from spanlite.store import Page, Trace, TraceFilter
     from spanlite.store.feedback import Feedback, FeedbackValue
 
 __all__ = [
@@ -45,13 +45,13 @@ def get_trace(trace_id: str) -> Trace | None:
     return default_store().get_trace(trace_id)
 
 
-def search_traces(**filters: Any) -> Page:
-    """Search the configured store; takes the filters of ``spanlite.store.TraceStore.search_traces``.
+def search_traces(trace_filter: TraceFilter | None = None, /, **filters: Any) -> Page:
+    """Search the configured store; takes what ``spanlite.store.TraceStore.search_traces`` takes.
 
     >>> spanlite.search_traces(status="ERROR", limit=10)  # doctest: +SKIP
     """
     flush()
-    return default_store().search_traces(**filters)
+    return default_store().search_traces(trace_filter, **filters)
 
 
 def log_feedback(

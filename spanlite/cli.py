@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import itertools
 import os
@@ -15,7 +16,7 @@ from typing import Any, Iterator, Sequence, TextIO
 
 import orjson
 
-from spanlite.store import SpanRecord, StoreError, Trace, TraceStore, TraceSummary, default_db_path
+from spanlite.store import StoreError, TraceFilter, TraceStore, TraceSummary, default_db_path
 from spanlite.tracing._settings import parse_size
 
 LIST_LIMIT = 20
@@ -144,20 +145,16 @@ def _store(args: argparse.Namespace, *, create: bool = False) -> TraceStore:
     return TraceStore(path)
 
 
-def _search_filters(args: argparse.Namespace) -> dict[str, Any]:
-    names = (
-        "since", "until", "name", "status", "kind", "model", "service", "tags", "session_id", "user_id",
-        "min_duration_ms", "feedback", "has_feedback",
-    )  # fmt: skip
-    filters = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
-    if getattr(args, "text", None):
-        filters["text"] = " ".join(args.text)
-    return filters
+def _trace_filter(args: argparse.Namespace) -> TraceFilter:
+    """The filter options given: each option's ``dest`` is the ``TraceFilter`` field it sets."""
+    given = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(TraceFilter)}
+    given["text"] = " ".join(args.text) if getattr(args, "text", None) else None  # `traces search`'s words
+    return TraceFilter(**{name: value for name, value in given.items() if value is not None})
 
 
 def _list(args: argparse.Namespace) -> int:
     with _store(args) as store:
-        page = store.search_traces(**_search_filters(args), limit=args.limit or LIST_LIMIT)
+        page = store.search_traces(_trace_filter(args), limit=args.limit or LIST_LIMIT)
     if args.json:
         for t in page:
             _write_json(sys.stdout, t.to_dict())
@@ -200,7 +197,7 @@ def _show(args: argparse.Namespace) -> int:
         print(f"session={info.session_id or '-'}  user={info.user_id or '-'}  tags={','.join(info.tags) or '-'}")
     for resource in trace.resources:
         print("resource: " + "  ".join(f"{key}={value}" for key, value in resource.items()))
-    for depth, span in _tree(trace):
+    for depth, span in trace.walk():
         tokens = f"  {span.input_tokens or 0}→{span.output_tokens or 0} tok" if span.input_tokens else ""
         status = "  ERROR: " + (span.status_message or "") if span.status == "ERROR" else ""
         print(f"{'  ' * depth}{span.kind:10} {span.name}  {_duration(span.duration_ms)}{tokens}{status}")
@@ -208,21 +205,6 @@ def _show(args: argparse.Namespace) -> int:
             where = "" if link["trace_id"] in stored else " (not in this store)"
             print(f"{'  ' * (depth + 1)}link → {link['trace_id']}/{link['span_id']}{where}")
     return 0
-
-
-def _tree(trace: Trace) -> list[tuple[int, SpanRecord]]:
-    """Spans depth-first in start order; a span whose parent is not stored is shown as a root."""
-    ids = {s.span_id for s in trace.spans}
-    children: dict[str | None, list[SpanRecord]] = {}
-    for span in trace.spans:
-        children.setdefault(span.parent_id if span.parent_id in ids else None, []).append(span)
-    ordered: list[tuple[int, SpanRecord]] = []
-    stack = [(0, s) for s in reversed(children.get(None, []))]
-    while stack:
-        depth, span = stack.pop()
-        ordered.append((depth, span))
-        stack.extend((depth + 1, c) for c in reversed(children.get(span.span_id, [])))
-    return ordered
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -238,11 +220,11 @@ def _export(args: argparse.Namespace) -> int:
 def _write_export(args: argparse.Namespace, out: TextIO) -> int:
     count = 0
     with _store(args) as store:
-        filters = _search_filters(args)
+        filters = _trace_filter(args)
         if args.format == "dataset":
-            records: Iterator[dict[str, Any]] = store.dataset_rows(**filters)
+            records: Iterator[dict[str, Any]] = store.dataset_rows(filters)
         else:
-            records = (t.to_dict() for s in store.iter_traces(**filters) if (t := store.get_trace(s.trace_id)))
+            records = (t.to_dict() for s in store.iter_traces(filters) if (t := store.get_trace(s.trace_id)))
         for record in itertools.islice(records, args.limit):
             _write_json(out, record)
             count += 1

@@ -16,6 +16,7 @@ from .exporter import SQLiteSpanExporter
 
 if TYPE_CHECKING:
     from . import views
+    from .filters import TraceFilter
     from .query import TraceStore
     from .receiver import Receiver, serve, start_receiver
     from .records import Page, SpanRecord, Trace, TraceSummary
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 # is a third of ``import spanlite``, and an app that only writes spans never reads them back.
 _LAZY = {
     "Receiver": "receiver", "serve": "receiver", "start_receiver": "receiver",
-    "TraceStore": "query", "Page": "records", "SpanRecord": "records", "Trace": "records", "TraceSummary": "records",
+    "TraceStore": "query", "TraceFilter": "filters",
+    "Page": "records", "SpanRecord": "records", "Trace": "records", "TraceSummary": "records",
     "FeedbackSummary": "views", "SessionSummary": "views", "SpanNode": "views",
 }  # fmt: skip
 
@@ -49,6 +51,7 @@ __all__ = [
     "SpanRecord",
     "StoreError",
     "Trace",
+    "TraceFilter",
     "TraceStore",
     "TraceSummary",
     "default_db_path",

@@ -10,16 +10,19 @@ from typing import TYPE_CHECKING, Any, Iterator
 if TYPE_CHECKING:
     import pandas
 
+    from .filters import TraceFilter
     from .query import TraceStore
 
 
-def dataset_rows(store: TraceStore, **filters: Any) -> Iterator[dict[str, Any]]:
-    """One flat dict per trace matching ``search_traces`` filters; feedback as ``feedback.<name>`` columns.
+def dataset_rows(
+    store: TraceStore, trace_filter: TraceFilter | None = None, /, **filters: Any
+) -> Iterator[dict[str, Any]]:
+    """One flat dict per trace matching a ``TraceFilter`` or its fields; feedback as ``feedback.<name>`` columns.
 
     A name rated by several authors gives the mean of numbers (the share of ``True`` for booleans) and the
     latest value otherwise; ``feedback.<name>.comments`` joins the comments.
     """
-    for summary in store.iter_traces(**filters):
+    for summary in store.iter_traces(trace_filter, **filters):
         trace = store.get_trace(summary.trace_id)
         if trace is None:  # deleted while we were reading
             continue
@@ -53,10 +56,10 @@ def dataset_rows(store: TraceStore, **filters: Any) -> Iterator[dict[str, Any]]:
         yield row
 
 
-def to_dataframe(store: TraceStore, **filters: Any) -> pandas.DataFrame:
+def to_dataframe(store: TraceStore, trace_filter: TraceFilter | None = None, /, **filters: Any) -> pandas.DataFrame:
     """``dataset_rows`` as a pandas DataFrame (pandas comes with ``spanlite[viewer]``)."""
     try:
         import pandas
     except ImportError:
         raise ImportError("to_dataframe needs pandas: pip install pandas (or 'spanlite[viewer]')") from None
-    return pandas.DataFrame.from_records(list(dataset_rows(store, **filters)))
+    return pandas.DataFrame.from_records(list(dataset_rows(store, trace_filter, **filters)))

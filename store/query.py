@@ -20,6 +20,7 @@ from ._rejections import REJECTED
 from . import _text_index, dataset, feedback
 from ._writer import IN_PROGRESS
 from .feedback import SOURCES, Feedback, FeedbackDefinition, FeedbackValue, condition_sql
+from .filters import Time, TraceFilter
 from .records import Page, SpanRecord, Trace, TraceSummary
 
 if TYPE_CHECKING:
@@ -45,8 +46,6 @@ TEXT_SCAN_CAP = 50_000  # the same when every matching trace is needed (other or
 Rows = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
 Walk = Literal["newest", "oldest"] | None  # traces in start order, or None: every match is needed (sort, count)
 MAX_LIMIT = 1_000
-Time = dt.datetime | float | int
-FeedbackCondition = str | tuple[str, str, FeedbackValue]
 
 
 class TraceStore:
@@ -132,48 +131,24 @@ class TraceStore:
 
     def search_traces(
         self,
+        trace_filter: TraceFilter | None = None,
+        /,
         *,
-        since: Time | None = None,
-        until: Time | None = None,
-        name: str | None = None,
-        status: str | None = None,
-        kind: str | None = None,
-        model: str | None = None,
-        service: str | None = None,
-        tags: Iterable[str] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        min_duration_ms: float | None = None,
-        text: str | None = None,
-        feedback: Sequence[FeedbackCondition] | FeedbackCondition | None = None,
-        has_feedback: bool | None = None,
-        feedback_source: str | None = None,
         order_by: str = "start_ns",
         ascending: bool = False,
         limit: int = 50,
         page_token: str | None = None,
+        **filters: Any,
     ) -> Page:
-        """Traces matching every given filter, newest first by default, one page at a time.
-
-        ``status="ERROR"`` keeps every trace with a failed span, whatever its root's outcome; ``"OK"`` those that
-        finished without one; ``"IN_PROGRESS"`` those whose root is not stored yet. ``name`` matches a substring;
-        ``tags`` must all be present; ``metadata`` keys must equal the values; ``text`` is a full-text search over
-        span inputs and outputs; ``kind``/``model`` keep traces that have such a span, ``service`` those with a
-        span from that service (its resource's ``service.name``). ``feedback`` conditions are ``"thumbs=false"``,
-        ``"score<3"`` or ``("score", "<", 3)``; ``has_feedback=False`` keeps traces nobody has rated yet;
-        ``feedback_source`` ("human", "code", "llm_judge") limits both to feedback from that source, e.g. traces
-        no human has rated, whatever a judge said. Pagination is by keyset: pass the page's ``next_page_token`` to
-        get the next page.
+        """Traces matching a ``TraceFilter`` (or its fields as keywords, which refine one given too), newest first by
+        default, one page at a time. Pagination is by keyset: pass the page's ``next_page_token`` to get the next
+        page.
 
         >>> store.search_traces(tags=["prod"], text="refund", feedback="thumbs=false")  # doctest: +SKIP
+        >>> store.search_traces(TraceFilter(status="ERROR"), order_by="duration_ms")  # doctest: +SKIP
         """
         walk: Walk = ("oldest" if ascending else "newest") if order_by == "start_ns" else None
-        where, params = self._where(
-            since=since, until=until, name=name, status=status, kind=kind, model=model, service=service, tags=tags,
-            metadata=metadata, session_id=session_id, user_id=user_id, min_duration_ms=min_duration_ms, text=text,
-            feedback=feedback, has_feedback=has_feedback, feedback_source=feedback_source, walk=walk,
-        )  # fmt: skip
+        where, params = self._where(TraceFilter.of(trace_filter, filters), walk)
         if order_by not in ORDER_COLUMNS:
             raise ValueError(f"order_by must be one of {', '.join(ORDER_COLUMNS)}, not {order_by!r}")
         if not 1 <= limit <= MAX_LIMIT:
@@ -199,33 +174,38 @@ class TraceStore:
             token = _encode_token(value, last["trace_id"])
         return Page(items, token)
 
-    def count_traces(self, *, cap: int = 10_000, exclude: Iterable[str] = (), **filters: Any) -> int:
-        """How many traces match the ``search_traces`` filters, counting up to ``cap`` (a bounded scan).
+    def count_traces(
+        self,
+        trace_filter: TraceFilter | None = None,
+        /,
+        *,
+        cap: int = 10_000,
+        exclude: Iterable[str] = (),
+        **filters: Any,
+    ) -> int:
+        """How many traces match a ``TraceFilter`` (or its fields), counting up to ``cap`` (a bounded scan).
 
         ``exclude`` leaves out the given trace ids (e.g. the ones a reviewer skipped).
 
         >>> store.count_traces(has_feedback=False, tags=["prod"], cap=1000)  # doctest: +SKIP
         """
-        where, params = self._where(**filters)
+        where, params = self._where(TraceFilter.of(trace_filter, filters))
         if skipped := list(exclude):
             where.append("t.trace_id NOT IN (SELECT value FROM json_each(?))")
             params.append(orjson.dumps(skipped).decode())
         matching = "SELECT 1 FROM traces t" + (f" WHERE {' AND '.join(where)}" if where else "")
         return int(self.rows(f"SELECT count(*) AS n FROM ({matching} LIMIT ?)", [*params, cap])[0]["n"])
 
-    def _where(
-        self, *, text: str | None = None, feedback: Any = None, walk: Walk = None, **filters: Any
-    ) -> tuple[list[str], list[Any]]:
-        if text:
+    def _where(self, trace_filter: TraceFilter, walk: Walk = None) -> tuple[list[str], list[Any]]:
+        if trace_filter.text:
             self.index_text()
-        conditions = [feedback] if isinstance(feedback, (str, tuple)) else list(feedback or ())
-        return _filters(self.rows, text=text, feedback=conditions, walk=walk, **filters)
+        return _filters(self.rows, trace_filter, walk=walk)
 
-    def iter_traces(self, **filters: Any) -> Iterator[TraceSummary]:
-        """Every trace matching ``search_traces`` filters, page by page, without loading them all at once."""
+    def iter_traces(self, trace_filter: TraceFilter | None = None, /, **filters: Any) -> Iterator[TraceSummary]:
+        """Every trace a ``search_traces`` would find, page by page, without loading them all at once."""
         token = None
         while True:
-            page = self.search_traces(**filters, limit=MAX_LIMIT, page_token=token)
+            page = self.search_traces(trace_filter, **filters, limit=MAX_LIMIT, page_token=token)
             yield from page
             if page.next_page_token is None:
                 return
@@ -292,13 +272,13 @@ class TraceStore:
     def feedback_definitions(self) -> dict[str, FeedbackDefinition]:
         return feedback.get_definitions(self)
 
-    def dataset_rows(self, **filters: Any) -> Iterator[dict[str, Any]]:
+    def dataset_rows(self, trace_filter: TraceFilter | None = None, /, **filters: Any) -> Iterator[dict[str, Any]]:
         """Evaluation rows (root inputs, outputs, feedback columns), one per trace matching the filters."""
-        return dataset.dataset_rows(self, **filters)
+        return dataset.dataset_rows(self, trace_filter, **filters)
 
-    def to_dataframe(self, **filters: Any) -> pandas.DataFrame:
+    def to_dataframe(self, trace_filter: TraceFilter | None = None, /, **filters: Any) -> pandas.DataFrame:
         """``dataset_rows`` as a pandas DataFrame, ready for an evaluation dataset."""
-        return dataset.to_dataframe(self, **filters)
+        return dataset.to_dataframe(self, trace_filter, **filters)
 
     def stats(self) -> dict[str, Any]:
         """Counts and size of the store, including spans that writers had to drop and requests that the OTLP
@@ -348,27 +328,8 @@ class _Subsets:
         return (f"t.trace_id IN ({members})" if n < cap else probe, *params)
 
 
-def _filters(
-    rows: Rows,
-    *,
-    walk: Walk = None,
-    since: Time | None = None,
-    until: Time | None = None,
-    name: str | None = None,
-    status: str | None = None,
-    kind: str | None = None,
-    model: str | None = None,
-    service: str | None = None,
-    tags: Iterable[str] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    session_id: str | None = None,
-    user_id: str | None = None,
-    min_duration_ms: float | None = None,
-    text: str | None = None,
-    feedback: Sequence[FeedbackCondition] = (),
-    has_feedback: bool | None = None,
-    feedback_source: str | None = None,
-) -> tuple[list[str], list[Any]]:
+def _filters(rows: Rows, by: TraceFilter, *, walk: Walk = None) -> tuple[list[str], list[Any]]:
+    """The conditions on ``traces t`` that keep what ``by`` asks for, and their values."""
     where: list[str] = []
     params: list[Any] = []
     subset = _Subsets(rows)
@@ -378,43 +339,45 @@ def _filters(
         where.append(clause)
         params.extend(values)
 
-    if since is not None:
-        add("t.start_ns >= ?", _ns(since))
-    if until is not None:
-        add("t.start_ns < ?", _ns(until))
-    if name:
-        add("t.name LIKE ? ESCAPE '\\'", f"%{_escape_like(name)}%")
-    if status is not None:
-        if status.upper() not in TRACE_STATUSES:
-            raise ValueError(f"status must be one of {', '.join(TRACE_STATUSES)}, not {status!r}")
-        add(STATUS_FILTERS[status.upper()])
-    if kind is not None:
-        kind_value = SpanKind.parse(kind).value
+    if by.since is not None:
+        add("t.start_ns >= ?", _ns(by.since))
+    if by.until is not None:
+        add("t.start_ns < ?", _ns(by.until))
+    if by.name:
+        add("t.name LIKE ? ESCAPE '\\'", f"%{_escape_like(by.name)}%")
+    if by.status is not None:
+        if by.status.upper() not in TRACE_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(TRACE_STATUSES)}, not {by.status!r}")
+        add(STATUS_FILTERS[by.status.upper()])
+    if by.kind is not None:
+        kind_value = SpanKind.parse(by.kind).value
         add(*subset("spans", "x.kind = ?", [kind_value]))
-    if model:
-        add(*subset("spans", "x.model = ?", [model]))
-    if service:
-        add(*subset("trace_resources", "x.resource_id IN (SELECT id FROM resources WHERE service = ?)", [service]))
-    for tag in tags or ():
+    if by.model:
+        add(*subset("spans", "x.model = ?", [by.model]))
+    if by.service:
+        in_service = "x.resource_id IN (SELECT id FROM resources WHERE service = ?)"
+        add(*subset("trace_resources", in_service, [by.service]))
+    for tag in by.tags or ():
         add(*subset("trace_tags", "x.tag = ?", [str(tag)]))
-    if feedback_source is not None and feedback_source not in SOURCES:
-        raise ValueError(f"feedback_source must be one of {', '.join(SOURCES)}, not {feedback_source!r}")
-    from_source, source_params = (" AND x.source = ?", [feedback_source]) if feedback_source else ("", [])
-    for condition in feedback:
+    if by.feedback_source is not None and by.feedback_source not in SOURCES:
+        raise ValueError(f"feedback_source must be one of {', '.join(SOURCES)}, not {by.feedback_source!r}")
+    from_source, source_params = (" AND x.source = ?", [by.feedback_source]) if by.feedback_source else ("", [])
+    conditions = [by.feedback] if isinstance(by.feedback, (str, tuple)) else list(by.feedback or ())
+    for condition in conditions:
         clause, values = condition_sql(condition)
         add(*subset("feedback", clause + from_source, values + source_params))
-    if has_feedback is not None:
+    if by.has_feedback is not None:
         exists = f"EXISTS (SELECT 1 FROM feedback x WHERE x.trace_id = t.trace_id{from_source})"
-        add(("" if has_feedback else "NOT ") + exists, *source_params)
-    for key, value in (metadata or {}).items():
+        add(("" if by.has_feedback else "NOT ") + exists, *source_params)
+    for key, value in (by.metadata or {}).items():
         add("json_extract(t.metadata, ?) = ?", _json_path(key), value)
-    if session_id is not None:
-        add("t.session_id = ?", session_id)
-    if user_id is not None:
-        add("t.user_id = ?", user_id)
-    if min_duration_ms is not None:
-        add("t.duration_ms >= ?", float(min_duration_ms))
-    if text and (match := fts_query(text)):
+    if by.session_id is not None:
+        add("t.session_id = ?", by.session_id)
+    if by.user_id is not None:
+        add("t.user_id = ?", by.user_id)
+    if by.min_duration_ms is not None:
+        add("t.duration_ms >= ?", float(by.min_duration_ms))
+    if by.text and (match := fts_query(by.text)):
         _check_values([match])
         # Probing pays off sooner when a page in start order can stop the walk early.
         cap = TEXT_CAP if walk else TEXT_SCAN_CAP

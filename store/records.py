@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Sequence
 
 import orjson
 
@@ -105,6 +105,16 @@ class Trace:
     def root(self) -> SpanRecord | None:
         return next((s for s in self.spans if s.span_id == self.info.root_span_id), None)
 
+    def walk(self) -> list[tuple[int, SpanRecord]]:
+        """Every span with its depth, depth-first, children in start order; a span whose parent is not stored
+        (not arrived yet, or in another service) is a root.
+
+        >>> for depth, span in trace.walk():  # doctest: +SKIP
+        ...     print("  " * depth + span.name)
+        """
+        order = tree_order([(s.span_id, s.parent_id) for s in self.spans])
+        return [(depth, self.spans[i]) for depth, i in order]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.info.to_dict(),
@@ -120,6 +130,23 @@ class Page(list[TraceSummary]):
     def __init__(self, items: list[TraceSummary], next_page_token: str | None) -> None:
         super().__init__(items)
         self.next_page_token = next_page_token
+
+
+def tree_order(spans: Sequence[tuple[str, str | None]]) -> list[tuple[int, int]]:
+    """Spans given as ``(span_id, parent_id)`` in start order, depth-first as ``(depth, index)``: children in the
+    order given, and a span whose parent is not among them as a root. The one span tree, walked by ``Trace.walk``
+    and by ``views.span_tree``, which the viewer reads without the spans' payloads."""
+    ids = {span_id for span_id, _ in spans}
+    children: dict[str | None, list[int]] = {}
+    for i, (_, parent_id) in enumerate(spans):
+        children.setdefault(parent_id if parent_id in ids else None, []).append(i)
+    ordered: list[tuple[int, int]] = []
+    stack = [(0, i) for i in reversed(children.get(None, []))]
+    while stack:  # iterative: a 10,000-deep chain of spans must not hit the recursion limit
+        depth, i = stack.pop()
+        ordered.append((depth, i))
+        stack.extend((depth + 1, child) for child in reversed(children.get(spans[i][0], [])))
+    return ordered
 
 
 def _parse(text: str | None) -> Any:

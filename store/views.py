@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import orjson
 
 from .query import SPANS, TraceStore
-from .records import SpanRecord, TraceSummary
+from .records import SpanRecord, TraceSummary, tree_order
 
 # facet -> (table, column): each column leads an index, so distinct values come from skipping through it.
 FACETS = {
@@ -139,19 +139,10 @@ def span_tree(store: TraceStore, trace_id: str) -> list[SpanNode]:
         "FROM spans WHERE trace_id = ? ORDER BY start_ns, rowid",
         [trace_id],
     )
-    ids = {r["span_id"] for r in rows}
-    children: dict[str | None, list[dict[str, Any]]] = {}
     for row in rows:
         row["links"] = orjson.loads(row["links"]) if row["links"] else []
-        parent = row["parent_id"] if row["parent_id"] in ids else None
-        children.setdefault(parent, []).append(row)
-    ordered: list[SpanNode] = []
-    stack = [(row, 0) for row in reversed(children.get(None, []))]
-    while stack:  # iterative: a 10,000-deep chain of spans must not hit the recursion limit
-        row, depth = stack.pop()
-        ordered.append(SpanNode(**row, depth=depth))
-        stack.extend((child, depth + 1) for child in reversed(children.get(row["span_id"], [])))
-    return ordered
+    order = tree_order([(r["span_id"], r["parent_id"]) for r in rows])
+    return [SpanNode(**rows[i], depth=depth) for depth, i in order]
 
 
 def feedback_summary(store: TraceStore, trace_ids: Iterable[str]) -> dict[str, list[FeedbackSummary]]:

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import streamlit as st
 
-from spanlite.store import Page, SpanRecord, TraceStore, TraceSummary, default_db_path, views
+from spanlite.store import Page, SpanRecord, TraceFilter, TraceStore, TraceSummary, default_db_path, views
 from spanlite.store.feedback import Feedback, FeedbackDefinition, FeedbackValue, parse_condition
 from spanlite.store.views import FeedbackSummary, SessionSummary, SpanNode
 
@@ -41,24 +41,18 @@ FEEDBACK_STATES = ("Any", "Unrated", "Rated", "👎 Thumbs down", "👍 Thumbs u
 
 
 @dataclasses.dataclass(frozen=True)
-class TraceFilters:
-    """What the traces page filters on; ``None``/empty means no filter."""
+class FilterForm:
+    """What the traces page's filter controls hold: the filters they set as they are, and the two that depend on
+    when and on which feedback is defined. It stays equal across reruns (a relative time range, not a start time),
+    so the page keeps its place until someone changes a control."""
 
+    filters: TraceFilter
     time_range: str = "All time"
-    status: str | None = None
-    name: str = ""
-    kind: str | None = None
-    model: str | None = None
-    service: str | None = None
-    tags: tuple[str, ...] = ()
-    session_id: str = ""
-    user_id: str = ""
-    text: str = ""
     feedback: str = "Any"  # one of FEEDBACK_STATES
     feedback_condition: str = ""  # e.g. "score<3"
 
-    def search_kwargs(self, now: dt.datetime | None = None, thumbs: str = THUMBS) -> dict[str, Any]:
-        """``search_traces`` arguments; raises ``ValueError`` for a feedback condition that does not parse."""
+    def trace_filter(self, now: dt.datetime | None = None, thumbs: str = THUMBS) -> TraceFilter:
+        """The search it asks for; raises ``ValueError`` for a feedback condition that does not parse."""
         span = TIME_RANGES.get(self.time_range)
         since = (now or dt.datetime.now(dt.timezone.utc)) - span if span is not None else None
         conditions: list[tuple[str, str, FeedbackValue]] = []
@@ -66,20 +60,8 @@ class TraceFilters:
             conditions.append((thumbs, "=", self.feedback == "👍 Thumbs up"))
         if self.feedback_condition.strip():
             conditions.append(parse_condition(self.feedback_condition))
-        return {
-            "feedback": conditions or None,
-            "has_feedback": {"Unrated": False, "Rated": True}.get(self.feedback),
-            "since": since,
-            "status": self.status,
-            "name": self.name.strip() or None,
-            "kind": self.kind,
-            "model": self.model,
-            "service": self.service,
-            "tags": list(self.tags) or None,
-            "session_id": self.session_id.strip() or None,
-            "user_id": self.user_id.strip() or None,
-            "text": self.text.strip() or None,
-        }
+        has_feedback = {"Unrated": False, "Rated": True}.get(self.feedback)
+        return dataclasses.replace(self.filters, since=since, feedback=conditions or None, has_feedback=has_feedback)
 
 
 def db_path() -> Path:
@@ -127,9 +109,9 @@ def clear_caches() -> None:
     _overview.clear()
 
 
-def search(filters: TraceFilters, page_token: str | None) -> Page:
-    kwargs = filters.search_kwargs(thumbs=thumbs_name(definitions()))
-    return store().search_traces(**kwargs, limit=PAGE_SIZE, page_token=page_token)
+def search(form: FilterForm, page_token: str | None) -> Page:
+    trace_filter = form.trace_filter(thumbs=thumbs_name(definitions()))
+    return store().search_traces(trace_filter, limit=PAGE_SIZE, page_token=page_token)
 
 
 def session_traces(session_id: str, page_token: str | None) -> Page:
@@ -252,18 +234,16 @@ def log_feedback(
     )
 
 
+def _unreviewed(name: str, tags: tuple[str, ...]) -> TraceFilter:
+    """Traces no person has rated yet: a judge's or a script's rating does not take one out of the human queue."""
+    return TraceFilter(has_feedback=False, feedback_source="human", name=name.strip() or None, tags=list(tags) or None)
+
+
 def next_unreviewed(name: str, tags: tuple[str, ...], skipped: frozenset[str]) -> TraceSummary | None:
     """The newest trace no person has rated yet that this reviewer has not skipped."""
     token = None
     while True:
-        page = store().search_traces(
-            has_feedback=False,
-            feedback_source="human",  # a judge's or a script's rating does not take a trace out of the human queue
-            name=name.strip() or None,
-            tags=list(tags) or None,
-            limit=PAGE_SIZE,
-            page_token=token,
-        )
+        page = store().search_traces(_unreviewed(name, tags), limit=PAGE_SIZE, page_token=token)
         for trace in page:
             if trace.trace_id not in skipped:
                 return trace
@@ -276,11 +256,4 @@ REVIEW_COUNT_CAP = 10_000  # the review queue counts unrated traces up to this m
 
 
 def count_unreviewed(name: str, tags: tuple[str, ...], skipped: frozenset[str]) -> int:
-    return store().count_traces(
-        has_feedback=False,
-        feedback_source="human",
-        name=name.strip() or None,
-        tags=tags,
-        exclude=skipped,
-        cap=REVIEW_COUNT_CAP,
-    )
+    return store().count_traces(_unreviewed(name, tags), exclude=skipped, cap=REVIEW_COUNT_CAP)

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from spanlite.store import TraceSummary
+from spanlite.store import TraceFilter, TraceSummary
 from spanlite.store.views import FeedbackSummary
 from spanlite.tracing.kinds import SpanKind
 from spanlite.viewer import _render, data
@@ -20,7 +20,7 @@ if trace_id := st.query_params.get("trace"):  # ``/?trace=<id>`` deep links land
 st.title("Traces")
 
 
-def _filters() -> data.TraceFilters:
+def _filters() -> data.FilterForm:
     text = st.text_input("Search", placeholder="Full-text search over span inputs and outputs", key="f_text")
     with st.expander("Filters", expanded=True, icon=":material/filter_list:"):
         row1 = st.columns(4)
@@ -48,20 +48,18 @@ def _filters() -> data.TraceFilters:
         service = row3[2].selectbox(
             "Service", [ANY, *data.facet("service")], key="f_service", help="Traces with a span from this service"
         )
-    return data.TraceFilters(
-        time_range=time_range,
+    filters = TraceFilter(
         status=None if status == ANY else status,
-        name=name,
+        name=name.strip() or None,
         kind=None if kind == ANY else kind,
         model=None if model == ANY else model,
         service=None if service == ANY else service,
-        tags=tuple(tags),
-        session_id=session_id,
-        user_id=user_id,
-        text=text,
-        feedback=feedback,
-        feedback_condition=condition,
+        tags=tags or None,
+        session_id=session_id.strip() or None,
+        user_id=user_id.strip() or None,
+        text=text.strip() or None,
     )
+    return data.FilterForm(filters, time_range=time_range, feedback=feedback, feedback_condition=condition)
 
 
 def _feedback_text(items: list[FeedbackSummary]) -> str:
@@ -104,7 +102,7 @@ def _table(traces: list[TraceSummary]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(rows[0]) if rows else None)
 
 
-def _page(filters: data.TraceFilters) -> None:
+def _page(filters: data.FilterForm) -> None:
     # Keyset pagination: a stack of page tokens, reset whenever the filters change.
     if st.session_state.get("traces_filters") != filters:
         st.session_state["traces_filters"] = filters

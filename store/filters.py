@@ -1,0 +1,59 @@
+"""``TraceFilter``: which traces a search keeps, the one list of search filters.
+
+``TraceStore.search_traces``, ``count_traces``, ``iter_traces`` and ``dataset_rows`` take a ``TraceFilter`` or its
+fields as keywords; the CLI's options and the viewer's controls build one. The SQL that applies it lives with
+the queries (``query._filters``), so building one loads no query code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any, Iterable, Mapping, Sequence
+
+from .feedback import FeedbackValue
+
+Time = dt.datetime | float | int
+FeedbackCondition = str | tuple[str, str, FeedbackValue]
+
+
+@dataclasses.dataclass(frozen=True)
+class TraceFilter:
+    """Traces matching every given field; ``None`` leaves a field out.
+
+    ``since``/``until``: start time, a datetime (naive means UTC) or epoch seconds, ``until`` excluded.
+    ``name`` matches a substring. ``status="ERROR"`` keeps every trace with a failed span, whatever its root's
+    outcome; ``"OK"`` those that finished without one; ``"IN_PROGRESS"`` those whose root is not stored yet.
+    ``kind``/``model`` keep traces that have such a span, ``service`` those with a span from that service (its
+    resource's ``service.name``). ``tags`` must all be present; ``metadata`` keys must equal the values.
+    ``text`` is a full-text search over span inputs and outputs. ``feedback`` conditions are ``"thumbs=false"``,
+    ``"score<3"`` or ``("score", "<", 3)``, one or a list; ``has_feedback=False`` keeps traces nobody has rated
+    yet; ``feedback_source`` ("human", "code", "llm_judge") limits both to feedback from that source, e.g. traces
+    no human has rated, whatever a judge said.
+
+    >>> store.search_traces(TraceFilter(tags=["prod"], text="refund", feedback="thumbs=false"))  # doctest: +SKIP
+    """
+
+    since: Time | None = None
+    until: Time | None = None
+    name: str | None = None
+    status: str | None = None
+    kind: str | None = None
+    model: str | None = None
+    service: str | None = None
+    tags: Iterable[str] | None = None
+    metadata: Mapping[str, Any] | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    min_duration_ms: float | None = None
+    text: str | None = None
+    feedback: Sequence[FeedbackCondition] | FeedbackCondition | None = None
+    has_feedback: bool | None = None
+    feedback_source: str | None = None
+
+    @classmethod
+    def of(cls, base: TraceFilter | None, fields: Mapping[str, Any]) -> TraceFilter:
+        """``base`` with ``fields`` (keywords a search was given) replacing its own; unknown names: ``TypeError``."""
+        if base is None:
+            return cls(**fields)
+        return dataclasses.replace(base, **fields) if fields else base
