@@ -51,6 +51,10 @@ class TraceFilter:
     has_feedback: bool | None = None
     feedback_source: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.tags is not None and not isinstance(self.tags, tuple):  # a generator would serve one page only
+            object.__setattr__(self, "tags", (self.tags,) if isinstance(self.tags, str) else tuple(self.tags))
+
     @classmethod
     def of(cls, base: TraceFilter | None, fields: Mapping[str, Any]) -> TraceFilter:
         """``base`` with ``fields`` (keywords a search was given) replacing its own; unknown names: ``TypeError``."""

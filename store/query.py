@@ -203,9 +203,9 @@ class TraceStore:
 
     def iter_traces(self, trace_filter: TraceFilter | None = None, /, **filters: Any) -> Iterator[TraceSummary]:
         """Every trace a ``search_traces`` would find, page by page, without loading them all at once."""
-        token = None
+        by, token = TraceFilter.of(trace_filter, filters), None  # made once: a generator of tags is read once
         while True:
-            page = self.search_traces(trace_filter, **filters, limit=MAX_LIMIT, page_token=token)
+            page = self.search_traces(by, limit=MAX_LIMIT, page_token=token)
             yield from page
             if page.next_page_token is None:
                 return

@@ -170,3 +170,15 @@ def test_the_viewer_and_the_cli_draw_the_same_tree(store: TraceStore, db_path: P
         "handler", "plan", "search", "answer",
     ]  # fmt: skip
     assert [len(line) - len(line.lstrip()) for line in lines if "LLM" in line or "TOOL" in line] == [2, 4, 2]
+
+
+def test_tags_given_as_a_generator_filter_every_page(store: TraceStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A generator of tags is read once, as the filter is made: else the first page used it up and the pages after
+    it came back unfiltered."""
+    from spanlite.store import query
+
+    for name, tags in (("old", ["dev"]), ("a", ["prod"]), ("b", ["prod"])):
+        _traced(name, tags)
+    spanlite.flush()
+    monkeypatch.setattr(query, "MAX_LIMIT", 1)  # a page a trace, so that the search goes on past its first page
+    assert [t.name for t in store.iter_traces(tags=(tag for tag in ["prod"]))] == ["b", "a"]
