@@ -14,6 +14,10 @@ import sqlite3
 
 from ._migrations import MIGRATION_SET, NAMES
 
+# Counter name prefix in ``counters``, one per reason the OTLP receiver refused requests (``rejected:too_large``);
+# ``TraceStore.stats`` reads them.
+REJECTED = "rejected:"
+
 STATEMENTS = (
     # The table sqlite-utils' runner records applied steps in, as it makes it.
     """CREATE TABLE "_sqlite_migrations" (

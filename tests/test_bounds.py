@@ -12,7 +12,8 @@ import pytest
 
 import spanlite
 from spanlite import _config
-from spanlite.store import SpanRecord, TraceStore, start_receiver
+from spanlite.otlp import start_receiver
+from spanlite.store import SpanRecord, TraceStore
 from spanlite.store._rows import MAX_ROW_BYTES
 from spanlite.tracing.serialize import MAX_FIELD_BYTES, MAX_NAME_BYTES, TRUNCATED_KEY
 

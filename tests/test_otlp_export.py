@@ -14,7 +14,8 @@ import pytest
 
 import spanlite
 from spanlite import _config
-from spanlite.store import Receiver, StoreError, TraceStore
+from spanlite.otlp import Receiver
+from spanlite.store import StoreError, TraceStore
 
 
 @pytest.fixture(autouse=True)

@@ -647,7 +647,7 @@ def test_otlp_spans_whose_parent_is_remote_summarise_their_trace() -> None:
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
     from opentelemetry.proto.trace.v1.trace_pb2 import SpanFlags
 
-    from spanlite.store._otlp import decode_protobuf
+    from spanlite.otlp._decode import decode_protobuf
 
     request = ExportTraceServiceRequest()
     span = request.resource_spans.add().scope_spans.add().spans.add()
