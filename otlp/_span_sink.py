@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from spanlite.store._rows import decoded_span_row, redact_rows
-from spanlite.store.exporter import SQLiteSpanExporter, WriteFailure
+from spanlite.store._store_writer import WriteFailure
+from spanlite.store.exporter import SQLiteSpanExporter
 from spanlite.tracing import redaction
 
 logger = logging.getLogger("spanlite")

@@ -14,8 +14,9 @@ import sqlite3
 
 from ._migrations import MIGRATION_SET, NAMES
 
-# Counter name prefix in ``counters``, one per reason the OTLP receiver refused requests (``rejected:too_large``);
-# ``TraceStore.stats`` reads them.
+# Names in ``counters`` that ``TraceStore.stats`` reads: spans that writers had to drop, and requests the OTLP
+# receiver refused, one counter per reason (``rejected:too_large``).
+DROPPED_SPANS = "dropped_spans"
 REJECTED = "rejected:"
 
 STATEMENTS = (
