@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from spanlite.tracing import _settings, redaction
+from spanlite.tracing._exporters import StoreExporter
 from spanlite.tracing._threads import start_thread
 
 from ._rows import MAX_ROW_BYTES, PackedSpan, bounded_span, pack_span
@@ -39,7 +40,7 @@ class Marshalled(NamedTuple):
     count: int
 
 
-class SQLiteSpanExporter(SpanExporter):
+class SQLiteSpanExporter(SpanExporter, StoreExporter):
     """Write each batch of spans to ``path`` in one transaction. Never raises: failures return ``FAILURE``.
 
     ``redact`` sees every text a span stores before it is written (its name, inputs, outputs, attributes, events,

@@ -1,13 +1,21 @@
-"""Imports run one way: the store is the SQLite store only, OTLP sits beside it, and no room imports in a circle.
+"""The seams between the rooms: imports run one way (the store is the SQLite store only, OTLP sits beside it, and
+no room imports in a circle), and the exporters meet the contract the processor declares.
 
-Read from the source (every import, also those inside functions; not those under ``TYPE_CHECKING``, which never
-run), so a layer that imports another only on some path is caught too.
+Imports are read from the source (every import, also those inside functions; not those under ``TYPE_CHECKING``,
+which never run), so a layer that imports another only on some path is caught too.
 """
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from spanlite.otlp._export import OTLPExporter
+from spanlite.store import SQLiteSpanExporter
+from spanlite.tracing import redaction
+from spanlite.tracing._exporters import DeadlineExporter, PackingExporter, StoreExporter
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"tracing", "autolog", "store", "otlp", "viewer"}  # installed as spanlite.<folder>; spanlite/ is the face
@@ -86,3 +94,19 @@ def test_the_store_is_the_sqlite_store_only() -> None:
 
 def test_the_store_and_otlp_import_in_no_circle() -> None:
     assert _cycles(_graph({"store", "otlp"})) == []
+
+
+def test_the_exporters_meet_the_processors_contract(tmp_path: Path) -> None:
+    """What the processor uses of an exporter beyond ``export`` is declared (``tracing._exporters``), and spanlite's
+    exporters declare what they meet: the SQLite one all of it, the OTLP one its deadline and its errors."""
+    store = SQLiteSpanExporter(tmp_path / "contract.db", writer="thread")
+    otlp = OTLPExporter("http://127.0.0.1:9/v1/traces", lambda timeout: _Plain(), redaction.secrets)
+    assert isinstance(store, StoreExporter) and isinstance(store, SpanExporter)
+    assert isinstance(otlp, DeadlineExporter) and not isinstance(otlp, (PackingExporter, StoreExporter))
+    assert not isinstance(_Plain(), (PackingExporter, DeadlineExporter))
+    store.shutdown()
+
+
+class _Plain(SpanExporter):
+    def export(self, spans: object) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
