@@ -57,7 +57,7 @@ class StoreWriter:
 
     def __init__(self, path: Path, redact: redaction.Redactor | None) -> None:
         self.path = path
-        self.redact = redact
+        self._redact = redact
         self._open()
         # In a forked child, the parent's connection: never used here, and held so that it is never closed here
         # either (dropped, it would be closed, rolling back under the parent a write it may have been part way through).
@@ -83,7 +83,7 @@ class StoreWriter:
 
     def _packed_rows(self, packed: Sequence[PackedSpan]) -> list[dict[str, Any]]:
         rows = [packed_span_row(p) for p in packed]
-        return redact_rows(rows, self.redact) if self.redact is not None else rows
+        return redact_rows(rows, self._redact) if self._redact is not None else rows
 
     def _write(self, batch: Sequence[Any], to_rows: _ToRows, give_up_at: float | None) -> WriteFailure | None:
         try:
