@@ -36,8 +36,8 @@ from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 
-from spanlite.store import _inflate, start_receiver  # noqa: E402
-from spanlite.store import receiver as receiver_module  # noqa: E402
+from spanlite.otlp import _inflate, start_receiver  # noqa: E402
+from spanlite.otlp import receiver as receiver_module  # noqa: E402
 
 BASE = "8dd32ab"  # the branch point of this work
 ROOT = Path(__file__).resolve().parents[1]

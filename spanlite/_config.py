@@ -13,7 +13,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from spanlite import _otlp_export, _signals
+from spanlite import _signals
+from spanlite.otlp import _export as _otlp_export
 from spanlite.store import SQLiteSpanExporter, StoreError, default_db_path
 from spanlite.tracing import _provider, redaction
 from spanlite.tracing._guard import logger, strict

@@ -305,14 +305,14 @@ def _ui(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from spanlite.store.receiver import serve
+    from spanlite.otlp.receiver import serve
 
     serve(Path(args.db or default_db_path()), host=args.host, port=args.port, max_body_bytes=args.max_body_size)
     return 0
 
 
 def _body_size(text: str) -> int:
-    from spanlite.store.receiver import MIN_BODY_BYTES
+    from spanlite.otlp.receiver import MIN_BODY_BYTES
 
     try:
         return parse_size(text, minimum=MIN_BODY_BYTES)

@@ -18,14 +18,12 @@ if TYPE_CHECKING:
     from . import views
     from .filters import TraceFilter
     from .query import TraceStore
-    from .receiver import Receiver, serve, start_receiver
     from .records import Page, SpanRecord, Trace, TraceSummary
     from .views import FeedbackSummary, SessionSummary, SpanNode
 
-# Loaded on first use. The OTLP receiver needs the optional ``otlp`` extra (protobuf, OTLP protos); the query side
-# is a third of ``import spanlite``, and an app that only writes spans never reads them back.
+# Loaded on first use: the query side is a third of ``import spanlite``, and an app that only writes spans never
+# reads them back.
 _LAZY = {
-    "Receiver": "receiver", "serve": "receiver", "start_receiver": "receiver",
     "TraceStore": "query", "TraceFilter": "filters",
     "Page": "records", "SpanRecord": "records", "Trace": "records", "TraceSummary": "records",
     "FeedbackSummary": "views", "SessionSummary": "views", "SpanNode": "views",
@@ -44,7 +42,6 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "FeedbackSummary",
     "Page",
-    "Receiver",
     "SQLiteSpanExporter",
     "SessionSummary",
     "SpanNode",
@@ -55,7 +52,5 @@ __all__ = [
     "TraceStore",
     "TraceSummary",
     "default_db_path",
-    "serve",
-    "start_receiver",
     "views",
 ]

@@ -14,6 +14,11 @@ import sqlite3
 
 from ._migrations import MIGRATION_SET, NAMES
 
+# Names in ``counters`` that ``TraceStore.stats`` reads: spans that writers had to drop, and requests the OTLP
+# receiver refused, one counter per reason (``rejected:too_large``).
+DROPPED_SPANS = "dropped_spans"
+REJECTED = "rejected:"
+
 STATEMENTS = (
     # The table sqlite-utils' runner records applied steps in, as it makes it.
     """CREATE TABLE "_sqlite_migrations" (

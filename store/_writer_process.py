@@ -15,7 +15,8 @@ Frames are a 4-byte little-endian length followed by ``marshal`` data. Requests:
 ``("rows", rows, give_up_at)``, ``("counts", {name: count}, give_up_at)`` (``give_up_at``: see
 ``SQLiteSpanExporter.store_rows``); replies: ``(ok, error, permanent)`` (``permanent``: this batch itself cannot be
 stored, see ``SQLiteSpanExporter.last_error_permanent``), and ``(ok, detail)`` once, when the child has opened the
-store. Between requests the child catches the text index up.
+store. The child writes through a ``StoreWriter``, as the exporter does without a child; between requests it catches
+the text index up.
 """
 
 from __future__ import annotations
@@ -35,12 +36,11 @@ import time
 import weakref
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from spanlite.tracing._threads import start_thread
 
-if TYPE_CHECKING:
-    from .exporter import SQLiteSpanExporter
+from ._store_writer import StoreWriter
 
 _HEADER = struct.Struct("<I")
 # Not ``-m``: this module is already imported with the package by the time runpy would run it as __main__.
@@ -241,42 +241,40 @@ def main(path: str, redactor_names: str) -> None:
     sqlite3.register_adapter(type(None), _null)
     from spanlite.tracing import redaction
 
-    from .exporter import SQLiteSpanExporter
-
     # Unbuffered, so that ``select`` sees every request waiting: a buffered reader could hold a whole small one
     # that has left the pipe, and the child would sit idle beside it.
     requests, replies = io.FileIO(sys.stdin.fileno(), "r", closefd=False), sys.stdout.buffer
     steps = [redaction.BUILT_IN[name] for name in redactor_names.split(",") if name]
     try:
-        exporter = SQLiteSpanExporter(path, redact=redaction.chain(*steps) if steps else None, writer="thread")
+        writer = StoreWriter(Path(path), redaction.chain(*steps) if steps else None)
     except Exception as exc:  # a bad or newer store: the app writes in-process and reports it
         _send(replies, (False, f"{type(exc).__name__}: {exc}"))
         return
-    exporter.upkeep_later = True
+    writer.upkeep_later = True
     try:
         _send(replies, (True, READY))
-        _serve(exporter, requests, replies)
+        _serve(writer, requests, replies)
     except BrokenPipeError:  # the app has ended without waiting for an answer (it need not wait for a child starting)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that the exit's flush does not fail too
-    exporter.shutdown()
+    writer.close()
 
 
-def _serve(exporter: SQLiteSpanExporter, requests: BinaryIO, replies: BinaryIO) -> None:
+def _serve(writer: StoreWriter, requests: BinaryIO, replies: BinaryIO) -> None:
     idle_work_left = True
     while True:
         if idle_work_left and not select.select([requests], [], [], IDLE_POLL_S)[0]:
-            idle_work_left = exporter.on_idle()
+            idle_work_left = writer.on_idle()
             continue
         message = _read(requests)
         if message is None:
             break
         kind, payload, give_up_at = message
         if kind == "packed":
-            ok = exporter.write_packed(payload)
+            failure = writer.write_packed(payload)
         elif kind == "rows":
-            ok = exporter.write_rows(payload, give_up_at)
+            failure = writer.write_rows(payload, give_up_at)
         else:
-            ok = exporter.add_counts(payload, give_up_at)
-        _send(replies, (ok, None, False) if ok else (ok, exporter.last_error, exporter.last_error_permanent))
-        exporter.upkeep()  # once the app knows: it may end, and kill this process, while the log is rewound
+            failure = writer.add_counts(payload, give_up_at)
+        _send(replies, (True, None, False) if failure is None else (False, *failure))
+        writer.upkeep()  # once the app knows: it may end, and kill this process, while the log is rewound
         idle_work_left = True

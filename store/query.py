@@ -16,7 +16,7 @@ import orjson
 from spanlite.tracing.kinds import SpanKind
 
 from ._db import default_db_path, open_connection, write_transaction
-from ._rejections import REJECTED
+from ._schema import REJECTED
 from . import _text_index, dataset, feedback
 from ._writer import IN_PROGRESS
 from .feedback import SOURCES, Feedback, FeedbackDefinition, FeedbackValue, condition_sql

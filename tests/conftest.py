@@ -22,7 +22,7 @@ from spanlite.store import TraceStore  # noqa: E402
 from spanlite.tracing._guard import logger, strict  # noqa: E402
 
 if TYPE_CHECKING:
-    from spanlite.store import Receiver
+    from spanlite.otlp import Receiver
 
 _real_connect = socket.socket.connect
 
@@ -73,7 +73,7 @@ def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 @pytest.fixture
 def otlp_backend(tmp_path: Path, db_path: Path) -> Iterator[Receiver]:
     """An OTLP/HTTP backend to export to: our own receiver, writing into a store of its own."""
-    from spanlite.store import start_receiver
+    from spanlite.otlp import start_receiver
 
     with start_receiver(tmp_path / "backend.db") as r:
         yield r

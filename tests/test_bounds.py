@@ -12,7 +12,8 @@ import pytest
 
 import spanlite
 from spanlite import _config
-from spanlite.store import SpanRecord, TraceStore, start_receiver
+from spanlite.otlp import start_receiver
+from spanlite.store import SpanRecord, TraceStore
 from spanlite.store._rows import MAX_ROW_BYTES
 from spanlite.tracing.serialize import MAX_FIELD_BYTES, MAX_NAME_BYTES, TRUNCATED_KEY
 
@@ -140,7 +141,7 @@ def test_a_span_sqlite_refuses_as_too_big_is_dropped_alone_and_counted(
     exporter = _config._pipeline.processors[0].exporter  # type: ignore[union-attr]
     # SQLite's own limit lowered below the field bound, as a store built with a small SQLITE_MAX_LENGTH has it: the
     # cheap way to have it refuse a row ("string or blob too big") without a gigabyte value.
-    exporter._conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 100_000)
+    exporter._writer._conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 100_000)
 
     @spanlite.trace
     def innocent(i: int) -> int:

@@ -23,7 +23,8 @@ from streamlit.testing.v1 import AppTest
 
 import spanlite
 from fake_llm_server import TEXT, FakeLLMServer
-from spanlite.store import SpanRecord, TraceStore, start_receiver, views
+from spanlite.otlp import start_receiver
+from spanlite.store import SpanRecord, TraceStore, views
 
 PAYLOADS = Path(__file__).parent / "payloads"
 APP = Path(spanlite.__file__).parent.parent / "viewer" / "app.py"

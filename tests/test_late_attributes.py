@@ -17,7 +17,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import spanlite
-from spanlite.store import Receiver, SpanRecord, TraceStore
+from spanlite.otlp import Receiver
+from spanlite.store import SpanRecord, TraceStore
 from spanlite.tracing import _late
 from spanlite.tracing import attributes as attr
 from spanlite.tracing._processor import QueueProcessor

@@ -21,7 +21,8 @@ from test_cli import cli
 from test_store import row, write_as_before
 from test_viewer_apptest import app, open_page
 
-from spanlite.store import Receiver, TraceStore, start_receiver
+from spanlite.otlp import Receiver, start_receiver
+from spanlite.store import TraceStore
 from spanlite.store._rows import MAX_ROW_BYTES
 from spanlite.store._writer import write_spans
 from spanlite.tracing.serialize import MAX_FIELD_BYTES

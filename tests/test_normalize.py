@@ -14,7 +14,8 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from spanlite.store import TraceStore, start_receiver
+from spanlite.otlp import start_receiver
+from spanlite.store import TraceStore
 from spanlite.store._normalize import normalize
 from spanlite.store._rows import span_row
 

@@ -14,7 +14,8 @@ import pytest
 from openinference.semconv import trace as oi
 
 import spanlite
-from spanlite.store import Receiver, TraceStore
+from spanlite.otlp import Receiver
+from spanlite.store import TraceStore
 
 from fake_llm_server import FakeLLMServer
 from otlp_sink import OTLPSink

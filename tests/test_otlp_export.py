@@ -20,7 +20,8 @@ from otlp_sink import OTLPSink
 
 import spanlite
 from spanlite import _config
-from spanlite.store import Receiver, StoreError, TraceStore
+from spanlite.otlp import Receiver
+from spanlite.store import StoreError, TraceStore
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
-from spanlite.store import Receiver, TraceStore, start_receiver
+from spanlite.otlp import Receiver, start_receiver
+from spanlite.store import TraceStore
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"

@@ -13,8 +13,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CHECK = """
 import importlib.util, sys
-import spanlite, spanlite.store, spanlite.tracing, spanlite.autolog, spanlite.viewer, spanlite.cli
-for name in ("store", "tracing", "autolog", "viewer"):
+import spanlite, spanlite.store, spanlite.tracing, spanlite.autolog, spanlite.viewer, spanlite.otlp, spanlite.cli
+from spanlite.otlp import start_receiver
+for name in ("store", "tracing", "autolog", "viewer", "otlp"):
     assert importlib.util.find_spec(name) is None, name
 print(spanlite.store.__file__)
 """
@@ -31,8 +32,8 @@ def test_wheel_installs_the_component_folders_under_spanlite(tmp_path: Path) -> 
     )  # fmt: skip
     (wheel,) = tmp_path.glob("spanlite-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "spanlite/store/query.py" in names and "spanlite/py.typed" in names
-    assert not any(n.split("/")[0] in {"store", "tracing", "autolog", "viewer", "tests"} for n in names)
+    assert {"spanlite/store/query.py", "spanlite/otlp/receiver.py", "spanlite/py.typed"} <= set(names)
+    assert not any(n.split("/")[0] in {"store", "tracing", "autolog", "viewer", "otlp", "tests"} for n in names)
 
     env_dir = tmp_path / "fresh"
     venv.create(env_dir, with_pip=False)

@@ -21,7 +21,8 @@ from opentelemetry.trace import SpanKind as OtelSpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 import spanlite
-from spanlite.store import TraceStore, start_receiver
+from spanlite.otlp import start_receiver
+from spanlite.store import TraceStore
 from spanlite.tracing import extract_traceparent, inject_traceparent
 
 # Service B, in its own process: an HTTP server that continues the caller's trace and writes the same store.

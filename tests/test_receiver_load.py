@@ -29,8 +29,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from test_otlp_receiver import JSON, PROTOBUF, json_body, json_span, post, sdk_body
 
 from spanlite import cli
-from spanlite.store import Receiver, TraceStore, _rejections, start_receiver
-from spanlite.store import receiver as receiver_module
+from spanlite.otlp import Receiver, _rejections, start_receiver
+from spanlite.otlp import receiver as receiver_module
+from spanlite.store import TraceStore
 
 CLIENT_TIMEOUT_S = 10  # the OTel SDK exporter's default: every answer must come before it
 

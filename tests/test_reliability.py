@@ -52,13 +52,13 @@ def test_read_only_store_drops_and_counts_without_raising(db_path: Path, monkeyp
     monkeypatch.setattr("spanlite.tracing._processor.MAX_ATTEMPTS", 2)
     processor = _config._pipeline.processors[0]  # type: ignore[union-attr]
     exporter = processor.exporter
-    exporter._conn.execute("PRAGMA query_only = ON")  # the file can be read but not written
+    exporter._writer._conn.execute("PRAGMA query_only = ON")  # the file can be read but not written
     assert [double(i) for i in range(5)] == [0, 2, 4, 6, 8]
     spanlite.flush(timeout_s=3)  # retried, then given up on (by the worker or by this flush)
     assert processor.dropped == 5
     warnings = [r.message for r in caplog.records if "cannot write spans" in r.getMessage()]
     assert len(warnings) == 1
-    exporter._conn.execute("PRAGMA query_only = OFF")  # writable again: new spans land, drops are recorded
+    exporter._writer._conn.execute("PRAGMA query_only = OFF")  # writable again: new spans land, drops are recorded
     assert double(21) == 42
     assert spanlite.flush()
     with TraceStore(db_path) as store:
@@ -334,7 +334,7 @@ def test_redaction_hints_never_skip_a_credential() -> None:
 
 def test_exporter_from_a_dying_store_never_raises_into_the_app(db_path: Path) -> None:
     exporter = _config._pipeline.processors[0].exporter  # type: ignore[union-attr]
-    exporter._conn.close()  # the connection is gone under the exporter
+    exporter._writer._conn.close()  # the connection is gone under the exporter
     results = []
     threads = [threading.Thread(target=lambda: results.append(double(3))) for _ in range(4)]
     for t in threads:

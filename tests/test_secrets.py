@@ -30,7 +30,8 @@ from opentelemetry.trace import Status, StatusCode
 
 import spanlite
 from spanlite import _config
-from spanlite.store import TraceStore, start_receiver
+from spanlite.otlp import start_receiver
+from spanlite.store import TraceStore
 from spanlite.tracing import redaction
 from spanlite.tracing.serialize import to_json
 

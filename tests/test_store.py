@@ -216,7 +216,7 @@ def test_the_log_is_checkpointed_beside_the_writer_not_in_its_commits(
     path = tmp_path / "log.db"
     exporter = SQLiteSpanExporter(path, writer="thread")
     # The writer's own checkpoint waits for 4x the usual log, as a backstop only.
-    assert exporter._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 16_000
+    assert exporter._writer._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 16_000
     empty = path.stat().st_size
     for t in range(10):
         assert exporter.write_rows([row(f"t{t}", f"s{t}-{s}", None, s) for s in range(10)])
@@ -263,7 +263,7 @@ def test_sqlite_error_returns_failure_and_keeps_what_was_committed(tmp_path: Pat
     assert exporter.export([kept]) is SpanExportResult.SUCCESS
     blocker = sqlite3.connect(path, timeout=0)
     blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock for longer than we wait
-    exporter._conn.execute("PRAGMA busy_timeout = 50")
+    exporter._writer._conn.execute("PRAGMA busy_timeout = 50")
     assert exporter.export([lost]) is SpanExportResult.FAILURE
     blocker.rollback()
     blocker.close()
@@ -647,7 +647,7 @@ def test_otlp_spans_whose_parent_is_remote_summarise_their_trace() -> None:
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
     from opentelemetry.proto.trace.v1.trace_pb2 import SpanFlags
 
-    from spanlite.store._otlp import decode_protobuf
+    from spanlite.otlp._decode import decode_protobuf
 
     request = ExportTraceServiceRequest()
     span = request.resource_spans.add().scope_spans.add().spans.add()

@@ -19,7 +19,8 @@ from test_store import row, write_as_before
 from test_viewer_apptest import app
 
 import spanlite
-from spanlite.store import Receiver, TraceStore, start_receiver
+from spanlite.otlp import Receiver, start_receiver
+from spanlite.store import TraceStore
 
 
 @dataclasses.dataclass(frozen=True)

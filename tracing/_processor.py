@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from . import _exit, _settings
+from ._exporters import DeadlineExporter, PackingExporter, StoreExporter
 from ._late import settle
 from ._threads import start_thread, untraced
 
@@ -41,7 +42,8 @@ class QueueProcessor(SpanProcessor):
 
     ``max_queue`` bounds memory; ``delay_s`` bounds how long an ended span waits before it is readable.
     ``destination`` names where the exporter sends spans, in the warnings: with more than one, the user must be
-    able to tell which one failed.
+    able to tell which one failed. What the exporter can do beyond exporting is used where it can
+    (``_exporters``): the SQLite one does all of it.
     """
 
     def __init__(
@@ -66,13 +68,11 @@ class QueueProcessor(SpanProcessor):
         self._drop_lock = threading.Lock()
         self._failures = 0  # failed exports in a row; > 0 means we are in a failure episode
         self._queue: collections.deque[ReadableSpan] = collections.deque()
-        # An exporter that can pack a batch (the SQLite one: plain bytes) is handed it packed, so the spans themselves
-        # are let go before the wait for them to be stored: held through it, they would outlive two garbage
-        # collections and be promoted to the oldest generation, whose full collections walk the whole app.
-        pack, send_packed = getattr(exporter, "pack", None), getattr(exporter, "export_packed", None)
-        packs = callable(pack) and callable(send_packed)
-        self._pack: Callable[[list[ReadableSpan]], Any] | None = pack if packs else None
-        self._send: Callable[[Any], SpanExportResult] = send_packed if packs else exporter.export
+        packs = isinstance(exporter, PackingExporter)  # handed batches packed: the spans are let go before the wait
+        self._pack: Callable[[list[ReadableSpan]], Any] | None = exporter.pack if packs else None
+        self._send: Callable[[Any], SpanExportResult] = exporter.export_packed if packs else exporter.export
+        self._deadline_exporter = exporter if isinstance(exporter, DeadlineExporter) else None
+        self._store = exporter if isinstance(exporter, StoreExporter) else None
         self._unsent: tuple[Any, int] | None = None  # a batch (as sent) that failed, with its span count: next to go
         self._wake = threading.Event()
         self._export_lock = threading.Lock()
@@ -149,8 +149,11 @@ class QueueProcessor(SpanProcessor):
         return True
 
     def _why_unstored(self, what: str) -> str:
-        reason = getattr(self.exporter, "last_error", None) if self._failures else None
+        reason = self._last_error() if self._failures else None
         return f"{what} ({reason})" if reason else what
+
+    def _last_error(self) -> str | None:
+        return self._deadline_exporter.last_error if self._deadline_exporter is not None else None
 
     def begin_closing(self, began: float) -> None:
         """Give the exporter its deadline and wake the export thread, which goes on storing what is queued."""
@@ -226,9 +229,8 @@ class QueueProcessor(SpanProcessor):
     def _give_exporter_until(self, deadline: float) -> None:
         """An exporter that can (the SQLite one) gives up on a write that would end after ``deadline``, rather than
         wait out a locked store or a busy writer process."""
-        set_deadline = getattr(self.exporter, "set_deadline", None)
-        if callable(set_deadline):
-            set_deadline(deadline)
+        if self._deadline_exporter is not None:
+            self._deadline_exporter.set_deadline(deadline)
 
     def _report(self, lost: int, why: str) -> None:
         """One warning for the whole life of the processor: how many spans were dropped, why, and where they are
@@ -240,9 +242,9 @@ class QueueProcessor(SpanProcessor):
             causes.append(f"{self.dropped - lost} before: the export queue was full, or the destination kept failing")
         where = f"bound for {self.destination}"
         message = f"spanlite dropped {self.dropped} spans in this process, {where} ({'; '.join(causes)})"
-        if getattr(self.exporter, "record_dropped", None) is not None:
+        if self._store is not None:
             if self._drops_unrecorded:
-                error = getattr(self.exporter, "last_error", None) or "the store could not be written in time"
+                error = self._store.last_error or "the store could not be written in time"
                 message += f"; {self._drops_unrecorded} of them are not counted in `spanlite stats` ({error})"
             else:
                 message += "; see `spanlite stats`"
@@ -281,7 +283,7 @@ class QueueProcessor(SpanProcessor):
             self._start_worker()
 
     def _run(self) -> None:
-        on_idle = getattr(self.exporter, "on_idle", None)  # e.g. the SQLite exporter's deferred text indexing
+        on_idle = self._store.on_idle if self._store is not None else None  # e.g. deferred text indexing
         while not self._stopped:
             self._wake.wait(self._backoff() if self._failures else self.delay_s)
             self._wake.clear()
@@ -322,8 +324,8 @@ class QueueProcessor(SpanProcessor):
             if self._drops_unrecorded:
                 self._record_drops()
             return True
-        reason = getattr(self.exporter, "last_error", None) or "the exporter failed"
-        if batch is None or getattr(self.exporter, "last_error_permanent", False):  # a retry would fail the same
+        reason = self._last_error() or "the exporter failed"
+        if batch is None or (self._store is not None and self._store.last_error_permanent):  # a retry would fail too
             self._count_drops(count)
             logger.warning("spanlite dropped %d spans that %s cannot take (%s)", count, self.destination, reason)
             return True
@@ -371,12 +373,11 @@ class QueueProcessor(SpanProcessor):
 
     def _record_drops(self) -> None:
         """Tell an exporter that keeps stats (the SQLite one) how many spans never reached it."""
-        record = getattr(self.exporter, "record_dropped", None)
-        if record is None:
+        if self._store is None:
             return
         with self._drop_lock:
             n, self._drops_unrecorded = self._drops_unrecorded, 0
-        if not record(n):
+        if not self._store.record_dropped(n):
             with self._drop_lock:
                 self._drops_unrecorded += n
 

@@ -6,7 +6,7 @@ take the units people write: ``20k`` spans, ``256KiB`` or ``1MB``.
 
 The variables: ``SPANLITE_DB`` (the default store; ``store._db``), ``SPANLITE_STRICT`` (``_guard``),
 ``SPANLITE_MAX_QUEUE`` (``_processor``), ``SPANLITE_MAX_FIELD_BYTES`` (``serialize``), ``SPANLITE_WRITER``
-(``store.exporter``), ``SPANLITE_MAX_BODY_BYTES`` (``store.receiver``), and ``SPANLITE_USER`` (the viewer's rater
+(``store.exporter``), ``SPANLITE_MAX_BODY_BYTES`` (``otlp.receiver``), and ``SPANLITE_USER`` (the viewer's rater
 name: any text).
 """
 

@@ -14,11 +14,11 @@ import threading
 import time
 from typing import Protocol
 
+from spanlite.store._schema import REJECTED
 from spanlite.tracing._threads import start_thread
 
 logger = logging.getLogger("spanlite")
 
-REJECTED = "rejected:"  # counter name prefix: ``rejected:too_large``
 WARN_EVERY_S = 10.0
 FLUSH_EVERY_S = 1.0
 

@@ -29,8 +29,8 @@ from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from ._decode import OTLPDecodeError, decode_json, decode_protobuf
 from ._inflate import GZIP, RAW_DEFLATE, ZLIB, TooLarge, inflate
-from ._otlp import OTLPDecodeError, decode_json, decode_protobuf
 from ._rejections import Rejections
 from ._span_sink import SpanSink
 

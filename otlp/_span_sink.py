@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from spanlite.store._rows import decoded_span_row, redact_rows
+from spanlite.store._store_writer import WriteFailure
+from spanlite.store.exporter import SQLiteSpanExporter
 from spanlite.tracing import redaction
-
-from ._rows import decoded_span_row, redact_rows
-from .exporter import SQLiteSpanExporter, WriteFailure
 
 logger = logging.getLogger("spanlite")
 
@@ -40,7 +40,7 @@ class SpanSink:
         return self._exporter.writer_pid
 
     def write(self, spans: list[dict[str, Any]]) -> WriteFailure | None:
-        """Store decoded spans (``_otlp``) in one transaction: ``None`` once committed, else why they were not.
+        """Store decoded spans (``_decode``) in one transaction: ``None`` once committed, else why they were not.
 
         A store that another connection holds locked is waited for ``locked_wait_s`` from now, and no longer: the
         sender waits for the answer, and so would each request in line behind this one, one after the other.

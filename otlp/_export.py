@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status
 
 from spanlite.tracing import redaction
+from spanlite.tracing._exporters import DeadlineExporter
 from spanlite.tracing._guard import log_internal_error, logger
 from spanlite.tracing._openinference import openinference
 
@@ -73,7 +74,7 @@ def otlp_exporter(
     return None
 
 
-class OTLPExporter(SpanExporter):
+class OTLPExporter(SpanExporter, DeadlineExporter):
     """The OTel SDK's OTLP/HTTP exporter, with what spanlite adds on the way out.
 
     ``redact`` applies to what leaves the process too: the span's name, every string attribute, each event's name
