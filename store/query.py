@@ -201,11 +201,19 @@ class TraceStore:
             self.index_text()
         return _filters(self.rows, trace_filter, walk=walk)
 
-    def iter_traces(self, trace_filter: TraceFilter | None = None, /, **filters: Any) -> Iterator[TraceSummary]:
+    def iter_traces(
+        self,
+        trace_filter: TraceFilter | None = None,
+        /,
+        *,
+        order_by: str = "start_ns",
+        ascending: bool = False,
+        **filters: Any,
+    ) -> Iterator[TraceSummary]:
         """Every trace a ``search_traces`` would find, page by page, without loading them all at once."""
         by, token = TraceFilter.of(trace_filter, filters), None  # made once: a generator of tags is read once
         while True:
-            page = self.search_traces(by, limit=MAX_LIMIT, page_token=token)
+            page = self.search_traces(by, order_by=order_by, ascending=ascending, limit=MAX_LIMIT, page_token=token)
             yield from page
             if page.next_page_token is None:
                 return
