@@ -114,7 +114,9 @@ def test_a_backlog_that_misses_the_exit_deadline_is_stored_or_counted(tmp_path: 
     code, _, err = run(BACKLOG, tmp_path / "backlog.db")
     assert code == 0, err
     stored, counted, warned = accounted(tmp_path / "backlog.db", err)
-    assert stored + counted + warned == 2_000, err
+    # Every span stored or counted; a batch still being written at the deadline is counted and may be stored too
+    # (the README's over-count of at most one batch, never a loss).
+    assert 2_000 <= stored + counted + warned <= 2_000 + 512, err
     if stored < 2_000:
         assert f"spanlite dropped {counted + warned} spans in this process" in err
 
