@@ -11,14 +11,17 @@ have it. The places:
 - ``tracing/span.py``: a parent's attributes looked up in ``_attributes._dict``; ``_spanlite_depth`` kept on the span.
 - ``tracing/_late.py``: the provider's processors, as ``span._span_processor._span_processors``.
 - ``store/_rows.py`` (``pack_span``): an ended span's fields (``_name``, ``_context``, ``_parent``, ``_status``, ...).
+- ``spanlite/_otlp_export.py``: not private, but assumed: the OTLP exporter takes a span remade with plain dicts.
+- ``tests/test_tracing.py`` resets the API's once-only global provider (``_TRACER_PROVIDER``) for one test.
 """
 
 from __future__ import annotations
 
 from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.util import BoundedList
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import Link, Status, StatusCode
 
 
 class Ended(SpanProcessor):
@@ -116,3 +119,20 @@ def test_a_span_takes_an_attribute_of_spanlites_own() -> None:
     span = TracerProvider().get_tracer("test").start_span("depth")
     span._spanlite_depth = 3  # type: ignore[attr-defined]
     assert span._spanlite_depth == 3  # type: ignore[attr-defined]
+
+
+def test_the_otlp_encoder_takes_a_span_remade_with_plain_dicts() -> None:
+    """What the redacting exporter sends: before 1.27 the encoder read ``.attributes.dropped`` of links and events."""
+    provider = TracerProvider()
+    ended = Ended()
+    provider.add_span_processor(ended)
+    provider.get_tracer("test").start_span("original").end()
+    span = ended.spans[0]
+    remade = ReadableSpan(
+        name="remade", context=span.context, resource=span.resource, attributes={"k": "v"},
+        links=[Link(span.context, {"link": 1})], events=[Event("happened", {"n": 2}, 1)],
+        start_time=span.start_time, end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
+    )  # fmt: skip
+    (sent,) = encode_spans([remade]).resource_spans[0].scope_spans[0].spans
+    assert (sent.name, sent.attributes[0].key, sent.events[0].attributes[0].key) == ("remade", "k", "n")
+    assert sent.links[0].attributes[0].value.int_value == 1
