@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs and run it on every supported Python found here: 3.11 always (in .venv),
 # 3.12 and 3.13 where present, in PATH or under ~/.pyenv/versions (in .venv312, .venv313). CI (.ci/run) runs exactly
-# this. Arguments go to pytest on 3.11 (`bash scripts/test.sh tests/test_cli.py -x`); the others run the whole suite.
+# this. Arguments go to pytest on 3.11 (`bash scripts/test.sh tests/test_cli.py -x`); the others run the whole suite,
+# and one more (in .venv-otel-oldest) the modules that exercise the OpenTelemetry SDK, on its oldest supported release.
 #
 # The interpreters' suites run at the same time, one pytest process each, rather than one after another or split
 # with pytest-xdist: much of the suite waits on the subprocesses and servers it starts, so three suites share CI's
@@ -24,18 +25,43 @@ find_python() {
   done
 }
 
-pythons=() venvs=()
+# A suite: its venv, what it runs (nothing: the whole suite), and its name, from the versions it runs on.
+venvs=() runs=() names=()
+add_suite() {
+  local versions
+  versions=$("$1/bin/python" -c 'import platform; from importlib.metadata import version
+print(platform.python_version(), version("opentelemetry-sdk"))')
+  venvs+=("$1") runs+=("$2") names+=("Python ${versions% *}, opentelemetry-sdk ${versions#* }")
+}
+
 for version in 3.11 3.12 3.13; do
   python=$(find_python "$version")
   if [ -z "$python" ]; then
     [ "$version" = 3.11 ] && { echo "scripts/test.sh: Python 3.11 not found; it is required" >&2; exit 1; }
     continue
   fi
+  newest_python=$python
   venv=.venv$([ "$version" = 3.11 ] || echo "${version/./}")
   "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
-  pythons+=("$("$venv/bin/python" -c 'import platform; print(platform.python_version())')") venvs+=("$venv")
+  add_suite "$venv" ""
 done
+
+# spanlite reads and writes the OTel SDK's private state (tests/test_sdk_internals.py says where), so pyproject.toml
+# admits only the SDK releases tried here: the suites above run the newest it allows; this one the oldest, on the
+# newest Python (an old library breaks there first), with the modules that exercise the SDK: the others do not depend
+# on its release, and some need foreign instrumentors that need a newer one. Beside the others it costs a quarter of
+# one suite's CPU time (40 s of 150), and its install under a minute.
+oldest=$(sed -n 's/^ *"opentelemetry-sdk>=\([0-9.]*\),.*/\1/p' pyproject.toml)
+[ -n "$oldest" ] || { echo "scripts/test.sh: no \"opentelemetry-sdk>=X,<Y\" in pyproject.toml" >&2; exit 1; }
+"$newest_python" -m venv .venv-otel-oldest
+.venv-otel-oldest/bin/python -m pip install -q --disable-pip-version-check -e '.[otlp]' pytest hypothesis openai \
+  "opentelemetry-api==$oldest" "opentelemetry-sdk==$oldest" "opentelemetry-exporter-otlp-proto-http==$oldest" \
+  "opentelemetry-proto==$oldest"
+add_suite .venv-otel-oldest "tests/test_sdk_internals.py tests/test_sdk_attributes.py tests/test_late_attributes.py
+  tests/test_tracing.py tests/test_sampler.py tests/test_propagation.py tests/test_surrogates.py tests/test_store.py
+  tests/test_writer_process.py tests/test_autolog_openai.py tests/test_otlp_export.py tests/test_secrets.py
+  tests/test_otlp_receiver.py"
 
 # The browser test drives Debian's Chromium (Playwright must not download a browser of its own).
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
@@ -55,7 +81,8 @@ for i in "${!venvs[@]}"; do
   if [ "$i" = 0 ]; then
     "${venvs[0]}/bin/python" -m pytest "$@" &
   else
-    "${venvs[$i]}/bin/python" -m pytest -q >"$logs/pytest-${pythons[$i]}.log" 2>&1 &
+    # shellcheck disable=SC2086  # the modules to run, one word each
+    "${venvs[$i]}/bin/python" -m pytest -q ${runs[$i]} >"$logs/pytest-${venvs[$i]#.}.log" 2>&1 &
   fi
   pids+=($!)
 done
@@ -66,17 +93,17 @@ for i in "${!venvs[@]}"; do
   wait "${pids[$i]}" || status=$?
   if [ "$i" != 0 ]; then
     echo
-    echo "=== Python ${pythons[$i]} (whole log: $logs/pytest-${pythons[$i]}.log) ==="
-    tail -n "$([ "$status" = 0 ] && echo 3 || echo 60)" "$logs/pytest-${pythons[$i]}.log"
+    echo "=== ${names[$i]} (whole log: $logs/pytest-${venvs[$i]#.}.log) ==="
+    tail -n "$([ "$status" = 0 ] && echo 3 || echo 60)" "$logs/pytest-${venvs[$i]#.}.log"
   fi
   if [ "$status" = 0 ]; then
-    summary+=("Python ${pythons[$i]} passed")
+    summary+=("${names[$i]} passed")
   else
-    summary+=("Python ${pythons[$i]} FAILED (exit $status)")
+    summary+=("${names[$i]} FAILED (exit $status)")
     failed=1
   fi
 done
 echo
-printf -v ran '%s, ' "${summary[@]}"
-echo "scripts/test.sh: ${ran%, }"
+printf -v ran '%s; ' "${summary[@]}"
+echo "scripts/test.sh: ${ran%; }"
 exit "$failed"
