@@ -11,7 +11,7 @@ have it. The places:
 - ``tracing/span.py``: a parent's attributes looked up in ``_attributes._dict``; ``_spanlite_depth`` kept on the span.
 - ``tracing/_late.py``: the provider's processors, as ``span._span_processor._span_processors``.
 - ``store/_rows.py`` (``pack_span``): an ended span's fields (``_name``, ``_context``, ``_parent``, ``_status``, ...).
-- ``spanlite/_otlp_export.py``: not private, but assumed: the OTLP exporter takes a span remade with plain dicts.
+- ``otlp/_export.py``: not private, but assumed: the OTLP exporter takes a span remade with plain dicts.
 - ``tests/test_tracing.py`` resets the API's once-only global provider (``_TRACER_PROVIDER``) for one test.
 """
 
