@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import threading
-from typing import Any, Awaitable, Callable, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 import wrapt
 from opentelemetry import context as otel_context

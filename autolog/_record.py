@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Iterable, Mapping
 from itertools import repeat
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from spanlite.tracing import attributes as attr
 from spanlite.tracing.serialize import MAX_FIELD_BYTES, to_json

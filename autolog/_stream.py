@@ -75,11 +75,7 @@ _exit_hook: list[bool] = []
 def wrap_stream(stream: Any, call: ModelCall, accumulator: Accumulator) -> Any:
     """The proxy the caller gets instead of ``stream``; its span ends when the stream does."""
     state = _StreamState(call, accumulator)
-    proxy: wrapt.ObjectProxy
-    if hasattr(type(stream), "__anext__"):
-        proxy = AsyncStreamProxy(stream, state)
-    else:
-        proxy = StreamProxy(stream, state)
+    proxy = AsyncStreamProxy(stream, state) if hasattr(type(stream), "__anext__") else StreamProxy(stream, state)
     if not _exit_hook:  # registered at the first stream, after spanlite's own exit flush: so it runs before it
         _exit_hook.append(True)
         atexit.register(_end_open_streams)

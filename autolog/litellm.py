@@ -8,15 +8,16 @@ one model span, tokens counted once.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from spanlite.tracing import attributes as attr
 from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.serialize import to_json
 
 from . import _record as rec
-from ._patch import Endpoint, Request, install, uninstall
 from ._openai_stream import ChatStream
+from ._patch import Endpoint, Request, install, uninstall
 from .openai import _chat_message, _chat_response, _tool_definitions, _with_usage
 
 # LiteLLM's provider names -> the GenAI convention's, where they differ.

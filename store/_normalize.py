@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import operator
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 

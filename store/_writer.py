@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import operator
 import sqlite3
-from typing import Any, Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
+from typing import Any
 
 import orjson
 

@@ -10,8 +10,9 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal, NamedTuple, Sequence, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult

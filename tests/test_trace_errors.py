@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -14,12 +14,12 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
-from test_cli import cli
-from test_store import row, write_as_before
-from test_viewer_apptest import app
 
 import spanlite
 from spanlite.store import Receiver, TraceStore, start_receiver
+from test_cli import cli
+from test_store import row, write_as_before
+from test_viewer_apptest import app
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,8 @@ import bisect
 import functools
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 REDACTED = "[REDACTED]"
 
@@ -39,7 +40,7 @@ def is_secret_name(name: str) -> bool:
         return True
     if low.endswith("token"):
         return _names_a_token(low)
-    return (low.endswith("key") or low.endswith("keys")) and _KEY_NAME.search(low) is not None
+    return low.endswith(("key", "keys")) and _KEY_NAME.search(low) is not None
 
 
 def _names_a_token(name: str) -> bool:
