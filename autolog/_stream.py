@@ -95,7 +95,7 @@ def _end_open_streams() -> None:
         guard(state.end, None, True)
 
 
-class _ProxyBase(wrapt.ObjectProxy):  # type: ignore[misc]
+class _ProxyBase(wrapt.ObjectProxy):  # type: ignore[type-arg]  # wrapt 1 cannot subscript it at runtime
     _self_state: _StreamState
     _self_response: Any
 
@@ -197,7 +197,7 @@ class AsyncStreamProxy(_ProxyBase):
             guard(self._self_state.end, None, True)
 
 
-class _ResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class _ResponseProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]  # wrapt 1 cannot subscript it at runtime
     """The HTTP response of a proxied stream: closing it means the caller is done with the stream."""
 
     _self_state: _StreamState

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -14,6 +15,9 @@ from opentelemetry.trace import Link, Status
 from spanlite.tracing import redaction
 from spanlite.tracing._guard import log_internal_error, logger
 from spanlite.tracing._openinference import openinference
+
+if TYPE_CHECKING:
+    from opentelemetry.util.types import AnyValue
 
 # The vocabularies exported spans may carry beside spanlite's own keys (``spanlite.*``, always sent: they make a
 # round trip through ``spanlite serve`` exact). ``gen_ai``: the OTel GenAI conventions (Datadog, Langfuse, Logfire,
@@ -148,7 +152,7 @@ class OTLPExporter(SpanExporter):
             start_time=span.start_time, end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
         )  # fmt: skip
 
-    def _attributes(self, attributes: Mapping[str, object] | None) -> dict[str, object]:
+    def _attributes(self, attributes: Mapping[str, AnyValue] | None) -> dict[str, AnyValue]:
         """Redacted, then in the conventions asked for: what is derived is derived from redacted values."""
         attributes = self._values(attributes)
         if self._openinference:
@@ -165,13 +169,13 @@ class OTLPExporter(SpanExporter):
             self._resource = (resource, Resource(self._values(resource.attributes), resource.schema_url))
         return self._resource[1]
 
-    def _values(self, attributes: Mapping[str, object] | None) -> dict[str, object]:
+    def _values(self, attributes: Mapping[str, AnyValue] | None) -> dict[str, AnyValue]:
         return {
             key: redaction.REDACTED if redaction.is_secret_entry(key, value) else self._value(value)
             for key, value in (attributes or {}).items()
         }
 
-    def _value(self, value: object) -> object:
+    def _value(self, value: AnyValue) -> AnyValue:
         if isinstance(value, str):
             return self._redact(value)
         if isinstance(value, (list, tuple)):

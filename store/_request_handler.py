@@ -140,6 +140,7 @@ def canned_reply(status: HTTPStatus, *, retry: bool = False) -> bytes:
 
 class Handler(BaseHTTPRequestHandler):
     context: Context  # set on the subclass each receiver makes
+    rfile: io.BufferedReader  # setup() makes it one, over the deadline reader
     protocol_version = "HTTP/1.1"  # keep-alive: OTel exporters reuse one connection
     # A response is written once, whole (a buffered wfile, flushed by http.server after each request), and sent
     # at once: a reply in two small writes would otherwise wait for the client's delayed ACK (~40 ms).

@@ -70,6 +70,7 @@ def pack_span(span: ReadableSpan) -> PackedSpan:
             span.get_span_context(), span.parent, span.status, span.attributes, span.events, span.links
         )  # fmt: skip
         name, start, end, resource = span.name, span.start_time, span.end_time, span.resource
+    assert context is not None  # every span the SDK ends has one
     return (
         context.trace_id,
         context.span_id,

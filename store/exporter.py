@@ -49,7 +49,7 @@ class Marshalled(NamedTuple):
     collector while the batch waits to be stored."""
 
     data: bytes
-    count: int
+    spans: int  # how many
 
 
 class WriteFailure(NamedTuple):
@@ -115,7 +115,12 @@ class SQLiteSpanExporter(SpanExporter):
         self._starter: threading.Thread | None = None  # "auto" starts its child in the background
         self._starting = threading.Lock()  # guards starting and losing the child
         ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (e := ref()) and e._after_fork())
+
+        def after_fork() -> None:
+            if (exporter := ref()) is not None:
+                exporter._after_fork()
+
+        os.register_at_fork(after_in_child=after_fork)
 
     def set_deadline(self, deadline: float | None) -> None:
         """Have every write, and ``shutdown``, give up at ``deadline`` (``time.monotonic()``) instead of waiting out
@@ -202,19 +207,19 @@ class SQLiteSpanExporter(SpanExporter):
         """Send ``(kind, batch, give_up_at)`` to the writer child if one runs; else write ``to_rows(batch)`` here."""
         if self._closed:  # a request still in flight as the receiver stops: no new writer child for it
             return WriteFailure("the store is closed", False)
-        marshalled = isinstance(batch, Marshalled)
-        child = self._child_for(batch.count if marshalled else len(batch))
+        marshalled = batch if isinstance(batch, Marshalled) else None
+        child = self._child_for(len(batch) if marshalled is None else marshalled.spans)
         if child is not None:
             try:
                 message = (kind, batch, give_up_at)
-                ok, error, permanent = child.send(batch.data) if marshalled else child.request(message)
+                ok, error, permanent = child.request(message) if marshalled is None else child.send(marshalled.data)
             except WriterGone as exc:
                 self._lose_child(child, exc)
             except ValueError:  # a value marshal cannot carry (a str subclass, say): this batch is written here
                 pass
             else:
                 return None if ok else WriteFailure(error or "write failed", permanent)
-        return self._write_here(marshal.loads(batch.data)[1] if marshalled else batch, to_rows, give_up_at)
+        return self._write_here(batch if marshalled is None else marshal.loads(marshalled.data)[1], to_rows, give_up_at)
 
     def _redacted(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return redact_rows(rows, self.redact) if self.redact is not None else rows

@@ -70,7 +70,8 @@ class QueueProcessor(SpanProcessor):
         # An exporter that can pack a batch (the SQLite one: plain bytes) is handed it packed, so the spans themselves
         # are let go before the wait for them to be stored: held through it, they would outlive two garbage
         # collections and be promoted to the oldest generation, whose full collections walk the whole app.
-        pack, send_packed = getattr(exporter, "pack", None), getattr(exporter, "export_packed", None)
+        pack: Any = getattr(exporter, "pack", None)
+        send_packed: Any = getattr(exporter, "export_packed", None)
         packs = callable(pack) and callable(send_packed)
         self._pack: Callable[[list[ReadableSpan]], Any] | None = pack if packs else None
         self._send: Callable[[Any], SpanExportResult] = send_packed if packs else exporter.export
@@ -89,7 +90,12 @@ class QueueProcessor(SpanProcessor):
         self._warned_late = False
         self._start_worker()
         ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (p := ref()) and p._after_fork())
+
+        def after_fork() -> None:
+            if (processor := ref()) is not None:
+                processor._after_fork()
+
+        os.register_at_fork(after_in_child=after_fork)
         _exit.close_at_exit(self)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -349,7 +355,8 @@ class QueueProcessor(SpanProcessor):
             return None, len(spans)
 
     def _backoff(self) -> float:
-        return min(self.delay_s * 2 ** max(self._failures - 1, 0), 2.0)
+        doubling: int = 2 ** max(self._failures - 1, 0)  # an int power is typed as Any (a negative one is a float)
+        return min(self.delay_s * doubling, 2.0)
 
     def _drop_queue(self, why: str) -> None:
         n = self._take_queue()

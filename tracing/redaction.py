@@ -75,7 +75,7 @@ def secrets(text: str) -> str:
     """Remove credentials; the built-in redaction, always applied."""
     text = redact_named(text)
     for hint, form, replacement in _FORMS:
-        if hint is None or (hint in text if type(hint) is str else hint.search(text)):
+        if hint is None or (hint in text if isinstance(hint, str) else hint.search(text)):
             text = form.sub(replacement, text)
     return text
 
