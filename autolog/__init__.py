@@ -10,8 +10,8 @@ import importlib
 import importlib.util
 import sys
 import threading
+from collections.abc import Callable
 from types import ModuleType
-from typing import Callable
 
 from spanlite.tracing._guard import guard
 

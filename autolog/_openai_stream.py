@@ -10,15 +10,16 @@ each module small.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import orjson
 
 from spanlite.tracing._guard import guard, internal_error
 
 from . import _record as rec
-from ._record import field
 from ._patch import Request
+from ._record import field
 
 _HEAD = ("id", "model", "created", "system_fingerprint", "service_tier")
 _FOLD_EVERY = 1024  # chunks (or their text) kept before folding: bounded memory on long streams, one pass per batch

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Iterable, Mapping
 from itertools import repeat
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from spanlite.tracing import attributes as attr
 from spanlite.tracing.serialize import MAX_FIELD_BYTES, to_json
@@ -79,7 +80,7 @@ def fields(data: Any, *keys: str) -> tuple[Any, ...]:
 def json_text(value: Any) -> str:
     """``to_json(plain(value))``; for a pydantic model, the same text from pydantic's own serialiser, which spares
     building the dicts first (about half the cost of recording a chat response)."""
-    if _pydantic_json(type(value)):
+    if _pydantic_json(type(value)):  # type: ignore[arg-type]  # a class is Hashable; mypy sees type.__hash__ unbound
         # What model_dump_json(warnings=False) returns, without its Python wrapper passing on a dozen defaults.
         text = value.__pydantic_serializer__.to_json(value, warnings=False).decode()
         if len(text) <= MAX_FIELD_BYTES // 4 or len(text.encode()) <= MAX_FIELD_BYTES:
@@ -103,7 +104,7 @@ def get(data: Any, *path: str | int) -> Any:
     """``data[path0][path1]…`` on plain data, ``None`` where anything along the way is missing."""
     for key in path:
         if type(data) is dict or isinstance(data, Mapping):  # exact dict first: an ABC check costs more
-            data = data.get(key)  # type: ignore[call-overload]
+            data = data.get(key)
         elif isinstance(data, list) and isinstance(key, int) and -len(data) <= key < len(data):
             data = data[key]
         else:

@@ -93,11 +93,7 @@ _exit_hook: list[bool] = []
 def wrap_stream(stream: Any, call: StreamCall, accumulator: Accumulator) -> Any:
     """The proxy the caller gets instead of ``stream``; its span ends when the stream does."""
     state = _StreamState(call, accumulator)
-    proxy: wrapt.ObjectProxy
-    if hasattr(type(stream), "__anext__"):
-        proxy = AsyncStreamProxy(stream, state)
-    else:
-        proxy = StreamProxy(stream, state)
+    proxy = AsyncStreamProxy(stream, state) if hasattr(type(stream), "__anext__") else StreamProxy(stream, state)
     if not _exit_hook:  # registered at the first stream, after spanlite's own exit flush: so it runs before it
         _exit_hook.append(True)
         atexit.register(_end_open_streams)
@@ -117,7 +113,7 @@ def _end_open_streams() -> None:
         guard(state.end, None, True)
 
 
-class _ProxyBase(wrapt.ObjectProxy):  # type: ignore[misc]
+class _ProxyBase(wrapt.ObjectProxy):  # type: ignore[type-arg]  # wrapt 1 cannot subscript it at runtime
     _self_state: _StreamState
     _self_response: Any
 
@@ -219,7 +215,7 @@ class AsyncStreamProxy(_ProxyBase):
             guard(self._self_state.end, None, True)
 
 
-class _ResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class _ResponseProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]  # wrapt 1 cannot subscript it at runtime
     """The HTTP response of a proxied stream: closing it means the caller is done with the stream."""
 
     _self_state: _StreamState

@@ -7,7 +7,8 @@ one of our model spans is open the client's tracer is switched off, so one call 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from spanlite.tracing import attributes as attr
 from spanlite.tracing._guard import guard

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from uuid import UUID
 
 import wrapt
@@ -71,8 +72,8 @@ class SpanHandler(BaseCallbackHandler):
         self._runs: dict[UUID, _Run] = {}
         self._lock = threading.Lock()
 
-    @property  # type: ignore[override]
-    def raise_error(self) -> bool:
+    @property
+    def raise_error(self) -> bool:  # type: ignore[override]  # a class attribute of LangChain's, read only here
         """Our own failures surface only under SPANLITE_STRICT=1 (LangChain logs and drops them otherwise)."""
         return strict()
 
@@ -141,7 +142,7 @@ class SpanHandler(BaseCallbackHandler):
         run.outer = OuterCall()
         run.outer_token = enter_outer_call(run.outer)
 
-    def on_llm_new_token(self, token: str, *, run_id: UUID, chunk: Any = None, **kwargs: Any) -> None:
+    def on_llm_new_token(self, token: str | list[Any], *, run_id: UUID, chunk: Any = None, **kwargs: Any) -> None:
         run = self._runs.get(run_id)
         if run is None or run.streamed:
             return
@@ -339,9 +340,9 @@ def _parts(content: Any) -> list[Any]:
 
 def _model_response(span: Span, response: Any) -> None:
     generations = [g for batch in getattr(response, "generations", None) or [] for g in batch]
-    messages = [getattr(g, "message", None) for g in generations]
+    messages: list[Any] = [getattr(g, "message", None) for g in generations]
     llm_output = getattr(response, "llm_output", None) or {}
-    meta = next((m.response_metadata for m in messages if getattr(m, "response_metadata", None)), {})
+    meta: dict[str, Any] = next((m.response_metadata for m in messages if getattr(m, "response_metadata", None)), {})
     values = rec.response_attributes(
         response_id=meta.get("id") or llm_output.get("id"),
         model=meta.get("model_name") or meta.get("model") or llm_output.get("model_name"),

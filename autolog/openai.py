@@ -8,7 +8,8 @@ Messages are recorded in the OTel GenAI shape: ``{"role", "parts": [{"type": "te
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from spanlite.tracing import attributes as attr
 from spanlite.tracing.kinds import SpanKind

@@ -14,8 +14,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -56,7 +57,8 @@ def callgrind_instructions(script: str, *args: str) -> int:
 
 def trace_workloads(tracer: Any) -> dict[str, Callable[[], object]]:
     """What both ``@trace`` benchmarks run: a small function with a small dict argument, alone and as a 10-span trace,
-    under a raw OTel span from ``tracer`` (``raw``, ``raw-ten``) and under ``@spanlite.trace`` (``trace``, ``trace-ten``).
+    under a raw OTel span from ``tracer`` (``raw``, ``raw-ten``) and under ``@spanlite.trace`` (``trace``,
+    ``trace-ten``).
     """
     import spanlite
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import bare_provider, callgrind_instructions, fake_llm_server, table  # noqa: E402
+from _common import bare_provider, callgrind_instructions, fake_llm_server, table
 
 CALLS = 20
 MODES = ("plain", "bare span", "spanlite", "openllmetry", "openinference")

@@ -14,15 +14,15 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import bare_provider, fake_llm_server, machine, table  # noqa: E402
+import openai
 
-import openai  # noqa: E402
-
-import spanlite  # noqa: E402
+import spanlite
+from _common import bare_provider, fake_llm_server, machine, table
 
 CALLS = 50
 ROUNDS = 31
@@ -93,7 +93,9 @@ def main() -> None:
         print(f"\n{CALLS} calls × {ROUNDS} rounds, medians (overhead: of the ratios within rounds); target < 5%")
         print(f"of the un-traced call; {machine()}")
         print("CPU is the whole process until every span is stored (the export thread reading responses and writing")
-        print("to SQLite included); caller CPU and wall are the calls alone, i.e. what autolog adds to the call itself.")
+        print(
+            "to SQLite included); caller CPU and wall are the calls alone, i.e. what autolog adds to the call itself."
+        )
         print("A bare OTel span (one attribute, a BatchSpanProcessor, an exporter that does nothing) is the least any")
         print("OTel instrumentation adds.")
 

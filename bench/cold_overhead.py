@@ -16,11 +16,13 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import (  # noqa: E402
+import spanlite
+from _common import (
     bare_provider,
     machine,
     table,
@@ -28,9 +30,7 @@ from _common import (  # noqa: E402
     wait_until_text_indexed,
     writer_child_cpu,
 )
-
-import spanlite  # noqa: E402
-from spanlite import _config  # noqa: E402
+from spanlite import _config
 
 CALLS = 200
 ROUNDS = 7
@@ -44,7 +44,9 @@ def app_work() -> None:
     sum(item["id"] for item in _OBJECTS[::2])
 
 
-def per_call_us(fn: Callable[[], object], cold: bool, flush: Callable[[], object], exporter: Any) -> tuple[float, float]:
+def per_call_us(
+    fn: Callable[[], object], cold: bool, flush: Callable[[], object], exporter: Any
+) -> tuple[float, float]:
     """CPU µs per call of ``fn`` in the calling thread, each call after ``app_work`` if ``cold``; and of the rest of
     tracing the calls, the flush included: this process's other threads and ``exporter``'s writer child."""
     spent = 0.0
@@ -90,9 +92,9 @@ def main() -> None:
             row += [f"{figures[name, cold]:.1f}", f"{figures[name, cold] / figures[base, cold]:.2f}×"]
         rows.append(tuple(row))
     print(table(rows))
-    print(f"\n{CALLS} calls × {ROUNDS} interleaved rounds, medians; the calling thread's CPU time, cold: each call after")
-    print("a sweep over 16 MB; the last figures add the CPU of exporting them (the other threads, the flush) and of")
-    print(f"spanlite's writer process storing and indexing them; {machine()}")
+    print(f"\n{CALLS} calls × {ROUNDS} interleaved rounds, medians; the calling thread's CPU time, cold: each call")
+    print("after a sweep over 16 MB; the last figures add the CPU of exporting them (the other threads, the flush) and")
+    print(f"of spanlite's writer process storing and indexing them; {machine()}")
 
 
 if __name__ == "__main__":

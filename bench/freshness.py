@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, table  # noqa: E402
-
-import spanlite  # noqa: E402
-from spanlite.store import TraceStore  # noqa: E402
+import spanlite
+from _common import machine, table
+from spanlite.store import TraceStore
 
 SAMPLES = 30
 

@@ -14,14 +14,15 @@ import gc
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import (  # noqa: E402
+from _common import (
     Nowhere,
     bare_provider,
     machine,
@@ -30,9 +31,8 @@ from _common import (  # noqa: E402
     trace_workloads,
     wait_until_text_indexed,
 )
-
-from spanlite.store import SQLiteSpanExporter  # noqa: E402
-from spanlite.tracing import _provider  # noqa: E402
+from spanlite.store import SQLiteSpanExporter
+from spanlite.tracing import _provider
 
 CALLS = 2_000
 ROUNDS = 100
@@ -78,9 +78,13 @@ def main() -> None:
         "raw OTel span (no-op exporter)": (run["raw"], raw, None),
         "@trace, no-op exporter": (run["trace"], spanlite_provider(Nowhere()), None),
         "@trace → SQLite, spans let go before the wait (now)": (run["trace"], spanlite_provider(let_go), let_go.path),
-        "@trace → SQLite, spans held through the wait (before)": (run["trace"], spanlite_provider(Held(held)), held.path),
+        "@trace → SQLite, spans held through the wait (before)": (
+            run["trace"],
+            spanlite_provider(Held(held)),
+            held.path,
+        ),
     }
-    counted = {name: (0, 0.0) for name in cases}
+    counted = dict.fromkeys(cases, (0, 0.0))
     collections = Collections()
     for _ in range(ROUNDS):
         for name, (fn, provider, store) in cases.items():

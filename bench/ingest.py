@@ -16,24 +16,24 @@ from __future__ import annotations
 
 import http.client
 import os
+import random
 import resource
 import shutil
-import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import TRACES_PATH, Serve, machine, table  # noqa: E402
-
-import spanlite  # noqa: E402
-from spanlite.store import TraceStore  # noqa: E402
+import spanlite
+from _common import TRACES_PATH, Serve, machine, table
+from spanlite.store import TraceStore
 
 SPANS = 60_000
 HELD = 500_000  # spans already in the store for the last run: index pages no longer all fit in the cache

@@ -16,15 +16,16 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import (  # noqa: E402
+from _common import (
     Nowhere,
     Serve,
     bare_provider,
@@ -35,9 +36,8 @@ from _common import (  # noqa: E402
     wait_until_text_indexed,
     writer_child_cpu,
 )
-
-from spanlite.store import SQLiteSpanExporter, TraceStore  # noqa: E402
-from spanlite.tracing import _provider  # noqa: E402
+from spanlite.store import SQLiteSpanExporter, TraceStore
+from spanlite.tracing import _provider
 
 CALLS = 2_000
 ROUNDS = 7

@@ -14,16 +14,16 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, table  # noqa: E402
-
-from spanlite.store import TraceStore  # noqa: E402
-from spanlite.store._db import open_connection  # noqa: E402
-from spanlite.store._rows import span_row  # noqa: E402
-from spanlite.store._writer import index_text, write_spans  # noqa: E402
+from _common import machine, table
+from spanlite.store import TraceStore
+from spanlite.store._db import open_connection
+from spanlite.store._rows import span_row
+from spanlite.store._writer import index_text, write_spans
 
 SPANS_PER_TRACE = 10
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "claude-haiku-4", "llama-3.1-70b"]
@@ -35,7 +35,7 @@ RESOURCES = [
     for name in ("agent-api", "search", "checkout", "billing", "rare-batch")
 ]  # fmt: skip
 # Text follows Zipf's law, as natural language does: a few words are everywhere, most are rare.
-COMMON = (
+COMMON = (  # noqa: SIM905 - a paragraph of words reads better than a column of them
     "refund policy order shipping warranty invoice account password delivery return exchange discount coupon "
     "tracking address payment subscription cancel upgrade battery screen charger laptop phone camera"
 ).split()

@@ -15,14 +15,14 @@ import subprocess
 import sys
 import time
 import types
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, table  # noqa: E402
-
-from spanlite.store import _rows  # noqa: E402
-from spanlite.tracing import redaction, serialize  # noqa: E402
+from _common import machine, table
+from spanlite.store import _rows
+from spanlite.tracing import redaction, serialize
 
 BASE = "4d3babb"  # the branch point of this work
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +51,7 @@ def model_call(outputs: Any, note: str = "") -> dict[str, Any]:
     attributes = {
         "spanlite.span.kind": "CHAT_MODEL",
         "spanlite.inputs": to_json({"messages": messages, "model": "gpt-4o-mini", "max_tokens": 512,
-                                    "temperature": 0.2}),  # fmt: skip
+                                    "temperature": 0.2}),
         "spanlite.outputs": to_json(outputs),
         "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini",
         "gen_ai.response.model": "gpt-4o-mini-2024-07-18", "gen_ai.response.id": "chatcmpl-9fQ2x7Lk",

@@ -19,7 +19,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, table
-
 from spanlite.store._db import open_connection
 
 PROCESSES = 7

@@ -15,15 +15,15 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, table  # noqa: E402
-from query import _row, _words  # noqa: E402
-
-from spanlite.store._db import open_connection  # noqa: E402
-from spanlite.store._writer import index_text, write_spans  # noqa: E402
+from _common import machine, table
+from query import _row, _words
+from spanlite.store._db import open_connection
+from spanlite.store._writer import index_text, write_spans
 
 
 def zipf_text(rng: random.Random, i: int) -> dict[str, Any]:

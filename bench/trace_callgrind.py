@@ -4,9 +4,10 @@ The same cases as ``overhead.py``, but counted in instructions, which repeat exa
 runs in its own process; ``SPANS`` spans (in single-span or 10-span traces), flushed every ``FLUSH_EVERY`` spans,
 run inside one ``functools.reduce``, the counted part (see ``_common.callgrind_instructions``). As many spans wait
 for each flush in every case, so the garbage collector's share (it walks every waiting span) is alike; it still
-varies by a few percent from run to run, as a full collection falls inside the counted part or not. The flush exports from the calling thread, so what the app's export
-thread does for each span (for spanlite: reading the span into plain values and handing it to the writer process)
-is counted too; the writer process's own work is not (it is in ``overhead.py``).
+varies by a few percent from run to run, as a full collection falls inside the counted part or not. The flush
+exports from the calling thread, so what the app's export thread does for each span (for spanlite: reading the span
+into plain values and handing it to the writer process) is counted too; the writer process's own work is not (it is
+in ``overhead.py``).
 
     python bench/trace_callgrind.py            # needs valgrind; takes about a minute
 """
@@ -18,11 +19,11 @@ import functools
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import callgrind_instructions, table, trace_workloads  # noqa: E402
+from _common import callgrind_instructions, table, trace_workloads
 
 SPANS = 1_000
 FLUSH_EVERY = 200

@@ -4,7 +4,8 @@ holding up the end of the process."""
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -15,6 +16,9 @@ from spanlite.tracing import redaction
 from spanlite.tracing._exporters import DeadlineExporter
 from spanlite.tracing._guard import log_internal_error, logger
 from spanlite.tracing._openinference import openinference
+
+if TYPE_CHECKING:
+    from opentelemetry.util.types import AnyValue
 
 # The vocabularies exported spans may carry beside spanlite's own keys (``spanlite.*``, always sent: they make a
 # round trip through ``spanlite serve`` exact). ``gen_ai``: the OTel GenAI conventions (Datadog, Langfuse, Logfire,
@@ -149,7 +153,7 @@ class OTLPExporter(SpanExporter, DeadlineExporter):
             start_time=span.start_time, end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
         )  # fmt: skip
 
-    def _attributes(self, attributes: Mapping[str, object] | None) -> dict[str, object]:
+    def _attributes(self, attributes: Mapping[str, AnyValue] | None) -> dict[str, AnyValue]:
         """Redacted, then in the conventions asked for: what is derived is derived from redacted values."""
         attributes = self._values(attributes)
         if self._openinference:
@@ -166,13 +170,13 @@ class OTLPExporter(SpanExporter, DeadlineExporter):
             self._resource = (resource, Resource(self._values(resource.attributes), resource.schema_url))
         return self._resource[1]
 
-    def _values(self, attributes: Mapping[str, object] | None) -> dict[str, object]:
+    def _values(self, attributes: Mapping[str, AnyValue] | None) -> dict[str, AnyValue]:
         return {
             key: redaction.REDACTED if redaction.is_secret_entry(key, value) else self._value(value)
             for key, value in (attributes or {}).items()
         }
 
-    def _value(self, value: object) -> object:
+    def _value(self, value: AnyValue) -> AnyValue:
         if isinstance(value, str):
             return self._redact(value)
         if isinstance(value, (list, tuple)):

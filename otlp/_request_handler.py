@@ -18,12 +18,13 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from socket import SHUT_WR, socket
-from typing import Any, Callable
+from typing import Any
 
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
@@ -139,6 +140,7 @@ def canned_reply(status: HTTPStatus, *, retry: bool = False) -> bytes:
 
 class Handler(BaseHTTPRequestHandler):
     context: Context  # set on the subclass each receiver makes
+    rfile: io.BufferedReader  # setup() makes it one, over the deadline reader
     protocol_version = "HTTP/1.1"  # keep-alive: OTel exporters reuse one connection
     # A response is written once, whole (a buffered wfile, flushed by http.server after each request), and sent
     # at once: a reply in two small writes would otherwise wait for the client's delayed ACK (~40 ms).
@@ -180,7 +182,7 @@ class Handler(BaseHTTPRequestHandler):
             self._note(HTTPStatus.REQUEST_TIMEOUT, "timeout", "the request took too long to arrive; connection closed")
             self._send_and_close(canned_reply(HTTPStatus.REQUEST_TIMEOUT))
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
+    def do_POST(self) -> None:
         content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         json_reply = content_type != _PROTOBUF and content_type != "application/protobuf"
         try:
@@ -220,7 +222,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._reply(HTTPStatus.OK, _PROTOBUF, _PROTOBUF_SUCCESS)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         message = f"POST OTLP traces to {TRACES_PATH}"
         self._note(HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed", message)
         self._reply_status(HTTPStatus.METHOD_NOT_ALLOWED, message, True)
@@ -369,7 +371,7 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the http.server signature
+    def log_message(self, format: str, *args: Any) -> None:
         logger.debug("spanlite receiver %s: " + format, self.address_string(), *args)
 
 

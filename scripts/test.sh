@@ -9,7 +9,8 @@
 # two cores well (all three in 5.5 minutes on a busy 2-core machine, each 4.5 of them), and no test has to be made
 # safe to share a process pool. What they do share was made safe for it: the packaging test builds its wheel from a
 # copy of the tree, the browser test writes its artifacts per interpreter. Installs run one after another: an
-# editable install writes spanlite.egg-info into the tree.
+# editable install writes spanlite.egg-info into the tree. The static checks (scripts/check.sh: ruff, ruff format,
+# mypy) run beside the suites, once, on 3.11; any finding fails the run as a failed test does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -86,6 +87,9 @@ for i in "${!venvs[@]}"; do
   fi
   pids+=($!)
 done
+PYTHON=${venvs[0]}/bin/python bash scripts/check.sh >"$logs/check.log" 2>&1 &
+check_pid=$!
+pids+=("$check_pid")
 
 summary=() failed=0
 for i in "${!venvs[@]}"; do
@@ -103,6 +107,18 @@ for i in "${!venvs[@]}"; do
     failed=1
   fi
 done
+status=0
+wait "$check_pid" || status=$?
+echo
+echo "=== Static checks: ruff, ruff format, mypy (whole log: $logs/check.log) ==="
+if [ "$status" = 0 ]; then
+  tail -n 3 "$logs/check.log"
+  summary+=("static checks passed")
+else
+  tail -n 60 "$logs/check.log"
+  summary+=("static checks FAILED (exit $status)")
+  failed=1
+fi
 echo
 printf -v ran '%s; ' "${summary[@]}"
 echo "scripts/test.sh: ${ran%; }"

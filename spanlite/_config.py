@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Literal, Sequence
+from typing import TYPE_CHECKING, Literal
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import Resource

@@ -74,7 +74,7 @@ def _start_watching() -> None:
     """Have a thread see each signal arrive, through the wakeup fd, unless this process has one already (the app's,
     asyncio's, a forkserver's): then the race stays, as in any app with a SIGTERM handler of its own."""
     global _watch
-    if _watch is not None and _watch[0] == os.getpid() or not hasattr(signal, "pthread_sigmask"):
+    if (_watch is not None and _watch[0] == os.getpid()) or not hasattr(signal, "pthread_sigmask"):
         return
     read, write = os.pipe()
     os.set_blocking(write, False)  # the C handler must never wait to write

@@ -11,8 +11,9 @@ import os
 import secrets
 import stat
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence, TextIO
+from typing import Any, TextIO
 
 import orjson
 

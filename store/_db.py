@@ -14,8 +14,9 @@ import os
 import sqlite3
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Literal
+from typing import TYPE_CHECKING, Literal
 
 from spanlite.tracing import _settings
 
@@ -193,7 +194,7 @@ def _lock(fd: int, directory: Path) -> bool:
             return True
         except BlockingIOError:
             if time.monotonic() > deadline:
-                raise StoreError(f"another process has been making a trace store in {directory} for too long")
+                raise StoreError(f"another process has been making a trace store in {directory} for too long") from None
             time.sleep(0.005)
         except OSError:  # a file system without locks
             return False

@@ -20,7 +20,7 @@ MIGRATION_SET = "spanlite"  # the name its rows in ``_sqlite_migrations`` carry
 
 
 def m001_initial(db: Database) -> None:
-    db["spans"].create(
+    db.table("spans").create(
         {
             "span_id": str,
             "trace_id": str,
@@ -42,12 +42,12 @@ def m001_initial(db: Database) -> None:
         pk="span_id",
         not_null={"trace_id", "name", "kind", "start_ns", "end_ns", "status"},
     )
-    db["spans"].create_index(["trace_id"])
-    db["spans"].create_index(["kind", "start_ns"])
-    db["spans"].create_index(["model", "start_ns"])
-    db["spans"].enable_fts(["inputs", "outputs"], create_triggers=True)
+    db.table("spans").create_index(["trace_id"])
+    db.table("spans").create_index(["kind", "start_ns"])
+    db.table("spans").create_index(["model", "start_ns"])
+    db.table("spans").enable_fts(["inputs", "outputs"], create_triggers=True)
 
-    db["traces"].create(
+    db.table("traces").create(
         {
             "trace_id": str,
             "name": str,
@@ -70,16 +70,16 @@ def m001_initial(db: Database) -> None:
         pk="trace_id",
         not_null={"start_ns", "end_ns", "status", "span_count"},
     )
-    db["traces"].create_index(["start_ns"])
-    db["traces"].create_index(["session_id", "start_ns"])
-    db["traces"].create_index(["status", "start_ns"])
+    db.table("traces").create_index(["start_ns"])
+    db.table("traces").create_index(["session_id", "start_ns"])
+    db.table("traces").create_index(["status", "start_ns"])
     # One row per (tag, trace) so that a tag filter is an index lookup, not a scan of every trace's JSON.
     db.execute(
         "CREATE TABLE trace_tags (tag TEXT NOT NULL, trace_id TEXT NOT NULL, PRIMARY KEY (tag, trace_id)) WITHOUT ROWID"
     )
     db.execute("CREATE INDEX idx_trace_tags_trace_id ON trace_tags (trace_id)")
 
-    db["feedback"].create(
+    db.table("feedback").create(
         {
             "id": int,
             "trace_id": str,
@@ -102,12 +102,12 @@ def m001_initial(db: Database) -> None:
     )
 
     # Counters the store keeps about itself, e.g. spans a process had to drop.
-    db["counters"].create({"name": str, "value": int}, pk="name")
+    db.table("counters").create({"name": str, "value": int}, pk="name")
 
 
 def m002_feedback_definitions(db: Database) -> None:
     # What feedback a team collects (e.g. `correctness` bool, `helpfulness` 1-5, `category` from a list).
-    db["feedback_definitions"].create(
+    db.table("feedback_definitions").create(
         {
             "name": str,
             "type": str,
@@ -120,7 +120,7 @@ def m002_feedback_definitions(db: Database) -> None:
         pk="name",
         not_null={"type", "created_ns"},
     )
-    db["feedback"].create_index(["name", "trace_id"])
+    db.table("feedback").create_index(["name", "trace_id"])
 
 
 def m003_index_text_per_batch(db: Database) -> None:
@@ -174,9 +174,9 @@ def m007_spans_keyed_by_trace(db: Database) -> None:
     # table is copied, rowids kept: the text index refers to spans by rowid.
     columns = ", ".join(
         f"[{c.name}] {c.type}{' NOT NULL' if c.notnull or c.name == 'span_id' else ''}"
-        for c in db["spans"].columns
+        for c in db.table("spans").columns
     )
-    names = ", ".join(f"[{c.name}]" for c in db["spans"].columns)
+    names = ", ".join(f"[{c.name}]" for c in db.table("spans").columns)
     if (spans := db.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]) > 100_000:
         logger.warning("spanlite is re-keying the store's %d spans by trace, once: about 12 s a million", spans)
     db.execute("DROP TRIGGER IF EXISTS spans_ad")
@@ -226,7 +226,7 @@ def m009_error_traces_index(db: Database) -> None:
 
 def m010_span_links(db: Database) -> None:
     # The spans a span links to (a batch consumer to the requests it serves, say): JSON, as its events are.
-    db["spans"].add_column("links", str)
+    db.table("spans").add_column("links", str)
 
 
 def m011_resources(db: Database) -> None:
@@ -234,10 +234,10 @@ def m011_resources(db: Database) -> None:
     # ...), kept once per distinct resource rather than in each span's row: a process's every span shares one.
     # ``trace_resources`` says which resources a trace's spans came from, so that a service filter is an index
     # lookup, as a tag filter is; its rows are the trace's resources the Trace page shows.
-    db["resources"].create({"id": int, "service": str, "attributes": str}, pk="id", not_null={"attributes"})
+    db.table("resources").create({"id": int, "service": str, "attributes": str}, pk="id", not_null={"attributes"})
     db.execute("CREATE UNIQUE INDEX idx_resources_attributes ON resources (attributes)")
     db.execute("CREATE INDEX idx_resources_service ON resources (service) WHERE service IS NOT NULL")
-    db["spans"].add_column("resource_id", int)
+    db.table("spans").add_column("resource_id", int)
     db.execute(
         "CREATE TABLE trace_resources (resource_id INTEGER NOT NULL, trace_id TEXT NOT NULL, "
         "PRIMARY KEY (resource_id, trace_id)) WITHOUT ROWID"

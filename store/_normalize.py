@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import operator
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 
@@ -190,7 +191,7 @@ def _kind(a: Mapping[str, Any], out: Mapping[str, Any]) -> str | None:
     operation = str(a.get(attr.GEN_AI_OPERATION_NAME) or a.get(attr.LLM_REQUEST_TYPE) or "")
     by_operation = _OPERATIONS.get(operation.lower()) or _NAMED_KINDS.get(operation.upper())
     if by_operation in _MODEL_CALLS:
-        return by_operation.value  # type: ignore[union-attr]
+        return by_operation.value
     kind = _TRACELOOP_KINDS.get(str(a.get(attr.TRACELOOP_SPAN_KIND, "")).lower()) or by_operation
     if kind is None and (out.get(attr.GEN_AI_INPUT_MESSAGES) or a.get(attr.GEN_AI_INPUT_MESSAGES)):
         kind = SpanKind.CHAT_MODEL

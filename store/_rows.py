@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import orjson
 from opentelemetry.sdk.trace import ReadableSpan
@@ -69,6 +70,7 @@ def pack_span(span: ReadableSpan) -> PackedSpan:
             span.get_span_context(), span.parent, span.status, span.attributes, span.events, span.links
         )  # fmt: skip
         name, start, end, resource = span.name, span.start_time, span.end_time, span.resource
+    assert context is not None  # every span the SDK ends has one
     return (
         context.trace_id,
         context.span_id,

@@ -20,7 +20,7 @@ HITS = "SELECT rowid FROM spans_fts WHERE spans_fts MATCH ?"
 def catch_up(conn: sqlite3.Connection, limit: int | None = CHUNK) -> int:
     """Index up to ``limit`` spans not yet indexed (all of them for ``None``); call inside a write transaction."""
     start = indexed_upto(conn)
-    end = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
+    end: int = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
     if limit is not None:
         end = min(end, start + limit)
     if end <= start:

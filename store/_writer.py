@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import operator
 import sqlite3
-from typing import Any, Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
+from typing import Any
 
 import orjson
 
@@ -276,7 +277,7 @@ def _bounded_json(merged: list[str] | dict[str, Any]) -> str:
     text = orjson.dumps(merged).decode()
     if len(text) <= MAX_FIELD_BYTES:
         return text
-    items = list(merged.items()) if isinstance(merged, dict) else merged
+    items: list[Any] = list(merged.items()) if isinstance(merged, dict) else merged
     size, keep = 2, 0
     for item in items:
         size += len(orjson.dumps(item)) + 1  # a tag, or a [key, value] pair about as long as "key":value

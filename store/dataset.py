@@ -5,7 +5,8 @@ The shape an evaluation dataset wants: what went in, what came out, and what peo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas

@@ -154,9 +154,9 @@ def get_definitions(store: TraceStore) -> dict[str, FeedbackDefinition]:
         r["name"]: FeedbackDefinition(
             name=r["name"], type=r["type"], min_value=r["min_value"], max_value=r["max_value"],
             categories=orjson.loads(r["categories"]) if r["categories"] else None, description=r["description"],
-        )  # fmt: skip
+        )
         for r in rows
-    }
+    }  # fmt: skip
 
 
 def parse_condition(text: str) -> tuple[str, str, FeedbackValue]:

@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import anthropic
 import pydantic
 import pytest
 
+import fake_llm_server as fake
 import spanlite
+from fake_llm_server import TEXT, FakeLLMServer
 from spanlite.store import SpanRecord
 from spanlite.tracing import attributes as attr
-
-import fake_llm_server as fake
-from fake_llm_server import TEXT, FakeLLMServer
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
 TOOLS = [{"name": "weather", "description": "Weather", "input_schema": {"type": "object"}}]

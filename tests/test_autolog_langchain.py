@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import warnings
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -21,10 +22,9 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
 import spanlite
+from fake_llm_server import OPENAI_USAGE, TEXT, TEXT_PIECES, FakeLLMServer
 from spanlite.store import SpanRecord
 from spanlite.tracing import attributes as attr
-
-from fake_llm_server import OPENAI_USAGE, TEXT, TEXT_PIECES, FakeLLMServer
 
 with warnings.catch_warnings():  # moved to langchain.agents in LangGraph 1.0; still the prebuilt ReAct graph
     warnings.simplefilter("ignore")
@@ -360,7 +360,7 @@ def test_interrupt_is_not_an_error(server: FakeLLMServer) -> None:
 
     graph = StateGraph(State).add_node("ask", ask).add_edge(START, "ask").add_edge("ask", END)
     app = graph.compile(checkpointer=InMemorySaver())
-    result, top, spans = trace_of(lambda: app.invoke({"answer": ""}, {"configurable": {"thread_id": "1"}}))
+    result, _top, spans = trace_of(lambda: app.invoke({"answer": ""}, {"configurable": {"thread_id": "1"}}))
     assert "__interrupt__" in result
     node = next(s for s in spans if s.name == "ask")
     assert node.status == "OK"

@@ -6,21 +6,21 @@ import asyncio
 import gc
 import os
 import warnings
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # never fetch the cost map from the internet at import
 
-import litellm  # noqa: E402
-import openai  # noqa: E402  (LiteLLM's errors subclass the OpenAI SDK's)
+import litellm
+import openai  # LiteLLM's errors subclass the OpenAI SDK's
 
-import spanlite  # noqa: E402
-from spanlite.store import SpanRecord  # noqa: E402
-from spanlite.tracing import attributes as attr  # noqa: E402
-
-import fake_llm_server as fake  # noqa: E402
-from fake_llm_server import TEXT, FakeLLMServer  # noqa: E402
+import fake_llm_server as fake
+import spanlite
+from fake_llm_server import TEXT, FakeLLMServer
+from spanlite.store import SpanRecord
+from spanlite.tracing import attributes as attr
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
 # LiteLLM's own TypedDicts (an OAuth device-code type) trip a pydantic warning on first use; not ours to fix.

@@ -11,18 +11,18 @@ import contextlib
 import gc
 import subprocess
 import sys
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
 
 import openai
 import pydantic
 import pytest
 
+import fake_llm_server as fake
 import spanlite
+from fake_llm_server import JSON_ANSWER, TEXT, FakeLLMServer
 from spanlite.store import SpanRecord
 from spanlite.tracing import attributes as attr
-
-import fake_llm_server as fake
-from fake_llm_server import JSON_ANSWER, TEXT, FakeLLMServer
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
 TOOLS = [
@@ -366,7 +366,7 @@ def responses(server: FakeLLMServer, is_async: bool, **kwargs: Any) -> Callable[
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 def test_responses_matrix(server: FakeLLMServer, is_async: bool, stream: bool, model: str) -> None:
-    seen, span = both(responses(server, is_async, model=model, stream=stream))
+    _seen, span = both(responses(server, is_async, model=model, stream=stream))
     if model.startswith("error"):
         assert span.status == "ERROR" and span.attributes[attr.HTTP_RESPONSE_STATUS_CODE] == 429
         return
@@ -522,7 +522,7 @@ def test_dropped_stream_that_cannot_be_hashed_ends_its_span() -> None:
             raise AssertionError("compared")
 
     class Call:
-        ended: list[bool] = []
+        ended: ClassVar[list[bool]] = []
 
         def finish_stream(self, accumulator: Any, exc: BaseException | None, closed_early: bool) -> None:
             self.ended.append(closed_early)
@@ -583,7 +583,7 @@ def test_failing_stream_accumulator_keeps_stream_intact(
 
     monkeypatch.setattr(_openai_stream.ChatStream, "add", _boom)
     monkeypatch.setattr(_openai_stream.ChatStream, "is_token", _boom)
-    seen, span = both(chat(server, model="gpt-4o", stream=True))
+    seen, _span = both(chat(server, model="gpt-4o", stream=True))
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in seen[1]) == TEXT
 
 
@@ -591,5 +591,5 @@ def test_failing_stream_wrapper_returns_sdk_stream(server: FakeLLMServer, lenien
     from spanlite.autolog import _stream
 
     monkeypatch.setattr(_stream, "wrap_stream", _boom)
-    seen, span = both(chat(server, model="gpt-4o", stream=True, stream_options={"include_usage": True}))
+    seen, _span = both(chat(server, model="gpt-4o", stream=True, stream_options={"include_usage": True}))
     assert len(seen[1]) == 6

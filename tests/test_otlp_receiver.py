@@ -9,8 +9,9 @@ import os
 import signal
 import socket
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 import pytest

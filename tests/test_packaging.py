@@ -26,10 +26,8 @@ def test_wheel_installs_the_component_folders_under_spanlite(tmp_path: Path) -> 
     # another interpreter at the same time (scripts/test.sh) may be building too.
     source = tmp_path / "source"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests"))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(source)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+    wheel_command = ["pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(source)]
+    subprocess.run([sys.executable, "-m", *wheel_command], check=True, capture_output=True, timeout=300)
     (wheel,) = tmp_path.glob("spanlite-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {"spanlite/store/query.py", "spanlite/otlp/receiver.py", "spanlite/py.typed"} <= set(names)
@@ -38,7 +36,8 @@ def test_wheel_installs_the_component_folders_under_spanlite(tmp_path: Path) -> 
     env_dir = tmp_path / "fresh"
     venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
-    site = Path(subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = Path(subprocess.check_output([python, "-c", purelib], text=True).strip())
     zipfile.ZipFile(wheel).extractall(site)
     # Dependencies come from the test environment, without its editable spanlite (.pth files there are not run).
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")

@@ -8,9 +8,10 @@ import sys
 import textwrap
 import threading
 import urllib.request
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -85,14 +86,14 @@ def test_a_trace_spans_two_processes(service_b: str, store: TraceStore) -> None:
 
 
 class _Service(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         with extract_traceparent(self.headers):
             with spanlite.start_span("answer", kind="AGENT"):
                 pass
         self.send_response(204)
         self.end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 

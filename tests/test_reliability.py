@@ -19,7 +19,9 @@ from spanlite import _config
 from spanlite.store import TraceStore
 
 
-def run_script(script: str, *args: str, env: dict[str, str] | None = None, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def run_script(
+    script: str, *args: str, env: dict[str, str] | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
     import os
 
     environment = {**os.environ, "SPANLITE_STRICT": "0", **(env or {})}
@@ -48,7 +50,9 @@ def test_store_locked_by_another_process_for_seconds_loses_nothing(db_path: Path
         assert (store.stats()["spans"], store.stats()["dropped_spans"]) == (200, 0)
 
 
-def test_read_only_store_drops_and_counts_without_raising(db_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_read_only_store_drops_and_counts_without_raising(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr("spanlite.tracing._processor.MAX_ATTEMPTS", 2)
     processor = _config._pipeline.processors[0]  # type: ignore[union-attr]
     exporter = processor.exporter
@@ -248,7 +252,8 @@ def test_span_names_and_attributes_of_any_type() -> None:
         def __repr__(self) -> str:
             raise ValueError("no")
 
-    with spanlite.start_span(12345, attributes={1: Weird(), "list": [1, "a", None], "none": None, "b": b"\x00"}) as span:  # type: ignore[arg-type]
+    weird_attributes = {1: Weird(), "list": [1, "a", None], "none": None, "b": b"\x00"}
+    with spanlite.start_span(12345, attributes=weird_attributes) as span:  # type: ignore[arg-type]
         span.set_attribute(("tuple", "key"), {1, 2})  # type: ignore[arg-type]
         span.add_event(None, {"x": float("inf")})  # type: ignore[arg-type]
     assert spanlite.flush()
@@ -280,9 +285,13 @@ def test_secrets_never_reach_the_store(db_path: Path) -> None:
     from spanlite.tracing.redaction import emails
 
     spanlite.configure(db=db_path, redact=emails)
-    with spanlite.start_span("call", inputs={"headers": {"Authorization": "Bearer abcdefghijklmnopqrstuvwxyz"},
-                                             "api_key": "plain-secret", "note": "key sk-ant-abcdefghijklmnopqrstuvwxyz0123",
-                                             "contact": "ada@example.com"}) as span:  # fmt: skip
+    inputs = {
+        "headers": {"Authorization": "Bearer abcdefghijklmnopqrstuvwxyz"},
+        "api_key": "plain-secret",
+        "note": "key sk-ant-abcdefghijklmnopqrstuvwxyz0123",
+        "contact": "ada@example.com",
+    }
+    with spanlite.start_span("call", inputs=inputs) as span:
         span.set_attribute("aws", "AKIAABCDEFGHIJKLMNOP")
     spanlite.flush()
     with TraceStore(db_path) as store:
@@ -377,7 +386,8 @@ def test_hundred_megabyte_and_odd_inputs_are_stored_bounded(db_path: Path) -> No
     def ingest(document: str, raw: bytes, broken: str, numbers: list[float], nested: Any) -> int:
         return len(document)
 
-    assert ingest("x" * 100_000_000, b"\xff\xfe" * 1000, "bad \udcff text", [float("nan"), float("inf")], deep) == 100_000_000
+    result = ingest("x" * 100_000_000, b"\xff\xfe" * 1000, "bad \udcff text", [float("nan"), float("inf")], deep)
+    assert result == 100_000_000
     spanlite.flush()
     span = spanlite.get_trace(spanlite.search_traces()[0].trace_id).spans[0]  # type: ignore[union-attr]
     assert span.inputs["document"]["original_bytes"] == 100_000_000
@@ -392,7 +402,8 @@ def test_viewer_binds_to_this_machine_only_by_default(tmp_path: Path) -> None:
 
     argv, _ = viewer_command(tmp_path / "t.db", port=8501)
     assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
-    help_text = subprocess.run([sys.executable, "-m", "spanlite.cli", "ui", "--help"], capture_output=True, text=True).stdout
+    ui_help = [sys.executable, "-m", "spanlite.cli", "ui", "--help"]
+    help_text = subprocess.run(ui_help, capture_output=True, text=True).stdout
     assert "127.0.0.1" in help_text
 
 
@@ -409,7 +420,9 @@ def test_redaction_of_a_row_falls_back_per_column_when_text_holds_nul() -> None:
 
 
 @pytest.mark.parametrize("writer", ["thread", "process"])
-def test_a_span_that_cannot_be_stored_costs_only_itself(db_path: Path, writer: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_span_that_cannot_be_stored_costs_only_itself(
+    db_path: Path, writer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SPANLITE_WRITER", writer)
     spanlite.configure(db=db_path)
     too_deep = '{"a":' * 300 + "1" + "}" * 300  # valid JSON, but beyond what the store's JSON writer nests

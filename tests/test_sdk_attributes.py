@@ -12,7 +12,6 @@ import spanlite
 from spanlite.store import TraceStore
 from spanlite.tracing.span import otel_values
 
-
 LIMITS = pytest.mark.parametrize(
     "limits",
     [SpanLimits(), SpanLimits(max_span_attribute_length=2), SpanLimits(max_span_attributes=3)],
@@ -21,7 +20,9 @@ LIMITS = pytest.mark.parametrize(
 
 
 def values() -> dict[str, object]:
-    return otel_values({"a": "text", "n": 3, "x": 1.5, "ok": True, "tags": ["p", "q"], "cfg": {"k": [1]}, "": "dropped"})
+    return otel_values(
+        {"a": "text", "n": 3, "x": 1.5, "ok": True, "tags": ["p", "q"], "cfg": {"k": [1]}, "": "dropped"}
+    )
 
 
 @LIMITS

@@ -15,9 +15,10 @@ import subprocess
 import sys
 import threading
 import zlib
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from google.protobuf import json_format
@@ -271,7 +272,7 @@ class _Capture(BaseHTTPRequestHandler):
 
     bodies: list[bytes]
 
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         encoding = self.headers.get("Content-Encoding")
         if encoding == "gzip":

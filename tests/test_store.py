@@ -14,8 +14,9 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -33,10 +34,11 @@ from spanlite.tracing._processor import QueueProcessor
 
 def row(trace: str, span: str, parent: str | None, start: int, **extra: Any) -> dict[str, Any]:
     attributes = extra.pop("attributes", {})
-    fields: dict[str, Any] = dict(
-        trace_id=trace, span_id=span, parent_id=parent, name=f"span-{span}", start_ns=start, end_ns=start + 10,
-        status="OK", status_message=None, attributes=attributes, events=[],
-    )  # fmt: skip
+    fields: dict[str, Any] = {
+        "trace_id": trace, "span_id": span, "parent_id": parent, "name": f"span-{span}",
+        "start_ns": start, "end_ns": start + 10, "status": "OK", "status_message": None, "attributes": attributes,
+        "events": [],
+    }  # fmt: skip
     fields.update(extra)
     return span_row(**fields)
 
@@ -167,7 +169,8 @@ def test_children_before_root_and_duplicates_keep_summary_exact(tmp_path: Path) 
     with TraceStore(tmp_path / "s.db") as store:
         info = store.get_trace("t1").info  # type: ignore[union-attr]
         assert (info.status, info.span_count, info.name) == ("IN_PROGRESS", 1, "span-c1")
-        write_spans(db.conn, [child, row("t1", "r1", None, 100, status="ERROR", attributes={"spanlite.inputs": '"hi"'})])
+        root = row("t1", "r1", None, 100, status="ERROR", attributes={"spanlite.inputs": '"hi"'})
+        write_spans(db.conn, [child, root])
         write_spans(db.conn, [row("t1", "c2", "r1", 300, attributes=tokens)])
         trace = store.get_trace("t1")
     db.close()
@@ -371,7 +374,7 @@ def test_search_filters(store: TraceStore, plan: str) -> None:
     assert names(text="about") == ["gamma_x", "beta", "alpha"]
     assert names(text='zebra" OR "x') == []  # FTS syntax in user text is literal words
     oldest = store.search_traces(ascending=True)[0]
-    assert names(since=dt.datetime.fromtimestamp(oldest.start_ns / 1e9 + 0.0015, dt.timezone.utc)) == [
+    assert names(since=dt.datetime.fromtimestamp(oldest.start_ns / 1e9 + 0.0015, dt.UTC)) == [
         "gamma_x",
         "beta",
     ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-from typing import Any, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -137,8 +138,7 @@ def test_caught_exception_leaves_outer_span_ok() -> None:
 def test_generator_exhausted_records_items() -> None:
     @spanlite.trace
     def count(n: int) -> Iterator[int]:
-        for i in range(n):
-            yield i
+        yield from range(n)
 
     assert list(count(3)) == [0, 1, 2]
     (span,) = only_trace().spans
@@ -214,7 +214,7 @@ def test_spans_inside_generator_nest_under_it_and_not_under_the_consumer() -> No
     consumer()
     spans = only_trace().spans
     names = {s.span_id: s.name for s in spans}
-    parents = sorted((s.name, names.get(s.parent_id or "", None)) for s in spans)
+    parents = sorted((s.name, names.get(s.parent_id or "")) for s in spans)
     assert parents == [("consumer", None), ("producer", "consumer"), ("step", "producer"), ("step", "producer")]
 
 

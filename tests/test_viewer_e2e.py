@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from viewer_server import free_port, serving
-
 from spanlite.store import TraceStore
 from spanlite.viewer.launch import viewer_command
+from viewer_server import free_port, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 # One folder per interpreter: scripts/test.sh runs the suite on each at the same time.

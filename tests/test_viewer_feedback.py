@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_viewer_apptest import ANSWER, EVIL, QUESTION, Traces, _db, all_text, app, open_page, populate
 
 import spanlite
 from spanlite.store import TraceStore, views
 from spanlite.viewer._render import md_escape
+from test_viewer_apptest import ANSWER, EVIL, QUESTION, Traces, _db, all_text, app, open_page, populate
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 import viewer_server
-from viewer_server import free_port
-
 from spanlite.viewer.launch import viewer_command
+from viewer_server import free_port
 
 EVIL = "evil.example"
 

@@ -9,8 +9,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -113,7 +114,8 @@ def test_the_child_applies_the_built_in_redactors(db_path: Path) -> None:
 
 
 def test_a_redactor_of_the_users_own_keeps_the_writer_in_process(db_path: Path) -> None:
-    provider = _install(SQLiteSpanExporter(db_path, redact=redaction.chain(redaction.secrets, str.lower), writer="process"))
+    redact = redaction.chain(redaction.secrets, str.lower)
+    provider = _install(SQLiteSpanExporter(db_path, redact=redact, writer="process"))
     answer("LOUD")
     assert provider.force_flush()
     assert _exporter(provider).writer_pid is None
@@ -198,8 +200,9 @@ def test_requests_from_many_threads_queue_up_for_the_child_and_each_gets_its_own
     def rows(thread: int, batch: int, good: bool) -> list[dict[str, Any]]:
         made = [
             span_row(
-                trace_id=f"{thread:016x}{batch:016x}", span_id=f"{s + 1:016x}", parent_id=None, name=f"{thread}-{batch}",
-                start_ns=1, end_ns=2, status="OK", status_message=None, attributes={}, events=(),
+                trace_id=f"{thread:016x}{batch:016x}", span_id=f"{s + 1:016x}", parent_id=None,
+                name=f"{thread}-{batch}", start_ns=1, end_ns=2, status="OK", status_message=None, attributes={},
+                events=(),
             )
             for s in range(20)
         ]  # fmt: skip
@@ -332,4 +335,5 @@ def test_a_forked_app_starts_its_own_writer_and_leaves_the_parents_alone(tmp_pat
     )  # fmt: skip
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
     with TraceStore(path) as store:
-        assert {t.name for t in store.search_traces()} == {*(f"parent-{i}" for i in range(10)), "forked", "parent-after"}
+        expected = {*(f"parent-{i}" for i in range(10)), "forked", "parent-after"}
+        assert {t.name for t in store.search_traces()} == expected

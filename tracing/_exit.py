@@ -16,7 +16,8 @@ import os
 import sys
 import time
 import weakref
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ._threads import untraced
 

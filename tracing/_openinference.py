@@ -12,7 +12,8 @@ each value once.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import orjson
 
@@ -129,7 +130,7 @@ def _messages(out: dict[str, Any], prefix: str, messages: Iterable[Any]) -> None
             out[at + attr.OI_MESSAGE_TOOL_CALL_ID] = str(call_id)
         for k, call in enumerate(calls):
             call_at = f"{at}{attr.OI_MESSAGE_TOOL_CALLS}.{k}."
-            function = call.get("function") if isinstance(call.get("function"), dict) else call
+            function = named if isinstance(named := call.get("function"), dict) else call
             if call.get("id"):
                 out[call_at + attr.OI_TOOL_CALL_ID] = str(call["id"])
             if function.get("name"):

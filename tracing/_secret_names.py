@@ -14,7 +14,8 @@ import bisect
 import functools
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 REDACTED = "[REDACTED]"
 
@@ -39,7 +40,7 @@ def is_secret_name(name: str) -> bool:
         return True
     if low.endswith("token"):
         return _names_a_token(low)
-    return (low.endswith("key") or low.endswith("keys")) and _KEY_NAME.search(low) is not None
+    return low.endswith(("key", "keys")) and _KEY_NAME.search(low) is not None
 
 
 def _names_a_token(name: str) -> bool:
@@ -63,11 +64,13 @@ _DEEPEST = 3  # levels read exactly; deeper JSON is read as the text of the stri
 
 
 def _backslash(level: int) -> str:
-    return "\\" * 2 ** (level + 1)
+    count: int = 2 ** (level + 1)  # an int power is typed as Any: a negative exponent would make a float
+    return "\\" * count
 
 
 def _quote(level: int) -> str:
-    return "\\" * (2 ** (level + 1) - 1) + '"'
+    count: int = 2 ** (level + 1) - 1
+    return "\\" * count + '"'
 
 
 _LEVEL_OF_QUOTE = {_quote(level): level for level in range(_DEEPEST)}
@@ -147,7 +150,8 @@ def _redact(text: str, subject: str, patterns: list[tuple[re.Pattern[str], Calla
     if not cuts:
         return text
     cuts.sort()
-    parts, done = [], 0
+    parts: list[str] = []
+    done = 0
     for start, end, replacement in cuts:
         if start < done:  # inside a cut already made (``secret_key``: both "secret" and "key" name it)
             continue

@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable
 
 logger = logging.getLogger("spanlite")
 

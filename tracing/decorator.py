@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, AsyncGenerator, Callable, Generator, Mapping, TypeVar, overload
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from typing import Any, TypeVar, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
@@ -12,10 +13,10 @@ from opentelemetry import trace as otel_trace
 from . import _depth
 from ._capture import set_json_later
 from ._guard import guard, internal_error
-from .kinds import SpanKind
-from .attributes import INPUTS, OUTPUTS, SPAN_KIND
-from .serialize import plain_json
 from ._sdk_attributes import set_valid_attributes
+from .attributes import INPUTS, OUTPUTS, SPAN_KIND
+from .kinds import SpanKind
+from .serialize import plain_json
 from .span import Span, close_span, otel_values, start_otel_span
 
 F = TypeVar("F", bound=Callable[..., Any])

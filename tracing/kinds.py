@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 
 
-class SpanKind(str, enum.Enum):
+class SpanKind(str, enum.Enum):  # noqa: UP042 - a StrEnum would change str(kind) and f"{kind}"
     """What a span did: drives icons in the viewer and filters in the store.
 
     >>> SpanKind("LLM") is SpanKind.LLM

@@ -11,8 +11,9 @@ set-up has, so any OTel SDK on the other side understands it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, MutableMapping
 from types import TracebackType
-from typing import Any, Mapping, MutableMapping
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.propagators.textmap import Getter

@@ -21,7 +21,8 @@ hex hash never does); after a name such as ``aws_secret_access_key`` it always i
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ._secret_names import REDACTED, is_secret_entry, is_secret_name, redact_named
 
@@ -64,17 +65,17 @@ _FORMS: tuple[tuple[str | re.Pattern[str] | None, re.Pattern[str], Any], ...] = 
     # The whole PEM block, up to its END line; cut short (a truncated value), up to where its text ends. Its
     # lines are plain, or escaped line breaks in JSON (``\n``, ``\\n`` one level deeper): never a quote.
     (None, re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:[^\"\\\x00]|\\+[nrt/])*?"
-                      r"(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|(?!(?:[^\"\\\x00]|\\+[nrt/])))"), REDACTED),  # fmt: skip
+                      r"(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|(?!(?:[^\"\\\x00]|\\+[nrt/])))"), REDACTED),
     # The password of ``scheme://user:password@host``; the scheme, user and host stay.
     ("@", re.compile(r"(://[^\s:/@\"'\\\x00?#]*:)[^\s/@\"'\\\x00?#]+@"), rf"\g<1>{REDACTED}@"),
-)
+)  # fmt: skip
 
 
 def secrets(text: str) -> str:
     """Remove credentials; the built-in redaction, always applied."""
     text = redact_named(text)
     for hint, form, replacement in _FORMS:
-        if hint is None or (hint in text if type(hint) is str else hint.search(text)):
+        if hint is None or (hint in text if isinstance(hint, str) else hint.search(text)):
             text = form.sub(replacement, text)
     return text
 

@@ -29,7 +29,7 @@ TRUNCATED_KEY = "_spanlite_truncated"
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 # Characters of API keys, tokens, base64 and JWTs; words longer than this are no credential format we know.
 _LONGEST_WORD = 512
-_TRAILING_WORD = re.compile(r"[A-Za-z0-9_\-+/=.:]{1,%d}\Z" % _LONGEST_WORD)
+_TRAILING_WORD = re.compile(rf"[A-Za-z0-9_\-+/=.:]{{1,{_LONGEST_WORD}}}\Z")
 _UNCHANGING = frozenset((str, int, float, bool, type(None)))  # taken as they are: nothing can change them later
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import orjson
 from opentelemetry import context as otel_context

@@ -28,7 +28,7 @@ def waterfall(nodes: list[SpanNode], trace_start_ns: int, selected: str | None) 
         for i, n in enumerate(nodes)
     ]
     frame = pd.DataFrame(rows)
-    return (
+    chart: alt.Chart = (
         alt.Chart(frame, height=alt.Step(35))  # one band per table row beside it
         .mark_bar(cornerRadius=2, height=18)
         .encode(
@@ -41,6 +41,7 @@ def waterfall(nodes: list[SpanNode], trace_start_ns: int, selected: str | None) 
             tooltip=["label:N", "kind:N", "duration_ms:Q", "start_ms:Q", "status:N"],
         )
     )
+    return chart
 
 
 def over_time(frame: pd.DataFrame, columns: list[str], title: str, mark: str = "line") -> alt.Chart:
@@ -48,17 +49,18 @@ def over_time(frame: pd.DataFrame, columns: list[str], title: str, mark: str = "
     long = frame.melt(id_vars="time", value_vars=columns, var_name="series", value_name="value")
     chart = alt.Chart(long, title=title, height=220)
     marked = chart.mark_bar() if mark == "bar" else chart.mark_line(point=True)
-    return marked.encode(
+    encoded: alt.Chart = marked.encode(
         x=alt.X("time:T", title=None),
         y=alt.Y("value:Q", title=None, stack=mark == "bar" or None),
         color=alt.Color("series:N", legend=alt.Legend(orient="bottom", title=None)),
         tooltip=["time:T", "series:N", "value:Q"],
     )
+    return encoded
 
 
 def by_model(frame: pd.DataFrame, title: str) -> alt.Chart:
     data: Any = frame
-    return (
+    chart: alt.Chart = (
         alt.Chart(data, title=title, height=220)
         .mark_area()
         .encode(
@@ -68,3 +70,4 @@ def by_model(frame: pd.DataFrame, title: str) -> alt.Chart:
             tooltip=["time:T", "model:N", "tokens:Q", "calls:Q"],
         )
     )
+    return chart

@@ -43,7 +43,7 @@ def status_label(status: str) -> str:
 
 def when(ns: int) -> str:
     """A start time in UTC, to the second."""
-    return dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def duration(ms: float | None) -> str:

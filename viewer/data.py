@@ -54,7 +54,7 @@ class FilterForm:
     def trace_filter(self, now: dt.datetime | None = None, thumbs: str = THUMBS) -> TraceFilter:
         """The search it asks for; raises ``ValueError`` for a feedback condition that does not parse."""
         span = TIME_RANGES.get(self.time_range)
-        since = (now or dt.datetime.now(dt.timezone.utc)) - span if span is not None else None
+        since = (now or dt.datetime.now(dt.UTC)) - span if span is not None else None
         conditions: list[tuple[str, str, FeedbackValue]] = []
         if self.feedback in ("👎 Thumbs down", "👍 Thumbs up"):
             conditions.append((thumbs, "=", self.feedback == "👍 Thumbs up"))

@@ -40,8 +40,8 @@ def _page() -> None:
     cols = st.columns(6)
     cols[0].metric("Traces", f"{total:,}")
     cols[1].metric("Error rate", f"{errors / total:.1%}", help="Traces with a failed span, whatever their root says")
-    cols[2].metric("Latency p50", _render.duration(latencies["duration_ms"].quantile(0.5)))
-    cols[3].metric("Latency p95", _render.duration(latencies["duration_ms"].quantile(0.95)))
+    cols[2].metric("Latency p50", _render.duration(float(latencies["duration_ms"].quantile(0.5))))
+    cols[3].metric("Latency p95", _render.duration(float(latencies["duration_ms"].quantile(0.95))))
     cols[4].metric("Input tokens", f"{int(series['input_tokens'].sum()):,}")
     cols[5].metric("Output tokens", f"{int(series['output_tokens'].sum()):,}")
     if result["latency_sample"]:
@@ -49,7 +49,8 @@ def _page() -> None:
 
     series["error rate %"] = (series["errors"] / series["traces"] * 100).round(2)
     latencies["time"] = pd.to_datetime(latencies["start_ns"] // bucket_ns * bucket_ns, unit="ns", utc=True)
-    latency = latencies.groupby("time")["duration_ms"].quantile([0.5, 0.95]).unstack()
+    quantiles = [0.5, 0.95]  # pandas takes a list; pandas-stubs types it as an array only
+    latency = latencies.groupby("time")["duration_ms"].quantile(quantiles).unstack()  # type: ignore[arg-type]
     latency = latency.rename(columns={0.5: "p50 ms", 0.95: "p95 ms"}).reset_index()
     left, right = st.columns(2)
     left.altair_chart(_charts.over_time(series, ["traces", "errors"], "Traces", mark="bar"), width="stretch")
