@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import threading
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import wrapt
 from opentelemetry import context as otel_context
@@ -71,7 +72,7 @@ def leave_outer_call(call: OuterCall, token: contextvars.Token[OuterCall | None]
         pass  # ended in another context (a task, a closed generator): the closed marker is inert there
 
 
-class _SyncView(wrapt.ObjectProxy):  # type: ignore[misc]
+class _SyncView(wrapt.ObjectProxy):  # type: ignore[type-arg]  # wrapt 1 cannot subscript it at runtime
     """A stream that iterates both ways (LiteLLM's), seen through a sync call: proxied as the sync stream it is."""
 
     def __next__(self) -> Any:

@@ -79,13 +79,28 @@ class SpanHandler(BaseCallbackHandler):
 
     # chains, graphs, nodes, parsers -----------------------------------------------------------------------------
 
-    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
-                       metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_chain_start(
+        self,
+        serialized: Any,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         if self.active:
             guard(self._chain_start, serialized, inputs, run_id, parent_run_id, metadata or {}, kwargs.get("name"))
 
-    def _chain_start(self, serialized: Any, inputs: Any, run_id: UUID, parent_run_id: UUID | None,
-                     metadata: Mapping[str, Any], name: Any) -> None:
+    def _chain_start(
+        self,
+        serialized: Any,
+        inputs: Any,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        metadata: Mapping[str, Any],
+        name: Any,
+    ) -> None:
         name = str(name or _serialized_name(serialized) or "chain")
         kind = _chain_kind(name, serialized, metadata)
         values: dict[str, Any] = {}
@@ -107,21 +122,57 @@ class SpanHandler(BaseCallbackHandler):
 
     # chat models and LLMs --------------------------------------------------------------------------------------
 
-    def on_chat_model_start(self, serialized: Any, messages: list[list[Any]], *, run_id: UUID,
-                            parent_run_id: UUID | None = None, metadata: dict[str, Any] | None = None,
-                            **kwargs: Any) -> None:
+    def on_chat_model_start(
+        self,
+        serialized: Any,
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         if self.active:
-            guard(self._model_start, SpanKind.CHAT_MODEL, run_id, parent_run_id, metadata or {}, kwargs,
-                  lambda: [_message(m) for m in (messages[0] if messages else [])])
+            guard(
+                self._model_start,
+                SpanKind.CHAT_MODEL,
+                run_id,
+                parent_run_id,
+                metadata or {},
+                kwargs,
+                lambda: [_message(m) for m in (messages[0] if messages else [])],
+            )
 
-    def on_llm_start(self, serialized: Any, prompts: list[str], *, run_id: UUID, parent_run_id: UUID | None = None,
-                     metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_llm_start(
+        self,
+        serialized: Any,
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         if self.active:
-            guard(self._model_start, SpanKind.LLM, run_id, parent_run_id, metadata or {}, kwargs,
-                  lambda: [{"role": "user", "parts": [rec.text_part(p)]} for p in prompts])
+            guard(
+                self._model_start,
+                SpanKind.LLM,
+                run_id,
+                parent_run_id,
+                metadata or {},
+                kwargs,
+                lambda: [{"role": "user", "parts": [rec.text_part(p)]} for p in prompts],
+            )
 
-    def _model_start(self, kind: SpanKind, run_id: UUID, parent_run_id: UUID | None, metadata: Mapping[str, Any],
-                     kwargs: Mapping[str, Any], messages: Callable[[], list[Any]]) -> None:
+    def _model_start(
+        self,
+        kind: SpanKind,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        metadata: Mapping[str, Any],
+        kwargs: Mapping[str, Any],
+        messages: Callable[[], list[Any]],
+    ) -> None:
         params = kwargs.get("invocation_params") or {}
         model = params.get("model") or params.get("model_name") or metadata.get("ls_model_name")
         operation = "chat" if kind is SpanKind.CHAT_MODEL else "text_completion"
@@ -136,8 +187,10 @@ class SpanHandler(BaseCallbackHandler):
         inputs = None
         if capture_content():
             values[attr.GEN_AI_INPUT_MESSAGES] = messages()
-            inputs = {"messages": values[attr.GEN_AI_INPUT_MESSAGES],
-                      "invocation_params": {k: v for k, v in params.items() if k != "tools"}}
+            inputs = {
+                "messages": values[attr.GEN_AI_INPUT_MESSAGES],
+                "invocation_params": {k: v for k, v in params.items() if k != "tools"},
+            }
         run = self._open(run_id, parent_run_id, rec.span_name(operation, model), kind, values, inputs)
         run.outer = OuterCall()
         run.outer_token = enter_outer_call(run.outer)
@@ -159,13 +212,28 @@ class SpanHandler(BaseCallbackHandler):
 
     # tools and retrievers ----------------------------------------------------------------------------------------
 
-    def on_tool_start(self, serialized: Any, input_str: str, *, run_id: UUID, parent_run_id: UUID | None = None,
-                      inputs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_tool_start(
+        self,
+        serialized: Any,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         if self.active:
             guard(self._tool_start, serialized, input_str, run_id, parent_run_id, inputs, kwargs)
 
-    def _tool_start(self, serialized: Any, input_str: str, run_id: UUID, parent_run_id: UUID | None,
-                    inputs: dict[str, Any] | None, kwargs: Mapping[str, Any]) -> None:
+    def _tool_start(
+        self,
+        serialized: Any,
+        input_str: str,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        inputs: dict[str, Any] | None,
+        kwargs: Mapping[str, Any],
+    ) -> None:
         name = str(_serialized_name(serialized) or kwargs.get("name") or "tool")
         values: dict[str, Any] = {attr.GEN_AI_OPERATION_NAME: "execute_tool", attr.GEN_AI_TOOL_NAME: name}
         if kwargs.get("tool_call_id"):
@@ -181,13 +249,15 @@ class SpanHandler(BaseCallbackHandler):
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._end(run_id, None, error)
 
-    def on_retriever_start(self, serialized: Any, query: str, *, run_id: UUID, parent_run_id: UUID | None = None,
-                           **kwargs: Any) -> None:
+    def on_retriever_start(
+        self, serialized: Any, query: str, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
         if self.active:
             guard(self._retriever_start, serialized, query, run_id, parent_run_id, kwargs.get("name"))
 
-    def _retriever_start(self, serialized: Any, query: str, run_id: UUID, parent_run_id: UUID | None,
-                         name: Any) -> None:
+    def _retriever_start(
+        self, serialized: Any, query: str, run_id: UUID, parent_run_id: UUID | None, name: Any
+    ) -> None:
         name = str(name or _serialized_name(serialized) or "retriever")
         run = self._open(run_id, parent_run_id, name, SpanKind.RETRIEVER, {}, {"query": query})
         # A retriever's start and end bracket its body in one frame (no streaming), so attaching here is balanced;
@@ -202,8 +272,9 @@ class SpanHandler(BaseCallbackHandler):
 
     # the run table -----------------------------------------------------------------------------------------------
 
-    def _open(self, run_id: UUID, parent_run_id: UUID | None, name: str, kind: SpanKind, values: dict[str, Any],
-              inputs: Any) -> _Run:
+    def _open(
+        self, run_id: UUID, parent_run_id: UUID | None, name: str, kind: SpanKind, values: dict[str, Any], inputs: Any
+    ) -> _Run:
         parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
         values = {attr.LANGCHAIN_RUN_ID: str(run_id), **{k: v for k, v in values.items() if v is not None}}
         # Explicit parent: attach and detach around the start only, in this frame, so it is always balanced.
@@ -366,8 +437,11 @@ def _model_response(span: Span, response: Any) -> None:
     if capture_content():
         outputs = []
         for generation, message in zip(generations, messages):
-            out = _message(message) if message is not None else {"role": "assistant",
-                                                                  "parts": [rec.text_part(generation.text)]}
+            out = (
+                _message(message)
+                if message is not None
+                else {"role": "assistant", "parts": [rec.text_part(generation.text)]}
+            )
             outputs.append({**out, "finish_reason": _finish_reason(generation)})
         values[attr.GEN_AI_OUTPUT_MESSAGES] = outputs
         found = [m if m is not None else g.text for g, m in zip(generations, messages)]

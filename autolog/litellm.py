@@ -8,7 +8,8 @@ one model span, tokens counted once.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from spanlite.tracing import attributes as attr
 from spanlite.tracing.kinds import SpanKind

@@ -1,6 +1,6 @@
 """How long after a traced call returns its trace is readable in the store, from another connection.
 
-    python bench/freshness.py
+python bench/freshness.py
 """
 
 from __future__ import annotations

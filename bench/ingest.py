@@ -213,8 +213,8 @@ def encoded_requests(spans: int, *, seed: int = 0, shift: int = 0) -> Iterator[b
 
 def held_store(spans: int) -> Path:
     """A store already holding ``spans`` spans, all from before the measured ones, written straight in."""
-    from spanlite.store._db import open_connection
     from spanlite.otlp._decode import decode_protobuf
+    from spanlite.store._db import open_connection
     from spanlite.store._rows import decoded_span_row
     from spanlite.store._writer import write_spans
 

@@ -89,8 +89,10 @@ def main() -> None:
         app, total = medians[name]
         rows.append((name, f"{app:.1f}", f"{app / base:.2f}×", f"{total:.1f}", f"{total / base:.2f}×"))
     print(table(rows))
-    print(f"\n{CALLS} calls × {ROUNDS} interleaved rounds, medians, each round ending with a flush (every span written"
-          f" and committed); CPU time of this process, then with that of the processes storing the spans; {machine()}")
+    print(
+        f"\n{CALLS} calls × {ROUNDS} interleaved rounds, medians, each round ending with a flush (every span written"
+        f" and committed); CPU time of this process, then with that of the processes storing the spans; {machine()}"
+    )
     for name, path in [*((f"writer {w}", e.path) for w, e in exporters.items()), ("spanlite serve", serve.db)]:
         stats = TraceStore(path).stats()
         print(f"{name}: stored {stats['spans']} spans, dropped {stats['dropped_spans']}")

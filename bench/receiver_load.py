@@ -28,16 +28,15 @@ import types
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Serve, machine, table  # noqa: E402
+import orjson
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-import orjson  # noqa: E402
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans  # noqa: E402
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
-
-from spanlite.otlp import _inflate, start_receiver  # noqa: E402
-from spanlite.otlp import receiver as receiver_module  # noqa: E402
+from _common import Serve, machine, table
+from spanlite.otlp import _inflate, start_receiver
+from spanlite.otlp import receiver as receiver_module
 
 BASE = "8dd32ab"  # the branch point of this work
 ROOT = Path(__file__).resolve().parents[1]

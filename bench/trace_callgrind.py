@@ -74,8 +74,10 @@ def main() -> None:
         rows.append((f"raw OTel span{'s of 10-span traces' if spans > 1 else ''}", f"{raw:,.0f}", "1.00×"))
         rows.append((f"@trace{', 10-span traces' if spans > 1 else ''}", f"{traced:,.0f}", f"{traced / raw:.2f}×"))
     print(table(rows))
-    print(f"\n{SPANS} spans, flushed from the calling thread every {FLUSH_EVERY}; per span; spanlite writes through its"
-          " writer process")
+    print(
+        f"\n{SPANS} spans, flushed from the calling thread every {FLUSH_EVERY}; per span; spanlite writes through its"
+        " writer process"
+    )
 
 
 if __name__ == "__main__":

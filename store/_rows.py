@@ -378,7 +378,7 @@ def _json_text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, str):
-        if value[:1] in ('{', '[', '"'):  # what to_json writes; parsing it again per span costs too much
+        if value[:1] in ("{", "[", '"'):  # what to_json writes; parsing it again per span costs too much
             return value
         try:
             orjson.loads(value)

@@ -16,8 +16,9 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple, Sequence, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from spanlite.tracing import redaction
 
@@ -69,7 +70,12 @@ class StoreWriter:
         self.upkeep_later = False
         self._upkeep_due = 0  # spans stored since the last ``upkeep``
         ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (w := ref()) and w._after_fork())
+
+        def after_fork() -> None:
+            if (writer := ref()) is not None:
+                writer._after_fork()
+
+        os.register_at_fork(after_in_child=after_fork)
 
     def write_packed(self, packed: Sequence[PackedSpan], give_up_at: float | None = None) -> WriteFailure | None:
         """Store packed spans (``_rows.pack_span``), as rows and redacted, in one transaction: ``None`` once

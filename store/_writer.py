@@ -232,7 +232,8 @@ def _merge(
         if span["status"] == "ERROR":
             errors += 1
         if (span["input_tokens"] is not None or span["output_tokens"] is not None) and (
-            span["trace_id"], span["span_id"]
+            span["trace_id"],
+            span["span_id"],
         ) not in repeats:
             if span["input_tokens"] is not None:
                 input_tokens = (input_tokens or 0) + span["input_tokens"]

@@ -36,7 +36,7 @@ import time
 import weakref
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from spanlite.tracing._threads import start_thread
 
@@ -68,8 +68,8 @@ class WriterProcess:
             bufsize=0,
         )
         assert self._process.stdin is not None and self._process.stdout is not None
-        self._to_child: BinaryIO = self._process.stdin
-        self._from_child: BinaryIO = self._process.stdout
+        self._to_child: IO[bytes] = self._process.stdin
+        self._from_child: IO[bytes] = self._process.stdout
         self.give_up_at: float | None = None  # ``time.monotonic()`` after which no request waits for its answer
         # A handle dropped without close() (its exporter never shut down) still lets the child finish and exit.
         self._finalizer = weakref.finalize(self, _end, self._process, self._to_child, self._from_child, 5.0)
@@ -94,7 +94,7 @@ class WriterProcess:
     def pid(self) -> int:
         return self._process.pid
 
-    def request(self, message: tuple[str, Any]) -> tuple[bool, str | None, bool]:
+    def request(self, message: tuple[Any, ...]) -> tuple[bool, str | None, bool]:
         """Send one request and wait for its reply: ``(True, None, False)`` once committed, else ``(False, why,
         permanent)``. ``ValueError`` for a value ``marshal`` cannot carry; nothing is sent then."""
         return self.send(marshal.dumps(message))
@@ -154,7 +154,7 @@ class _Unanswered:
         self.ended = False  # the child's replies have ended: nothing sent from now on would be answered
 
 
-def _read_replies(from_child: BinaryIO, unanswered: _Unanswered, process: subprocess.Popen[bytes]) -> None:
+def _read_replies(from_child: IO[bytes], unanswered: _Unanswered, process: subprocess.Popen[bytes]) -> None:
     """Hand each reply to the oldest request; once replies end (the child exited), fail the requests left."""
     while (reply := _reply(from_child)) is not None:
         unanswered.replies.popleft().set_result(reply)
@@ -167,7 +167,7 @@ def _read_replies(from_child: BinaryIO, unanswered: _Unanswered, process: subpro
         request.set_exception(gone)
 
 
-def _reply(from_child: BinaryIO) -> Any:
+def _reply(from_child: IO[bytes]) -> Any:
     """The child's next reply, or ``None`` once there are no more: it exited, or ``close`` closed its pipe."""
     try:
         return _read(from_child)
@@ -175,7 +175,7 @@ def _reply(from_child: BinaryIO) -> Any:
         return None
 
 
-def _end(process: subprocess.Popen[bytes], to_child: BinaryIO, from_child: BinaryIO, timeout_s: float) -> None:
+def _end(process: subprocess.Popen[bytes], to_child: IO[bytes], from_child: IO[bytes], timeout_s: float) -> None:
     """Close the child's stdin, wait for it to exit, then close its stdout, which the reply thread reads to the end."""
     try:
         to_child.close()
@@ -196,18 +196,18 @@ def _frame(data: bytes) -> bytes:
     return _HEADER.pack(len(data)) + data
 
 
-def _send(stream: BinaryIO, message: Any) -> None:
+def _send(stream: IO[bytes], message: Any) -> None:
     _write_all(stream, _frame(marshal.dumps(message)))
     stream.flush()
 
 
-def _write_all(stream: BinaryIO, data: bytes) -> None:
+def _write_all(stream: IO[bytes], data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[stream.write(view) :]
 
 
-def _read(stream: BinaryIO) -> Any:
+def _read(stream: IO[bytes]) -> Any:
     header = _read_exactly(stream, _HEADER.size)
     if header is None:
         return None
@@ -216,7 +216,7 @@ def _read(stream: BinaryIO) -> Any:
     return None if data is None else marshal.loads(data)
 
 
-def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
+def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
     """``size`` bytes, or ``None`` if the pipe closes first; an unbuffered pipe hands them over in pieces."""
     parts: list[bytes] = []
     got = 0
@@ -259,7 +259,7 @@ def main(path: str, redactor_names: str) -> None:
     writer.close()
 
 
-def _serve(writer: StoreWriter, requests: BinaryIO, replies: BinaryIO) -> None:
+def _serve(writer: StoreWriter, requests: IO[bytes], replies: IO[bytes]) -> None:
     idle_work_left = True
     while True:
         if idle_work_left and not select.select([requests], [], [], IDLE_POLL_S)[0]:

@@ -8,8 +8,9 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Literal, NamedTuple, Sequence
+from typing import Any, Literal, NamedTuple
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -37,7 +38,7 @@ class Marshalled(NamedTuple):
     collector while the batch waits to be stored."""
 
     data: bytes
-    count: int
+    spans: int  # how many (not ``count``: that is tuple's)
 
 
 class SQLiteSpanExporter(SpanExporter, StoreExporter):
@@ -88,7 +89,12 @@ class SQLiteSpanExporter(SpanExporter, StoreExporter):
         self._starter: threading.Thread | None = None  # "auto" starts its child in the background
         self._starting = threading.Lock()  # guards starting and losing the child
         ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (e := ref()) and e._after_fork())
+
+        def after_fork() -> None:
+            if (exporter := ref()) is not None:
+                exporter._after_fork()
+
+        os.register_at_fork(after_in_child=after_fork)
 
     def set_deadline(self, deadline: float | None) -> None:
         """Have every write, and ``shutdown``, give up at ``deadline`` (``time.monotonic()``) instead of waiting out
@@ -174,19 +180,19 @@ class SQLiteSpanExporter(SpanExporter, StoreExporter):
         """Send ``(kind, batch, give_up_at)`` to the writer child if one runs; else ``write_here`` it."""
         if self._closed:  # a request still in flight as the receiver stops: no new writer child for it
             return WriteFailure("the store is closed", False)
-        marshalled = isinstance(batch, Marshalled)
-        child = self._child_for(batch.count if marshalled else len(batch))
+        marshalled = batch if isinstance(batch, Marshalled) else None
+        child = self._child_for(len(batch) if marshalled is None else marshalled.spans)
         if child is not None:
             try:
                 message = (kind, batch, give_up_at)
-                ok, error, permanent = child.send(batch.data) if marshalled else child.request(message)
+                ok, error, permanent = child.request(message) if marshalled is None else child.send(marshalled.data)
             except WriterGone as exc:
                 self._lose_child(child, exc)
             except ValueError:  # a value marshal cannot carry (a str subclass, say): this batch is written here
                 pass
             else:
                 return None if ok else WriteFailure(error or "write failed", permanent)
-        return write_here(marshal.loads(batch.data)[1] if marshalled else batch, give_up_at)
+        return write_here(batch if marshalled is None else marshal.loads(marshalled.data)[1], give_up_at)
 
     def _child_for(self, count: int) -> WriterProcess | None:
         """The writer child if one runs, started now if the mode asks for one; ``None`` to write in this process.

@@ -197,6 +197,5 @@ def _check(trace_id: str, name: str, value: Any, source: str) -> None:
         raise ValueError(f"feedback source must be one of {', '.join(SOURCES)}, not {source!r}")
 
 
-
 def _number(value: float | None) -> str:
     return "any" if value is None else f"{value:g}"

@@ -8,16 +8,17 @@ import datetime as dt
 import functools
 import sqlite3
 import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
 from spanlite.tracing.kinds import SpanKind
 
+from . import _text_index, dataset, feedback
 from ._db import default_db_path, open_connection, write_transaction
 from ._schema import REJECTED
-from . import _text_index, dataset, feedback
 from ._writer import IN_PROGRESS
 from .feedback import SOURCES, Feedback, FeedbackDefinition, FeedbackValue, condition_sql
 from .filters import Time, TraceFilter
@@ -419,7 +420,7 @@ def _ns(value: Time | None) -> int:
     """Nanoseconds since the epoch from a datetime (naive means UTC) or epoch seconds."""
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
         return int(value.timestamp() * 1e9)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return int(value * 1e9)

@@ -234,4 +234,3 @@ def overview(store: TraceStore, *, since_ns: int, bucket_ns: int) -> dict[str, A
         "latency_sample": len(latencies) == LATENCY_SAMPLE,
         "by_model": by_model,
     }
-

@@ -235,8 +235,14 @@ def _response(body: dict[str, Any], status: str = "completed") -> dict[str, Any]
     tools = _tool_names(body)
     if tools:
         output: list[Any] = [
-            {"type": "function_call", "id": f"fc_{i}", "call_id": f"call_{i}", "name": name,
-             "arguments": ARGUMENTS, "status": "completed"}
+            {
+                "type": "function_call",
+                "id": f"fc_{i}",
+                "call_id": f"call_{i}",
+                "name": name,
+                "arguments": ARGUMENTS,
+                "status": "completed",
+            }
             for i, name in enumerate(tools)
         ]
     else:
@@ -340,8 +346,10 @@ def _anthropic_events(body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
                     yield event("error", error={"type": "overloaded_error", "message": "Overloaded"})
                     return
         elif block["type"] == "thinking":
-            for delta in ({"type": "thinking_delta", "thinking": block["thinking"]},
-                          {"type": "signature_delta", "signature": block["signature"]}):
+            for delta in (
+                {"type": "thinking_delta", "thinking": block["thinking"]},
+                {"type": "signature_delta", "signature": block["signature"]},
+            ):
                 yield event("content_block_delta", index=index, delta=delta)
         else:
             for piece in (ARGUMENTS[:8], ARGUMENTS[8:]):

@@ -138,8 +138,12 @@ def test_whole_span_with_tools_thinking_and_cache_tokens(server: FakeLLMServer) 
         ],
     }
     assert span.inputs == {
-        "max_tokens": 100, "messages": MESSAGES, "model": "claude-sonnet", "tools": TOOLS,
-        "thinking": THINKING, "stop_sequences": ["END"],
+        "max_tokens": 100,
+        "messages": MESSAGES,
+        "model": "claude-sonnet",
+        "tools": TOOLS,
+        "thinking": THINKING,
+        "stop_sequences": ["END"],
     }
 
 

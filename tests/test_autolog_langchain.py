@@ -177,7 +177,10 @@ def test_react_agent_tree_kinds_and_tokens_once(server: FakeLLMServer) -> None:
     assert tools["weather"].outputs["content"] == "sunny in Paris"
     nodes = [s for s in spans if attr.LANGGRAPH_NODE in s.attributes]
     assert [(s.attributes[attr.LANGGRAPH_NODE], s.attributes[attr.LANGGRAPH_STEP]) for s in nodes] == [
-        ("agent", 1), ("tools", 2), ("tools", 2), ("agent", 3)
+        ("agent", 1),
+        ("tools", 2),
+        ("tools", 2),
+        ("agent", 3),
     ]
     graph = next(s for s in spans if s.kind == "AGENT")
     assert graph.inputs["messages"][0][1] == "Weather and time in Paris?"
@@ -244,7 +247,8 @@ def test_rag_chain_sync_async_batch_stream(server: FakeLLMServer) -> None:
     assert retriever.outputs == [{"page_content": "Paris is in France", "metadata": {}}]
     model = next(s for s in spans if s.kind == "CHAT_MODEL")
     assert decoded(model, attr.GEN_AI_INPUT_MESSAGES)[1] == {
-        "role": "user", "parts": [{"type": "text", "content": "Where is Paris"}]
+        "role": "user",
+        "parts": [{"type": "text", "content": "Where is Paris"}],
     }
     assert next(s for s in spans if s.kind == "PARSER").outputs == TEXT
 

@@ -74,8 +74,9 @@ def dump(value: Any) -> Any:
 
 def completion(server: FakeLLMServer, **kwargs: Any) -> Callable[[], Any]:
     def run() -> Any:
-        result = litellm.completion(model="openai/gpt-4o-mini", messages=MESSAGES, api_base=server.url,
-                                    api_key="test", **kwargs)
+        result = litellm.completion(
+            model="openai/gpt-4o-mini", messages=MESSAGES, api_base=server.url, api_key="test", **kwargs
+        )
         return [dump(c) for c in result] if kwargs.get("stream") else dump(result)
 
     return run
@@ -83,8 +84,9 @@ def completion(server: FakeLLMServer, **kwargs: Any) -> Callable[[], Any]:
 
 def acompletion(server: FakeLLMServer, **kwargs: Any) -> Callable[[], Any]:
     async def main() -> Any:
-        result = await litellm.acompletion(model="openai/gpt-4o-mini", messages=MESSAGES, api_base=server.url,
-                                           api_key="test", **kwargs)
+        result = await litellm.acompletion(
+            model="openai/gpt-4o-mini", messages=MESSAGES, api_base=server.url, api_key="test", **kwargs
+        )
         return [dump(c) async for c in result] if kwargs.get("stream") else dump(result)
 
     return lambda: asyncio.run(main())
@@ -117,8 +119,9 @@ def test_tool_calls_and_errors(server: FakeLLMServer) -> None:
     ]
 
     def failing() -> Any:
-        return litellm.completion(model="openai/error-429", messages=MESSAGES, api_base=server.url,
-                                  api_key="test", num_retries=0)
+        return litellm.completion(
+            model="openai/error-429", messages=MESSAGES, api_base=server.url, api_key="test", num_retries=0
+        )
 
     seen, span = both(failing)
     assert seen[0] == "error" and seen[1] is litellm.exceptions.RateLimitError
@@ -128,8 +131,9 @@ def test_tool_calls_and_errors(server: FakeLLMServer) -> None:
 def test_stream_closed_early(server: FakeLLMServer) -> None:
     spanlite.autolog("litellm", "openai")
     with spanlite.start_span("user") as root:
-        stream = litellm.completion(model="openai/gpt-4o-mini", messages=MESSAGES, api_base=server.url,
-                                    api_key="test", stream=True)
+        stream = litellm.completion(
+            model="openai/gpt-4o-mini", messages=MESSAGES, api_base=server.url, api_key="test", stream=True
+        )
         next(iter(stream))
         stream.close()
     spanlite.flush()
@@ -141,12 +145,20 @@ def test_stream_closed_early(server: FakeLLMServer) -> None:
 
 def test_embeddings(server: FakeLLMServer) -> None:
     def run() -> Any:
-        return dump(litellm.embedding(model="openai/text-embedding-3-small", input=["a", "b"],
-                                      api_base=server.url, api_key="test"))
+        return dump(
+            litellm.embedding(
+                model="openai/text-embedding-3-small", input=["a", "b"], api_base=server.url, api_key="test"
+            )
+        )
 
     def run_async() -> Any:
-        return dump(asyncio.run(litellm.aembedding(model="openai/text-embedding-3-small", input=["a"],
-                                                   api_base=server.url, api_key="test")))
+        return dump(
+            asyncio.run(
+                litellm.aembedding(
+                    model="openai/text-embedding-3-small", input=["a"], api_base=server.url, api_key="test"
+                )
+            )
+        )
 
     for scenario in (run, run_async):
         _, span = both(scenario)

@@ -160,8 +160,13 @@ def test_chat_whole_span(server: FakeLLMServer) -> None:
         ],
     }
     assert span.inputs == {
-        "messages": MESSAGES, "model": "gpt-4o", "temperature": 0.2, "max_tokens": 50, "top_p": 0.9,
-        "tools": TOOLS, "user": "u1",
+        "messages": MESSAGES,
+        "model": "gpt-4o",
+        "temperature": 0.2,
+        "max_tokens": 50,
+        "top_p": 0.9,
+        "tools": TOOLS,
+        "user": "u1",
     }
     assert span.model == "gpt-4o-2024" and span.input_tokens == 12 and span.output_tokens == 5
 
@@ -576,9 +581,7 @@ def test_failing_error_recorder_passes_sdk_exception(server: FakeLLMServer, leni
     assert caught.value.status_code == 429
 
 
-def test_failing_stream_accumulator_keeps_stream_intact(
-    server: FakeLLMServer, lenient: None, monkeypatch: Any
-) -> None:
+def test_failing_stream_accumulator_keeps_stream_intact(server: FakeLLMServer, lenient: None, monkeypatch: Any) -> None:
     from spanlite.autolog import _openai_stream
 
     monkeypatch.setattr(_openai_stream.ChatStream, "add", _boom)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -17,14 +18,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import spanlite
+from fake_llm_server import OPENAI_USAGE as USAGE
+from fake_llm_server import TEXT, FakeLLMServer
 from spanlite.otlp import Receiver
 from spanlite.store import SpanRecord, TraceStore
 from spanlite.tracing import _late
 from spanlite.tracing import attributes as attr
 from spanlite.tracing._processor import QueueProcessor
-
-from fake_llm_server import OPENAI_USAGE as USAGE
-from fake_llm_server import TEXT, FakeLLMServer
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
 RESPONSE_KEYS = (attr.GEN_AI_OUTPUT_MESSAGES, attr.GEN_AI_USAGE_INPUT_TOKENS, attr.GEN_AI_RESPONSE_ID, attr.OUTPUTS)

@@ -130,13 +130,15 @@ def test_openinference_tool_calls_retriever_and_chain() -> None:
     tool = row({"openinference.span.kind": "TOOL", "tool.name": "get_weather", "input.value": '{"city": "Paris"}'})
     assert (tool["kind"], loads(tool["inputs"])) == ("TOOL", {"city": "Paris"})  # JSON without a mime type
     assert loads(tool["attributes"])["gen_ai.tool.name"] == "get_weather"
-    assert row({"openinference.span.kind": "CHAIN", "input.value": "42", "input.mime_type": "text/plain"})[
-        "inputs"
-    ] == '"42"'  # plain text stays text, even when it looks like JSON
+    assert (
+        row({"openinference.span.kind": "CHAIN", "input.value": "42", "input.mime_type": "text/plain"})["inputs"]
+        == '"42"'
+    )  # plain text stays text, even when it looks like JSON
     assert row({"openinference.span.kind": "PROMPT"})["kind"] == "TASK"
-    assert row({"openinference.span.kind": "EMBEDDING", "embedding.model_name": "text-embedding-3-small"})[
-        "model"
-    ] == "text-embedding-3-small"
+    assert (
+        row({"openinference.span.kind": "EMBEDDING", "embedding.model_name": "text-embedding-3-small"})["model"]
+        == "text-embedding-3-small"
+    )
 
 
 def test_openllmetry_legacy_attributes() -> None:
@@ -328,11 +330,18 @@ def test_one_foreign_key_among_plain_ones_is_mapped(attributes: dict[str, Any], 
     [
         {"openinference.span.kind": None, "llm.input_messages.x.message.role": 1},
         {"openinference.span.kind": 5, "llm.input_messages.0": "flat", "tag.tags": 3, "metadata": [1]},
-        {"gen_ai.input.messages": "[1, {\"parts\": 3}, {\"parts\": [null, {\"type\": \"tool_call_response\"}]}]"},
+        {"gen_ai.input.messages": '[1, {"parts": 3}, {"parts": [null, {"type": "tool_call_response"}]}]'},
         {"gen_ai.input.messages": "not json", "gen_ai.usage.prompt_tokens": "many", "llm.request.type": ["chat"]},
         {"traceloop.span.kind": None, "gen_ai.prompt.0.tool_calls.0.arguments": "[", "gen_ai.prompt.99999999.role": 1},
-        {"mlflow.spanType": 5, "mlflow.chat.tokenUsage": '{"input_tokens": "many"}', "mlflow.llm.model": "{",
-         "mlflow.traceTag.": ["x"], "mlflow.traceRequestId": 3, "mlflow.spanInputs": "not json", "a": '"'},
+        {
+            "mlflow.spanType": 5,
+            "mlflow.chat.tokenUsage": '{"input_tokens": "many"}',
+            "mlflow.llm.model": "{",
+            "mlflow.traceTag.": ["x"],
+            "mlflow.traceRequestId": 3,
+            "mlflow.spanInputs": "not json",
+            "a": '"',
+        },
         {"mlflow.spanType": '"TOOL"', "mlflow.chat.tokenUsage": "[1]", "mlflow.llm.model": '{"a": 1}'},
     ],
 )

@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import openai
 import pytest
 from openinference.semconv import trace as oi
 
 import spanlite
-from spanlite.otlp import Receiver
-from spanlite.store import TraceStore
-
 from fake_llm_server import FakeLLMServer
 from otlp_sink import OTLPSink
+from spanlite.otlp import Receiver
+from spanlite.store import TraceStore
 
 TOOLS = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]
 OURS = ("spanlite.", "gen_ai.", "session.", "user.")

@@ -8,17 +8,18 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from otlp_sink import OTLPSink
 
 import spanlite
+from otlp_sink import OTLPSink
 from spanlite import _config
 from spanlite.otlp import Receiver
 from spanlite.store import StoreError, TraceStore

@@ -212,9 +212,7 @@ def test_malformed_bodies_are_400_and_store_nothing(
         (sdk_body(), {"Content-Type": "text/plain"}, 415),
     ],
 )
-def test_oversized_and_undecodable_bodies(
-    receiver: Receiver, body: Any, headers: dict[str, str], status: int
-) -> None:
+def test_oversized_and_undecodable_bodies(receiver: Receiver, body: Any, headers: dict[str, str], status: int) -> None:
     assert post(receiver, body, PROTOBUF, headers)[0] == status
     assert stored(receiver) == []
     assert post(receiver, sdk_body(), PROTOBUF)[0] == 200

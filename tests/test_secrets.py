@@ -45,7 +45,7 @@ FORMATS = {
     "aws key id": AWS_KEY_ID,
     "aws secret": AWS_SECRET,
     "github fine-grained": "github_pat_11AXQ3K7Y0aB3cD5eF7gH9_kL2mN4pQ6rS8tU0vW2xY4zA6bC8dE0fG2hJ4kL6mN8pQ0rS2tU4vW6"
-                           "xY8zA0bC2",
+    "xY8zA0bC2",
     "github classic": "ghp_Tq8Lx2Vz7Rk4Wm9Ys3Nb6Hc1Jd5Fg0Ke2Pa",
     "stripe live": "sk_live_51HxQ8LkT2vRzM9wYpA3sNc7Db",
     "stripe restricted": "rk_live_51HxQ8LkT2vRzM9wYpA3sNc7Dc",
@@ -413,8 +413,11 @@ def test_redacted_json_stays_json() -> None:
               "Bearer abcdefghij", "postgres://u:p@h/d", "sk-proj-" + "a" * 24, PEM, "[REDACTED]"]  # fmt: skip
     text = st.lists(st.sampled_from(pieces), max_size=10).map("".join)
     leaves = st.none() | st.booleans() | st.integers() | text
-    values = st.recursive(leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(names | text, inner,
-                                                                                             max_size=3), max_leaves=8)
+    values = st.recursive(
+        leaves,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(names | text, inner, max_size=3),
+        max_leaves=8,
+    )
     # "json" holds JSON text (no name or piece can spell it): it must still parse after redaction.
     nested = st.recursive(values, lambda inner: st.builds(lambda n, v: {n: json.dumps(v), "json": json.dumps(v)},
                                                           names, inner), max_leaves=3)  # fmt: skip

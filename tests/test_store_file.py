@@ -151,9 +151,7 @@ assert spanlite.flush()
 """
 
 
-def test_processes_making_one_new_store_at_once_all_trace(
-    tmp_path: Path, started: list[subprocess.Popen[str]]
-) -> None:
+def test_processes_making_one_new_store_at_once_all_trace(tmp_path: Path, started: list[subprocess.Popen[str]]) -> None:
     path = tmp_path / "new.db"
     apps = [_start(OPEN_NEW, str(path), SPANLITE_STRICT="1", SPANLITE_WRITER="thread") for _ in range(8)]
     started.extend(apps)
@@ -459,4 +457,3 @@ def test_the_log_stays_bounded_while_several_processes_write_at_full_speed(tmp_p
         assert store.stats()["spans"] == written
         assert store.rows("PRAGMA integrity_check")[0]["integrity_check"] == "ok"
     assert max(sizes) <= WAL_BOUND, f"the log reached {max(sizes) / 2**20:.1f} MB"
-

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -14,13 +14,13 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
-from test_cli import cli
-from test_store import row, write_as_before
-from test_viewer_apptest import app
 
 import spanlite
 from spanlite.otlp import Receiver, start_receiver
 from spanlite.store import TraceStore
+from test_cli import cli
+from test_store import row, write_as_before
+from test_viewer_apptest import app
 
 
 @dataclasses.dataclass(frozen=True)

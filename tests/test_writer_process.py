@@ -192,7 +192,8 @@ def test_rows_ready_to_store_are_written_by_the_child_or_in_process(db_path: Pat
     assert exporter.writer_pid is None and exporter.last_error == "the store is closed"
     with TraceStore(db_path) as store:
         assert {s["name"] for s in store.db.query("SELECT name FROM spans")} == {
-            "by the child", "here: marshal cannot carry it"
+            "by the child",
+            "here: marshal cannot carry it",
         }
 
 

@@ -19,7 +19,8 @@ import os
 import threading
 import time
 import weakref
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -68,9 +69,11 @@ class QueueProcessor(SpanProcessor):
         self._drop_lock = threading.Lock()
         self._failures = 0  # failed exports in a row; > 0 means we are in a failure episode
         self._queue: collections.deque[ReadableSpan] = collections.deque()
-        packs = isinstance(exporter, PackingExporter)  # handed batches packed: the spans are let go before the wait
-        self._pack: Callable[[list[ReadableSpan]], Any] | None = exporter.pack if packs else None
-        self._send: Callable[[Any], SpanExportResult] = exporter.export_packed if packs else exporter.export
+        # Handed batches packed, the spans are let go before the wait for them to be stored.
+        self._pack: Callable[[list[ReadableSpan]], Any] | None = None
+        self._send: Callable[[Any], SpanExportResult] = exporter.export
+        if isinstance(exporter, PackingExporter):
+            self._pack, self._send = exporter.pack, exporter.export_packed
         self._deadline_exporter = exporter if isinstance(exporter, DeadlineExporter) else None
         self._store = exporter if isinstance(exporter, StoreExporter) else None
         self._unsent: tuple[Any, int] | None = None  # a batch (as sent) that failed, with its span count: next to go
@@ -88,7 +91,12 @@ class QueueProcessor(SpanProcessor):
         self._warned_late = False
         self._start_worker()
         ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (p := ref()) and p._after_fork())
+
+        def after_fork() -> None:
+            if (processor := ref()) is not None:
+                processor._after_fork()
+
+        os.register_at_fork(after_in_child=after_fork)
         _exit.close_at_exit(self)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -351,7 +359,8 @@ class QueueProcessor(SpanProcessor):
             return None, len(spans)
 
     def _backoff(self) -> float:
-        return min(self.delay_s * 2 ** max(self._failures - 1, 0), 2.0)
+        doubling: int = 2 ** max(self._failures - 1, 0)  # an int power is typed as Any (a negative one is a float)
+        return min(self.delay_s * doubling, 2.0)
 
     def _drop_queue(self, why: str) -> None:
         n = self._take_queue()

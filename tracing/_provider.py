@@ -9,7 +9,7 @@ go to, and nothing here imports it.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from opentelemetry import trace as otel_trace
 

@@ -123,9 +123,13 @@ def _per_entry(value: dict[Any, Any], max_bytes: int, default: Any) -> str:
     """One huge argument should not hide the others: each entry gets its share of the budget."""
     share = max_bytes // len(value)
     plain = default is _plain_default
-    return "{" + ",".join(
-        orjson.dumps(_key(k, plain)).decode() + ":" + to_json(v, share, _with=default) for k, v in value.items()
-    ) + "}"
+    return (
+        "{"
+        + ",".join(
+            orjson.dumps(_key(k, plain)).decode() + ":" + to_json(v, share, _with=default) for k, v in value.items()
+        )
+        + "}"
+    )
 
 
 def _truncated_text(value: str | bytes | bytearray, max_bytes: int) -> str:
