@@ -17,9 +17,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link, SpanContext, TraceFlags
-from test_cli import cli
-from test_store import row, write_as_before
-from test_viewer_apptest import app, open_page
+from _helpers import app, cli, open_page, row, write_as_before
 
 from spanlite.otlp import Receiver, start_receiver
 from spanlite.store import TraceStore

@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from test_otlp_receiver import JSON, PROTOBUF, json_body, json_span, post, sdk_body
+from _helpers import JSON, PROTOBUF, json_body, json_span, post, sdk_body
 
 from spanlite import cli
 from spanlite.otlp import Receiver, _rejections, start_receiver

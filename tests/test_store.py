@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import pytest
+from _helpers import row, write_as_before
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -29,30 +30,6 @@ from spanlite.store._migrations import NAMES
 from spanlite.store._rows import span_row
 from spanlite.store._writer import PREVIEW_CHARS, preview, write_spans
 from spanlite.tracing._processor import QueueProcessor
-
-
-def row(trace: str, span: str, parent: str | None, start: int, **extra: Any) -> dict[str, Any]:
-    attributes = extra.pop("attributes", {})
-    fields: dict[str, Any] = dict(
-        trace_id=trace, span_id=span, parent_id=parent, name=f"span-{span}", start_ns=start, end_ns=start + 10,
-        status="OK", status_message=None, attributes=attributes, events=[],
-    )  # fmt: skip
-    fields.update(extra)
-    return span_row(**fields)
-
-
-def write_as_before(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Write rows into a store of an earlier schema as the spanlite of that schema did: the span columns it had,
-    and the traces' summaries."""
-    from spanlite.store._writer import _merge_traces
-
-    columns = [name for _, name, *_ in conn.execute("PRAGMA table_info(spans)")]
-    with conn:
-        conn.executemany(
-            f"INSERT INTO spans ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-            [[r[c] for c in columns] for r in rows],
-        )
-        _merge_traces(conn, list(rows))
 
 
 def test_new_store_has_schema_wal_and_page_size(tmp_path: Path) -> None:

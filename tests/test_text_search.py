@@ -9,7 +9,7 @@ from typing import Any, Callable
 import orjson
 import pytest
 from sqlite_utils import Database
-from test_store import write_as_before
+from _helpers import write_as_before
 
 from spanlite.store import TraceStore
 from spanlite.store._db import connect

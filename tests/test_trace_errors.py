@@ -14,9 +14,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
-from test_cli import cli
-from test_store import row, write_as_before
-from test_viewer_apptest import app
+from _helpers import app, cli, row, write_as_before
 
 import spanlite
 from spanlite.otlp import Receiver, start_receiver

@@ -9,6 +9,7 @@ from typing import Iterator
 
 import pytest
 
+from _helpers import populate
 from viewer_server import free_port, serving
 
 from spanlite.store import TraceStore
@@ -24,8 +25,6 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Ch
 
 @pytest.fixture
 def viewer_url(db_path: Path) -> Iterator[str]:
-    from test_viewer_apptest import populate
-
     populate()
     port = free_port()
     argv, env = viewer_command(db_path, port)
