@@ -6,52 +6,20 @@ Read from the source, not from ``sys.modules``: every import counts, a deferred 
 
 from __future__ import annotations
 
-import ast
-import importlib.util
-from pathlib import Path
+from _imports import cycles, imports, modules
 
 PACKAGE = "spanlite.autolog"
-FOLDER = Path(importlib.util.find_spec(PACKAGE).origin).parent  # type: ignore[arg-type,union-attr]
-
-
-def _imported(node: ast.AST) -> list[str]:
-    """The names of the sibling modules an import statement could reach (filtered against the folder later)."""
-    if isinstance(node, ast.Import):
-        return [a.name.split(".")[2] for a in node.names if a.name.startswith(PACKAGE + ".")]
-    if not isinstance(node, ast.ImportFrom):
-        return []
-    if node.level == 1:
-        module = node.module
-    elif node.level == 0 and node.module and (node.module + ".").startswith(PACKAGE + "."):
-        module = node.module[len(PACKAGE) + 1 :] or None
-    else:
-        return []
-    return [module.split(".")[0]] if module else [a.name for a in node.names]  # `from . import x` names modules
 
 
 def import_edges() -> dict[str, set[str]]:
     """Each module of autolog/ and the modules of autolog/ it imports."""
-    modules = {path.stem for path in FOLDER.glob("*.py")}
-    return {
-        path.stem: {name for node in ast.walk(ast.parse(path.read_text())) for name in _imported(node)} & modules
-        for path in FOLDER.glob("*.py")
-    }
-
-
-def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
-    """Every import loop, each as the path from a module back to itself."""
-    found: list[list[str]] = []
-
-    def walk(path: list[str]) -> None:
-        for target in sorted(edges[path[-1]]):
-            if target == path[0]:
-                found.append([*path, target])
-            elif target not in path and target > path[0]:  # each loop once, from its smallest module
-                walk([*path, target])
-
-    for start in sorted(edges):
-        walk([start])
-    return found
+    found = {path.stem: (module, path) for package, module, path in modules() if package == PACKAGE}
+    edges: dict[str, set[str]] = {}
+    for stem, (module, path) in found.items():
+        names = {f"{base}.{name}" if name else base for base, name, _ in imports(module, path)}
+        # ``from . import x`` and ``from .x import y`` both reach sibling ``x``: the part after ``spanlite.autolog.``
+        edges[stem] = {n.split(".")[2] for n in names if n.startswith(PACKAGE + ".")} & found.keys()
+    return edges
 
 
 def test_no_import_cycle_inside_autolog() -> None:

@@ -16,12 +16,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import spanlite
+from _helpers import cli
 from spanlite.store import TraceStore
-
-
-def cli(*args: str, db: Path | None = None) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "spanlite.cli", *args] + (["--db", str(db)] if db else [])
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 
 def test_list_show_search_export_delete(db_path: Path, tmp_path: Path) -> None:

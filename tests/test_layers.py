@@ -6,42 +6,19 @@ reaches up fails here rather than as a cycle at import time in some user's app.
 
 from __future__ import annotations
 
-import ast
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _imports import ROOT, cycles, imports, modules, packages
+
 FACE = "spanlite"
-
-
-def packages() -> dict[str, Path]:
-    """Each package of the distribution and its folder, as pyproject maps them (``spanlite.store`` → ``store/``)."""
-    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    return {name: ROOT / folder for name, folder in setuptools["package-dir"].items()}
-
-
-def modules() -> Iterator[tuple[str, str, Path]]:
-    """(package, module name, file) for every module of the distribution."""
-    for package, folder in packages().items():
-        for path in sorted(folder.rglob("*.py")):
-            parts = path.relative_to(folder).with_suffix("").parts
-            yield package, ".".join([package, *(p for p in parts if p != "__init__")]), path
 
 
 def imported(module: str, path: Path) -> Iterator[tuple[str, int]]:
     """(imported module, line) for each import statement in ``path``, relative ones resolved."""
-    here = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            yield from ((alias.name, node.lineno) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = here.split(".")[: len(here.split(".")) - node.level + 1]
-                base = ".".join(anchor + ([base] if base else []))
-            # ``base.name`` is a module (``from spanlite import _config``) or belongs to ``base``'s (``trace``)
-            yield from ((f"{base}.{alias.name}", node.lineno) for alias in node.names)
+    for base, name, line in imports(module, path):
+        # ``base.name`` is a module (``from spanlite import _config``) or belongs to ``base``'s (``trace``)
+        yield (f"{base}.{name}" if name else base), line
 
 
 def owner(name: str, names: list[str]) -> str | None:
@@ -70,14 +47,4 @@ def test_no_import_cycle_crosses_a_folder() -> None:
             target = owner(name, names)
             if target is not None and target != package:
                 edges[package].add(target)
-    cycles = [f"{a} -> {b} -> ... -> {a}" for a in edges for b in edges[a] if a in _reachable(b, edges)]
-    assert cycles == [], "\n".join(cycles)
-
-
-def _reachable(start: str, edges: dict[str, set[str]]) -> set[str]:
-    seen, todo = set(), [start]
-    while todo:
-        for nxt in edges[todo.pop()] - seen:
-            seen.add(nxt)
-            todo.append(nxt)
-    return seen
+    assert cycles(edges) == []

@@ -19,14 +19,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link, SpanContext, TraceFlags
 
+from _helpers import app, cli, open_page, row, write_as_before
 from spanlite.otlp import Receiver, start_receiver
 from spanlite.store import TraceStore
 from spanlite.store._rows import MAX_ROW_BYTES
 from spanlite.store._writer import write_spans
 from spanlite.tracing.serialize import MAX_FIELD_BYTES
-from test_cli import cli
-from test_store import row, write_as_before
-from test_viewer_apptest import app, open_page
 
 CHECKOUT = {"service.name": "checkout", "service.version": "1.4.2", "deployment.environment": "staging",
             "host.name": "web-7"}  # fmt: skip

@@ -18,7 +18,6 @@ import pytest
 from google.rpc import status_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -27,12 +26,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
+from _helpers import JSON, PROTOBUF, TRACE_ID, json_body, json_span, post, sdk_body
 from spanlite.otlp import Receiver, start_receiver
 from spanlite.store import TraceStore
-
-PROTOBUF = "application/x-protobuf"
-JSON = "application/json"
-TRACE_ID = "5b8efff798038103d269b633813fc60c"
 
 
 @pytest.fixture
@@ -41,58 +37,9 @@ def receiver(tmp_path: Path) -> Iterator[Receiver]:
         yield r
 
 
-def post(
-    receiver: Receiver, body: Any, content_type: str = PROTOBUF, headers: dict[str, str] | None = None
-) -> tuple[int, str, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=10)
-    try:
-        conn.request("POST", "/v1/traces", body=body, headers={"Content-Type": content_type, **(headers or {})})
-        response = conn.getresponse()
-        return response.status, response.getheader("Content-Type") or "", response.read()
-    finally:
-        conn.close()
-
-
 def stored(receiver: Receiver) -> list[dict[str, Any]]:
     with TraceStore(receiver.db_path) as store:
         return [dict(r) for r in store.db.query("SELECT * FROM spans ORDER BY start_ns")]
-
-
-def json_span(span_id: str = "eee19b7ec3c1b174", parent: str = "", **extra: Any) -> dict[str, Any]:
-    return {
-        "traceId": TRACE_ID, "spanId": span_id, "parentSpanId": parent, "name": f"span-{span_id}", "kind": 2,
-        "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000000250000000",
-        "attributes": [
-            {"key": "http.route", "value": {"stringValue": "/ask"}},
-            {"key": "retries", "value": {"intValue": "3"}},
-            {"key": "ratio", "value": {"doubleValue": 0.5}},
-            {"key": "ok", "value": {"boolValue": True}},
-            {"key": "tags", "value": {"arrayValue": {"values": [{"stringValue": "a"}, {"stringValue": "b"}]}}},
-        ],
-        "events": [{"timeUnixNano": "1700000000100000000", "name": "retry", "attributes": []}],
-        "status": {"code": 2, "message": "upstream timeout"},
-        **extra,
-    }  # fmt: skip
-
-
-def json_body(*spans: dict[str, Any]) -> bytes:
-    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "checkout"}}]}
-    scope_spans = [{"scope": {"name": "my.lib"}, "spans": list(spans)}]
-    request = {"resourceSpans": [{"resource": resource, "scopeSpans": scope_spans}]}
-    return orjson.dumps(request)
-
-
-def sdk_body(n: int = 2) -> bytes:
-    """A real protobuf body, as the OTel SDK encodes it."""
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("t")
-    with tracer.start_as_current_span("root"):
-        for i in range(n - 1):
-            with tracer.start_as_current_span(f"child-{i}"):
-                pass
-    return encode_spans(memory.get_finished_spans()).SerializeToString()
 
 
 def error_message(content_type: str, body: bytes) -> str:

@@ -27,11 +27,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from _helpers import JSON, PROTOBUF, json_body, json_span, post, sdk_body
 from spanlite import cli
 from spanlite.otlp import Receiver, _rejections, start_receiver
 from spanlite.otlp import receiver as receiver_module
 from spanlite.store import TraceStore
-from test_otlp_receiver import JSON, PROTOBUF, json_body, json_span, post, sdk_body
 
 CLIENT_TIMEOUT_S = 10  # the OTel SDK exporter's default: every answer must come before it
 

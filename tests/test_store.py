@@ -24,37 +24,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import spanlite
+from _helpers import post, row, write_as_before
 from spanlite.store import SQLiteSpanExporter, StoreError, TraceStore
 from spanlite.store._db import connect
 from spanlite.store._migrations import NAMES
-from spanlite.store._rows import span_row
 from spanlite.store._writer import PREVIEW_CHARS, preview, write_spans
 from spanlite.tracing._processor import QueueProcessor
-
-
-def row(trace: str, span: str, parent: str | None, start: int, **extra: Any) -> dict[str, Any]:
-    attributes = extra.pop("attributes", {})
-    fields: dict[str, Any] = {
-        "trace_id": trace, "span_id": span, "parent_id": parent, "name": f"span-{span}",
-        "start_ns": start, "end_ns": start + 10, "status": "OK", "status_message": None, "attributes": attributes,
-        "events": [],
-    }  # fmt: skip
-    fields.update(extra)
-    return span_row(**fields)
-
-
-def write_as_before(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Write rows into a store of an earlier schema as the spanlite of that schema did: the span columns it had,
-    and the traces' summaries."""
-    from spanlite.store._writer import _merge_traces
-
-    columns = [name for _, name, *_ in conn.execute("PRAGMA table_info(spans)")]
-    with conn:
-        conn.executemany(
-            f"INSERT INTO spans ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-            [[r[c] for c in columns] for r in rows],
-        )
-        _merge_traces(conn, list(rows))
 
 
 def test_new_store_has_schema_wal_and_page_size(tmp_path: Path) -> None:
@@ -649,27 +624,23 @@ def test_a_store_that_counted_nested_model_calls_twice_is_corrected_on_opening(t
     assert totals == {"t1": NESTED_TOTALS, "t2": (7, 7)}
 
 
-def test_otlp_spans_whose_parent_is_remote_summarise_their_trace() -> None:
+def test_otlp_spans_whose_parent_is_remote_summarise_their_trace(tmp_path: Path) -> None:
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
     from opentelemetry.proto.trace.v1.trace_pb2 import SpanFlags
 
-    from spanlite.otlp._decode import decode_protobuf
+    from spanlite.otlp import start_receiver
 
     request = ExportTraceServiceRequest()
     span = request.resource_spans.add().scope_spans.add().spans.add()
     span.trace_id, span.span_id, span.parent_span_id = b"\x01" * 16, b"\x02" * 8, b"\x03" * 8
     span.name, span.start_time_unix_nano, span.end_time_unix_nano = "handler", 10, 20
     span.flags = SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK | SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
-    (decoded,) = decode_protobuf(request.SerializeToString())
-    assert decoded["parent_is_remote"] is True
-    summary = _merge_one(span_row(**decoded))
-    assert (summary["name"], summary["status"]) == ("handler", "OK")
-
-
-def _merge_one(span: dict[str, Any]) -> dict[str, Any]:
-    from spanlite.store._writer import _merge
-
-    return _merge(None, [span])
+    with start_receiver(tmp_path / "received.db") as receiver:
+        assert post(receiver, request.SerializeToString())[0] == 200
+    with TraceStore(receiver.db_path) as store:
+        (summary,) = store.search_traces()
+    # its parent is elsewhere: the span is its trace's root here, and names it
+    assert (summary.name, summary.status) == ("handler", "OK")
 
 
 @pytest.mark.parametrize("writer", ["thread", "process"])

@@ -11,12 +11,12 @@ import orjson
 import pytest
 from sqlite_utils import Database
 
+from _helpers import write_as_before
 from spanlite.store import TraceStore
 from spanlite.store._db import connect
 from spanlite.store._migrations import registry
 from spanlite.store._rows import span_row
 from spanlite.store._writer import index_text, write_spans
-from test_store import write_as_before
 
 WORDS = ["apple", "pear", "plum", "fig", "kiwi", "lime", "sloe", "yuzu"]
 LATER_WORDS = ["apple", "date", "quince"]

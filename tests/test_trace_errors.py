@@ -16,11 +16,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
 import spanlite
+from _helpers import app, cli, row, write_as_before
 from spanlite.otlp import Receiver, start_receiver
 from spanlite.store import TraceStore
-from test_cli import cli
-from test_store import row, write_as_before
-from test_viewer_apptest import app
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,114 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import spanlite
+from _helpers import ANSWER, APP, EVIL, QUESTION, Traces, all_text, app, open_page, populate
 from spanlite.store import TraceStore, views
-
-APP = Path(spanlite.__file__).parent.parent / "viewer" / "app.py"
-EVIL = "<script>alert('pwned')</script> [click](javascript:alert(1)) :red[boom]"
-QUESTION = "Where is my order A1?"
-ANSWER = "Your order A1 has shipped."
-
-
-@dataclasses.dataclass(frozen=True)
-class Traces:
-    agent: str
-    failing: str
-    evil: str
-
-
-def populate() -> Traces:
-    """Three traces: a support agent with a chat LLM span and a tool, a failure, and hostile content."""
-
-    @spanlite.trace(kind="TOOL")
-    def lookup_order(order_id: str) -> dict[str, str]:
-        return {"order_id": order_id, "status": "shipped"}
-
-    @spanlite.trace(kind="AGENT")
-    def support_agent(question: str) -> str:
-        spanlite.update_current_trace(session_id="sess-1", user_id="alice", tags=["prod", "support"])
-        messages = [
-            {"role": "system", "content": "You are a helpful support agent."},
-            {"role": "user", "content": question},
-        ]
-        with spanlite.start_span("chat gpt-4o", kind="LLM", inputs={"messages": messages}) as span:
-            span.set_attributes(
-                {
-                    "gen_ai.request.model": "gpt-4o",
-                    "gen_ai.usage.input_tokens": 42,
-                    "gen_ai.usage.output_tokens": 7,
-                    "gen_ai.input.messages": messages,
-                    "gen_ai.output.messages": [
-                        {
-                            "role": "assistant",
-                            "content": None,
-                            "tool_calls": [
-                                {"id": "c1", "function": {"name": "lookup_order", "arguments": '{"order_id": "A1"}'}}
-                            ],
-                        }
-                    ],
-                }
-            )
-        lookup_order("A1")
-        return ANSWER
-
-    @spanlite.trace
-    def refund(order_id: str) -> None:
-        spanlite.update_current_trace(session_id="sess-1", user_id="alice")
-        raise ValueError(f"refund of {order_id} refused")
-
-    @spanlite.trace(name=EVIL)
-    def hostile(prompt: str) -> str:
-        return EVIL
-
-    support_agent(QUESTION)
-    with pytest.raises(ValueError):
-        refund("A1")
-    hostile(EVIL)
-    spanlite.flush()
-    with TraceStore(_db()) as store:
-        page = store.search_traces(limit=10)
-    by_name = {t.name: t.trace_id for t in page}
-    return Traces(agent=by_name["support_agent"], failing=by_name["refund"], evil=by_name[EVIL])
-
-
-def _db() -> Path:
-    from spanlite import _config
-
-    return _config.settings().db
 
 
 @pytest.fixture
 def traces(db_path: Path) -> Traces:
     return populate()
-
-
-def app() -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=30)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def open_page(at: AppTest, page: str, **query: str) -> AppTest:
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def all_text(at: AppTest) -> str:
-    """Everything the page shows as Markdown (titles, captions, metric values) joined, for safety checks."""
-    parts = [e.value for e in [*at.title, *at.subheader, *at.caption, *at.markdown]]
-    parts += [m.value for m in at.metric]
-    return "\n".join(parts)
 
 
 def test_traces_page_lists_newest_first_with_columns(traces: Traces) -> None:
@@ -174,7 +79,7 @@ def test_selecting_a_row_opens_the_trace(traces: Traces) -> None:
     assert at.caption[0].value.startswith(f"Trace {traces.agent}")
 
 
-def test_trace_page_deep_link_shows_tree_waterfall_and_chat(traces: Traces) -> None:
+def test_trace_page_deep_link_shows_tree_waterfall_and_chat(traces: Traces, db_path: Path) -> None:
     at = open_page(app(), "trace_page.py", trace=traces.agent)
     tree = at.dataframe[0].value
     assert [s.strip("\u2003") for s in tree["Span"]] == ["🕵️ support_agent", "🤖 chat gpt-4o", "🔧 lookup_order"]
@@ -184,7 +89,7 @@ def test_trace_page_deep_link_shows_tree_waterfall_and_chat(traces: Traces) -> N
         e.proto.label == "Download trace JSON" for e in at.get("download_button")
     )
     # the root span is selected first; pick the LLM span through the deep link
-    with TraceStore(_db()) as store:
+    with TraceStore(db_path) as store:
         llm = next(n for n in views.span_tree(store, traces.agent) if n.kind == "LLM")
     at.query_params["span"] = llm.span_id
     at.run()

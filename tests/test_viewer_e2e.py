@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from _helpers import populate
 from spanlite.store import TraceStore
 from spanlite.viewer.launch import viewer_command
 from viewer_server import free_port, serving
@@ -23,8 +24,6 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Ch
 
 @pytest.fixture
 def viewer_url(db_path: Path) -> Iterator[str]:
-    from test_viewer_apptest import populate
-
     populate()
     port = free_port()
     argv, env = viewer_command(db_path, port)

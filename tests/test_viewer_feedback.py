@@ -9,9 +9,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import spanlite
+from _helpers import ANSWER, EVIL, QUESTION, Traces, all_text, app, open_page, populate
 from spanlite.store import TraceStore, views
 from spanlite.viewer._render import md_escape
-from test_viewer_apptest import ANSWER, EVIL, QUESTION, Traces, _db, all_text, app, open_page, populate
 
 
 @pytest.fixture
@@ -21,8 +21,8 @@ def traces(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Traces:
 
 
 @pytest.fixture
-def store(traces: Traces) -> TraceStore:  # type: ignore[override]
-    with TraceStore(_db()) as s:
+def store(traces: Traces, db_path: Path) -> TraceStore:  # type: ignore[override]
+    with TraceStore(db_path) as s:
         yield s  # type: ignore[misc]
 
 

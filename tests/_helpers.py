@@ -1,0 +1,196 @@
+"""What several test modules share: the CLI run as a user runs it, rows written as an earlier spanlite wrote them,
+OTLP request bodies and a POST to the receiver, and the viewer's store and pages under AppTest."""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from streamlit.testing.v1 import AppTest
+
+import spanlite
+from spanlite.otlp import Receiver
+from spanlite.store._rows import span_row
+
+
+def cli(*args: str, db: Path | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "spanlite.cli", *args] + (["--db", str(db)] if db else [])
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def row(trace: str, span: str, parent: str | None, start: int, **extra: Any) -> dict[str, Any]:
+    attributes = extra.pop("attributes", {})
+    fields: dict[str, Any] = {
+        "trace_id": trace, "span_id": span, "parent_id": parent, "name": f"span-{span}", "start_ns": start,
+        "end_ns": start + 10, "status": "OK", "status_message": None, "attributes": attributes, "events": [],
+    }  # fmt: skip
+    fields.update(extra)
+    return span_row(**fields)
+
+
+def write_as_before(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Write rows into a store of an earlier schema as the spanlite of that schema did: the span columns it had,
+    and the traces' summaries."""
+    from spanlite.store._writer import _merge_traces
+
+    columns = [name for _, name, *_ in conn.execute("PRAGMA table_info(spans)")]
+    with conn:
+        conn.executemany(
+            f"INSERT INTO spans ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            [[r[c] for c in columns] for r in rows],
+        )
+        _merge_traces(conn, list(rows))
+
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+TRACE_ID = "5b8efff798038103d269b633813fc60c"
+
+
+def post(
+    receiver: Receiver, body: Any, content_type: str = PROTOBUF, headers: dict[str, str] | None = None
+) -> tuple[int, str, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=10)
+    try:
+        conn.request("POST", "/v1/traces", body=body, headers={"Content-Type": content_type, **(headers or {})})
+        response = conn.getresponse()
+        return response.status, response.getheader("Content-Type") or "", response.read()
+    finally:
+        conn.close()
+
+
+def json_span(span_id: str = "eee19b7ec3c1b174", parent: str = "", **extra: Any) -> dict[str, Any]:
+    return {
+        "traceId": TRACE_ID, "spanId": span_id, "parentSpanId": parent, "name": f"span-{span_id}", "kind": 2,
+        "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000000250000000",
+        "attributes": [
+            {"key": "http.route", "value": {"stringValue": "/ask"}},
+            {"key": "retries", "value": {"intValue": "3"}},
+            {"key": "ratio", "value": {"doubleValue": 0.5}},
+            {"key": "ok", "value": {"boolValue": True}},
+            {"key": "tags", "value": {"arrayValue": {"values": [{"stringValue": "a"}, {"stringValue": "b"}]}}},
+        ],
+        "events": [{"timeUnixNano": "1700000000100000000", "name": "retry", "attributes": []}],
+        "status": {"code": 2, "message": "upstream timeout"},
+        **extra,
+    }  # fmt: skip
+
+
+def json_body(*spans: dict[str, Any]) -> bytes:
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "checkout"}}]}
+    scope_spans = [{"scope": {"name": "my.lib"}, "spans": list(spans)}]
+    request = {"resourceSpans": [{"resource": resource, "scopeSpans": scope_spans}]}
+    return orjson.dumps(request)
+
+
+def sdk_body(n: int = 2) -> bytes:
+    """A real protobuf body, as the OTel SDK encodes it."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("root"):
+        for i in range(n - 1):
+            with tracer.start_as_current_span(f"child-{i}"):
+                pass
+    return encode_spans(memory.get_finished_spans()).SerializeToString()
+
+
+APP = Path(spanlite.__file__).parent.parent / "viewer" / "app.py"
+EVIL = "<script>alert('pwned')</script> [click](javascript:alert(1)) :red[boom]"
+QUESTION = "Where is my order A1?"
+ANSWER = "Your order A1 has shipped."
+
+
+@dataclasses.dataclass(frozen=True)
+class Traces:
+    agent: str
+    failing: str
+    evil: str
+
+
+def populate() -> Traces:
+    """Three traces: a support agent with a chat LLM span and a tool, a failure, and hostile content."""
+
+    @spanlite.trace(kind="TOOL")
+    def lookup_order(order_id: str) -> dict[str, str]:
+        return {"order_id": order_id, "status": "shipped"}
+
+    @spanlite.trace(kind="AGENT")
+    def support_agent(question: str) -> str:
+        spanlite.update_current_trace(session_id="sess-1", user_id="alice", tags=["prod", "support"])
+        messages = [
+            {"role": "system", "content": "You are a helpful support agent."},
+            {"role": "user", "content": question},
+        ]
+        with spanlite.start_span("chat gpt-4o", kind="LLM", inputs={"messages": messages}) as span:
+            span.set_attributes(
+                {
+                    "gen_ai.request.model": "gpt-4o",
+                    "gen_ai.usage.input_tokens": 42,
+                    "gen_ai.usage.output_tokens": 7,
+                    "gen_ai.input.messages": messages,
+                    "gen_ai.output.messages": [
+                        {
+                            "role": "assistant",
+                            "content": None,
+                            "tool_calls": [
+                                {"id": "c1", "function": {"name": "lookup_order", "arguments": '{"order_id": "A1"}'}}
+                            ],
+                        }
+                    ],
+                }
+            )
+        lookup_order("A1")
+        return ANSWER
+
+    @spanlite.trace
+    def refund(order_id: str) -> None:
+        spanlite.update_current_trace(session_id="sess-1", user_id="alice")
+        raise ValueError(f"refund of {order_id} refused")
+
+    @spanlite.trace(name=EVIL)
+    def hostile(prompt: str) -> str:
+        return EVIL
+
+    support_agent(QUESTION)
+    with pytest.raises(ValueError):
+        refund("A1")
+    hostile(EVIL)
+    page = spanlite.search_traces(limit=10)  # flushes first
+    by_name = {t.name: t.trace_id for t in page}
+    return Traces(agent=by_name["support_agent"], failing=by_name["refund"], evil=by_name[EVIL])
+
+
+def app() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def open_page(at: AppTest, page: str, **query: str) -> AppTest:
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def all_text(at: AppTest) -> str:
+    """Everything the page shows as Markdown (titles, captions, metric values) joined, for safety checks."""
+    parts = [e.value for e in [*at.title, *at.subheader, *at.caption, *at.markdown]]
+    parts += [m.value for m in at.metric]
+    return "\n".join(parts)
