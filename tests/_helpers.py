@@ -10,7 +10,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
@@ -18,11 +18,13 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from streamlit.testing.v1 import AppTest
 
 import spanlite
 from spanlite.otlp import Receiver
 from spanlite.store._rows import span_row
+
+if TYPE_CHECKING:  # the viewer's extra: not in the oldest-SDK suite's venv, which imports this module too
+    from streamlit.testing.v1 import AppTest
 
 
 def cli(*args: str, db: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -175,6 +177,8 @@ def populate() -> Traces:
 
 
 def app() -> AppTest:
+    from streamlit.testing.v1 import AppTest
+
     at = AppTest.from_file(str(APP), default_timeout=30)
     at.run()
     assert not at.exception, at.exception
