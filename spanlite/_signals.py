@@ -38,8 +38,7 @@ _HOLDING_LOCKS = (
 )  # fmt: skip
 
 
-_handled = False  # in this process, ``_on_sigterm`` has begun
-_resending = threading.Lock()  # so that the watcher never sends SIGTERM once the handler has begun
+_resending = threading.Lock()  # so that the watcher never sends SIGTERM once the handler has reset it
 _watch: tuple[int, int, int] | None = None  # (pid, read end, write end) of this process's wakeup pipe
 _hooked = False  # multiprocessing runs ``_on_child_start`` in the children this process starts
 
@@ -107,15 +106,14 @@ def _resend_until_handled(read: int) -> None:
     while time.monotonic() < give_up:
         time.sleep(RESEND_S)
         with _resending:
-            if _handled or signal.getsignal(signal.SIGTERM) is not _on_sigterm:  # or the app has set its own since
+            if signal.getsignal(signal.SIGTERM) is not _on_sigterm:  # handled (reset to default), or the app's own
                 return
             os.kill(os.getpid(), signal.SIGTERM)  # interrupts the main thread's wait, so that the handler runs
 
 
 def _after_fork_in_child() -> None:
     """The parent's watcher thread is not here, and its pipe is the parent's: let go of both, then watch anew."""
-    global _watch, _handled, _resending
-    _handled = False
+    global _watch, _resending
     _resending = threading.Lock()
     if _watch is None:
         return
@@ -133,10 +131,8 @@ def _after_fork_in_child() -> None:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    global _handled
     with _resending:
-        _handled = True
-    signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signum, signal.SIG_DFL)
     closed = _thread.allocate_lock()
     closed.acquire()
     try:
