@@ -49,13 +49,17 @@ class OuterCall:
 _outer: contextvars.ContextVar[OuterCall | None] = contextvars.ContextVar("spanlite_autolog_outer", default=None)
 
 
+_SUPPRESSED = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+
+
 def in_model_call() -> bool:
     """True while a patched SDK call or a framework's model call runs: nested patched calls and the SDK's own
-    tracing stand aside, so one model call is one model span and its tokens are counted once."""
+    tracing stand aside, so one model call is one model span and its tokens are counted once. Also true where
+    instrumentation is suppressed (OTel's key, which every instrumentation honours): no span is wanted there."""
     if _in_call.get():
         return True
     outer = _outer.get()
-    return outer is not None and outer.open
+    return (outer is not None and outer.open) or otel_context.get_value(_SUPPRESSED) is True
 
 
 def enter_outer_call(call: OuterCall) -> contextvars.Token[OuterCall | None]:

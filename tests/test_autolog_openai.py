@@ -596,3 +596,16 @@ def test_failing_stream_wrapper_returns_sdk_stream(server: FakeLLMServer, lenien
     monkeypatch.setattr(_stream, "wrap_stream", _boom)
     seen, _span = both(chat(server, model="gpt-4o", stream=True, stream_options={"include_usage": True}))
     assert len(seen[1]) == 6
+
+
+def test_suppressed_instrumentation_makes_no_span(server: FakeLLMServer) -> None:
+    """OTel's suppress-instrumentation key, which every instrumentation honours (a judge's own calls, an exporter)."""
+    from opentelemetry import context as otel_context
+
+    spanlite.autolog("openai")
+    token = otel_context.attach(otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        _, spans = fake.observe(chat(server, model="gpt-4o"), openai.APIError)
+    finally:
+        otel_context.detach(token)
+    assert spans == []
