@@ -6,7 +6,8 @@ decode it but has no encoder). Every request must be SigV4-signed with the dummy
 
 Deterministic: the same request always gets the same bytes back (a fixed ``Date`` header too). Magic model ids:
 ``error-429`` / ``error-500`` / ``error-400`` answer with that AWS error; ``stream-error`` sends one text delta and
-then a ``modelStreamErrorException`` event. The model family of ``/invoke`` bodies comes from the model id
+then a ``modelStreamErrorException`` event; ``truncated`` (invoke) sends a body cut short. The model family of
+``/invoke`` bodies comes from the model id
 (``anthropic.``, ``amazon.nova``, ``amazon.titan-text``, ``amazon.titan-embed``, ``meta.llama``). Given tools, a
 model calls ``weather`` once; when the last message is a tool result it answers in text.
 """
@@ -131,6 +132,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(_converse(body))
         if operation == "converse-stream":
             return self._stream(_converse_events(body, model))
+        if operation == "invoke" and model == "truncated":
+            return self._truncated()
         if operation == "invoke":
             data, usage = _invoke(model, body)
             return self._json(data, headers=usage)
@@ -151,6 +154,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
+
+    def _truncated(self) -> None:
+        """A body cut short: ten bytes of the hundred announced, then the connection closes."""
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", "100")
+        self.end_headers()
+        self.wfile.write(b'{"answer":')
+        self.close_connection = True
 
     def _error(self, status: int, kind: str, message: str) -> None:
         self._json({"message": message}, status, {"x-amzn-errortype": f"{kind}:http://internal.amazon.com/coral/"})
