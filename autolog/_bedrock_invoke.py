@@ -205,7 +205,7 @@ def _body_response(request: Request, family: str | None, data: Any, response_id:
         counts = (data.get("prompt_token_count"), data.get("generation_token_count"))
         return _text_response(request, data, data.get("generation"), data.get("stop_reason"), counts)
     if family == "embed":
-        values = rec.usage_attributes(input_tokens=data.get("inputTextTokenCount"))
+        values: dict[str, Any] = rec.usage_attributes(input_tokens=data.get("inputTextTokenCount"))
         if request.content:  # the vector would only bloat the store: its length says what it was
             vector = data.get("embedding")
             shape = {k: v for k, v in data.items() if k not in ("embedding", "embeddingsByType")}
@@ -220,12 +220,11 @@ def invoke_response(request: Request, read: Any) -> dict[str, Any]:
         return {}
     family = getattr(request, "family", None)
     metadata = read.get("ResponseMetadata")
+    request_id = rec.get(metadata, "RequestId")
     body = read.get("body")
-    values = _body_response(
-        request, family, _json(body) if isinstance(body, bytes) else body, rec.get(metadata, "RequestId")
-    )
-    if attr.GEN_AI_RESPONSE_ID not in values and rec.given(rec.get(metadata, "RequestId")):
-        values[attr.GEN_AI_RESPONSE_ID] = str(metadata["RequestId"])
+    values = _body_response(request, family, _json(body) if isinstance(body, bytes) else body, request_id)
+    if attr.GEN_AI_RESPONSE_ID not in values and rec.given(request_id):
+        values[attr.GEN_AI_RESPONSE_ID] = str(request_id)
     # Bedrock's own counts fill in what the body lacks; they never replace the body's (which split out the cache).
     fallback = _metrics_usage(read[_METRICS]) if read.get(_METRICS) else _headers_usage(metadata)
     return {**fallback, **values}

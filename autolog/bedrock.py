@@ -156,7 +156,7 @@ def patch() -> Callable[[], None]:
     def undo() -> None:
         method = ClientCreator.__dict__.get("create_client")
         if isinstance(method, wrapt.FunctionWrapper):
-            ClientCreator.create_client = method.__wrapped__  # type: ignore[method-assign]
+            ClientCreator.create_client = method.__wrapped__
         for cls in list(_patched):
             guard(_unpatch_class, cls)
 
