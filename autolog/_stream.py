@@ -148,7 +148,8 @@ class StreamProxy(_ProxyBase):
         super().__init__(wrapped, state)
         # A stream that is iterable but not an iterator (botocore's EventStream, whose ``__iter__`` is a generator)
         # is read through one iterator made here, as a ``for`` loop over it would.
-        self._self_iterator = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
+        kind = type(wrapped)
+        self._self_iterator = iter(wrapped) if hasattr(kind, "__iter__") and not hasattr(kind, "__next__") else wrapped
 
     def __iter__(self) -> StreamProxy:
         return self

@@ -6,10 +6,10 @@ decode it but has no encoder). Every request must be SigV4-signed with the dummy
 
 Deterministic: the same request always gets the same bytes back (a fixed ``Date`` header too). Magic model ids:
 ``error-429`` / ``error-500`` / ``error-400`` answer with that AWS error; ``stream-error`` sends one text delta and
-then a ``modelStreamErrorException`` event; ``truncated`` (invoke) sends a body cut short. The model family of
-``/invoke`` bodies comes from the model id
-(``anthropic.``, ``amazon.nova``, ``amazon.titan-text``, ``amazon.titan-embed``, ``meta.llama``). Given tools, a
-model calls ``weather`` once; when the last message is a tool result it answers in text.
+then a ``modelStreamErrorException`` event; ``truncated`` (invoke) sends a body cut short. The family of an
+``/invoke`` body comes from the model id (``anthropic.``, ``amazon.nova``, ``amazon.titan-text``,
+``amazon.titan-embed``, ``meta.llama``). Given tools, a model calls ``weather`` once; when the last message is a
+tool result it answers in text.
 """
 
 from __future__ import annotations

@@ -410,6 +410,16 @@ def test_disable_restores_everything(server: FakeBedrock) -> None:
     assert dict(vars(type(late))) == late_originals
 
 
+def test_the_fake_refuses_requests_not_signed_with_the_dummy_key(server: FakeBedrock) -> None:
+    other = boto3.client(
+        "bedrock-runtime", region_name="us-east-1", endpoint_url=server.url, aws_access_key_id="AKIOTHER",
+        aws_secret_access_key=SECRET, config=Config(retries={"total_max_attempts": 1}),
+    )  # fmt: skip
+    with pytest.raises(ClientError) as caught:
+        other.converse(modelId=CLAUDE, messages=MESSAGES)
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
 def test_no_credentials_in_the_store(server: FakeBedrock, db_path: Path) -> None:
     spanlite.autolog("bedrock")
     converse(server, stream=True, toolConfig=TOOLS)()
@@ -422,6 +432,31 @@ def test_no_credentials_in_the_store(server: FakeBedrock, db_path: Path) -> None
     assert b"chat " + CLAUDE.encode() in stored
     for secret in (SECRET.encode(), KEY_ID.encode(), b"AWS4-HMAC-SHA256", b"Signature=", b"x-amz-date"):
         assert secret not in stored
+
+
+def test_autolog_before_boto3_is_imported(db_path: Path) -> None:
+    """The patch goes on when botocore is imported; a client made then is traced (a fresh process, so that boto3
+    is not imported yet)."""
+    script = f"""if True:
+        import sys
+        import spanlite
+        spanlite.autolog("bedrock")
+        assert "botocore" not in sys.modules
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        import boto3
+        from fake_bedrock import KEY_ID, FakeBedrock
+        server = FakeBedrock().start()
+        client = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=server.url,
+                              aws_access_key_id=KEY_ID, aws_secret_access_key="dummy")
+        client.converse(modelId="amazon.nova-lite-v1:0", messages=[{{"role": "user", "content": [{{"text": "Hi"}}]}}])
+        spanlite.flush()
+    """
+    environment = {**os.environ, "SPANLITE_STRICT": "1", "SPANLITE_DB": str(db_path)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=environment)
+    assert done.returncode == 0, done.stderr
+    with spanlite.store.TraceStore(db_path) as store:
+        names = [s.name for t in store.search_traces() for s in store.get_trace(t.trace_id).spans]  # type: ignore[union-attr]
+    assert names == ["chat amazon.nova-lite-v1:0"]
 
 
 # a failure inside our recording never changes what the caller gets ----------------------------------------------
