@@ -23,8 +23,15 @@ _INTEGRATIONS: dict[str, str] = {
     "anthropic": "spanlite.autolog.anthropic",
     "langchain_core": "spanlite.autolog.langchain",  # LangChain and LangGraph (which runs on langchain_core)
     "litellm": "spanlite.autolog.litellm",
+    "botocore": "spanlite.autolog.bedrock",  # boto3's bedrock-runtime client, whose classes botocore makes
 }
-_ALIASES = {"langchain": "langchain_core", "langgraph": "langchain_core"}  # the names people know them by
+_ALIASES = {
+    "langchain": "langchain_core",
+    "langgraph": "langchain_core",
+    "bedrock": "botocore",
+    "boto3": "botocore",
+    "aws_bedrock": "botocore",
+}  # the names people know them by
 _wanted: set[str] = set()
 _hooked: set[str] = set()
 _undo: dict[str, Callable[[], None]] = {}

@@ -108,6 +108,14 @@ class Endpoint:
     accumulator: Callable[[Request, Any], Accumulator] | None = None  # (request, the SDK's stream)
     is_stream: Callable[[Any], bool] = lambda result: False
     is_async: bool = False
+    # A dict result that holds its stream under this key (boto3's ``{"stream": EventStream, ...}``): the stream in
+    # it is proxied and the dict handed back, rather than the result itself being proxied.
+    stream_key: str | None = None
+    # For a result the caller can read only once (boto3's response body): reads it on the caller's thread before
+    # the span ends and returns (what the caller gets, what ``response`` reads). Must leave the caller's bytes intact.
+    settle: Callable[[Any], tuple[Any, Any]] | None = None
+    # Attributes of an SDK error that ``status_code`` does not give (botocore keeps the status in ``exc.response``).
+    error: Callable[[BaseException], dict[str, Any]] | None = None
 
 
 class ModelCall:
@@ -137,14 +145,22 @@ class ModelCall:
         """
         if not self.request.raw and self.endpoint.accumulator is not None and self.endpoint.is_stream(result):
             accumulator = self.endpoint.accumulator(self.request, result)
-            if not self.endpoint.is_async and hasattr(type(result), "__anext__"):
-                result = _SyncView(result)
-            return wrap_stream(result, self, accumulator)
+            key = self.endpoint.stream_key
+            stream = result if key is None else result[key]
+            if not self.endpoint.is_async and hasattr(type(stream), "__anext__"):
+                stream = _SyncView(stream)
+            if key is None:
+                return wrap_stream(stream, self, accumulator)
+            result[key] = wrap_stream(stream, self, accumulator)
+            return result
+        read = result
+        if self.endpoint.settle is not None and not self.request.raw:
+            result, read = self.endpoint.settle(result)
         if not self._claim(False):
             return result
 
         def response() -> dict[str, Any]:
-            return otel_values(self.endpoint.response(self.request, result))
+            return otel_values(self.endpoint.response(self.request, read))
 
         span = self.span.otel_span
         try:
@@ -170,7 +186,7 @@ class ModelCall:
                 values.update(response())  # made valid with the rest, by ``_set``
         finally:
             if exc is not None:
-                values.update(_error_attributes(exc))
+                values.update(self._error_attributes(exc))
             try:
                 self._set(values)
             finally:
@@ -185,9 +201,15 @@ class ModelCall:
         if not self.claim():
             return
         try:
-            self._set(_error_attributes(exc))
+            self._set(self._error_attributes(exc))
         finally:
             close_span(self.span.otel_span, None, exc)
+
+    def _error_attributes(self, exc: BaseException) -> dict[str, Any]:
+        values = _error_attributes(exc)
+        if self.endpoint.error is not None:
+            values.update(self.endpoint.error(exc))
+        return values
 
 
 def _error_attributes(exc: BaseException) -> dict[str, Any]:

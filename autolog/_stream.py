@@ -142,13 +142,22 @@ class _ProxyBase(wrapt.ObjectProxy):  # type: ignore[type-arg]  # wrapt 1 cannot
 class StreamProxy(_ProxyBase):
     """Proxy for a sync SDK stream (``openai.Stream``, ``anthropic.Stream``)."""
 
+    _self_iterator: Any
+
+    def __init__(self, wrapped: Any, state: _StreamState) -> None:
+        super().__init__(wrapped, state)
+        # A stream that is iterable but not an iterator (botocore's EventStream, whose ``__iter__`` is a generator)
+        # is read through one iterator made here, as a ``for`` loop over it would.
+        kind = type(wrapped)
+        self._self_iterator = iter(wrapped) if hasattr(kind, "__iter__") and not hasattr(kind, "__next__") else wrapped
+
     def __iter__(self) -> StreamProxy:
         return self
 
     def __next__(self) -> Any:
         while True:
             try:
-                item = self.__wrapped__.__next__()
+                item = self._self_iterator.__next__()
             except StopIteration:
                 guard(self._self_state.end)
                 raise
