@@ -23,6 +23,7 @@ _INTEGRATIONS: dict[str, str] = {
     "anthropic": "spanlite.autolog.anthropic",
     "langchain_core": "spanlite.autolog.langchain",  # LangChain and LangGraph (which runs on langchain_core)
     "litellm": "spanlite.autolog.litellm",
+    "ollama": "spanlite.autolog.ollama",
 }
 _ALIASES = {"langchain": "langchain_core", "langgraph": "langchain_core"}  # the names people know them by
 _wanted: set[str] = set()
