@@ -24,6 +24,7 @@ _INTEGRATIONS: dict[str, str] = {
     "langchain_core": "spanlite.autolog.langchain",  # LangChain and LangGraph (which runs on langchain_core)
     "litellm": "spanlite.autolog.litellm",
     "ollama": "spanlite.autolog.ollama",
+    "cohere": "spanlite.autolog.cohere",
 }
 _ALIASES = {"langchain": "langchain_core", "langgraph": "langchain_core"}  # the names people know them by
 _wanted: set[str] = set()
