@@ -33,7 +33,7 @@ def server() -> Iterator[FakeCohere]:
 
 
 def new_client(server: FakeCohere) -> cohere.ClientV2:
-    return cohere.ClientV2(api_key="test", base_url=server.url, max_retries=0)
+    return cohere.ClientV2(api_key="test", base_url=server.url)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def chat_async(server: FakeCohere, stream: bool, **kwargs: Any) -> Callable[[], 
     kwargs.setdefault("messages", MESSAGES)
 
     async def main() -> Any:
-        async with cohere.AsyncClientV2(api_key="test", base_url=server.url, max_retries=0) as c:
+        async with cohere.AsyncClientV2(api_key="test", base_url=server.url) as c:
             if stream:
                 return [dump(e) async for e in c.chat_stream(**kwargs)]
             return dump(await c.chat(**kwargs))
@@ -80,7 +80,7 @@ def chat_async(server: FakeCohere, stream: bool, **kwargs: Any) -> Callable[[], 
 
 def run_async(server: FakeCohere, method: str, **kwargs: Any) -> Callable[[], Any]:
     async def main() -> Any:
-        async with cohere.AsyncClientV2(api_key="test", base_url=server.url, max_retries=0) as c:
+        async with cohere.AsyncClientV2(api_key="test", base_url=server.url) as c:
             return dump(await getattr(c, method)(**kwargs))
 
     return lambda: asyncio.run(main())
@@ -179,7 +179,7 @@ def test_async_break_ends_span_on_leaving(server: FakeCohere) -> None:
     """``async for`` does not close what it reads from: the span ends when the SDK leaves its ``async with``."""
 
     async def main() -> Any:
-        async with cohere.AsyncClientV2(api_key="test", base_url=server.url, max_retries=0) as c:
+        async with cohere.AsyncClientV2(api_key="test", base_url=server.url) as c:
             stream = c.chat_stream(model="command-a", messages=MESSAGES)
             async for first in stream:  # noqa: B007 - the first event is read after the loop
                 break
@@ -260,7 +260,7 @@ def test_raw_stream_span_ends_when_its_block_is_left(client: cohere.ClientV2, se
     the caller still holds is dropped."""
 
     async def read_async() -> Any:
-        async with cohere.AsyncClientV2(api_key="test", base_url=server.url, max_retries=0) as c:
+        async with cohere.AsyncClientV2(api_key="test", base_url=server.url) as c:
             async with c.with_raw_response.chat_stream(model="command-a", messages=MESSAGES) as response:
                 async for first in response.data:  # noqa: B007 - the first event is read after the loop
                     break
