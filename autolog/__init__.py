@@ -24,6 +24,8 @@ _INTEGRATIONS: dict[str, str] = {
     "langchain_core": "spanlite.autolog.langchain",  # LangChain and LangGraph (which runs on langchain_core)
     "litellm": "spanlite.autolog.litellm",
     "botocore": "spanlite.autolog.bedrock",  # boto3's bedrock-runtime client, whose classes botocore makes
+    "ollama": "spanlite.autolog.ollama",
+    "cohere": "spanlite.autolog.cohere",
 }
 _ALIASES = {
     "langchain": "langchain_core",

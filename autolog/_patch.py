@@ -219,7 +219,8 @@ def _error_attributes(exc: BaseException) -> dict[str, Any]:
 def _status_attributes(response: Any) -> dict[str, Any]:
     """The HTTP status of an SDK error, or of a ``with_raw_response`` call, whose body is the caller's to read."""
     status = getattr(response, "status_code", None)
-    return {attr.HTTP_RESPONSE_STATUS_CODE: status} if isinstance(status, int) else {}
+    # Ollama's error for a failure reported inside a 200 stream says -1: no HTTP status to record
+    return {attr.HTTP_RESPONSE_STATUS_CODE: status} if isinstance(status, int) and status >= 100 else {}
 
 
 def _is_raw(kwargs: dict[str, Any]) -> bool:
