@@ -151,6 +151,16 @@ class PriceTable:
         return len(self._rows) + len(self._added)
 
 
+def format_usd(cost: float | None, none: str = "") -> str:
+    """A cost for people: ``$0.0042``, ``$1.25``; ``none`` for an unknown one (never ``$0``, which it is not)."""
+    if cost is None:
+        return none
+    if cost == 0 or cost >= 1:
+        return f"${cost:,.2f}"
+    whole, _, cents = f"{cost:.{max(2, 3 - math.floor(math.log10(cost)))}f}".rstrip("0").partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
+
+
 def candidates(model: str) -> list[str]:
     """The ids ``model`` is looked up by, most exact first."""
     found = [model.strip()]
