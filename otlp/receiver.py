@@ -215,7 +215,8 @@ def _server(db: str | Path, host: str, port: int, max_body_bytes: int | None, pr
         idle_timeout_s=IDLE_TIMEOUT_S,
         body_timeout_s=BODY_TIMEOUT_S,
     )
-    sink = SpanSink(path, LOCKED_STORE_WAIT_S, prices)  # a bad path or a newer store fails here, before the port is taken
+    # a bad path or a newer store fails here, before the port is taken
+    sink = SpanSink(path, LOCKED_STORE_WAIT_S, prices)
     context = handling.Context(path, sink, limits)
     try:
         return _Server((host, port), context)

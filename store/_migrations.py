@@ -289,7 +289,7 @@ def m012_cost(db: Database) -> None:
         "UPDATE traces SET cost = (SELECT sum(s.cost) FROM spans s WHERE s.trace_id = traces.trace_id "
         "AND NOT EXISTS (SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_id "
         "AND s.span_id != s.parent_id AND p.input_tokens IS s.input_tokens AND p.output_tokens IS s.output_tokens)) "
-        f"WHERE trace_id IN (SELECT trace_id FROM spans WHERE cost IS NOT NULL)"
+        "WHERE trace_id IN (SELECT trace_id FROM spans WHERE cost IS NOT NULL)"
     )
 
 

@@ -28,8 +28,8 @@ from ._db import BUSY_TIMEOUT_MS, StoreError, open_connection, write_transaction
 from ._rows import PackedSpan, packed_span_row, redact_rows
 from ._schema import DROPPED_SPANS
 from ._text_index import CHUNK
-from .prices import PriceTable, Usage
 from ._writer import index_text, write_spans
+from .prices import PriceTable, Usage
 
 logger = logging.getLogger("spanlite")
 

@@ -99,8 +99,9 @@ class PriceTable:
     @property
     def added(self) -> list[dict[str, Any]]:
         """The rows the app added, as plain values: what a writer process is handed to rebuild this table."""
+        fields = (*_PRICES, "date", "source")
         return [
-            {"provider": provider or None, "model": model, **{k: getattr(price, k) for k in (*_PRICES, "date", "source")}}
+            {"provider": provider or None, "model": model, **{k: getattr(price, k) for k in fields}}
             for (provider, model), price in self._added.items()
         ]
 
@@ -230,7 +231,8 @@ def _rows(prices: Any, where: str) -> dict[tuple[str, str], Price]:
         items = []
         for model, row in prices.items():
             if not isinstance(row, Mapping):
-                raise PriceError(f"{where}: the price of {model!r} must be a mapping like {{'input': 2.5, 'output': 10}}")
+                example = "{'input': 2.5, 'output': 10}"
+                raise PriceError(f"{where}: the price of {model!r} must be a mapping like {example}")
             items.append({**row, "model": model})
     elif isinstance(prices, Iterable) and not isinstance(prices, (str, bytes)):
         items = list(prices)
@@ -252,7 +254,8 @@ def _row(row: Any, where: str) -> tuple[tuple[str, str], Price]:
         raise PriceError(f"{where}: a row must be a mapping, not {row!r}")
     unknown = set(row) - set(COLUMNS)
     if unknown:
-        raise PriceError(f"{where}: unknown field {', '.join(sorted(map(str, unknown)))} (fields: {', '.join(COLUMNS)})")
+        names = ", ".join(sorted(map(str, unknown)))
+        raise PriceError(f"{where}: unknown field {names} (fields: {', '.join(COLUMNS)})")
     model = str(row.get("model") or "").strip()
     if not model:
         raise PriceError(f"{where}: no model")

@@ -24,7 +24,9 @@ from spanlite.tracing import attributes as attr
 BUNDLED = PriceTable.bundled()
 
 
-def llm_attributes(provider: str | None, model: str, input_tokens: int = 1000, output_tokens: int = 100) -> dict[str, Any]:
+def llm_attributes(
+    provider: str | None, model: str, input_tokens: int = 1000, output_tokens: int = 100
+) -> dict[str, Any]:
     values: dict[str, Any] = {
         attr.GEN_AI_REQUEST_MODEL: model,
         attr.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
@@ -177,7 +179,9 @@ def test_configure_prices_reaches_the_store_and_unknown_models_cost_none(db_path
         ("aws.bedrock", "us.amazon.nova-lite-v1:0", 0.06, 0.24),
     ],
 )
-def test_gemini_and_bedrock_spans_get_a_cost(provider: str, model: str, input_price: float, output_price: float) -> None:
+def test_gemini_and_bedrock_spans_get_a_cost(
+    provider: str, model: str, input_price: float, output_price: float
+) -> None:
     """The attributes the Gemini and Bedrock integrations write (they are being written beside this)."""
     with spanlite.start_span(f"chat {model}", kind="CHAT_MODEL", attributes=llm_attributes(provider, model)) as span:
         pass
