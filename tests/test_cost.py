@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -345,3 +346,38 @@ def test_serve_takes_a_price_file_and_refuses_a_bad_one_in_one_line(tmp_path: Pa
     )  # fmt: skip
     assert done.returncode != 0
     assert "no column output" in done.stderr and done.stderr.strip().count("\n") == 0
+
+
+def test_spanlite_prices_names_a_file_configure_adds(
+    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "house.csv").write_text("model,input,output\nhouse-model,3,4\n")
+    monkeypatch.setenv("SPANLITE_PRICES", str(tmp_path / "house.csv"))
+    spanlite.configure(db=db_path)
+    with spanlite.start_span("chat", kind="CHAT_MODEL", attributes=llm_attributes(None, "house-model")) as span:
+        pass
+    spanlite.flush()
+    trace = spanlite.get_trace(span.trace_id)
+    assert trace is not None and trace.info.cost == pytest.approx(usd(3, 4))
+
+
+BAD_PRICES_APP = """
+import spanlite
+from spanlite.tracing import attributes as attr
+with spanlite.start_span("chat", kind="CHAT_MODEL", attributes={
+    attr.GEN_AI_PROVIDER_NAME: "openai", attr.GEN_AI_REQUEST_MODEL: "gpt-4o",
+    attr.GEN_AI_USAGE_INPUT_TOKENS: 1000, attr.GEN_AI_USAGE_OUTPUT_TOKENS: 100}):
+    pass
+"""
+
+
+def test_a_bad_spanlite_prices_is_one_warning_and_the_bundled_prices(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text('{"m": {"input": "cheap", "output": 1}}')
+    env = {**os.environ, "SPANLITE_STRICT": "0", "SPANLITE_DB": str(tmp_path / "app.db")}
+    env["SPANLITE_PRICES"] = str(tmp_path / "bad.json")
+    done = subprocess.run([sys.executable, "-c", BAD_PRICES_APP], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "SPANLITE_PRICES" in line]
+    assert len(warnings) == 1 and "is not a number" in warnings[0], done.stderr
+    with TraceStore(tmp_path / "app.db") as store:
+        assert [t.cost for t in store.iter_traces()] == [pytest.approx(usd(2.5, 10))]
