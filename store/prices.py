@@ -32,7 +32,6 @@ COLUMNS = ("provider", "model", "input", "output", "cache_read", "cache_write", 
 _REQUIRED = ("input", "output")
 _PRICES = ("input", "output", "cache_read", "cache_write")
 _ANY_PROVIDER = ""
-_UNSEEN: Any = object()
 _REMEMBERED = 1024
 _REGION = re.compile(r"^(?:us|eu|apac|global|us-gov|jp|au|ca)\.(?=[a-z])")
 _VERSION = re.compile(r"(?:-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8}|-latest|-\d{3})$")
@@ -120,11 +119,13 @@ class PriceTable:
     def price(self, model: str, provider: str | None) -> Price | None:
         """The price of ``model`` served by ``provider`` (``None``: not said), or ``None`` if the table has none."""
         key = (model, provider)
-        found = self._found.get(key, _UNSEEN)
-        if found is _UNSEEN:
-            if len(self._found) >= _REMEMBERED:  # a receiver's senders can name any number of models
-                self._found.clear()
-            found = self._found[key] = self._look_up(model, provider)
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
+        if len(self._found) >= _REMEMBERED:  # a receiver's senders can name any number of models
+            self._found.clear()
+        found = self._found[key] = self._look_up(model, provider)
         return found
 
     def _look_up(self, model: str, provider: str | None) -> Price | None:
