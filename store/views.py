@@ -48,6 +48,7 @@ class SpanNode:
     output_tokens: int | None
     links: list[dict[str, Any]]  # {"trace_id", "span_id", "attributes"}
     depth: int
+    cost: float | None = None  # USD
 
     @property
     def duration_ms(self) -> float:
@@ -136,8 +137,8 @@ def span_tree(store: TraceStore, trace_id: str) -> list[SpanNode]:
     Spans whose parent is missing (not arrived yet, or from another trace) are shown as roots.
     """
     rows = store.rows(
-        "SELECT span_id, parent_id, name, kind, start_ns, end_ns, status, model, input_tokens, output_tokens, links "
-        "FROM spans WHERE trace_id = ? ORDER BY start_ns, rowid",
+        "SELECT span_id, parent_id, name, kind, start_ns, end_ns, status, model, input_tokens, output_tokens, links, "
+        "cost FROM spans WHERE trace_id = ? ORDER BY start_ns, rowid",
         [trace_id],
     )
     for row in rows:

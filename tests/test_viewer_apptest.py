@@ -204,6 +204,7 @@ def test_cost_shows_in_the_trace_list_header_span_and_overview(traces: Traces) -
     assert not at.dataframe and at.info[0].value == "No traces match."
 
     at = open_page(app(), "trace_page.py", trace=traces.agent)
+    assert list(at.dataframe[0].value["Cost"]) == ["", AGENT_COST, ""]  # the span tree, per span
     header = next(m.value for m in at.metric if m.label == "Cost")
     assert header == "\\$0\\.000175"  # escaped: a $ in a metric is Markdown math
     at.query_params["span"] = next(n for n in spanlite.get_trace(traces.agent).spans if n.kind == "LLM").span_id  # type: ignore[union-attr]

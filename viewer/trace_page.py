@@ -115,6 +115,7 @@ def _tree(visible: list[SpanNode], slice_key: str, selected: str | None) -> None
                 "Kind": n.kind,
                 "Duration": _render.duration(n.duration_ms),
                 "Tokens": _render.tokens(n.input_tokens, n.output_tokens),
+                "Cost": _render.cost(n.cost),
                 "Status": _render.status_label(n.status),
             }
             for n in visible
