@@ -17,6 +17,7 @@ from typing import Any
 from spanlite.store._rows import decoded_span_row, redact_rows
 from spanlite.store._store_writer import WriteFailure
 from spanlite.store.exporter import SQLiteSpanExporter
+from spanlite.store.prices import PriceTable
 from spanlite.tracing import redaction
 
 logger = logging.getLogger("spanlite")
@@ -27,8 +28,9 @@ _REDACT = redaction.secrets  # credentials are never stored, whoever sends them
 class SpanSink:
     """One store's writer for the receiver; ``write`` is safe from any number of request threads."""
 
-    def __init__(self, path: Path, locked_wait_s: float) -> None:
-        self._exporter = SQLiteSpanExporter(path, redact=_REDACT, writer="process")  # a bad store fails here
+    def __init__(self, path: Path, locked_wait_s: float, prices: PriceTable | None = None) -> None:
+        # a bad store fails here; ``prices``: what each received model call's cost is reckoned by, in the writer
+        self._exporter = SQLiteSpanExporter(path, redact=_REDACT, writer="process", prices=prices)
         self._locked_wait_s = locked_wait_s
         self._exporter.write_rows([])  # starts the child now rather than on the first request
         if self._exporter.writer_pid is None:

@@ -33,7 +33,7 @@ from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spanlite.tracing import _settings
 
@@ -45,6 +45,9 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
     ) from exc
 
 from ._span_sink import SpanSink
+
+if TYPE_CHECKING:
+    from spanlite.store.prices import PriceTable
 
 logger = logging.getLogger("spanlite")
 
@@ -200,7 +203,7 @@ class Receiver:
         self.stop()
 
 
-def _server(db: str | Path, host: str, port: int, max_body_bytes: int | None) -> _Server:
+def _server(db: str | Path, host: str, port: int, max_body_bytes: int | None, prices: PriceTable | None) -> _Server:
     path = Path(db).expanduser()
     if max_body_bytes is None:
         max_body_bytes = _settings.size(MAX_BODY_BYTES_VARIABLE, DEFAULT_MAX_BODY_BYTES, minimum=MIN_BODY_BYTES)
@@ -212,7 +215,8 @@ def _server(db: str | Path, host: str, port: int, max_body_bytes: int | None) ->
         idle_timeout_s=IDLE_TIMEOUT_S,
         body_timeout_s=BODY_TIMEOUT_S,
     )
-    sink = SpanSink(path, LOCKED_STORE_WAIT_S)  # a bad path or a newer store fails here, before the port is taken
+    # a bad path or a newer store fails here, before the port is taken
+    sink = SpanSink(path, LOCKED_STORE_WAIT_S, prices)
     context = handling.Context(path, sink, limits)
     try:
         return _Server((host, port), context)
@@ -223,26 +227,39 @@ def _server(db: str | Path, host: str, port: int, max_body_bytes: int | None) ->
 
 
 def start_receiver(
-    db: str | Path, host: str = "127.0.0.1", port: int = 0, *, max_body_bytes: int | None = None
+    db: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    max_body_bytes: int | None = None,
+    prices: PriceTable | None = None,
 ) -> Receiver:
     """Serve in a background thread and return at once; ``port=0`` picks a free port (see ``.port``).
 
     ``max_body_bytes``: the largest request body taken, after decompression (default: ``$SPANLITE_MAX_BODY_BYTES``,
-    else 64 MiB).
+    else 64 MiB). ``prices``: what received model calls' costs are reckoned by (``spanlite.store.prices.load``;
+    default: the bundled table).
     """
-    server = _server(db, host, port, max_body_bytes)
+    server = _server(db, host, port, max_body_bytes, prices)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.name = f"spanlite-receiver-{server.server_address[1]}"
     thread.start()
     return Receiver(server, thread)
 
 
-def serve(db: Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, max_body_bytes: int | None = None) -> None:
+def serve(
+    db: Path,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    *,
+    max_body_bytes: int | None = None,
+    prices: PriceTable | None = None,
+) -> None:
     """Receive OTLP/HTTP traces into ``db`` until SIGINT (Ctrl-C) or SIGTERM; what ``spanlite serve`` runs.
 
     Point any OpenTelemetry SDK at it with ``OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318``.
     """
-    server = _server(db, host, port, max_body_bytes)
+    server = _server(db, host, port, max_body_bytes, prices)
     receiver = Receiver(server, None)
     with _stopped_by_signals(server):  # until the store is closed: a second Ctrl-C must not cut that short
         try:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import Resource
@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from spanlite import _signals
 from spanlite.otlp import _export as _otlp_export
 from spanlite.store import SQLiteSpanExporter, StoreError, default_db_path
+from spanlite.store import prices as _prices
 from spanlite.tracing import _provider, redaction
 from spanlite.tracing._guard import logger, strict
 from spanlite.tracing._processor import QueueProcessor
@@ -38,6 +39,10 @@ class Settings:
     redact: redaction.Redactor | None = None
     capture_content: bool = True
     use_global_provider: bool = False
+    prices: _prices.PriceTable | None = None  # None: the bundled table
+
+
+PRICES_VARIABLE = "SPANLITE_PRICES"  # a price file (CSV or JSON) added to the bundled table where none is given
 
 
 @dataclasses.dataclass
@@ -62,6 +67,7 @@ def configure(
     redact: redaction.Redactor | None = None,
     capture_content: bool = True,
     use_global_provider: bool = False,
+    prices: str | Path | Mapping[str, Any] | None = None,
 ) -> Settings:
     """Set where spans go; call once at start-up.
 
@@ -87,6 +93,12 @@ def configure(
     which also offers ``emails``). ``capture_content=False``: autolog records
     model calls without message contents. ``use_global_provider``: add our processor to the global OTel
     ``TracerProvider`` (installing one if there is none) instead of keeping our own.
+    ``prices``: rows added to (or replacing rows of) the bundled price table that each model call's cost is
+    reckoned by when it is stored: a ``.csv`` or ``.json`` file, or ``{"my-model": {"input": 1.0, "output": 2.0,
+    "cache_read": 0.1, "cache_write": 1.25, "provider": "openai"}}`` in USD per million tokens (all but input and
+    output optional; no provider: any). Without it, the file ``$SPANLITE_PRICES`` names, if any. A bad file or row
+    raises ``ValueError`` and the set-up in force stays; a bad ``$SPANLITE_PRICES`` gets one warning, and the
+    bundled prices.
 
     >>> import spanlite
     >>> spanlite.configure(db="app-traces.db", sample_rate=0.5)  # doctest: +SKIP
@@ -96,6 +108,7 @@ def configure(
     if not 0.0 <= sample_rate <= 1.0:
         raise ValueError(f"sample_rate must be between 0 and 1, not {sample_rate}")
     conventions = _otlp_export.conventions(otlp_conventions)
+    table = _price_table(prices)  # raises here, before anything is opened
     endpoint = _traces_endpoint(otlp_endpoint)
     if db is False and endpoint is None:
         raise ValueError("configure(db=False) needs otlp_endpoint= (or OTEL_EXPORTER_OTLP_ENDPOINT) to send spans to")
@@ -107,6 +120,7 @@ def configure(
         redact=redact,
         capture_content=capture_content,
         use_global_provider=use_global_provider,
+        prices=table,
     )
     redactor = redaction.chain(redaction.secrets, redact)  # credentials never leave the process
     otlp = None
@@ -118,7 +132,7 @@ def configure(
             settings = dataclasses.replace(settings, otlp_endpoint=None)
     exporters: list[tuple[SpanExporter, str]] = []
     if settings.db is not None:  # raises here for a bad or newer store
-        exporters.append((SQLiteSpanExporter(settings.db, redact=redactor), f"the store {settings.db}"))
+        exporters.append((SQLiteSpanExporter(settings.db, redact=redactor, prices=table), f"the store {settings.db}"))
     if otlp is not None:
         exporters.append((otlp, otlp.destination))
     with _lock:
@@ -210,6 +224,21 @@ def default_store() -> TraceStore:
 
             _pipeline.store = TraceStore(_pipeline.settings.db)
         return _pipeline.store
+
+
+def _price_table(prices: str | Path | Mapping[str, Any] | None) -> _prices.PriceTable | None:
+    """The bundled prices with the app's rows (``None``: none added), or with ``$SPANLITE_PRICES``'s file."""
+    if prices is not None:
+        return _prices.load(prices)
+    if not (path := os.environ.get(PRICES_VARIABLE, "").strip()):
+        return None
+    try:
+        return _prices.load(path)
+    except _prices.PriceError as exc:
+        if strict():
+            raise
+        logger.warning("spanlite ignores $%s: %s; using the bundled prices", PRICES_VARIABLE, exc)
+        return None
 
 
 def _traces_endpoint(otlp_endpoint: str | None) -> str | None:

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import orjson
 
 from spanlite.store import StoreError, TraceFilter, TraceStore, TraceSummary, default_db_path
+from spanlite.store.prices import format_usd
 from spanlite.tracing._settings import parse_size
 
 LIST_LIMIT = 20
@@ -99,6 +100,13 @@ def _parser() -> argparse.ArgumentParser:
         help="largest request body taken, after decompression, e.g. 64MiB or 100MB "
         "(default: $SPANLITE_MAX_BODY_BYTES, else 64MiB; larger is a 413)",
     )
+    serve.add_argument(
+        "--prices",
+        metavar="PATH",
+        default=os.environ.get("SPANLITE_PRICES") or None,
+        help="a CSV or JSON price file added to the bundled prices received model calls are costed by "
+        "(default: $SPANLITE_PRICES)",
+    )
     serve.set_defaults(run=_serve)
     return parser
 
@@ -121,6 +129,7 @@ def _filter_options() -> argparse.ArgumentParser:
     filters.add_argument("--session", dest="session_id")
     filters.add_argument("--user", dest="user_id")
     filters.add_argument("--min-duration-ms", type=float)
+    filters.add_argument("--min-cost", type=float, metavar="USD", help="keep traces whose known cost is at least this")
     filters.add_argument(
         "--feedback", action="append", metavar="COND", help="e.g. 'thumbs=false' or 'score<3'; repeat for several"
     )
@@ -170,13 +179,13 @@ def _print_table(traces: Sequence[TraceSummary]) -> None:
         return
     print(
         f"{'TRACE ID':32}  {'STARTED':19}  {'DURATION':>9}  {'STATUS':11}  {'ERRORS':>6}  {'SPANS':>5}  {'TOKENS':>7}  "
-        "NAME"
+        f"{'COST':>9}  NAME"
     )
     for t in traces:
         tokens = (t.input_tokens or 0) + (t.output_tokens or 0)
         print(
             f"{t.trace_id:32}  {_clock(t.start_ns)}  {_duration(t.duration_ms):>9}  {t.status:11}  "
-            f"{t.error_count or '':>6}  {t.span_count:>5}  {tokens or '':>7}  {t.name or ''}"
+            f"{t.error_count or '':>6}  {t.span_count:>5}  {tokens or '':>7}  {format_usd(t.cost):>9}  {t.name or ''}"
         )
 
 
@@ -193,15 +202,17 @@ def _show(args: argparse.Namespace) -> int:
         _write_json(sys.stdout, trace.to_dict())
         return 0
     info = trace.info
-    print(f"{info.name}  {info.trace_id}  {info.status}  {_duration(info.duration_ms)}  {info.span_count} spans")
+    cost = f"  {format_usd(info.cost)}" if info.cost is not None else ""
+    print(f"{info.name}  {info.trace_id}  {info.status}  {_duration(info.duration_ms)}  {info.span_count} spans{cost}")
     if info.session_id or info.user_id or info.tags:
         print(f"session={info.session_id or '-'}  user={info.user_id or '-'}  tags={','.join(info.tags) or '-'}")
     for resource in trace.resources:
         print("resource: " + "  ".join(f"{key}={value}" for key, value in resource.items()))
     for depth, span in trace.walk():
         tokens = f"  {span.input_tokens or 0}→{span.output_tokens or 0} tok" if span.input_tokens else ""
+        cost = f"  {format_usd(span.cost)}" if span.cost is not None else ""
         status = "  ERROR: " + (span.status_message or "") if span.status == "ERROR" else ""
-        print(f"{'  ' * depth}{span.kind:10} {span.name}  {_duration(span.duration_ms)}{tokens}{status}")
+        print(f"{'  ' * depth}{span.kind:10} {span.name}  {_duration(span.duration_ms)}{tokens}{cost}{status}")
         for link in span.links:
             where = "" if link["trace_id"] in stored else " (not in this store)"
             print(f"{'  ' * (depth + 1)}link → {link['trace_id']}/{link['span_id']}{where}")
@@ -307,8 +318,16 @@ def _ui(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from spanlite.otlp.receiver import serve
+    from spanlite.store.prices import load
 
-    serve(Path(args.db or default_db_path()), host=args.host, port=args.port, max_body_bytes=args.max_body_size)
+    prices = load(args.prices) if args.prices else None  # a bad file: one clear error before the port is taken
+    serve(
+        Path(args.db or default_db_path()),
+        host=args.host,
+        port=args.port,
+        max_body_bytes=args.max_body_size,
+        prices=prices,
+    )
     return 0
 
 

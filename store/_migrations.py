@@ -11,11 +11,14 @@ import functools
 import logging
 from typing import TYPE_CHECKING
 
+import orjson
+
 if TYPE_CHECKING:
     from sqlite_utils import Database
     from sqlite_utils.migrations import Migrations
 
 logger = logging.getLogger("spanlite")
+_HAS_USAGE = "(input_tokens IS NOT NULL OR output_tokens IS NOT NULL)"
 MIGRATION_SET = "spanlite"  # the name its rows in ``_sqlite_migrations`` carry
 
 
@@ -262,6 +265,34 @@ def m011_resources(db: Database) -> None:
     db.execute("DROP TABLE span_services")
 
 
+def m012_cost(db: Database) -> None:
+    # What each model call cost (USD), reckoned when a span is stored from the bundled prices and the app's own
+    # (``prices``); a trace's total of its spans' known costs, NULL when none of them has one. Spans stored before
+    # are priced here from their attributes, at the bundled prices; a trace counts a call reported by nested spans
+    # once, as its token totals do (m008).
+    from .prices import PriceTable, usage_of
+
+    table = PriceTable.bundled()
+
+    def cost(attributes: str | None) -> float | None:
+        try:
+            usage = usage_of(orjson.loads(attributes)) if attributes else None
+        except (orjson.JSONDecodeError, TypeError, AttributeError):
+            return None
+        return None if usage is None else table.cost(usage)
+
+    db.table("spans").add_column("cost", float)
+    db.table("traces").add_column("cost", float)
+    db.conn.create_function("spanlite_cost", 1, cost, deterministic=True)
+    db.execute(f"UPDATE spans SET cost = spanlite_cost(attributes) WHERE {_HAS_USAGE}")
+    db.execute(
+        "UPDATE traces SET cost = (SELECT sum(s.cost) FROM spans s WHERE s.trace_id = traces.trace_id "
+        "AND NOT EXISTS (SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_id "
+        "AND s.span_id != s.parent_id AND p.input_tokens IS s.input_tokens AND p.output_tokens IS s.output_tokens)) "
+        "WHERE trace_id IN (SELECT trace_id FROM spans WHERE cost IS NOT NULL)"
+    )
+
+
 STEPS = (
     m001_initial,
     m002_feedback_definitions,
@@ -274,6 +305,7 @@ STEPS = (
     m009_error_traces_index,
     m010_span_links,
     m011_resources,
+    m012_cost,
 )
 NAMES = tuple(step.__name__ for step in STEPS)
 

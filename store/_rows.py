@@ -17,6 +17,7 @@ from spanlite.tracing.redaction import Redactor
 from spanlite.tracing.serialize import MAX_FIELD_BYTES, MAX_NAME_BYTES, bounded_text, clean_text, clean_value, to_json
 
 from ._normalize import normalize
+from .prices import usage_of
 
 _STATUS_NAMES = {code.value: code.name for code in StatusCode}  # UNSET, OK, ERROR
 _KINDS = {k.value for k in SpanKind}
@@ -41,6 +42,7 @@ _QUICK_ROW = MAX_ROW_BYTES - 128 * MAX_NAME_BYTES  # room left for keys and the 
 SPAN_COLUMNS = (
     "span_id", "trace_id", "parent_id", "name", "kind", "start_ns", "end_ns", "status", "status_message",
     "inputs", "outputs", "attributes", "events", "model", "input_tokens", "output_tokens", "links", "resource_id",
+    "cost",
 )  # fmt: skip
 
 
@@ -332,8 +334,11 @@ def span_row(
     model = rest.get(attr.GEN_AI_RESPONSE_MODEL) or rest.get(attr.GEN_AI_REQUEST_MODEL)
     input_tokens = rest.get(attr.GEN_AI_USAGE_INPUT_TOKENS)
     output_tokens = rest.get(attr.GEN_AI_USAGE_OUTPUT_TOKENS)
+    usage = None if input_tokens is None and output_tokens is None else usage_of(rest)
     return {
         "trace_facts": facts,  # not a column: what the span says about its whole trace
+        # Nor this: what prices the call, as plain values (a writer process is sent them), read where it is stored.
+        "usage": None if usage is None else tuple(usage),
         "parent_is_remote": parent_is_remote,  # not a column either: read when summarising the trace
         "resource": resource_text(resource) if resource else None,  # nor this: the writer makes it ``resource_id``
         "resource_id": None,
@@ -354,6 +359,7 @@ def span_row(
         "input_tokens": None if input_tokens is None else _int(input_tokens),
         "output_tokens": None if output_tokens is None else _int(output_tokens),
         "links": _dumps(list(links)) if links else None,
+        "cost": None,  # USD, set by the writer from ``usage`` (``prices``)
     }
 
 

@@ -29,13 +29,14 @@ STATEMENTS = (
 )""",
     """CREATE UNIQUE INDEX "idx__sqlite_migrations_migration_set_name"
     ON "_sqlite_migrations" ("migration_set", "name")""",
-    # m001, m007: spans keyed by trace; m006: the model index only where a model is; m010 links; m011 resource_id.
+    # m001, m007: spans keyed by trace; m006: the model index only where a model is; m010 links; m011 resource_id;
+    # m012 cost.
     (
         'CREATE TABLE "spans" ([span_id] TEXT NOT NULL, [trace_id] TEXT NOT NULL, [parent_id] TEXT, '
         "[name] TEXT NOT NULL, [kind] TEXT NOT NULL, [start_ns] INTEGER NOT NULL, [end_ns] INTEGER NOT NULL, "
         "[status] TEXT NOT NULL, [status_message] TEXT, [inputs] TEXT, [outputs] TEXT, [attributes] TEXT, "
         '[events] TEXT, [model] TEXT, [input_tokens] INTEGER, [output_tokens] INTEGER, "links" TEXT, '
-        '"resource_id" INTEGER, PRIMARY KEY (trace_id, span_id))'
+        '"resource_id" INTEGER, "cost" REAL, PRIMARY KEY (trace_id, span_id))'
     ),
     "CREATE INDEX idx_spans_kind_start_ns ON spans (kind, start_ns)",
     "CREATE INDEX idx_spans_model_start_ns ON spans (model, start_ns) WHERE model IS NOT NULL",
@@ -64,7 +65,7 @@ STATEMENTS = (
    "input_tokens" INTEGER,
    "output_tokens" INTEGER,
    "error_count" INTEGER
-)""",
+, "cost" REAL)""",
     """CREATE INDEX "idx_traces_start_ns"
     ON "traces" ("start_ns")""",
     """CREATE INDEX "idx_traces_session_id_start_ns"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from spanlite.tracing import redaction
+from spanlite.tracing._guard import guard
 
 from ._checkpointer import Checkpointer
 from ._db import BUSY_TIMEOUT_MS, StoreError, open_connection, write_transaction
@@ -28,6 +29,7 @@ from ._rows import PackedSpan, packed_span_row, redact_rows
 from ._schema import DROPPED_SPANS
 from ._text_index import CHUNK
 from ._writer import index_text, write_spans
+from .prices import PriceTable, Usage
 
 logger = logging.getLogger("spanlite")
 
@@ -53,12 +55,14 @@ class StoreWriter:
     """Write batches to the store at ``path`` from this process, safe from any number of threads.
 
     Opening fails, loudly, for a bad path, someone else's file or a newer schema; a fresh empty file becomes a
-    store. ``redact`` sees every text of packed spans before they are stored (``write_packed``).
+    store. ``redact`` sees every text of packed spans before they are stored (``write_packed``). ``prices``: what
+    each model call's ``cost`` is reckoned by as it is stored, whoever made its row (default: the bundled table).
     """
 
-    def __init__(self, path: Path, redact: redaction.Redactor | None) -> None:
+    def __init__(self, path: Path, redact: redaction.Redactor | None, prices: PriceTable | None = None) -> None:
         self.path = path
         self._redact = redact
+        self._prices = prices if prices is not None else PriceTable.bundled()
         self._open()
         # In a forked child, the parent's connection: never used here, and held so that it is never closed here
         # either (dropped, it would be closed, rolling back under the parent a write it may have been part way through).
@@ -91,9 +95,17 @@ class StoreWriter:
         rows = [packed_span_row(p) for p in packed]
         return redact_rows(rows, self._redact) if self._redact is not None else rows
 
+    def _price(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Set the ``cost`` of each row that reports a model call's usage (``_rows.span_row``'s ``usage``)."""
+        cost = self._prices.cost
+        for row in rows:
+            if (usage := row.get("usage")) is not None and row.get("cost") is None:
+                row["cost"] = cost(Usage(*usage))
+
     def _write(self, batch: Sequence[Any], to_rows: _ToRows, give_up_at: float | None) -> WriteFailure | None:
         try:
             ready = to_rows(batch)
+            guard(self._price, ready)  # a pricing bug costs the rows their cost, never the rows
             with self._locked():
                 self._reopen_if_replaced()
                 self._while_busy(write_spans, self._conn, ready, until=give_up_at)
@@ -118,6 +130,7 @@ class StoreWriter:
         for item in batch:
             try:
                 ready = to_rows([item])
+                guard(self._price, ready)
                 with self._locked():
                     self._while_busy(write_spans, self._connection(), ready, until=give_up_at)
                     self._stored(1)

@@ -29,7 +29,7 @@ PREVIEW_CHARS = 300
 _TRACE_COLUMNS = (
     "trace_id", "name", "start_ns", "end_ns", "duration_ms", "status", "root_span_id", "session_id", "user_id",
     "tags", "metadata", "input_preview", "output_preview", "span_count", "input_tokens", "output_tokens",
-    "error_count",
+    "error_count", "cost",
 )  # fmt: skip
 _UPSERT_TRACE = (
     f"INSERT OR REPLACE INTO traces ({', '.join(_TRACE_COLUMNS)}) VALUES ({', '.join('?' * len(_TRACE_COLUMNS))})"
@@ -43,7 +43,7 @@ _PARENTS_WITH_USAGE = (
     f"(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)) AND {_HAS_USAGE}"
 )
 _CHILDREN_WITH_USAGE = (
-    "SELECT trace_id, span_id, parent_id, input_tokens, output_tokens FROM spans WHERE (trace_id, parent_id) IN "
+    "SELECT trace_id, span_id, parent_id, input_tokens, output_tokens, cost FROM spans WHERE (trace_id, parent_id) IN "
     f"(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)) AND {_HAS_USAGE}"
 )
 _trace_values = operator.itemgetter(*_TRACE_COLUMNS)
@@ -159,7 +159,7 @@ def _merge_traces(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
 
 def _repeated_usage(
     conn: sqlite3.Connection, rows: list[dict[str, Any]], earlier: Container[str]
-) -> tuple[set[tuple[str, str]], dict[str, tuple[int, int]]]:
+) -> tuple[set[tuple[str, str]], dict[str, tuple[int, int, float | None]]]:
     """Of new ``rows`` (stored already): (trace id, span id) of those that repeat their parent's usage, which add
     nothing; and per trace the usage of spans stored before that repeat a new one's, added while their parent was
     missing, to take back. Only traces in ``earlier`` (the ones this batch adds to) can have spans stored before.
@@ -188,15 +188,17 @@ def _repeated_usage(
         found = conn.execute(_PARENTS_WITH_USAGE, [orjson.dumps(list(lookups.values())).decode()])
         parents = {(t, s): (i, o) for t, s, i, o in found}
         repeats.update(k for k, p in lookups.items() if parents.get(p) == _usage(by_key[k]))
-    taken_back: dict[str, tuple[int, int]] = {}
+    taken_back: dict[str, tuple[int, int, float | None]] = {}
     if since:
-        for trace_id, span_id, parent_id, input_tokens, output_tokens in conn.execute(
+        for trace_id, span_id, parent_id, input_tokens, output_tokens, cost in conn.execute(
             _CHILDREN_WITH_USAGE, [orjson.dumps(since).decode()]
         ):
             repeated = _usage(by_key[trace_id, parent_id]) == (input_tokens, output_tokens)
             if repeated and (trace_id, span_id) not in by_key:
-                total_in, total_out = taken_back.get(trace_id, (0, 0))
-                taken_back[trace_id] = (total_in + (input_tokens or 0), total_out + (output_tokens or 0))
+                total_in, total_out, total_cost = taken_back.get(trace_id, (0, 0, None))
+                if cost is not None:
+                    total_cost = (total_cost or 0.0) + cost
+                taken_back[trace_id] = (total_in + (input_tokens or 0), total_out + (output_tokens or 0), total_cost)
     return repeats, taken_back
 
 
@@ -208,21 +210,22 @@ def _merge(
     trace: dict[str, Any] | None,
     spans: list[dict[str, Any]],
     repeats: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
-    taken_back: tuple[int, int] | None = None,
+    taken_back: tuple[int, int, float | None] | None = None,
 ) -> dict[str, Any]:
     """Fold new spans into a trace summary (``None``: the first spans of this trace); spans in ``repeats`` add no
-    usage, and ``taken_back`` (input, output tokens) is taken off the totals (see ``_repeated_usage``)."""
+    usage nor cost, and ``taken_back`` (input, output tokens, cost) is taken off the totals (``_repeated_usage``)."""
     first = spans[0]
     t = trace or {
         "trace_id": first["trace_id"], "name": first["name"], "start_ns": first["start_ns"],
         "end_ns": first["end_ns"], "status": IN_PROGRESS, "root_span_id": None, "session_id": None,
         "user_id": None, "tags": None, "metadata": None, "input_preview": None, "output_preview": None,
-        "span_count": 0, "input_tokens": None, "output_tokens": None, "error_count": 0,
+        "span_count": 0, "input_tokens": None, "output_tokens": None, "error_count": 0, "cost": None,
     }  # fmt: skip
     tags: list[str] = orjson.loads(t["tags"]) if t["tags"] else []
     metadata: dict[str, Any] = orjson.loads(t["metadata"]) if t["metadata"] else {}
     # Every stored span passes through here once, in the writer: totals are kept in locals, absent values skipped.
     start_ns, end_ns, input_tokens, output_tokens = t["start_ns"], t["end_ns"], t["input_tokens"], t["output_tokens"]
+    cost = t.get("cost")
     errors = 0
     for span in sorted(spans, key=_by_start):
         if span["start_ns"] < start_ns:
@@ -239,6 +242,8 @@ def _merge(
                 input_tokens = (input_tokens or 0) + span["input_tokens"]
             if span["output_tokens"] is not None:
                 output_tokens = (output_tokens or 0) + span["output_tokens"]
+            if span.get("cost") is not None:
+                cost = (cost or 0.0) + span["cost"]
         # The trace's root, or failing that the root of one process's part of it (its parent is remote and may
         # never reach this store): without it a trace continued from another service would stay IN_PROGRESS.
         if span["parent_id"] is None or (span.get("parent_is_remote") and t["root_span_id"] is None):
@@ -260,10 +265,13 @@ def _merge(
     if taken_back is not None:
         input_tokens = None if input_tokens is None else input_tokens - taken_back[0]
         output_tokens = None if output_tokens is None else output_tokens - taken_back[1]
+        if cost is not None and taken_back[2] is not None:
+            cost -= taken_back[2]
     # Each span's count fits SQLite's integers (``span_row``); a trace's sum of them need not.
     input_tokens = None if input_tokens is None else clamp_int64(input_tokens)
     output_tokens = None if output_tokens is None else clamp_int64(output_tokens)
     t["start_ns"], t["end_ns"], t["input_tokens"], t["output_tokens"] = start_ns, end_ns, input_tokens, output_tokens
+    t["cost"] = cost
     t["span_count"] += len(spans)
     t["error_count"] += errors
     t["tags"] = _bounded_json(tags) if tags else None

@@ -38,6 +38,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from spanlite.tracing._threads import start_thread
 
 from ._store_writer import StoreWriter
@@ -57,9 +59,10 @@ class WriterGone(Exception):
 class WriterProcess:
     """The app's handle on one writer child for one store file."""
 
-    def __init__(self, path: Path, redactors: list[str]) -> None:
+    def __init__(self, path: Path, redactors: list[str], prices: list[dict[str, Any]] | None = None) -> None:
+        # ``prices``: the rows the app added to the bundled price table (``PriceTable.added``), as JSON.
         self._process = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, str(path), ",".join(redactors)],
+            [sys.executable, "-c", _CHILD, str(path), ",".join(redactors), orjson.dumps(prices or []).decode()],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             close_fds=True,
@@ -232,7 +235,7 @@ def _null(value: None) -> None:
     return value
 
 
-def main(path: str, redactor_names: str) -> None:
+def main(path: str, redactor_names: str, prices: str = "[]") -> None:
     """Serve write requests from stdin until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -244,9 +247,13 @@ def main(path: str, redactor_names: str) -> None:
     # Unbuffered, so that ``select`` sees every request waiting: a buffered reader could hold a whole small one
     # that has left the pipe, and the child would sit idle beside it.
     requests, replies = io.FileIO(sys.stdin.fileno(), "r", closefd=False), sys.stdout.buffer
+    from .prices import PriceTable
+
     steps = [redaction.BUILT_IN[name] for name in redactor_names.split(",") if name]
     try:
-        writer = StoreWriter(Path(path), redaction.chain(*steps) if steps else None)
+        added = orjson.loads(prices)
+        table = PriceTable.bundled().with_rows(added) if added else None
+        writer = StoreWriter(Path(path), redaction.chain(*steps) if steps else None, table)
     except Exception as exc:  # a bad or newer store: the app writes in-process and reports it
         _send(replies, (False, f"{type(exc).__name__}: {exc}"))
         return

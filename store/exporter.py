@@ -23,6 +23,7 @@ from ._rows import MAX_ROW_BYTES, PackedSpan, bounded_span, pack_span
 from ._schema import DROPPED_SPANS
 from ._store_writer import StoreWriter, WriteFailure
 from ._writer_process import WriterGone, WriterProcess
+from .prices import PriceTable
 
 logger = logging.getLogger("spanlite")
 
@@ -55,6 +56,9 @@ class SQLiteSpanExporter(SpanExporter, StoreExporter):
     the thread writes on). A redactor of the user's own cannot be
     sent to a child: with one, the writer stays in the thread. Should the child die, writing goes on in-process.
 
+    ``prices``: the table each model call's ``cost`` is reckoned by when it is stored, in this process or the
+    child (default: the bundled one, ``spanlite.store.prices``).
+
     >>> from opentelemetry.sdk.trace import TracerProvider
     >>> from opentelemetry.sdk.trace.export import BatchSpanProcessor
     >>> provider = TracerProvider()
@@ -69,8 +73,10 @@ class SQLiteSpanExporter(SpanExporter, StoreExporter):
         *,
         redact: redaction.Redactor | None = redaction.secrets,
         writer: Literal["auto", "thread", "process"] | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
         self.path = Path(path)
+        self._prices = prices
         self.last_error: str | None = None  # why the last export failed, for the processor's one warning
         # The last failure was the batch's own, not the store's: writing the same spans again would fail again.
         self.last_error_permanent = False
@@ -79,7 +85,7 @@ class SQLiteSpanExporter(SpanExporter, StoreExporter):
             raise ValueError(f"writer must be 'auto', 'thread' or 'process', not {mode!r}")
         # Writing in this process; made first, to fail here, loudly, for a bad path, someone else's file or a newer
         # schema.
-        self._writer = StoreWriter(self.path, redact)
+        self._writer = StoreWriter(self.path, redact, prices)
         self._closed = False
         self._deadline: float | None = None  # ``time.monotonic()`` by which every write gives up (``set_deadline``)
         self._child_redactors = redaction.built_in_names(redact)
@@ -220,7 +226,7 @@ class SQLiteSpanExporter(SpanExporter, StoreExporter):
     def _start_child(self) -> None:
         assert self._child_redactors is not None
         try:
-            child = WriterProcess(self.path, self._child_redactors)
+            child = WriterProcess(self.path, self._child_redactors, self._prices.added if self._prices else None)
         except (OSError, WriterGone) as exc:
             logger.debug("spanlite could not start a writer process, writing in-process: %s", exc)
             self._mode = "thread"

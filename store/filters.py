@@ -30,7 +30,8 @@ class TraceFilter:
     ``text`` is a full-text search over span inputs and outputs. ``feedback`` conditions are ``"thumbs=false"``,
     ``"score<3"`` or ``("score", "<", 3)``, one or a list; ``has_feedback=False`` keeps traces nobody has rated
     yet; ``feedback_source`` ("human", "code", "llm_judge") limits both to feedback from that source, e.g. traces
-    no human has rated, whatever a judge said.
+    no human has rated, whatever a judge said. ``min_cost`` (USD) keeps traces whose model calls cost at least that,
+    as far as their prices are known: a trace with no known cost is left out.
 
     >>> store.search_traces(TraceFilter(tags=["prod"], text="refund", feedback="thumbs=false"))  # doctest: +SKIP
     """
@@ -47,6 +48,7 @@ class TraceFilter:
     session_id: str | None = None
     user_id: str | None = None
     min_duration_ms: float | None = None
+    min_cost: float | None = None
     text: str | None = None
     feedback: Sequence[FeedbackCondition] | FeedbackCondition | None = None
     has_feedback: bool | None = None

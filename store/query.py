@@ -37,8 +37,8 @@ STATUS_FILTERS = {
     "OK": "t.status = 'OK' AND t.error_count = 0",
     IN_PROGRESS: f"t.status = '{IN_PROGRESS}'",
 }
-ORDER_COLUMNS = ("start_ns", "duration_ms", "span_count", "input_tokens", "output_tokens")
-NULLABLE_ORDER_COLUMNS = ("input_tokens", "output_tokens")
+ORDER_COLUMNS = ("start_ns", "duration_ms", "span_count", "input_tokens", "output_tokens", "cost")
+NULLABLE_ORDER_COLUMNS = ("input_tokens", "output_tokens", "cost")
 # Spans with their resource's attributes (``SpanRecord.resource``): one lookup by id per span.
 SPANS = "SELECT s.*, r.attributes AS resource FROM spans s LEFT JOIN resources r ON r.id = s.resource_id"
 MEMBERS_CAP = 1_000  # rows under which "list the matching traces" beats "probe traces newest first"
@@ -386,6 +386,8 @@ def _filters(rows: Rows, by: TraceFilter, *, walk: Walk = None) -> tuple[list[st
         add("t.user_id = ?", by.user_id)
     if by.min_duration_ms is not None:
         add("t.duration_ms >= ?", float(by.min_duration_ms))
+    if by.min_cost is not None:
+        add("t.cost >= ?", float(by.min_cost))
     if by.text and (match := fts_query(by.text)):
         _check_values([match])
         # Probing pays off sooner when a page in start order can stop the walk early.

@@ -34,6 +34,7 @@ class SpanRecord:
     output_tokens: int | None
     links: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     resource: dict[str, Any] = dataclasses.field(default_factory=dict)
+    cost: float | None = None  # USD; None: no token counts, or no price for its model (``spanlite.store.prices``)
 
     @property
     def duration_ms(self) -> float:
@@ -80,6 +81,7 @@ class TraceSummary:
     input_tokens: int | None
     output_tokens: int | None
     error_count: int
+    cost: float | None = None  # USD, its spans' known costs; None when none of them has one
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> TraceSummary:

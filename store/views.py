@@ -48,6 +48,7 @@ class SpanNode:
     output_tokens: int | None
     links: list[dict[str, Any]]  # {"trace_id", "span_id", "attributes"}
     depth: int
+    cost: float | None = None  # USD
 
     @property
     def duration_ms(self) -> float:
@@ -136,8 +137,8 @@ def span_tree(store: TraceStore, trace_id: str) -> list[SpanNode]:
     Spans whose parent is missing (not arrived yet, or from another trace) are shown as roots.
     """
     rows = store.rows(
-        "SELECT span_id, parent_id, name, kind, start_ns, end_ns, status, model, input_tokens, output_tokens, links "
-        "FROM spans WHERE trace_id = ? ORDER BY start_ns, rowid",
+        "SELECT span_id, parent_id, name, kind, start_ns, end_ns, status, model, input_tokens, output_tokens, links, "
+        "cost FROM spans WHERE trace_id = ? ORDER BY start_ns, rowid",
         [trace_id],
     )
     for row in rows:
@@ -201,16 +202,20 @@ def _session_summaries(store: TraceStore, session_ids: list[str]) -> list[Sessio
     return [SessionSummary(**r) for r in rows]
 
 
+_DAY_NS = 86_400 * 10**9
+
+
 def overview(store: TraceStore, *, since_ns: int, bucket_ns: int) -> dict[str, Any]:
-    """Volume, errors, tokens and latency since ``since_ns``: totals, a time series, and a per-model table.
+    """Volume, errors, tokens, cost and latency since ``since_ns``: totals, a time series, a per-model table, and
+    cost by day (UTC); a sum of costs is NULL where no call of it has a known cost.
 
     Counts and sums are exact (a range on the ``start_ns`` index); latency percentiles come from the newest
     ``LATENCY_SAMPLE`` traces of the range, said so in ``latency_sample``.
     """
     series = store.rows(
         "SELECT (start_ns / ?) * ? AS bucket_ns, count(*) AS traces, sum(error_count > 0) AS errors, "
-        "coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens "
-        "FROM traces WHERE start_ns >= ? GROUP BY 1 ORDER BY 1",
+        "coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens, "
+        "sum(cost) AS cost FROM traces WHERE start_ns >= ? GROUP BY 1 ORDER BY 1",
         [bucket_ns, bucket_ns, since_ns],
     )
     latencies = store.rows(
@@ -221,15 +226,22 @@ def overview(store: TraceStore, *, since_ns: int, bucket_ns: int) -> dict[str, A
     # A call reported by nested spans with the same usage (see _writer) is one call: the outermost counts.
     by_model = store.rows(
         "SELECT model, (start_ns / ?) * ? AS bucket_ns, count(*) AS calls, "
-        "coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens "
-        "FROM spans s WHERE model IN (SELECT value FROM json_each(?)) AND start_ns >= ? AND NOT EXISTS "
+        "coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens, "
+        "sum(cost) AS cost FROM spans s WHERE model IN (SELECT value FROM json_each(?)) AND start_ns >= ? "
+        "AND NOT EXISTS "
         "(SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_id AND p.span_id != s.span_id "
         "AND p.input_tokens IS s.input_tokens AND p.output_tokens IS s.output_tokens "
         "AND (s.input_tokens IS NOT NULL OR s.output_tokens IS NOT NULL)) GROUP BY 1, 2 ORDER BY 2",
         [bucket_ns, bucket_ns, orjson.dumps(models).decode(), since_ns],
     )
+    by_day = store.rows(
+        "SELECT (start_ns / ?) * ? AS day_ns, sum(cost) AS cost FROM traces WHERE start_ns >= ? AND cost IS NOT NULL "
+        "GROUP BY 1 ORDER BY 1",
+        [_DAY_NS, _DAY_NS, since_ns],
+    )
     return {
         "series": series,
+        "cost_by_day": by_day,
         "latencies": latencies,
         "latency_sample": len(latencies) == LATENCY_SAMPLE,
         "by_model": by_model,

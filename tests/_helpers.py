@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
+import operator
 import sqlite3
 import subprocess
 import sys
@@ -45,15 +46,24 @@ def row(trace: str, span: str, parent: str | None, start: int, **extra: Any) -> 
 def write_as_before(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Write rows into a store of an earlier schema as the spanlite of that schema did: the span columns it had,
     and the traces' summaries."""
-    from spanlite.store._writer import _merge_traces
+    from spanlite.store import _writer
 
     columns = [name for _, name, *_ in conn.execute("PRAGMA table_info(spans)")]
-    with conn:
-        conn.executemany(
-            f"INSERT INTO spans ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-            [[r[c] for c in columns] for r in rows],
-        )
-        _merge_traces(conn, list(rows))
+    trace_columns = {name for _, name, *_ in conn.execute("PRAGMA table_info(traces)")}
+    # Today's summaries, less the trace columns that schema did not have yet.
+    upsert, values = _writer._UPSERT_TRACE, _writer._trace_values
+    kept = tuple(c for c in _writer._TRACE_COLUMNS if c in trace_columns)
+    _writer._UPSERT_TRACE = f"INSERT OR REPLACE INTO traces ({', '.join(kept)}) VALUES ({', '.join('?' * len(kept))})"
+    _writer._trace_values = operator.itemgetter(*kept)
+    try:
+        with conn:
+            conn.executemany(
+                f"INSERT INTO spans ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                [[r[c] for c in columns] for r in rows],
+            )
+            _writer._merge_traces(conn, list(rows))
+    finally:
+        _writer._UPSERT_TRACE, _writer._trace_values = upsert, values
 
 
 PROTOBUF = "application/x-protobuf"

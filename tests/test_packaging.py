@@ -15,6 +15,8 @@ CHECK = """
 import importlib.util, sys
 import spanlite, spanlite.store, spanlite.tracing, spanlite.autolog, spanlite.viewer, spanlite.otlp, spanlite.cli
 from spanlite.otlp import start_receiver
+from spanlite.store.prices import PriceTable
+assert len(PriceTable.bundled()) > 100  # the price table is package data
 for name in ("store", "tracing", "autolog", "viewer", "otlp"):
     assert importlib.util.find_spec(name) is None, name
 print(spanlite.store.__file__)

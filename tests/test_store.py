@@ -613,8 +613,8 @@ def test_a_store_that_counted_nested_model_calls_twice_is_corrected_on_opening(t
     old = Database(path)
     registry().apply(old, stop_before="m008_usage_counted_once_per_model_call")
     spans = enumerate(NESTED_CALLS.items())
-    write_spans(old.conn, [row("t1", s, parent, i, attributes=attributes) for i, (s, (parent, attributes)) in spans])
-    write_spans(old.conn, [row("t2", "x", None, 1, attributes=usage(7, 7))])
+    write_as_before(old.conn, [row("t1", s, parent, i, attributes=a) for i, (s, (parent, a)) in spans])
+    write_as_before(old.conn, [row("t2", "x", None, 1, attributes=usage(7, 7))])
     # what spanlite before this step stored: every span's usage added
     old.execute("UPDATE traces SET input_tokens = 40, output_tokens = 12 WHERE trace_id = 't1'")
     old.conn.commit()

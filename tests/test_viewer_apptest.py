@@ -99,7 +99,7 @@ def test_trace_page_deep_link_shows_tree_waterfall_and_chat(traces: Traces, db_p
     texts = [t.value for t in at.text]
     assert QUESTION in texts and "You are a helpful support agent." in texts
     assert any('"order_id": "A1"' in c.value for c in at.code)
-    assert at.metric[7].value == "gpt\\-4o"
+    assert next(m.value for m in at.metric if m.label == "Model") == "gpt\\-4o"
 
 
 def test_trace_page_select_span_in_tree(traces: Traces) -> None:
@@ -164,7 +164,7 @@ def test_overview_page_shows_volume_errors_latency_tokens(traces: Traces) -> Non
     assert metrics["Error rate"] == "33.3%"
     assert metrics["Input tokens"] == "42" and metrics["Output tokens"] == "7"
     assert "Latency p50" in metrics and "Latency p95" in metrics
-    assert len(at.get("vega_lite_chart")) == 5
+    assert len(at.get("vega_lite_chart")) == 7  # and cost by day and by model
     assert at.dataframe[0].value["model"].tolist() == ["gpt-4o"]
 
 
@@ -187,3 +187,33 @@ def test_empty_store_renders_every_page(db_path: Path) -> None:
     assert at.info[0].value == "No traces match."
     for page in ("sessions_page.py", "overview_page.py", "trace_page.py"):
         open_page(at, page)
+
+
+# The agent's chat span: gpt-4o, 42 tokens in and 7 out, at the bundled $2.50 and $10 per million.
+AGENT_COST = "$0.000175"
+
+
+def test_cost_shows_in_the_trace_list_header_span_and_overview(traces: Traces) -> None:
+    at = app()
+    table = at.dataframe[0].value
+    costs = dict(zip(table["Trace ID"], table["Cost"]))
+    assert costs == {traces.agent: AGENT_COST, traces.failing: "", traces.evil: ""}
+    at.number_input(key="f_min_cost").set_value(0.0001).run()
+    assert list(at.dataframe[0].value["Trace ID"]) == [traces.agent]
+    at.number_input(key="f_min_cost").set_value(0.01).run()
+    assert not at.dataframe and at.info[0].value == "No traces match."
+
+    at = open_page(app(), "trace_page.py", trace=traces.agent)
+    assert list(at.dataframe[0].value["Cost"]) == ["", AGENT_COST, ""]  # the span tree, per span
+    header = next(m.value for m in at.metric if m.label == "Cost")
+    assert header == "\\$0\\.000175"  # escaped: a $ in a metric is Markdown math
+    at.query_params["span"] = next(n for n in spanlite.get_trace(traces.agent).spans if n.kind == "LLM").span_id  # type: ignore[union-attr]
+    at.run()
+    assert [m.value for m in at.metric if m.label == "Cost"] == [header, header]
+
+    at = open_page(app(), "trace_page.py", trace=traces.failing)
+    assert next(m.value for m in at.metric if m.label == "Cost") == "—"  # unknown, not $0
+
+    at = open_page(app(), "overview_page.py")
+    assert next(m.value for m in at.metric if m.label == "Cost") == "\\$0\\.000175"
+    assert at.dataframe[0].value["cost"].tolist() == [AGENT_COST]

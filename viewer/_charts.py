@@ -71,3 +71,33 @@ def by_model(frame: pd.DataFrame, title: str) -> alt.Chart:
         )
     )
     return chart
+
+
+def cost_by_day(frame: pd.DataFrame) -> alt.Chart:
+    """USD per UTC day, one bar a day."""
+    data: Any = frame
+    chart: alt.Chart = (
+        alt.Chart(data, title="Cost by day (USD)", height=220)
+        .mark_bar()
+        .encode(
+            x=alt.X("day:T", title=None, timeUnit="utcyearmonthdate"),
+            y=alt.Y("cost:Q", title=None),
+            tooltip=[alt.Tooltip("day:T", timeUnit="utcyearmonthdate"), alt.Tooltip("cost:Q", format="$.4f")],
+        )
+    )
+    return chart
+
+
+def cost_by_model(frame: pd.DataFrame) -> alt.Chart:
+    """USD per model over the range, largest first."""
+    data: Any = frame
+    chart: alt.Chart = (
+        alt.Chart(data, title="Cost by model (USD)", height=220)
+        .mark_bar()
+        .encode(
+            x=alt.X("cost:Q", title=None),
+            y=alt.Y("model:N", title=None, sort="-x"),
+            tooltip=["model:N", alt.Tooltip("cost:Q", format="$.4f")],
+        )
+    )
+    return chart

@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 import streamlit as st
 
+from spanlite.store.prices import format_usd
+
 KIND_ICONS = {
     "LLM": "🤖", "CHAT_MODEL": "💬", "EMBEDDING": "🧮", "RETRIEVER": "🔎", "RERANKER": "📶", "TOOL": "🔧",
     "AGENT": "🕵️", "CHAIN": "🔗", "PARSER": "🧩", "GUARDRAIL": "🛡️", "EVALUATOR": "⚖️", "TASK": "📋",
@@ -60,6 +62,11 @@ def tokens(input_tokens: int | None, output_tokens: int | None) -> str:
     if input_tokens is None and output_tokens is None:
         return ""
     return f"{input_tokens or 0:,} → {output_tokens or 0:,}"
+
+
+def cost(usd: float | None) -> str:
+    """A cost as plain text (tables); "" when unknown, which is not $0. In a metric, pass it through ``md_escape``."""
+    return format_usd(usd)
 
 
 def parse(value: Any) -> Any:

@@ -28,16 +28,20 @@ def _open_form() -> None:
     st.info("Open a trace from the Traces page, or paste its ID.")
 
 
+_COST_HELP = "USD at the prices spanlite knows (its bundled table and configure(prices=...)); — when unknown"
+
+
 def _header(info: TraceSummary) -> None:
     st.title(f"{_render.status_label(info.status)[:2]} {_render.md_escape(info.name or 'trace')}")
     st.caption(f"Trace {info.trace_id} · started {_render.when(info.start_ns)} UTC")
-    cols = st.columns(6)
+    cols = st.columns(7)
     cols[0].metric("Duration", _render.duration(info.duration_ms))
     cols[1].metric("Spans", f"{info.span_count:,}")
     cols[2].metric("Errors", f"{info.error_count:,}")
     cols[3].metric("Tokens in → out", _render.tokens(info.input_tokens, info.output_tokens) or "—")
-    cols[4].metric("Session", _render.md_escape(info.session_id or "—", limit=40))  # metric values are Markdown
-    cols[5].metric("User", _render.md_escape(info.user_id or "—", limit=40))
+    cols[4].metric("Cost", _render.md_escape(_render.cost(info.cost) or "—"), help=_COST_HELP)  # $ is Markdown math
+    cols[5].metric("Session", _render.md_escape(info.session_id or "—", limit=40))  # metric values are Markdown
+    cols[6].metric("User", _render.md_escape(info.user_id or "—", limit=40))
     if info.tags:
         st.text("Tags: " + ", ".join(info.tags))
     actions = st.columns([2, 1, 3])
@@ -111,6 +115,7 @@ def _tree(visible: list[SpanNode], slice_key: str, selected: str | None) -> None
                 "Kind": n.kind,
                 "Duration": _render.duration(n.duration_ms),
                 "Tokens": _render.tokens(n.input_tokens, n.output_tokens),
+                "Cost": _render.cost(n.cost),
                 "Status": _render.status_label(n.status),
             }
             for n in visible
@@ -135,11 +140,12 @@ def _tree(visible: list[SpanNode], slice_key: str, selected: str | None) -> None
 def _span(record: SpanRecord) -> None:
     st.subheader(f"{_render.kind_icon(record.kind)} {_render.md_escape(record.name)}")
     st.caption(f"Span {record.span_id} · {record.kind} · {_render.status_label(record.status)}")
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].metric("Duration", _render.duration(record.duration_ms))
     cols[1].metric("Model", _render.md_escape(record.model or "—", limit=40))
     cols[2].metric("Tokens in → out", _render.tokens(record.input_tokens, record.output_tokens) or "—")
-    cols[3].metric("Started (UTC)", _render.when(record.start_ns)[11:])
+    cols[3].metric("Cost", _render.md_escape(_render.cost(record.cost) or "—"), help=_COST_HELP)
+    cols[4].metric("Started (UTC)", _render.when(record.start_ns)[11:])
     if record.status_message:
         st.text(f"Status message: {record.status_message}")
     for event in record.events:

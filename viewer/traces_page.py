@@ -48,6 +48,10 @@ def _filters() -> data.FilterForm:
         service = row3[2].selectbox(
             "Service", [ANY, *data.facet("service")], key="f_service", help="Traces with a span from this service"
         )
+        min_cost = row3[3].number_input(
+            "Min cost (USD)", min_value=0.0, value=None, step=0.01, format="%.4f", key="f_min_cost",
+            help="Traces whose model calls cost at least this; traces with no known cost are left out",
+        )  # fmt: skip
     filters = TraceFilter(
         status=None if status == ANY else status,
         name=name.strip() or None,
@@ -57,6 +61,7 @@ def _filters() -> data.FilterForm:
         tags=tags or None,
         session_id=session_id.strip() or None,
         user_id=user_id.strip() or None,
+        min_cost=min_cost,
         text=text.strip() or None,
     )
     return data.FilterForm(filters, time_range=time_range, feedback=feedback, feedback_condition=condition)
@@ -89,6 +94,7 @@ def _table(traces: list[TraceSummary]) -> pd.DataFrame:
             "Errors": t.error_count,  # failed spans: a trace can recover from a failure and still end OK
             "Spans": t.span_count,
             "Tokens": _render.tokens(t.input_tokens, t.output_tokens),
+            "Cost": _render.cost(t.cost),
             "Session": t.session_id or "",
             "User": t.user_id or "",
             "Tags": ", ".join(t.tags),
