@@ -89,6 +89,15 @@ def test_python_dash_m_is_traced(db_path: Path, app_dir: Path, server: FakeLLMSe
     assert [who for *_, who in model_spans(db_path)] == ["app", "child"]
 
 
+def test_a_program_that_is_not_python_runs_as_it_is_and_its_python_children_are_traced(
+    db_path: Path, app_dir: Path, server: FakeLLMServer
+) -> None:
+    shell = f"cat; {sys.executable} app.py {server.url}; exit 4"
+    done = spanlite_run(db_path, ["sh", "-c", shell], cwd=app_dir, input="from stdin\n")
+    assert (done.returncode, done.stdout, done.stderr) == (4, f"from stdin\n{TEXT}\n{TEXT}\n", "")
+    assert [who for *_, who in model_spans(db_path)] == ["app", "child"]
+
+
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
 def test_multiprocessing_children_are_traced(db_path: Path, tmp_path: Path, server: FakeLLMServer, method: str) -> None:
     script = tmp_path / "pool.py"
@@ -221,7 +230,7 @@ def test_an_interpreter_without_spanlite_runs_the_program_untraced_and_says_so_o
 def test_uv_run_is_traced(db_path: Path, app_dir: Path, tmp_path: Path, server: FakeLLMServer) -> None:
     uv = pytest.importorskip("uv").find_uv_bin()
     env = environment(VIRTUAL_ENV=sys.prefix, UV_OFFLINE="1", UV_NO_CONFIG="1", UV_CACHE_DIR=str(tmp_path / "uv"))
-    command = [uv, "run", "--no-project", "--python", sys.executable, "python", "app.py", server.url]
+    command = [uv, "run", "--no-project", "python", "app.py", server.url]  # the Python of $VIRTUAL_ENV
     done = spanlite_run(db_path, command, cwd=app_dir, env=env)
     assert (done.returncode, done.stdout) == (0, f"{TEXT}\n{TEXT}\n"), done.stderr
     assert [who for *_, who in model_spans(db_path)] == ["app", "child"]
