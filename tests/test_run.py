@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import sysconfig
 import venv
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -30,6 +31,7 @@ print(reply.choices[0].message.content, flush=True)
 """
 APP = "WHO = 'from app'\n" + CALL + "import subprocess\nsubprocess.run([sys.executable, 'child.py', sys.argv[1]])\n"
 CHILD = "WHO = 'from child'\n" + CALL
+PURELIB = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
 
 
 @pytest.fixture(scope="module")
@@ -225,6 +227,23 @@ def test_an_interpreter_without_spanlite_runs_the_program_untraced_and_says_so_o
     assert (done.returncode, done.stdout) == (0, "parent\nchild\n")
     reason = "cannot import spanlite (No module named 'spanlite')"
     assert done.stderr == f"spanlite run: {python} {reason}; this program runs untraced\n"
+
+
+def test_a_library_imported_before_the_bootstrap_by_a_pth_file_is_autologged(
+    db_path: Path, app_dir: Path, tmp_path: Path, server: FakeLLMServer
+) -> None:
+    venv.create(tmp_path / "env", with_pip=False)
+    site = Path(subprocess.check_output([tmp_path / "env" / "bin" / "python", "-c", PURELIB], text=True).strip())
+    # This environment's packages (and its editable spanlite's finder), then a .pth file that imports openai:
+    # site runs .pth files in name order, all before any sitecustomize.
+    ours = sysconfig.get_paths()["purelib"]
+    editable = [line for pth in Path(ours).glob("__editable__*.pth") for line in pth.read_text().splitlines()]
+    (site / "a_packages.pth").write_text("\n".join([ours, *editable]) + "\n")
+    (site / "b_preload.pth").write_text("import openai\n")
+    python = str(tmp_path / "env" / "bin" / "python")
+    done = spanlite_run(db_path, [python, "child.py", server.url], cwd=app_dir)
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"{TEXT}\n", "")
+    assert [who for *_, who in model_spans(db_path)] == ["child"]
 
 
 def test_uv_run_is_traced(db_path: Path, app_dir: Path, tmp_path: Path, server: FakeLLMServer) -> None:
