@@ -1,4 +1,5 @@
-"""The ``spanlite`` command: list, show, search, export and delete traces; run the demo, viewer and receiver."""
+"""The ``spanlite`` command: list, show, search, export and delete traces; run the demo, viewer and receiver; run a
+program traced."""
 
 from __future__ import annotations
 
@@ -108,6 +109,16 @@ def _parser() -> argparse.ArgumentParser:
         "(default: $SPANLITE_PRICES)",
     )
     serve.set_defaults(run=_serve)
+    run = commands.add_parser(
+        "run",
+        parents=[db],
+        help="run a program with autolog on, its spans and its child Python processes' into the store",
+        description="Run COMMAND in place of spanlite (same pid, stdin/stdout/stderr, exit code and signals), with "
+        "every Python process it starts traced: autolog on, spans into the store. No change to its code.",
+    )
+    run.add_argument("--no-autolog", dest="autolog", action="store_false", help="only spans the program makes itself")
+    run.add_argument("command", nargs=argparse.REMAINDER, help="after --, e.g. -- python app.py --flag")
+    run.set_defaults(run=_run)
     return parser
 
 
@@ -329,6 +340,13 @@ def _serve(args: argparse.Namespace) -> int:
         prices=prices,
     )
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from spanlite._run import run
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    return run(command, Path(args.db or default_db_path()), autolog=args.autolog)
 
 
 def _body_size(text: str) -> int:

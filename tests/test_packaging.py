@@ -33,6 +33,7 @@ def test_wheel_installs_the_component_folders_under_spanlite(tmp_path: Path) -> 
     (wheel,) = tmp_path.glob("spanlite-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {"spanlite/store/query.py", "spanlite/otlp/receiver.py", "spanlite/py.typed"} <= set(names)
+    assert "spanlite/_bootstrap/sitecustomize.py" in names  # `spanlite run` puts its folder on PYTHONPATH
     assert not any(n.split("/")[0] in {"store", "tracing", "autolog", "viewer", "otlp", "tests"} for n in names)
 
     env_dir = tmp_path / "fresh"

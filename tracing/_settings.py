@@ -7,7 +7,8 @@ take the units people write: ``20k`` spans, ``256KiB`` or ``1MB``.
 The variables: ``SPANLITE_DB`` (the default store; ``store._db``), ``SPANLITE_STRICT`` (``_guard``),
 ``SPANLITE_MAX_QUEUE`` (``_processor``), ``SPANLITE_MAX_FIELD_BYTES`` (``serialize``), ``SPANLITE_WRITER``
 (``store.exporter``), ``SPANLITE_MAX_BODY_BYTES`` (``otlp.receiver``), and ``SPANLITE_USER`` (the viewer's rater
-name: any text).
+name: any text). ``spanlite run`` sets ``SPANLITE_AUTOLOG`` for its start-up hook (``spanlite/_bootstrap``), which
+reads it without importing spanlite.
 """
 
 from __future__ import annotations
