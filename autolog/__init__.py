@@ -23,8 +23,10 @@ _INTEGRATIONS: dict[str, str] = {
     "anthropic": "spanlite.autolog.anthropic",
     "langchain_core": "spanlite.autolog.langchain",  # LangChain and LangGraph (which runs on langchain_core)
     "litellm": "spanlite.autolog.litellm",
+    "google.genai": "spanlite.autolog.gemini",
 }
 _ALIASES = {"langchain": "langchain_core", "langgraph": "langchain_core"}  # the names people know them by
+_ALIASES.update(dict.fromkeys(("gemini", "google-genai", "google_genai", "genai"), "google.genai"))
 _wanted: set[str] = set()
 _hooked: set[str] = set()
 _undo: dict[str, Callable[[], None]] = {}

@@ -104,6 +104,7 @@ class Endpoint:
     accumulator: Callable[[Request, Any], Accumulator] | None = None  # (request, the SDK's stream)
     is_stream: Callable[[Any], bool] = lambda result: False
     is_async: bool = False
+    error_status: Callable[[BaseException], Any] | None = None  # an SDK error's HTTP status, if not ``status_code``
 
 
 class ModelCall:
@@ -166,7 +167,7 @@ class ModelCall:
                 values.update(response())  # made valid with the rest, by ``_set``
         finally:
             if exc is not None:
-                values.update(_error_attributes(exc))
+                values.update(_error_attributes(exc, self.endpoint))
             try:
                 self._set(values)
             finally:
@@ -181,13 +182,17 @@ class ModelCall:
         if not self.claim():
             return
         try:
-            self._set(_error_attributes(exc))
+            self._set(_error_attributes(exc, self.endpoint))
         finally:
             close_span(self.span.otel_span, None, exc)
 
 
-def _error_attributes(exc: BaseException) -> dict[str, Any]:
-    return {attr.ERROR_TYPE: type(exc).__qualname__, **_status_attributes(exc)}
+def _error_attributes(exc: BaseException, endpoint: Endpoint) -> dict[str, Any]:
+    values = {attr.ERROR_TYPE: type(exc).__qualname__, **_status_attributes(exc)}
+    status = endpoint.error_status(exc) if endpoint.error_status is not None else None
+    if isinstance(status, int) and not isinstance(status, bool):
+        values[attr.HTTP_RESPONSE_STATUS_CODE] = status
+    return values
 
 
 def _status_attributes(response: Any) -> dict[str, Any]:
