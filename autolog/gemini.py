@@ -89,7 +89,11 @@ def _part(part: Any) -> dict[str, Any]:
     if (blob := _pick(data, "inline_data", "inlineData")) is not None:
         return {"type": "blob", "mime_type": _pick(blob, "mime_type", "mimeType"), "content": blob.get("data")}
     if (file := _pick(data, "file_data", "fileData")) is not None:
-        return {"type": "uri", "mime_type": _pick(file, "mime_type", "mimeType"), "uri": _pick(file, "file_uri", "fileUri")}
+        return {
+            "type": "uri",
+            "mime_type": _pick(file, "mime_type", "mimeType"),
+            "uri": _pick(file, "file_uri", "fileUri"),
+        }
     return {k: v for k, v in data.items() if v is not None}
 
 
@@ -135,7 +139,9 @@ def _tool_definitions(tools: Any) -> list[dict[str, Any]]:
     definitions: list[dict[str, Any]] = []
     for tool in tools if isinstance(tools, list) else [tools]:
         if callable(tool) and not hasattr(tool, "model_dump"):
-            definitions.append({"type": "function", "name": getattr(tool, "__name__", None), "description": tool.__doc__})
+            definitions.append(
+                {"type": "function", "name": getattr(tool, "__name__", None), "description": tool.__doc__}
+            )
             continue
         data = _data(tool)
         declarations = _pick(data, "function_declarations", "functionDeclarations") if isinstance(data, dict) else None
@@ -178,8 +184,10 @@ def _generate_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, An
     values, config = _base(instance, kwargs, "generate_content")
     if config.get("tools"):
         values[attr.GEN_AI_TOOL_DEFINITIONS] = _tool_definitions(config["tools"])
-    if config.get("response_schema") or config.get("response_json_schema") or config.get("response_mime_type") == (
-        "application/json"
+    if (
+        config.get("response_schema")
+        or config.get("response_json_schema")
+        or config.get("response_mime_type") == ("application/json")
     ):
         values[attr.GEN_AI_OUTPUT_TYPE] = "json"
     if content:
@@ -258,9 +266,10 @@ def _embed_response(request: Request, result: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         return {}
     embeddings = data.get("embeddings") or []
-    # Vertex counts tokens per embedding; the Gemini Developer API does not count them.
+    # Vertex counts tokens per embedding (a float in the SDK's type); the Gemini Developer API does not count them.
     counts = [rec.get(e, "statistics", "token_count") for e in embeddings]
-    values = rec.usage_attributes(input_tokens=sum(counts) if counts and all(isinstance(c, int) for c in counts) else None)
+    total = int(sum(counts)) if counts and all(isinstance(c, (int, float)) for c in counts) else None
+    values: dict[str, Any] = dict(rec.usage_attributes(input_tokens=total))
     if request.content:  # the vectors themselves would only bloat the store: record their shape
         shapes = [{"index": i, "dimensions": len(e.get("values") or [])} for i, e in enumerate(embeddings)]
         values[attr.OUTPUTS] = to_json({"embeddings": shapes, "metadata": data.get("metadata")})

@@ -79,6 +79,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._sse(_chunks(model, body))
         if method == "batchEmbedContents":
             return self._json({"embeddings": [{"values": EMBEDDING} for _ in body.get("requests", [])]})
+        if method == "predict":  # Vertex AI's text embedding models
+            embedding = {"values": EMBEDDING, "statistics": {"token_count": 2, "truncated": False}}
+            predictions = [{"embeddings": embedding} for _ in body.get("instances", [])]
+            return self._json({"predictions": predictions, "metadata": {"billableCharacterCount": 2}})
         if method == "embedContent":
             return self._json({"embedding": {"values": EMBEDDING}})
         self._json({"error": {"code": 404, "message": f"no route {self.path}", "status": "NOT_FOUND"}}, 404)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +20,7 @@ import fake_llm_server as fake
 import spanlite
 from fake_gemini import ARGS, THOUGHT, TOOL_ANSWER, FakeGeminiServer
 from fake_llm_server import EMBEDDING, TEXT
-from spanlite.store import SpanRecord
+from spanlite.store import SpanRecord, TraceStore
 from spanlite.tracing import attributes as attr
 
 MODEL = "gemini-2.5-flash"
@@ -188,7 +193,11 @@ def test_whole_span_with_tools_and_thinking(server: FakeGeminiServer) -> None:
             }
         ],
     }
-    assert span.inputs == {"model": MODEL, "contents": "Hi", "config": {**config, "tools": [{"type": "function", **WEATHER}]}}
+    assert span.inputs == {
+        "model": MODEL,
+        "contents": "Hi",
+        "config": {**config, "tools": [{"type": "function", **WEATHER}]},
+    }
 
 
 def test_function_response_goes_back_as_tool_call_response(server: FakeGeminiServer) -> None:
@@ -335,6 +344,21 @@ def test_vertex_client_is_named_vertex_ai(server: FakeGeminiServer) -> None:
     assert server.requests[-1][0] == f"/v1beta1/publishers/google/models/{MODEL}:generateContent"
 
 
+def test_vertex_embeddings_count_their_tokens(server: FakeGeminiServer) -> None:
+    vertex = new_client(server, vertexai=True)
+
+    def run() -> Any:
+        return dump(vertex.models.embed_content(model="text-embedding-004", contents=["a", "b"]))
+
+    try:
+        _, span = both(run)
+    finally:
+        vertex.close()
+    assert span.attributes[attr.GEN_AI_PROVIDER_NAME] == "gcp.vertex_ai"
+    assert span.attributes[attr.GEN_AI_USAGE_INPUT_TOKENS] == 4  # 2 per text, as Vertex counts them
+    assert server.requests[-1][0] == "/v1beta1/publishers/google/models/text-embedding-004:predict"
+
+
 def test_capture_content_false(server: FakeGeminiServer, db_path: Any) -> None:
     spanlite.configure(db=db_path, capture_content=False)
     _, span = both(generate(server, MODEL, True, system_instruction="secret", tools=TOOLS, temperature=0.5))
@@ -396,3 +420,61 @@ def test_failing_stream_accumulator_keeps_chunks(server: FakeGeminiServer, lenie
     seen, span = both(generate(server, MODEL, True))
     assert "".join(c["candidates"][0]["content"]["parts"][0]["text"] for c in seen[1]) == TEXT
     assert span.status == "OK"
+
+
+# LangChain on top ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_langchain_over_gemini_is_one_model_span(server: FakeGeminiServer, stream: bool) -> None:
+    """ChatGoogleGenerativeAI calls google-genai: its model span stands, the SDK's request adds none."""
+    from langchain_google_genai import ChatGoogleGenerativeAI
+
+    model = ChatGoogleGenerativeAI(model=MODEL, google_api_key="test", base_url=server.url)
+    spanlite.autolog("langchain_core", "gemini")
+    try:
+        with spanlite.start_span("test") as root:
+            if stream:
+                text = "".join(str(chunk.content) for chunk in model.stream("Hi"))
+            else:
+                text = str(model.invoke("Hi").content)
+    finally:
+        spanlite.autolog("langchain_core", disable=True)
+    assert text == TEXT
+    trace = spanlite.get_trace(root.trace_id)
+    assert trace is not None
+    models = [s for s in trace.spans if s.kind == "CHAT_MODEL"]
+    assert len(models) == 1 and not models[0].name.startswith("generate_content")
+    assert models[0].input_tokens == 12
+
+
+# the example app ---------------------------------------------------------------------------------------------------
+
+
+def test_example_app_writes_a_trace(tmp_path: Path) -> None:
+    """``python examples/gemini_app.py --fake`` (what its docstring says to run) leaves its trace in the store."""
+    db = tmp_path / "example.db"
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "SPANLITE_DB": str(db), "SPANLITE_STRICT": "0"}
+    done = subprocess.run(
+        [sys.executable, "examples/gemini_app.py", "--fake"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == TOOL_ANSWER + "\n"
+    with TraceStore(db) as store:
+        (trace,) = store.iter_traces()
+        spans = sorted(store.get_trace(trace.trace_id).spans, key=lambda s: s.start_ns)  # type: ignore[union-attr]
+    assert [(s.name, s.kind) for s in spans] == [
+        ("weather question", "AGENT"),
+        (f"generate_content {MODEL}", "CHAT_MODEL"),
+        ("get_weather", "TOOL"),
+        (f"generate_content {MODEL}", "CHAT_MODEL"),
+    ]
+    answer = json.loads(spans[3].attributes[attr.GEN_AI_INPUT_MESSAGES])[-1]
+    assert answer["role"] == "tool" and answer["parts"][0]["name"] == "get_weather"
+    assert trace.input_tokens == 24
