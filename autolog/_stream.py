@@ -202,13 +202,6 @@ class AsyncStreamProxy(_ProxyBase):
         finally:
             guard(self._self_state.end, None, True)
 
-    async def aclose(self) -> Any:
-        """An async generator's close (an SDK that streams through one, google-genai's)."""
-        try:
-            return await self.__wrapped__.aclose()
-        finally:
-            guard(self._self_state.end, None, True)
-
     async def __aenter__(self) -> Any:
         entered = await self.__wrapped__.__aenter__()
         return self if entered is self.__wrapped__ else entered
