@@ -295,7 +295,8 @@ def test_chat_with_automatic_function_calling_is_one_span_per_request(server: Fa
     ]
     assert first[attr.GEN_AI_OUTPUT_MESSAGES][0]["parts"][0]["type"] == "tool_call"
     response = second[attr.GEN_AI_INPUT_MESSAGES][-1]
-    assert response["role"] == "tool" and response["parts"][0]["response"] == {"result": "sunny"}
+    sent = server.requests[-1][1]["contents"][-1]["parts"][0]["functionResponse"]
+    assert response["role"] == "tool" and response["parts"][0]["response"] == sent["response"]
     assert first[attr.GEN_AI_USAGE_INPUT_TOKENS] == second[attr.GEN_AI_USAGE_INPUT_TOKENS] == 12
 
 
