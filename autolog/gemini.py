@@ -69,32 +69,32 @@ def _config(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _part(part: Any) -> dict[str, Any]:
+    """One part as a GenAI part; an SDK ``Part`` is read field by field, not dumped (a chat's history is many)."""
     if isinstance(part, str):
         return rec.text_part(part)
-    data = _data(part)
-    if not isinstance(data, dict):
+    if not isinstance(part, dict) and not hasattr(part, "model_dump"):
         return {"type": type(part).__name__}  # an image or file object: its kind, not its bytes
-    text, call, response = _pick(data, "text", "text"), _pick(data, "function_call", "functionCall"), None
-    if text is not None:
-        return {"type": "reasoning", "content": text} if data.get("thought") else rec.text_part(text)
-    if call is not None:
-        return rec.tool_call_part(call.get("id"), call.get("name"), call.get("args"))
-    if (response := _pick(data, "function_response", "functionResponse")) is not None:
+    if (text := rec.field(part, "text")) is not None:
+        return {"type": "reasoning", "content": text} if rec.field(part, "thought") else rec.text_part(text)
+    if (call := _pick(part, "function_call", "functionCall")) is not None:
+        return rec.tool_call_part(rec.field(call, "id"), rec.field(call, "name"), _data(rec.field(call, "args")))
+    if (response := _pick(part, "function_response", "functionResponse")) is not None:
         return {
             "type": "tool_call_response",
-            "id": response.get("id"),
-            "name": response.get("name"),
-            "response": response.get("response"),
+            "id": rec.field(response, "id"),
+            "name": rec.field(response, "name"),
+            "response": _data(rec.field(response, "response")),
         }
-    if (blob := _pick(data, "inline_data", "inlineData")) is not None:
+    if (blob := _pick(part, "inline_data", "inlineData")) is not None:
+        blob = _data(blob)  # its bytes as base64 text
         return {"type": "blob", "mime_type": _pick(blob, "mime_type", "mimeType"), "content": blob.get("data")}
-    if (file := _pick(data, "file_data", "fileData")) is not None:
+    if (file := _pick(part, "file_data", "fileData")) is not None:
         return {
             "type": "uri",
             "mime_type": _pick(file, "mime_type", "mimeType"),
             "uri": _pick(file, "file_uri", "fileUri"),
         }
-    return {k: v for k, v in data.items() if v is not None}
+    return {k: v for k, v in _data(part).items() if v is not None}
 
 
 def _parts(content: Any) -> list[dict[str, Any]]:
@@ -277,26 +277,35 @@ def _embed_response(request: Request, result: Any) -> dict[str, Any]:
 
 
 class _ContentStream:
-    """Folds streamed ``GenerateContentResponse`` chunks into one response: text pieces joined per candidate."""
+    """Folds streamed ``GenerateContentResponse`` chunks into one response: text pieces joined per candidate.
+
+    The chunks are only kept while the stream runs and folded in ``result()``, which runs after the span ends, on the
+    export thread where it can: reading a chunk costs more than the caller should wait for between chunks.
+    """
 
     def __init__(self, request: Request, stream: Any) -> None:
-        self._response: rec.Plain = rec.Plain()
-        self._candidates: dict[int, dict[str, Any]] = {}
+        self._chunks: list[Any] = []
 
     def add(self, chunk: Any) -> None:
-        data = _dump(chunk)
-        if not isinstance(data, dict):
-            return
-        for key in ("response_id", "model_version", "usage_metadata", "create_time"):
-            if data.get(key) is not None:
-                self._response[key] = data[key]
-        for position, candidate in enumerate(data.get("candidates") or []):
-            index = candidate.get("index", position)
-            merged = self._candidates.setdefault(index, {"index": index, "content": {"role": "model", "parts": []}})
-            for key, value in candidate.items():
-                if key != "content":
-                    merged[key] = value
-            self._merge(merged["content"]["parts"], rec.get(candidate, "content", "parts") or [])
+        self._chunks.append(chunk)
+
+    def result(self) -> rec.Plain:
+        response = rec.Plain()
+        candidates: dict[int, dict[str, Any]] = {}
+        for data in map(_dump, self._chunks):
+            if not isinstance(data, dict):
+                continue
+            for key in ("response_id", "model_version", "usage_metadata", "create_time"):
+                if data.get(key) is not None:
+                    response[key] = data[key]
+            for position, candidate in enumerate(data.get("candidates") or []):
+                index = candidate.get("index", position)
+                merged = candidates.setdefault(index, {"index": index, "content": {"role": "model", "parts": []}})
+                merged.update((k, v) for k, v in candidate.items() if k != "content")
+                self._merge(merged["content"]["parts"], rec.get(candidate, "content", "parts") or [])
+        if candidates:
+            response["candidates"] = [candidates[i] for i in sorted(candidates)]
+        return response
 
     @staticmethod
     def _merge(parts: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
@@ -322,11 +331,6 @@ class _ContentStream:
 
     def hide(self, chunk: Any) -> bool:
         return False
-
-    def result(self) -> rec.Plain:
-        if self._candidates:
-            self._response["candidates"] = [self._candidates[i] for i in sorted(self._candidates)]
-        return self._response
 
 
 def _error_status(exc: BaseException) -> Any:
