@@ -18,6 +18,7 @@ from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.serialize import to_json
 
 from . import _record as rec
+from ._gemini_stream import ContentStream, dump
 from ._patch import Endpoint, Request, install, uninstall
 
 _MODELS = "google.genai.models"
@@ -219,13 +220,6 @@ def _embed_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
 # responses ---------------------------------------------------------------------------------------------------------
 
 
-def _dump(result: Any) -> Any:
-    """A response as JSON-shaped data, without the fields it does not have and without its HTTP headers."""
-    if isinstance(result, rec.Plain) or not hasattr(result, "model_dump"):
-        return result
-    return result.model_dump(mode="json", exclude_none=True, exclude={"sdk_http_response"}, warnings=False)
-
-
 def _usage(usage: dict[str, Any]) -> dict[str, int]:
     """GenAI counts: input includes the cached tokens (Gemini's prompt count does) and tool-use prompts; output is
     the candidates plus the thinking, both billed as output."""
@@ -243,7 +237,7 @@ def _usage(usage: dict[str, Any]) -> dict[str, int]:
 
 
 def _generate_response(request: Request, result: Any) -> dict[str, Any]:
-    data = _dump(result)
+    data = dump(result)
     if not isinstance(data, dict):
         return {}
     candidates = data.get("candidates") or []
@@ -262,7 +256,7 @@ def _generate_response(request: Request, result: Any) -> dict[str, Any]:
 
 
 def _embed_response(request: Request, result: Any) -> dict[str, Any]:
-    data = _dump(result)
+    data = dump(result)
     if not isinstance(data, dict):
         return {}
     embeddings = data.get("embeddings") or []
@@ -274,63 +268,6 @@ def _embed_response(request: Request, result: Any) -> dict[str, Any]:
         shapes = [{"index": i, "dimensions": len(e.get("values") or [])} for i, e in enumerate(embeddings)]
         values[attr.OUTPUTS] = to_json({"embeddings": shapes, "metadata": data.get("metadata")})
     return values
-
-
-class _ContentStream:
-    """Folds streamed ``GenerateContentResponse`` chunks into one response: text pieces joined per candidate.
-
-    The chunks are only kept while the stream runs and folded in ``result()``, which runs after the span ends, on the
-    export thread where it can: reading a chunk costs more than the caller should wait for between chunks.
-    """
-
-    def __init__(self, request: Request, stream: Any) -> None:
-        self._chunks: list[Any] = []
-
-    def add(self, chunk: Any) -> None:
-        self._chunks.append(chunk)
-
-    def result(self) -> rec.Plain:
-        response = rec.Plain()
-        candidates: dict[int, dict[str, Any]] = {}
-        for data in map(_dump, self._chunks):
-            if not isinstance(data, dict):
-                continue
-            for key in ("response_id", "model_version", "usage_metadata", "create_time"):
-                if data.get(key) is not None:
-                    response[key] = data[key]
-            for position, candidate in enumerate(data.get("candidates") or []):
-                index = candidate.get("index", position)
-                merged = candidates.setdefault(index, {"index": index, "content": {"role": "model", "parts": []}})
-                merged.update((k, v) for k, v in candidate.items() if k != "content")
-                self._merge(merged["content"]["parts"], rec.get(candidate, "content", "parts") or [])
-        if candidates:
-            response["candidates"] = [candidates[i] for i in sorted(candidates)]
-        return response
-
-    @staticmethod
-    def _merge(parts: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
-        for part in new:
-            last = parts[-1] if parts else None
-            if (
-                last is not None
-                and isinstance(part.get("text"), str)
-                and isinstance(last.get("text"), str)
-                and bool(part.get("thought")) == bool(last.get("thought"))
-            ):
-                last["text"] += part["text"]
-            else:
-                parts.append(dict(part))
-
-    def is_token(self, chunk: Any) -> bool:
-        return any(
-            part.text or part.function_call
-            for candidate in chunk.candidates or []
-            if candidate.content is not None
-            for part in candidate.content.parts or []
-        )
-
-    def hide(self, chunk: Any) -> bool:
-        return False
 
 
 def _error_status(exc: BaseException) -> Any:
@@ -345,7 +282,7 @@ def _endpoints() -> list[Endpoint]:
         "response": _generate_response,
         "error_status": _error_status,
     }
-    stream: dict[str, Any] = {**generate, "accumulator": _ContentStream, "is_stream": lambda result: True}
+    stream: dict[str, Any] = {**generate, "accumulator": ContentStream, "is_stream": lambda result: True}
     embed: dict[str, Any] = {"request": _embed_request, "response": _embed_response, "error_status": _error_status}
     return [
         Endpoint(_MODELS, "Models._generate_content", **generate),

@@ -415,9 +415,9 @@ def test_failing_recorder_returns_sdk_response(server: FakeGeminiServer, lenient
 
 
 def test_failing_stream_accumulator_keeps_chunks(server: FakeGeminiServer, lenient: None, monkeypatch: Any) -> None:
-    from spanlite.autolog import gemini as autolog_gemini
+    from spanlite.autolog._gemini_stream import ContentStream
 
-    monkeypatch.setattr(autolog_gemini._ContentStream, "add", _boom)
+    monkeypatch.setattr(ContentStream, "add", _boom)
     seen, span = both(generate(server, MODEL, True))
     assert "".join(c["candidates"][0]["content"]["parts"][0]["text"] for c in seen[1]) == TEXT
     assert span.status == "OK"
