@@ -26,6 +26,7 @@ _INTEGRATIONS: dict[str, str] = {
     "botocore": "spanlite.autolog.bedrock",  # boto3's bedrock-runtime client, whose classes botocore makes
     "ollama": "spanlite.autolog.ollama",
     "cohere": "spanlite.autolog.cohere",
+    "google.genai": "spanlite.autolog.gemini",
 }
 _ALIASES = {
     "langchain": "langchain_core",
@@ -33,6 +34,7 @@ _ALIASES = {
     "bedrock": "botocore",
     "boto3": "botocore",
     "aws_bedrock": "botocore",
+    **dict.fromkeys(("gemini", "google-genai", "google_genai", "genai"), "google.genai"),
 }  # the names people know them by
 _wanted: set[str] = set()
 _hooked: set[str] = set()
