@@ -4,9 +4,9 @@ Against the fake Bedrock server of the tests (no AWS account, no network), from 
 
     spanlite run -- python examples/bedrock_app.py --fake
 
-(or ``python examples/bedrock_app.py --fake``: it turns autolog on itself). Without ``--fake`` it calls Bedrock in
-your AWS account, with boto3's usual credentials and region, and ``--model`` picks the model. Either way the trace
-lands in the spanlite store: ``spanlite traces list``, or ``spanlite ui``.
+``spanlite run`` turns autolog on: the app itself only marks its own steps with ``@spanlite.trace``. Without
+``--fake`` it calls Bedrock in your AWS account, with boto3's usual credentials and region, and ``--model`` picks the
+model. Either way the trace lands in the spanlite store: ``spanlite traces list``, or ``spanlite ui``.
 """
 
 from __future__ import annotations
@@ -65,9 +65,8 @@ def ask(client: Any, model: str, question: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fake", action="store_true", help="use the test suite's fake Bedrock server")
-    parser.add_argument("--model", default="anthropic.claude-3-haiku-20240307-v1:0")
+    parser.add_argument("--model", default="anthropic.claude-3-5-haiku-20241022-v1:0")
     args = parser.parse_args()
-    spanlite.autolog()  # already on under `spanlite run`; calling it again changes nothing
     if args.fake:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
         from fake_bedrock import KEY_ID, REGION, FakeBedrock

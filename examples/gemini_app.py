@@ -5,9 +5,9 @@ Against the loopback fake Gemini server (no key, no network), from the repositor
 
     spanlite run -- python examples/gemini_app.py --fake
 
-(or plain ``python examples/gemini_app.py --fake``: it turns autolog on itself). Against Gemini, with
-``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``) set: ``python examples/gemini_app.py "Weather in Lisbon?"``.
-Then ``spanlite traces list`` shows the trace.
+``spanlite run`` turns autolog on: the app itself only marks its own steps with ``@spanlite.trace``. Against
+Gemini, with ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``) set:
+``spanlite run -- python examples/gemini_app.py "Weather in Lisbon?"``. Then ``spanlite traces list`` shows the trace.
 """
 
 from __future__ import annotations
@@ -62,7 +62,6 @@ def main() -> None:
     parser.add_argument("question", nargs="?", default="What's the weather in Paris?")
     parser.add_argument("--fake", action="store_true", help="talk to the loopback fake Gemini server")
     args = parser.parse_args()
-    spanlite.autolog()  # idempotent: under `spanlite run` it is on already
 
     from google import genai
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 os.environ["SPANLITE_STRICT"] = "1"
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # else LiteLLM fetches prices at import
 for _var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "SPANLITE_DB"):
     os.environ.pop(_var, None)
 

@@ -453,12 +453,13 @@ def test_langchain_over_gemini_is_one_model_span(server: FakeGeminiServer, strea
 
 
 def test_example_app_writes_a_trace(tmp_path: Path) -> None:
-    """``python examples/gemini_app.py --fake`` (what its docstring says to run) leaves its trace in the store."""
+    """``spanlite run -- python examples/gemini_app.py --fake`` (what its docstring says to run) leaves its trace,
+    model spans and cost included, though the app turns no autolog on itself."""
     db = tmp_path / "example.db"
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "SPANLITE_DB": str(db), "SPANLITE_STRICT": "0"}
     done = subprocess.run(
-        [sys.executable, "examples/gemini_app.py", "--fake"],
+        [sys.executable, "-m", "spanlite.cli", "run", "--", sys.executable, "examples/gemini_app.py", "--fake"],
         cwd=root,
         env=env,
         capture_output=True,
@@ -469,6 +470,7 @@ def test_example_app_writes_a_trace(tmp_path: Path) -> None:
     assert done.stdout == TOOL_ANSWER + "\n"
     with TraceStore(db) as store:
         (trace,) = store.iter_traces()
+        assert trace.cost is not None and trace.cost > 0
         spans = sorted(store.get_trace(trace.trace_id).spans, key=lambda s: s.start_ns)  # type: ignore[union-attr]
     assert [(s.name, s.kind) for s in spans] == [
         ("weather question", "AGENT"),

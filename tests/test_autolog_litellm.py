@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
-
-os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # never fetch the cost map from the internet at import
-
 import litellm
 import openai  # LiteLLM's errors subclass the OpenAI SDK's
+import pytest
 
 import fake_llm_server as fake
 import spanlite
