@@ -23,8 +23,14 @@ _INTEGRATIONS: dict[str, str] = {
     "anthropic": "spanlite.autolog.anthropic",
     "langchain_core": "spanlite.autolog.langchain",  # LangChain and LangGraph (which runs on langchain_core)
     "litellm": "spanlite.autolog.litellm",
+    "mistralai.client": "spanlite.autolog.mistral",  # mistralai is a namespace package: its hook would never run
+    "groq": "spanlite.autolog.groq",
 }
-_ALIASES = {"langchain": "langchain_core", "langgraph": "langchain_core"}  # the names people know them by
+_ALIASES = {
+    "langchain": "langchain_core",
+    "langgraph": "langchain_core",
+    **dict.fromkeys(("mistralai", "mistral", "mistral_ai"), "mistralai.client"),
+}  # the names people know them by
 _wanted: set[str] = set()
 _hooked: set[str] = set()
 _undo: dict[str, Callable[[], None]] = {}
