@@ -5,7 +5,8 @@ differ where their SDKs look: Groq (``/openai/v1/chat/completions``) sends a str
 its last chunk, Mistral (``/v1/chat/completions``, ``/v1/embeddings``) in ``usage`` on the chunk that finishes, and
 streams whole tool calls rather than argument fragments. Deterministic bytes; magic model names: ``error-429`` /
 ``error-500`` answer with that HTTP error, ``stream-error`` sends one chunk of a stream and then an error.
-Given tools, a chat calls the first; once the last message is a tool result it answers in text.
+Given tools, a chat calls the first; once the last message is a tool result it answers in text (in JSON when asked
+for a JSON schema).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from fake_llm_server import ARGUMENTS, CREATED, EMBEDDING, TEXT, TEXT_PIECES
+from fake_llm_server import ARGUMENTS, CREATED, EMBEDDING, JSON_ANSWER, TEXT, TEXT_PIECES
 
 USAGE = {
     "prompt_tokens": 12,
@@ -120,7 +121,8 @@ def _head(body: dict[str, Any], obj: str) -> dict[str, Any]:
 
 def _completion(body: dict[str, Any], groq: bool) -> dict[str, Any]:
     tool = _tool_name(body)
-    message: dict[str, Any] = {"role": "assistant", "content": "" if tool else TEXT}
+    schema = (body.get("response_format") or {}).get("type") == "json_schema"
+    message: dict[str, Any] = {"role": "assistant", "content": "" if tool else JSON_ANSWER if schema else TEXT}
     if tool:
         message["tool_calls"] = _tool_calls(tool)
     choice = {"index": 0, "message": message, "finish_reason": "tool_calls" if tool else "stop"}

@@ -171,7 +171,7 @@ def test_tool_results_in(server: FakeOpenAILikeServer) -> None:
 
 
 def test_request_goes_out_unchanged(server: FakeOpenAILikeServer) -> None:
-    """Groq sends a stream's usage unasked; its SDK (1.x) has no ``stream_options``: nothing is added."""
+    """Groq sends a stream's usage unasked, and its SDK has no ``stream_options``: nothing is added."""
     both(chat(server, model="llama-3.3", stream=True))
     bodies = [body for path, body in server.requests[-2:] if path == GROQ_PATH]
     assert len(bodies) == 2 and bodies[0] == bodies[1] and "stream_options" not in bodies[1]
