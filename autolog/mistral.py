@@ -33,6 +33,8 @@ _EMBEDDINGS = "mistralai.client.embeddings"
 _TRACING_HOOK = "mistralai.client._hooks.tracing"
 _GET_TRACER = "get_or_create_otel_tracer"
 _PROVIDER = "mistral_ai"
+# Each method's own transport options: not the request, and ``http_headers`` is where a per-call key would go.
+_TRANSPORT = frozenset({"http_headers", "retries", "server_url", "timeout_ms"})
 _PARAMS = {
     attr.GEN_AI_REQUEST_TEMPERATURE: "temperature",
     attr.GEN_AI_REQUEST_TOP_P: "top_p",
@@ -64,6 +66,10 @@ def _base(kwargs: dict[str, Any], operation: str) -> dict[str, Any]:
     return values
 
 
+def _inputs(kwargs: dict[str, Any], content_keys: tuple[str, ...], content: bool) -> dict[str, Any]:
+    return rec.inputs({k: v for k, v in kwargs.items() if k not in _TRANSPORT}, content_keys, content)
+
+
 def _chat_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], content: bool) -> Request:
     values = _base(kwargs, "chat")
     if rec.given(kwargs.get("tools")):
@@ -76,7 +82,7 @@ def _chat_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], 
         name=rec.span_name("chat", kwargs.get("model")),
         kind=SpanKind.CHAT_MODEL,
         attributes=values,
-        inputs=rec.inputs(kwargs, ("messages",), content),
+        inputs=_inputs(kwargs, ("messages",), content),
         kwargs=kwargs,
         content=content,
     )
@@ -137,7 +143,7 @@ def _embeddings_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, 
         name=rec.span_name("embeddings", kwargs.get("model")),
         kind=SpanKind.EMBEDDING,
         attributes=values,
-        inputs=rec.inputs(kwargs, ("inputs",), content),
+        inputs=_inputs(kwargs, ("inputs",), content),
         kwargs=kwargs,
         content=content,
     )

@@ -287,6 +287,17 @@ def test_capture_content_false(server: FakeOpenAILikeServer, db_path: Any) -> No
     assert span.outputs is None and set(span.inputs) == {"model"}
 
 
+def test_per_call_headers_are_never_stored(server: FakeOpenAILikeServer) -> None:
+    """``http_headers`` is where a per-call key goes; it and the other transport options are not the request."""
+    secret = "Bearer sk-live-0123456789abcdef0123456789abcdef"
+    transport = {"http_headers": {"Authorization": secret}, "timeout_ms": 5000, "server_url": server.url}
+    _, span = both(chat(server, model="mistral-small", **transport))
+    embeddings = client(server).embeddings
+    _, embedding = both(lambda: dump(embeddings.create(model="mistral-embed", inputs=["a"], **transport)))
+    assert set(span.inputs) == {"model", "messages"} and set(embedding.inputs) == {"model", "inputs"}
+    assert "sk-live" not in repr(span) + repr(embedding)
+
+
 def test_aliases_and_disable_restore_everything() -> None:
     from mistralai.client._hooks import tracing
     from mistralai.client.chat import Chat
