@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 import wrapt
 
@@ -90,12 +90,39 @@ def _chat_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], 
 
 def _chat_response(request: Request, result: Any) -> dict[str, Any]:
     # Dumped first: the SDK's fields left unset hold an ``Unset`` object, which the dump drops.
-    return chat_response(request, result if isinstance(result, dict) else rec.plain(result))
+    data = result if isinstance(result, dict) else rec.plain(result)
+    values = chat_response(request, data)
+    if request.content and any(_thinking(rec.get(c, "message", "content")) for c in rec.get(data, "choices") or ()):
+        # Read again with thinking as GenAI reasoning parts; the outputs keep the response as Mistral sent it.
+        shown = {**data, "choices": [_with_reasoning(c) for c in data["choices"]]}
+        values[attr.GEN_AI_OUTPUT_MESSAGES] = chat_response(request, shown)[attr.GEN_AI_OUTPUT_MESSAGES]
+    return values
+
+
+def _thinking(content: Any) -> TypeGuard[list[Any]]:
+    return isinstance(content, list) and any(rec.get(c, "type") == "thinking" for c in content)
+
+
+def _with_reasoning(choice: dict[str, Any]) -> dict[str, Any]:
+    message = choice.get("message") or {}
+    content = message.get("content")
+    if not _thinking(content):
+        return choice
+    parts = [
+        {"type": "reasoning", "content": "".join(_texts(c.get("thinking") or []))} if c.get("type") == "thinking" else c
+        for c in content
+    ]
+    return {**choice, "message": {**message, "content": parts}}
 
 
 class _MistralStream(ChatStream):
     """Folds ``CompletionEvent``s: their ``data`` is an OpenAI-shaped chunk, but a delta's content may be a list of
-    chunks (text, thinking) and a tool call comes whole, its arguments text or an object."""
+    chunks (text, thinking) and a tool call comes whole, its arguments text or an object. The thinking is given
+    back as a non-streamed response carries it: a thinking chunk before the text."""
+
+    def __init__(self, request: Request, stream: Any) -> None:
+        super().__init__(request, stream)
+        self._thinking: dict[int, list[str]] = {}
 
     def add(self, event: Any) -> None:
         super().add(rec.field(event, "data"))
@@ -113,6 +140,10 @@ class _MistralStream(ChatStream):
         if isinstance(content, list) or calls:
             # Whole calls, numbered after those already folded: their ``index`` is not always set (it defaults to 0).
             first = len(self._calls.get(index) or ())
+            if isinstance(content, list):
+                for chunk in content:
+                    if rec.field(chunk, "type") == "thinking":
+                        self._thinking.setdefault(index, []).extend(_texts(rec.field(chunk, "thinking") or []))
             delta = {
                 "role": rec.field(delta, "role"),
                 "content": "".join(_texts(content)) if isinstance(content, list) else content,
@@ -120,6 +151,17 @@ class _MistralStream(ChatStream):
             }
             choice = {"index": index, "delta": delta, "finish_reason": finish_reason}
         super()._add_choice(choice)
+
+    def result(self) -> dict[str, Any] | None:
+        data = super().result()
+        for choice in (data or {}).get("choices") or ():
+            thinking = self._thinking.get(choice["index"])
+            if thinking:
+                message = choice["message"]
+                text = message.get("content")
+                thought = {"type": "thinking", "thinking": [{"type": "text", "text": "".join(thinking)}]}
+                message["content"] = [thought, *([{"type": "text", "text": text}] if text else [])]
+        return data
 
 
 def _texts(chunks: list[Any]) -> list[str]:

@@ -6,7 +6,7 @@ its last chunk, Mistral (``/v1/chat/completions``, ``/v1/embeddings``) in ``usag
 streams whole tool calls rather than argument fragments. Deterministic bytes; magic model names: ``error-429`` /
 ``error-500`` answer with that HTTP error, ``stream-error`` sends one chunk of a stream and then an error.
 Given tools, a chat calls the first; once the last message is a tool result it answers in text (in JSON when asked
-for a JSON schema).
+for a JSON schema). A Mistral ``magistral-*`` model thinks first: its content is a list of chunks, thinking and text.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ USAGE = {
     "prompt_tokens_details": {"cached_tokens": 2},
 }
 GROQ_PATH = "/openai/v1/chat/completions"
+THINKING = {"type": "thinking", "thinking": [{"type": "text", "text": "Let me think."}]}
 
 
 class FakeOpenAILikeServer(ThreadingHTTPServer):
@@ -115,6 +116,10 @@ def _tool_calls(name: str) -> list[dict[str, Any]]:
     return [{"id": "call_0", "type": "function", "function": {"name": name, "arguments": ARGUMENTS}, "index": 0}]
 
 
+def _thinks(body: dict[str, Any], groq: bool) -> bool:
+    return not groq and str(body["model"]).startswith("magistral")
+
+
 def _head(body: dict[str, Any], obj: str) -> dict[str, Any]:
     return {"id": "cmpl-1", "object": obj, "created": CREATED, "model": f"{body['model']}-2024"}
 
@@ -125,6 +130,8 @@ def _completion(body: dict[str, Any], groq: bool) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": "" if tool else JSON_ANSWER if schema else TEXT}
     if tool:
         message["tool_calls"] = _tool_calls(tool)
+    elif _thinks(body, groq):
+        message["content"] = [THINKING, {"type": "text", "text": TEXT}]
     choice = {"index": 0, "message": message, "finish_reason": "tool_calls" if tool else "stop"}
     extra = {"x_groq": {"id": "req_1"}} if groq else {}
     return {**_head(body, "chat.completion"), "choices": [choice], "usage": USAGE, **extra}
@@ -149,6 +156,8 @@ def _chunks(body: dict[str, Any], groq: bool) -> Iterator[dict[str, Any]]:
     elif tool:  # Mistral's: whole calls in one delta
         yield chunk({"content": "", "tool_calls": _tool_calls(tool)})
     else:
+        if _thinks(body, groq):
+            yield chunk({"content": [THINKING]})
         for piece in TEXT_PIECES:
             yield chunk({"content": piece})
     finish = "tool_calls" if tool else "stop"

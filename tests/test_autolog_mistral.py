@@ -19,7 +19,7 @@ from mistralai.client.errors import MistralError
 import fake_llm_server as fake
 import spanlite
 from fake_llm_server import TEXT
-from fake_openai_like import FakeOpenAILikeServer
+from fake_openai_like import THINKING, FakeOpenAILikeServer
 from spanlite.store import SpanRecord
 from spanlite.tracing import attributes as attr
 
@@ -171,6 +171,20 @@ def test_tool_results_in(server: FakeOpenAILikeServer) -> None:
         },
     ]
     assert span.attributes[attr.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_thinking_is_a_reasoning_part(server: FakeOpenAILikeServer, stream: bool) -> None:
+    _, span = both(chat(server, stream, model="magistral-small"))
+    assert span.attributes[attr.GEN_AI_OUTPUT_MESSAGES] == [
+        {
+            "role": "assistant",
+            "parts": [{"type": "reasoning", "content": "Let me think."}, {"type": "text", "content": TEXT}],
+            "finish_reason": "stop",
+        }
+    ]
+    message = span.outputs["choices"][0]["message"]
+    assert message["content"][0] == THINKING  # the response as Mistral sent it (a stream: as it would have)
 
 
 def test_parse_is_one_chat_span(server: FakeOpenAILikeServer) -> None:
