@@ -6,7 +6,8 @@ its last chunk, Mistral (``/v1/chat/completions``, ``/v1/embeddings``) in ``usag
 streams whole tool calls rather than argument fragments. Deterministic bytes; magic model names: ``error-429`` /
 ``error-500`` answer with that HTTP error, ``stream-error`` sends one chunk of a stream and then an error.
 Given tools, a chat calls the first; once the last message is a tool result it answers in text (in JSON when asked
-for a JSON schema). A Mistral ``magistral-*`` model thinks first: its content is a list of chunks, thinking and text.
+for a JSON schema). A Mistral ``magistral-*`` model thinks first: its content is a list of chunks, thinking and text;
+Groq asked for ``reasoning_format="parsed"`` sends its reasoning in the message's ``reasoning``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ USAGE = {
     "prompt_tokens_details": {"cached_tokens": 2},
 }
 GROQ_PATH = "/openai/v1/chat/completions"
-THINKING = {"type": "thinking", "thinking": [{"type": "text", "text": "Let me think."}]}
+REASONING = "Let me think."
+THINKING = {"type": "thinking", "thinking": [{"type": "text", "text": REASONING}]}
 
 
 class FakeOpenAILikeServer(ThreadingHTTPServer):
@@ -120,6 +122,10 @@ def _thinks(body: dict[str, Any], groq: bool) -> bool:
     return not groq and str(body["model"]).startswith("magistral")
 
 
+def _reasons(body: dict[str, Any], groq: bool) -> bool:
+    return groq and body.get("reasoning_format") == "parsed"
+
+
 def _head(body: dict[str, Any], obj: str) -> dict[str, Any]:
     return {"id": "cmpl-1", "object": obj, "created": CREATED, "model": f"{body['model']}-2024"}
 
@@ -132,6 +138,8 @@ def _completion(body: dict[str, Any], groq: bool) -> dict[str, Any]:
         message["tool_calls"] = _tool_calls(tool)
     elif _thinks(body, groq):
         message["content"] = [THINKING, {"type": "text", "text": TEXT}]
+    elif _reasons(body, groq):
+        message["reasoning"] = REASONING
     choice = {"index": 0, "message": message, "finish_reason": "tool_calls" if tool else "stop"}
     extra = {"x_groq": {"id": "req_1"}} if groq else {}
     return {**_head(body, "chat.completion"), "choices": [choice], "usage": USAGE, **extra}
@@ -158,6 +166,9 @@ def _chunks(body: dict[str, Any], groq: bool) -> Iterator[dict[str, Any]]:
     else:
         if _thinks(body, groq):
             yield chunk({"content": [THINKING]})
+        elif _reasons(body, groq):
+            for piece in (REASONING[:6], REASONING[6:]):
+                yield chunk({"reasoning": piece})
         for piece in TEXT_PIECES:
             yield chunk({"content": piece})
     finish = "tool_calls" if tool else "stop"

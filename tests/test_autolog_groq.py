@@ -18,7 +18,7 @@ import pytest
 import fake_llm_server as fake
 import spanlite
 from fake_llm_server import TEXT
-from fake_openai_like import GROQ_PATH, FakeOpenAILikeServer
+from fake_openai_like import GROQ_PATH, REASONING, FakeOpenAILikeServer
 from spanlite.store import SpanRecord
 from spanlite.tracing import attributes as attr
 
@@ -151,6 +151,19 @@ def test_streamed_tool_calls_are_reassembled(server: FakeOpenAILikeServer, make:
         assert streamed.attributes[key] == whole.attributes[key]
     parts = streamed.attributes[attr.GEN_AI_OUTPUT_MESSAGES][0]["parts"]
     assert parts[-1] == {"type": "tool_call", "id": "call_0", "name": "weather", "arguments": {"city": "Paris"}}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_parsed_reasoning_is_a_reasoning_part(server: FakeOpenAILikeServer, stream: bool) -> None:
+    _, span = both(chat(server, model="gpt-oss", stream=stream, reasoning_format="parsed"))
+    assert span.attributes[attr.GEN_AI_OUTPUT_MESSAGES] == [
+        {
+            "role": "assistant",
+            "parts": [{"type": "reasoning", "content": REASONING}, {"type": "text", "content": TEXT}],
+            "finish_reason": "stop",
+        }
+    ]
+    assert span.outputs["choices"][0]["message"]["reasoning"] == REASONING
 
 
 def test_tool_results_in(server: FakeOpenAILikeServer) -> None:
