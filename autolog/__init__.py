@@ -27,6 +27,8 @@ _INTEGRATIONS: dict[str, str] = {
     "ollama": "spanlite.autolog.ollama",
     "cohere": "spanlite.autolog.cohere",
     "google.genai": "spanlite.autolog.gemini",
+    "mistralai.client": "spanlite.autolog.mistral",  # mistralai is a namespace package: its hook would never run
+    "groq": "spanlite.autolog.groq",
 }
 _ALIASES = {
     "langchain": "langchain_core",
@@ -35,6 +37,7 @@ _ALIASES = {
     "boto3": "botocore",
     "aws_bedrock": "botocore",
     **dict.fromkeys(("gemini", "google-genai", "google_genai", "genai"), "google.genai"),
+    **dict.fromkeys(("mistralai", "mistral", "mistral_ai"), "mistralai.client"),
 }  # the names people know them by
 _wanted: set[str] = set()
 _hooked: set[str] = set()

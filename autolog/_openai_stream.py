@@ -78,7 +78,7 @@ class ChatStream:
                     self._head[key] = value
                     break
         for chunk in reversed(chunks):
-            usage = field(chunk, "usage")
+            usage = self._usage_of(chunk)
             if usage is not None:
                 self._usage = usage
                 break
@@ -89,6 +89,10 @@ class ChatStream:
                     add_choice(choice)
             except Exception:
                 internal_error(add_choice)
+
+    def _usage_of(self, chunk: Any) -> Any:
+        """A chunk's usage; OpenAI-compatible APIs that carry it elsewhere (Groq) read it there instead."""
+        return field(chunk, "usage")
 
     def _add_choice(self, choice: Any) -> None:
         index = field(choice, "index")
