@@ -1,8 +1,8 @@
 """autolog names the provider behind an OpenAI SDK client from its base URL (DeepSeek, Groq, Ollama, …).
 
-Nothing may leave the machine, so a client built for a remote host gets an httpx transport that sends every request
-over a real HTTP connection to the fake server on 127.0.0.1 instead: the SDK builds the request for the provider's
-host (the base URL that names the provider is the client's own), and only the socket's address is rewritten.
+Nothing may leave the machine, so a client built for a remote host gets an httpx transport (``_reroute``) that sends
+every request over a real HTTP connection to the fake server on 127.0.0.1 instead: the SDK builds the request for the
+provider's host (the base URL that names the provider is the client's own), and only the socket's address changes.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 
 import fake_llm_server as fake
 import spanlite
+from _reroute import AsyncToFake, ToFake
 from fake_llm_server import FakeLLMServer
 from spanlite.tracing import attributes as attr
 
@@ -55,28 +56,6 @@ PROVIDERS = [
 ]
 
 
-class ToFake(httpx.HTTPTransport):
-    """Sends each request to the fake server, whatever host the SDK addressed it to."""
-
-    def __init__(self, server: FakeLLMServer) -> None:
-        super().__init__()
-        self.fake = httpx.URL(server.url)
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.url = request.url.copy_with(scheme="http", host=self.fake.host, port=self.fake.port)
-        return super().handle_request(request)
-
-
-class AsyncToFake(httpx.AsyncHTTPTransport):
-    def __init__(self, server: FakeLLMServer) -> None:
-        super().__init__()
-        self.fake = httpx.URL(server.url)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        request.url = request.url.copy_with(scheme="http", host=self.fake.host, port=self.fake.port)
-        return await super().handle_async_request(request)
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[FakeLLMServer]:
     srv = FakeLLMServer().start()
@@ -98,7 +77,7 @@ def chat(client: openai.OpenAI, **kwargs: Any) -> Any:
 def test_provider_named_from_base_url(server: FakeLLMServer, base_url: str, provider: str) -> None:
     before = len(server.requests)
     with openai.OpenAI(
-        base_url=base_url, api_key="test", max_retries=0, http_client=httpx.Client(transport=ToFake(server))
+        base_url=base_url, api_key="test", max_retries=0, http_client=httpx.Client(transport=ToFake(server.url))
     ) as client:
         _, span = fake.both("openai", lambda: chat(client), openai.APIError)
     assert span.attributes[attr.GEN_AI_PROVIDER_NAME] == provider
@@ -118,7 +97,7 @@ def test_stream_and_async_name_the_provider(server: FakeLLMServer) -> None:
             base_url="https://api.groq.com/openai/v1",
             api_key="test",
             max_retries=0,
-            http_client=httpx.AsyncClient(transport=AsyncToFake(server)),
+            http_client=httpx.AsyncClient(transport=AsyncToFake(server.url)),
         ) as client:
             stream = await client.chat.completions.create(model="llama-3.3-70b", messages=MESSAGES, stream=True)
             return [chunk.model_dump() async for chunk in stream]
@@ -135,7 +114,7 @@ def test_a_changed_base_url_names_the_new_provider(server: FakeLLMServer) -> Non
         base_url="https://api.mistral.ai/v1",
         api_key="test",
         max_retries=0,
-        http_client=httpx.Client(transport=ToFake(server)),
+        http_client=httpx.Client(transport=ToFake(server.url)),
     ) as client:
         names = []
         for base_url in ("https://api.mistral.ai/v1", "https://api.x.ai/v1", "https://api.mistral.ai/v1"):
@@ -149,7 +128,7 @@ def test_azure_client_on_any_endpoint_stays_azure(server: FakeLLMServer) -> None
     """An ``AzureOpenAI`` client behind a gateway of the company's own host is still Azure OpenAI."""
     with openai.AzureOpenAI(
         azure_endpoint="https://llm-gateway.example.com", api_key="test", api_version="2024-10-21", max_retries=0,
-        http_client=httpx.Client(transport=ToFake(server)),
+        http_client=httpx.Client(transport=ToFake(server.url)),
     ) as client:  # fmt: skip
         _, span = fake.both("openai", lambda: chat(client), openai.APIError)
     assert span.attributes[attr.GEN_AI_PROVIDER_NAME] == "azure.ai.openai"
