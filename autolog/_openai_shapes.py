@@ -12,6 +12,7 @@ from spanlite.tracing import attributes as attr
 from spanlite.tracing.serialize import to_json
 
 from . import _record as rec
+from ._openai_hosts import provider_name
 from ._patch import Request
 
 _SAMPLING = {
@@ -22,11 +23,6 @@ _SAMPLING = {
 }
 
 
-def _provider(instance: Any) -> str:
-    client = getattr(instance, "_client", None)
-    return "azure.ai.openai" if "Azure" in type(client).__name__ else "openai"
-
-
 def base_attributes(
     instance: Any, kwargs: dict[str, Any], operation: str, max_tokens: tuple[str, ...]
 ) -> dict[str, Any]:
@@ -34,7 +30,7 @@ def base_attributes(
     limit goes by there, the first given wins."""
     values: dict[str, Any] = {
         attr.GEN_AI_OPERATION_NAME: operation,
-        attr.GEN_AI_PROVIDER_NAME: _provider(instance),
+        attr.GEN_AI_PROVIDER_NAME: provider_name(getattr(instance, "_client", None)),
         **rec.request_attributes(kwargs, _SAMPLING),
     }
     model = kwargs.get("model")

@@ -33,6 +33,7 @@ from spanlite.tracing.serialize import to_json
 from spanlite.tracing.span import Span, close_span, open_span
 
 from . import _record as rec
+from ._openai_hosts import name_of_url
 from ._patch import Installed, OuterCall, enter_outer_call, leave_outer_call, uninstall
 
 # Where LangChain and LangGraph set up the copied context a run's body executes in.
@@ -136,6 +137,7 @@ class SpanHandler(BaseCallbackHandler):
             guard(
                 self._model_start,
                 SpanKind.CHAT_MODEL,
+                serialized,
                 run_id,
                 parent_run_id,
                 metadata or {},
@@ -157,6 +159,7 @@ class SpanHandler(BaseCallbackHandler):
             guard(
                 self._model_start,
                 SpanKind.LLM,
+                serialized,
                 run_id,
                 parent_run_id,
                 metadata or {},
@@ -167,6 +170,7 @@ class SpanHandler(BaseCallbackHandler):
     def _model_start(
         self,
         kind: SpanKind,
+        serialized: Any,
         run_id: UUID,
         parent_run_id: UUID | None,
         metadata: Mapping[str, Any],
@@ -177,9 +181,9 @@ class SpanHandler(BaseCallbackHandler):
         model = params.get("model") or params.get("model_name") or metadata.get("ls_model_name")
         operation = "chat" if kind is SpanKind.CHAT_MODEL else "text_completion"
         values: dict[str, Any] = {attr.GEN_AI_OPERATION_NAME: operation, **rec.request_attributes(params, _PARAMS)}
-        provider = metadata.get("ls_provider")
+        provider = _provider(metadata, serialized)
         if provider:
-            values[attr.GEN_AI_PROVIDER_NAME] = _PROVIDERS.get(str(provider), str(provider))
+            values[attr.GEN_AI_PROVIDER_NAME] = provider
         if model:
             values[attr.GEN_AI_REQUEST_MODEL] = str(model)
         if params.get("tools"):
@@ -332,6 +336,19 @@ def _set_io(span: Span, inputs: Any, outputs: Any) -> None:
         if inputs is not None:  # streamed runs learn their input only at the end
             span.set_inputs(inputs)
         span.set_outputs(outputs)
+
+
+def _provider(metadata: Mapping[str, Any], serialized: Any) -> str | None:
+    """The model's provider: LangChain's ``ls_provider``, except that ChatOpenAI says "openai" whatever API its
+    ``base_url`` points at, which then names the provider as it does for the OpenAI SDK."""
+    provider = metadata.get("ls_provider")
+    if not provider:
+        return None
+    if provider == "openai" and isinstance(serialized, Mapping):
+        base_url = (serialized.get("kwargs") or {}).get("openai_api_base")
+        if isinstance(base_url, str):
+            return name_of_url(base_url)
+    return _PROVIDERS.get(str(provider), str(provider))
 
 
 def _serialized_name(serialized: Any) -> Any:

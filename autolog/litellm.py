@@ -28,6 +28,7 @@ _PROVIDERS = {
     "gemini": "gcp.gemini",
     "mistral": "mistral_ai",
     "watsonx": "ibm.watsonx.ai",
+    "xai": "x_ai",
 }
 _PARAMS = {
     attr.GEN_AI_REQUEST_TEMPERATURE: "temperature",

@@ -148,19 +148,20 @@ def machine() -> str:
 
 
 _FAKE_SERVER = f"""
-import sys, time
+import importlib, sys, time
 sys.path.insert(0, {str(Path(__file__).resolve().parents[1] / "tests")!r})
-from fake_llm_server import FakeLLMServer
-server = FakeLLMServer().start()
+module, name = sys.argv[1].split(":")
+server = getattr(importlib.import_module(module), name)().start()
 print(server.url, flush=True)
 time.sleep(3600)
 """
 
 
 @contextlib.contextmanager
-def fake_llm_server() -> Iterator[str]:
-    """The tests' fake model API in a process of its own, so its work is not counted as ours; yields its URL."""
-    server = subprocess.Popen([sys.executable, "-c", _FAKE_SERVER], stdout=subprocess.PIPE, text=True)
+def fake_server(fake: str = "fake_llm_server:FakeLLMServer") -> Iterator[str]:
+    """One of the tests' fake model APIs (``"module:Class"`` in ``tests/``, started with ``.start()``) in a process
+    of its own, so its work is not counted as ours; yields its URL."""
+    server = subprocess.Popen([sys.executable, "-c", _FAKE_SERVER, fake], stdout=subprocess.PIPE, text=True)
     try:
         yield server.stdout.readline().strip()  # type: ignore[union-attr]
     finally:

@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
@@ -22,6 +23,7 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
 import spanlite
+from _reroute import ToFake
 from fake_llm_server import OPENAI_USAGE, TEXT, TEXT_PIECES, FakeLLMServer
 from spanlite.store import SpanRecord
 from spanlite.tracing import attributes as attr
@@ -148,7 +150,8 @@ def test_react_agent_tree_kinds_and_tokens_once(server: FakeLLMServer) -> None:
 
     first, second = sorted(models, key=lambda s: s.start_ns)
     a = first.attributes
-    assert a[attr.GEN_AI_PROVIDER_NAME] == "openai" and a[attr.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
+    assert a[attr.GEN_AI_PROVIDER_NAME] == "openai_compatible"  # ChatOpenAI on the fake's base URL, not OpenAI's
+    assert a[attr.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
     assert a[attr.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024" and a[attr.GEN_AI_RESPONSE_ID] == "chatcmpl-1"
     assert a[attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 2 and a[attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 1
     assert [d["name"] for d in decoded(first, attr.GEN_AI_TOOL_DEFINITIONS)] == ["weather", "time"]
@@ -385,3 +388,17 @@ def test_disable_idempotent_and_results_identical(server: FakeLLMServer) -> None
     strip = [m.model_dump(exclude={"id"}) for m in plain["messages"]]
     assert [m.model_dump(exclude={"id"}) for m in logged["messages"]] == strip
     assert len([s for s in spans if s.kind == "CHAT_MODEL"]) == 2
+
+
+def test_chat_openai_on_another_providers_api_names_that_provider(server: FakeLLMServer) -> None:
+    """ChatOpenAI says ``ls_provider="openai"`` whatever its ``base_url``; the span names the host's provider, as
+    the OpenAI SDK's own span would."""
+    client = httpx.Client(transport=ToFake(server.url))
+    model = ChatOpenAI(model="deepseek-chat", base_url="https://api.deepseek.com", api_key="test", http_client=client)
+    with spanlite.start_span("root") as top:
+        model.invoke("Hi")
+    trace = spanlite.get_trace(top.trace_id)
+    assert trace is not None
+    [span] = [s for s in trace.spans if s.kind == "CHAT_MODEL"]
+    assert span.attributes[attr.GEN_AI_PROVIDER_NAME] == "deepseek"
+    client.close()

@@ -162,3 +162,16 @@ def test_embeddings(server: FakeLLMServer) -> None:
         assert span.attributes[attr.GEN_AI_PROVIDER_NAME] == "openai"
         assert span.attributes[attr.GEN_AI_USAGE_INPUT_TOKENS] == 4
         assert span.outputs["data"][0] == {"index": 0, "dimensions": 3}
+
+
+@pytest.mark.parametrize(
+    ("model", "provider"),
+    [("xai/grok-3", "x_ai"), ("deepseek/deepseek-chat", "deepseek")],
+)
+def test_openai_compatible_providers_take_convention_names(server: FakeLLMServer, model: str, provider: str) -> None:
+    """LiteLLM's ``xai`` is the GenAI convention's ``x_ai``; DeepSeek's name already matches it."""
+    _, span = both(
+        lambda: dump(litellm.completion(model=model, messages=MESSAGES, api_base=server.url, api_key="test"))
+    )
+    assert span.attributes[attr.GEN_AI_PROVIDER_NAME] == provider
+    assert span.attributes[attr.GEN_AI_USAGE_INPUT_TOKENS] == 12

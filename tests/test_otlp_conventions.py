@@ -111,7 +111,8 @@ def test_model_calls_carry_model_tokens_messages_and_tools(sink: OTLPSink, llm: 
         assert span["gen_ai.usage.input_tokens"] == 12  # the GenAI conventions are still there
     assert {k: v for k, v in openinference_part(calls).items() if not k.startswith(("input.", "output."))} == {
         "openinference.span.kind": "LLM",
-        "llm.model_name": "gpt-4o-2024", "llm.provider": "openai",
+        "llm.model_name": "gpt-4o-2024",
+        "llm.provider": "openai_compatible",  # an OpenAI client on the fake's 127.0.0.1 URL, not OpenAI's
         "llm.invocation_parameters": '{"temperature":0.2}',
         "llm.input_messages.0.message.role": "system", "llm.input_messages.0.message.content": "Be brief.",
         "llm.input_messages.1.message.role": "user", "llm.input_messages.1.message.content": "Weather?",
