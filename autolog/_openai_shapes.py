@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from spanlite.tracing import attributes as attr
+from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.serialize import to_json
 
 from . import _record as rec
@@ -42,6 +43,26 @@ def base_attributes(
             values[attr.GEN_AI_REQUEST_MAX_TOKENS] = value
             break
     return values
+
+
+def chat_request(values: dict[str, Any], kwargs: dict[str, Any], content: bool, inputs: dict[str, Any]) -> Request:
+    """A chat request in OpenAI's format, whichever SDK sends it (OpenAI, Groq, Mistral): ``values``, what the
+    integration read of the call, plus the tools, output type and messages."""
+    tools, response_format = kwargs.get("tools"), kwargs.get("response_format")
+    if rec.given(tools):
+        values[attr.GEN_AI_TOOL_DEFINITIONS] = tool_definitions(tools)
+    if rec.given(response_format):
+        values[attr.GEN_AI_OUTPUT_TYPE] = "json"
+    if content:
+        values[attr.GEN_AI_INPUT_MESSAGES] = to_json(chat_messages(kwargs.get("messages")))  # as otel_value would
+    return Request(
+        name=rec.span_name("chat", kwargs.get("model")),
+        kind=SpanKind.CHAT_MODEL,
+        attributes=values,
+        inputs=inputs,
+        kwargs=kwargs,
+        content=content,
+    )
 
 
 def with_usage(kwargs: dict[str, Any], *, body: bool = False) -> tuple[dict[str, Any], bool]:

@@ -12,11 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from spanlite.tracing import attributes as attr
-from spanlite.tracing.kinds import SpanKind
-from spanlite.tracing.serialize import to_json
 
 from . import _record as rec
-from ._openai_shapes import base_attributes, chat_messages, chat_response, tool_definitions
+from ._openai_shapes import base_attributes, chat_request, chat_response
 from ._openai_stream import ChatStream
 from ._patch import Endpoint, Request, install, uninstall
 
@@ -37,21 +35,7 @@ def _is_stream(result: Any) -> bool:
 def _chat_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], content: bool) -> Request:
     values = base_attributes(instance, kwargs, "chat", ("max_completion_tokens", "max_tokens"))
     values[attr.GEN_AI_PROVIDER_NAME] = "groq"
-    tools, response_format = kwargs.get("tools"), kwargs.get("response_format")
-    if rec.given(tools):
-        values[attr.GEN_AI_TOOL_DEFINITIONS] = tool_definitions(tools)
-    if rec.given(response_format):
-        values[attr.GEN_AI_OUTPUT_TYPE] = "json"
-    if content:
-        values[attr.GEN_AI_INPUT_MESSAGES] = to_json(chat_messages(kwargs.get("messages")))
-    return Request(
-        name=rec.span_name("chat", kwargs.get("model")),
-        kind=SpanKind.CHAT_MODEL,
-        attributes=values,
-        inputs=rec.inputs(kwargs, ("messages",), content),
-        kwargs=kwargs,
-        content=content,
-    )
+    return chat_request(values, kwargs, content, rec.inputs(kwargs, ("messages",), content))
 
 
 def _chat_response(request: Request, result: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.serialize import to_json
 
 from . import _record as rec
-from ._openai_shapes import chat_messages, chat_response, token_counts, tool_definitions
+from ._openai_shapes import chat_request, chat_response, token_counts
 from ._openai_stream import ChatStream
 from ._patch import Endpoint, Installed, Request, in_model_call, install, uninstall
 
@@ -71,21 +71,7 @@ def _inputs(kwargs: dict[str, Any], content_keys: tuple[str, ...], content: bool
 
 
 def _chat_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], content: bool) -> Request:
-    values = _base(kwargs, "chat")
-    if rec.given(kwargs.get("tools")):
-        values[attr.GEN_AI_TOOL_DEFINITIONS] = tool_definitions(kwargs["tools"])
-    if rec.given(kwargs.get("response_format")):
-        values[attr.GEN_AI_OUTPUT_TYPE] = "json"
-    if content:
-        values[attr.GEN_AI_INPUT_MESSAGES] = to_json(chat_messages(kwargs.get("messages")))
-    return Request(
-        name=rec.span_name("chat", kwargs.get("model")),
-        kind=SpanKind.CHAT_MODEL,
-        attributes=values,
-        inputs=_inputs(kwargs, ("messages",), content),
-        kwargs=kwargs,
-        content=content,
-    )
+    return chat_request(_base(kwargs, "chat"), kwargs, content, _inputs(kwargs, ("messages",), content))
 
 
 def _chat_response(request: Request, result: Any) -> dict[str, Any]:

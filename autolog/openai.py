@@ -17,7 +17,7 @@ from spanlite.tracing.serialize import to_json
 
 from . import _record as rec
 from ._openai_responses import ResponsesStream, responses_request, responses_response
-from ._openai_shapes import base_attributes, chat_messages, chat_response, token_counts, tool_definitions, with_usage
+from ._openai_shapes import base_attributes, chat_request, chat_response, token_counts, with_usage
 from ._openai_stream import ChatStream, CompletionsStream
 from ._patch import Endpoint, Request, install, uninstall
 
@@ -43,23 +43,9 @@ def _is_stream(result: Any) -> bool:
 
 def _chat_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], content: bool) -> Request:
     values = base_attributes(instance, kwargs, "chat", ("max_completion_tokens", "max_tokens"))
-    tools, response_format = kwargs.get("tools"), kwargs.get("response_format")
-    if rec.given(tools):
-        values[attr.GEN_AI_TOOL_DEFINITIONS] = tool_definitions(tools)
-    if rec.given(response_format):
-        values[attr.GEN_AI_OUTPUT_TYPE] = "json"
-    if content:
-        values[attr.GEN_AI_INPUT_MESSAGES] = to_json(chat_messages(kwargs.get("messages")))  # as otel_value would
-    call_kwargs, hide = with_usage(kwargs, body=True)
-    return Request(
-        name=rec.span_name("chat", kwargs.get("model")),
-        kind=SpanKind.CHAT_MODEL,
-        attributes=values,
-        inputs=rec.inputs(kwargs, ("messages",), content),
-        kwargs=call_kwargs,
-        content=content,
-        hide_usage=hide,
-    )
+    request = chat_request(values, kwargs, content, rec.inputs(kwargs, ("messages",), content))
+    request.kwargs, request.hide_usage = with_usage(kwargs, body=True)
+    return request
 
 
 # embeddings and legacy completions ------------------------------------------------------------------------------

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import struct
-import threading
 import zlib
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
+from _loopback import LoopbackHandler, LoopbackServer
 from fake_llm_server import TEXT, TEXT_PIECES
 
 KEY_ID = "AKIDUMMY"
@@ -52,27 +50,11 @@ _ERRORS = {
 }
 
 
-class FakeBedrock(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class FakeBedrock(LoopbackServer):
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.requests: list[tuple[str, str, dict[str, Any]]] = []  # (operation, model id, JSON body)
         self.authorizations: list[str] = []
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def start(self) -> FakeBedrock:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
 
 
 def frame(headers: dict[str, str], payload: bytes) -> bytes:
@@ -96,16 +78,8 @@ def exception(kind: str, message: str) -> bytes:
     return frame(headers, json.dumps({"message": message}).encode())
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server: FakeBedrock
-
-    def setup(self) -> None:
-        super().setup()
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else ~40 ms per call
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         return "Thu, 01 Jan 2026 00:00:00 GMT"  # the same bytes for the same request

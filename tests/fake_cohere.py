@@ -10,11 +10,10 @@ Given tools, a chat plans and calls the first one, unless the last message is a 
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from _loopback import LoopbackHandler, LoopbackServer
 
 TEXT_PIECES = ["Hello", " there", "!"]
 TEXT = "".join(TEXT_PIECES)
@@ -29,38 +28,13 @@ USAGE = {
 EMBEDDING = [0.25, -0.5, 1.0]
 
 
-class FakeCohere(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class FakeCohere(LoopbackServer):
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def start(self) -> FakeCohere:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
+        super().__init__(_Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server: FakeCohere
-
-    def setup(self) -> None:
-        super().setup()
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else ~40 ms per call
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         return "Thu, 01 Jan 2026 00:00:00 GMT"  # the SDK's errors print the headers: the same bytes every time

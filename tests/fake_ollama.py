@@ -10,11 +10,10 @@ message is a tool result; with ``think`` it thinks first.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from _loopback import LoopbackHandler, LoopbackServer
 
 TEXT_PIECES = ["Hello", " there", "!"]
 TEXT = "".join(TEXT_PIECES)
@@ -25,38 +24,13 @@ COUNTS = {"prompt_eval_count": 12, "eval_count": 5, "total_duration": 1000, "loa
 EMBEDDING = [0.25, -0.5, 1.0]
 
 
-class FakeOllama(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class FakeOllama(LoopbackServer):
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def start(self) -> FakeOllama:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
+        super().__init__(_Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server: FakeOllama
-
-    def setup(self) -> None:
-        super().setup()
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else ~40 ms per call
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")

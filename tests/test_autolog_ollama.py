@@ -262,9 +262,9 @@ def test_module_functions_traced_whenever_autolog_runs(server: FakeOllama, tmp_p
     script = textwrap.dedent(_MODULE_FUNCTIONS)
     done = subprocess.run([sys.executable, "-c", script, str(db), order], env=env, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()
-    store = TraceStore(db)
-    [summary] = store.search_traces()
-    names = sorted(s.name for s in store.get_trace(summary.trace_id).spans)  # type: ignore[union-attr]
+    with TraceStore(db) as store:
+        [summary] = store.search_traces()
+        names = sorted(s.name for s in store.get_trace(summary.trace_id).spans)  # type: ignore[union-attr]
     assert names == ["app", "chat llama3", "embeddings nomic", "text_completion llama3"]
 
 

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import orjson
 import pytest
 
 import spanlite
 from _helpers import JSON, TRACE_ID, post, row, write_as_before
+from _reroute import ToFake
 from fake_llm_server import FakeLLMServer
 from spanlite.store import SQLiteSpanExporter, TraceStore
 from spanlite.store.prices import PriceError, PriceTable, Usage, candidates, load
@@ -308,7 +310,9 @@ def test_openai_and_anthropic_calls_through_autolog_get_a_cost_shown_by_the_cli(
     spanlite.autolog("openai", "anthropic")
     try:
         with spanlite.start_span("app") as root:
-            with openai.OpenAI(base_url=server.url, api_key="test", max_retries=0) as oai:
+            # OpenAI's own host, sent on to the fake: a loopback base URL names an openai_compatible server
+            to_fake = httpx.Client(transport=ToFake(server.url))
+            with openai.OpenAI(api_key="test", max_retries=0, http_client=to_fake) as oai:
                 oai.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
             with anthropic.Anthropic(base_url=server.url, api_key="test", max_retries=0) as claude:
                 claude.messages.create(
