@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import spanlite
 from _helpers import post, row, write_as_before
-from spanlite.store import SQLiteSpanExporter, StoreError, TraceStore
+from spanlite.store import SQLiteSpanExporter, StoreError, TraceStore, _store_writer
 from spanlite.store._db import connect
 from spanlite.store._migrations import NAMES
 from spanlite.store._writer import PREVIEW_CHARS, preview, write_spans
@@ -230,7 +230,9 @@ def test_a_slow_writers_grown_log_is_checkpointed_when_it_is_idle(
     exporter.shutdown()
 
 
-def test_sqlite_error_returns_failure_and_keeps_what_was_committed(tmp_path: Path) -> None:
+def test_sqlite_error_returns_failure_and_keeps_what_was_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "fail.db"
     exporter = SQLiteSpanExporter(path)
     memory = InMemorySpanExporter()
@@ -245,6 +247,7 @@ def test_sqlite_error_returns_failure_and_keeps_what_was_committed(tmp_path: Pat
     blocker = sqlite3.connect(path, timeout=0)
     blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock for longer than we wait
     exporter._writer._conn.execute("PRAGMA busy_timeout = 50")
+    monkeypatch.setattr(_store_writer, "BUSY_TIMEOUT_MS", 200)  # how long a write retries a held store: 30 s else
     assert exporter.export([lost]) is SpanExportResult.FAILURE
     blocker.rollback()
     blocker.close()
