@@ -15,7 +15,7 @@ from types import ModuleType
 
 from spanlite.tracing._guard import guard
 
-__all__ = ["autolog", "supported"]
+__all__ = ["autolog", "import_names", "supported"]
 
 # library import name -> the module of ours that patches it
 _INTEGRATIONS: dict[str, str] = {
@@ -39,6 +39,8 @@ _ALIASES = {
     **dict.fromkeys(("gemini", "google-genai", "google_genai", "genai"), "google.genai"),
     **dict.fromkeys(("mistralai", "mistral", "mistral_ai"), "mistralai.client"),
 }  # the names people know them by
+# what supported() calls a library whose import name is not the name people use
+_NAMES = {"langchain_core": "langchain", "botocore": "bedrock", "google.genai": "gemini", "mistralai.client": "mistral"}
 _wanted: set[str] = set()
 _hooked: set[str] = set()
 _undo: dict[str, Callable[[], None]] = {}
@@ -46,7 +48,12 @@ _lock = threading.RLock()
 
 
 def supported() -> list[str]:
-    """The library names ``autolog`` knows."""
+    """The names ``autolog()`` takes for the libraries it knows (their import names and aliases work too)."""
+    return [_NAMES.get(name, name) for name in _INTEGRATIONS]
+
+
+def import_names() -> list[str]:
+    """The modules whose import puts each library's patches on: what ``spanlite run`` watches for."""
     return list(_INTEGRATIONS)
 
 
@@ -63,7 +70,7 @@ def autolog(*names: str, disable: bool = False) -> None:
     names = tuple(dict.fromkeys(_ALIASES.get(n, n) for n in names))
     unknown = [n for n in names if n not in _INTEGRATIONS]
     if unknown:
-        raise ValueError(f"autolog does not support {', '.join(unknown)}; supported: {', '.join(_INTEGRATIONS)}")
+        raise ValueError(f"autolog does not support {', '.join(unknown)}; supported: {', '.join(supported())}")
     chosen = list(names) if names else [n for n in _INTEGRATIONS if _installed(n) or n in _wanted]
     with _lock:
         for name in chosen:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from spanlite.autolog import supported
+from spanlite.autolog import import_names
 from spanlite.store._db import open_connection
 
 BOOTSTRAP = str(Path(__file__).resolve().parent / "_bootstrap")
@@ -29,7 +29,7 @@ def environment(base: Mapping[str, str], db: Path, *, autolog: bool) -> dict[str
     env["PYTHONPATH"] = os.pathsep.join([BOOTSTRAP, *paths])
     env["SPANLITE_DB"] = str(db.expanduser().absolute())
     if autolog:
-        env["SPANLITE_AUTOLOG"] = ",".join(supported())
+        env["SPANLITE_AUTOLOG"] = ",".join(import_names())
     else:
         env.pop("SPANLITE_AUTOLOG", None)  # an outer `spanlite run` may have set it
     env.pop("SPANLITE_RUN_WARNED", None)

@@ -28,3 +28,12 @@ def test_no_import_cycle_inside_autolog() -> None:
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+
+
+def test_supported_gives_the_names_people_use_and_autolog_takes_them() -> None:
+    from spanlite.autolog import autolog, import_names, supported
+
+    assert {"langchain", "bedrock", "gemini", "mistral"} <= set(supported())
+    assert not {"langchain_core", "botocore", "google.genai", "mistralai.client"} & set(supported())
+    assert len(supported()) == len(import_names())
+    autolog(*supported(), *import_names(), disable=True)  # every name and import name is taken

@@ -18,7 +18,7 @@ import pytest
 from fake_llm_server import TEXT, FakeLLMServer
 from spanlite._run import BOOTSTRAP
 from spanlite._run import environment as environment_for
-from spanlite.autolog import supported
+from spanlite.autolog import import_names
 from spanlite.store import TraceStore
 
 # The app and its child know nothing of spanlite: the real openai SDK against the fake server at argv[1].
@@ -270,7 +270,7 @@ def test_the_environment_puts_the_bootstrap_first_once_and_keeps_the_users_paths
     db = tmp_path / "t.db"
     env = environment_for({"PYTHONPATH": os.pathsep.join(["", "lib"]), "SPANLITE_RUN_WARNED": "1"}, db, autolog=True)
     assert env["PYTHONPATH"] == os.pathsep.join([BOOTSTRAP, "", "lib"])  # "" is the working directory: kept
-    assert (env["SPANLITE_DB"], env["SPANLITE_AUTOLOG"].split(",")) == (str(db), supported())
+    assert (env["SPANLITE_DB"], env["SPANLITE_AUTOLOG"].split(",")) == (str(db), import_names())
     assert "SPANLITE_RUN_WARNED" not in env
     nested = environment_for(env, db, autolog=False)  # `spanlite run --no-autolog` inside `spanlite run`
     assert nested["PYTHONPATH"] == env["PYTHONPATH"] and "SPANLITE_AUTOLOG" not in nested
