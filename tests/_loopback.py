@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,3 +44,7 @@ class LoopbackHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def json_body(self) -> Any:
+        """The request's JSON body; ``{}`` when there is none."""
+        return json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")

@@ -40,7 +40,7 @@ class _Handler(LoopbackHandler):
         return "Thu, 01 Jan 2026 00:00:00 GMT"  # the SDK's errors print the headers: the same bytes every time
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
+        body = self.json_body()
         self.server.requests.append((self.path, body))
         model = str(body.get("model", ""))
         if model.startswith("error-"):

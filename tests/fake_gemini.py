@@ -40,7 +40,7 @@ class _Handler(LoopbackHandler):
     server: FakeGeminiServer
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
+        body = self.json_body()
         self.server.requests.append((self.path, body))
         target = self.path.split("?")[0].rsplit("/models/", 1)[-1]
         model, _, method = target.partition(":")

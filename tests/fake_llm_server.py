@@ -56,7 +56,7 @@ class _Handler(LoopbackHandler):
     server: FakeLLMServer
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
+        body = self.json_body()
         self.server.requests.append((self.path, body))
         model = str(body.get("model", ""))
         anthropic = self.path.endswith("/v1/messages")

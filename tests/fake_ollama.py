@@ -33,7 +33,7 @@ class _Handler(LoopbackHandler):
     server: FakeOllama
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
+        body = self.json_body()
         self.server.requests.append((self.path, body))
         model = str(body.get("model", ""))
         if model.startswith("error-"):

@@ -39,7 +39,7 @@ class _Handler(LoopbackHandler):
     server: FakeOpenAILikeServer
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
+        body = self.json_body()
         path = self.path.split("?")[0]
         self.server.requests.append((path, body))
         model = str(body.get("model", ""))
