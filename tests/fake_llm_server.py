@@ -4,7 +4,9 @@ Deterministic: the same request always gets the same bytes back, so a call with 
 compared. Magic model names: ``error-429`` / ``error-500`` answer with that HTTP error; ``stream-error`` sends one
 chunk of a stream and then an error event. Requests are kept in ``server.requests`` (path, JSON body).
 Given tools, a chat completion calls (up to two of) them; once the last message is a tool result it answers in
-text, so an agent loop over the fake ends after one round of tool calls.
+text, so an agent loop over the fake ends after one round of tool calls. An agent test that needs more (a handoff,
+a retry) scripts the turns of a model name of its own: ``server.script("triage", [[("transfer_to_x", {})], "Done."])``
+makes the next OpenAI requests for that model call those tools, then answer that text; afterwards the default rules.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import base64
 import dataclasses
 import json
 import struct
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -47,9 +50,25 @@ ANTHROPIC_USAGE = {
 EMBEDDING = [0.25, -0.5, 1.0]
 
 
+# One scripted model turn: the text it answers, or the tool calls it makes (name, arguments).
+Turn = str | list[tuple[str, dict[str, Any] | str]]
+
+
 class FakeLLMServer(LoopbackServer):
     def __init__(self) -> None:
         super().__init__(_Handler)
+        self._scripts: dict[str, list[Turn]] = {}
+        self._script_lock = threading.Lock()
+
+    def script(self, model: str, turns: list[Turn]) -> None:
+        """The next OpenAI chat/responses requests for ``model`` take these turns, in order."""
+        with self._script_lock:
+            self._scripts[model] = list(turns)
+
+    def next_turn(self, model: str) -> Turn | None:
+        with self._script_lock:
+            turns = self._scripts.get(model)
+            return turns.pop(0) if turns else None
 
 
 class _Handler(LoopbackHandler):
@@ -63,6 +82,8 @@ class _Handler(LoopbackHandler):
         if model.startswith("error-"):
             return self._error(int(model.split("-", 1)[1]), anthropic)
         path = self.path.split("?")[0]
+        if not anthropic and (turn := self.server.next_turn(model)) is not None:
+            body = {**body, _TURN: turn}
         if anthropic:
             if body.get("stream"):
                 return self._sse(_anthropic_events(body), named=True)
@@ -117,15 +138,31 @@ class _Handler(LoopbackHandler):
 # OpenAI chat completions -----------------------------------------------------------------------------------------
 
 
+_TURN = "__scripted_turn"  # where do_POST hands a scripted turn to the builders below
+
+
+def _tool_calls(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """The tools this reply calls, with their JSON arguments."""
+    turn = body.get(_TURN)
+    if isinstance(turn, list):
+        return [(name, args if isinstance(args, str) else json.dumps(args)) for name, args in turn]
+    if isinstance(turn, str):
+        return []
+    return [(name, ARGUMENTS) for name in _tool_names(body)]
+
+
 def _tool_names(body: dict[str, Any]) -> list[str]:
-    messages = body.get("messages") or []
-    if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool":
+    messages = body.get("messages") or body.get("input") or []
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    if isinstance(last, dict) and (last.get("role") == "tool" or last.get("type") == "function_call_output"):
         return []  # the tools have answered: time for the model to answer too
     names = [t.get("function", t).get("name") for t in body.get("tools") or []]
     return names[:2] if body.get("parallel_tool_calls") is not False else names[:1]
 
 
 def _answer(body: dict[str, Any]) -> str:
+    if isinstance(turn := body.get(_TURN), str):
+        return turn
     formats = (body.get("response_format") or {}, (body.get("text") or {}).get("format") or {})
     return JSON_ANSWER if any(f.get("type") == "json_schema" for f in formats) else TEXT
 
@@ -136,12 +173,12 @@ def _chat_head(body: dict[str, Any], obj: str) -> dict[str, Any]:
 
 
 def _chat_completion(body: dict[str, Any]) -> dict[str, Any]:
-    tools = _tool_names(body)
+    tools = _tool_calls(body)
     message: dict[str, Any] = {"role": "assistant", "content": None if tools else _answer(body), "refusal": None}
     if tools:
         message["tool_calls"] = [
-            {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": ARGUMENTS}}
-            for i, name in enumerate(tools)
+            {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": arguments}}
+            for i, (name, arguments) in enumerate(tools)
         ]
     choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls" if tools else "stop"}
     return {**_chat_head(body, "chat.completion"), "choices": [choice], "usage": OPENAI_USAGE}
@@ -159,11 +196,11 @@ def _chat_chunks(body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     if body["model"] == "stream-error":
         yield "", {"error": {"message": "boom mid-stream", "type": "server_error"}}
         return
-    tools = _tool_names(body)
-    for i, name in enumerate(tools):
+    tools = _tool_calls(body)
+    for i, (name, arguments) in enumerate(tools):
         call = {"index": i, "id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": ""}}
         yield chunk({"tool_calls": [call]})
-        for piece in (ARGUMENTS[:8], ARGUMENTS[8:]):
+        for piece in (arguments[:8], arguments[8:]):
             yield chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
     if not tools:
         answer = _answer(body)
@@ -205,7 +242,7 @@ def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _response(body: dict[str, Any], status: str = "completed") -> dict[str, Any]:
-    tools = _tool_names(body)
+    tools = _tool_calls(body)
     if tools:
         output: list[Any] = [
             {
@@ -213,10 +250,10 @@ def _response(body: dict[str, Any], status: str = "completed") -> dict[str, Any]
                 "id": f"fc_{i}",
                 "call_id": f"call_{i}",
                 "name": name,
-                "arguments": ARGUMENTS,
+                "arguments": arguments,
                 "status": "completed",
             }
-            for i, name in enumerate(tools)
+            for i, (name, arguments) in enumerate(tools)
         ]
     else:
         output = [_response_message(_answer(body))]
