@@ -447,7 +447,7 @@ def test_traces_show(server: FakeLLMServer, client: AsyncOpenAI, db_path: Path) 
     question through: one tree, in the store and as ``spanlite traces show`` prints it."""
     agent = team(server, client, "show", input_guardrails=[no_homework])
     _, found = traced(lambda: asyncio.run(Runner.run(agent, "Weather in Paris?")))
-    trace, spans = only_tree(found)
+    trace, _ = only_tree(found)
     shown = cli("traces", "show", trace.trace_id, db=db_path)
     assert shown.returncode == 0, shown.stderr
     rows = [line.strip().split(None, 1) for line in shown.stdout.splitlines()[2:]]  # kind, then name  duration …
@@ -472,7 +472,7 @@ def test_example_app_writes_a_trace(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "SPANLITE_DB": str(db), "SPANLITE_STRICT": "0"}
     command = [sys.executable, "-m", "spanlite.cli", "run", "--", sys.executable, "examples/openai_agents_app.py"]
-    done = subprocess.run(command + ["--fake"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([*command, "--fake"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     with TraceStore(db) as store:
         (trace,) = store.iter_traces()
