@@ -102,8 +102,8 @@ def model_io(data: Any) -> tuple[Any, Any]:
     """A model call's input, and the text it answered (``None`` for tool calls): what its agent took in and gave."""
     if data.type == "response":
         response = data.response
-        return _question(data.input), getattr(response, "output_text", None) or None if response is not None else None
-    texts = []
+        return _question(data.input), (getattr(response, "output_text", None) or None) if response else None
+    texts: list[Any] = []
     for message in data.output or []:
         answer = rec.get(message, "content")
         if isinstance(answer, str) and answer:
