@@ -49,10 +49,11 @@ _UNSET: Any = object()
 class _Open:
     """One open span: where it hangs, what to undo when it ends, and what its agent took in and gave."""
 
-    __slots__ = ("span", "parent", "kind", "attached", "outer", "inputs", "output", "error")
+    __slots__ = ("span", "trace_id", "parent", "kind", "attached", "outer", "inputs", "output", "error")
 
-    def __init__(self, span: otel_trace.Span, parent: str | None, kind: SpanKind) -> None:
+    def __init__(self, span: otel_trace.Span, trace_id: str, parent: str | None, kind: SpanKind) -> None:
         self.span = span
+        self.trace_id = trace_id  # the SDK's: spans a run leaves open end with its trace
         self.parent = parent  # the key of the open span it hangs under
         self.kind = kind
         self.attached: tuple[object, contextvars.Token[object | None]] | None = None
@@ -63,13 +64,14 @@ class _Open:
         self.error: Any = None
 
 
-class SpanProcessor(TracingProcessor):
+class SpanliteProcessor(TracingProcessor):
     """Opens a spanlite span on each SDK trace and span start, ends it on their end; keyed by the SDK's ids."""
 
     def __init__(self) -> None:
         self.active = True
         self._open: dict[str, _Open] = {}
-        self._folded: dict[str, str | None] = {}  # a folded span's id -> the key its children hang under
+        # a folded span's id -> the key its children hang under, and its trace's id
+        self._folded: dict[str, tuple[str | None, str]] = {}
         self._lock = threading.Lock()
 
     # the SDK's calls: each guarded, so that our failure never reaches the run ---------------------------------------
@@ -103,17 +105,17 @@ class SpanProcessor(TracingProcessor):
             values[attr.SESSION_ID] = str(group_id)
         if metadata:
             values[attr.TRACE_METADATA] = to_json(metadata)
-        self._start(trace.trace_id, None, str(trace.name), SpanKind.CHAIN, values)
+        self._start(trace.trace_id, trace.trace_id, None, str(trace.name), SpanKind.CHAIN, values)
 
     def _span_start(self, span: AgentsSpan[Any]) -> None:
         data = span.span_data
         parent = self._parent_key(span)
         if data.type in FOLDED:
             with self._lock:
-                self._folded[span.span_id] = parent
+                self._folded[span.span_id] = (parent, span.trace_id)
             return
         name, kind, values = opening(data)
-        opened = self._start(span.span_id, parent, name, kind, values)
+        opened = self._start(span.span_id, span.trace_id, parent, name, kind, values)
         if data.type in MODELS:
             outer = OuterCall()
             opened.outer = (outer, enter_outer_call(outer))
@@ -122,16 +124,18 @@ class SpanProcessor(TracingProcessor):
         key: str | None = span.parent_id or span.trace_id
         with self._lock:
             while key is not None and key in self._folded:
-                key = self._folded[key]
+                key = self._folded[key][0]
             return key if key in self._open else None
 
-    def _start(self, key: str, parent: str | None, name: str, kind: SpanKind, values: dict[str, Any]) -> _Open:
+    def _start(
+        self, key: str, trace_id: str, parent: str | None, name: str, kind: SpanKind, values: dict[str, Any]
+    ) -> _Open:
         with self._lock:
             above = self._open.get(parent) if parent is not None else None
         # The parent given explicitly: attached around the start only, in this frame, so always balanced.
         token = otel_context.attach(otel_trace.set_span_in_context(above.span)) if above is not None else None
         try:
-            opened = _Open(open_span(name, kind, values), parent if above is not None else None, kind)
+            opened = _Open(open_span(name, kind, values), trace_id, parent if above is not None else None, kind)
         finally:
             if token is not None:
                 otel_context.detach(token)
@@ -144,19 +148,21 @@ class SpanProcessor(TracingProcessor):
 
     def _end(self, key: str, span: AgentsSpan[Any] | None) -> None:
         with self._lock:
-            folded_into = self._folded.pop(key, _UNSET)
-            if folded_into is not _UNSET:
-                target = self._open.get(folded_into) if folded_into is not None else None
+            folded = self._folded.pop(key, None)
+            if folded is not None:
+                target = self._open.get(folded[0]) if folded[0] is not None else None
                 if target is not None and span is not None and span.error:
                     target.error = span.error
                 return
             opened = self._open.pop(key, None)
-            # an abandoned run may leave spans of this trace open: they end with it
-            left = [k for k, o in self._open.items() if span is None and _under(self._open, o, key)]
-            stragglers = [self._open.pop(k) for k in left]
+            stragglers = []
+            if span is None:  # a run cut short may leave spans of its trace open: they end with it
+                stragglers = [self._open.pop(k) for k, o in list(self._open.items()) if o.trace_id == key]
+                for k in [k for k, (_, trace_id) in self._folded.items() if trace_id == key]:
+                    del self._folded[k]
         if opened is None:
             return
-        for straggler in stragglers:
+        for straggler in reversed(stragglers):  # the deepest first, as they would have ended
             guard(_finish, straggler, straggler.error)
         error = span.error if span is not None and span.error else opened.error
         try:
@@ -193,16 +199,6 @@ class SpanProcessor(TracingProcessor):
                     if output is not None:
                         above.output = output
                 above = self._open.get(above.parent) if above.parent is not None else None
-
-
-def _under(table: dict[str, _Open], opened: _Open, key: str) -> bool:
-    parent = opened.parent
-    while parent is not None:
-        if parent == key:
-            return True
-        above = table.get(parent)
-        parent = above.parent if above is not None else None
-    return False
 
 
 def _set_io(opened: _Open) -> None:
@@ -248,7 +244,7 @@ def patch() -> Callable[[], None]:
     ``set_trace_processors`` replaces every processor, which is how users keep the SDK's traces from its backend: ours
     is added back after it, so that call means what the user meant, whether it comes before autolog or after.
     """
-    processor = SpanProcessor()
+    processor = SpanliteProcessor()
     add_trace_processor(processor)
 
     def keep_ours(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
