@@ -530,6 +530,19 @@ def test_traces_show(server: FakeLLMServer, client: AsyncOpenAI, db_path: Path) 
     ]
 
 
+@pytest.mark.parametrize("layout", ["agents/__init__.py", "agents.py"])
+def test_an_apps_own_agents_module_is_left_alone(tmp_path: Path, layout: str) -> None:
+    """``agents`` is a common name for an app's own package: autolog must not mistake it for the SDK, nor complain."""
+    (tmp_path / layout).parent.mkdir(exist_ok=True)
+    (tmp_path / layout).write_text("NAME = 'mine'\n")
+    script = "import spanlite; spanlite.autolog(); import agents; print(agents.NAME)"
+    env = {**os.environ, "SPANLITE_STRICT": "1", "SPANLITE_DB": str(tmp_path / "t.db")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "mine\n", "")
+
+
 def test_example_app_writes_a_trace(tmp_path: Path) -> None:
     """``spanlite run -- python examples/openai_agents_app.py --fake``, as its docstring says, leaves one tree."""
     db = tmp_path / "example.db"
