@@ -14,6 +14,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.trace import Status, StatusCode
 
 from spanlite.tracing import attributes as attr
+from spanlite.tracing._capture import set_json
 from spanlite.tracing._guard import guard
 from spanlite.tracing._provider import capture_content
 from spanlite.tracing._sdk_attributes import set_valid_attributes
@@ -184,8 +185,6 @@ class SpanliteProcessor(TracingProcessor):
 
 
 def _set_io(opened: _Open) -> None:
-    from spanlite.tracing._capture import set_json
-
     if opened.inputs is not _UNSET:
         set_json(opened.span, attr.INPUTS, opened.inputs)
     if opened.output is not None:

@@ -18,6 +18,7 @@ from . import _record as rec
 from ._openai_hosts import name_of_url
 from ._openai_responses import responses_request, responses_response
 from ._openai_shapes import chat_message, chat_messages, token_counts
+from ._patch import Request
 
 # Levels the runner adds between an agent and its work (one run, one turn of the loop): the agent span already
 # stands for the run, and the turns read from the order of the model calls, so their children go to their parent.
@@ -131,7 +132,7 @@ def _question(items: Any) -> Any:
 def _response(data: Any, content: bool) -> tuple[str | None, dict[str, Any]]:
     response = data.response
     if response is None:  # the SDK was told not to keep model data: its usage is all there is
-        return None, token_counts(data.usage)
+        return None, _usage(data.usage)
     kwargs = {key: getattr(response, key, None) for key in _ECHOED}
     kwargs["input"] = data.input
     request = responses_request(None, (), kwargs, content)
@@ -141,6 +142,14 @@ def _response(data: Any, content: bool) -> tuple[str | None, dict[str, Any]]:
         values[attr.INPUTS] = to_json(request.inputs)
     values.update(responses_response(request, response))
     return rec.span_name("chat", response.model), values
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    """The SDK's usage of one call; all zeros is what it puts where the provider reported none (a chat stream that
+    was not asked for usage): unknown, not free."""
+    if not rec.get(usage, "input_tokens") and not rec.get(usage, "output_tokens"):
+        return {}
+    return token_counts(usage)
 
 
 def _generation_request(data: Any) -> dict[str, Any]:
@@ -158,7 +167,7 @@ def _model_attributes(data: Any) -> dict[str, Any]:
 
 
 def _generation_response(data: Any, content: bool) -> dict[str, Any]:
-    values: dict[str, Any] = token_counts(data.usage)
+    values: dict[str, Any] = _usage(data.usage)
     if not content:
         return values
     if data.input is not None:
@@ -169,7 +178,7 @@ def _generation_response(data: Any, content: bool) -> dict[str, Any]:
         messages = []
         for item in output:
             if isinstance(rec.get(item, "output"), list):  # a streamed call keeps the Response it was folded into
-                found = responses_response(_NO_REQUEST, item).get(attr.GEN_AI_OUTPUT_MESSAGES) or []
+                found = responses_response(_READ_CONTENT, item).get(attr.GEN_AI_OUTPUT_MESSAGES) or []
                 messages += found if isinstance(found, list) else []
                 values.update(
                     rec.response_attributes(response_id=item.get("id"), model=item.get("model"), finish_reasons=[])
@@ -181,10 +190,5 @@ def _generation_response(data: Any, content: bool) -> dict[str, Any]:
     return values
 
 
-class _Reading:
-    """What ``responses_response`` asks of a request: only whether to record contents."""
-
-    content = True
-
-
-_NO_REQUEST: Any = _Reading()
+# What ``responses_response`` is given to read a Response kept whole in a streamed chat call's span: contents wanted.
+_READ_CONTENT = Request(name="", kind=SpanKind.CHAT_MODEL, attributes={}, inputs=None, kwargs={}, content=True)
