@@ -13,6 +13,9 @@ A model call is the SDK's response/generation span. It is the model span whether
 so the tree reads the same either way; it carries the ``Response`` itself (model, instructions, tools and sampling
 settings, which the API echoes, output and usage) and the input, so our Responses readers get from it what the patch
 would. While it is open the patched OpenAI call beneath stands aside (``_patch.OuterCall``): one call, one span.
+The patch's span would have had a little more (the request model's exact name, a stream's first-token event, and for
+a Chat Completions model the tool definitions, which the SDK's span does not keep: its agent's span lists the tools),
+but only when the user also autologs openai; dropping the SDK's span then would give two shapes of one run.
 
 The SDK offers no way to take a processor off again: ``autolog(..., disable=True)`` leaves ours registered and inert.
 
