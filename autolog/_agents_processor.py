@@ -22,7 +22,7 @@ from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.serialize import to_json
 from spanlite.tracing.span import close_span, open_span, otel_values
 
-from ._agents_shapes import FOLDED, MODELS, closing, model_io, opening
+from ._agents_shapes import FOLDED, MODELS, closing, model_io, opening, tool_calls
 from ._patch import OuterCall, enter_outer_call, leave_outer_call
 
 _scope: contextvars.ContextVar[object | None] = contextvars.ContextVar("spanlite_openai_agents_scope", default=None)
@@ -32,7 +32,7 @@ _UNSET: Any = object()
 class _Open:
     """One open span: where it hangs, what to undo when it ends, and what its agent took in and gave."""
 
-    __slots__ = ("span", "trace_id", "parent", "kind", "attached", "outer", "inputs", "output", "error")
+    __slots__ = ("span", "trace_id", "parent", "kind", "attached", "outer", "inputs", "output", "error", "calls")
 
     def __init__(self, span: otel_trace.Span, trace_id: str, parent: str | None, kind: SpanKind) -> None:
         self.span = span
@@ -45,6 +45,7 @@ class _Open:
         self.output: Any = None
         # A failure the SDK put on a span we fold (a turn's, on the agent), or the root's: its last agent's.
         self.error: Any = None
+        self.calls: list[tuple[str, str, str]] = []  # an agent's: the tool calls its model asked for, not yet run
 
 
 class SpanliteProcessor(TracingProcessor):
@@ -163,13 +164,40 @@ class SpanliteProcessor(TracingProcessor):
         if name is not None:
             opened.span.update_name(name)
         set_valid_attributes(opened.span, otel_values(values))
-        if data.type in MODELS and content:
-            self._hand_up(opened, *model_io(data))
+        if data.type in MODELS:
+            calls = tool_calls(data)
+            agent = self._agent_of(opened)
+            if agent is not None and calls:
+                agent.calls = calls
+            if content:
+                self._hand_up(opened, *model_io(data))
+        elif data.type == "function":
+            call_id = self._call_id(opened, str(data.name), data.input)
+            if call_id is not None:
+                opened.span.set_attribute(attr.GEN_AI_TOOL_CALL_ID, call_id)
         if opened.kind is SpanKind.AGENT:
             with self._lock:
                 root = self._open.get(opened.parent) if opened.parent is not None else None
             if root is not None and root.parent is None:  # the agent ran at the top of the workflow
                 root.error = error
+
+    def _agent_of(self, opened: _Open) -> _Open | None:
+        with self._lock:
+            above = self._open.get(opened.parent) if opened.parent is not None else None
+        return above if above is not None and above.kind is SpanKind.AGENT else None
+
+    def _call_id(self, tool: _Open, name: str, arguments: Any) -> str | None:
+        """The id of the model's call this tool run answers: the first asked for by that name (and those arguments,
+        when the SDK kept them: parallel calls of one tool differ by them)."""
+        agent = self._agent_of(tool)
+        if agent is None:
+            return None
+        with self._lock:
+            for i, (called, given, call_id) in enumerate(agent.calls):
+                if called == name and (arguments is None or given == arguments):
+                    del agent.calls[i]
+                    return call_id
+        return None
 
     def _hand_up(self, model: _Open, inputs: Any, output: Any) -> None:
         """A model call's input and answer become its agents' and the workflow's: the first input, the last answer."""

@@ -120,6 +120,25 @@ def model_io(data: Any) -> tuple[Any, Any]:
     return _question(messages), "".join(t for t in texts if isinstance(t, str)) or None
 
 
+def tool_calls(data: Any) -> list[tuple[str, str, str]]:
+    """The tool calls a model call asked for: name, JSON arguments and call id each. The SDK's function span knows
+    the name and arguments but not the id, which is what ties a tool's result to the call in the messages."""
+    if data.type == "response":
+        items = rec.get(rec.plain(data.response), "output") or []
+    else:  # a chat message's tool calls, or a streamed call's Response dump
+        items = []
+        for message in rec.plain(list(data.output or [])):
+            items += rec.get(message, "output") or []
+            for call in rec.get(message, "tool_calls") or []:
+                function = rec.get(call, "function") or {}
+                items.append({"type": "function_call", "call_id": call.get("id"), **function})
+    return [
+        (str(item.get("name")), str(item.get("arguments")), str(item.get("call_id")))
+        for item in items
+        if isinstance(item, dict) and item.get("type") == "function_call" and item.get("call_id")
+    ]
+
+
 def _question(items: Any) -> Any:
     """A run's input as the caller gave it: one user message's text as that text, else the items as they are."""
     if isinstance(items, list) and len(items) == 1 and rec.get(items[0], "role") == "user":

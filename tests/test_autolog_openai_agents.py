@@ -243,6 +243,8 @@ def test_run_handoff_and_parallel_tools_one_tree_tokens_once(
     tool = named(spans, "execute_tool weather")[0]
     assert tool.parent_id == specialist.span_id and tool.attributes[attr.GEN_AI_TOOL_NAME] == "weather"
     assert tool.inputs == {"city": "Paris"} and tool.outputs == "sunny in PARIS"
+    assert tool.attributes[attr.GEN_AI_TOOL_CALL_ID] == "call_w"  # the model's call it answers
+    assert named(spans, "execute_tool clock")[0].attributes[attr.GEN_AI_TOOL_CALL_ID] == "call_c"
     assert named(spans, "shout")[0].parent_id == tool.span_id  # a traced helper in a tool nests under the tool
     handoff = named(spans, "handoff triage -> specialist")[0]
     assert handoff.attributes[attr.OPENAI_AGENTS_HANDOFF_TO] == "specialist"
@@ -268,6 +270,7 @@ def test_chat_completions_model(server: FakeLLMServer, client: AsyncOpenAI, stre
     # streamed, the SDK asks for no usage (its ModelSettings.include_usage), and the patch beneath stands aside
     assert (trace.input_tokens, trace.output_tokens) == ((None, None) if streamed else (36, 15))
     assert named(spans, "specialist")[0].outputs == ANSWER
+    assert named(spans, "execute_tool weather")[0].attributes[attr.GEN_AI_TOOL_CALL_ID] == "call_w"
     last = named(spans, "chat chat-spec")[1]
     assert last.attributes[attr.GEN_AI_PROVIDER_NAME] == "openai_compatible"
     assert last.attributes[attr.GEN_AI_REQUEST_MODEL] == "chat-spec"
