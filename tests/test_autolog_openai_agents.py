@@ -387,6 +387,55 @@ def test_model_error_reaches_the_caller_unchanged(server: FakeLLMServer, client:
     assert model.status_message == "Error getting response" and "fake 500" in str(model.events)
 
 
+def test_mcp_server_tools(server: FakeLLMServer, client: AsyncOpenAI) -> None:
+    """An agent with an MCP server: the SDK lists its tools (a span of its own) and calls one like any tool."""
+    import mcp.types
+    from agents.mcp import MCPServer
+
+    class Catalog(MCPServer):
+        """An MCP server in-process, as the SDK sees one: its tools listed, one called."""
+
+        @property
+        def name(self) -> str:
+            return "catalog"
+
+        async def connect(self) -> None:
+            pass
+
+        async def cleanup(self) -> None:
+            pass
+
+        async def list_tools(self, run_context: Any = None, agent: Any = None) -> list[mcp.types.Tool]:
+            return [mcp.types.Tool(name="price", input_schema={"type": "object", "properties": {}})]
+
+        async def call_tool(self, tool_name: str, arguments: Any, meta: Any = None) -> mcp.types.CallToolResult:
+            return mcp.types.CallToolResult(content=[mcp.types.TextContent(type="text", text="12 EUR")])
+
+        async def list_prompts(self) -> Any:
+            raise NotImplementedError
+
+        async def get_prompt(self, name: str, arguments: Any = None) -> Any:
+            raise NotImplementedError
+
+    server.script("mcp", [[("price", {}, "call_p")], "It costs 12 EUR."])
+    model = OpenAIResponsesModel(model="mcp", openai_client=client)
+    agent = Agent(name="shop", mcp_servers=[Catalog()], model=model)
+    result, found = traced(lambda: asyncio.run(Runner.run(agent, "Price?")))
+    assert result.final_output == "It costs 12 EUR."
+    _, spans = only_tree(found)
+    assert tree(spans) == [
+        "0 Agent workflow [CHAIN]",
+        "1 shop [AGENT]",
+        "2 list_tools catalog [CHAIN]",
+        "2 chat mcp-2024 [CHAT_MODEL]",
+        "2 execute_tool price [TOOL]",
+        "2 list_tools catalog [CHAIN]",  # listed again for the next turn
+        "2 chat mcp-2024 [CHAT_MODEL]",
+    ]
+    assert named(spans, "list_tools catalog")[0].outputs == ["price"]
+    assert "12 EUR" in str(named(spans, "execute_tool price")[0].outputs)
+
+
 def test_agent_as_tool(server: FakeLLMServer, client: AsyncOpenAI) -> None:
     translator = Agent(
         name="translator",
