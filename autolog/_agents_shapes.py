@@ -152,7 +152,7 @@ def _response(data: Any, content: bool) -> tuple[str | None, dict[str, Any]]:
     response = data.response
     if response is None:  # the SDK was told not to keep model data: its usage is all there is
         return None, _usage(data.usage)
-    kwargs = {key: getattr(response, key, None) for key in _ECHOED}
+    kwargs = {key: rec.plain(getattr(response, key, None)) for key in _ECHOED}
     kwargs["input"] = data.input
     request = responses_request(None, (), kwargs, content)
     values = request.attributes

@@ -32,10 +32,11 @@ from agents import (
     input_guardrail,
 )
 from openai import AsyncOpenAI
+from pydantic import BaseModel
 
 import spanlite
 from _helpers import cli
-from fake_llm_server import FakeLLMServer
+from fake_llm_server import JSON_ANSWER, FakeLLMServer
 from spanlite.store import SpanRecord, TraceStore, TraceSummary
 from spanlite.tracing import attributes as attr
 
@@ -434,6 +435,22 @@ def test_mcp_server_tools(server: FakeLLMServer, client: AsyncOpenAI) -> None:
     ]
     assert named(spans, "list_tools catalog")[0].outputs == ["price"]
     assert "12 EUR" in str(named(spans, "execute_tool price")[0].outputs)
+
+
+class City(BaseModel):
+    city: str
+    country: str
+
+
+def test_structured_output(server: FakeLLMServer, client: AsyncOpenAI) -> None:
+    agent = Agent(name="geo", output_type=City, model=OpenAIResponsesModel(model="structured", openai_client=client))
+    result, found = traced(lambda: asyncio.run(Runner.run(agent, "Where is the Louvre?")))
+    assert result.final_output == City(city="Paris", country="France")
+    _, spans = only_tree(found)
+    geo, model = named(spans, "geo")[0], named(spans, "chat structured-2024")[0]
+    assert geo.attributes[attr.OPENAI_AGENTS_OUTPUT_TYPE] == "City"
+    assert model.attributes[attr.GEN_AI_OUTPUT_TYPE] == "json"
+    assert geo.outputs == JSON_ANSWER  # the model's answer, as it came
 
 
 def test_agent_as_tool(server: FakeLLMServer, client: AsyncOpenAI) -> None:
