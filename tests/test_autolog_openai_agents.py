@@ -306,11 +306,14 @@ def test_run_sync_under_a_user_span_with_group_and_metadata(server: FakeLLMServe
 def test_run_streamed(server: FakeLLMServer, client: AsyncOpenAI, how: str) -> None:
     spanlite.autolog("openai")
 
+    events: list[str] = []
+
     async def run() -> Any:
         result = Runner.run_streamed(team(server, client, f"stream-{how}"), "Weather?")
         seen = 0
         async for event in result.stream_events():
             seen += 1
+            events.append(getattr(event, "name", None) or getattr(getattr(event, "data", None), "type", event.type))
             if how == "cancelled" and event.type == "agent_updated_stream_event" and seen > 1:
                 result.cancel()  # then keep consuming, as the SDK asks
             if how == "abandoned" and event.type == "raw_response_event" and seen > 3:
@@ -324,6 +327,11 @@ def test_run_streamed(server: FakeLLMServer, client: AsyncOpenAI, how: str) -> N
     if how == "consumed":
         assert result.final_output == ANSWER and lines == expected
         assert (trace.input_tokens, trace.output_tokens) == (36, 15)
+        logged = list(events)
+        spanlite.autolog("openai_agents", "openai", disable=True)
+        events.clear()
+        plain = asyncio.run(run())
+        assert (events, plain.final_output, plain.to_input_list()) == (logged, ANSWER, result.to_input_list())
     else:  # a prefix of the run, every span of it ended and stored under the one root
         assert lines == expected[: len(lines)] and len(lines) >= 3, lines
     assert sum(s.parent_id is None for s in spans) == 1
