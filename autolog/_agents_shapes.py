@@ -1,6 +1,6 @@
 """What a span of the OpenAI Agents SDK records: its name, kind and attributes when it starts and when it ends.
 
-Split from ``openai_agents.py``, which keeps the span table and the contexts. Model calls are read with the readers
+Split from ``_agents_processor.py``, which keeps the span table and the contexts. Model calls are read with the readers
 the OpenAI SDK's own integration uses (``_openai_responses``, ``_openai_shapes``), from the ``Response`` object or the
 chat messages the SDK keeps on its span, so a model call reads the same whichever integration recorded it.
 """
