@@ -302,6 +302,26 @@ def test_run_sync_under_a_user_span_with_group_and_metadata(server: FakeLLMServe
     assert trace.name == "request" and trace.session_id == "chat-7" and trace.metadata == {"tier": "gold"}
 
 
+def test_two_runs_in_one_sdk_trace(server: FakeLLMServer, client: AsyncOpenAI) -> None:
+    """``agents.trace`` around two runs: one workflow span, both runs' agents under it."""
+
+    async def run() -> None:
+        with agents.trace("conversation", group_id="chat-9"):
+            await Runner.run(team(server, client, "first"), "Weather?")
+            await Runner.run(team(server, client, "second"), "And now?")
+
+    _, found = traced(lambda: asyncio.run(run()))
+    trace, spans = only_tree(found)
+    assert [line for line in tree(spans) if line[0] in "01"] == [
+        "0 conversation [CHAIN]",
+        "1 triage [AGENT]",
+        "1 specialist [AGENT]",
+        "1 triage [AGENT]",
+        "1 specialist [AGENT]",
+    ]
+    assert trace.session_id == "chat-9" and trace.input_tokens == 72
+
+
 @pytest.mark.parametrize("how", ["consumed", "cancelled", "abandoned"])
 def test_run_streamed(server: FakeLLMServer, client: AsyncOpenAI, how: str) -> None:
     spanlite.autolog("openai")
