@@ -29,6 +29,7 @@ _INTEGRATIONS: dict[str, str] = {
     "google.genai": "spanlite.autolog.gemini",
     "mistralai.client": "spanlite.autolog.mistral",  # mistralai is a namespace package: its hook would never run
     "groq": "spanlite.autolog.groq",
+    "agents": "spanlite.autolog.openai_agents",  # the OpenAI Agents SDK (package openai-agents)
 }
 _ALIASES = {
     "langchain": "langchain_core",
@@ -38,9 +39,16 @@ _ALIASES = {
     "aws_bedrock": "botocore",
     **dict.fromkeys(("gemini", "google-genai", "google_genai", "genai"), "google.genai"),
     **dict.fromkeys(("mistralai", "mistral", "mistral_ai"), "mistralai.client"),
+    **dict.fromkeys(("openai_agents", "openai-agents"), "agents"),
 }  # the names people know them by
 # what supported() calls a library whose import name is not the name people use
-_NAMES = {"langchain_core": "langchain", "botocore": "bedrock", "google.genai": "gemini", "mistralai.client": "mistral"}
+_NAMES = {
+    "langchain_core": "langchain",
+    "botocore": "bedrock",
+    "google.genai": "gemini",
+    "mistralai.client": "mistral",
+    "agents": "openai_agents",
+}
 _wanted: set[str] = set()
 _hooked: set[str] = set()
 _undo: dict[str, Callable[[], None]] = {}

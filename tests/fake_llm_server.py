@@ -7,6 +7,8 @@ Given tools, a chat completion calls (up to two of) them; once the last message 
 text, so an agent loop over the fake ends after one round of tool calls. An agent test that needs more (a handoff,
 a retry) scripts the turns of a model name of its own: ``server.script("triage", [[("transfer_to_x", {})], "Done."])``
 makes the next OpenAI requests for that model call those tools, then answer that text; afterwards the default rules.
+A scripted call may name its own call id, ``("weather", {"city": "Paris"}, "call_w")``; else it is ``call_<i>``, the
+same in every turn, which agent loops that tell tool calls apart by id (the OpenAI Agents SDK) refuse.
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ ANTHROPIC_USAGE = {
 EMBEDDING = [0.25, -0.5, 1.0]
 
 
-# One scripted model turn: the text it answers, or the tool calls it makes (name, arguments).
-Turn = str | list[tuple[str, dict[str, Any] | str]]
+# One scripted model turn: the text it answers, or the tool calls it makes (name, arguments[, call id]).
+Turn = str | list[tuple[str, dict[str, Any] | str] | tuple[str, dict[str, Any] | str, str]]
 
 
 class FakeLLMServer(LoopbackServer):
@@ -141,14 +143,19 @@ class _Handler(LoopbackHandler):
 _TURN = "__scripted_turn"  # where do_POST hands a scripted turn to the builders below
 
 
-def _tool_calls(body: dict[str, Any]) -> list[tuple[str, str]]:
-    """The tools this reply calls, with their JSON arguments."""
+def _tool_calls(body: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The tools this reply calls: call id, name and JSON arguments."""
     turn = body.get(_TURN)
     if isinstance(turn, list):
-        return [(name, args if isinstance(args, str) else json.dumps(args)) for name, args in turn]
+        calls = []
+        for i, (name, args, *call_id) in enumerate(turn):
+            calls.append(
+                (call_id[0] if call_id else f"call_{i}", name, args if isinstance(args, str) else json.dumps(args))
+            )
+        return calls
     if isinstance(turn, str):
         return []
-    return [(name, ARGUMENTS) for name in _tool_names(body)]
+    return [(f"call_{i}", name, ARGUMENTS) for i, name in enumerate(_tool_names(body))]
 
 
 def _tool_names(body: dict[str, Any]) -> list[str]:
@@ -177,8 +184,8 @@ def _chat_completion(body: dict[str, Any]) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": None if tools else _answer(body), "refusal": None}
     if tools:
         message["tool_calls"] = [
-            {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": arguments}}
-            for i, (name, arguments) in enumerate(tools)
+            {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+            for call_id, name, arguments in tools
         ]
     choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls" if tools else "stop"}
     return {**_chat_head(body, "chat.completion"), "choices": [choice], "usage": OPENAI_USAGE}
@@ -197,8 +204,8 @@ def _chat_chunks(body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         yield "", {"error": {"message": "boom mid-stream", "type": "server_error"}}
         return
     tools = _tool_calls(body)
-    for i, (name, arguments) in enumerate(tools):
-        call = {"index": i, "id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": ""}}
+    for i, (call_id, name, arguments) in enumerate(tools):
+        call = {"index": i, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
         yield chunk({"tool_calls": [call]})
         for piece in (arguments[:8], arguments[8:]):
             yield chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
@@ -247,13 +254,13 @@ def _response(body: dict[str, Any], status: str = "completed") -> dict[str, Any]
         output: list[Any] = [
             {
                 "type": "function_call",
-                "id": f"fc_{i}",
-                "call_id": f"call_{i}",
+                "id": f"fc_{i}" if call_id == f"call_{i}" else f"fc_{call_id}",
+                "call_id": call_id,
                 "name": name,
                 "arguments": arguments,
                 "status": "completed",
             }
-            for i, (name, arguments) in enumerate(tools)
+            for i, (call_id, name, arguments) in enumerate(tools)
         ]
     else:
         output = [_response_message(_answer(body))]

@@ -69,6 +69,12 @@ STREAM_CLOSED_EARLY = "spanlite.stream.closed_early"
 LANGGRAPH_NODE = "langgraph.node"
 LANGGRAPH_STEP = "langgraph.step"
 LANGCHAIN_RUN_ID = "langchain.run.id"
+OPENAI_AGENTS_TOOLS = "openai_agents.agent.tools"  # the tool names an agent of the OpenAI Agents SDK had
+OPENAI_AGENTS_HANDOFFS = "openai_agents.agent.handoffs"  # the agents it could hand off to
+OPENAI_AGENTS_OUTPUT_TYPE = "openai_agents.agent.output_type"
+OPENAI_AGENTS_HANDOFF_FROM = "openai_agents.handoff.from"
+OPENAI_AGENTS_HANDOFF_TO = "openai_agents.handoff.to"
+GUARDRAIL_TRIGGERED = "spanlite.guardrail.triggered"  # a guardrail's tripwire fired
 
 # Event names
 EVENT_EXCEPTION = "exception"
