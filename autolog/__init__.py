@@ -29,6 +29,7 @@ _INTEGRATIONS: dict[str, str] = {
     "google.genai": "spanlite.autolog.gemini",
     "mistralai.client": "spanlite.autolog.mistral",  # mistralai is a namespace package: its hook would never run
     "groq": "spanlite.autolog.groq",
+    "pydantic_ai": "spanlite.autolog.pydantic_ai",
 }
 _ALIASES = {
     "langchain": "langchain_core",
@@ -38,6 +39,7 @@ _ALIASES = {
     "aws_bedrock": "botocore",
     **dict.fromkeys(("gemini", "google-genai", "google_genai", "genai"), "google.genai"),
     **dict.fromkeys(("mistralai", "mistral", "mistral_ai"), "mistralai.client"),
+    **dict.fromkeys(("pydantic-ai", "pydanticai"), "pydantic_ai"),
 }  # the names people know them by
 # what supported() calls a library whose import name is not the name people use
 _NAMES = {"langchain_core": "langchain", "botocore": "bedrock", "google.genai": "gemini", "mistralai.client": "mistral"}
