@@ -67,7 +67,7 @@ class _TracerProvider(otel_trace.TracerProvider):
 class _Settings(InstrumentationSettings):
     """Pydantic AI's settings with spanlite's tracer, recording contents as spanlite's set-up says at each run."""
 
-    @property  # type: ignore[override]  # a dataclass field of InstrumentationSettings, read here instead
+    @property  # a dataclass field of InstrumentationSettings, read from spanlite's set-up here instead
     def include_content(self) -> bool:
         return capture_content()
 

@@ -247,7 +247,7 @@ def test_tool_with_run_context_and_deps_that_must_not_be_stored(server: FakeLLMS
 
     server.script("pa-deps", [[("weather", {"city": "Oslo"})], "Rainy."])
     with httpx.Client() as http:
-        result, top, spans = trace_of(lambda: agent.run_sync("Weather?", deps=Deps(http, KEY)))
+        result, _, spans = trace_of(lambda: agent.run_sync("Weather?", deps=Deps(http, KEY)))
     assert result.output == "Rainy."
     tool = named(spans, "execute_tool weather")[0]
     assert tool.inputs == {"city": "Oslo"} and tool.outputs == "rainy in Oslo"
@@ -358,7 +358,7 @@ def test_the_result_is_the_same_with_and_without_autolog(server: FakeLLMServer) 
 def test_capture_content_false_keeps_prompts_and_answers_out(server: FakeLLMServer, db_path: Path) -> None:
     spanlite.configure(db=db_path, capture_content=False)
     server.script("pa-quiet", [[("weather", {"city": "Reykjavik"})], "Secretly sunny."])
-    result, top, spans = trace_of(lambda: weather_agent(server, "pa-quiet").run_sync("Whisper the weather"))
+    result, _, spans = trace_of(lambda: weather_agent(server, "pa-quiet").run_sync("Whisper the weather"))
     assert result.output == "Secretly sunny."
     assert [s.kind for s in sorted(spans, key=lambda s: s.start_ns)] == ["AGENT", "CHAT_MODEL", "TOOL", "CHAT_MODEL"]
     assert named(spans, "chat pa-quiet")[0].input_tokens == OPENAI_USAGE["prompt_tokens"]
@@ -372,7 +372,7 @@ def test_disable_restores_pydantic_ais_own_setting(server: FakeLLMServer) -> Non
     spanlite.autolog("pydantic_ai", disable=True)
     assert Agent._instrument_default is False
     server.script("pa-off", ["Off."])
-    result, top, spans = trace_of(lambda: weather_agent(server, "pa-off").run_sync("Hi"))
+    result, _, spans = trace_of(lambda: weather_agent(server, "pa-off").run_sync("Hi"))
     assert result.output == "Off." and spans == []
 
 
