@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -394,3 +397,37 @@ def test_the_users_own_instrumentation_is_left_alone(server: FakeLLMServer) -> N
     finally:
         Agent.instrument_all(False)
         provider.shutdown()
+
+
+# the example app ---------------------------------------------------------------------------------------------------
+
+
+def test_example_app_writes_one_tree(tmp_path: Path) -> None:
+    """``spanlite run -- python examples/pydantic_ai_app.py --fake`` (what its docstring says to run) leaves one
+    tree, though the app turns no autolog on itself; the OpenAI SDK is autologged too and adds no model span."""
+    db = tmp_path / "example.db"
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "SPANLITE_DB": str(db), "SPANLITE_STRICT": "0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "spanlite.cli", "run", "--", sys.executable, "examples/pydantic_ai_app.py", "--fake"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["city"] == "Paris"
+    with TraceStore(db) as store:
+        (trace,) = store.iter_traces()
+        whole = store.get_trace(trace.trace_id)
+    assert whole is not None
+    spans = [(depth, s.name, s.kind) for depth, s in whole.walk()]
+    assert spans == [
+        (0, "invoke_agent trip_planner", "AGENT"),
+        (1, "chat gpt-4o-mini", "CHAT_MODEL"),
+        (1, "execute_tool get_weather", "TOOL"),
+        (1, "chat gpt-4o-mini", "CHAT_MODEL"),
+    ]
+    assert whole.spans[0].outputs["advice"] == "Sunglasses, not an umbrella."
+    assert (trace.input_tokens, trace.output_tokens) == (24, 10)
