@@ -67,7 +67,7 @@ def normalize(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
         _openinference(a, out)
     _mlflow(a, out)
     _traceloop(a, out)
-    if attr.PYDANTIC_AI_ALL_MESSAGES in a:
+    if attr.PYDANTIC_AI_ALL_MESSAGES in a or attr.PYDANTIC_AI_MODEL_REQUEST_ATTEMPT in a:
         _pydantic_ai(a, out)
     _gen_ai(a, out)
     _put(out, attr.SPAN_KIND, _kind(a, out))
@@ -171,7 +171,10 @@ def _traceloop(a: dict[str, Any], out: dict[str, Any]) -> None:
 
 def _pydantic_ai(a: dict[str, Any], out: dict[str, Any]) -> None:
     """An agent run's span: its inputs are the messages the run added up to the first answer (its prompt), its output
-    ``final_result`` (text, or the output as JSON text). Both are kept too: they are the run as Pydantic AI saw it."""
+    ``final_result`` (text, or the output as JSON text). Both are kept too: they are the run as Pydantic AI saw it.
+    A failed attempt of a ``FallbackModel`` (a span with no operation) is the model call it was."""
+    if attr.PYDANTIC_AI_MODEL_REQUEST_ATTEMPT in a:
+        _put(out, attr.SPAN_KIND, SpanKind.CHAT_MODEL.value)
     messages = _maybe_json(a.get(attr.PYDANTIC_AI_ALL_MESSAGES))
     if isinstance(messages, list):
         added = messages[_int(a.get(attr.PYDANTIC_AI_NEW_MESSAGE_INDEX)) or 0 :]

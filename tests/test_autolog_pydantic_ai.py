@@ -291,8 +291,10 @@ def test_model_retry_and_bad_tool_arguments_show_each_attempt(server: FakeLLMSer
     assert result.output == "Ok."
     lines = tree(spans, top)
     assert lines.count("1 chat pa-retry [CHAT_MODEL]") == 4  # asked again after each failed attempt
-    tools = named(spans, "execute_tool weather")
-    assert [t.inputs for t in tools][-2:] == [{"city": "Atlantis"}, {"city": "Paris"}]
+    tools = named(spans, "execute_tool weather")  # arguments that fail validation are an attempt too
+    assert [t.inputs for t in tools] == [{"town": "Paris"}, {"city": "Atlantis"}, {"city": "Paris"}]
+    assert [t.status for t in tools] == ["ERROR", "ERROR", "OK"]
+    assert "Field required" in json.dumps(tools[0].outputs) and tools[1].outputs == "no such city, try a real one"
     assert tools[-1].outputs == "sunny in Paris"
     retried = named(spans, "chat pa-retry")
     assert "no such city" in json.dumps(retried[3].inputs)  # the model saw why
@@ -309,8 +311,9 @@ def test_fallback_model_shows_the_failed_attempt(server: FakeLLMServer) -> None:
     chat = next(
         s for s in spans if s.kind == "CHAT_MODEL" and s.parent_id == named(spans, "invoke_agent geo")[0].span_id
     )
-    failed = [s for s in spans if s.parent_id == chat.span_id]
-    assert len(failed) == 1 and failed[0].status == "ERROR"
+    (failed,) = [s for s in spans if s.parent_id == chat.span_id]
+    assert (failed.name, failed.kind, failed.status) == ("model request attempt error-500", "CHAT_MODEL", "ERROR")
+    assert "500" in (failed.status_message or "") and failed.events[0]["name"] == "exception"
     assert chat.status == "OK" and chat.outputs[0]["content"] == "From the fallback."
 
 
@@ -372,7 +375,7 @@ def test_capture_content_false_keeps_prompts_and_answers_out(server: FakeLLMServ
 
 def test_disable_restores_pydantic_ais_own_setting(server: FakeLLMServer) -> None:
     assert isinstance(Agent._instrument_default, InstrumentationSettings)
-    spanlite.autolog("pydantic_ai", disable=True)
+    spanlite.autolog("pydantic-ai", disable=True)  # the name people know it by works too
     assert Agent._instrument_default is False
     server.script("pa-off", ["Off."])
     result, _, spans = trace_of(lambda: weather_agent(server, "pa-off").run_sync("Hi"))

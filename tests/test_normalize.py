@@ -271,6 +271,8 @@ def test_pydantic_ai_agent_runs_and_tool_results() -> None:
     assert loads(row(failed)["outputs"]) is None
     chat = normalize({"gen_ai.operation.name": "chat", "gen_ai.input.messages": json.dumps(run[2:4])})
     assert loads(chat["gen_ai.input.messages"])[1] == {"role": "user", "content": "sunny", "tool_call_id": "c1"}
+    attempt = row({"gen_ai.request.model": "gpt-4o", "gen_ai.system": "openai", "pydantic_ai.model_request.attempt": 0})
+    assert (attempt["kind"], attempt["model"]) == ("CHAT_MODEL", "gpt-4o")
 
 
 def test_mlflow_attributes() -> None:

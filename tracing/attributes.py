@@ -154,5 +154,6 @@ MLFLOW_TRACE_TAG = "mlflow.traceTag"  # mlflow.traceTag.<key> = value, on the ro
 PYDANTIC_AI_ALL_MESSAGES = "pydantic_ai.all_messages"
 PYDANTIC_AI_NEW_MESSAGE_INDEX = "pydantic_ai.new_message_index"
 PYDANTIC_AI_FINAL_RESULT = "final_result"
+PYDANTIC_AI_MODEL_REQUEST_ATTEMPT = "pydantic_ai.model_request.attempt"  # on a FallbackModel's failed attempt
 # OTel general conventions
 CODE_FUNCTION_NAME = "code.function.name"
