@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,11 +20,12 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
+from openai import AsyncOpenAI
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import BaseModel
-from pydantic_ai import Agent, ModelRetry, NativeOutput, RunContext
+from pydantic_ai import Agent, ModelHTTPError, ModelRetry, NativeOutput, RunContext
 from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.models.instrumented import InstrumentationSettings
 from pydantic_ai.models.openai import OpenAIChatModel
@@ -69,9 +71,10 @@ def _event_loop() -> Iterator[None]:
 
 def model(server: FakeLLMServer, name: str) -> OpenAIChatModel:
     # No kept-alive connections: each run_sync has an event loop of its own, and a socket left open in a closed loop
-    # is a ResourceWarning (an error here) when it is collected.
+    # is a ResourceWarning (an error here) when it is collected. No retries: an HTTP 500 is meant to fail at once.
     http = httpx2.AsyncClient(limits=httpx2.Limits(max_keepalive_connections=0))
-    return OpenAIChatModel(name, provider=OpenAIProvider(base_url=server.url + "/v1", api_key=KEY, http_client=http))
+    client = AsyncOpenAI(base_url=server.url + "/v1", api_key=KEY, http_client=http, max_retries=0)
+    return OpenAIChatModel(name, provider=OpenAIProvider(openai_client=client))
 
 
 def weather_agent(server: FakeLLMServer, name: str, **kwargs: Any) -> Agent[Any, Any]:
@@ -111,6 +114,11 @@ def named(spans: list[SpanRecord], name: str) -> list[SpanRecord]:
     return sorted((s for s in spans if s.name == name), key=lambda s: s.start_ns)
 
 
+def stored_bytes(db_path: Path) -> str:
+    """Every byte of the store (database, WAL, shared memory) as text to search."""
+    return b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*")).decode("latin-1")
+
+
 def tool_then_city(server: FakeLLMServer, name: str) -> None:
     server.script(name, [[("weather", {"city": "Paris"})], [("final_result", PARIS)]])
 
@@ -147,7 +155,7 @@ def test_agent_with_a_tool_and_structured_output_is_one_tree(
         summary = store.get_trace(top.trace_id)
     assert summary is not None
     assert (summary.info.input_tokens, summary.info.output_tokens) == (2 * OPENAI_USAGE["prompt_tokens"], 2 * 5)  # once
-    assert KEY not in db_path.read_bytes().decode("latin-1")
+    assert KEY not in stored_bytes(db_path)
 
 
 def test_the_tree_reads_well_in_traces_show(server: FakeLLMServer, db_path: Path) -> None:
@@ -155,15 +163,14 @@ def test_the_tree_reads_well_in_traces_show(server: FakeLLMServer, db_path: Path
     _, top, _ = trace_of(lambda: weather_agent(server, "pa-cli", output_type=City).run_sync("Where is it?"))
     shown = cli("traces", "show", top.trace_id, db=db_path)
     assert shown.returncode == 0, shown.stderr
-    lines = shown.stdout.splitlines()
-    at = -1
-    for step, kind in [
-        ("invoke_agent geo", "AGENT"),
-        ("chat pa-cli", "CHAT_MODEL"),
-        ("execute_tool weather", "TOOL"),
-        ("chat pa-cli", "CHAT_MODEL"),
-    ]:  # in this order, each on a line of its own
-        at = next(i for i, line in enumerate(lines) if i > at and step in line and kind in line)
+    rows = [re.match(r"( *)([A-Z_]+) +(\S+ ?\S*)  ", line) for line in shown.stdout.splitlines()]
+    assert [(len(m[1]), m[2], m[3]) for m in rows if m] == [
+        (0, "CHAIN", "user"),
+        (2, "AGENT", "invoke_agent geo"),
+        (4, "CHAT_MODEL", "chat pa-cli"),
+        (4, "TOOL", "execute_tool weather"),
+        (4, "CHAT_MODEL", "chat pa-cli"),
+    ], shown.stdout
 
 
 def test_run_async_and_iter(server: FakeLLMServer) -> None:
@@ -254,9 +261,8 @@ def test_tool_with_run_context_and_deps_that_must_not_be_stored(server: FakeLLMS
     assert result.output == "Rainy."
     tool = named(spans, "execute_tool weather")[0]
     assert tool.inputs == {"city": "Oslo"} and tool.outputs == "rainy in Oslo"
-    spanlite.flush()
-    stored = b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*")).decode("latin-1")
-    assert KEY not in stored and "httpx.Client" not in stored
+    stored = stored_bytes(db_path)
+    assert KEY not in stored and "httpx" not in stored and "Deps(" not in stored
 
 
 def test_native_structured_output(server: FakeLLMServer) -> None:
@@ -368,7 +374,7 @@ def test_capture_content_false_keeps_prompts_and_answers_out(server: FakeLLMServ
     assert result.output == "Secretly sunny."
     assert [s.kind for s in sorted(spans, key=lambda s: s.start_ns)] == ["AGENT", "CHAT_MODEL", "TOOL", "CHAT_MODEL"]
     assert named(spans, "chat pa-quiet")[0].input_tokens == OPENAI_USAGE["prompt_tokens"]
-    stored = b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*")).decode("latin-1")
+    stored = stored_bytes(db_path)
     for text in ("Whisper the weather", "Reykjavik", "Secretly sunny", "sunny in"):
         assert text not in stored, text
 
@@ -434,3 +440,19 @@ def test_example_app_writes_one_tree(tmp_path: Path) -> None:
     ]
     assert whole.spans[0].outputs["advice"] == "Sunglasses, not an umbrella."
     assert (trace.input_tokens, trace.output_tokens) == (24, 10)
+
+
+def test_a_failing_model_reaches_the_caller_unchanged(server: FakeLLMServer) -> None:
+    def run() -> BaseException:
+        with pytest.raises(ModelHTTPError) as caught:
+            Agent(model(server, "error-500"), name="geo").run_sync("Hi")
+        return caught.value
+
+    spanlite.autolog("pydantic_ai", "openai", disable=True)
+    plain = run()
+    spanlite.autolog("pydantic_ai", "openai")
+    traced, top, spans = trace_of(run)
+    assert (type(traced), str(traced), traced.status_code) == (type(plain), str(plain), plain.status_code)
+    assert plain.status_code == 500
+    assert tree(spans, top) == ["0 invoke_agent geo [AGENT]", "1 chat error-500 [CHAT_MODEL]"]
+    assert [s.status for s in spans] == ["ERROR", "ERROR"]
