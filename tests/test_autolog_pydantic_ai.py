@@ -32,7 +32,7 @@ from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
 import spanlite
-from _helpers import cli
+from _helpers import app, cli, open_page
 from fake_llm_server import OPENAI_USAGE, TEXT, FakeLLMServer
 from spanlite.store import SpanRecord, TraceStore
 
@@ -456,3 +456,30 @@ def test_a_failing_model_reaches_the_caller_unchanged(server: FakeLLMServer) -> 
     assert plain.status_code == 500
     assert tree(spans, top) == ["0 invoke_agent geo [AGENT]", "1 chat error-500 [CHAT_MODEL]"]
     assert [s.status for s in spans] == ["ERROR", "ERROR"]
+
+
+def test_the_trace_page_shows_the_run(server: FakeLLMServer) -> None:
+    """The viewer's Trace page: the run's tree with tokens per model request, and a model request's conversation
+    with the tool's call and result readable."""
+    tool_then_city(server, "pa-viewer")
+    with spanlite.start_span("user") as root:
+        weather_agent(server, "pa-viewer", output_type=City).run_sync("Where is it?")
+    spanlite.flush()
+    at = open_page(app(), "trace_page.py", trace=root.trace_id)
+    tree = at.dataframe[0].value
+    assert [s.replace("\u2003", " ") for s in tree["Span"]] == [
+        "🔗 user",
+        " 🕵️ invoke_agent geo",
+        "  💬 chat pa-viewer",
+        "  🔧 execute_tool weather",
+        "  💬 chat pa-viewer",
+    ]
+    assert list(tree["Tokens"]) == ["", "", "12 → 5", "", "12 → 5"]  # per model request, not summed
+    trace = spanlite.get_trace(root.trace_id)
+    assert trace is not None
+    at.query_params["span"] = named(trace.spans, "chat pa-viewer")[-1].span_id
+    at.run()
+    assert not at.exception, at.exception
+    assert [m.name for m in at.chat_message] == ["user", "assistant", "user", "assistant"]
+    assert [t.value for t in at.text] == ["Where is it?", "sunny in Paris"]  # the question, the tool's result
+    assert [json.loads(c.value) for c in at.code] == [{"city": "Paris"}, PARIS]  # the tool call, the output call
