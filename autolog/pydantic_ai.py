@@ -12,8 +12,11 @@ So autolog sets the default every ``Agent`` falls back on (``Agent.instrument_al
 spanlite's, looked up at each span so a later ``configure()`` is followed, and whose ``include_content`` is
 spanlite's ``capture_content``. Whatever instrumentation the app set up itself is left alone: an agent's own
 ``instrument=``, and a default already set (Logfire, its own settings), which autolog then does not replace.
-``disable`` restores the previous default, unless the app has replaced ours since. Deps are never recorded: Pydantic
-AI records prompts, messages, tool arguments and results and the output, never the run's deps.
+``disable`` restores the previous default, unless the app has replaced ours since.
+
+Pydantic AI never records a run's deps. spanlite adds them to the run's span only when they are plain data (what
+``plain_json`` takes: dicts, lists, dataclasses of such), and only when contents are recorded: deps are where apps
+keep HTTP clients, connections and credentials, which must never be rendered, let alone stored.
 
 One model request, one model span: while Pydantic AI's ``chat`` span for our settings is open, the patched OpenAI SDK
 call beneath stands aside (``_patch.OuterCall``), so with ``autolog("openai")`` on too the tokens count once. A
@@ -34,14 +37,18 @@ from opentelemetry.metrics import NoOpMeterProvider
 from pydantic_ai import Agent
 from pydantic_ai.models.instrumented import InstrumentationSettings
 
+from spanlite.tracing import attributes as attr
 from spanlite.tracing._guard import guard
 from spanlite.tracing._provider import capture_content, tracer
+from spanlite.tracing.serialize import plain_json
 
 from ._patch import Installed, OuterCall, enter_outer_call, leave_outer_call, uninstall
 
 # The modules that open a model request's span through ``open_model_request_span``, each under its own name for it:
 # the agent's instrumentation capability, and an ``InstrumentedModel`` used on its own.
 _REQUEST_SPAN_USERS = ("pydantic_ai.capabilities.instrumentation", "pydantic_ai.models.instrumented")
+# Where an agent run's span is opened: its handler runs with that span current.
+_RUN = ("pydantic_ai.capabilities.instrumentation", "Instrumentation.wrap_run")
 # Where a streamed request's span context is captured, to be re-entered in the task that consumes the stream.
 _STREAM_CONTEXT = ("pydantic_ai._agent_graph", "capture_current_context")
 _request: contextvars.ContextVar[OuterCall | None] = contextvars.ContextVar(
@@ -83,8 +90,10 @@ def patch() -> Callable[[], None]:
         # No meter provider of the app's: the global one would get Pydantic AI's metrics behind its back.
         ours = _Settings(tracer_provider=_TracerProvider(), meter_provider=NoOpMeterProvider())
         Agent.instrument_all(ours)
-    points = [(module, "open_model_request_span", _marked) for module in _REQUEST_SPAN_USERS]
-    points.append((*_STREAM_CONTEXT, _carried))
+    points: list[tuple[str, str, Callable[..., Any]]] = [
+        (module, "open_model_request_span", _marked) for module in _REQUEST_SPAN_USERS
+    ]
+    points += [(*_STREAM_CONTEXT, _carried), (*_RUN, _with_deps)]
     installed = [
         Installed(module, name, handle)
         for module, name, wrapper in points
@@ -138,3 +147,26 @@ def _carried(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[st
                 leave_outer_call(call, token)
 
     return attach_marked
+
+
+async def _with_deps(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """An agent run of ours whose span, once open, also records the run's deps if they are plain data."""
+    handler = kwargs.get("handler")
+    if handler is None or not isinstance(getattr(instance, "settings", None), _Settings):
+        return await wrapped(*args, **kwargs)
+    run = args[0] if args else kwargs.get("ctx")
+
+    async def recording_deps() -> Any:
+        guard(_record_deps, run)
+        return await handler()
+
+    return await wrapped(*args, **{**kwargs, "handler": recording_deps})
+
+
+def _record_deps(run: Any) -> None:
+    deps = getattr(run, "deps", None)
+    if deps is None or not capture_content():
+        return
+    text = plain_json(deps)  # None for anything only the app's own code could render: a client, a connection
+    if text is not None:
+        otel_trace.get_current_span().set_attribute(attr.AGENT_DEPS, text)  # the run's span, current in its handler

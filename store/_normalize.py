@@ -170,8 +170,9 @@ def _traceloop(a: dict[str, Any], out: dict[str, Any]) -> None:
 
 
 def _pydantic_ai(a: dict[str, Any], out: dict[str, Any]) -> None:
-    """An agent run's span: its inputs are the messages the run added up to the first answer (its prompt), its output
-    ``final_result`` (text, or the output as JSON text). Both are kept too: they are the run as Pydantic AI saw it.
+    """An agent run's span: its inputs are the messages the run added up to the first answer (its prompt) and the deps
+    spanlite's autolog recorded, its output ``final_result`` (text, or the output as JSON text). The messages and
+    ``final_result`` are kept too: they are the run as Pydantic AI saw it.
     A failed attempt of a ``FallbackModel`` (a span with no operation) is the model call it was."""
     if attr.PYDANTIC_AI_MODEL_REQUEST_ATTEMPT in a:
         _put(out, attr.SPAN_KIND, SpanKind.CHAT_MODEL.value)
@@ -179,7 +180,10 @@ def _pydantic_ai(a: dict[str, Any], out: dict[str, Any]) -> None:
     if isinstance(messages, list):
         added = messages[_int(a.get(attr.PYDANTIC_AI_NEW_MESSAGE_INDEX)) or 0 :]
         prompt = itertools.takewhile(lambda m: not (isinstance(m, dict) and m.get("role") == "assistant"), added)
-        _put(out, attr.INPUTS, _json([_parts_message(m) for m in prompt]))
+        inputs: dict[str, Any] = {"messages": [_parts_message(m) for m in prompt]}
+        if (deps := a.pop(attr.AGENT_DEPS, None)) is not None:
+            inputs["deps"] = _maybe_json(deps)
+        _put(out, attr.INPUTS, _json(inputs))
     if (value := a.get(attr.PYDANTIC_AI_FINAL_RESULT)) is not None:
         _put(out, attr.OUTPUTS, _json(_maybe_json(value)))
 

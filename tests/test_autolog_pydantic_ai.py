@@ -141,7 +141,7 @@ def test_agent_with_a_tool_and_structured_output_is_one_tree(
     ]  # one model span per request: the OpenAI SDK's patched call beneath stands aside
     agent_span, first, tool, second = sorted(spans, key=lambda s: s.start_ns)
     assert agent_span.attributes["gen_ai.agent.name"] == "geo"
-    assert agent_span.inputs == [{"role": "user", "content": "Where is it?"}]
+    assert agent_span.inputs == {"messages": [{"role": "user", "content": "Where is it?"}]}
     assert agent_span.outputs == PARIS
     assert first.model == f"{name}-2024" and first.attributes["gen_ai.request.model"] == name
     assert first.inputs == [{"role": "user", "content": "Where is it?"}]
@@ -196,7 +196,7 @@ def test_run_async_and_iter(server: FakeLLMServer) -> None:
     ]
     runs = named(spans, "invoke_agent geo")
     assert [r.outputs for r in runs] == ["Sunny.", "Still sunny."]
-    assert runs[1].inputs == [{"role": "user", "content": "Again?"}]
+    assert runs[1].inputs == {"messages": [{"role": "user", "content": "Again?"}]}
 
 
 @pytest.mark.parametrize("with_openai", [False, True], ids=["alone", "with-openai-autolog"])
@@ -262,7 +262,34 @@ def test_tool_with_run_context_and_deps_that_must_not_be_stored(server: FakeLLMS
     tool = named(spans, "execute_tool weather")[0]
     assert tool.inputs == {"city": "Oslo"} and tool.outputs == "rainy in Oslo"
     stored = stored_bytes(db_path)
+    assert named(spans, "invoke_agent geo")[0].inputs == {"messages": [{"role": "user", "content": "Weather?"}]}
     assert KEY not in stored and "httpx" not in stored and "Deps(" not in stored
+
+
+@dataclasses.dataclass
+class Account:
+    """Deps that are plain data: recorded with the run, the secret among them redacted as everywhere."""
+
+    user_id: str
+    plan: str
+    api_key: str
+
+
+def test_plain_deps_are_recorded_with_the_run(server: FakeLLMServer, db_path: Path) -> None:
+    agent: Agent[Account, str] = Agent(model(server, "pa-plain-deps"), name="geo", deps_type=Account)
+
+    @agent.tool
+    def plan(ctx: RunContext[Account]) -> str:
+        """The user's plan."""
+        return ctx.deps.plan
+
+    server.script("pa-plain-deps", [[("plan", {})], "Pro."])
+    result, _, spans = trace_of(lambda: agent.run_sync("My plan?", deps=Account("u-42", "pro", KEY)))
+    assert result.output == "Pro."
+    run = named(spans, "invoke_agent geo")[0]
+    assert run.inputs["messages"] == [{"role": "user", "content": "My plan?"}]
+    assert run.inputs["deps"]["user_id"] == "u-42" and run.inputs["deps"]["plan"] == "pro"
+    assert KEY not in stored_bytes(db_path)
 
 
 def test_native_structured_output(server: FakeLLMServer) -> None:
@@ -370,12 +397,14 @@ def test_the_result_is_the_same_with_and_without_autolog(server: FakeLLMServer) 
 def test_capture_content_false_keeps_prompts_and_answers_out(server: FakeLLMServer, db_path: Path) -> None:
     spanlite.configure(db=db_path, capture_content=False)
     server.script("pa-quiet", [[("weather", {"city": "Reykjavik"})], "Secretly sunny."])
-    result, _, spans = trace_of(lambda: weather_agent(server, "pa-quiet").run_sync("Whisper the weather"))
+    result, _, spans = trace_of(
+        lambda: weather_agent(server, "pa-quiet").run_sync("Whisper the weather", deps={"note": "Quiet deps"})
+    )
     assert result.output == "Secretly sunny."
     assert [s.kind for s in sorted(spans, key=lambda s: s.start_ns)] == ["AGENT", "CHAT_MODEL", "TOOL", "CHAT_MODEL"]
     assert named(spans, "chat pa-quiet")[0].input_tokens == OPENAI_USAGE["prompt_tokens"]
     stored = stored_bytes(db_path)
-    for text in ("Whisper the weather", "Reykjavik", "Secretly sunny", "sunny in"):
+    for text in ("Whisper the weather", "Reykjavik", "Secretly sunny", "sunny in", "Quiet deps"):
         assert text not in stored, text
 
 

@@ -261,11 +261,14 @@ def test_pydantic_ai_agent_runs_and_tool_results() -> None:
     }
     r = row(agent)
     assert r["kind"] == "AGENT"
-    assert loads(r["inputs"]) == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Where?"}]
+    prompt = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Where?"}]
+    assert loads(r["inputs"]) == {"messages": prompt}
     assert loads(r["outputs"]) == {"city": "Paris"}
     assert loads(r["attributes"])["pydantic_ai.all_messages"] == agent["pydantic_ai.all_messages"]  # kept whole
     first_run = row({**agent, "pydantic_ai.new_message_index": None, "final_result": "Paris."})
-    assert loads(first_run["inputs"]) == [{"role": "user", "content": "Earlier?"}]
+    assert loads(first_run["inputs"]) == {"messages": [{"role": "user", "content": "Earlier?"}]}
+    with_deps = row({**agent, "spanlite.agent.deps": '{"user_id": "u1"}'})
+    assert loads(with_deps["inputs"]) == {"messages": prompt, "deps": {"user_id": "u1"}}
     assert loads(first_run["outputs"]) == "Paris."
     failed = {k: v for k, v in agent.items() if k != "final_result"}
     assert loads(row(failed)["outputs"]) is None
