@@ -6,7 +6,8 @@ span per model request (messages, tool definitions, model, tokens; a ``FallbackM
 span beneath it), ``execute_tool <name>`` with arguments and result, retries as the further requests they are. It
 keeps them right across ``run``, ``run_sync``, ``run_stream``, ``iter`` and streams abandoned early, in the GenAI
 conventions the store's normaliser maps onto spanlite's kinds, inputs and outputs (``store/_normalize.py``). Patches
-would have to rebuild all that from private internals that move with each release.
+of our own on ``Agent.run`` / ``iter``, model requests and tool calls would have to rebuild all that from internals
+that move with each release; the few patches here only mark a model request (below) and add a run's deps.
 
 So autolog sets the default every ``Agent`` falls back on (``Agent.instrument_all``) to settings whose tracer is
 spanlite's, looked up at each span so a later ``configure()`` is followed, and whose ``include_content`` is
