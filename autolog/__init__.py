@@ -30,6 +30,7 @@ _INTEGRATIONS: dict[str, str] = {
     "mistralai.client": "spanlite.autolog.mistral",  # mistralai is a namespace package: its hook would never run
     "groq": "spanlite.autolog.groq",
     "agents": "spanlite.autolog.openai_agents",  # the OpenAI Agents SDK (package openai-agents)
+    "pydantic_ai": "spanlite.autolog.pydantic_ai",
 }
 _ALIASES = {
     "langchain": "langchain_core",
@@ -40,6 +41,7 @@ _ALIASES = {
     **dict.fromkeys(("gemini", "google-genai", "google_genai", "genai"), "google.genai"),
     **dict.fromkeys(("mistralai", "mistral", "mistral_ai"), "mistralai.client"),
     **dict.fromkeys(("openai_agents", "openai-agents"), "agents"),
+    **dict.fromkeys(("pydantic-ai", "pydanticai"), "pydantic_ai"),
 }  # the names people know them by
 # what supported() calls a library whose import name is not the name people use
 _NAMES = {

@@ -3,8 +3,9 @@
 Understood on ingest: OpenInference (``openinference.span.kind``, ``input.value``, ``llm.input_messages.N.*``,
 ``llm.token_count.*``), OpenLLMetry/Traceloop (``traceloop.span.kind``, ``traceloop.entity.input``,
 ``gen_ai.prompt.N.*``, ``gen_ai.usage.prompt_tokens``), MLflow's tracing SDK (``mlflow.spanType``,
-``mlflow.spanInputs``, ``mlflow.chat.tokenUsage``, ``mlflow.traceTag.*``) and the OTel GenAI semantic conventions
-(``gen_ai.operation.name``, ``gen_ai.input.messages`` with ``parts``). Keys whose whole content moves into one
+``mlflow.spanInputs``, ``mlflow.chat.tokenUsage``, ``mlflow.traceTag.*``), Pydantic AI's agent runs
+(``pydantic_ai.all_messages``, ``final_result``) and the OTel GenAI semantic conventions (``gen_ai.operation.name``,
+``gen_ai.input.messages`` with ``parts``). Keys whose whole content moves into one
 of ours (inputs, outputs, messages, token counts) are removed; every other attribute is kept as it came.
 Spans that already carry ``spanlite.span.kind`` are ours and pass through unchanged.
 
@@ -14,6 +15,7 @@ Spans that already carry ``spanlite.span.kind`` are ours and pass through unchan
 
 from __future__ import annotations
 
+import itertools
 import operator
 import re
 from collections.abc import Mapping
@@ -65,6 +67,8 @@ def normalize(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
         _openinference(a, out)
     _mlflow(a, out)
     _traceloop(a, out)
+    if attr.PYDANTIC_AI_ALL_MESSAGES in a or attr.PYDANTIC_AI_MODEL_REQUEST_ATTEMPT in a:
+        _pydantic_ai(a, out)
     _gen_ai(a, out)
     _put(out, attr.SPAN_KIND, _kind(a, out))
     for key, value in out.items():
@@ -163,6 +167,25 @@ def _traceloop(a: dict[str, Any], out: dict[str, Any]) -> None:
     props = {k[len(prefix) :]: v for k, v in a.items() if k.startswith(prefix)}
     _put(out, attr.SESSION_ID, next((props[k] for k in _TRACELOOP_SESSION_KEYS if props.get(k)), None))
     _put(out, attr.USER_ID, next((props[k] for k in _TRACELOOP_USER_KEYS if props.get(k)), None))
+
+
+def _pydantic_ai(a: dict[str, Any], out: dict[str, Any]) -> None:
+    """An agent run's span: its inputs are the messages the run added up to the first answer (its prompt) and the deps
+    spanlite's autolog recorded, its output ``final_result`` (text, or the output as JSON text). The messages and
+    ``final_result`` are kept too: they are the run as Pydantic AI saw it.
+    A failed attempt of a ``FallbackModel`` (a span with no operation) is the model call it was."""
+    if attr.PYDANTIC_AI_MODEL_REQUEST_ATTEMPT in a:
+        _put(out, attr.SPAN_KIND, SpanKind.CHAT_MODEL.value)
+    messages = _maybe_json(a.get(attr.PYDANTIC_AI_ALL_MESSAGES))
+    if isinstance(messages, list):
+        added = messages[_int(a.get(attr.PYDANTIC_AI_NEW_MESSAGE_INDEX)) or 0 :]
+        prompt = itertools.takewhile(lambda m: not (isinstance(m, dict) and m.get("role") == "assistant"), added)
+        inputs: dict[str, Any] = {"messages": [_parts_message(m) for m in prompt]}
+        if (deps := a.pop(attr.AGENT_DEPS, None)) is not None:
+            inputs["deps"] = _maybe_json(deps)
+        _put(out, attr.INPUTS, _json(inputs))
+    if (value := a.get(attr.PYDANTIC_AI_FINAL_RESULT)) is not None:
+        _put(out, attr.OUTPUTS, _json(_maybe_json(value)))
 
 
 def _gen_ai(a: dict[str, Any], out: dict[str, Any]) -> None:
@@ -273,7 +296,8 @@ def _parts_message(message: Any) -> Any:
             calls.append(_tool_call(part.get("id"), part.get("name"), part.get("arguments")))
         elif kind == "tool_call_response":
             rest["tool_call_id"] = part.get("id")
-            texts.append(part["response"] if isinstance(part.get("response"), str) else _json(part.get("response")))
+            response = part["response"] if "response" in part else part.get("result")  # Pydantic AI says ``result``
+            texts.append(response if isinstance(response, str) else _json(response))
         else:
             other.append(part)
     result: dict[str, Any] = {"role": message.get("role"), "content": "".join(texts) if texts else None}

@@ -241,6 +241,43 @@ def test_gen_ai_semantic_conventions() -> None:
     assert kinds == ["EMBEDDING", "AGENT", "LLM", "CHAT_MODEL", "UNKNOWN"]
 
 
+def test_pydantic_ai_agent_runs_and_tool_results() -> None:
+    """Pydantic AI's spans (what its instrumentation and Logfire send): an agent run's inputs are the messages it
+    added up to its first answer, its output ``final_result``; a tool's result is a part's ``result``."""
+
+    def text(role: str, content: str) -> dict[str, Any]:
+        return {"role": role, "parts": [{"type": "text", "content": content}]}
+
+    call = {"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "f", "arguments": '{"x": 1}'}]}
+    answer = {"role": "user", "parts": [{"type": "tool_call_response", "id": "c1", "name": "f", "result": "sunny"}]}
+    history = [text("user", "Earlier?"), text("assistant", "Before.")]
+    run = [text("system", "Be brief."), text("user", "Where?"), call, answer, text("assistant", "Paris.")]
+    agent = {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": "geo",
+        "pydantic_ai.all_messages": json.dumps(history + run),
+        "pydantic_ai.new_message_index": 2,
+        "final_result": '{"city": "Paris"}',
+    }
+    r = row(agent)
+    assert r["kind"] == "AGENT"
+    prompt = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Where?"}]
+    assert loads(r["inputs"]) == {"messages": prompt}
+    assert loads(r["outputs"]) == {"city": "Paris"}
+    assert loads(r["attributes"])["pydantic_ai.all_messages"] == agent["pydantic_ai.all_messages"]  # kept whole
+    first_run = row({**agent, "pydantic_ai.new_message_index": None, "final_result": "Paris."})
+    assert loads(first_run["inputs"]) == {"messages": [{"role": "user", "content": "Earlier?"}]}
+    with_deps = row({**agent, "spanlite.agent.deps": '{"user_id": "u1"}'})
+    assert loads(with_deps["inputs"]) == {"messages": prompt, "deps": {"user_id": "u1"}}
+    assert loads(first_run["outputs"]) == "Paris."
+    failed = {k: v for k, v in agent.items() if k != "final_result"}
+    assert loads(row(failed)["outputs"]) is None
+    chat = normalize({"gen_ai.operation.name": "chat", "gen_ai.input.messages": json.dumps(run[2:4])})
+    assert loads(chat["gen_ai.input.messages"])[1] == {"role": "user", "content": "sunny", "tool_call_id": "c1"}
+    attempt = row({"gen_ai.request.model": "gpt-4o", "gen_ai.system": "openai", "pydantic_ai.model_request.attempt": 0})
+    assert (attempt["kind"], attempt["model"]) == ("CHAT_MODEL", "gpt-4o")
+
+
 def test_mlflow_attributes() -> None:
     """As MLflow's OTLP export writes them: every value JSON text, trace tags on the root span."""
     root = {

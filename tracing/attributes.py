@@ -155,5 +155,12 @@ MLFLOW_LLM_MODEL = "mlflow.llm.model"
 MLFLOW_LLM_PROVIDER = "mlflow.llm.provider"
 MLFLOW_TRACE_REQUEST_ID = "mlflow.traceRequestId"
 MLFLOW_TRACE_TAG = "mlflow.traceTag"  # mlflow.traceTag.<key> = value, on the root span
+# Pydantic AI's agent run spans (also what Logfire sends): the run's messages (GenAI parts, JSON text), where the
+# run's own start among them, and its output (text, or JSON text)
+PYDANTIC_AI_ALL_MESSAGES = "pydantic_ai.all_messages"
+PYDANTIC_AI_NEW_MESSAGE_INDEX = "pydantic_ai.new_message_index"
+PYDANTIC_AI_FINAL_RESULT = "final_result"
+PYDANTIC_AI_MODEL_REQUEST_ATTEMPT = "pydantic_ai.model_request.attempt"  # on a FallbackModel's failed attempt
+AGENT_DEPS = "spanlite.agent.deps"  # ours, on a Pydantic AI run's span: its deps when they are plain data (JSON text)
 # OTel general conventions
 CODE_FUNCTION_NAME = "code.function.name"
