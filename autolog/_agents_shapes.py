@@ -38,7 +38,7 @@ def opening(data: Any) -> tuple[str, SpanKind, dict[str, Any]]:
     kind = data.type
     if kind == "agent":
         values = {attr.GEN_AI_OPERATION_NAME: "invoke_agent", attr.GEN_AI_AGENT_NAME: str(data.name)}
-        return str(data.name), SpanKind.AGENT, values
+        return f"invoke_agent {data.name}", SpanKind.AGENT, values
     if kind == "function":
         values = {attr.GEN_AI_OPERATION_NAME: "execute_tool", attr.GEN_AI_TOOL_NAME: str(data.name)}
         return f"execute_tool {data.name}", SpanKind.TOOL, values

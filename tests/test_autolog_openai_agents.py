@@ -124,10 +124,10 @@ def team(server: FakeLLMServer, client: AsyncOpenAI, prefix: str, chat: bool = F
 
 TEAM_TREE = [
     "0 Agent workflow [CHAIN]",
-    "1 triage [AGENT]",
+    "1 invoke_agent triage [AGENT]",
     "2 chat {p}-triage{v} [CHAT_MODEL]",
     "2 handoff triage -> specialist [CHAIN]",
-    "1 specialist [AGENT]",
+    "1 invoke_agent specialist [AGENT]",
     "2 chat {p}-spec{v} [CHAT_MODEL]",
     "2 execute_tool clock [TOOL]",
     "2 execute_tool weather [TOOL]",
@@ -219,7 +219,7 @@ def test_run_handoff_and_parallel_tools_one_tree_tokens_once(
     assert trace.input_preview == "Weather in Paris?" and trace.output_preview == ANSWER
 
     root = named(spans, "Agent workflow")[0]
-    triage, specialist = named(spans, "triage")[0], named(spans, "specialist")[0]
+    triage, specialist = named(spans, "invoke_agent triage")[0], named(spans, "invoke_agent specialist")[0]
     assert {s.parent_id for s in (triage, specialist)} == {root.span_id}
     assert triage.attributes[attr.GEN_AI_OPERATION_NAME] == "invoke_agent"
     assert value(triage, attr.OPENAI_AGENTS_HANDOFFS) == ["specialist"]
@@ -270,7 +270,7 @@ def test_chat_completions_model(server: FakeLLMServer, client: AsyncOpenAI, stre
     assert tree(spans) == team_tree("chat", chat=True)
     # streamed, the SDK asks for no usage (its ModelSettings.include_usage), and the patch beneath stands aside
     assert (trace.input_tokens, trace.output_tokens) == ((None, None) if streamed else (36, 15))
-    assert named(spans, "specialist")[0].outputs == ANSWER
+    assert named(spans, "invoke_agent specialist")[0].outputs == ANSWER
     assert named(spans, "execute_tool weather")[0].attributes[attr.GEN_AI_TOOL_CALL_ID] == "call_w"
     last = named(spans, "chat chat-spec")[1]
     assert last.attributes[attr.GEN_AI_PROVIDER_NAME] == "openai_compatible"
@@ -314,10 +314,10 @@ def test_two_runs_in_one_sdk_trace(server: FakeLLMServer, client: AsyncOpenAI) -
     trace, spans = only_tree(found)
     assert [line for line in tree(spans) if line[0] in "01"] == [
         "0 conversation [CHAIN]",
-        "1 triage [AGENT]",
-        "1 specialist [AGENT]",
-        "1 triage [AGENT]",
-        "1 specialist [AGENT]",
+        "1 invoke_agent triage [AGENT]",
+        "1 invoke_agent specialist [AGENT]",
+        "1 invoke_agent triage [AGENT]",
+        "1 invoke_agent specialist [AGENT]",
     ]
     assert trace.session_id == "chat-9" and trace.input_tokens == 72
 
@@ -392,7 +392,7 @@ def test_sdk_call_in_a_tool_nests_under_it(server: FakeLLMServer, client: AsyncO
     trace, spans = only_tree(found)
     assert tree(spans) == [
         "0 Agent workflow [CHAIN]",
-        "1 a [AGENT]",
+        "1 invoke_agent a [AGENT]",
         "2 chat nest-2024 [CHAT_MODEL]",
         "2 execute_tool summarize [TOOL]",
         "3 chat summarizer [CHAT_MODEL]",
@@ -410,7 +410,7 @@ def test_model_error_reaches_the_caller_unchanged(server: FakeLLMServer, client:
     logged, found = traced(lambda: asyncio.run(Runner.run(agent, "Hi")))
     assert type(logged).__name__ == "InternalServerError" and outcome(logged) == outcome(plain)
     trace, spans = only_tree(found)
-    assert tree(spans) == ["0 Agent workflow [CHAIN]", "1 a [AGENT]", "2 chat [CHAT_MODEL]"]
+    assert tree(spans) == ["0 Agent workflow [CHAIN]", "1 invoke_agent a [AGENT]", "2 chat [CHAT_MODEL]"]
     assert trace.status == "ERROR" and all(s.status == "ERROR" for s in spans)
     model = named(spans, "chat")[0]
     assert model.status_message == "Error getting response" and "fake 500" in str(model.events)
@@ -454,7 +454,7 @@ def test_mcp_server_tools(server: FakeLLMServer, client: AsyncOpenAI) -> None:
     _, spans = only_tree(found)
     assert tree(spans) == [
         "0 Agent workflow [CHAIN]",
-        "1 shop [AGENT]",
+        "1 invoke_agent shop [AGENT]",
         "2 list_tools catalog [CHAIN]",
         "2 chat mcp-2024 [CHAT_MODEL]",
         "2 execute_tool price [TOOL]",
@@ -475,7 +475,7 @@ def test_structured_output(server: FakeLLMServer, client: AsyncOpenAI) -> None:
     result, found = traced(lambda: asyncio.run(Runner.run(agent, "Where is the Louvre?")))
     assert result.final_output == City(city="Paris", country="France")
     _, spans = only_tree(found)
-    geo, model = named(spans, "geo")[0], named(spans, "chat structured-2024")[0]
+    geo, model = named(spans, "invoke_agent geo")[0], named(spans, "chat structured-2024")[0]
     assert geo.attributes[attr.OPENAI_AGENTS_OUTPUT_TYPE] == "City"
     assert model.attributes[attr.GEN_AI_OUTPUT_TYPE] == "json"
     assert geo.outputs == JSON_ANSWER  # the model's answer, as it came
@@ -500,16 +500,16 @@ def test_agent_as_tool(server: FakeLLMServer, client: AsyncOpenAI) -> None:
     trace, spans = only_tree(found)
     assert tree(spans) == [
         "0 Agent workflow [CHAIN]",
-        "1 lead [AGENT]",
+        "1 invoke_agent lead [AGENT]",
         "2 chat tool-lead-2024 [CHAT_MODEL]",
         "2 execute_tool translate [TOOL]",
-        "3 translator [AGENT]",
+        "3 invoke_agent translator [AGENT]",
         "4 chat tool-translator-2024 [CHAT_MODEL]",
         "2 chat tool-lead-2024 [CHAT_MODEL]",
     ]
     assert named(spans, "execute_tool translate")[0].outputs == "Bonjour"
-    assert named(spans, "translator")[0].outputs == "Bonjour"
-    assert named(spans, "lead")[0].outputs == "Done: Bonjour"
+    assert named(spans, "invoke_agent translator")[0].outputs == "Bonjour"
+    assert named(spans, "invoke_agent lead")[0].outputs == "Done: Bonjour"
     assert trace.input_tokens == 36
 
 
@@ -533,9 +533,9 @@ def test_input_guardrail_trips(server: FakeLLMServer, client: AsyncOpenAI) -> No
     trace, spans = only_tree(found)
     assert trace.status == "ERROR"
     guardrail = named(spans, "no_homework")[0]
-    assert guardrail.kind == "GUARDRAIL" and guardrail.parent_id == named(spans, "triage")[0].span_id
+    assert guardrail.kind == "GUARDRAIL" and guardrail.parent_id == named(spans, "invoke_agent triage")[0].span_id
     assert guardrail.attributes[attr.GUARDRAIL_TRIGGERED] is True and guardrail.outputs == {"triggered": True}
-    triage = named(spans, "triage")[0]
+    triage = named(spans, "invoke_agent triage")[0]
     assert triage.status == "ERROR" and triage.status_message == "Guardrail tripwire triggered"
 
 
@@ -627,11 +627,11 @@ def test_traces_show(server: FakeLLMServer, client: AsyncOpenAI, db_path: Path) 
     rows = [line.strip().split(None, 1) for line in shown.stdout.splitlines()[2:]]  # kind, then name  duration …
     assert [kind + " " + re.split(r"\s{2,}", rest)[0] for kind, rest in rows] == [
         "CHAIN Agent workflow",
-        "AGENT triage",
+        "AGENT invoke_agent triage",
         "GUARDRAIL no_homework",
         "CHAT_MODEL chat show-triage-2024",
         "CHAIN handoff triage -> specialist",
-        "AGENT specialist",
+        "AGENT invoke_agent specialist",
         "CHAT_MODEL chat show-spec-2024",
         "TOOL execute_tool weather",
         "CHAIN shout",
