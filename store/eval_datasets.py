@@ -128,7 +128,7 @@ def add_records(store: TraceStore, name: str, records: Iterable[Mapping[str, Any
     """Add records ``{"inputs": {...}, "expectations": {...}, "tags"?: {...}, "source_trace_id"?: str}`` as one new
     version; returns the records added (none for content the dataset already holds). A bad record is a
     ``ValueError`` naming it, and nothing is added."""
-    prepared = [_prepare(i, record) for i, record in enumerate(_listed(records, "records"))]
+    prepared = [_prepare(record, f"record {i}") for i, record in enumerate(_listed(records, "records"))]
     with store.transaction() as conn:
         return _change(conn, name, (), prepared)
 
@@ -148,7 +148,7 @@ def update_records(store: TraceStore, name: str, updates: Mapping[int, Mapping[s
     under a new id. Returns the records added."""
     if bad := [i for i in updates if isinstance(i, bool) or not isinstance(i, int)]:
         raise ValueError(f"record ids are integers (DatasetRecord.record_id), not {bad[0]!r}")
-    prepared = [_prepare(record_id, record) for record_id, record in updates.items()]
+    prepared = [_prepare(record, f"record {record_id}") for record_id, record in updates.items()]
     with store.transaction() as conn:
         return _change(conn, name, sorted(updates), prepared)
 
@@ -217,9 +217,13 @@ def _change(conn: sqlite3.Connection, name: str, removed: Sequence[int], added: 
     return [DatasetRecord.from_row(dict(zip(names, values))) for values in cursor.fetchall()]
 
 
-def _prepare(which: int, record: Any) -> _Prepared:
-    """Check one record; ``which`` (its position, or the id it replaces) names it in the error."""
-    what = f"record {which}"
+def check_record(record: Any, what: str = "record") -> None:
+    """``ValueError`` starting with ``what`` (``"line 3"``) if ``record`` cannot be added to a dataset."""
+    _prepare(record, what)
+
+
+def _prepare(record: Any, what: str) -> _Prepared:
+    """Check one record and make its row; ``what`` names it in the error (its position, or the id it replaces)."""
     if not isinstance(record, Mapping):
         raise ValueError(f"{what}: a record is a dict with 'inputs' and 'expectations', not {type(record).__name__}")
     if unknown := sorted(set(map(str, record)) - set(RECORD_KEYS)):
