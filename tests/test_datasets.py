@@ -170,7 +170,10 @@ def test_traces_become_records_with_their_outputs_as_proposed_expectations() -> 
     trace = spanlite.get_trace(plain.trace_id)
     assert trace is not None
     (record,) = qa.add_traces([trace])
-    assert (record.inputs, record.expectations) == ({"input": "plain text input"}, {"expected_response": {"text": "ok"}})
+    assert (record.inputs, record.expectations) == (
+        {"input": "plain text input"},
+        {"expected_response": {"text": "ok"}},
+    )
     with pytest.raises(ValueError, match="trace nope has no root span"):
         qa.add_traces(["nope"])
 
@@ -219,9 +222,7 @@ for i in range(15):
 
 def test_cli_import_show_export_list(db_path: Path, tmp_path: Path) -> None:
     lines = tmp_path / "qa.jsonl"
-    lines.write_text(
-        '{"inputs": {"q": "a"}, "expectations": {"expected_response": "A"}}\n\n{"inputs": {"q": "b"}}\n'
-    )
+    lines.write_text('{"inputs": {"q": "a"}, "expectations": {"expected_response": "A"}}\n\n{"inputs": {"q": "b"}}\n')
     imported = cli("datasets", "import", "qa", str(lines), db=db_path)
     assert imported.returncode == 0, imported.stderr
     assert "created dataset qa" in imported.stdout and "imported 2 records into qa (version 1)" in imported.stdout
@@ -240,9 +241,10 @@ def test_cli_import_show_export_list(db_path: Path, tmp_path: Path) -> None:
     assert f"spanlite: {bad} line 2: 'inputs' must be a dict" in failed.stderr
     broken = tmp_path / "broken.csv"
     broken.write_text('inputs,expectations\n"{""q"": ""f""}",{not json}\n')
-    assert "broken.csv line 2: column 'expectations' is not JSON" in cli(
-        "datasets", "import", "qa", str(broken), db=db_path
-    ).stderr
+    assert (
+        "broken.csv line 2: column 'expectations' is not JSON"
+        in cli("datasets", "import", "qa", str(broken), db=db_path).stderr
+    )
     assert spanlite.datasets.get("qa").version == 2  # nothing of the bad files
 
     listing = cli("datasets", "list", db=db_path).stdout
