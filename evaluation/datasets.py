@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import builtins
 import math
+import sys
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from spanlite.store.records import Trace
 
@@ -36,7 +37,7 @@ class Dataset:
         self.store = store
 
     def __repr__(self) -> str:
-        return f"Dataset({self.name!r}, version={self.version})"
+        return f"Dataset({self.name!r})"  # no read: a repr must not fail on a deleted dataset
 
     @property
     def info(self) -> DatasetInfo:
@@ -116,11 +117,15 @@ def delete(name: str, *, store: TraceStore) -> bool:
     return store.delete_dataset(name)
 
 
-def _rows(records: Any) -> builtins.list[dict[str, Any]] | Any:
+def _rows(records: Iterable[Mapping[str, Any]] | pandas.DataFrame) -> Iterable[Mapping[str, Any]]:
     """Records as dicts: a DataFrame's rows (missing cells dropped), anything else as given for the store to check."""
-    if type(records).__module__.split(".")[0] != "pandas":
+    if "pandas" not in sys.modules:  # no DataFrame then, and no importing pandas to find out
+        return cast("Iterable[Mapping[str, Any]]", records)
+    import pandas
+
+    if not isinstance(records, pandas.DataFrame):
         return records
     return [
-        {key: value for key, value in row.items() if not (isinstance(value, float) and math.isnan(value))}
+        {str(key): value for key, value in row.items() if not (isinstance(value, float) and math.isnan(value))}
         for row in records.to_dict("records")
     ]
