@@ -135,9 +135,7 @@ def add_records(store: TraceStore, name: str, records: Iterable[Mapping[str, Any
 
 def remove_records(store: TraceStore, name: str, record_ids: Iterable[int]) -> int:
     """Take records out of the dataset as one new version (earlier versions keep them); returns how many."""
-    ids = sorted(set(_listed(record_ids, "record ids")))
-    if bad := [i for i in ids if isinstance(i, bool) or not isinstance(i, int)]:
-        raise ValueError(f"record ids are integers (DatasetRecord.record_id), not {bad[0]!r}")
+    ids = _record_ids(_listed(record_ids, "record ids"))
     with store.transaction() as conn:
         _change(conn, name, ids, [])
     return len(ids)
@@ -146,11 +144,10 @@ def remove_records(store: TraceStore, name: str, record_ids: Iterable[int]) -> i
 def update_records(store: TraceStore, name: str, updates: Mapping[int, Mapping[str, Any]]) -> list[DatasetRecord]:
     """Replace records (by id) with new content, as one new version: each is removed and its new content added,
     under a new id. Returns the records added."""
-    if bad := [i for i in updates if isinstance(i, bool) or not isinstance(i, int)]:
-        raise ValueError(f"record ids are integers (DatasetRecord.record_id), not {bad[0]!r}")
+    ids = _record_ids(list(updates))
     prepared = [_prepare(record, f"record {record_id}") for record_id, record in updates.items()]
     with store.transaction() as conn:
-        return _change(conn, name, sorted(updates), prepared)
+        return _change(conn, name, ids, prepared)
 
 
 def records(store: TraceStore, name: str, version: int | None = None) -> list[DatasetRecord]:
@@ -246,6 +243,12 @@ def _prepare(record: Any, what: str) -> _Prepared:
         source,
         hashlib.sha256(content).hexdigest(),
     )
+
+
+def _record_ids(ids: list[Any]) -> list[int]:
+    if bad := [i for i in ids if isinstance(i, bool) or not isinstance(i, int) or not 0 < i < 2**63]:
+        raise ValueError(f"record ids are the records' record_id numbers, not {bad[0]!r}")
+    return sorted(set(ids))
 
 
 def _tags(tags: Any, what: str) -> str | None:

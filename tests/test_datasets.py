@@ -53,6 +53,9 @@ def test_every_change_is_a_version_and_every_version_stays_readable(db_path: Pat
         qa.records(version=5)
     with pytest.raises(ValueError, match="no record 999"):
         qa.remove([999])
+    for bad in ("1", 2**70, True):
+        with pytest.raises(ValueError, match="record ids are the records' record_id numbers"):
+            qa.remove([bad])  # type: ignore[list-item]
     with pytest.raises(ValueError, match=f"no record {first[0].record_id} in its latest"):
         qa.remove([first[0].record_id])  # removed already
     assert qa.version == 4
