@@ -1,0 +1,13 @@
+"""Evaluation: datasets of examples (inputs and what should come out), versioned in the trace store.
+
+>>> from spanlite.evaluation import datasets
+>>> qa = datasets.create("qa", store=store)  # doctest: +SKIP
+>>> qa.add([{"inputs": {"question": "2+2?"}, "expectations": {"expected_response": "4"}}])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from . import datasets
+from .datasets import Dataset
+
+__all__ = ["Dataset", "datasets"]
