@@ -1,4 +1,5 @@
-"""Evaluation: datasets of examples (inputs and what should come out), versioned in the trace store.
+"""Evaluation: scorers that say how good an app's answers are, and datasets of examples (inputs and what should come
+out), versioned in the trace store.
 
 >>> from spanlite.evaluation import datasets
 >>> qa = datasets.create("qa", store=store)  # doctest: +SKIP
@@ -9,5 +10,6 @@ from __future__ import annotations
 
 from . import datasets
 from .datasets import Dataset
+from .scorer import Score, Scorer, scorer
 
-__all__ = ["Dataset", "datasets"]
+__all__ = ["Dataset", "Score", "Scorer", "datasets", "scorer"]
