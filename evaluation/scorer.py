@@ -72,7 +72,7 @@ class FunctionScorer(Scorer):
         unknown = [p for p in params if p not in FIELDS]
         if unknown:
             among = ", ".join(FIELDS)
-            raise TypeError(f"scorer {func.__name__!r} takes {', '.join(unknown)}; a scorer's parameters are among {among}")
+            raise TypeError(f"scorer {func.__name__!r} takes {', '.join(unknown)}; its parameters must be in {among}")
         self.func = func
         self.name = name or func.__name__
         self._wants = tuple(params)
