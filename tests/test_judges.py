@@ -4,6 +4,7 @@ once, and no API key in the store."""
 
 from __future__ import annotations
 
+import email.utils
 import json
 import threading
 import time
@@ -19,6 +20,7 @@ import pytest
 import spanlite
 from fake_llm_server import FakeLLMServer, Fault
 from spanlite.evaluation import Score, judges
+from spanlite.evaluation._judge_models import retry_after
 from spanlite.store import Trace
 
 KEY = "sk-judge-secret-4f9a0c1d"
@@ -201,6 +203,21 @@ def test_a_429_is_tried_again_after_its_retry_after(server: FakeLLMServer) -> No
     assert judge(outputs=ANSWER) == Score(True, "Because.")
     assert time.monotonic() - started >= 1.0  # what the server asked for; the backoff alone is at most 0.5 s
     assert len(sent(server, "judge-429")) == 2
+
+
+def test_a_server_that_asks_for_a_long_wait_gets_an_error_at_once(server: FakeLLMServer) -> None:
+    server.script("judge-wait", [Fault(429, headers={"retry-after": "3600"}), verdict("yes")])
+    score = judges.Safety(model="openai:/judge-wait")(outputs=ANSWER)
+    assert score.error is not None and score.error.endswith("(the server asks to wait 3600 s)")
+    assert len(sent(server, "judge-wait")) == 1
+
+
+def test_retry_after_in_seconds_milliseconds_or_as_a_date() -> None:
+    assert retry_after({"retry-after": "2"}) == 2.0
+    assert retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert 20 < (retry_after({"retry-after": email.utils.formatdate(time.time() + 30, usegmt=True)}) or 0) <= 30
+    assert retry_after({"retry-after": "soon"}) is None
+    assert retry_after({}) is None
 
 
 def test_5xx_is_tried_a_bounded_number_of_times_then_is_an_error(server: FakeLLMServer) -> None:
