@@ -373,3 +373,11 @@ def test_the_judges_call_is_traced_under_the_callers_span_and_no_key_is_stored(
     files = list(db_path.parent.glob(f"{db_path.name}*"))
     assert files and not any(KEY.encode() in f.read_bytes() for f in files)
     assert KEY not in repr(judges.Correctness(model="openai:/judge-traced"))
+
+
+def test_a_missing_api_key_is_each_examples_error_not_the_judges_construction(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY")
+    judge = judges.Safety(model="openai:/judge-keyless")  # made before the variables are set, as in a module
+    score = judge(outputs=ANSWER)
+    assert score.error is not None
+    assert score.error.startswith("safety (openai:/judge-keyless): OpenAIError: ") and "OPENAI_API_KEY" in score.error
