@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from spanlite._config import configure, default_store, flush
@@ -19,7 +20,9 @@ from spanlite.autolog import autolog
 from spanlite.tracing import SpanKind, current_span, start_span, trace, update_current_trace
 
 if TYPE_CHECKING:  # the query side loads on first read: an app that only writes spans never imports it
+    from spanlite import datasets
     from spanlite.store import Page, Trace, TraceFilter
+    from spanlite.store.expectations import Expectation
     from spanlite.store.feedback import Feedback, FeedbackValue
 
 __all__ = [
@@ -27,10 +30,12 @@ __all__ = [
     "autolog",
     "configure",
     "current_span",
+    "datasets",
     "delete_feedback",
     "flush",
     "get_feedback",
     "get_trace",
+    "log_expectation",
     "log_feedback",
     "search_traces",
     "start_span",
@@ -84,3 +89,29 @@ def get_feedback(trace_id: str, *, span_id: str | None = None, name: str | None 
 def delete_feedback(feedback_id: int) -> bool:
     """Delete one feedback row by its ``id``; ``False`` if there was none."""
     return default_store().delete_feedback(feedback_id)
+
+
+def log_expectation(
+    trace_id: str,
+    name: str,
+    value: Any,
+    *,
+    span_id: str | None = None,
+    source: str = "human",
+    author: str | None = None,
+) -> Expectation:
+    """Record the ground truth for a trace (or one of its spans): what its answer should have been. ``value`` is any
+    JSON value; MLflow's names where they fit (``expected_response``, ``expected_facts``).
+
+    Expectations are kept apart from feedback (no feedback count or filter sees them); logging a name again
+    replaces its value. ``source`` is ``"human"``, ``"code"``, ``"llm_judge"`` or ``"dataset"``.
+
+    >>> spanlite.log_expectation(trace_id, "expected_response", "Paris")  # doctest: +SKIP
+    """
+    return default_store().log_expectation(trace_id, name, value, span_id=span_id, source=source, author=author)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "datasets":  # loaded on first use, as the query side is
+        return importlib.import_module("spanlite.datasets")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """The ``spanlite`` command: list, show, search, export and delete traces; run the demo, viewer and receiver; run a
-program traced."""
+program traced; evaluation datasets and runs (``_cli_datasets``)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from spanlite import _cli_datasets
 from spanlite.store import StoreError, TraceFilter, TraceStore, TraceSummary, default_db_path
 from spanlite.store.prices import format_usd
 from spanlite.tracing._settings import parse_size
@@ -119,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-autolog", dest="autolog", action="store_false", help="only spans the program makes itself")
     run.add_argument("command", nargs=argparse.REMAINDER, help="after --, e.g. -- python app.py --flag")
     run.set_defaults(run=_run)
+    _cli_datasets.add_commands(commands, db)
     return parser
 
 

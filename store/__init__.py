@@ -16,6 +16,9 @@ from .exporter import SQLiteSpanExporter
 
 if TYPE_CHECKING:
     from . import views
+    from .eval_datasets import Dataset, DatasetRecord
+    from .eval_runs import Run, RunResult, RunScore
+    from .expectations import Expectation
     from .filters import TraceFilter
     from .query import TraceStore
     from .records import Page, SpanRecord, Trace, TraceSummary
@@ -27,6 +30,8 @@ _LAZY = {
     "TraceStore": "query", "TraceFilter": "filters",
     "Page": "records", "SpanRecord": "records", "Trace": "records", "TraceSummary": "records",
     "FeedbackSummary": "views", "SessionSummary": "views", "SpanNode": "views",
+    "Dataset": "eval_datasets", "DatasetRecord": "eval_datasets", "Expectation": "expectations",
+    "Run": "eval_runs", "RunResult": "eval_runs", "RunScore": "eval_runs",
 }  # fmt: skip
 
 
@@ -40,8 +45,14 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Dataset",
+    "DatasetRecord",
+    "Expectation",
     "FeedbackSummary",
     "Page",
+    "Run",
+    "RunResult",
+    "RunScore",
     "SQLiteSpanExporter",
     "SessionSummary",
     "SpanNode",

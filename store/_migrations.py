@@ -293,6 +293,96 @@ def m012_cost(db: Database) -> None:
     )
 
 
+# m013's tables, which ``_schema`` makes too for a new store.
+EVALUATION_SCHEMA = (
+    # Ground truth on a trace (or one of its spans), one row per (trace, span, name): what an answer should have been,
+    # kept apart from feedback (a judgement of what it was) so that no feedback count, filter or thumbs sees it.
+    """CREATE TABLE expectations (
+   id INTEGER PRIMARY KEY,
+   trace_id TEXT NOT NULL,
+   span_id TEXT,
+   name TEXT NOT NULL,
+   value TEXT NOT NULL,
+   source TEXT NOT NULL,
+   author TEXT,
+   created_ns INTEGER NOT NULL,
+   updated_ns INTEGER NOT NULL
+)""",
+    "CREATE UNIQUE INDEX idx_expectations_key ON expectations (trace_id, coalesce(span_id, ''), name)",
+    # Evaluation datasets, versioned by ranges: a record belongs to versions [added_in, removed_in), and a change
+    # only appends records or closes ranges, so every earlier version can still be read. Ids never come back
+    # (AUTOINCREMENT): a run's results name the records they came from, whose dataset may since have been deleted.
+    """CREATE TABLE datasets (
+   id INTEGER PRIMARY KEY AUTOINCREMENT,
+   name TEXT NOT NULL UNIQUE,
+   description TEXT,
+   tags TEXT,
+   version INTEGER NOT NULL,
+   created_ns INTEGER NOT NULL,
+   updated_ns INTEGER NOT NULL
+)""",
+    """CREATE TABLE dataset_records (
+   id INTEGER PRIMARY KEY AUTOINCREMENT,
+   dataset_id INTEGER NOT NULL,
+   inputs TEXT NOT NULL,
+   expectations TEXT NOT NULL,
+   tags TEXT,
+   source_trace_id TEXT,
+   digest TEXT NOT NULL,
+   added_in INTEGER NOT NULL,
+   removed_in INTEGER,
+   created_ns INTEGER NOT NULL
+)""",
+    "CREATE INDEX idx_dataset_records_dataset_added_in ON dataset_records (dataset_id, added_in)",
+    # The latest version's records by content, which is what an addition is deduplicated against.
+    "CREATE INDEX idx_dataset_records_live ON dataset_records (dataset_id, digest) WHERE removed_in IS NULL",
+    # Evaluation runs, their per-example results and scores: kept here as well as written as feedback, so comparing
+    # runs never depends on feedback rows a later run (or a person) overwrote.
+    """CREATE TABLE eval_runs (
+   run_id TEXT PRIMARY KEY,
+   name TEXT,
+   tags TEXT,
+   dataset TEXT,
+   dataset_version INTEGER,
+   scorers TEXT NOT NULL,
+   created_ns INTEGER NOT NULL,
+   finished_ns INTEGER,
+   status TEXT NOT NULL,
+   metrics TEXT,
+   error TEXT
+)""",
+    "CREATE INDEX idx_eval_runs_created_ns ON eval_runs (created_ns)",
+    "CREATE INDEX idx_eval_runs_dataset_created_ns ON eval_runs (dataset, created_ns)",
+    """CREATE TABLE eval_results (
+   run_id TEXT NOT NULL,
+   example_index INTEGER NOT NULL,
+   trace_id TEXT,
+   record_id INTEGER,
+   inputs TEXT,
+   outputs TEXT,
+   expectations TEXT,
+   error TEXT,
+   PRIMARY KEY (run_id, example_index)
+)""",
+    """CREATE TABLE eval_scores (
+   run_id TEXT NOT NULL,
+   example_index INTEGER NOT NULL,
+   scorer TEXT NOT NULL,
+   value TEXT,
+   rationale TEXT,
+   error TEXT,
+   raw TEXT,
+   PRIMARY KEY (run_id, example_index, scorer)
+)""",
+)
+
+
+def m013_evaluation(db: Database) -> None:
+    # Expectations, datasets and evaluation runs (see EVALUATION_SCHEMA).
+    for statement in EVALUATION_SCHEMA:
+        db.execute(statement)
+
+
 STEPS = (
     m001_initial,
     m002_feedback_definitions,
@@ -306,6 +396,7 @@ STEPS = (
     m010_span_links,
     m011_resources,
     m012_cost,
+    m013_evaluation,
 )
 NAMES = tuple(step.__name__ for step in STEPS)
 

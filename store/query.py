@@ -16,10 +16,13 @@ import orjson
 
 from spanlite.tracing.kinds import SpanKind
 
-from . import _text_index, dataset, feedback
+from . import _text_index, dataset, eval_datasets, eval_runs, expectations, feedback
 from ._db import default_db_path, open_connection, write_transaction
 from ._schema import REJECTED
 from ._writer import IN_PROGRESS
+from .eval_datasets import Dataset, DatasetRecord
+from .eval_runs import Run, RunResult
+from .expectations import Expectation
 from .feedback import SOURCES, Feedback, FeedbackDefinition, FeedbackValue, condition_sql
 from .filters import Time, TraceFilter
 from .records import Page, SpanRecord, Trace, TraceSummary
@@ -221,7 +224,8 @@ class TraceStore:
             token = page.next_page_token
 
     def delete_traces(self, trace_ids: Iterable[str] | None = None, *, before: Time | None = None) -> int:
-        """Delete the given traces (or every trace that started before ``before``) with their spans and feedback."""
+        """Delete the given traces (or every trace that started before ``before``) with their spans, feedback and
+        expectations."""
         if trace_ids is None and before is None:
             raise ValueError("delete_traces needs trace_ids or before=; refusing to delete everything")
         if trace_ids is not None:
@@ -234,7 +238,7 @@ class TraceStore:
         payload = [orjson.dumps(ids).decode()]
         with self.transaction() as conn:
             deleted = conn.execute(f"DELETE FROM traces WHERE {selected}", payload).rowcount
-            for table in ("spans", "trace_tags", "trace_resources", "feedback"):
+            for table in ("spans", "trace_tags", "trace_resources", "feedback", "expectations"):
                 conn.execute(f"DELETE FROM {table} WHERE {selected}", payload)
             _text_index.after_delete(conn)
         return deleted
@@ -280,6 +284,92 @@ class TraceStore:
 
     def feedback_definitions(self) -> dict[str, FeedbackDefinition]:
         return feedback.get_definitions(self)
+
+    def log_expectation(
+        self,
+        trace_id: str,
+        name: str,
+        value: Any,
+        *,
+        span_id: str | None = None,
+        source: str = "human",
+        author: str | None = None,
+    ) -> Expectation:
+        """Record the ground truth for a trace or one of its spans; see ``spanlite.log_expectation``."""
+        return expectations.log_expectation(self, trace_id, name, value, span_id=span_id, source=source, author=author)
+
+    def get_expectations(
+        self, trace_id: str, *, span_id: str | None = None, name: str | None = None
+    ) -> list[Expectation]:
+        return expectations.get_expectations(self, trace_id, span_id=span_id, name=name)
+
+    def delete_expectation(self, expectation_id: int) -> bool:
+        return expectations.delete_expectation(self, expectation_id)
+
+    def create_dataset(
+        self, name: str, *, description: str | None = None, tags: Mapping[str, Any] | None = None
+    ) -> Dataset:
+        """A new, empty evaluation dataset (version 0); ``ValueError`` if one of that name exists."""
+        return eval_datasets.create_dataset(self, name, description=description, tags=tags)
+
+    def get_dataset(self, name: str) -> Dataset | None:
+        return eval_datasets.get_dataset(self, name)
+
+    def list_datasets(self) -> list[Dataset]:
+        return eval_datasets.list_datasets(self)
+
+    def delete_dataset(self, name: str) -> bool:
+        return eval_datasets.delete_dataset(self, name)
+
+    def add_records(self, name: str, records: Iterable[Mapping[str, Any]]) -> list[DatasetRecord]:
+        """Add ``{"inputs": {...}, "expectations": {...}}`` records to a dataset as one new version; see
+        ``spanlite.store.eval_datasets``."""
+        return eval_datasets.add_records(self, name, records)
+
+    def remove_records(self, name: str, record_ids: Iterable[int]) -> int:
+        return eval_datasets.remove_records(self, name, record_ids)
+
+    def update_records(self, name: str, updates: Mapping[int, Mapping[str, Any]]) -> list[DatasetRecord]:
+        return eval_datasets.update_records(self, name, updates)
+
+    def records(self, name: str, version: int | None = None) -> list[DatasetRecord]:
+        """The records of a dataset's version (default: its latest)."""
+        return eval_datasets.records(self, name, version)
+
+    def start_run(
+        self,
+        name: str | None = None,
+        *,
+        tags: Mapping[str, Any] | None = None,
+        dataset: str | None = None,
+        dataset_version: int | None = None,
+        scorers: Sequence[str] = (),
+    ) -> str:
+        """Record a new evaluation run and return its id; see ``spanlite.store.eval_runs``."""
+        return eval_runs.start_run(
+            self, name, tags=tags, dataset=dataset, dataset_version=dataset_version, scorers=scorers
+        )
+
+    def add_results(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        eval_runs.add_results(self, run_id, rows)
+
+    def add_scores(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        eval_runs.add_scores(self, run_id, rows)
+
+    def finish_run(
+        self, run_id: str, metrics: Mapping[str, Any] | None = None, status: str = "finished", error: str | None = None
+    ) -> None:
+        eval_runs.finish_run(self, run_id, metrics, status, error)
+
+    def get_run(self, run_id: str) -> Run | None:
+        return eval_runs.get_run(self, run_id)
+
+    def list_runs(self, *, dataset: str | None = None, limit: int = 50) -> list[Run]:
+        return eval_runs.list_runs(self, dataset=dataset, limit=limit)
+
+    def run_results(self, run_id: str) -> list[RunResult]:
+        """A run's examples in order, each with its scores."""
+        return eval_runs.run_results(self, run_id)
 
     def dataset_rows(self, trace_filter: TraceFilter | None = None, /, **filters: Any) -> Iterator[dict[str, Any]]:
         """Evaluation rows (root inputs, outputs, feedback columns), one per trace matching the filters."""

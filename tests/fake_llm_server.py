@@ -9,6 +9,10 @@ a retry) scripts the turns of a model name of its own: ``server.script("triage",
 makes the next OpenAI requests for that model call those tools, then answer that text; afterwards the default rules.
 A scripted call may name its own call id, ``("weather", {"city": "Paris"}, "call_w")``; else it is ``call_<i>``, the
 same in every turn, which agent loops that tell tool calls apart by id (the OpenAI Agents SDK) refuse.
+Anthropic's messages endpoint takes the scripted text turns too (``server.script("judge", ['{"result": "yes"}'])``).
+A turn may also be a ``Fault``: that request waits ``delay`` seconds, then gets HTTP ``status`` with ``headers``
+(``Fault(429, headers={"retry-after": "1"})``), or, without a status, the answer it would have got unscripted;
+a client that gives up waiting has timed out.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import dataclasses
 import json
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -52,8 +57,17 @@ ANTHROPIC_USAGE = {
 EMBEDDING = [0.25, -0.5, 1.0]
 
 
-# One scripted model turn: the text it answers, or the tool calls it makes (name, arguments[, call id]).
-Turn = str | list[tuple[str, dict[str, Any] | str] | tuple[str, dict[str, Any] | str, str]]
+@dataclasses.dataclass(frozen=True)
+class Fault:
+    """A scripted turn that goes wrong: wait ``delay`` seconds, then answer HTTP ``status`` (with ``headers``)."""
+
+    status: int | None = None
+    delay: float = 0.0
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+# One scripted model turn: the text it answers, the tool calls it makes (name, arguments[, call id]), or a fault.
+Turn = str | list[tuple[str, dict[str, Any] | str] | tuple[str, dict[str, Any] | str, str]] | Fault
 
 
 class FakeLLMServer(LoopbackServer):
@@ -63,7 +77,7 @@ class FakeLLMServer(LoopbackServer):
         self._script_lock = threading.Lock()
 
     def script(self, model: str, turns: list[Turn]) -> None:
-        """The next OpenAI chat/responses requests for ``model`` take these turns, in order."""
+        """The next OpenAI chat/responses (or Anthropic messages) requests for ``model`` take these turns, in order."""
         with self._script_lock:
             self._scripts[model] = list(turns)
 
@@ -84,7 +98,12 @@ class _Handler(LoopbackHandler):
         if model.startswith("error-"):
             return self._error(int(model.split("-", 1)[1]), anthropic)
         path = self.path.split("?")[0]
-        if not anthropic and (turn := self.server.next_turn(model)) is not None:
+        turn = self.server.next_turn(model)
+        if isinstance(turn, Fault):
+            time.sleep(turn.delay)
+            if turn.status is not None:
+                return self._error(turn.status, anthropic, turn.headers)
+        elif turn is not None:
             body = {**body, _TURN: turn}
         if anthropic:
             if body.get("stream"):
@@ -104,22 +123,27 @@ class _Handler(LoopbackHandler):
             return self._sse(_text_chunks(body), done=True) if body.get("stream") else self._json(_text(body))
         self._json({"error": {"message": f"no route {self.path}"}}, status=404)
 
-    def _json(self, data: Any, status: int = 200) -> None:
+    def _json(self, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
         payload = json.dumps(data).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(payload)))
         self.send_header("x-request-id", "req_fake")
-        self.end_headers()
-        self.wfile.write(payload)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        try:
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client timed out on a scripted delay and left
 
-    def _error(self, status: int, anthropic: bool) -> None:
+    def _error(self, status: int, anthropic: bool, headers: dict[str, str] | None = None) -> None:
         if anthropic:
             kind = "rate_limit_error" if status == 429 else "api_error"
-            self._json({"type": "error", "error": {"type": kind, "message": f"fake {status}"}}, status)
+            self._json({"type": "error", "error": {"type": kind, "message": f"fake {status}"}}, status, headers)
         else:
             error = {"message": f"fake {status}", "type": "fake_error", "param": None, "code": None}
-            self._json({"error": error}, status)
+            self._json({"error": error}, status, headers)
 
     def _sse(self, events: Iterator[tuple[str, Any]], *, named: bool = False, done: bool = False) -> None:
         self.send_response(200)
@@ -324,7 +348,9 @@ def _anthropic_blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
     if body.get("thinking"):
         blocks.append({"type": "thinking", "thinking": "Let me think.", "signature": "sig-1"})
     tools = [t["name"] for t in body.get("tools") or []]
-    if tools:
+    if isinstance(turn := body.get(_TURN), str):
+        blocks.append({"type": "text", "text": turn})
+    elif tools:
         blocks.append({"type": "text", "text": "Checking."})
         blocks.append({"type": "tool_use", "id": "toolu_1", "name": tools[0], "input": json.loads(ARGUMENTS)})
     else:

@@ -14,10 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECK = """
 import importlib.util, sys
 import spanlite, spanlite.store, spanlite.tracing, spanlite.autolog, spanlite.viewer, spanlite.otlp, spanlite.cli
+import spanlite.evaluation
+from spanlite.evaluation.datasets import Dataset
+assert spanlite.datasets.Dataset is Dataset
 from spanlite.otlp import start_receiver
 from spanlite.store.prices import PriceTable
 assert len(PriceTable.bundled()) > 100  # the price table is package data
-for name in ("store", "tracing", "autolog", "viewer", "otlp"):
+for name in ("store", "tracing", "autolog", "viewer", "otlp", "evaluation"):
     assert importlib.util.find_spec(name) is None, name
 print(spanlite.store.__file__)
 """
@@ -33,8 +36,11 @@ def test_wheel_installs_the_component_folders_under_spanlite(tmp_path: Path) -> 
     (wheel,) = tmp_path.glob("spanlite-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {"spanlite/store/query.py", "spanlite/otlp/receiver.py", "spanlite/py.typed"} <= set(names)
+    assert {"spanlite/evaluation/__init__.py", "spanlite/evaluation/datasets.py"} <= set(names)
     assert "spanlite/_bootstrap/sitecustomize.py" in names  # `spanlite run` puts its folder on PYTHONPATH
-    assert not any(n.split("/")[0] in {"store", "tracing", "autolog", "viewer", "otlp", "tests"} for n in names)
+    assert not any(
+        n.split("/")[0] in {"store", "tracing", "autolog", "viewer", "otlp", "evaluation", "tests"} for n in names
+    )
 
     env_dir = tmp_path / "fresh"
     venv.create(env_dir, with_pip=False)
