@@ -29,6 +29,7 @@ _INTEGRATIONS: dict[str, str] = {
     "google.genai": "spanlite.autolog.gemini",
     "mistralai.client": "spanlite.autolog.mistral",  # mistralai is a namespace package: its hook would never run
     "groq": "spanlite.autolog.groq",
+    "mcp": "spanlite.autolog.mcp",  # the Model Context Protocol SDK: clients and servers
 }
 _ALIASES = {
     "langchain": "langchain_core",
@@ -38,6 +39,7 @@ _ALIASES = {
     "aws_bedrock": "botocore",
     **dict.fromkeys(("gemini", "google-genai", "google_genai", "genai"), "google.genai"),
     **dict.fromkeys(("mistralai", "mistral", "mistral_ai"), "mistralai.client"),
+    "modelcontextprotocol": "mcp",
 }  # the names people know them by
 # what supported() calls a library whose import name is not the name people use
 _NAMES = {"langchain_core": "langchain", "botocore": "bedrock", "google.genai": "gemini", "mistralai.client": "mistral"}

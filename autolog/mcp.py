@@ -1,0 +1,285 @@
+"""MCP (``mcp`` 2.x): a span for each tool call, resource read and prompt, on the client and on the server, in one
+trace across the hop.
+
+mcp 2.x carries the trace context itself, and this builds on it rather than doing it twice: its dispatcher puts the
+current span's ``traceparent`` in every request's ``params._meta`` (inside a CLIENT span of its own, from the global
+OTel provider), and its server's ``OpenTelemetryMiddleware`` makes the extracted context current around the handler.
+Both hand the context through even with no global provider (OTel's no-op tracer passes the current or remote span
+on), so a client span here need only be current while the request goes out, and a server span opens innermost in
+the server's middleware chain, under whatever that middleware made current. Should the app have dropped mcp's
+middleware, the server span reads ``_meta`` itself, with mcp's own reader.
+
+Client: ``ClientSession.call_tool`` / ``list_tools`` / ``read_resource`` / ``get_prompt`` / ``initialize`` (the
+high-level ``mcp.Client`` calls these). Server: the requests of those methods, whichever server answers them (the
+low-level ``Server``, ``MCPServer``), and the exception behind an ``MCPServer`` tool's error result.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import wrapt
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+from opentelemetry.trace import Status, StatusCode
+
+from spanlite.tracing import attributes as attr
+from spanlite.tracing._failure import record_failure
+from spanlite.tracing._guard import guard
+from spanlite.tracing._provider import capture_content
+from spanlite.tracing._sdk_attributes import set_valid_attributes
+from spanlite.tracing.kinds import SpanKind
+from spanlite.tracing.serialize import MAX_NAME_BYTES, bounded_text, to_json
+from spanlite.tracing.span import close_span, otel_values, start_otel_span
+
+from ._patch import Installed, uninstall
+
+# ClientSession's methods and the MCP method each sends; the server traces the same requests (``initialize`` is
+# the client's: the server answers it inline, before any handler).
+_CLIENT_METHODS = {
+    "call_tool": "tools/call",
+    "list_tools": "tools/list",
+    "read_resource": "resources/read",
+    "get_prompt": "prompts/get",
+    "initialize": "initialize",
+}
+_SERVER_METHODS = frozenset(_CLIENT_METHODS.values()) - {"initialize"}
+_SESSION_HEADER = "mcp-session-id"  # the one request header read on the server: the others may carry credentials
+
+class Call:
+    """One request's span, current from ``open`` until ``close``; closing twice does nothing."""
+
+    __slots__ = ("method", "span", "content", "_token")
+
+    def __init__(
+        self,
+        method: str,
+        params: Mapping[str, Any],
+        values: dict[str, Any],
+        kind: otel_trace.SpanKind,
+        parent: otel_context.Context | None = None,
+    ) -> None:
+        self.method = method
+        self.content = capture_content()
+        name, span_kind, request_values, inputs = describe(method, params, self.content)
+        request_values.update(values)
+        request_values[attr.SPAN_KIND] = span_kind.value
+        if inputs is not None:
+            request_values[attr.INPUTS] = to_json(inputs)
+        token = None if parent is None else otel_context.attach(parent)
+        try:
+            self.span = start_otel_span(name, otel_values(request_values), kind)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+        self._token: object | None = otel_context.attach(otel_trace.set_span_in_context(self.span))
+
+    def close(self, result: Any, exc: BaseException | None) -> None:
+        token, self._token = self._token, None
+        if token is None:
+            return
+        try:
+            if exc is None:
+                self._record(result)
+        finally:
+            close_span(self.span, token, exc)
+
+    def record_failure(self, exc: BaseException) -> None:
+        """Keep an exception the server turned into an error result: its type, message and stack trace."""
+        record_failure(self.span, exc)
+
+    def _record(self, result: Any) -> None:
+        data = wire(result)
+        if not isinstance(data, dict):
+            return
+        values: dict[str, Any] = {}
+        if self.method == "initialize":
+            values.update(_server_values(data.get("serverInfo"), data.get("protocolVersion")))
+        if self.content:
+            values[attr.OUTPUTS] = to_json({k: v for k, v in data.items() if k != "_meta"})
+        set_valid_attributes(self.span, otel_values(values))
+        if data.get("isError") is True:
+            self.span.set_attribute(attr.ERROR_TYPE, "tool_error")  # the semantic conventions' value
+            self.span.set_status(Status(StatusCode.ERROR, _error_text(data) if self.content else "tool error"))
+
+
+_serving: contextvars.ContextVar[Call | None] = contextvars.ContextVar("spanlite_mcp_serving", default=None)
+
+
+def describe(
+    method: str, params: Mapping[str, Any], content: bool
+) -> tuple[str, SpanKind, dict[str, Any], dict[str, Any] | None]:
+    """The span name (``tools/call get_weather``), kind, attributes and inputs of a request, on either end."""
+    target = params.get("uri" if method == "resources/read" else "name")
+    target = None if target is None else str(target)
+    values: dict[str, Any] = {attr.MCP_METHOD_NAME: method}
+    inputs: dict[str, Any] | None = None
+    if method == "tools/call":
+        values.update({attr.GEN_AI_OPERATION_NAME: "execute_tool", attr.GEN_AI_TOOL_NAME: target})
+        inputs = dict(params.get("arguments") or {})
+    elif method == "prompts/get":
+        values[attr.GEN_AI_PROMPT_NAME] = target
+        inputs = dict(params.get("arguments") or {})
+    elif method == "resources/read":
+        values[attr.MCP_RESOURCE_URI] = target
+        inputs = {"uri": target}
+    kind = SpanKind.TOOL if method == "tools/call" else SpanKind.CHAIN
+    name = f"{method} {target}" if target else method
+    return name, kind, {k: v for k, v in values.items() if v is not None}, inputs if content else None
+
+
+def wire(result: Any) -> Any:
+    """A result as it goes over the wire: the server's is that dict already, the client's a pydantic model."""
+    if isinstance(result, dict):
+        return result
+    dump = getattr(result, "model_dump", None)
+    return dump(mode="json", by_alias=True, exclude_none=True) if callable(dump) else None
+
+
+def _error_text(data: Mapping[str, Any]) -> str:
+    texts = [block.get("text") for block in data.get("content") or () if isinstance(block, dict)]
+    return bounded_text(" ".join(t for t in texts if isinstance(t, str)) or "tool error", MAX_NAME_BYTES)
+
+
+def _server_values(info: Any, protocol_version: Any) -> dict[str, Any]:
+    """The server's name and version (``initialize``'s ``serverInfo``, as a dict or mcp's model) and protocol."""
+    values: dict[str, Any] = {}
+    for key, name in ((attr.MCP_SERVER_NAME, "name"), (attr.MCP_SERVER_VERSION, "version")):
+        value = info.get(name) if isinstance(info, dict) else getattr(info, name, None)
+        if isinstance(value, str) and value:
+            values[key] = value
+    if isinstance(protocol_version, str):
+        values[attr.MCP_PROTOCOL_VERSION] = protocol_version
+    return values
+
+
+# --- the client ---------------------------------------------------------------------------------------------------
+
+
+def _client_params(method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The request's params from the ClientSession method's arguments (name or uri first, then arguments)."""
+    if method == "resources/read":
+        return {"uri": args[0] if args else kwargs.get("uri")}
+    if method in ("tools/call", "prompts/get"):
+        return {
+            "name": args[0] if args else kwargs.get("name"),
+            "arguments": args[1] if len(args) > 1 else kwargs.get("arguments"),
+        }
+    return {}
+
+
+def _open_client(method: str, session: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+    # What this session learnt at initialize (nothing before): cheap properties, so every span names its server.
+    values = _server_values(getattr(session, "server_info", None), getattr(session, "protocol_version", None))
+    return Call(method, _client_params(method, args, kwargs), values, otel_trace.SpanKind.CLIENT)
+
+
+def _client_wrapper(method: str) -> Callable[..., Awaitable[Any]]:
+    async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = guard(_open_client, method, instance, args, kwargs)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            result = await wrapped(*args, **kwargs)  # the user's call: once, outside our guard
+        except BaseException as exc:
+            guard(call.close, None, exc)
+            raise  # their error, unchanged
+        guard(call.close, result, None)
+        return result
+
+    return wrapper
+
+
+# --- the server ---------------------------------------------------------------------------------------------------
+
+
+def _parent(meta: Any) -> otel_context.Context:
+    """The context a server span opens in: the current one if mcp's middleware made the caller's span (or its own
+    span under it) current, else the caller's span read from ``_meta``; a caller that sent none: the current one."""
+    from mcp.shared._otel import extract_trace_context
+
+    current = otel_context.get_current()
+    remote = extract_trace_context(meta if isinstance(meta, Mapping) else None)
+    if remote is None:
+        return current
+    remote_trace = otel_trace.get_current_span(remote).get_span_context().trace_id
+    return current if otel_trace.get_current_span(current).get_span_context().trace_id == remote_trace else remote
+
+
+def _open_server(runner: Any, ctx: Any) -> Call:
+    server = getattr(runner, "server", None)
+    values = _server_values({"name": getattr(server, "name", None), "version": getattr(server, "version", None)}, None)
+    values[attr.MCP_PROTOCOL_VERSION] = getattr(ctx, "protocol_version", None)
+    if (request_id := getattr(ctx, "request_id", None)) is not None:
+        values[attr.JSONRPC_REQUEST_ID] = str(request_id)
+    headers = getattr(getattr(ctx, "request", None), "headers", None)  # streamable HTTP's starlette request
+    if headers is not None and (session_id := headers.get(_SESSION_HEADER)):
+        values[attr.MCP_SESSION_ID] = str(session_id)
+    values = {k: v for k, v in values.items() if v is not None}
+    return Call(ctx.method, ctx.params or {}, values, otel_trace.SpanKind.SERVER, _parent(getattr(ctx, "meta", None)))
+
+
+def _traced(runner: Any, inner: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
+    """``inner`` (lookup, validation, the handler) inside a span for the requests we trace."""
+
+    async def traced(ctx: Any) -> Any:
+        if getattr(ctx, "method", None) not in _SERVER_METHODS:
+            return await inner(ctx)
+        call = guard(_open_server, runner, ctx)
+        if call is None:
+            return await inner(ctx)
+        serving = _serving.set(call)
+        try:
+            result = await inner(ctx)  # the server's own work: once, outside our guard
+        except BaseException as exc:
+            guard(call.close, None, exc)
+            raise
+        finally:
+            _serving.reset(serving)
+        guard(call.close, result, None)
+        return result
+
+    return traced
+
+
+def _compose(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``ServerRunner._compose_server_middleware(inner)``: ours goes innermost, inside mcp's OTel middleware."""
+    if args:
+        args = (guard(_traced, instance, args[0]) or args[0], *args[1:])
+    return wrapped(*args, **kwargs)
+
+
+async def _keep_tool_failure(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``MCPServer.call_tool``: its caller turns a tool's exception into an error result; the span keeps the
+    exception, unless it is a failure the tool saw coming (a ``ToolError``, which mcp logs without a traceback)."""
+    try:
+        return await wrapped(*args, **kwargs)
+    except Exception as exc:
+        call = _serving.get()
+        if call is not None and not _meant(exc):
+            guard(call.record_failure, exc)
+        raise
+
+
+def _meant(exc: Exception) -> bool:
+    from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+
+    return isinstance(exc, ToolError) and not isinstance(exc, UnexpectedToolError)
+
+
+def patch() -> Callable[[], None]:
+    """Patch the installed mcp; the function returned takes the patches off again."""
+    wrappers: list[tuple[str, str, Callable[..., Any]]] = [
+        ("mcp.client.session", f"ClientSession.{name}", _client_wrapper(method))
+        for name, method in _CLIENT_METHODS.items()
+    ]
+    wrappers.append(("mcp.server.runner", "ServerRunner._compose_server_middleware", _compose))
+    wrappers.append(("mcp.server.mcpserver.server", "MCPServer.call_tool", _keep_tool_failure))
+    installed: list[Installed] = []
+    for module, attribute, wrapper in wrappers:
+        handle = guard(wrapt.wrap_function_wrapper, module, attribute, wrapper)
+        if handle is not None:
+            installed.append(Installed(module, attribute, handle))
+    return lambda: uninstall(installed)

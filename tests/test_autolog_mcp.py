@@ -1,0 +1,195 @@
+"""autolog for MCP: a real client and a real server (``tests/mcp_server.py``, a subprocess over stdio and over
+streamable HTTP on 127.0.0.1), each tracing into the same store: one trace, the server's spans under the client's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import mcp_types
+import pytest
+from mcp import ClientSession
+from mcp.client.client import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+
+import spanlite
+from _helpers import cli
+from spanlite.store import SpanRecord, TraceStore
+from spanlite.tracing import attributes as attr
+
+HERE = Path(__file__).parent
+SERVER_SCRIPT = HERE / "mcp_server.py"
+SECRET = "sk-proj-mcpTestSecretValue0123456789abcdefABCDEF"
+
+
+@pytest.fixture(autouse=True)
+def _autolog() -> Iterator[None]:
+    spanlite.autolog("mcp")
+    yield
+    spanlite.autolog("mcp", disable=True)
+
+
+def stdio_params(db: Path) -> StdioServerParameters:
+    # The client hands a server only a few variables of its own (PATH, HOME...): the store is passed on explicitly.
+    env = {"SPANLITE_DB": str(db), "SPANLITE_STRICT": "0", "PYTHONPATH": os.pathsep.join(sys.path)}
+    return StdioServerParameters(command=sys.executable, args=[str(SERVER_SCRIPT), "--stdio"], env=env)
+
+
+def run(session_work: Callable[[ClientSession], Awaitable[Any]], db: Path) -> Any:
+    """Run ``session_work`` in a fresh session with the stdio server; the server has exited when this returns."""
+
+    async def main() -> Any:
+        with open(os.devnull, "w") as quiet:  # MCPServer logs the tool's crash: expected, not for the test output
+            async with stdio_client(stdio_params(db), errlog=quiet) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    return await session_work(session)
+
+    return asyncio.run(main())
+
+
+def spans_of(trace_id: str, count: int) -> list[SpanRecord]:
+    """The trace's spans once ``count`` have landed: the server process writes its own (bounded wait)."""
+    assert spanlite.flush()
+    deadline = time.monotonic() + 60
+    while True:
+        trace = spanlite.get_trace(trace_id)
+        spans = trace.spans if trace is not None else []
+        if len(spans) >= count or time.monotonic() > deadline:
+            return spans
+        time.sleep(0.1)
+
+
+def tree(spans: list[SpanRecord]) -> list[tuple[int, str, str]]:
+    """(depth, kind, name) in start order under each parent, as ``traces show`` prints them."""
+    children: dict[str | None, list[SpanRecord]] = {}
+    ids = {s.span_id for s in spans}
+    for span in sorted(spans, key=lambda s: s.start_ns):
+        children.setdefault(span.parent_id if span.parent_id in ids else None, []).append(span)
+    lines: list[tuple[int, str, str]] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for span in children.get(parent, []):
+            lines.append((depth, span.kind, span.name))
+            walk(span.span_id, depth + 1)
+
+    walk(None, 0)
+    return lines
+
+
+def by_name(spans: list[SpanRecord], name: str) -> tuple[SpanRecord, SpanRecord]:
+    """The client's and the server's span of that name (the client's is the parent)."""
+    client, server = sorted((s for s in spans if s.name == name), key=lambda s: s.start_ns)
+    assert server.parent_id == client.span_id
+    return client, server
+
+
+async def scenario(session: ClientSession) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "weather": await session.call_tool("get_weather", {"city": "Paris"}),
+        "refused": await session.call_tool("check_city", {"city": "Atlantis"}),
+        "broken": await session.call_tool("broken_forecast", {"city": "Lyon"}),
+        "cities": await session.read_resource("weather://cities"),
+        "prompt": await session.get_prompt("forecast", {"city": "Lyon"}),
+        "tools": await session.list_tools(),
+    }
+    with pytest.raises(MCPError) as raised:
+        await session.read_resource("weather://atlantis")
+    results["unknown"] = raised.value
+    return results
+
+
+def test_stdio_client_and_server_make_one_trace(db_path: Path) -> None:
+    with spanlite.start_span("plan trip", kind="AGENT") as root:
+        results = run(scenario, db_path)
+    spans = spans_of(root.trace_id, 18)
+
+    assert tree(spans) == [
+        (0, "AGENT", "plan trip"),
+        (1, "CHAIN", "initialize"),
+        (1, "TOOL", "tools/call get_weather"),
+        (2, "TOOL", "tools/call get_weather"),
+        (2, "CHAIN", "tools/list"),  # ClientSession fetches the tools' output schemas before its first result
+        (3, "CHAIN", "tools/list"),
+        (1, "TOOL", "tools/call check_city"),
+        (2, "TOOL", "tools/call check_city"),
+        (1, "TOOL", "tools/call broken_forecast"),
+        (2, "TOOL", "tools/call broken_forecast"),
+        (1, "CHAIN", "resources/read weather://cities"),
+        (2, "CHAIN", "resources/read weather://cities"),
+        (1, "CHAIN", "prompts/get forecast"),
+        (2, "CHAIN", "prompts/get forecast"),
+        (1, "CHAIN", "tools/list"),
+        (2, "CHAIN", "tools/list"),
+        (1, "CHAIN", "resources/read weather://atlantis"),
+        (2, "CHAIN", "resources/read weather://atlantis"),
+    ]
+    assert {s.trace_id for s in spans} == {root.trace_id}
+
+    initialize = next(s for s in spans if s.name == "initialize")
+    assert initialize.attributes[attr.MCP_SERVER_NAME] == "weather"
+    assert initialize.attributes[attr.MCP_SERVER_VERSION] == "1.2.0"
+
+    client, server = by_name(spans, "tools/call get_weather")
+    for span in client, server:
+        assert span.inputs == {"city": "Paris"}
+        assert span.outputs["content"] == [{"type": "text", "text": "Sunny in Paris, 21 °C"}]
+        assert span.outputs["isError"] is False
+        assert span.status in ("OK", "UNSET")
+        assert span.attributes[attr.GEN_AI_TOOL_NAME] == "get_weather"
+        assert span.attributes[attr.GEN_AI_OPERATION_NAME] == "execute_tool"
+        assert span.attributes[attr.MCP_METHOD_NAME] == "tools/call"
+        assert span.attributes[attr.MCP_SERVER_NAME] == "weather"  # the client's later spans keep the server's name
+    assert server.attributes[attr.JSONRPC_REQUEST_ID]
+    assert server.attributes[attr.MCP_PROTOCOL_VERSION] == client.attributes[attr.MCP_PROTOCOL_VERSION]
+    assert client.attributes[attr.MCP_PROTOCOL_VERSION] == initialize.attributes[attr.MCP_PROTOCOL_VERSION]
+
+    for span in by_name(spans, "tools/call check_city"):  # an error result (isError), not an exception
+        assert (span.status, span.status_message) == ("ERROR", "Error executing tool check_city: unknown city: Atlantis")
+        assert not span.events  # a refusal the tool meant (ToolError): no exception to keep
+        assert span.attributes[attr.ERROR_TYPE] == "tool_error"
+        assert span.outputs["isError"] is True
+
+    client, server = by_name(spans, "tools/call broken_forecast")  # an exception inside the server's tool
+    assert (client.status, client.status_message) == ("ERROR", "Error executing tool broken_forecast")
+    assert not client.events  # the client only got the error result
+    assert server.status == "ERROR"
+    (event,) = server.events
+    assert event["name"] == "exception"
+    assert "ZeroDivisionError: no forecast model for Lyon" in event["attributes"]["exception.stacktrace"]
+
+    for span in by_name(spans, "resources/read weather://cities"):
+        assert span.inputs == {"uri": "weather://cities"}
+        assert span.outputs["contents"][0]["text"] == "Paris, Lyon"
+        assert span.attributes[attr.MCP_RESOURCE_URI] == "weather://cities"
+    for span in by_name(spans, "prompts/get forecast"):
+        assert span.inputs == {"city": "Lyon"}
+        assert span.outputs["messages"][0]["content"]["text"] == "Write a short weather forecast for Lyon."
+        assert span.attributes[attr.GEN_AI_PROMPT_NAME] == "forecast"
+    listing = next(s for s in spans if s.name == "tools/list" and s.parent_id == root.span_id)
+    assert {t["name"] for t in listing.outputs["tools"]} == {"get_weather", "check_city", "broken_forecast"}
+
+    client, server = by_name(spans, "resources/read weather://atlantis")  # a protocol error: raised to the caller
+    assert str(results["unknown"]) == "Unknown resource: weather://atlantis"
+    for span in client, server:
+        assert span.status == "ERROR" and span.events[0]["attributes"]["exception.type"].endswith("MCPError")
+
+    shown = cli("traces", "show", root.trace_id)
+    assert shown.returncode == 0, shown.stderr
+    lines = [line.rstrip() for line in shown.stdout.splitlines()]
+    assert any(line.startswith("  TOOL       tools/call get_weather") for line in lines)
+    assert any(line.startswith("    TOOL       tools/call get_weather") for line in lines)
+    assert any(line.startswith("    TOOL       tools/call check_city") and "unknown city: Atlantis" in line for line in lines)
