@@ -193,3 +193,167 @@ def test_stdio_client_and_server_make_one_trace(db_path: Path) -> None:
     assert any(line.startswith("  TOOL       tools/call get_weather") for line in lines)
     assert any(line.startswith("    TOOL       tools/call get_weather") for line in lines)
     assert any(line.startswith("    TOOL       tools/call check_city") and "unknown city: Atlantis" in line for line in lines)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class HttpServer:
+    def __init__(self, url: str, db: Path) -> None:
+        self.url, self.db = url, db
+
+
+@pytest.fixture(scope="module")
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
+    """``mcp_server.py --http`` in a subprocess, tracing into a store of the module's (the tests point theirs at it)."""
+    db = tmp_path_factory.mktemp("mcp_http") / "traces.db"
+    port = free_port()
+    env = {**os.environ, "SPANLITE_DB": str(db), "SPANLITE_STRICT": "0"}
+    process = subprocess.Popen(
+        [sys.executable, str(SERVER_SCRIPT), "--http", str(port)],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # until it listens (bounded)
+            assert process.poll() is None, "the MCP server exited at start"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the MCP server never listened"
+                time.sleep(0.1)
+        yield HttpServer(f"http://127.0.0.1:{port}/mcp", db)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def test_streamable_http_client_and_server_make_one_trace(http_server: HttpServer) -> None:
+    spanlite.configure(db=http_server.db)  # the server's store: both ends write to one file
+
+    async def main() -> Any:
+        # An auth header the server never needs: it must not reach the store from either end.
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {SECRET}"}) as http:
+            async with streamable_http_client(http_server.url, http_client=http) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    return await session.call_tool("get_weather", {"city": "Paris"})
+
+    with spanlite.start_span("plan trip", kind="AGENT") as root:
+        result = asyncio.run(main())
+    assert result.content[0].text == "Sunny in Paris, 21 °C"
+    spans = spans_of(root.trace_id, 6)
+    assert tree(spans) == [
+        (0, "AGENT", "plan trip"),
+        (1, "CHAIN", "initialize"),
+        (1, "TOOL", "tools/call get_weather"),
+        (2, "TOOL", "tools/call get_weather"),
+        (2, "CHAIN", "tools/list"),
+        (3, "CHAIN", "tools/list"),
+    ]
+    client, server = by_name(spans, "tools/call get_weather")
+    assert server.inputs == client.inputs == {"city": "Paris"}
+    assert server.outputs["content"] == [{"type": "text", "text": "Sunny in Paris, 21 °C"}]
+    assert server.attributes[attr.MCP_SESSION_ID]  # the transport's session, from its header
+    assert server.resource["service.instance.id"] != client.resource["service.instance.id"]  # two processes
+
+    for file in http_server.db.parent.iterdir():
+        assert SECRET.encode() not in file.read_bytes(), file.name
+
+
+def test_capture_content_false_keeps_the_shape_without_arguments_or_results(db_path: Path) -> None:
+    spanlite.configure(db=db_path, capture_content=False)
+
+    async def work(session: ClientSession) -> Any:
+        return await session.call_tool("check_city", {"city": "Atlantis"})
+
+    with spanlite.start_span("plan trip") as root:
+        result = run(work, db_path)
+    assert result.is_error
+    spans = spans_of(root.trace_id, 4)
+    assert [n for _, _, n in tree(spans)] == ["plan trip", "initialize", "tools/call check_city", "tools/call check_city"]
+    client, server = by_name(spans, "tools/call check_city")
+    assert (client.inputs, client.outputs) == (None, None)
+    assert (client.status, client.status_message) == ("ERROR", "tool error")  # the error text is the tool's output
+    assert client.attributes[attr.GEN_AI_TOOL_NAME] == "check_city"
+    assert server.outputs is not None  # the server process has a set-up of its own, which records contents
+
+
+def dumped(results: dict[str, Any]) -> dict[str, Any]:
+    return {k: (type(v), str(v)) if isinstance(v, Exception) else v.model_dump() for k, v in results.items()}
+
+
+def test_disabled_records_nothing_on_the_client_and_results_are_the_same(db_path: Path) -> None:
+    with spanlite.start_span("traced") as traced_root:
+        traced = run(scenario, db_path)
+    spanlite.autolog("mcp", disable=True)
+    with spanlite.start_span("untraced") as root:
+        untraced = run(scenario, db_path)
+
+    assert dumped(untraced) == dumped(traced)
+    spans = spans_of(root.trace_id, 9)
+    # Only the server's 8 spans: mcp itself still carries the caller's span to the server.
+    assert {s.parent_id for s in spans if s.span_id != root.span_id} == {root.span_id}
+    assert len(spans) == 9
+    assert len(spans_of(traced_root.trace_id, 18)) == 18
+
+
+async def calculate(ctx: Any, params: mcp_types.CallToolRequestParams) -> mcp_types.CallToolResult:
+    arguments = params.arguments or {}
+    if params.name == "divide":
+        quotient = arguments["a"] / arguments["b"]  # b=0: an exception inside a low-level handler
+        return mcp_types.CallToolResult(content=[mcp_types.TextContent(type="text", text=str(quotient))])
+    return mcp_types.CallToolResult(content=[mcp_types.TextContent(type="text", text="no such tool")], is_error=True)
+
+
+async def list_calculator(ctx: Any, params: Any) -> mcp_types.ListToolsResult:
+    schema = {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}}
+    return mcp_types.ListToolsResult(tools=[mcp_types.Tool(name="divide", input_schema=schema)])
+
+
+def calculator_calls() -> list[Any]:
+    server = Server("calculator", version="0.1", on_call_tool=calculate, on_list_tools=list_calculator)
+
+    async def main() -> list[Any]:
+        outcomes: list[Any] = []
+        async with Client(server) as client:
+            for arguments in ({"a": 6, "b": 3}, {"a": 1, "b": 0}):
+                try:
+                    outcomes.append((await client.call_tool("divide", arguments)).model_dump())
+                except Exception as exc:
+                    outcomes.append((type(exc), str(exc)))
+            outcomes.append((await client.call_tool("sqrt", {"a": 4})).model_dump())
+        return outcomes
+
+    return asyncio.run(main())
+
+
+def test_low_level_server_in_process_same_results_with_and_without_autolog() -> None:
+    with spanlite.start_span("calc") as root:
+        traced = calculator_calls()
+    spanlite.autolog("mcp", disable=True)
+    assert calculator_calls() == traced
+    assert traced[0]["content"][0]["text"] == "2.0"
+
+    spans = spans_of(root.trace_id, 1)
+    assert [(d, k, n) for d, k, n in tree(spans) if "divide" in n or "sqrt" in n] == [
+        (1, "TOOL", "tools/call divide"),
+        (2, "TOOL", "tools/call divide"),
+        (1, "TOOL", "tools/call divide"),
+        (2, "TOOL", "tools/call divide"),
+        (1, "TOOL", "tools/call sqrt"),
+        (2, "TOOL", "tools/call sqrt"),
+    ]
+    failed = [s for s in spans if s.name == "tools/call divide" and s.status == "ERROR"]
+    assert len(failed) == 2
+    server_side = next(s for s in failed if s.attributes.get(attr.JSONRPC_REQUEST_ID))
+    assert server_side.events[0]["attributes"]["exception.type"] == "ZeroDivisionError"
+    assert server_side.attributes[attr.MCP_SERVER_NAME] == "calculator"
