@@ -48,6 +48,7 @@ _CLIENT_METHODS = {
 _SERVER_METHODS = frozenset(_CLIENT_METHODS.values()) - {"initialize"}
 _SESSION_HEADER = "mcp-session-id"  # the one request header read on the server: the others may carry credentials
 
+
 class Call:
     """One request's span, current from ``open`` until ``close``; closing twice does nothing."""
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-import spanlite
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+
+import spanlite
 
 server = MCPServer("weather", version="1.2.0")
 
