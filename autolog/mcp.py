@@ -17,6 +17,7 @@ low-level ``Server``, ``MCPServer``), and the exception behind an ``MCPServer`` 
 from __future__ import annotations
 
 import contextvars
+import importlib.util
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -179,6 +180,8 @@ def _open_client(method: str, session: Any, args: tuple[Any, ...], kwargs: dict[
 
 def _client_wrapper(method: str) -> Callable[..., Awaitable[Any]]:
     async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if method == "initialize" and getattr(instance, "initialize_result", None) is not None:
+            return await wrapped(*args, **kwargs)  # answered from the session's memory: nothing is sent
         call = guard(_open_client, method, instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
@@ -276,8 +279,9 @@ def patch() -> Callable[[], None]:
         ("mcp.client.session", f"ClientSession.{name}", _client_wrapper(method))
         for name, method in _CLIENT_METHODS.items()
     ]
-    wrappers.append(("mcp.server.runner", "ServerRunner._compose_server_middleware", _compose))
-    wrappers.append(("mcp.server.mcpserver.server", "MCPServer.call_tool", _keep_tool_failure))
+    if importlib.util.find_spec("mcp.server.runner") is not None:  # mcp 1.x has neither it nor MCPServer
+        wrappers.append(("mcp.server.runner", "ServerRunner._compose_server_middleware", _compose))
+        wrappers.append(("mcp.server.mcpserver.server", "MCPServer.call_tool", _keep_tool_failure))
     installed: list[Installed] = []
     for module, attribute, wrapper in wrappers:
         handle = guard(wrapt.wrap_function_wrapper, module, attribute, wrapper)

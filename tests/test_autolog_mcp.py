@@ -388,3 +388,12 @@ def test_example_app_writes_one_trace_across_both_processes(tmp_path: Path) -> N
         (1, "TOOL", "tools/call get_weather"),
         (2, "TOOL", "tools/call get_weather"),
     ]
+
+
+def test_initialize_again_sends_nothing_and_records_nothing(db_path: Path) -> None:
+    async def work(session: ClientSession) -> Any:
+        return await session.initialize()  # run() initialized it already: the session answers from memory
+
+    with spanlite.start_span("twice") as root:
+        run(work, db_path)
+    assert [name for _, _, name in tree(spans_of(root.trace_id, 2))] == ["twice", "initialize"]
