@@ -16,6 +16,7 @@ low-level ``Server``, ``MCPServer``), and the exception behind an ``MCPServer`` 
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import importlib.util
 from collections.abc import Awaitable, Callable, Mapping
@@ -29,7 +30,7 @@ from opentelemetry.trace import Status, StatusCode
 from spanlite.tracing import attributes as attr
 from spanlite.tracing._failure import record_failure
 from spanlite.tracing._guard import guard
-from spanlite.tracing._provider import capture_content
+from spanlite.tracing._provider import capture_content, tracer
 from spanlite.tracing._sdk_attributes import set_valid_attributes
 from spanlite.tracing.kinds import SpanKind
 from spanlite.tracing.serialize import MAX_NAME_BYTES, bounded_text, to_json
@@ -51,9 +52,13 @@ _SESSION_HEADER = "mcp-session-id"  # the one request header read on the server:
 
 
 class Call:
-    """One request's span, current from ``open`` until ``close``; closing twice does nothing."""
+    """One request's span, current from ``open`` until ``close``; closing twice does nothing.
 
-    __slots__ = ("method", "span", "content", "_token")
+    ``adopt``: mcp's own span for the request, recorded by spanlite's pipeline already (``use_global_provider``):
+    it gets our attributes and stays mcp's to end, rather than a second span saying the same under it.
+    """
+
+    __slots__ = ("method", "span", "content", "adopted", "sent", "_open", "_token")
 
     def __init__(
         self,
@@ -62,6 +67,7 @@ class Call:
         values: dict[str, Any],
         kind: otel_trace.SpanKind,
         parent: otel_context.Context | None = None,
+        adopt: otel_trace.Span | None = None,
     ) -> None:
         self.method = method
         self.content = capture_content()
@@ -70,23 +76,37 @@ class Call:
         request_values[attr.SPAN_KIND] = span_kind.value
         if inputs is not None:
             request_values[attr.INPUTS] = to_json(inputs)
+        self.adopted = adopt is not None
+        self.sent = False  # whether mcp's dispatcher has taken this span for its own (``_send_span``)
+        self._open = True
+        self._token: object | None = None
+        if adopt is not None:
+            if getattr(getattr(adopt, "parent", None), "is_remote", False):
+                request_values[attr.LOCAL_ROOT] = True  # as ``start_otel_span`` marks a span under another process's
+            set_valid_attributes(adopt, otel_values(request_values))
+            self.span = adopt
+            return
         token = None if parent is None else otel_context.attach(parent)
         try:
             self.span = start_otel_span(name, otel_values(request_values), kind)
         finally:
             if token is not None:
                 otel_context.detach(token)
-        self._token: object | None = otel_context.attach(otel_trace.set_span_in_context(self.span))
+        self._token = otel_context.attach(otel_trace.set_span_in_context(self.span))
 
     def close(self, result: Any, exc: BaseException | None) -> None:
-        token, self._token = self._token, None
-        if token is None:
+        if not self._open:
+            return
+        self._open = False
+        if self.adopted:  # mcp's middleware records its failure and ends it
+            if exc is None:
+                self._record(result)
             return
         try:
             if exc is None:
                 self._record(result)
         finally:
-            close_span(self.span, token, exc)
+            close_span(self.span, self._token, exc)
 
     def record_failure(self, exc: BaseException) -> None:
         """Keep an exception the server turned into an error result: its type, message and stack trace."""
@@ -185,15 +205,43 @@ def _client_wrapper(method: str) -> Callable[..., Awaitable[Any]]:
         call = guard(_open_client, method, instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
+        calling = _calling.set(call)
         try:
             result = await wrapped(*args, **kwargs)  # the user's call: once, outside our guard
         except BaseException as exc:
             guard(call.close, None, exc)
             raise  # their error, unchanged
+        finally:
+            _calling.reset(calling)
         guard(call.close, result, None)
         return result
 
     return wrapper
+
+
+_calling: contextvars.ContextVar[Call | None] = contextvars.ContextVar("spanlite_mcp_calling", default=None)
+
+
+def _send_span(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """mcp's dispatcher's ``otel_span(...)`` for a request it sends: our span for it, if one is open and mcp's own
+    would be recorded nowhere or beside ours. mcp then injects our span's context and sets its error status on it
+    (its attributes too: the request id); a request of another method sent meanwhile (a ping) gets mcp's span."""
+    call = _calling.get()
+    if call is not None and guard(_takes_over, call, kwargs):
+        call.sent = True
+        guard(set_valid_attributes, call.span, otel_values(kwargs.get("attributes") or {}))
+        return contextlib.nullcontext(call.span)
+    return wrapped(*args, **kwargs)
+
+
+def _takes_over(call: Call, kwargs: dict[str, Any]) -> bool:
+    method = (kwargs.get("attributes") or {}).get(attr.MCP_METHOD_NAME)
+    return (
+        not call.sent
+        and method == call.method
+        and kwargs.get("kind") is otel_trace.SpanKind.CLIENT
+        and _mcp_spans_redundant()
+    )
 
 
 # --- the server ---------------------------------------------------------------------------------------------------
@@ -222,7 +270,26 @@ def _open_server(runner: Any, ctx: Any) -> Call:
     if headers is not None and (session_id := headers.get(_SESSION_HEADER)):
         values[attr.MCP_SESSION_ID] = str(session_id)
     values = {k: v for k, v in values.items() if v is not None}
-    return Call(ctx.method, ctx.params or {}, values, otel_trace.SpanKind.SERVER, _parent(getattr(ctx, "meta", None)))
+    params = ctx.params or {}
+    current = otel_trace.get_current_span()
+    if _ours(current) and getattr(current, "name", None) == describe(ctx.method, params, False)[0]:
+        return Call(ctx.method, params, values, otel_trace.SpanKind.SERVER, adopt=current)  # mcp's middleware's
+    return Call(ctx.method, params, values, otel_trace.SpanKind.SERVER, _parent(getattr(ctx, "meta", None)))
+
+
+def _ours(span: otel_trace.Span) -> bool:
+    """Whether ``span`` (mcp's own) goes where ours go: the global provider is the one spanlite records with."""
+    processor = getattr(tracer(), "span_processor", None)
+    return span.is_recording() and processor is not None and getattr(span, "_span_processor", None) is processor
+
+
+def _mcp_spans_redundant() -> bool:
+    """Whether mcp's own spans would add nothing: recorded nowhere (no global provider) or where ours go."""
+    provider = otel_trace.get_tracer_provider()
+    if isinstance(provider, (otel_trace.ProxyTracerProvider, otel_trace.NoOpTracerProvider)):
+        return True
+    processor = getattr(tracer(), "span_processor", None)
+    return processor is not None and getattr(provider, "_active_span_processor", None) is processor
 
 
 def _traced(runner: Any, inner: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
@@ -279,6 +346,8 @@ def patch() -> Callable[[], None]:
         ("mcp.client.session", f"ClientSession.{name}", _client_wrapper(method))
         for name, method in _CLIENT_METHODS.items()
     ]
+    if importlib.util.find_spec("mcp.shared._otel") is not None:  # mcp's own tracing (2.x)
+        wrappers.append(("mcp.shared.jsonrpc_dispatcher", "otel_span", _send_span))
     if importlib.util.find_spec("mcp.server.runner") is not None:  # mcp 1.x has neither it nor MCPServer
         wrappers.append(("mcp.server.runner", "ServerRunner._compose_server_middleware", _compose))
         wrappers.append(("mcp.server.mcpserver.server", "MCPServer.call_tool", _keep_tool_failure))

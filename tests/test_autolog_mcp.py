@@ -153,7 +153,9 @@ def test_stdio_client_and_server_make_one_trace(db_path: Path) -> None:
         assert span.attributes[attr.GEN_AI_OPERATION_NAME] == "execute_tool"
         assert span.attributes[attr.MCP_METHOD_NAME] == "tools/call"
         assert span.attributes[attr.MCP_SERVER_NAME] == "weather"  # the client's later spans keep the server's name
-    assert server.attributes[attr.JSONRPC_REQUEST_ID]
+    # mcp's dispatcher took the client's span for the request it sent (its own would be recorded nowhere): the id
+    # it gave the request is on both ends.
+    assert client.attributes[attr.JSONRPC_REQUEST_ID] == server.attributes[attr.JSONRPC_REQUEST_ID]
     assert server.attributes[attr.MCP_PROTOCOL_VERSION] == client.attributes[attr.MCP_PROTOCOL_VERSION]
     assert client.attributes[attr.MCP_PROTOCOL_VERSION] == initialize.attributes[attr.MCP_PROTOCOL_VERSION]
 
@@ -397,3 +399,55 @@ def test_initialize_again_sends_nothing_and_records_nothing(db_path: Path) -> No
     with spanlite.start_span("twice") as root:
         run(work, db_path)
     assert [name for _, _, name in tree(spans_of(root.trace_id, 2))] == ["twice", "initialize"]
+
+
+GLOBAL_PROVIDER_SCRIPT = """
+import asyncio, sys
+sys.path.insert(0, sys.argv[2])
+import spanlite
+spanlite.configure(db=sys.argv[1], use_global_provider=True)
+spanlite.autolog("mcp")
+from pathlib import Path
+from test_autolog_mcp import calculator_calls, run
+async def weather(session):
+    return await session.call_tool("get_weather", {"city": "Paris"})
+with spanlite.start_span("calc"):
+    calculator_calls()
+with spanlite.start_span("weather"):
+    run(weather, Path(sys.argv[1]))
+"""
+
+
+def test_mcp_own_spans_recorded_by_spanlite_are_not_doubled(db_path: Path) -> None:
+    """With ``configure(use_global_provider=True)`` mcp's own spans land in the store too: its CLIENT span is ours,
+    and its server middleware's span gets our attributes, rather than each being a second span saying the same."""
+    spanlite.configure(db=db_path)
+    env = {**os.environ, "SPANLITE_STRICT": "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", GLOBAL_PROVIDER_SCRIPT, str(db_path), str(HERE)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with TraceStore(db_path) as store:
+        traces = {t.name: t.trace_id for t in store.iter_traces()}
+    calc = spans_of(traces["calc"], 1)
+    assert [line for line in tree(calc) if line[2] != "server/discover"] == [  # mcp's span of a request not ours
+        (0, "CHAIN", "calc"),
+        (1, "TOOL", "tools/call divide"),
+        (2, "TOOL", "tools/call divide"),
+        (2, "CHAIN", "tools/list"),
+        (3, "CHAIN", "tools/list"),
+        (1, "TOOL", "tools/call divide"),
+        (2, "TOOL", "tools/call divide"),
+        (1, "TOOL", "tools/call sqrt"),
+        (2, "TOOL", "tools/call sqrt"),
+    ]
+    assert all(s.inputs == {"a": 4} for s in calc if s.name == "tools/call sqrt")  # mcp's server span, with ours
+    assert tree(spans_of(traces["weather"], 6)) == [
+        (0, "CHAIN", "weather"),
+        (1, "CHAIN", "initialize"),
+        (1, "TOOL", "tools/call get_weather"),
+        (2, "TOOL", "tools/call get_weather"),
+        (2, "CHAIN", "tools/list"),
+        (3, "CHAIN", "tools/list"),
+    ]
