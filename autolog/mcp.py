@@ -9,6 +9,10 @@ on), so a client span here need only be current while the request goes out, and 
 the server's middleware chain, under whatever that middleware made current. Should the app have dropped mcp's
 middleware, the server span reads ``_meta`` itself, with mcp's own reader.
 
+Where mcp's own spans would be recorded nowhere, or by spanlite's pipeline (``use_global_provider=True``), they are
+not doubled: the dispatcher's CLIENT span for a request is ours, and the middleware's SERVER span gets our attributes
+instead of a second span under it. An app's own OTel set-up elsewhere keeps mcp's spans as they are.
+
 Client: ``ClientSession.call_tool`` / ``list_tools`` / ``read_resource`` / ``get_prompt`` / ``initialize`` (the
 high-level ``mcp.Client`` calls these). Server: the requests of those methods, whichever server answers them (the
 low-level ``Server``, ``MCPServer``), and the exception behind an ``MCPServer`` tool's error result.
@@ -138,12 +142,15 @@ def describe(
     target = None if target is None else str(target)
     values: dict[str, Any] = {attr.MCP_METHOD_NAME: method}
     inputs: dict[str, Any] | None = None
+    arguments = params.get("arguments") or {}
+    if not isinstance(arguments, Mapping):  # a malformed request: the server rejects it, the span still shows it
+        arguments = {"arguments": arguments}
     if method == "tools/call":
         values.update({attr.GEN_AI_OPERATION_NAME: "execute_tool", attr.GEN_AI_TOOL_NAME: target})
-        inputs = dict(params.get("arguments") or {})
+        inputs = dict(arguments)
     elif method == "prompts/get":
         values[attr.GEN_AI_PROMPT_NAME] = target
-        inputs = dict(params.get("arguments") or {})
+        inputs = dict(arguments)
     elif method == "resources/read":
         values[attr.MCP_RESOURCE_URI] = target
         inputs = {"uri": target}
