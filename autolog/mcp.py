@@ -11,7 +11,8 @@ middleware, the server span reads ``_meta`` itself, with mcp's own reader.
 
 Where mcp's own spans would be recorded nowhere, or by spanlite's pipeline (``use_global_provider=True``), they are
 not doubled: the dispatcher's CLIENT span for a request is ours, and the middleware's SERVER span gets our attributes
-instead of a second span under it. An app's own OTel set-up elsewhere keeps mcp's spans as they are.
+instead of a second span under it. An app's own OTel set-up elsewhere keeps mcp's spans, but the ``traceparent``
+names the client's span of ours, so that the tree in the store has no gap at the hop.
 
 Client: ``ClientSession.call_tool`` / ``list_tools`` / ``read_resource`` / ``get_prompt`` / ``initialize`` (the
 high-level ``mcp.Client`` calls these). Server: the requests of those methods, whichever server answers them (the
@@ -23,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib.util
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import wrapt
@@ -230,25 +231,41 @@ _calling: contextvars.ContextVar[Call | None] = contextvars.ContextVar("spanlite
 
 
 def _send_span(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """mcp's dispatcher's ``otel_span(...)`` for a request it sends: our span for it, if one is open and mcp's own
-    would be recorded nowhere or beside ours. mcp then injects our span's context and sets its error status on it
-    (its attributes too: the request id); a request of another method sent meanwhile (a ping) gets mcp's span."""
+    """mcp's dispatcher's ``otel_span(...)`` for a request it sends, while our span for that request is open.
+
+    Where mcp's own span would be recorded nowhere or beside ours, ours stands for it: mcp sets its attributes (the
+    request id) and error status on ours. Where the app's own OTel set-up records it elsewhere, it stays, but the
+    ``traceparent`` mcp injects inside it names our span, so the server's spans in the store hang under the
+    client's rather than under a span the store never gets. A request of another method sent meanwhile (a ping)
+    gets mcp's span as it would have.
+    """
     call = _calling.get()
-    if call is not None and guard(_takes_over, call, kwargs):
-        call.sent = True
+    mode = guard(_send_mode, call, kwargs) if call is not None else None
+    if call is None or mode is None:
+        return wrapped(*args, **kwargs)
+    call.sent = True
+    if mode == "ours":
         guard(set_valid_attributes, call.span, otel_values(kwargs.get("attributes") or {}))
         return contextlib.nullcontext(call.span)
-    return wrapped(*args, **kwargs)
+    return _injecting(wrapped(*args, **kwargs), call.span)
 
 
-def _takes_over(call: Call, kwargs: dict[str, Any]) -> bool:
+def _send_mode(call: Call, kwargs: dict[str, Any]) -> str | None:
+    """``"ours"``, ``"inject"`` (see ``_send_span``), or ``None``: not the request our span is for."""
     method = (kwargs.get("attributes") or {}).get(attr.MCP_METHOD_NAME)
-    return (
-        not call.sent
-        and method == call.method
-        and kwargs.get("kind") is otel_trace.SpanKind.CLIENT
-        and _mcp_spans_redundant()
-    )
+    if call.sent or method != call.method or kwargs.get("kind") is not otel_trace.SpanKind.CLIENT:
+        return None
+    return "ours" if _mcp_spans_redundant() else "inject"
+
+
+@contextlib.contextmanager
+def _injecting(mcp_span: Any, ours: otel_trace.Span) -> Iterator[Any]:
+    with mcp_span as span:
+        token = otel_context.attach(otel_trace.set_span_in_context(ours))
+        try:
+            yield span
+        finally:
+            otel_context.detach(token)
 
 
 # --- the server ---------------------------------------------------------------------------------------------------

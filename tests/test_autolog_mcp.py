@@ -44,7 +44,7 @@ def _autolog() -> Iterator[None]:
 
 def stdio_params(db: Path) -> StdioServerParameters:
     # The client hands a server only a few variables of its own (PATH, HOME...): the store is passed on explicitly.
-    env = {"SPANLITE_DB": str(db), "SPANLITE_STRICT": "0", "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = {"SPANLITE_DB": str(db), "SPANLITE_STRICT": "0"}
     return StdioServerParameters(command=sys.executable, args=[str(SERVER_SCRIPT), "--stdio"], env=env)
 
 
@@ -444,6 +444,51 @@ def test_mcp_own_spans_recorded_by_spanlite_are_not_doubled(db_path: Path) -> No
     ]
     assert all(s.inputs == {"a": 4} for s in calc if s.name == "tools/call sqrt")  # mcp's server span, with ours
     assert tree(spans_of(traces["weather"], 6)) == [
+        (0, "CHAIN", "weather"),
+        (1, "CHAIN", "initialize"),
+        (1, "TOOL", "tools/call get_weather"),
+        (2, "TOOL", "tools/call get_weather"),
+        (2, "CHAIN", "tools/list"),
+        (3, "CHAIN", "tools/list"),
+    ]
+
+
+OTHER_PROVIDER_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+elsewhere = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(elsewhere))
+trace.set_tracer_provider(provider)  # the app's own OTel set-up, which mcp's own spans go to
+import spanlite
+spanlite.configure(db=sys.argv[1])
+spanlite.autolog("mcp")
+from pathlib import Path
+from test_autolog_mcp import run
+async def weather(session):
+    return await session.call_tool("get_weather", {"city": "Paris"})
+with spanlite.start_span("weather"):
+    run(weather, Path(sys.argv[1]))
+print(sorted(span.name for span in elsewhere.get_finished_spans()))
+"""
+
+
+def test_mcp_own_spans_recorded_elsewhere_stay_and_the_store_tree_has_no_gap(db_path: Path) -> None:
+    """The app's own OTel set-up as the global provider gets mcp's spans as before; the traceparent names ours."""
+    env = {**os.environ, "SPANLITE_STRICT": "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", OTHER_PROVIDER_SCRIPT, str(db_path), str(HERE)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "'MCP send tools/call get_weather'" in done.stdout
+    with TraceStore(db_path) as store:
+        (trace,) = store.iter_traces()
+    assert tree(spans_of(trace.trace_id, 6)) == [
         (0, "CHAIN", "weather"),
         (1, "CHAIN", "initialize"),
         (1, "TOOL", "tools/call get_weather"),
