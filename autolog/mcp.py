@@ -272,16 +272,24 @@ def _injecting(mcp_span: Any, ours: otel_trace.Span) -> Iterator[Any]:
 
 
 def _parent(meta: Any) -> otel_context.Context:
-    """The context a server span opens in: the current one if mcp's middleware made the caller's span (or its own
-    span under it) current, else the caller's span read from ``_meta``; a caller that sent none: the current one."""
+    """The context a server span opens in: the current one if mcp's middleware made the caller's span current (or
+    its own span beside ours), else the caller's span read from ``_meta``; a caller that sent none: the current one.
+
+    A current span recorded elsewhere (mcp's own, by the app's OTel set-up) never reaches the store: ours opens
+    under its parent instead, so the store's tree has no gap."""
     from mcp.shared._otel import extract_trace_context
 
     current = otel_context.get_current()
+    span = otel_trace.get_current_span(current)
+    if span.is_recording() and not _ours(span):
+        above = getattr(span, "parent", None)
+        if isinstance(above, otel_trace.SpanContext) and above.is_valid:
+            return otel_trace.set_span_in_context(otel_trace.NonRecordingSpan(above))
     remote = extract_trace_context(meta if isinstance(meta, Mapping) else None)
     if remote is None:
         return current
     remote_trace = otel_trace.get_current_span(remote).get_span_context().trace_id
-    return current if otel_trace.get_current_span(current).get_span_context().trace_id == remote_trace else remote
+    return current if span.get_span_context().trace_id == remote_trace else remote
 
 
 def _open_server(runner: Any, ctx: Any) -> Call:

@@ -468,11 +468,13 @@ import spanlite
 spanlite.configure(db=sys.argv[1])
 spanlite.autolog("mcp")
 from pathlib import Path
-from test_autolog_mcp import run
+from test_autolog_mcp import calculator_calls, run
 async def weather(session):
     return await session.call_tool("get_weather", {"city": "Paris"})
 with spanlite.start_span("weather"):
     run(weather, Path(sys.argv[1]))
+with spanlite.start_span("calc"):
+    calculator_calls()  # in process: mcp's server middleware's span, recorded elsewhere, is current in the handler
 print(sorted(span.name for span in elsewhere.get_finished_spans()))
 """
 
@@ -486,9 +488,15 @@ def test_mcp_own_spans_recorded_elsewhere_stay_and_the_store_tree_has_no_gap(db_
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "'MCP send tools/call get_weather'" in done.stdout
+    assert "'tools/call divide'" in done.stdout
     with TraceStore(db_path) as store:
-        (trace,) = store.iter_traces()
-    assert tree(spans_of(trace.trace_id, 6)) == [
+        traces = {t.name: t.trace_id for t in store.iter_traces()}
+    assert tree(spans_of(traces["calc"], 1))[:3] == [
+        (0, "CHAIN", "calc"),
+        (1, "TOOL", "tools/call divide"),
+        (2, "TOOL", "tools/call divide"),
+    ]
+    assert tree(spans_of(traces["weather"], 6)) == [
         (0, "CHAIN", "weather"),
         (1, "CHAIN", "initialize"),
         (1, "TOOL", "tools/call get_weather"),
