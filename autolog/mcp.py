@@ -30,17 +30,13 @@ from typing import Any
 import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
-from opentelemetry.trace import Status, StatusCode
 
 from spanlite.tracing import attributes as attr
-from spanlite.tracing._failure import record_failure
 from spanlite.tracing._guard import guard
-from spanlite.tracing._provider import capture_content, tracer
 from spanlite.tracing._sdk_attributes import set_valid_attributes
-from spanlite.tracing.kinds import SpanKind
-from spanlite.tracing.serialize import MAX_NAME_BYTES, bounded_text, to_json
-from spanlite.tracing.span import close_span, otel_values, start_otel_span
+from spanlite.tracing.span import otel_values
 
+from ._mcp_call import Call, describe, mcp_spans_redundant, ours, server_values
 from ._patch import Installed, uninstall
 
 # ClientSession's methods and the MCP method each sends; the server traces the same requests (``initialize`` is
@@ -56,133 +52,7 @@ _SERVER_METHODS = frozenset(_CLIENT_METHODS.values()) - {"initialize"}
 _SESSION_HEADER = "mcp-session-id"  # the one request header read on the server: the others may carry credentials
 
 
-class Call:
-    """One request's span, current from ``open`` until ``close``; closing twice does nothing.
-
-    ``adopt``: mcp's own span for the request, recorded by spanlite's pipeline already (``use_global_provider``):
-    it gets our attributes and stays mcp's to end, rather than a second span saying the same under it.
-    """
-
-    __slots__ = ("method", "span", "content", "adopted", "sent", "_open", "_token")
-
-    def __init__(
-        self,
-        method: str,
-        params: Mapping[str, Any],
-        values: dict[str, Any],
-        kind: otel_trace.SpanKind,
-        parent: otel_context.Context | None = None,
-        adopt: otel_trace.Span | None = None,
-    ) -> None:
-        self.method = method
-        self.content = capture_content()
-        name, span_kind, request_values, inputs = describe(method, params, self.content)
-        request_values.update(values)
-        request_values[attr.SPAN_KIND] = span_kind.value
-        if inputs is not None:
-            request_values[attr.INPUTS] = to_json(inputs)
-        self.adopted = adopt is not None
-        self.sent = False  # whether mcp's dispatcher has taken this span for its own (``_send_span``)
-        self._open = True
-        self._token: object | None = None
-        if adopt is not None:
-            if getattr(getattr(adopt, "parent", None), "is_remote", False):
-                request_values[attr.LOCAL_ROOT] = True  # as ``start_otel_span`` marks a span under another process's
-            set_valid_attributes(adopt, otel_values(request_values))
-            self.span = adopt
-            return
-        token = None if parent is None else otel_context.attach(parent)
-        try:
-            self.span = start_otel_span(name, otel_values(request_values), kind)
-        finally:
-            if token is not None:
-                otel_context.detach(token)
-        self._token = otel_context.attach(otel_trace.set_span_in_context(self.span))
-
-    def close(self, result: Any, exc: BaseException | None) -> None:
-        if not self._open:
-            return
-        self._open = False
-        if self.adopted:  # mcp's middleware records its failure and ends it
-            if exc is None:
-                self._record(result)
-            return
-        try:
-            if exc is None:
-                self._record(result)
-        finally:
-            close_span(self.span, self._token, exc)
-
-    def record_failure(self, exc: BaseException) -> None:
-        """Keep an exception the server turned into an error result: its type, message and stack trace."""
-        record_failure(self.span, exc)
-
-    def _record(self, result: Any) -> None:
-        data = wire(result)
-        if not isinstance(data, dict):
-            return
-        values: dict[str, Any] = {}
-        if self.method == "initialize":
-            values.update(_server_values(data.get("serverInfo"), data.get("protocolVersion")))
-        if self.content:
-            values[attr.OUTPUTS] = to_json({k: v for k, v in data.items() if k != "_meta"})
-        set_valid_attributes(self.span, otel_values(values))
-        if data.get("isError") is True:
-            self.span.set_attribute(attr.ERROR_TYPE, "tool_error")  # the semantic conventions' value
-            self.span.set_status(Status(StatusCode.ERROR, _error_text(data) if self.content else "tool error"))
-
-
 _serving: contextvars.ContextVar[Call | None] = contextvars.ContextVar("spanlite_mcp_serving", default=None)
-
-
-def describe(
-    method: str, params: Mapping[str, Any], content: bool
-) -> tuple[str, SpanKind, dict[str, Any], dict[str, Any] | None]:
-    """The span name (``tools/call get_weather``), kind, attributes and inputs of a request, on either end."""
-    target = params.get("uri" if method == "resources/read" else "name")
-    target = None if target is None else str(target)
-    values: dict[str, Any] = {attr.MCP_METHOD_NAME: method}
-    inputs: dict[str, Any] | None = None
-    arguments = params.get("arguments") or {}
-    if not isinstance(arguments, Mapping):  # a malformed request: the server rejects it, the span still shows it
-        arguments = {"arguments": arguments}
-    if method == "tools/call":
-        values.update({attr.GEN_AI_OPERATION_NAME: "execute_tool", attr.GEN_AI_TOOL_NAME: target})
-        inputs = dict(arguments)
-    elif method == "prompts/get":
-        values[attr.GEN_AI_PROMPT_NAME] = target
-        inputs = dict(arguments)
-    elif method == "resources/read":
-        values[attr.MCP_RESOURCE_URI] = target
-        inputs = {"uri": target}
-    kind = SpanKind.TOOL if method == "tools/call" else SpanKind.CHAIN
-    name = f"{method} {target}" if target else method
-    return name, kind, {k: v for k, v in values.items() if v is not None}, inputs if content else None
-
-
-def wire(result: Any) -> Any:
-    """A result as it goes over the wire: the server's is that dict already, the client's a pydantic model."""
-    if isinstance(result, dict):
-        return result
-    dump = getattr(result, "model_dump", None)
-    return dump(mode="json", by_alias=True, exclude_none=True) if callable(dump) else None
-
-
-def _error_text(data: Mapping[str, Any]) -> str:
-    texts = [block.get("text") for block in data.get("content") or () if isinstance(block, dict)]
-    return bounded_text(" ".join(t for t in texts if isinstance(t, str)) or "tool error", MAX_NAME_BYTES)
-
-
-def _server_values(info: Any, protocol_version: Any) -> dict[str, Any]:
-    """The server's name and version (``initialize``'s ``serverInfo``, as a dict or mcp's model) and protocol."""
-    values: dict[str, Any] = {}
-    for key, name in ((attr.MCP_SERVER_NAME, "name"), (attr.MCP_SERVER_VERSION, "version")):
-        value = info.get(name) if isinstance(info, dict) else getattr(info, name, None)
-        if isinstance(value, str) and value:
-            values[key] = value
-    if isinstance(protocol_version, str):
-        values[attr.MCP_PROTOCOL_VERSION] = protocol_version
-    return values
 
 
 # --- the client ---------------------------------------------------------------------------------------------------
@@ -202,7 +72,7 @@ def _client_params(method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -
 
 def _open_client(method: str, session: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
     # What this session learnt at initialize (nothing before): cheap properties, so every span names its server.
-    values = _server_values(getattr(session, "server_info", None), getattr(session, "protocol_version", None))
+    values = server_values(getattr(session, "server_info", None), getattr(session, "protocol_version", None))
     return Call(method, _client_params(method, args, kwargs), values, otel_trace.SpanKind.CLIENT)
 
 
@@ -233,19 +103,19 @@ _calling: contextvars.ContextVar[Call | None] = contextvars.ContextVar("spanlite
 def _send_span(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """mcp's dispatcher's ``otel_span(...)`` for a request it sends, while our span for that request is open.
 
-    Where mcp's own span would be recorded nowhere or beside ours, ours stands for it: mcp sets its attributes (the
-    request id) and error status on ours. Where the app's own OTel set-up records it elsewhere, it stays, but the
-    ``traceparent`` mcp injects inside it names our span, so the server's spans in the store hang under the
-    client's rather than under a span the store never gets. A request of another method sent meanwhile (a ping)
-    gets mcp's span as it would have.
+    Ours gets mcp's attributes for the request (its id). Where mcp's own span would be recorded nowhere or beside
+    ours, ours stands for it (mcp sets its error status on ours). Where the app's own OTel set-up records it
+    elsewhere, it stays, but the ``traceparent`` mcp injects inside it names our span, so the server's spans in
+    the store hang under the client's rather than under a span the store never gets. A request of another method
+    sent meanwhile (a ping) gets mcp's span as it would have.
     """
     call = _calling.get()
     mode = guard(_send_mode, call, kwargs) if call is not None else None
     if call is None or mode is None:
         return wrapped(*args, **kwargs)
     call.sent = True
+    guard(set_valid_attributes, call.span, otel_values(kwargs.get("attributes") or {}))  # the request id
     if mode == "ours":
-        guard(set_valid_attributes, call.span, otel_values(kwargs.get("attributes") or {}))
         return contextlib.nullcontext(call.span)
     return _injecting(wrapped(*args, **kwargs), call.span)
 
@@ -255,7 +125,7 @@ def _send_mode(call: Call, kwargs: dict[str, Any]) -> str | None:
     method = (kwargs.get("attributes") or {}).get(attr.MCP_METHOD_NAME)
     if call.sent or method != call.method or kwargs.get("kind") is not otel_trace.SpanKind.CLIENT:
         return None
-    return "ours" if _mcp_spans_redundant() else "inject"
+    return "ours" if mcp_spans_redundant() else "inject"
 
 
 @contextlib.contextmanager
@@ -281,7 +151,7 @@ def _parent(meta: Any) -> otel_context.Context:
 
     current = otel_context.get_current()
     span = otel_trace.get_current_span(current)
-    if span.is_recording() and not _ours(span):
+    if span.is_recording() and not ours(span):
         above = getattr(span, "parent", None)
         if isinstance(above, otel_trace.SpanContext) and above.is_valid:
             return otel_trace.set_span_in_context(otel_trace.NonRecordingSpan(above))
@@ -294,7 +164,7 @@ def _parent(meta: Any) -> otel_context.Context:
 
 def _open_server(runner: Any, ctx: Any) -> Call:
     server = getattr(runner, "server", None)
-    values = _server_values({"name": getattr(server, "name", None), "version": getattr(server, "version", None)}, None)
+    values = server_values({"name": getattr(server, "name", None), "version": getattr(server, "version", None)}, None)
     values[attr.MCP_PROTOCOL_VERSION] = getattr(ctx, "protocol_version", None)
     if (request_id := getattr(ctx, "request_id", None)) is not None:
         values[attr.JSONRPC_REQUEST_ID] = str(request_id)
@@ -304,24 +174,9 @@ def _open_server(runner: Any, ctx: Any) -> Call:
     values = {k: v for k, v in values.items() if v is not None}
     params = ctx.params or {}
     current = otel_trace.get_current_span()
-    if _ours(current) and getattr(current, "name", None) == describe(ctx.method, params, False)[0]:
+    if ours(current) and getattr(current, "name", None) == describe(ctx.method, params, False)[0]:
         return Call(ctx.method, params, values, otel_trace.SpanKind.SERVER, adopt=current)  # mcp's middleware's
     return Call(ctx.method, params, values, otel_trace.SpanKind.SERVER, _parent(getattr(ctx, "meta", None)))
-
-
-def _ours(span: otel_trace.Span) -> bool:
-    """Whether ``span`` (mcp's own) goes where ours go: the global provider is the one spanlite records with."""
-    processor = getattr(tracer(), "span_processor", None)
-    return span.is_recording() and processor is not None and getattr(span, "_span_processor", None) is processor
-
-
-def _mcp_spans_redundant() -> bool:
-    """Whether mcp's own spans would add nothing: recorded nowhere (no global provider) or where ours go."""
-    provider = otel_trace.get_tracer_provider()
-    if isinstance(provider, (otel_trace.ProxyTracerProvider, otel_trace.NoOpTracerProvider)):
-        return True
-    processor = getattr(tracer(), "span_processor", None)
-    return processor is not None and getattr(provider, "_active_span_processor", None) is processor
 
 
 def _traced(runner: Any, inner: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
