@@ -52,6 +52,8 @@ _SERVER_METHODS = frozenset(_CLIENT_METHODS.values()) - {"initialize"}
 _SESSION_HEADER = "mcp-session-id"  # the one request header read on the server: the others may carry credentials
 
 
+# The client's span for the request being sent (``_send_span``), and the server's for the request being answered.
+_calling: contextvars.ContextVar[Call | None] = contextvars.ContextVar("spanlite_mcp_calling", default=None)
 _serving: contextvars.ContextVar[Call | None] = contextvars.ContextVar("spanlite_mcp_serving", default=None)
 
 
@@ -95,9 +97,6 @@ def _client_wrapper(method: str) -> Callable[..., Awaitable[Any]]:
         return result
 
     return wrapper
-
-
-_calling: contextvars.ContextVar[Call | None] = contextvars.ContextVar("spanlite_mcp_calling", default=None)
 
 
 def _send_span(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
