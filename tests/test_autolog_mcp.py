@@ -51,14 +51,19 @@ def stdio_params(db: Path) -> StdioServerParameters:
 def run(session_work: Callable[[ClientSession], Awaitable[Any]], db: Path) -> Any:
     """Run ``session_work`` in a fresh session with the stdio server; the server has exited when this returns."""
 
+    log = db.with_name(f"server-{time.monotonic_ns()}.log")
+
     async def main() -> Any:
-        with open(os.devnull, "w") as quiet:  # MCPServer logs the tool's crash: expected, not for the test output
-            async with stdio_client(stdio_params(db), errlog=quiet) as (read, write):
+        with log.open("w") as errors:  # MCPServer logs the tool's crash there: expected, not for the test output
+            async with stdio_client(stdio_params(db), errlog=errors) as (read, write):
                 async with ClientSession(read, write) as session:
                     await session.initialize()
                     return await session_work(session)
 
-    return asyncio.run(main())
+    result = asyncio.run(main())
+    # The server runs with SPANLITE_STRICT=0, so an internal error of ours is logged there, not raised: none may be.
+    assert "spanlite internal error" not in log.read_text()
+    return result
 
 
 def spans_of(trace_id: str, count: int) -> list[SpanRecord]:
@@ -505,3 +510,19 @@ def test_mcp_own_spans_recorded_elsewhere_stay_and_the_store_tree_has_no_gap(db_
         (2, "CHAIN", "tools/list"),
         (3, "CHAIN", "tools/list"),
     ]
+
+
+def test_server_answers_a_client_that_sends_no_trace_context(db_path: Path) -> None:
+    """No autolog and no span on the client: nothing in ``_meta``; the server's span starts a trace of its own."""
+    spanlite.autolog("mcp", disable=True)
+
+    async def work(session: ClientSession) -> Any:
+        return await session.call_tool("get_weather", {"city": "Oslo"})
+
+    assert run(work, db_path).content[0].text == "Sunny in Oslo, 21 °C"
+    deadline = time.monotonic() + 60
+    while not (traces := [t for t in spanlite.search_traces() if t.name == "tools/call get_weather"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    (span,) = spanlite.get_trace(traces[0].trace_id).spans  # type: ignore[union-attr]
+    assert (span.parent_id, span.kind, span.inputs) == (None, "TOOL", {"city": "Oslo"})
