@@ -221,10 +221,12 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer
     db = tmp_path_factory.mktemp("mcp_http") / "traces.db"
     port = free_port()
     env = {**os.environ, "SPANLITE_DB": str(db), "SPANLITE_STRICT": "0"}
-    process = subprocess.Popen(
-        [sys.executable, str(SERVER_SCRIPT), "--http", str(port)],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    log = db.with_name("server.log")
+    with log.open("w") as errors:
+        process = subprocess.Popen(
+            [sys.executable, str(SERVER_SCRIPT), "--http", str(port)],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors,
+        )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while True:  # until it listens (bounded)
@@ -243,6 +245,7 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=30)
+    assert "spanlite internal error" not in log.read_text()  # SPANLITE_STRICT=0 there: logged, not raised
 
 
 def test_streamable_http_client_and_server_make_one_trace(http_server: HttpServer) -> None:
