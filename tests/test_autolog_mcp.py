@@ -5,6 +5,7 @@ streamable HTTP on 127.0.0.1), each tracing into the same store: one trace, the 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -516,16 +517,32 @@ def test_mcp_own_spans_recorded_elsewhere_stay_and_the_store_tree_has_no_gap(db_
 
 
 def test_server_answers_a_client_that_sends_no_trace_context(db_path: Path) -> None:
-    """No autolog and no span on the client: nothing in ``_meta``; the server's span starts a trace of its own."""
-    spanlite.autolog("mcp", disable=True)
-
-    async def work(session: ClientSession) -> Any:
-        return await session.call_tool("get_weather", {"city": "Oslo"})
-
-    assert run(work, db_path).content[0].text == "Sunny in Oslo, 21 °C"
-    deadline = time.monotonic() + 60
-    while not (traces := [t for t in spanlite.search_traces() if t.name == "tools/call get_weather"]):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    (span,) = spanlite.get_trace(traces[0].trace_id).spans  # type: ignore[union-attr]
-    assert (span.parent_id, span.kind, span.inputs) == (None, "TOOL", {"city": "Oslo"})
+    """A client that knows nothing of trace context (plain JSON-RPC lines, no ``_meta``) gets its answer, and the
+    server's span starts a trace of its own."""
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "plain", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+         "params": {"name": "get_weather", "arguments": {"city": "Oslo"}}},
+    ]  # fmt: skip
+    env = {**os.environ, "SPANLITE_DB": str(db_path), "SPANLITE_STRICT": "0"}
+    server = subprocess.Popen(
+        [sys.executable, str(SERVER_SCRIPT), "--stdio"],
+        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    answers = []
+    with server:
+        assert server.stdin is not None and server.stdout is not None
+        for message in messages:
+            server.stdin.write(json.dumps(message) + "\n")
+            server.stdin.flush()
+            if "id" in message:
+                answers.append(json.loads(server.stdout.readline()))
+        _, errors = server.communicate(timeout=60)  # stdin closed: the server exits
+    assert answers[1]["result"]["content"] == [{"type": "text", "text": "Sunny in Oslo, 21 °C"}]
+    assert "spanlite internal error" not in errors
+    (trace,) = spanlite.search_traces()
+    (span,) = spanlite.get_trace(trace.trace_id).spans  # type: ignore[union-attr]
+    assert (span.name, span.parent_id, span.kind) == ("tools/call get_weather", None, "TOOL")
+    assert span.inputs == {"city": "Oslo"}
