@@ -31,6 +31,7 @@ _INTEGRATIONS: dict[str, str] = {
     "groq": "spanlite.autolog.groq",
     "agents": "spanlite.autolog.openai_agents",  # the OpenAI Agents SDK (package openai-agents)
     "pydantic_ai": "spanlite.autolog.pydantic_ai",
+    "mcp": "spanlite.autolog.mcp",  # the Model Context Protocol SDK: clients and servers
 }
 _ALIASES = {
     "langchain": "langchain_core",
@@ -42,6 +43,7 @@ _ALIASES = {
     **dict.fromkeys(("mistralai", "mistral", "mistral_ai"), "mistralai.client"),
     **dict.fromkeys(("openai_agents", "openai-agents"), "agents"),
     **dict.fromkeys(("pydantic-ai", "pydanticai"), "pydantic_ai"),
+    "modelcontextprotocol": "mcp",
 }  # the names people know them by
 # what supported() calls a library whose import name is not the name people use
 _NAMES = {

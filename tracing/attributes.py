@@ -52,6 +52,16 @@ GEN_AI_OUTPUT_TYPE = "gen_ai.output.type"
 GEN_AI_TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
 GEN_AI_TOOL_CALL_RESULT = "gen_ai.tool.call.result"
 
+# OTel semantic conventions for MCP (gen-ai/mcp.md); the server's name and version (from ``initialize``) are ours
+MCP_METHOD_NAME = "mcp.method.name"
+MCP_SESSION_ID = "mcp.session.id"
+MCP_PROTOCOL_VERSION = "mcp.protocol.version"
+MCP_RESOURCE_URI = "mcp.resource.uri"
+MCP_SERVER_NAME = "mcp.server.name"
+MCP_SERVER_VERSION = "mcp.server.version"
+JSONRPC_REQUEST_ID = "jsonrpc.request.id"
+GEN_AI_PROMPT_NAME = "gen_ai.prompt.name"
+
 # OTel general conventions, for failed calls
 ERROR_TYPE = "error.type"
 HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"

@@ -157,8 +157,11 @@ def open_span(name: str, kind: SpanKind, attributes: Mapping[str, Any] | None = 
     return start_otel_span(str(name), values)
 
 
-def start_otel_span(name: str, values: dict[str, Any]) -> otel_trace.Span:
-    """Start a span with valid attribute ``values`` (``otel_values``; taken over, not copied).
+def start_otel_span(
+    name: str, values: dict[str, Any], kind: otel_trace.SpanKind = otel_trace.SpanKind.INTERNAL
+) -> otel_trace.Span:
+    """Start a span with valid attribute ``values`` (``otel_values``; taken over, not copied); ``kind`` is OTel's
+    (CLIENT and SERVER for the two ends of a call between processes).
 
     The attributes are set after the start rather than passed to it: the SDK's sampler hands passed attributes on
     as a read-only proxy that costs more to copy in than the few attributes themselves.
@@ -172,7 +175,7 @@ def start_otel_span(name: str, values: dict[str, Any]) -> otel_trace.Span:
         if parent_context.is_remote or parent_attributes is None or attr.SPAN_KIND not in parent_attributes:
             values[attr.LOCAL_ROOT] = True  # the parent is in another process, or not one of ours
         depth = getattr(parent, "_spanlite_depth", 0) + 1
-    span = tracer().start_span(name, context=context)
+    span = tracer().start_span(name, context=context, kind=kind)
     set_valid_attributes(span, values)
     # How many of spanlite's spans enclose it, itself included, in its context (a thread's, an asyncio task's): an
     # upper bound of the traced calls on the stack where it runs, for ``_depth``. Kept on the span object: a context
