@@ -9,7 +9,18 @@ out), versioned in the trace store.
 from __future__ import annotations
 
 from . import datasets
+from .compare import ExampleDelta, RunComparison, ScorerDelta, compare_runs
 from .datasets import Dataset
 from .scorer import Score, Scorer, scorer
 
-__all__ = ["Dataset", "Score", "Scorer", "datasets", "scorer"]
+__all__ = [
+    "Dataset",
+    "ExampleDelta",
+    "RunComparison",
+    "Score",
+    "Scorer",
+    "ScorerDelta",
+    "compare_runs",
+    "datasets",
+    "scorer",
+]
