@@ -23,29 +23,24 @@ import contextlib
 import contextvars
 import dataclasses
 import inspect
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import context as otel_context
-
-from spanlite.tracing import SpanKind, start_span, update_current_trace
+from spanlite.tracing import start_span, update_current_trace
 from spanlite.tracing._provider import flush
 
 from . import _examples
 from ._examples import Example
 from ._progress import Progress
+from ._scoring import EXAMPLE_KEY, RUN_ID_KEY, call_scorer, new_trace, one_line, write_feedback
 from .results import EvaluationResult, metrics_of
-from .scorer import FunctionScorer, Score, Scorer, as_score, scorer
+from .scorer import FunctionScorer, Score, Scorer, scorer
 
 if TYPE_CHECKING:
     from spanlite.store import TraceStore
 
 MAX_WORKERS = 8
-RUN_ID_KEY = "eval.run_id"  # trace metadata: the run an example's (or a judge's) trace belongs to
-EXAMPLE_KEY = "eval.example_index"
-SCORED_TRACE_KEY = "eval.trace_id"  # a judge's trace: the example trace it scored
-SCORER_KEY = "eval.scorer"
 EXPECTATION_SOURCE = "dataset"
 
 
@@ -83,7 +78,7 @@ def evaluate(
         metrics = metrics_of(results, names)
     except BaseException as exc:  # an interrupt too: a run is never left "running"
         with contextlib.suppress(Exception):
-            store.finish_run(run_id, status="failed", error=_one_line(exc))
+            store.finish_run(run_id, status="failed", error=one_line(exc))
         raise
     store.finish_run(run_id, metrics)
     return EvaluationResult(run_id, metrics, results, names)
@@ -106,11 +101,14 @@ class _Run:
         progress = Progress("evaluating", len(fresh) + len(examples) * len(self.scorers))
         with ThreadPoolExecutor(self.max_workers, thread_name_prefix="spanlite-eval") as pool:
             try:
-                for future in as_completed([_submit(pool, self._predict, e) for e in fresh]):
-                    future.result()
-                    progress.advance()
                 for example in examples:
-                    self._store_result(example)
+                    if example.trace_id is not None:
+                        self._store_result(example)
+                predictions = {_submit(pool, self._predict, e): e for e in fresh}
+                for future in as_completed(predictions):
+                    future.result()
+                    self._store_result(predictions[future])
+                    progress.advance()
                 flush()  # the examples' spans stored, for scorers that read the trace
                 calls = {
                     _submit(pool, self._score, e, s, self._trace_for(e, s)): (e, s)
@@ -123,6 +121,9 @@ class _Run:
                     example, scorer_ = calls[future]
                     self._store_score(example, scorer_, future.result())
                     progress.advance()
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # an interrupt (or the store failing) waits for no queued call
+                raise
             finally:
                 progress.close()
 
@@ -132,13 +133,13 @@ class _Run:
         name = getattr(predict_fn, "__name__", None) or ("predict" if predict_fn else "example")
         metadata = {RUN_ID_KEY: self.run_id, EXAMPLE_KEY: example.index}
         try:
-            with _new_trace(), start_span(name, inputs=example.inputs) as span:
+            with new_trace(), start_span(name, inputs=example.inputs) as span:
                 update_current_trace(metadata=metadata)
                 if predict_fn is not None:
                     example.outputs = _call(predict_fn, example.inputs)
                 span.set_outputs(example.outputs)
         except Exception as exc:
-            example.error = _one_line(exc)
+            example.error = one_line(exc)
         context = span.otel_span.get_span_context()
         if context.is_valid and context.trace_flags.sampled:  # else no trace is stored: sampled out, or no tracing
             example.trace_id = span.trace_id
@@ -171,38 +172,11 @@ class _Run:
         return example.trace
 
     def _score(self, example: Example, scorer_: Scorer, trace: Any) -> Score:
-        """One scorer on one example, never raising: what goes wrong is the score's error."""
         fields = {"inputs": example.inputs, "outputs": example.outputs, "expectations": example.expectations}
-        try:
-            if scorer_.source != "llm_judge":
-                return scorer_(**fields, trace=trace)
-            with _new_trace(), start_span(scorer_.name, kind=SpanKind.EVALUATOR, inputs=fields) as span:
-                metadata = {RUN_ID_KEY: self.run_id, SCORED_TRACE_KEY: example.trace_id, SCORER_KEY: scorer_.name}
-                update_current_trace(metadata=metadata)
-                score = scorer_(**fields, trace=trace)
-                span.set_outputs(dataclasses.asdict(score))
-            return score
-        except Exception as exc:
-            return Score(error=_one_line(exc))
+        return call_scorer(scorer_, fields, trace, trace_id=example.trace_id, run_id=self.run_id)
 
     def _store_score(self, example: Example, scorer_: Scorer, score: Score) -> None:
-        error = score.error
-        if error is None and score.value is None:
-            error = f"scorer {scorer_.name!r} gave no value"
-        if error is None:
-            try:
-                value = as_score(score.value, scorer_.name).value  # a Score made by hand, checked as returned ones are
-                if example.trace_id is not None:
-                    self.store.log_feedback(
-                        example.trace_id,
-                        scorer_.name,
-                        value,  # type: ignore[arg-type]  # a bool, number or str, as_score says
-                        source=scorer_.source,
-                        author=scorer_.name,
-                        comment=score.rationale,
-                    )
-            except (TypeError, ValueError) as exc:
-                error = f"its score cannot be stored as feedback: {exc}"
+        error = write_feedback(self.store, example.trace_id, scorer_, score)
         row = {
             "example_index": example.index,
             "scorer": scorer_.name,
@@ -237,22 +211,7 @@ def _submit(pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> Fut
     return pool.submit(contextvars.copy_context().run, fn, *args)
 
 
-@contextlib.contextmanager
-def _new_trace() -> Iterator[None]:
-    """Spans started inside begin a new trace, whatever span the caller of ``evaluate`` is in."""
-    token = otel_context.attach(otel_context.Context())
-    try:
-        yield
-    finally:
-        otel_context.detach(token)
-
-
 def _call(predict_fn: Callable[..., Any], inputs: dict[str, Any]) -> Any:
     if inspect.iscoroutinefunction(predict_fn):
         return asyncio.run(predict_fn(**inputs))  # a worker thread has no event loop of its own
     return predict_fn(**inputs)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
