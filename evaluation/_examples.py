@@ -78,7 +78,13 @@ def load(source: Source, store: TraceStore) -> list[Example]:
             for i, r in enumerate(store.records(source.dataset, source.version))
         ]
     if source.traces:
-        return [_from_trace(i, item, store) for i, item in enumerate(source.data)]
+        examples = []
+        for i, item in enumerate(source.data):
+            try:
+                examples.append(load_trace(item, store, i))
+            except ValueError as exc:
+                raise ValueError(f"example {i}: {exc}") from None
+        return examples
     rows = _dataframe_rows(source.data) if _is_dataframe(source.data) else source.data
     return [_from_record(i, row) for i, row in enumerate(rows)]
 
@@ -103,10 +109,12 @@ def _from_record(index: int, record: Any) -> Example:
     return Example(index, dict(inputs), dict(expectations), outputs=record.get("outputs"))
 
 
-def _from_trace(index: int, item: Trace | TraceSummary, store: TraceStore) -> Example:
+def load_trace(item: Trace | TraceSummary, store: TraceStore, index: int = 0) -> Example:
+    """A stored trace as an example: its root's inputs (a dict of arguments, else ``{"input": ...}``) and outputs,
+    and the expectations logged on it; ``ValueError`` if it has no root stored."""
     trace = item if isinstance(item, Trace) else store.get_trace(item.trace_id)
     if trace is None or (root := trace.root) is None:
-        raise ValueError(f"example {index}: trace {item.trace_id} has no root span stored (yet), so nothing to score")
+        raise ValueError(f"trace {item.trace_id} has no root span stored (yet), so nothing to score")
     inputs = root.inputs if isinstance(root.inputs, dict) else {"input": root.inputs}
     expectations = {e.name: e.value for e in store.get_expectations(trace.trace_id) if e.span_id is None}
     return Example(index, inputs, expectations, outputs=root.outputs, trace_id=trace.trace_id, trace=trace)
