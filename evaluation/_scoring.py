@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 
 from spanlite.tracing import SpanKind, start_span, update_current_trace
+from spanlite.tracing._sampler import kept_trace
 
 from .scorer import Score, Scorer, as_score
 
@@ -66,8 +67,9 @@ def write_feedback(store: TraceStore, trace_id: str | None, scorer: Scorer, scor
 
 @contextlib.contextmanager
 def new_trace() -> Iterator[None]:
-    """Spans started inside begin a new trace, whatever span the caller is in."""
-    token = otel_context.attach(otel_context.Context())
+    """Spans started inside begin a new trace, whatever span the caller is in, kept whatever the sample rate: an
+    evaluation reads its traces back and writes feedback on them."""
+    token = otel_context.attach(kept_trace())
     try:
         yield
     finally:

@@ -327,3 +327,16 @@ def test_import_spanlite_does_not_load_evaluation() -> None:
     assert shown.stdout.strip() == "[]", shown.stderr
     assert spanlite.Score is Score
     assert isinstance(spanlite.scorer(echo_length.func), Scorer)
+
+
+def test_evaluation_traces_are_kept_whatever_the_sample_rate(db_path: Path, store: TraceStore) -> None:
+    spanlite.configure(db=db_path, sample_rate=0.0)  # the app keeps none of its own traces
+    with spanlite.start_span("the app's own"):
+        pass
+
+    result = spanlite.evaluate(RECORDS, predict_fn=shout, scorers=[exact, model_calls])
+
+    assert all(r.trace_id is not None for r in result.results)
+    assert all(len(spanlite.get_feedback(r.trace_id or "")) == 2 for r in result.results)
+    assert result.metrics == {"exact/mean": 0.0, "model_calls/mean": 0.0}  # each trace read back: no model call
+    assert spanlite.search_traces(name="the app's own") == []
