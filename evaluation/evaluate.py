@@ -73,6 +73,8 @@ def evaluate(
     run_id = store.start_run(name, tags=tags, dataset=source.dataset, dataset_version=source.version, scorers=names)
     try:
         examples = _examples.load(source, store)
+        if predict_fn is not None and examples:
+            _check_takes(predict_fn, examples[0])
         _Run(run_id, store, chosen, predict_fn, max_workers).go(examples)
         results = store.run_results(run_id)
         metrics = metrics_of(results, names)
@@ -204,6 +206,21 @@ def _scorers(given: Iterable[Scorer | Callable[..., Any]]) -> list[Scorer]:
     if twice := sorted({n for n in names if names.count(n) > 1}):
         raise ValueError(f"two scorers are named {twice[0]!r}; give one another name (@scorer(name=...))")
     return chosen
+
+
+def _check_takes(predict_fn: Callable[..., Any], example: Example) -> None:
+    """``ValueError`` if ``predict_fn`` cannot take the example's inputs as keywords: one clear line for the run,
+    rather than the same error on every example."""
+    try:
+        signature = inspect.signature(predict_fn)
+    except (TypeError, ValueError):  # a callable Python cannot read the signature of: its calls will tell
+        return
+    try:
+        signature.bind(**example.inputs)
+    except TypeError as exc:
+        name = getattr(predict_fn, "__name__", "predict_fn")
+        keys = ", ".join(example.inputs) or "none"
+        raise ValueError(f"predict_fn {name} cannot take example {example.index}'s inputs ({keys}): {exc}") from None
 
 
 def _submit(pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> Future[Any]:

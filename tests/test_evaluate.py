@@ -340,3 +340,14 @@ def test_evaluation_traces_are_kept_whatever_the_sample_rate(db_path: Path, stor
     assert all(len(spanlite.get_feedback(r.trace_id or "")) == 2 for r in result.results)
     assert result.metrics == {"exact/mean": 0.0, "model_calls/mean": 0.0}  # each trace read back: no model call
     assert spanlite.search_traces(name="the app's own") == []
+
+
+def test_an_app_that_cannot_take_the_inputs_fails_the_run_at_once(store: TraceStore) -> None:
+    def answer(prompt: str) -> str:
+        return prompt
+
+    with pytest.raises(ValueError, match=r"predict_fn answer cannot take example 0's inputs \(question\)"):
+        spanlite.evaluate(RECORDS, predict_fn=answer, scorers=[exact])
+    (run,) = store.list_runs()
+    assert run.status == "failed" and run.error is not None and "missing a required argument: 'prompt'" in run.error
+    assert spanlite.search_traces() == []  # the app was never called
