@@ -13,4 +13,6 @@ from typing import Any
 
 
 def __getattr__(name: str) -> Any:
+    if name.startswith("__"):  # tools probing a module (__wrapped__, __path__) must not import the scorers
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module("spanlite.evaluation.scorers"), name)
