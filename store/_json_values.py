@@ -1,4 +1,6 @@
-"""User values (expectations, dataset records, run results) as the JSON text the store keeps."""
+"""User values (feedback, expectations, dataset records, run results) as the text the store keeps: JSON, with the
+built-in redaction applied, as to every span. Feedback comes from people and judges, records from logs and traces: a
+pasted key or a judge's echo of one must not be kept there either."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ import math
 from typing import Any
 
 import orjson
+
+from spanlite.tracing.redaction import secrets
 
 
 def to_json(value: Any, what: str) -> str:
@@ -16,7 +20,12 @@ def to_json(value: Any, what: str) -> str:
         raise ValueError(f"{what} must be JSON-serialisable: {exc}") from None
     if not _finite(value):
         raise ValueError(f"{what} must be JSON-serialisable: NaN and infinity have no JSON form")
-    return text
+    return secrets(text)
+
+
+def redacted(text: str | None) -> str | None:
+    """A user's free text (a comment, a rationale, an error) as the store keeps it."""
+    return None if text is None else secrets(text)
 
 
 def from_json(text: str | None) -> Any:

@@ -235,7 +235,8 @@ def _prepare(record: Any, what: str) -> _Prepared:
         raise ValueError(f"{what}: 'source_trace_id' must be a trace id, not {source!r}")
     inputs_text = to_json(dict(inputs), f"{what} inputs")
     expectations_text = to_json(dict(expectations), f"{what} expectations")
-    content = orjson.dumps([dict(inputs), dict(expectations)], option=orjson.OPT_SORT_KEYS)
+    # what is kept, redacted, is what makes two records the same
+    content = orjson.dumps([orjson.loads(inputs_text), orjson.loads(expectations_text)], option=orjson.OPT_SORT_KEYS)
     return _Prepared(
         inputs_text,
         expectations_text,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ._json_values import from_json, to_json
+from ._json_values import from_json, redacted, to_json
 
 if TYPE_CHECKING:
     import sqlite3
@@ -129,7 +129,7 @@ def add_results(store: TraceStore, run_id: str, rows: Iterable[Mapping[str, Any]
         values.append(
             [run_id, index, checked.get("trace_id"), record_id]
             + [_optional_json(checked.get(k), f"result {index} {k}") for k in ("inputs", "outputs", "expectations")]
-            + [checked.get("error")]
+            + [redacted(checked.get("error"))]
         )
     with store.transaction() as conn:
         _running(conn, run_id)
@@ -149,7 +149,9 @@ def add_scores(store: TraceStore, run_id: str, rows: Iterable[Mapping[str, Any]]
         if not isinstance(scorer := checked.get("scorer"), str) or not scorer:
             raise ValueError(f"score of example {checked['example_index']} needs a scorer name")
         value = _optional_json(checked.get("value"), f"score {scorer!r} of example {checked['example_index']}")
-        values.append([run_id, checked["example_index"], scorer, value, *(checked.get(k) for k in SCORE_KEYS[3:])])
+        values.append(
+            [run_id, checked["example_index"], scorer, value, *(redacted(checked.get(k)) for k in SCORE_KEYS[3:])]
+        )
     with store.transaction() as conn:
         _running(conn, run_id)
         stored = {i for (i,) in conn.execute("SELECT example_index FROM eval_results WHERE run_id = ?", [run_id])}
@@ -179,7 +181,7 @@ def finish_run(
         _running(conn, run_id)
         conn.execute(
             "UPDATE eval_runs SET status = ?, metrics = ?, error = ?, finished_ns = ? WHERE run_id = ?",
-            [status, metrics_text, error, time.time_ns(), run_id],
+            [status, metrics_text, redacted(error), time.time_ns(), run_id],
         )
 
 

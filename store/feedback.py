@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ._json_values import redacted, to_json
+
 if TYPE_CHECKING:
     from .query import TraceStore
 
@@ -100,7 +102,17 @@ def log_feedback(
             "'comment', comment, 'source', source, 'at_ns', updated_ns)), "
             "value = excluded.value, source = excluded.source, comment = excluded.comment, "
             "updated_ns = excluded.updated_ns",
-            [trace_id, span_id, name, orjson.dumps(value).decode(), source, author, comment, now, now],
+            [
+                trace_id,
+                span_id,
+                name,
+                to_json(value, f"feedback {name!r}"),
+                source,
+                author,
+                redacted(comment),
+                now,
+                now,
+            ],
         )
         row = conn.execute(
             "SELECT * FROM feedback WHERE trace_id = ? AND coalesce(span_id, '') = ? AND name = ? "

@@ -467,3 +467,26 @@ def test_a_credential_cut_by_a_size_bound_leaves_none_of_itself(db_path: Path) -
     _config._shutdown()
     data = b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*"))
     assert b"Q7wErT" not in data
+
+
+def test_no_secret_in_feedback_expectations_datasets_or_runs_is_stored(tmp_path: Path) -> None:
+    """What people, scorers and judges write (feedback, ground truth, dataset records, run results and rationales)
+    meets the same built-in redaction as spans: a judge may echo a pasted key, a dataset may be built from logs."""
+    path = tmp_path / "eval.db"
+    with TraceStore(path) as store:
+        store.log_feedback("t1", "thumbs", False, comment=f"leaked: {TEXT}", author="ada")
+        store.log_feedback("t1", "note", f"see {FORMATS['openai']}", source="llm_judge")
+        store.log_expectation("t1", "expected_response", {"answer": TEXT, **NAMED})
+        store.create_dataset("qa", tags={"owner": "ada", "api_token": NAMED["api_token"]})
+        store.add_records("qa", [{"inputs": {"q": TEXT, "password": DICT_PASSWORD}, "expectations": NAMED}])
+        run_id = store.start_run(name="v1", tags={"client_secret": NAMED["client_secret"]}, scorers=["judge"])
+        store.add_results(run_id, [{"example_index": 0, "trace_id": "t1", "inputs": {"q": TEXT}, "outputs": TEXT}])
+        store.add_scores(run_id, [{"example_index": 0, "scorer": "judge", "value": None, "rationale": TEXT,
+                                   "error": f"unreadable: {PEM}", "raw": TEXT}])  # fmt: skip
+        store.finish_run(run_id, {"judge/mean": 1.0}, "finished")
+        [feedback] = store.get_feedback("t1", name="thumbs")
+        assert feedback.comment is not None and "The capital" not in feedback.comment  # the text is still there
+        assert feedback.comment.startswith("leaked: openai [REDACTED]")
+        [record] = store.records("qa")
+        assert record.inputs["password"] == "[REDACTED]"
+    assert store_leaks(path) == {}
