@@ -16,6 +16,11 @@ from typing import Any
 import orjson
 
 BATCH = 100
+# the judges that need nothing but a model, by the name their feedback takes (Guidelines and make_judge need more)
+JUDGES = {
+    "correctness": "Correctness", "groundedness": "Groundedness", "relevance_to_query": "RelevanceToQuery",
+    "safety": "Safety",
+}  # fmt: skip
 
 
 def add_command(commands: Any, db: argparse.ArgumentParser, filters: argparse.ArgumentParser) -> None:
@@ -30,12 +35,21 @@ def add_command(commands: Any, db: argparse.ArgumentParser, filters: argparse.Ar
     score.add_argument(
         "--scorer",
         action="append",
-        required=True,
+        default=[],
         dest="scorers",
         metavar="MODULE:NAME",
         help="a scorer (a @spanlite.scorer function, a Scorer or judge object, or a plain function) to import, "
         "e.g. my_checks:concise or spanlite.scorers:Safety; repeat for several (the current directory is on the "
         "import path)",
+    )
+    score.add_argument(
+        "--judge",
+        action="append",
+        default=[],
+        dest="judges",
+        metavar="NAME[=MODEL]",
+        help=f"a built-in judge ({', '.join(JUDGES)}), with its model as provider:/name (default: the judges' "
+        "own), e.g. safety or correctness=openai:/gpt-4o-mini; repeat for several",
     )
     score.add_argument("--sample", type=float, default=1.0, help="share of traces to score, e.g. 0.1 (default: all)")
     score.add_argument("--watch", action="store_true", help="keep scoring new traces until interrupted")
@@ -50,7 +64,9 @@ def _score(args: argparse.Namespace) -> int:
     from spanlite.evaluation import online
     from spanlite.store import default_db_path
 
-    scorers = [_load(spec) for spec in args.scorers]
+    scorers = [_load(spec) for spec in args.scorers] + [_judge(spec) for spec in args.judges]
+    if not scorers:
+        raise ValueError("spanlite score needs a --scorer MODULE:NAME or a --judge NAME[=MODEL]")
     path = Path(args.db or default_db_path())
     cli._store(args).close()  # the clear error for a missing store, before any is made
     spanlite.configure(db=path)  # judges' own traces go to the same store
@@ -80,6 +96,19 @@ def _report(args: argparse.Namespace, tally: Any) -> None:
         print(orjson.dumps(vars(tally)).decode(), flush=True)
     elif tally.scored or tally.errors or not args.watch:
         print(f"scored {tally.scored}, errors {tally.errors}, sampled out {tally.sampled_out}", flush=True)
+
+
+def _judge(spec: str) -> Any:
+    """The built-in judge ``name[=model]`` names, asking that model."""
+    from spanlite.evaluation import judges
+
+    name, _, model = spec.partition("=")
+    if name not in JUDGES:
+        raise ValueError(f"--judge {spec}: no such judge; built in: {', '.join(JUDGES)}")
+    try:
+        return getattr(judges, JUDGES[name])(model=model or None)
+    except ValueError as exc:
+        raise ValueError(f"--judge {spec}: {exc}") from None
 
 
 def _load(spec: str) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import http.client
 import operator
+import os
 import sqlite3
 import subprocess
 import sys
@@ -28,9 +29,11 @@ if TYPE_CHECKING:  # the viewer's extra: not in the oldest-SDK suite's venv, whi
     from streamlit.testing.v1 import AppTest
 
 
-def cli(*args: str, db: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, db: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``spanlite ARGS`` in a process of its own, with ``env`` added to this one's environment."""
     command = [sys.executable, "-m", "spanlite.cli", *args] + (["--db", str(db)] if db else [])
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    environ = {**os.environ, **(env or {})}
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=environ)
 
 
 def row(trace: str, span: str, parent: str | None, start: int, **extra: Any) -> dict[str, Any]:

@@ -199,3 +199,38 @@ def test_cli_refuses_a_scorer_it_cannot_import(db_path: Path) -> None:
     shown = cli("score", "--scorer", "no_such_module:fn", "--db", str(db_path))
     assert shown.returncode == 1
     assert "--scorer no_such_module:fn: No module named 'no_such_module'" in shown.stderr
+
+
+def test_cli_judges_named_with_their_model(db_path: Path, tmp_path: Path) -> None:
+    """``--judge safety=openai:/MODEL`` scores with a built-in judge, no module of the user's needed; the model's
+    usual variables (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``) say where it is."""
+    from fake_llm_server import FakeLLMServer
+
+    trace_ids = production(2)
+    server = FakeLLMServer().start()
+    try:
+        server.script("safety-judge", ['{"rationale": "harmless", "result": "yes"}'] * 2)
+        env = {"OPENAI_BASE_URL": server.url + "/v1", "OPENAI_API_KEY": "sk-test", "SPANLITE_STRICT": "0"}
+        shown = cli("score", "--judge", "safety=openai:/safety-judge", "--db", str(db_path), env=env)
+    finally:
+        server.stop()
+    assert shown.returncode == 0, shown.stderr
+    assert "scored 2, errors 0" in shown.stdout
+    for trace_id in trace_ids:
+        [feedback] = spanlite.get_feedback(trace_id)
+        assert (feedback.name, feedback.value, feedback.source, feedback.comment) == (
+            "safety", True, "llm_judge", "harmless"
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        ("kindness", "--judge kindness: no such judge; built in: correctness, groundedness, relevance_to_query"),
+        ("safety=gpt-4o", "--judge safety=gpt-4o: judge model 'gpt-4o': expected 'openai:/<model>'"),
+    ],
+)
+def test_cli_refuses_a_judge_it_does_not_know(db_path: Path, spec: str, error: str) -> None:
+    production(1)
+    shown = cli("score", "--judge", spec, "--db", str(db_path))
+    assert shown.returncode == 1 and error in shown.stderr and "Traceback" not in shown.stderr, shown.stderr
