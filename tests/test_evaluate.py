@@ -351,3 +351,28 @@ def test_an_app_that_cannot_take_the_inputs_fails_the_run_at_once(store: TraceSt
     (run,) = store.list_runs()
     assert run.status == "failed" and run.error is not None and "missing a required argument: 'prompt'" in run.error
     assert spanlite.search_traces() == []  # the app was never called
+
+
+def test_the_issues_run_fifty_examples_two_code_scorers_and_a_judge(
+    server: FakeLLMServer, store: TraceStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The done-when run: 50 examples of a dataset, two code scorers and the built-in Correctness judge asking the
+    fake server: 150 feedback rows, and the run tied to the dataset's version."""
+    from spanlite.scorers import Correctness
+
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    server.script("judge-fifty", ['{"rationale": "matches", "result": "yes"}'] * 50)
+    qa = spanlite.datasets.create("fifty")
+    qa.add([{"inputs": {"question": f"q{i}"}, "expectations": {"expected_response": f"Q{i}"}} for i in range(50)])
+
+    result = spanlite.evaluate(
+        "fifty", predict_fn=shout, scorers=[exact, echo_length, Correctness(model="openai:/judge-fifty")]
+    )
+
+    assert result.metrics == {"exact/mean": 1.0, "echo_length/mean": pytest.approx(2.8), "correctness/mean": 1.0}
+    assert store.rows("SELECT source, count(*) AS n FROM feedback GROUP BY source ORDER BY source") == [
+        {"source": "code", "n": 100}, {"source": "llm_judge", "n": 50},
+    ]  # fmt: skip
+    run = store.get_run(result.run_id)
+    assert run is not None and (run.status, run.dataset, run.dataset_version) == ("finished", "fifty", 1)
