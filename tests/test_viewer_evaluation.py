@@ -1,0 +1,263 @@
+"""The Evaluation and Datasets pages, and adding a trace to a dataset, under AppTest: runs and datasets made through
+the store API and ``spanlite.evaluation.datasets``, as ``evaluate`` makes them."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import spanlite
+from _helpers import EVIL, all_text, app, open_page
+from spanlite.evaluation import datasets
+from spanlite.store import TraceStore
+
+HUGE = "x" * 1_000_000
+RIGHT = ["4", "Paris", "no"]
+QUESTIONS = ["What is 2+2?", "Capital of France?", EVIL]
+
+
+@dataclasses.dataclass(frozen=True)
+class Evals:
+    v1: str  # everything right
+    v2: str  # newer: the capital regressed, the judge failed on one example, one prediction raised
+    traces_v1: list[str]
+    traces_v2: list[str]
+
+
+def answered(question: str, answer: str) -> str:
+    """A trace of the app answering, as ``evaluate`` makes one per example; returns its id."""
+    with spanlite.start_span("answer", kind="CHAIN", inputs={"question": question}) as span:
+        span.set_outputs(answer)
+        return span.trace_id
+
+
+def run(store: TraceStore, name: str, answers: list[str], correct: list[bool | None]) -> tuple[str, list[str]]:
+    records = datasets.get("qa", store=store).records()
+    run_id = store.start_run(name, tags={"prompt": name}, dataset="qa", scorers=["exact_match", "correctness"])
+    traces = [answered(q, a) for q, a in zip(QUESTIONS, answers)]
+    store.add_results(
+        run_id,
+        [
+            {
+                "example_index": i, "trace_id": t, "record_id": r.record_id, "inputs": r.inputs,
+                "outputs": a, "expectations": r.expectations,
+            }
+            for i, (t, r, a) in enumerate(zip(traces, records, answers))
+        ],
+    )  # fmt: skip
+    store.add_scores(
+        run_id,
+        [{"example_index": i, "scorer": "exact_match", "value": ok} for i, ok in enumerate(correct) if ok is not None]
+        + [
+            {"example_index": i, "scorer": "correctness", "value": ok, "rationale": f"judged {name} answer {i}"}
+            for i, ok in enumerate(correct)
+            if ok is not None
+        ],
+    )
+    return run_id, traces
+
+
+@pytest.fixture
+def evals(db_path: Path) -> Evals:
+    with TraceStore(db_path) as store:
+        qa = datasets.create("qa", description="Questions people ask", store=store)
+        qa.add(
+            [{"inputs": {"question": q}, "expectations": {"expected_response": a}} for q, a in zip(QUESTIONS, RIGHT)]
+        )
+        v1, traces_v1 = run(store, "prompt-v1", RIGHT, [True, True, True])
+        store.finish_run(v1, {"exact_match/mean": 1.0, "correctness/mean": 1.0})
+        v2, traces_v2 = run(store, "prompt-v2", ["4", "Lyon", HUGE], [True, False, None])
+        store.add_scores(
+            v2,
+            [
+                {
+                    "example_index": 2,
+                    "scorer": "correctness",
+                    "error": "judge answered no JSON",
+                    "raw": "I think <b>yes</b>",
+                }
+            ],
+        )
+        store.add_results(
+            v2, [{"example_index": 3, "inputs": {"question": "boom?"}, "error": "RuntimeError: predict failed"}]
+        )
+        store.finish_run(
+            v2, {"exact_match/mean": 0.5, "correctness/mean": 0.0}, status="failed", error="1 prediction failed"
+        )
+    spanlite.flush()
+    return Evals(v1, v2, traces_v1, traces_v2)
+
+
+def select(at: AppTest, key: str, row: int) -> AppTest:
+    at.session_state[key] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def links(at: AppTest) -> list[tuple[str, str, str]]:
+    """The page links shown: label, target page (its URL path) and query string."""
+    return [(e.proto.label, e.proto.page, e.proto.query_string) for e in at.get("page_link")]
+
+
+def test_empty_store_renders_evaluation_and_datasets(db_path: Path) -> None:
+    at = open_page(app(), "evaluation_page.py")
+    assert at.title[0].value == "Evaluation" and at.info[0].value == "No evaluation runs yet."
+    at = open_page(at, "datasets_page.py")
+    assert at.title[0].value == "Datasets" and at.info[0].value == "No datasets yet."
+
+
+def test_runs_newest_first_with_dataset_metrics_status(evals: Evals) -> None:
+    at = open_page(app(), "evaluation_page.py")
+    table = at.dataframe[0].value
+    assert list(table["Run ID"]) == [evals.v2, evals.v1]
+    assert list(table["Name"]) == ["prompt-v2", "prompt-v1"]
+    assert list(table["Status"]) == ["❌ failed", "✅ finished"]
+    assert list(table["Dataset"]) == ["qa v1", "qa v1"]
+    assert table["Metrics"].iloc[0] == "exact_match/mean 0.5, correctness/mean 0"
+    assert table["Tags"].iloc[1] == "prompt-v1"  # a one-key dict reads as its value
+
+
+def test_runs_page_with_keys(evals: Evals, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spanlite.viewer import data
+
+    monkeypatch.setattr(data, "PAGE_SIZE", 1)
+    at = open_page(app(), "evaluation_page.py")
+    assert list(at.dataframe[0].value["Run ID"]) == [evals.v2]
+    at.button(key="eval_runs_next").click().run()
+    assert list(at.dataframe[0].value["Run ID"]) == [evals.v1]
+    assert at.button(key="eval_runs_next").disabled
+    at.button(key="eval_runs_prev").click().run()
+    assert list(at.dataframe[0].value["Run ID"]) == [evals.v2]
+
+
+def test_a_run_shows_its_examples_scores_and_trace_links(evals: Evals) -> None:
+    at = select(open_page(app(), "evaluation_page.py"), "eval_runs_1", 1)
+    assert at.query_params["run"] == evals.v1
+    assert at.title[0].value == "Run: prompt\\-v1"
+    assert {m.label: m.value for m in at.metric} == {"exact\\_match/mean": "1", "correctness/mean": "1"}
+    assert ("Dataset qa v1", "datasets", "dataset=qa&version=1") in links(at)
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["#", "Inputs", "Outputs", "Expectations", "exact_match", "correctness", "Error"]
+    assert list(table["Inputs"]) == QUESTIONS
+    assert list(table["correctness"]) == ["✅ yes"] * 3
+    at = select(at, "eval_examples_1", 1)
+    assert "judged prompt-v1 answer 1" in [t.value for t in at.text]
+    assert "Paris" in [t.value for t in at.text]
+    assert ("Open trace", "trace", f"trace={evals.traces_v1[1]}") in links(at)
+
+
+def test_a_failed_run_shows_its_errors(evals: Evals) -> None:
+    at = open_page(app(), "evaluation_page.py", run=evals.v2)
+    assert at.error[0].value == "1 prediction failed"
+    table = at.dataframe[0].value
+    assert list(table["#"]) == [0, 1, 2, 3]
+    assert list(table["correctness"]) == ["✅ yes", "❌ no", "⚠️ error", ""]
+    assert table["Error"].iloc[3] == "RuntimeError: predict failed"
+    at = select(at, "eval_examples_1", 2)
+    codes = [c.value for c in at.code]
+    assert "judge answered no JSON" in codes and "I think <b>yes</b>" in codes  # the raw answer, as text
+    at = select(at, "eval_examples_1", 3)
+    assert "RuntimeError: predict failed" in [c.value for c in at.code]
+    assert "No trace recorded." in [c.value for c in at.caption]
+
+
+def test_hostile_and_huge_values_are_bounded_text(evals: Evals) -> None:
+    at = open_page(app(), "evaluation_page.py", run=evals.v2)
+    table = at.dataframe[0].value
+    assert table["Inputs"].iloc[2] == EVIL
+    assert len(table["Outputs"].iloc[2]) == 200
+    at = select(at, "eval_examples_1", 2)
+    texts = [t.value for t in at.text]
+    assert any(EVIL in str(j.value) for j in at.json)  # the inputs, as a JSON tree
+    huge = next(t for t in texts if t.startswith("xxx"))
+    assert huge.endswith("… (980,000 more characters)")
+    assert not at.get("html")
+    for element in [*at.markdown, *at.caption]:
+        assert not element.proto.allow_html
+    shown = all_text(at)
+    assert "<script>" not in shown and "](javascript" not in shown and "<b>" not in shown
+
+
+def test_unknown_run_says_so(evals: Evals) -> None:
+    at = open_page(app(), "evaluation_page.py", run="nope")
+    assert at.warning[0].value == "No evaluation run with that ID in this store."
+
+
+def test_datasets_list_records_at_a_version(evals: Evals, db_path: Path) -> None:
+    with TraceStore(db_path) as store:
+        qa = datasets.get("qa", store=store)
+        qa.remove([qa.records()[0].record_id])
+        qa.add_traces([evals.traces_v1[1]])  # already held: no new version
+        qa.add([{"inputs": {"question": "Largest planet?"}, "expectations": {}, "source_trace_id": evals.traces_v2[0]}])
+    at = open_page(app(), "datasets_page.py")
+    table = at.dataframe[0].value
+    assert list(table["Name"]) == ["qa"] and list(table["Version"]) == [3] and list(table["Records"]) == [3]
+    at = select(at, "datasets", 0)
+    assert at.query_params["dataset"] == "qa" and at.query_params["version"] == "3"
+    assert at.title[0].value == "Dataset: qa"
+    records = at.dataframe[0].value
+    assert list(records["Inputs"]) == [QUESTIONS[1], EVIL, "Largest planet?"]
+    assert list(records["Source trace"]) == ["", "", evals.traces_v2[0]]
+    at = select(at, "dataset_records_3_1", 2)
+    assert ("Open source trace", "trace", f"trace={evals.traces_v2[0]}") in links(at)
+    at.number_input(key="version_qa").set_value(1).run()
+    assert at.query_params["version"] == "1"
+    assert list(at.dataframe[0].value["Inputs"]) == QUESTIONS
+    at = open_page(app(), "datasets_page.py", dataset="qa", version="2")
+    assert list(at.dataframe[0].value["Inputs"]) == QUESTIONS[1:]
+
+
+def test_dataset_records_page_with_keys(evals: Evals, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spanlite.viewer import data
+
+    monkeypatch.setattr(data, "PAGE_SIZE", 2)
+    at = open_page(app(), "datasets_page.py", dataset="qa")
+    assert list(at.dataframe[0].value["Inputs"]) == QUESTIONS[:2]
+    at.button(key="dataset_next").click().run()
+    assert list(at.dataframe[0].value["Inputs"]) == QUESTIONS[2:]
+    assert at.button(key="dataset_next").disabled
+
+
+def test_unknown_dataset_says_so(evals: Evals) -> None:
+    at = open_page(app(), "datasets_page.py", dataset="nope")
+    assert at.warning[0].value == "No dataset with that name in this store."
+
+
+def test_add_a_trace_to_a_new_then_an_existing_dataset(evals: Evals, db_path: Path) -> None:
+    trace_id = evals.traces_v2[1]
+    at = open_page(app(), "trace_page.py", trace=trace_id)
+    key = f"ds_{trace_id}"
+    assert at.selectbox(key=f"{key}_choice").options == ["qa", "New dataset…"]
+    at.selectbox(key=f"{key}_choice").select("New dataset…").run()
+    at.button(key=f"{key}_add").click().run()
+    assert at.error[0].value == "Name the new dataset first\\."
+    at.text_input(key=f"{key}_name").input("regressions").run()
+    at.button(key=f"{key}_add").click().run()
+    assert not at.exception, at.exception
+    with TraceStore(db_path) as store:
+        (record,) = datasets.get("regressions", store=store).records()
+    assert record.inputs == {"question": "Capital of France?"}
+    assert record.expectations == {"expected_response": "Lyon"}  # the output, proposed as the expected response
+    assert record.source_trace_id == trace_id
+    assert at.success[0].value == f"Added to regressions as record {record.record_id}\\: version 1\\."
+    assert ("Open dataset", "datasets", "dataset=regressions") in links(at)
+    at.selectbox(key=f"{key}_choice").select("regressions").run()
+    at.button(key=f"{key}_add").click().run()
+    assert "already holds this example" in at.success[0].value
+    with TraceStore(db_path) as store:
+        assert store.get_dataset("regressions").version == 1  # type: ignore[union-attr]
+
+
+def test_creating_a_dataset_that_exists_is_an_error_not_a_crash(evals: Evals) -> None:
+    trace_id = evals.traces_v1[0]
+    at = open_page(app(), "trace_page.py", trace=trace_id)
+    key = f"ds_{trace_id}"
+    at.selectbox(key=f"{key}_choice").select("New dataset…").run()
+    at.text_input(key=f"{key}_name").input("qa").run()
+    at.button(key=f"{key}_add").click().run()
+    assert not at.exception
+    assert at.error[0].value == "dataset 'qa' already exists".replace("'", "\\'")
