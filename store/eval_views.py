@@ -73,6 +73,11 @@ def records_page(
     return [DatasetRecord.from_row(r) for r in rows]
 
 
+def dataset_names(store: TraceStore, *, limit: int = 1_000) -> list[str]:
+    """Datasets' names alone, by name: what a picker needs, without counting every dataset's records."""
+    return [r["name"] for r in store.rows("SELECT name FROM datasets ORDER BY name LIMIT ?", [limit])]
+
+
 def count_records(store: TraceStore, name: str, version: int) -> int:
     rows = store.rows(
         "SELECT count(*) AS n FROM dataset_records r JOIN datasets d ON d.id = r.dataset_id "

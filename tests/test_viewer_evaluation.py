@@ -3,92 +3,19 @@ the store API and ``spanlite.evaluation.datasets``, as ``evaluate`` makes them."
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import spanlite
-from _helpers import EVIL, all_text, app, open_page
+from _helpers import EVIL, QUESTIONS, Evals, all_text, app, open_page, populate_evals
 from spanlite.evaluation import datasets
 from spanlite.store import TraceStore
-
-HUGE = "x" * 1_000_000
-RIGHT = ["4", "Paris", "no"]
-QUESTIONS = ["What is 2+2?", "Capital of France?", EVIL]
-
-
-@dataclasses.dataclass(frozen=True)
-class Evals:
-    v1: str  # everything right
-    v2: str  # newer: the capital regressed, the judge failed on one example, one prediction raised
-    traces_v1: list[str]
-    traces_v2: list[str]
-
-
-def answered(question: str, answer: str) -> str:
-    """A trace of the app answering, as ``evaluate`` makes one per example; returns its id."""
-    with spanlite.start_span("answer", kind="CHAIN", inputs={"question": question}) as span:
-        span.set_outputs(answer)
-        return span.trace_id
-
-
-def run(store: TraceStore, name: str, answers: list[str], correct: list[bool | None]) -> tuple[str, list[str]]:
-    records = datasets.get("qa", store=store).records()
-    run_id = store.start_run(name, tags={"prompt": name}, dataset="qa", scorers=["exact_match", "correctness"])
-    traces = [answered(q, a) for q, a in zip(QUESTIONS, answers)]
-    store.add_results(
-        run_id,
-        [
-            {
-                "example_index": i, "trace_id": t, "record_id": r.record_id, "inputs": r.inputs,
-                "outputs": a, "expectations": r.expectations,
-            }
-            for i, (t, r, a) in enumerate(zip(traces, records, answers))
-        ],
-    )  # fmt: skip
-    store.add_scores(
-        run_id,
-        [{"example_index": i, "scorer": "exact_match", "value": ok} for i, ok in enumerate(correct) if ok is not None]
-        + [
-            {"example_index": i, "scorer": "correctness", "value": ok, "rationale": f"judged {name} answer {i}"}
-            for i, ok in enumerate(correct)
-            if ok is not None
-        ],
-    )
-    return run_id, traces
 
 
 @pytest.fixture
 def evals(db_path: Path) -> Evals:
-    with TraceStore(db_path) as store:
-        qa = datasets.create("qa", description="Questions people ask", store=store)
-        qa.add(
-            [{"inputs": {"question": q}, "expectations": {"expected_response": a}} for q, a in zip(QUESTIONS, RIGHT)]
-        )
-        v1, traces_v1 = run(store, "prompt-v1", RIGHT, [True, True, True])
-        store.finish_run(v1, {"exact_match/mean": 1.0, "correctness/mean": 1.0})
-        v2, traces_v2 = run(store, "prompt-v2", ["4", "Lyon", HUGE], [True, False, None])
-        store.add_scores(
-            v2,
-            [
-                {
-                    "example_index": 2,
-                    "scorer": "correctness",
-                    "error": "judge answered no JSON",
-                    "raw": "I think <b>yes</b>",
-                }
-            ],
-        )
-        store.add_results(
-            v2, [{"example_index": 3, "inputs": {"question": "boom?"}, "error": "RuntimeError: predict failed"}]
-        )
-        store.finish_run(
-            v2, {"exact_match/mean": 0.5, "correctness/mean": 0.0}, status="failed", error="1 prediction failed"
-        )
-    spanlite.flush()
-    return Evals(v1, v2, traces_v1, traces_v2)
+    return populate_evals(db_path)
 
 
 def select(at: AppTest, key: str, row: int) -> AppTest:
@@ -118,7 +45,7 @@ def test_runs_newest_first_with_dataset_metrics_status(evals: Evals) -> None:
     assert list(table["Status"]) == ["❌ failed", "✅ finished"]
     assert list(table["Dataset"]) == ["qa v1", "qa v1"]
     assert table["Metrics"].iloc[0] == "exact_match/mean 0.5, correctness/mean 0"
-    assert table["Tags"].iloc[1] == "prompt-v1"  # a one-key dict reads as its value
+    assert table["Tags"].iloc[1] == "prompt=prompt-v1"
 
 
 def test_runs_page_with_keys(evals: Evals, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -261,3 +188,39 @@ def test_creating_a_dataset_that_exists_is_an_error_not_a_crash(evals: Evals) ->
     at.button(key=f"{key}_add").click().run()
     assert not at.exception
     assert at.error[0].value == "dataset 'qa' already exists".replace("'", "\\'")
+
+
+def test_a_run_is_compared_with_a_baseline_it_picks(evals: Evals) -> None:
+    at = open_page(app(), "evaluation_page.py", run=evals.v2)
+    picker = at.selectbox(key="eval_baseline")
+    (label,) = picker.options  # the other run on the dataset, never this one
+    assert label.startswith("prompt-v1 · ") and label.endswith(evals.v1[:8])
+    picker.select_index(0).run()
+    at.button(key="eval_compare").click().run()
+    assert not at.exception, at.exception
+    assert (at.query_params["a"], at.query_params["b"]) == (evals.v1, evals.v2)
+    assert at.title[0].value == "Compare runs"
+
+
+def test_comparison_shows_means_deltas_and_regressions_first(evals: Evals) -> None:
+    at = open_page(app(), "evaluation_page.py", a=evals.v1, b=evals.v2)
+    scorers = at.dataframe[0].value
+    assert list(scorers["Scorer"]) == ["correctness", "exact_match"]
+    examples = at.dataframe[1].value
+    assert examples["Change"].iloc[0] == "🔻 regressed"
+    assert examples["Inputs"].iloc[0] == "Capital of France?"
+    assert examples["Output A"].iloc[0] == "Paris" and examples["Output B"].iloc[0] == "Lyon"
+    assert examples["correctness"].iloc[0] == "✅ yes → ❌ no"
+    at = select(at, "eval_compare_examples_All_1", 0)
+    assert ("Open trace A", "trace", f"trace={evals.traces_v1[1]}") in links(at)
+    assert ("Open trace B", "trace", f"trace={evals.traces_v2[1]}") in links(at)
+    assert "judged prompt-v2 answer 1" in [t.value for t in at.text]
+    at.button(key="eval_swap").click().run()
+    assert (
+        at.dataframe[1].value["Output A"].iloc[0] == "Lyon" or at.dataframe[1].value["Change"].iloc[0] != "🔻 regressed"
+    )
+
+
+def test_comparing_an_unknown_run_says_so(evals: Evals) -> None:
+    at = open_page(app(), "evaluation_page.py", a=evals.v1, b="nope")
+    assert at.title[0].value == "Compare runs" and at.warning

@@ -13,7 +13,7 @@ NEW = "New dataset…"
 def control(trace_id: str, *, key: str) -> None:
     """A popover with the dataset picker; the outcome (or the error) is shown below it after the click."""
     with st.popover("Add to dataset", icon=":material/dataset:"):
-        names = [d.name for d in data.datasets()]
+        names = data.dataset_names()
         choice = st.selectbox("Dataset", [*names, NEW], key=f"{key}_choice")
         new_name = st.text_input("New dataset's name", key=f"{key}_name") if choice == NEW else ""
         st.button("Add", key=f"{key}_add", on_click=_add, args=(trace_id, choice, new_name, key), type="primary")

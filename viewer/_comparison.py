@@ -1,4 +1,4 @@
-"""Two evaluation runs side by side (``/evaluation?run=<a>&compare=<b>``): each scorer's mean in both and the
+"""Two evaluation runs side by side (``/evaluation?a=<baseline>&b=<run>``): each scorer's mean in both and the
 change, then the examples, regressed first, as ``spanlite.evaluation.compare_runs`` orders them."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def _heading(comparison: RunComparison) -> None:
             "and some may be in one run only."
         )
     if st.button("Swap A and B", key="eval_swap"):
-        st.query_params["run"], st.query_params["compare"] = b.run_id, a.run_id
+        st.query_params["a"], st.query_params["b"] = b.run_id, a.run_id
         st.rerun()
 
 

@@ -29,6 +29,11 @@ def cell(value: Any, limit: int = CELL_CHARS) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def tags(value: dict[str, Any]) -> str:
+    """Tags as ``key=value, ...`` on one line."""
+    return cell(", ".join(f"{k}={cell(v, 60)}" for k, v in value.items()))
+
+
 def bounded(value: Any, limit: int = DETAIL_CHARS, depth: int = 0) -> Any:
     """The value with long strings and lists cut, and nesting past ``DETAIL_DEPTH`` levels shown as text."""
     if isinstance(value, str):

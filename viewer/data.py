@@ -324,6 +324,10 @@ def datasets() -> list[Dataset]:
     return store().list_datasets()
 
 
+def dataset_names() -> list[str]:
+    return eval_views.dataset_names(store())
+
+
 def dataset(name: str) -> Dataset | None:
     return store().get_dataset(name)
 

@@ -24,7 +24,7 @@ def _list() -> None:
                 "Version": d.version,
                 "Records": d.size,
                 "Description": _preview.cell(d.description or ""),
-                "Tags": _preview.cell(d.tags) if d.tags else "",
+                "Tags": _preview.tags(d.tags),
                 "Updated (UTC)": _render.when(d.updated_ns),
             }
             for d in found
@@ -58,7 +58,7 @@ def _records_table(records: list[DatasetRecord]) -> pd.DataFrame:
                 "Inputs": _preview.cell(r.inputs),
                 "Expectations": _preview.cell(r.expectations),
                 "Source trace": r.source_trace_id or "",
-                "Tags": _preview.cell(r.tags) if r.tags else "",
+                "Tags": _preview.tags(r.tags),
                 "Added in": r.added_in,
             }
             for r in records

@@ -1,5 +1,5 @@
 """Evaluation page: runs newest first (``/evaluation``), one run's examples (``?run=<id>``), and two runs compared
-(``?run=<a>&compare=<b>``). Each reads one keyset page of what it lists."""
+(``?a=<baseline>&b=<run>``). Lists are read one keyset page at a time."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def _runs() -> None:
                     "Status": f"{STATUS_ICONS.get(r.status, '')} {r.status}",
                     "Dataset": _preview.cell(_dataset_text(r)),
                     "Metrics": _preview.cell(_metrics_text(r.metrics)),
-                    "Tags": _preview.cell(r.tags) if r.tags else "",
+                    "Tags": _preview.tags(r.tags),
                     "Scorers": _preview.cell(", ".join(r.scorers)),
                     "Run ID": r.run_id,
                 }
@@ -74,7 +74,7 @@ def _header(run: Run) -> None:
         label = f"Dataset {_render.md_escape(_dataset_text(run), limit=80)}"
         st.page_link("datasets_page.py", label=label, query_params=query, icon="🗂️")
     if run.tags:
-        st.text("Tags: " + _preview.cell(run.tags, limit=1000))
+        st.text("Tags: " + _preview.tags(run.tags))
     if run.error:
         st.error(_render.md_escape(run.error, limit=300))
     shown = list(run.metrics.items())[:METRICS_SHOWN]
@@ -89,16 +89,16 @@ def _compare_picker(run: Run) -> None:
         return
     left, right = st.columns([4, 1], vertical_alignment="bottom")
     choice = left.selectbox(
-        "Compare with",
+        "Compare with a baseline",
         others,
         format_func=_comparison.run_label,
         index=None,
         placeholder="Pick a run",
-        key="eval_compare_with",
+        key="eval_baseline",
+        help="The baseline is A and this run B: an example regressed when B scores it lower",
     )
     if right.button("Compare", disabled=choice is None, key="eval_compare") and choice is not None:
-        st.query_params["compare"] = choice.run_id
-        st.rerun()
+        st.switch_page("evaluation_page.py", query_params={"a": choice.run_id, "b": run.run_id})
 
 
 def _examples_table(run: Run, results: list[RunResult]) -> pd.DataFrame:
@@ -165,10 +165,9 @@ def _example(run: Run, result: RunResult) -> None:
     _examples.scores({name: result.scores.get(name) for name in [*run.scorers, *result.scores]})
 
 
-if run_id := st.query_params.get("run"):
-    if other := st.query_params.get("compare"):
-        _comparison.show(run_id, other)
-    else:
-        _run(run_id)
+if (run_a := st.query_params.get("a")) and (run_b := st.query_params.get("b")):
+    _comparison.show(run_a, run_b)
+elif run_id := st.query_params.get("run"):
+    _run(run_id)
 else:
     _runs()
