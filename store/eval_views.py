@@ -2,7 +2,7 @@
 
 ``eval_runs`` and ``eval_datasets`` read a run's or a dataset version's rows whole, which is right for comparing and
 exporting; a page of the viewer shows one page of them, so these read one keyset page along an index: runs by
-``(created_ns, run_id)``, a run's results by its primary key, a dataset's records by id.
+``(created_ns, run_id)``, a run's results by its primary key, a dataset's records by ``(added_in, id)``.
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ if TYPE_CHECKING:
     from .query import TraceStore
 
 RunKey = tuple[int, str]  # (created_ns, run_id) of the last run on a page
+RecordKey = tuple[int, int]  # (added_in, record_id) of the last record on a page
 
 
 def runs_page(store: TraceStore, *, after: RunKey | None = None, limit: int = 50) -> list[Run]:
     """Runs newest first (as ``list_runs`` orders them), starting after the run ``after`` names."""
     where, params = "", []
     if after is not None:
-        where, params = "WHERE created_ns < ? OR (created_ns = ? AND run_id > ?)", [after[0], after[0], after[1]]
+        # created_ns <= ? first, so the page starts with a seek into the index rather than a walk from the newest
+        where, params = "WHERE created_ns <= ? AND (created_ns < ? OR run_id > ?)", [after[0], after[0], after[1]]
     rows = store.rows(f"SELECT * FROM eval_runs {where} ORDER BY created_ns DESC, run_id LIMIT ?", [*params, limit])
     return [Run.from_row(r) for r in rows]
 
@@ -62,15 +64,22 @@ def results_page(store: TraceStore, run_id: str, *, after_index: int = -1, limit
 
 
 def records_page(
-    store: TraceStore, name: str, version: int, *, after_id: int = 0, limit: int = 50
+    store: TraceStore, name: str, version: int, *, after: RecordKey = (0, 0), limit: int = 50
 ) -> list[DatasetRecord]:
-    """The records of one version of a dataset with ids above ``after_id``, in the order they were added."""
+    """The records of one version of a dataset after the record ``after`` names, in the order they were added.
+
+    Records are appended version by version, so ``(added_in, id)`` is the order they were added in, and it walks
+    the ``(dataset_id, added_in)`` index (which carries the id) instead of sorting all of a dataset's records."""
     rows = store.rows(
         f"{_RECORDS} WHERE d.name = ? AND r.added_in <= ? AND (r.removed_in IS NULL OR r.removed_in > ?) "
-        "AND r.id > ? ORDER BY r.id LIMIT ?",
-        [name, version, version, after_id, limit],
+        "AND (r.added_in, r.id) > (?, ?) ORDER BY r.added_in, r.id LIMIT ?",
+        [name, version, version, *after, limit],
     )
     return [DatasetRecord.from_row(r) for r in rows]
+
+
+def record_key(record: DatasetRecord) -> RecordKey:
+    return record.added_in, record.record_id
 
 
 def dataset_names(store: TraceStore, *, limit: int = 1_000) -> list[str]:
