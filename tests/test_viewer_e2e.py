@@ -164,13 +164,34 @@ def test_compare_runs_and_follow_a_regression_in_chromium(viewer_url: str, db_pa
             page.wait_for_timeout(500)
             _click_row(examples, 0)  # regressed first: the capital of France, Paris then Lyon
             expect(page.get_by_role("heading", name="🔻 regressed")).to_be_visible()
-            expect(page.get_by_text("Lyon", exact=True).first).to_be_visible()
+            expect(page.get_by_test_id("stText").filter(has_text="Lyon").first).to_be_visible()  # run B's answer
             page.wait_for_timeout(500)
             page.screenshot(path=str(ARTIFACTS / "evaluation_compare.png"), full_page=True)
 
             page.get_by_role("link", name="Open trace B").click()
             expect(page.get_by_role("heading", name="answer", level=1)).to_be_visible()
             expect(page.get_by_text(f"Trace {evals.traces_v2[1]}", exact=False).first).to_be_visible()
+
+            # keep the regression as an example: a new dataset from the Trace page, then browse it
+            _settled(page)
+            page.get_by_role("button", name="Add to dataset").click()
+            page.get_by_role("combobox", name="Dataset", exact=True).click()
+            page.get_by_role("option", name="New dataset…", exact=True).click()
+            page.get_by_label("New dataset's name", exact=True).fill("regressions")
+            page.get_by_label("New dataset's name", exact=True).press("Enter")
+            _settled(page)
+            page.get_by_role("button", name="Add", exact=True).click()
+            expect(page.get_by_text("Added to regressions as record", exact=False)).to_be_visible()
+            page.get_by_role("link", name="Open dataset").click()
+            expect(page.get_by_role("heading", name="Dataset: regressions", level=1)).to_be_visible()
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(ARTIFACTS / "dataset.png"), full_page=True)
+            with TraceStore(db_path) as store:
+                (record,) = store.records("regressions")
+            assert (record.inputs, record.expectations) == (
+                {"question": "Capital of France?"},
+                {"expected_response": "Lyon"},
+            )
             assert dialogs == []
         finally:
             browser.close()

@@ -205,7 +205,7 @@ def test_a_run_is_compared_with_a_baseline_it_picks(evals: Evals) -> None:
 def test_comparison_shows_means_deltas_and_regressions_first(evals: Evals) -> None:
     at = open_page(app(), "evaluation_page.py", a=evals.v1, b=evals.v2)
     scorers = at.dataframe[0].value
-    assert list(scorers["Scorer"]) == ["correctness", "exact_match"]
+    assert list(scorers["Scorer"]) == ["exact_match", "correctness"]
     examples = at.dataframe[1].value
     assert examples["Change"].iloc[0] == "🔻 regressed"
     assert examples["Inputs"].iloc[0] == "Capital of France?"

@@ -14,10 +14,10 @@ from spanlite.viewer import _examples, _preview, _render, data
 if TYPE_CHECKING:
     from spanlite.evaluation.compare import ExampleDelta, RunComparison
 
-CHANGES = {
+CHANGES = {  # in the order compare_runs ranks them
     "regressed": "🔻 regressed",
-    "improved": "🔺 improved",
     "mixed": "🔀 mixed",
+    "improved": "🔺 improved",
     "same": "= same",
     "only_a": "only in A",
     "only_b": "only in B",
@@ -107,6 +107,7 @@ def _examples_list(comparison: RunComparison) -> None:
             a, b = _preview.score_cell(e.scores_a.get(name)), _preview.score_cell(e.scores_b.get(name))
             row[name] = f"{a or '—'} → {b or '—'}"
             row[f"Δ {name}"] = _preview.delta(e.deltas.get(name))
+        row["App errors"] = _preview.cell(" · ".join(f"{s}: {x}" for s, x in (("A", e.error_a), ("B", e.error_b)) if x))
         rows.append(row)
     event = st.dataframe(
         pd.DataFrame(rows),
@@ -124,15 +125,21 @@ def _example(example: ExampleDelta) -> None:
     st.divider()
     st.subheader(CHANGES.get(example.change, example.change))
     _examples.values({"Inputs": example.inputs, "Expectations": example.expectations}, key="eval_compare_example")
-    for col, side, outputs, trace_id, scores in zip(
+    for col, side, outputs, error, trace_id, scores in zip(
         st.columns(2),
         "AB",
         (example.outputs_a, example.outputs_b),
+        (example.error_a, example.error_b),
         (example.trace_a, example.trace_b),
         (example.scores_a, example.scores_b),
     ):
         with col:
             st.markdown(f"**Run {side}**")
+            if (side == "A" and example.change == "only_b") or (side == "B" and example.change == "only_a"):
+                st.caption("Not in this run.")
+                continue
             _examples.trace_link(trace_id, f"Open trace {side}")
+            if error:
+                st.code(_preview.bounded(error), language=None, wrap_lines=True)
             _render.show_value(_preview.bounded(outputs), key=f"eval_compare_outputs_{side}")
             _examples.scores(scores)

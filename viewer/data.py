@@ -125,6 +125,7 @@ def clear_caches() -> None:
     _facet.clear()
     _overview.clear()
     _comparison.clear()
+    _count_records.clear()
 
 
 def search(form: FilterForm, page_token: str | None) -> Page:
@@ -332,12 +333,21 @@ def dataset(name: str) -> Dataset | None:
     return store().get_dataset(name)
 
 
-def dataset_records(name: str, version: int, after_id: int, limit: int = PAGE_SIZE) -> list[DatasetRecord]:
-    return eval_views.records_page(store(), name, version, after_id=after_id, limit=limit)
+def dataset_records(
+    name: str, version: int, after: eval_views.RecordKey, limit: int = PAGE_SIZE
+) -> list[DatasetRecord]:
+    return eval_views.records_page(store(), name, version, after=after, limit=limit)
 
 
-def count_records(name: str, version: int) -> int:
-    return eval_views.count_records(store(), name, version)
+@st.cache_data(ttl=60, show_spinner=False)
+def _count_records(path: str, name: str, version: int) -> int:
+    return eval_views.count_records(_open(path), name, version)
+
+
+def count_records(dataset: Dataset, version: int) -> int:
+    """How many records a version holds: the latest's size is known; an earlier version's is counted once (it
+    does not change) by reading every record up to it."""
+    return dataset.size if version == dataset.version else _count_records(str(db_path()), dataset.name, version)
 
 
 def add_trace_to_dataset(trace_id: str, name: str, *, create: bool) -> tuple[Dataset, list[DatasetRecord]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from spanlite.store import Dataset, DatasetRecord
+from spanlite.store import Dataset, DatasetRecord, eval_views
 from spanlite.viewer import _examples, _preview, _render, data
 
 
@@ -37,13 +37,19 @@ def _list() -> None:
     st.caption("Select a dataset to browse its records.")
 
 
+def _records(count: int) -> str:
+    return f"{count:,} record{'' if count == 1 else 's'}"
+
+
 def _version(dataset: Dataset) -> int:
     """The version asked for in the URL (latest when absent or out of range), kept in the URL as it changes."""
     asked = st.query_params.get("version", "")
     start = int(asked) if asked.isdigit() and int(asked) <= dataset.version else dataset.version
     label = f"Version (0 to {dataset.version})"
     version = int(
-        st.number_input(label, min_value=0, max_value=dataset.version, value=start, key=f"version_{dataset.name}")
+        st.columns([1, 3])[0].number_input(
+            label, min_value=0, max_value=dataset.version, value=start, key=f"version_{dataset.name}"
+        )
     )
     if asked != str(version):
         st.query_params["version"] = str(version)
@@ -74,16 +80,15 @@ def _dataset(name: str) -> None:
         st.text(name)
         return
     st.title(f"Dataset: {_render.md_escape(dataset.name)}")
-    st.caption(
-        f"Latest version {dataset.version} · {dataset.size:,} records · updated {_render.when(dataset.updated_ns)} UTC"
-    )
+    updated = _render.when(dataset.updated_ns)
+    st.caption(f"Latest version {dataset.version} · {_records(dataset.size)} · updated {updated} UTC")
     st.page_link("datasets_page.py", label="All datasets", icon="⬅️")
     if dataset.description:
         st.text(_preview.cell(dataset.description, limit=2000))
     version = _version(dataset)
-    st.subheader(f"Records in version {version} ({data.count_records(name, version):,})")
+    st.subheader(f"Version {version}: {_records(data.count_records(dataset, version))}")
     state_key = f"dataset_after_{name}_{version}"
-    starts: list[int] = st.session_state.setdefault(state_key, [0])
+    starts: list[eval_views.RecordKey] = st.session_state.setdefault(state_key, [(0, 0)])
     records = data.dataset_records(name, version, starts[-1], limit=data.PAGE_SIZE + 1)
     more, records = len(records) > data.PAGE_SIZE, records[: data.PAGE_SIZE]
     if not records:
@@ -103,7 +108,7 @@ def _dataset(name: str) -> None:
         st.rerun()
     info.caption(f"Page {len(starts)}. Select a record to see it whole.")
     if nxt.button("Next →", disabled=not more, key="dataset_next"):
-        starts.append(records[-1].record_id)
+        starts.append(eval_views.record_key(records[-1]))
         st.rerun()
     if event.selection.rows:
         record = records[event.selection.rows[0]]
