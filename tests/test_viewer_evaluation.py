@@ -224,3 +224,31 @@ def test_comparison_shows_means_deltas_and_regressions_first(evals: Evals) -> No
 def test_comparing_an_unknown_run_says_so(evals: Evals) -> None:
     at = open_page(app(), "evaluation_page.py", a=evals.v1, b="nope")
     assert at.title[0].value == "Compare runs" and at.warning
+
+
+def test_hostile_names_tags_and_missing_traces_are_text(db_path: Path) -> None:
+    with TraceStore(db_path) as store:
+        datasets.create(EVIL, description=EVIL, tags={EVIL: EVIL}, store=store).add(
+            [{"inputs": {EVIL: EVIL}, "expectations": {"expected_response": EVIL}, "source_trace_id": "0" * 32}]
+        )
+        run_id = store.start_run(EVIL, tags={EVIL: EVIL}, dataset=EVIL, scorers=[EVIL])
+        store.add_results(run_id, [{"example_index": 0, "trace_id": "0" * 32, "inputs": {EVIL: EVIL}}])
+        store.add_scores(run_id, [{"example_index": 0, "scorer": EVIL, "value": EVIL, "rationale": EVIL}])
+        store.finish_run(run_id, {f"{EVIL}/mean": 0.5}, status="failed", error=EVIL)
+    pages = [
+        select(open_page(app(), "evaluation_page.py"), "eval_runs_1", 0),
+        select(open_page(app(), "evaluation_page.py", run=run_id), "eval_examples_1", 0),
+        select(open_page(app(), "datasets_page.py", dataset=EVIL), "dataset_records_1_1", 0),
+        open_page(app(), "datasets_page.py"),
+    ]
+    for at in pages:
+        assert not at.get("html")
+        for element in [*at.markdown, *at.caption]:
+            assert not element.proto.allow_html
+        shown = all_text(at) + "\n".join(e.value for e in [*at.error, *at.warning])
+        shown += "\n".join(e.proto.label for e in at.get("page_link"))
+        assert "<script>" not in shown and "](javascript" not in shown and ":red[" not in shown
+    run_page = pages[1]
+    assert run_page.title[0].value.startswith("Run: \\<script\\>")
+    assert f"Open trace: trace {'0' * 32} is not in this store" in [c.value for c in run_page.caption]
+    assert EVIL in [t.value for t in run_page.text]  # the rationale, as text
