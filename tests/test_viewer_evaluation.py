@@ -70,7 +70,8 @@ def test_a_run_shows_its_examples_scores_and_trace_links(evals: Evals) -> None:
     table = at.dataframe[0].value
     assert list(table.columns) == ["#", "Inputs", "Outputs", "Expectations", "exact_match", "correctness", "Error"]
     assert list(table["Inputs"]) == QUESTIONS
-    assert list(table["correctness"]) == ["✅ yes"] * 3
+    assert list(table["correctness"]) == [f"✅ yes · judged prompt-v1 answer {i}" for i in range(3)]
+    assert list(table["exact_match"]) == ["✅ yes"] * 3
     at = select(at, "eval_examples_1", 1)
     assert "judged prompt-v1 answer 1" in [t.value for t in at.text]
     assert "Paris" in [t.value for t in at.text]
@@ -82,7 +83,8 @@ def test_a_failed_run_shows_its_errors(evals: Evals) -> None:
     assert at.error[0].value == "1 prediction failed"
     table = at.dataframe[0].value
     assert list(table["#"]) == [0, 1, 2, 3]
-    assert list(table["correctness"]) == ["✅ yes", "❌ no", "⚠️ error", ""]
+    assert [c.split(" · ")[0] for c in table["correctness"]] == ["✅ yes", "❌ no", "⚠️ error", ""]
+    assert table["correctness"].iloc[2] == "⚠️ error · judge answered no JSON"
     assert table["Error"].iloc[3] == "RuntimeError: predict failed"
     at = select(at, "eval_examples_1", 2)
     codes = [c.value for c in at.code]

@@ -61,13 +61,13 @@ def score_value(value: Any) -> str:
     return cell(value, 60)
 
 
-def score_cell(score: RunScore | None) -> str:
-    """A score in a table: its value, ``⚠️ error`` when the scorer failed, empty when it did not score."""
+def score_cell(score: RunScore | None, *, why: bool = False) -> str:
+    """A score in a table: its value, ``⚠️ error`` when the scorer failed, empty when it did not score; with
+    ``why``, the start of the rationale or the error after it."""
     if score is None:
         return ""
-    if score.error is not None:
-        return "⚠️ error"
-    return score_value(score.value)
+    text, reason = ("⚠️ error", score.error) if score.error is not None else (score_value(score.value), score.rationale)
+    return cell(f"{text} · {reason}") if why and reason else text
 
 
 def delta(value: float | None) -> str:

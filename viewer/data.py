@@ -308,7 +308,9 @@ def runs_to_compare(run: Run) -> list[Run]:
     return [r for r in found if r.run_id != run.run_id]
 
 
-@st.cache_data(ttl=30, show_spinner=False, max_entries=20)
+# A resource, not data: shared as it is rather than copied on every rerun (a big comparison is slow to copy); it is
+# frozen, and nobody changes it.
+@st.cache_resource(ttl=30, show_spinner=False, max_entries=20)
 def _comparison(path: str, run_a: str, run_b: str) -> RunComparison:
     from spanlite.evaluation.compare import compare_runs  # WIP until i23-eval lands
 

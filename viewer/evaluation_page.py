@@ -110,7 +110,7 @@ def _examples_table(run: Run, results: list[RunResult]) -> pd.DataFrame:
             "Outputs": _preview.cell(r.outputs),
             "Expectations": _preview.cell(r.expectations),
         }
-        row.update({name: _preview.score_cell(r.scores.get(name)) for name in run.scorers})
+        row.update({name: _preview.score_cell(r.scores.get(name), why=True) for name in run.scorers})
         row["Error"] = _preview.cell(r.error or "")
         rows.append(row)
     return pd.DataFrame(rows)
