@@ -154,6 +154,9 @@ def test_compare_runs_and_follow_a_regression_in_chromium(viewer_url: str, db_pa
 
             expect(page.get_by_role("heading", name="Run: prompt-v2", level=1)).to_be_visible()
             _settled(page)
+            _click_row(page.get_by_test_id("stDataFrame").first, 2)  # the example the judge failed on
+            expect(page.get_by_text("judge answered no JSON", exact=True)).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "evaluation_run.png"), full_page=True)
             page.get_by_role("combobox", name="Compare with a baseline").click()
             page.get_by_role("option").filter(has_text="prompt-v1").click()
             page.get_by_role("button", name="Compare", exact=True).click()

@@ -68,7 +68,7 @@ def test_a_run_shows_its_examples_scores_and_trace_links(evals: Evals) -> None:
     assert {m.label: m.value for m in at.metric} == {"exact\\_match/mean": "1", "correctness/mean": "1"}
     assert ("Dataset qa v1", "datasets", "dataset=qa&version=1") in links(at)
     table = at.dataframe[0].value
-    assert list(table.columns) == ["#", "Inputs", "Outputs", "Expectations", "exact_match", "correctness", "Error"]
+    assert list(table.columns) == ["#", "exact_match", "correctness", "Inputs", "Outputs", "Expectations", "Error"]
     assert list(table["Inputs"]) == QUESTIONS
     assert list(table["correctness"]) == [f"✅ yes · judged prompt-v1 answer {i}" for i in range(3)]
     assert list(table["exact_match"]) == ["✅ yes"] * 3
@@ -103,7 +103,7 @@ def test_hostile_and_huge_values_are_bounded_text(evals: Evals) -> None:
     texts = [t.value for t in at.text]
     assert any(EVIL in str(j.value) for j in at.json)  # the inputs, as a JSON tree
     huge = next(t for t in texts if t.startswith("xxx"))
-    assert huge.endswith("… (980,000 more characters)")
+    assert huge.endswith("… (990,000 more characters)")
     assert not at.get("html")
     for element in [*at.markdown, *at.caption]:
         assert not element.proto.allow_html

@@ -97,16 +97,13 @@ def _examples_list(comparison: RunComparison) -> None:
     names = [s.name for s in comparison.scorers]
     rows = []
     for e in shown:
-        row = {
-            "Change": CHANGES.get(e.change, e.change),
-            "Inputs": _preview.cell(e.inputs),
-            "Output A": _preview.cell(e.outputs_a),
-            "Output B": _preview.cell(e.outputs_b),
-        }
+        row = {"Change": CHANGES.get(e.change, e.change), "Inputs": _preview.cell(e.inputs, limit=80)}
         for name in names:
             a, b = _preview.score_cell(e.scores_a.get(name)), _preview.score_cell(e.scores_b.get(name))
             row[name] = f"{a or '—'} → {b or '—'}"
             row[f"Δ {name}"] = _preview.delta(e.deltas.get(name))
+        row["Output A"] = _preview.cell(e.outputs_a)
+        row["Output B"] = _preview.cell(e.outputs_b)
         row["App errors"] = _preview.cell(" · ".join(f"{s}: {x}" for s, x in (("A", e.error_a), ("B", e.error_b)) if x))
         rows.append(row)
     event = st.dataframe(

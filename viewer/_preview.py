@@ -13,7 +13,7 @@ import orjson
 from spanlite.store import RunScore
 
 CELL_CHARS = 200
-DETAIL_CHARS = 20_000
+DETAIL_CHARS = 10_000
 DETAIL_ITEMS = 200
 DETAIL_DEPTH = 20
 

@@ -104,13 +104,11 @@ def _compare_picker(run: Run) -> None:
 def _examples_table(run: Run, results: list[RunResult]) -> pd.DataFrame:
     rows = []
     for r in results:
-        row = {
-            "#": r.example_index,
-            "Inputs": _preview.cell(r.inputs),
-            "Outputs": _preview.cell(r.outputs),
-            "Expectations": _preview.cell(r.expectations),
-        }
-        row.update({name: _preview.score_cell(r.scores.get(name), why=True) for name in run.scorers})
+        row: dict[str, Any] = {"#": r.example_index}
+        row.update({name: _preview.score_cell(r.scores.get(name), why=True) for name in run.scorers})  # seen first
+        row["Inputs"] = _preview.cell(r.inputs)
+        row["Outputs"] = _preview.cell(r.outputs)
+        row["Expectations"] = _preview.cell(r.expectations)
         row["Error"] = _preview.cell(r.error or "")
         rows.append(row)
     return pd.DataFrame(rows)
@@ -139,7 +137,7 @@ def _run(run_id: str) -> None:
         on_select="rerun",
         selection_mode="single-row",
         key=f"eval_examples_{len(starts)}",
-        column_config={name: st.column_config.TextColumn(width="large") for name in ("Inputs", "Outputs")},
+        column_config={name: st.column_config.TextColumn(width="medium") for name in ("Inputs", "Outputs")},
     )
     prev, info, nxt = st.columns([1, 2, 1])
     if prev.button("← Previous", disabled=len(starts) == 1, key="eval_results_prev"):
