@@ -20,23 +20,33 @@ from spanlite.autolog import autolog
 from spanlite.tracing import SpanKind, current_span, start_span, trace, update_current_trace
 
 if TYPE_CHECKING:  # the query side loads on first read: an app that only writes spans never imports it
-    from spanlite import datasets
-    from spanlite.store import Page, Trace, TraceFilter
+    from collections.abc import Callable, Iterable, Mapping
+
+    from spanlite import datasets, scorers
+    from spanlite.evaluation.compare import HasRunId, RunComparison
+    from spanlite.evaluation.results import EvaluationResult
+    from spanlite.evaluation.scorer import Score, Scorer, scorer
+    from spanlite.store import Page, Run, Trace, TraceFilter
     from spanlite.store.expectations import Expectation
     from spanlite.store.feedback import Feedback, FeedbackValue
 
 __all__ = [
+    "Score",
     "SpanKind",
     "autolog",
+    "compare_runs",
     "configure",
     "current_span",
     "datasets",
     "delete_feedback",
+    "evaluate",
     "flush",
     "get_feedback",
     "get_trace",
     "log_expectation",
     "log_feedback",
+    "scorer",
+    "scorers",
     "search_traces",
     "start_span",
     "trace",
@@ -111,7 +121,48 @@ def log_expectation(
     return default_store().log_expectation(trace_id, name, value, span_id=span_id, source=source, author=author)
 
 
+def evaluate(
+    data: Any,
+    predict_fn: Callable[..., Any] | None = None,
+    scorers: Iterable[Scorer | Callable[..., Any]] = (),
+    name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    *,
+    max_workers: int = 8,
+) -> EvaluationResult:
+    """Run ``predict_fn(**inputs)`` over ``data`` (a list of ``{"inputs", "expectations"}`` dicts, a DataFrame, a
+    dataset or its name, or traces to score as they are), score each answer, and store it all as a run.
+
+    Each example gets a trace; each score is feedback on it (``source`` "code" or "llm_judge", ``author`` the
+    scorer) and part of the run. An example the app or a scorer fails on is that example's error, not the run's.
+    ``spanlite.evaluation.evaluate`` says more.
+
+    >>> result = spanlite.evaluate(qa, predict_fn=app, scorers=[concise], name="prompt-v2")  # doctest: +SKIP
+    >>> result.metrics, result.to_dataframe()  # doctest: +SKIP
+    """
+    from spanlite.evaluation.evaluate import evaluate as evaluate_in
+
+    flush()  # traces given as data are read back in full
+    return evaluate_in(data, predict_fn, scorers, name, tags, store=default_store(), max_workers=max_workers)
+
+
+def compare_runs(run_a: str | Run | HasRunId, run_b: str | Run | HasRunId) -> RunComparison:
+    """Run b against run a (ids, runs or ``evaluate`` results): per-scorer means and deltas, and each example's
+    score deltas, regressed examples first.
+
+    >>> [e.inputs for e in spanlite.compare_runs(v1.run_id, v2.run_id).regressed]  # doctest: +SKIP
+    """
+    from spanlite.evaluation.compare import compare_runs as compare_in
+
+    return compare_in(run_a, run_b, store=default_store())
+
+
+_LAZY_NAMES = {"scorer": "spanlite.evaluation.scorer", "Score": "spanlite.evaluation.scorer"}
+
+
 def __getattr__(name: str) -> Any:
-    if name == "datasets":  # loaded on first use, as the query side is
-        return importlib.import_module("spanlite.datasets")
+    if name in ("datasets", "scorers"):  # loaded on first use, as the query side is
+        return importlib.import_module(f"spanlite.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

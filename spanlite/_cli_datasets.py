@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from spanlite import _cli_eval
 from spanlite.store import StoreError, default_db_path
 from spanlite.store.eval_datasets import check_record
 
@@ -46,7 +47,7 @@ def add_commands(commands: Any, db: argparse.ArgumentParser) -> None:
     load.add_argument("file", type=Path)
     load.set_defaults(run=_import)
 
-    runs = commands.add_parser("eval", help="evaluation runs: list, show")
+    runs = commands.add_parser("eval", help="evaluation runs: list, show, compare")
     run_commands = runs.add_subparsers(title="evaluation commands", required=True)
     run_list = run_commands.add_parser("list", parents=[db], help="latest runs first")
     run_list.add_argument("--dataset", help="only runs on this dataset")
@@ -57,6 +58,7 @@ def add_commands(commands: Any, db: argparse.ArgumentParser) -> None:
     run_show.add_argument("run_id")
     run_show.add_argument("--json", action="store_true", help="the run and its results as JSON")
     run_show.set_defaults(run=_run)
+    _cli_eval.add_commands(run_commands, db)
 
 
 def _list(args: argparse.Namespace) -> int:

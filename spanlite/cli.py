@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from spanlite import _cli_datasets
+from spanlite import _cli_datasets, _cli_score
 from spanlite.store import StoreError, TraceFilter, TraceStore, TraceSummary, default_db_path
 from spanlite.store.prices import format_usd
 from spanlite.tracing._settings import parse_size
@@ -121,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("command", nargs=argparse.REMAINDER, help="after --, e.g. -- python app.py --flag")
     run.set_defaults(run=_run)
     _cli_datasets.add_commands(commands, db)
+    _cli_score.add_command(commands, db, filters)
     return parser
 
 

@@ -374,6 +374,17 @@ EVALUATION_SCHEMA = (
    raw TEXT,
    PRIMARY KEY (run_id, example_index, scorer)
 )""",
+    # Online scoring: which scorer has taken which trace, so that each (trace, scorer) is scored at most once however
+    # many scoring processes run; the primary key is the lock. ``status`` says how it went (store/score_claims.py).
+    """CREATE TABLE score_claims (
+   trace_id TEXT NOT NULL,
+   scorer TEXT NOT NULL,
+   status TEXT NOT NULL,
+   error TEXT,
+   worker TEXT,
+   claimed_ns INTEGER NOT NULL,
+   PRIMARY KEY (trace_id, scorer)
+) WITHOUT ROWID""",
 )
 
 

@@ -238,7 +238,7 @@ class TraceStore:
         payload = [orjson.dumps(ids).decode()]
         with self.transaction() as conn:
             deleted = conn.execute(f"DELETE FROM traces WHERE {selected}", payload).rowcount
-            for table in ("spans", "trace_tags", "trace_resources", "feedback", "expectations"):
+            for table in ("spans", "trace_tags", "trace_resources", "feedback", "expectations", "score_claims"):
                 conn.execute(f"DELETE FROM {table} WHERE {selected}", payload)
             _text_index.after_delete(conn)
         return deleted

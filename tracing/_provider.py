@@ -14,6 +14,7 @@ from collections.abc import Callable
 from opentelemetry import trace as otel_trace
 
 _tracer: otel_trace.Tracer | None = None
+_installed: otel_trace.TracerProvider | None = None
 _capture_content = True
 _default: Callable[[], None] | None = None
 _lock = threading.Lock()
@@ -44,12 +45,21 @@ def set_default(install_default: Callable[[], None]) -> None:
 
 
 def install(provider: otel_trace.TracerProvider, *, capture_content: bool = True) -> None:
-    global _tracer, _capture_content
+    global _tracer, _installed, _capture_content
     _capture_content = capture_content
     _tracer = provider.get_tracer("spanlite")
+    _installed = provider
 
 
 def uninstall() -> None:
-    global _tracer, _capture_content
+    global _tracer, _installed, _capture_content
     _tracer = None
+    _installed = None
     _capture_content = True
+
+
+def flush(timeout_s: float = 30.0) -> bool:
+    """Send every span ended so far where the set-up in force sends spans, for layers that read them back (an
+    evaluation scoring a trace it just made); ``False`` if that did not finish within ``timeout_s``."""
+    force_flush = getattr(_installed, "force_flush", None)  # the API's provider has none; the SDK's has
+    return True if force_flush is None else bool(force_flush(int(timeout_s * 1000)))
