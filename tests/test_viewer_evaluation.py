@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import spanlite
 from _helpers import EVIL, QUESTIONS, Evals, all_text, app, open_page, populate_evals
 from spanlite.evaluation import datasets
 from spanlite.store import TraceStore
+
+CAPITALS = {"France": "Paris", "Italy": "Rome", "Spain": "Madrid"}
 
 
 @pytest.fixture
@@ -254,3 +257,29 @@ def test_hostile_names_tags_and_missing_traces_are_text(db_path: Path) -> None:
     assert run_page.title[0].value.startswith("Run: \\<script\\>")
     assert f"Open trace: trace {'0' * 32} is not in this store" in [c.value for c in run_page.caption]
     assert EVIL in [t.value for t in run_page.text]  # the rationale, as text
+
+
+def test_runs_from_evaluate_show_and_compare(db_path: Path) -> None:
+    from spanlite.evaluation import scorer
+    from spanlite.evaluation.evaluate import evaluate
+
+    @scorer
+    def exact(outputs: str, expectations: dict[str, str]) -> bool:
+        return outputs == expectations["expected_response"]
+
+    with TraceStore(db_path) as store:
+        qa = datasets.create("capitals", store=store)
+        qa.add([{"inputs": {"country": c}, "expectations": {"expected_response": a}} for c, a in CAPITALS.items()])
+        v1 = evaluate("capitals", predict_fn=lambda country: CAPITALS[country], scorers=[exact], name="v1", store=store)
+        wrong = {**CAPITALS, "Italy": "Milan"}
+        v2 = evaluate("capitals", predict_fn=lambda country: wrong[country], scorers=[exact], name="v2", store=store)
+    spanlite.flush()
+    at = open_page(app(), "evaluation_page.py")
+    assert list(at.dataframe[0].value["Name"]) == ["v2", "v1"]
+    assert at.dataframe[0].value["Metrics"].iloc[0] == f"exact/mean {2 / 3:.3g}"
+    at = open_page(at, "evaluation_page.py", a=v1.run_id, b=v2.run_id)
+    examples = at.dataframe[1].value
+    assert list(examples["Change"]) == ["🔻 regressed", "= same", "= same"]
+    assert examples["Inputs"].iloc[0] == "Italy" and examples["Output B"].iloc[0] == "Milan"
+    at = select(at, "eval_compare_examples_All_1", 0)
+    assert [label for label, page, _ in links(at) if page == "trace"] == ["Open trace A", "Open trace B"]

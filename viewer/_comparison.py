@@ -3,16 +3,12 @@ change, then the examples, regressed first, as ``spanlite.evaluation.compare_run
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pandas as pd
 import streamlit as st
 
+from spanlite.evaluation import ExampleDelta, RunComparison
 from spanlite.store import Run
 from spanlite.viewer import _examples, _preview, _render, data
-
-if TYPE_CHECKING:
-    from spanlite.evaluation.compare import ExampleDelta, RunComparison
 
 CHANGES = {  # in the order compare_runs ranks them
     "regressed": "🔻 regressed",

@@ -11,11 +11,12 @@ import datetime as dt
 import getpass
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 import streamlit as st
 
+from spanlite.evaluation import RunComparison, compare_runs
 from spanlite.evaluation import datasets as eval_datasets
 from spanlite.store import (
     Dataset,
@@ -33,9 +34,6 @@ from spanlite.store import (
 )
 from spanlite.store.feedback import Feedback, FeedbackDefinition, FeedbackValue, parse_condition
 from spanlite.store.views import FeedbackSummary, SessionSummary, SpanNode
-
-if TYPE_CHECKING:
-    from spanlite.evaluation.compare import RunComparison
 
 PAGE_SIZE = 50
 LIVE_INTERVAL_S = 3.0
@@ -312,8 +310,6 @@ def runs_to_compare(run: Run) -> list[Run]:
 # frozen, and nobody changes it.
 @st.cache_resource(ttl=30, show_spinner=False, max_entries=20)
 def _comparison(path: str, run_a: str, run_b: str) -> RunComparison:
-    from spanlite.evaluation.compare import compare_runs  # WIP until i23-eval lands
-
     return compare_runs(run_a, run_b, store=_open(path))
 
 
