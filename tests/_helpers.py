@@ -22,7 +22,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import spanlite
+from spanlite.evaluation import datasets
 from spanlite.otlp import Receiver
+from spanlite.store import TraceStore
 from spanlite.store._rows import span_row
 
 if TYPE_CHECKING:  # the viewer's extra: not in the oldest-SDK suite's venv, which imports this module too
@@ -211,3 +213,80 @@ def all_text(at: AppTest) -> str:
     parts = [e.value for e in [*at.title, *at.subheader, *at.caption, *at.markdown]]
     parts += [m.value for m in at.metric]
     return "\n".join(parts)
+
+
+HUGE = "x" * 1_000_000
+RIGHT = ["4", "Paris", "no"]
+QUESTIONS = ["What is 2+2?", "Capital of France?", EVIL]
+
+
+@dataclasses.dataclass(frozen=True)
+class Evals:
+    v1: str  # everything right
+    v2: str  # newer: the capital regressed, the judge failed on one example, one prediction raised
+    traces_v1: list[str]
+    traces_v2: list[str]
+
+
+def answered(question: str, answer: str) -> str:
+    """A trace of the app answering, as ``evaluate`` makes one per example; returns its id."""
+    with spanlite.start_span("answer", kind="CHAIN", inputs={"question": question}) as span:
+        span.set_outputs(answer)
+        return span.trace_id
+
+
+def _run(store: TraceStore, name: str, answers: list[str], correct: list[bool | None]) -> tuple[str, list[str]]:
+    records = datasets.get("qa", store=store).records()
+    run_id = store.start_run(name, tags={"prompt": name}, dataset="qa", scorers=["exact_match", "correctness"])
+    traces = [answered(q, a) for q, a in zip(QUESTIONS, answers)]
+    store.add_results(
+        run_id,
+        [
+            {
+                "example_index": i, "trace_id": t, "record_id": r.record_id, "inputs": r.inputs,
+                "outputs": a, "expectations": r.expectations,
+            }
+            for i, (t, r, a) in enumerate(zip(traces, records, answers))
+        ],
+    )  # fmt: skip
+    store.add_scores(
+        run_id,
+        [{"example_index": i, "scorer": "exact_match", "value": ok} for i, ok in enumerate(correct) if ok is not None]
+        + [
+            {"example_index": i, "scorer": "correctness", "value": ok, "rationale": f"judged {name} answer {i}"}
+            for i, ok in enumerate(correct)
+            if ok is not None
+        ],
+    )
+    return run_id, traces
+
+
+def populate_evals(db_path: Path) -> Evals:
+    """A dataset ``qa`` of three questions and two runs of an app on it, made as ``evaluate`` makes them."""
+    with TraceStore(db_path) as store:
+        qa = datasets.create("qa", description="Questions people ask", store=store)
+        qa.add(
+            [{"inputs": {"question": q}, "expectations": {"expected_response": a}} for q, a in zip(QUESTIONS, RIGHT)]
+        )
+        v1, traces_v1 = _run(store, "prompt-v1", RIGHT, [True, True, True])
+        store.finish_run(v1, {"exact_match/mean": 1.0, "correctness/mean": 1.0})
+        v2, traces_v2 = _run(store, "prompt-v2", ["4", "Lyon", HUGE], [True, False, None])
+        store.add_scores(
+            v2,
+            [
+                {
+                    "example_index": 2,
+                    "scorer": "correctness",
+                    "error": "judge answered no JSON",
+                    "raw": "I think <b>yes</b>",
+                }
+            ],
+        )
+        store.add_results(
+            v2, [{"example_index": 3, "inputs": {"question": "boom?"}, "error": "RuntimeError: predict failed"}]
+        )
+        store.finish_run(
+            v2, {"exact_match/mean": 0.5, "correctness/mean": 0.0}, status="failed", error="1 prediction failed"
+        )
+    spanlite.flush()
+    return Evals(v1, v2, traces_v1, traces_v2)

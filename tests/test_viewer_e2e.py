@@ -1,4 +1,5 @@
-"""The viewer served for real and driven in Debian's headless Chromium: list, open a trace and a span, rate it."""
+"""The viewer served for real and driven in Debian's headless Chromium: list, open a trace and a span, rate it;
+open an evaluation run, compare it with another, and follow a regressed example to its trace."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from _helpers import populate
+from _helpers import populate, populate_evals
 from spanlite.store import TraceStore
 from spanlite.viewer.launch import viewer_command
 from viewer_server import free_port, serving
@@ -47,18 +48,18 @@ def _settled(page: object) -> None:
     expect(page.locator('[data-testid^="stStatusWidgetRunning"]')).to_have_count(0)  # type: ignore[attr-defined]
 
 
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]  # fmt: skip
+
+
 def test_open_trace_and_span_in_chromium(viewer_url: str, db_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     dialogs: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-            ],
-        )  # fmt: skip
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1500})
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -125,6 +126,75 @@ def test_open_trace_and_span_in_chromium(viewer_url: str, db_path: Path) -> None
             with TraceStore(db_path) as store:
                 comments = [f.comment for t in store.search_traces() for f in store.get_feedback(t.trace_id)]
             assert "fine" in comments  # the comment typed before Tab + Enter went with the rating
+            assert dialogs == []
+        finally:
+            browser.close()
+
+
+def test_compare_runs_and_follow_a_regression_in_chromium(viewer_url: str, db_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    evals = populate_evals(db_path)  # the viewer reads the store as it is on each page
+    dialogs: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1500})
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.set_default_timeout(20_000)
+            expect.set_options(timeout=20_000)
+            page.goto(viewer_url)
+            page.get_by_role("link", name="Evaluation").first.click()
+            expect(page.get_by_role("heading", name="Evaluation", exact=True)).to_be_visible()
+            runs = page.get_by_test_id("stDataFrame").first
+            expect(runs).to_be_visible()
+            page.wait_for_timeout(500)  # let the grid draw its rows
+            page.screenshot(path=str(ARTIFACTS / "evaluation_runs.png"), full_page=True)
+            _click_row(runs, 0)  # newest first: prompt-v2
+
+            expect(page.get_by_role("heading", name="Run: prompt-v2", level=1)).to_be_visible()
+            _settled(page)
+            _click_row(page.get_by_test_id("stDataFrame").first, 2)  # the example the judge failed on
+            expect(page.get_by_text("judge answered no JSON", exact=True)).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "evaluation_run.png"), full_page=True)
+            page.get_by_role("combobox", name="Compare with a baseline").click()
+            page.get_by_role("option").filter(has_text="prompt-v1").click()
+            page.get_by_role("button", name="Compare", exact=True).click()
+
+            expect(page.get_by_role("heading", name="Compare runs", level=1)).to_be_visible()
+            examples = page.get_by_test_id("stDataFrame").nth(1)  # after the scorers' means
+            expect(examples).to_be_visible()
+            page.wait_for_timeout(500)
+            _click_row(examples, 0)  # regressed first: the capital of France, Paris then Lyon
+            expect(page.get_by_role("heading", name="🔻 regressed")).to_be_visible()
+            expect(page.get_by_test_id("stText").filter(has_text="Lyon").first).to_be_visible()  # run B's answer
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(ARTIFACTS / "evaluation_compare.png"), full_page=True)
+
+            page.get_by_role("link", name="Open trace B").click()
+            expect(page.get_by_role("heading", name="answer", level=1)).to_be_visible()
+            expect(page.get_by_text(f"Trace {evals.traces_v2[1]}", exact=False).first).to_be_visible()
+
+            # keep the regression as an example: a new dataset from the Trace page, then browse it
+            _settled(page)
+            page.get_by_role("button", name="Add to dataset").click()
+            page.get_by_role("combobox", name="Dataset", exact=True).click()
+            page.get_by_role("option", name="New dataset…", exact=True).click()
+            page.get_by_label("New dataset's name", exact=True).fill("regressions")
+            page.get_by_label("New dataset's name", exact=True).press("Enter")
+            _settled(page)
+            page.get_by_role("button", name="Add", exact=True).click()
+            expect(page.get_by_text("Added to regressions as record", exact=False)).to_be_visible()
+            page.get_by_role("link", name="Open dataset").click()
+            expect(page.get_by_role("heading", name="Dataset: regressions", level=1)).to_be_visible()
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(ARTIFACTS / "dataset.png"), full_page=True)
+            with TraceStore(db_path) as store:
+                (record,) = store.records("regressions")
+            assert (record.inputs, record.expectations) == (
+                {"question": "Capital of France?"},
+                {"expected_response": "Lyon"},
+            )
             assert dialogs == []
         finally:
             browser.close()

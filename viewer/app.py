@@ -21,6 +21,8 @@ pages = [
     st.Page(HERE / "trace_page.py", title="Trace", icon=":material/account_tree:", url_path="trace"),
     st.Page(HERE / "sessions_page.py", title="Sessions", icon=":material/forum:", url_path="sessions"),
     st.Page(HERE / "review_page.py", title="Review", icon=":material/rate_review:", url_path="review"),
+    st.Page(HERE / "evaluation_page.py", title="Evaluation", icon=":material/fact_check:", url_path="evaluation"),
+    st.Page(HERE / "datasets_page.py", title="Datasets", icon=":material/dataset:", url_path="datasets"),
     st.Page(HERE / "overview_page.py", title="Overview", icon=":material/monitoring:", url_path="overview"),
 ]
 page = st.navigation(pages)

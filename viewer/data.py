@@ -16,7 +16,22 @@ from typing import Any
 import orjson
 import streamlit as st
 
-from spanlite.store import Page, SpanRecord, TraceFilter, TraceStore, TraceSummary, default_db_path, views
+from spanlite.evaluation import RunComparison, compare_runs
+from spanlite.evaluation import datasets as eval_datasets
+from spanlite.store import (
+    Dataset,
+    DatasetRecord,
+    Page,
+    Run,
+    RunResult,
+    SpanRecord,
+    TraceFilter,
+    TraceStore,
+    TraceSummary,
+    default_db_path,
+    eval_views,
+    views,
+)
 from spanlite.store.feedback import Feedback, FeedbackDefinition, FeedbackValue, parse_condition
 from spanlite.store.views import FeedbackSummary, SessionSummary, SpanNode
 
@@ -107,6 +122,8 @@ def clear_caches() -> None:
     _stats.clear()
     _facet.clear()
     _overview.clear()
+    _comparison.clear()
+    _count_records.clear()
 
 
 def search(form: FilterForm, page_token: str | None) -> Page:
@@ -257,3 +274,83 @@ REVIEW_COUNT_CAP = 10_000  # the review queue counts unrated traces up to this m
 
 def count_unreviewed(name: str, tags: tuple[str, ...], skipped: frozenset[str]) -> int:
     return store().count_traces(_unreviewed(name, tags), exclude=skipped, cap=REVIEW_COUNT_CAP)
+
+
+# Evaluation: runs, one run's examples, two runs compared, datasets and their records.
+
+RUN_CHOICES = 200  # runs offered to compare a run with: the newest on its dataset
+
+
+def runs(after: eval_views.RunKey | None, limit: int = PAGE_SIZE) -> list[Run]:
+    """A page of runs newest first, from after the run ``after`` names; ask one more than shown to know if there
+    is a next page."""
+    return eval_views.runs_page(store(), after=after, limit=limit)
+
+
+def run(run_id: str) -> Run | None:
+    return store().get_run(run_id)
+
+
+def run_results(run_id: str, after_index: int, limit: int = PAGE_SIZE) -> list[RunResult]:
+    return eval_views.results_page(store(), run_id, after_index=after_index, limit=limit)
+
+
+def count_results(run_id: str) -> int:
+    return eval_views.count_results(store(), run_id)
+
+
+def runs_to_compare(run: Run) -> list[Run]:
+    """Runs to compare ``run`` with: the newest on the same dataset, else the newest of all; never itself."""
+    found = store().list_runs(dataset=run.dataset, limit=RUN_CHOICES) if run.dataset else []
+    found = found or store().list_runs(limit=RUN_CHOICES)
+    return [r for r in found if r.run_id != run.run_id]
+
+
+# A resource, not data: shared as it is rather than copied on every rerun (a big comparison is slow to copy); it is
+# frozen, and nobody changes it.
+@st.cache_resource(ttl=30, show_spinner=False, max_entries=20)
+def _comparison(path: str, run_a: str, run_b: str) -> RunComparison:
+    return compare_runs(run_a, run_b, store=_open(path))
+
+
+def comparison(run_a: str, run_b: str) -> RunComparison:
+    """Two runs compared example by example; cached briefly, since paging through it must not read both runs
+    again, and a finished run does not change."""
+    return _comparison(str(db_path()), run_a, run_b)
+
+
+def datasets() -> list[Dataset]:
+    return store().list_datasets()
+
+
+def dataset_names() -> list[str]:
+    return eval_views.dataset_names(store())
+
+
+def dataset(name: str) -> Dataset | None:
+    return store().get_dataset(name)
+
+
+def dataset_records(
+    name: str, version: int, after: eval_views.RecordKey, limit: int = PAGE_SIZE
+) -> list[DatasetRecord]:
+    return eval_views.records_page(store(), name, version, after=after, limit=limit)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _count_records(path: str, name: str, version: int) -> int:
+    return eval_views.count_records(_open(path), name, version)
+
+
+def count_records(dataset: Dataset, version: int) -> int:
+    """How many records a version holds: the latest's size is known; an earlier version's is counted once (it
+    does not change) by reading every record up to it."""
+    return dataset.size if version == dataset.version else _count_records(str(db_path()), dataset.name, version)
+
+
+def add_trace_to_dataset(trace_id: str, name: str, *, create: bool) -> tuple[Dataset, list[DatasetRecord]]:
+    """Add a trace's root inputs, and its outputs as the proposed ``expected_response``, to a dataset (made first
+    when ``create``); returns the dataset as it is now and the records added (none: it held that example)."""
+    handle = eval_datasets.create(name, store=store()) if create else eval_datasets.Dataset(name, store())
+    added = handle.add_traces([trace_id])
+    return handle.info, added

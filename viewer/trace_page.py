@@ -9,7 +9,7 @@ import streamlit as st
 
 from spanlite.store import SpanRecord, TraceSummary
 from spanlite.store.views import SpanNode
-from spanlite.viewer import _charts, _feedback, _render, data
+from spanlite.viewer import _add_to_dataset, _charts, _feedback, _render, data
 
 TREE_PAGE = 200  # spans per page of the tree and waterfall; a 10,000-span trace is 50 pages, not one huge table
 INDENT = "\u2003"  # an em space: leading ASCII spaces would be trimmed in the table
@@ -44,7 +44,7 @@ def _header(info: TraceSummary) -> None:
     cols[6].metric("User", _render.md_escape(info.user_id or "—", limit=40))
     if info.tags:
         st.text("Tags: " + ", ".join(info.tags))
-    actions = st.columns([2, 1, 3])
+    actions = st.columns([2, 1, 1, 2])
     actions[0].download_button(
         "Download trace JSON",
         data=lambda: data.trace_json(info.trace_id),
@@ -55,6 +55,8 @@ def _header(info: TraceSummary) -> None:
     )
     if info.session_id:
         actions[1].page_link("sessions_page.py", label="Open session", query_params={"session": info.session_id})
+    with actions[2]:
+        _add_to_dataset.control(info.trace_id, key=f"ds_{info.trace_id}")
     _resources(data.trace_resources(info.trace_id))
     with st.expander("Feedback on this trace", expanded=True, icon=":material/thumbs_up_down:"):
         _feedback.panel(info.trace_id, None, key=f"fb_{info.trace_id}")

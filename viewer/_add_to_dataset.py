@@ -1,0 +1,42 @@
+"""The Trace page's "Add to dataset": the trace's root inputs, and its outputs as the proposed
+``expected_response``, become a record of a dataset picked or made here (``Dataset.add_traces``)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from spanlite.viewer import _render, data
+
+NEW = "New dataset…"
+
+
+def control(trace_id: str, *, key: str) -> None:
+    """A popover with the dataset picker; the outcome (or the error) is shown below it after the click."""
+    with st.popover("Add to dataset", icon=":material/dataset:"):
+        names = data.dataset_names()
+        choice = st.selectbox("Dataset", [*names, NEW], key=f"{key}_choice")
+        new_name = st.text_input("New dataset's name", key=f"{key}_name") if choice == NEW else ""
+        st.button("Add", key=f"{key}_add", on_click=_add, args=(trace_id, choice, new_name, key), type="primary")
+    if (outcome := st.session_state.get(f"{key}_outcome")) is not None:
+        kind, message, dataset = outcome
+        (st.success if kind == "ok" else st.error)(_render.md_escape(message, limit=300))
+        if dataset is not None:
+            st.page_link("datasets_page.py", label="Open dataset", query_params={"dataset": dataset}, icon="🗂️")
+
+
+def _add(trace_id: str, choice: str, new_name: str, key: str) -> None:
+    """Button callback: add the trace and keep the confirmation for the rerun to show."""
+    create = choice == NEW
+    name = new_name.strip() if create else choice
+    try:
+        if not name:
+            raise ValueError("Name the new dataset first.")
+        dataset, added = data.add_trace_to_dataset(trace_id, name, create=create)
+    except ValueError as exc:
+        st.session_state[f"{key}_outcome"] = ("error", str(exc), None)
+        return
+    if added:
+        message = f"Added to {dataset.name} as record {added[0].record_id}: version {dataset.version}."
+    else:
+        message = f"{dataset.name} already holds this example: nothing added (still version {dataset.version})."
+    st.session_state[f"{key}_outcome"] = ("ok", message, dataset.name)
