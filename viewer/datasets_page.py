@@ -8,6 +8,7 @@ import streamlit as st
 
 from spanlite.store import Dataset, DatasetRecord, eval_views
 from spanlite.viewer import _examples, _preview, _render, data
+from spanlite.viewer._pager import page_buttons
 
 
 def _list() -> None:
@@ -102,14 +103,8 @@ def _dataset(name: str) -> None:
         key=f"dataset_records_{version}_{len(starts)}",
         column_config={name: st.column_config.TextColumn(width="large") for name in ("Inputs", "Expectations")},
     )
-    prev, info, nxt = st.columns([1, 2, 1])
-    if prev.button("← Previous", disabled=len(starts) == 1, key="dataset_prev"):
-        starts.pop()
-        st.rerun()
-    info.caption(f"Page {len(starts)}. Select a record to see it whole.")
-    if nxt.button("Next →", disabled=not more, key="dataset_next"):
-        starts.append(eval_views.record_key(records[-1]))
-        st.rerun()
+    next_start = eval_views.record_key(records[-1]) if more else None
+    page_buttons(starts, next_start, key="dataset", caption="Page {page}. Select a record to see it whole.")
     if event.selection.rows:
         record = records[event.selection.rows[0]]
         st.divider()

@@ -10,6 +10,7 @@ import streamlit as st
 
 from spanlite.store import Run, RunResult, eval_views
 from spanlite.viewer import _comparison, _examples, _preview, _render, data
+from spanlite.viewer._pager import page_buttons
 
 STATUS_ICONS = {"running": "⏳", "finished": "✅", "failed": "❌"}
 METRICS_SHOWN = 8
@@ -54,14 +55,8 @@ def _runs() -> None:
             st.query_params["run"] = page[event.selection.rows[0]].run_id
             st.rerun()
         st.caption("Select a run to see its examples and compare it with another.")
-    prev, info, nxt = st.columns([1, 2, 1])
-    if prev.button("← Newer", disabled=len(keys) == 1, key="eval_runs_prev"):
-        keys.pop()
-        st.rerun()
-    info.caption(f"Page {len(keys)}")
-    if nxt.button("Older →", disabled=not more, key="eval_runs_next"):
-        keys.append(eval_views.run_key(page[-1]))
-        st.rerun()
+    next_start = eval_views.run_key(page[-1]) if more else None
+    page_buttons(keys, next_start, key="eval_runs", caption="Page {page}", newest_first=True)
 
 
 def _header(run: Run) -> None:
@@ -139,14 +134,8 @@ def _run(run_id: str) -> None:
         key=f"eval_examples_{len(starts)}",
         column_config={name: st.column_config.TextColumn(width="medium") for name in ("Inputs", "Outputs")},
     )
-    prev, info, nxt = st.columns([1, 2, 1])
-    if prev.button("← Previous", disabled=len(starts) == 1, key="eval_results_prev"):
-        starts.pop()
-        st.rerun()
-    info.caption(f"Page {len(starts)}. Select an example to see it whole.")
-    if nxt.button("Next →", disabled=not more, key="eval_results_next"):
-        starts.append(results[-1].example_index)
-        st.rerun()
+    next_start = results[-1].example_index if more else None
+    page_buttons(starts, next_start, key="eval_results", caption="Page {page}. Select an example to see it whole.")
     if event.selection.rows:
         _example(run, results[event.selection.rows[0]])
 

@@ -11,6 +11,7 @@ from spanlite.store import TraceFilter, TraceSummary
 from spanlite.store.views import FeedbackSummary
 from spanlite.tracing.kinds import SpanKind
 from spanlite.viewer import _render, data
+from spanlite.viewer._pager import page_buttons
 
 ANY = "Any"
 
@@ -139,14 +140,7 @@ def _page(filters: data.FilterForm) -> None:
         if event.selection.rows:
             st.switch_page("trace_page.py", query_params={"trace": page[event.selection.rows[0]].trace_id})
         st.caption(f"{len(page):,} trace{'s' if len(page) != 1 else ''} on this page. Select a row to open one.")
-    prev, info, nxt = st.columns([1, 2, 1])
-    if prev.button("← Newer", disabled=len(tokens) == 1, key="traces_prev"):
-        tokens.pop()
-        st.rerun()
-    info.caption(f"Page {len(tokens)}")
-    if nxt.button("Older →", disabled=page.next_page_token is None, key="traces_next"):
-        tokens.append(page.next_page_token)
-        st.rerun()
+    page_buttons(tokens, page.next_page_token, key="traces", caption="Page {page}", newest_first=True)
 
 
 filters = _filters()
