@@ -283,3 +283,17 @@ def test_runs_from_evaluate_show_and_compare(db_path: Path) -> None:
     assert examples["Inputs"].iloc[0] == "Italy" and examples["Output B"].iloc[0] == "Milan"
     at = select(at, "eval_compare_examples_All_1", 0)
     assert [label for label, page, _ in links(at) if page == "trace"] == ["Open trace A", "Open trace B"]
+
+
+def test_a_name_typed_and_add_clicked_at_once_makes_that_dataset(evals: Evals, db_path: Path) -> None:
+    """A name typed and Add clicked straight away reach the app in one rerun (the field commits as it loses focus):
+    the name typed is the one used, not the one the page last showed (which was empty)."""
+    trace_id = evals.traces_v2[1]
+    at = open_page(app(), "trace_page.py", trace=trace_id)
+    key = f"ds_{trace_id}"
+    at.selectbox(key=f"{key}_choice").select("New dataset…").run()
+    at.text_input(key=f"{key}_name").input("typed-then-added")
+    at.button(key=f"{key}_add").click().run()
+    assert not at.error, at.error
+    with TraceStore(db_path) as store:
+        assert [d.name for d in store.list_datasets()] == ["qa", "typed-then-added"]

@@ -15,8 +15,9 @@ def control(trace_id: str, *, key: str) -> None:
     with st.popover("Add to dataset", icon=":material/dataset:"):
         names = data.dataset_names()
         choice = st.selectbox("Dataset", [*names, NEW], key=f"{key}_choice")
-        new_name = st.text_input("New dataset's name", key=f"{key}_name") if choice == NEW else ""
-        st.button("Add", key=f"{key}_add", on_click=_add, args=(trace_id, choice, new_name, key), type="primary")
+        if choice == NEW:
+            st.text_input("New dataset's name", key=f"{key}_name")
+        st.button("Add", key=f"{key}_add", on_click=_add, args=(trace_id, key), type="primary")
     if (outcome := st.session_state.get(f"{key}_outcome")) is not None:
         kind, message, dataset = outcome
         (st.success if kind == "ok" else st.error)(_render.md_escape(message, limit=300))
@@ -24,10 +25,12 @@ def control(trace_id: str, *, key: str) -> None:
             st.page_link("datasets_page.py", label="Open dataset", query_params={"dataset": dataset}, icon="🗂️")
 
 
-def _add(trace_id: str, choice: str, new_name: str, key: str) -> None:
-    """Button callback: add the trace and keep the confirmation for the rerun to show."""
+def _add(trace_id: str, key: str) -> None:
+    """Button callback: add the trace and keep the confirmation for the rerun to show. The picker and the name are
+    read as they are now: a name typed and Add clicked at once arrive together, after the page last drew them."""
+    choice = st.session_state.get(f"{key}_choice")
     create = choice == NEW
-    name = new_name.strip() if create else choice
+    name = str(st.session_state.get(f"{key}_name") or "").strip() if create else str(choice or "")
     try:
         if not name:
             raise ValueError("Name the new dataset first.")
