@@ -2,7 +2,7 @@
 # Install everything the test suite needs and run it on every supported Python found here: 3.11 always (in .venv),
 # 3.12 and 3.13 where present, in PATH or under ~/.pyenv/versions (in .venv312, .venv313). CI (.ci/run) runs exactly
 # this. Arguments go to pytest on 3.11 (`bash scripts/test.sh tests/test_cli.py -x`); the others run the whole suite
-# but the two modules named at ONE_PYTHON_ONLY below, and one more (in .venv-otel-oldest) the modules that exercise the OpenTelemetry SDK, on its oldest supported release.
+# but the modules named at ONE_PYTHON_ONLY below, and one more (in .venv-otel-oldest) the modules that exercise the OpenTelemetry SDK, on its oldest supported release.
 #
 # The interpreters' suites run at the same time, one pytest process each, rather than one after another or split
 # with pytest-xdist: much of the suite waits on the subprocesses and servers it starts, so three suites share CI's
@@ -38,12 +38,19 @@ install() {
   "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@"
 }
 
-# What 3.12 and 3.13 leave out: modules whose code runs the same on every interpreter and that cost CI the most for
-# it. The browser test drives Chromium at a viewer the AppTest modules run on each interpreter; the receiver's load
-# test measures limits that are timing-bound (three suites loading two cores at once made it flaky) while the
-# receiver's behaviour is tested by tests/test_otlp_receiver.py everywhere. What differs between interpreters is
-# exercised in full on each: threads, signals, exits, forks, SQLite, asyncio, the SDKs.
-ONE_PYTHON_ONLY=(tests/test_viewer_e2e.py tests/test_receiver_load.py)
+# What 3.12 and 3.13 leave out: modules whose code runs the same on every interpreter, run once here to keep CI's
+# two cores for what does differ between interpreters, which runs in full on each: threads, signals, exits, forks,
+# SQLite, asyncio, every SDK's and framework's autolog, the store, the receiver, the exporter. Left to 3.11: the
+# browser tests (Chromium driving the viewer), the viewer's AppTest pages but one (test_viewer_apptest still runs
+# everywhere as the viewer's smoke test), the receiver's load test (timing-bound limits that three suites loading two
+# cores at once had made flaky; tests/test_otlp_receiver.py runs everywhere), foreign instrumentors, the scorers'
+# and judges' logic and the comparison of runs (evaluate, datasets and runs, on the store, run everywhere), and the
+# import-layering check, which reads source.
+ONE_PYTHON_ONLY=(
+  tests/test_viewer_e2e.py tests/test_viewer_feedback.py tests/test_viewer_hosts.py tests/test_viewer_evaluation.py
+  tests/test_receiver_load.py tests/test_instrumentors.py tests/test_judges.py tests/test_scorers.py
+  tests/test_compare_runs.py tests/test_online_scoring.py tests/test_store_eval_views.py tests/test_layers.py
+)
 
 # A suite: its venv, what it runs (pytest's arguments; nothing: the whole suite), what to call that, and its name, from
 # the versions it runs on.
@@ -69,7 +76,7 @@ for version in 3.11 3.12 3.13; do
   if [ "$version" = 3.11 ]; then
     add_suite "$venv" "" "whole suite"
   else
-    add_suite "$venv" "$(printf -- '--ignore=%s ' "${ONE_PYTHON_ONLY[@]}")" "all but ${ONE_PYTHON_ONLY[*]}"
+    add_suite "$venv" "$(printf -- '--ignore=%s ' "${ONE_PYTHON_ONLY[@]}")" "all but ${#ONE_PYTHON_ONLY[@]} modules"
   fi
 done
 
