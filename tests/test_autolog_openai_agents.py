@@ -353,7 +353,9 @@ def test_run_streamed(server: FakeLLMServer, client: AsyncOpenAI, how: str) -> N
         plain = asyncio.run(run())
         assert (events, plain.final_output, plain.to_input_list()) == (logged, ANSWER, result.to_input_list())
     else:  # a prefix of the run, every span of it ended and stored under the one root
-        assert lines == expected[: len(lines)] and len(lines) >= 3, lines
+        # A model call cut short before its response came names no model: the SDK's span learns it from the response.
+        cut = [re.sub(r"^(\d+ chat) \S+ (\[CHAT_MODEL\])$", r"\1 \2", line) for line in expected[: len(lines)]]
+        assert len(lines) >= 3 and all(got in (full, short) for got, full, short in zip(lines, expected, cut)), lines
     assert sum(s.parent_id is None for s in spans) == 1
 
 
