@@ -17,7 +17,7 @@ import orjson
 
 from spanlite.store.records import Trace, TraceSummary
 
-from .datasets import Dataset
+from .datasets import Dataset, trace_example
 
 if TYPE_CHECKING:
     from spanlite.store import TraceStore
@@ -112,12 +112,8 @@ def _from_record(index: int, record: Any) -> Example:
 def load_trace(item: Trace | TraceSummary, store: TraceStore, index: int = 0) -> Example:
     """A stored trace as an example: its root's inputs (a dict of arguments, else ``{"input": ...}``) and outputs,
     and the expectations logged on it; ``ValueError`` if it has no root stored."""
-    trace = item if isinstance(item, Trace) else store.get_trace(item.trace_id)
-    if trace is None or (root := trace.root) is None:
-        raise ValueError(f"trace {item.trace_id} has no root span stored (yet), so nothing to score")
-    inputs = root.inputs if isinstance(root.inputs, dict) else {"input": root.inputs}
-    expectations = {e.name: e.value for e in store.get_expectations(trace.trace_id) if e.span_id is None}
-    return Example(index, inputs, expectations, outputs=root.outputs, trace_id=trace.trace_id, trace=trace)
+    trace, inputs, outputs, expectations = trace_example(item, store)
+    return Example(index, inputs, expectations, outputs=outputs, trace_id=trace.trace_id, trace=trace)
 
 
 def _is_dataframe(data: Any) -> bool:

@@ -81,15 +81,24 @@ class Dataset:
         return pandas.DataFrame.from_records(rows, columns=builtins.list(RECORD_COLUMNS))
 
     def _from_trace(self, trace: Trace | TraceSummary | str) -> dict[str, Any]:
-        trace_id = trace if isinstance(trace, str) else trace.trace_id
-        full = trace if isinstance(trace, Trace) else self.store.get_trace(trace_id)
-        if full is None or (root := full.root) is None:
-            raise ValueError(f"trace {trace_id} has no root span stored (yet), so no inputs to take")
-        inputs = root.inputs if isinstance(root.inputs, dict) else {"input": root.inputs}
-        expectations = {} if root.outputs is None else {"expected_response": root.outputs}
-        logged = self.store.get_expectations(trace_id)
-        expectations.update({e.name: e.value for e in logged if e.span_id is None})
-        return {"inputs": inputs, "expectations": expectations, "source_trace_id": trace_id}
+        full, inputs, outputs, logged = trace_example(trace, self.store)
+        expectations = {} if outputs is None else {"expected_response": outputs}
+        expectations.update(logged)  # ground truth logged on the trace wins over its own answer
+        return {"inputs": inputs, "expectations": expectations, "source_trace_id": full.trace_id}
+
+
+def trace_example(
+    trace: Trace | TraceSummary | str, store: TraceStore
+) -> tuple[Trace, dict[str, Any], Any, dict[str, Any]]:
+    """A stored trace as an example: the trace, its root's inputs (a dict of arguments, else ``{"input": ...}``) and
+    outputs, and the expectations logged on the trace; ``ValueError`` if its root span is not stored (yet)."""
+    trace_id = trace if isinstance(trace, str) else trace.trace_id
+    full = trace if isinstance(trace, Trace) else store.get_trace(trace_id)
+    if full is None or (root := full.root) is None:
+        raise ValueError(f"trace {trace_id} has no root span stored (yet), so no example to take from it")
+    inputs = root.inputs if isinstance(root.inputs, dict) else {"input": root.inputs}
+    expectations = {e.name: e.value for e in store.get_expectations(trace_id) if e.span_id is None}
+    return full, inputs, root.outputs, expectations
 
 
 def create(
