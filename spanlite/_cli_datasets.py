@@ -106,10 +106,12 @@ def _export(args: argparse.Namespace) -> int:
         for r in records
     ]
     if args.output is None:
-        _write_rows(sys.stdout, rows)
+        for row in rows:
+            cli._write_json(sys.stdout, row)
     else:
         with cli._whole_file(cli._export_target(args.output, args.db or default_db_path())) as out:
-            _write_rows(out, rows)
+            for row in rows:
+                cli._write_json(out, row)
     print(f"exported {len(rows)} records", file=sys.stderr)
     return 0
 
@@ -243,8 +245,3 @@ def _cell(value: Any, width: int = CELL) -> str:
     text = value if isinstance(value, str) else orjson.dumps(value).decode()
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _write_rows(out: TextIO, rows: list[dict[str, Any]]) -> None:
-    for row in rows:
-        out.write(orjson.dumps(row).decode() + "\n")

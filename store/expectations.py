@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ._json_values import from_json, to_json
+from .feedback import delete_row, rows_on_trace
 
 if TYPE_CHECKING:
     from .query import TraceStore
@@ -79,17 +80,8 @@ def get_expectations(
     store: TraceStore, trace_id: str, *, span_id: str | None = None, name: str | None = None
 ) -> list[Expectation]:
     """Expectations on a trace (all of them, or on one span, or of one name), oldest first."""
-    sql = "SELECT * FROM expectations WHERE trace_id = ?"
-    params: list[Any] = [trace_id]
-    if span_id is not None:
-        sql += " AND span_id = ?"
-        params.append(span_id)
-    if name is not None:
-        sql += " AND name = ?"
-        params.append(name)
-    return [Expectation.from_row(r) for r in store.rows(sql + " ORDER BY created_ns, id", params)]
+    return [Expectation.from_row(r) for r in rows_on_trace(store, "expectations", trace_id, span_id, name)]
 
 
 def delete_expectation(store: TraceStore, expectation_id: int) -> bool:
-    with store.transaction() as conn:
-        return conn.execute("DELETE FROM expectations WHERE id = ?", [expectation_id]).rowcount > 0
+    return delete_row(store, "expectations", expectation_id)

@@ -128,7 +128,19 @@ def get_feedback(
     store: TraceStore, trace_id: str, *, span_id: str | None = None, name: str | None = None
 ) -> list[Feedback]:
     """Feedback on a trace (all of it, or on one span, or of one name), oldest first."""
-    sql = "SELECT * FROM feedback WHERE trace_id = ?"
+    return [Feedback.from_row(r) for r in rows_on_trace(store, "feedback", trace_id, span_id, name)]
+
+
+def delete_feedback(store: TraceStore, feedback_id: int) -> bool:
+    return delete_row(store, "feedback", feedback_id)
+
+
+def rows_on_trace(
+    store: TraceStore, table: str, trace_id: str, span_id: str | None, name: str | None
+) -> list[dict[str, Any]]:
+    """The rows of ``table`` (feedback, expectations: what is said of a trace) on a trace, or on one span of it, or
+    of one name, oldest first."""
+    sql = f"SELECT * FROM {table} WHERE trace_id = ?"
     params: list[Any] = [trace_id]
     if span_id is not None:
         sql += " AND span_id = ?"
@@ -136,12 +148,13 @@ def get_feedback(
     if name is not None:
         sql += " AND name = ?"
         params.append(name)
-    return [Feedback.from_row(r) for r in store.rows(sql + " ORDER BY created_ns, id", params)]
+    return store.rows(sql + " ORDER BY created_ns, id", params)
 
 
-def delete_feedback(store: TraceStore, feedback_id: int) -> bool:
+def delete_row(store: TraceStore, table: str, row_id: int) -> bool:
+    """Delete one row of ``table`` by its id; ``False`` if there was none."""
     with store.transaction() as conn:
-        return conn.execute("DELETE FROM feedback WHERE id = ?", [feedback_id]).rowcount > 0
+        return conn.execute(f"DELETE FROM {table} WHERE id = ?", [row_id]).rowcount > 0
 
 
 def define_feedback(store: TraceStore, definition: FeedbackDefinition) -> None:
