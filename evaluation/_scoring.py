@@ -5,8 +5,10 @@ trace."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -74,6 +76,11 @@ def new_trace() -> Iterator[None]:
         yield
     finally:
         otel_context.detach(token)
+
+
+def submit(pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    """Run ``fn`` on a worker in a copy of this thread's context (one copy each: a context runs in one thread)."""
+    return pool.submit(contextvars.copy_context().run, fn, *args)
 
 
 def one_line(exc: BaseException) -> str:

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import dataclasses
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any
 
 from spanlite.tracing import start_span, update_current_trace
@@ -33,7 +32,7 @@ from spanlite.tracing._provider import flush
 from . import _examples
 from ._examples import Example
 from ._progress import Progress
-from ._scoring import EXAMPLE_KEY, RUN_ID_KEY, call_scorer, new_trace, one_line, write_feedback
+from ._scoring import EXAMPLE_KEY, RUN_ID_KEY, call_scorer, new_trace, one_line, submit, write_feedback
 from .results import EvaluationResult, metrics_of
 from .scorer import FunctionScorer, Score, Scorer, scorer
 
@@ -106,14 +105,14 @@ class _Run:
                 for example in examples:
                     if example.trace_id is not None:
                         self._store_result(example)
-                predictions = {_submit(pool, self._predict, e): e for e in fresh}
+                predictions = {submit(pool, self._predict, e): e for e in fresh}
                 for future in as_completed(predictions):
                     future.result()
                     self._store_result(predictions[future])
                     progress.advance()
                 flush()  # the examples' spans stored, for scorers that read the trace
                 calls = {
-                    _submit(pool, self._score, e, s, self._trace_for(e, s)): (e, s)
+                    submit(pool, self._score, e, s, self._trace_for(e, s)): (e, s)
                     for e in examples
                     if e.error is None
                     for s in self.scorers
@@ -221,11 +220,6 @@ def _check_takes(predict_fn: Callable[..., Any], example: Example) -> None:
         name = getattr(predict_fn, "__name__", "predict_fn")
         keys = ", ".join(example.inputs) or "none"
         raise ValueError(f"predict_fn {name} cannot take example {example.index}'s inputs ({keys}): {exc}") from None
-
-
-def _submit(pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-    """Run ``fn`` on a worker in a copy of this thread's context (one copy each: a context runs in one thread)."""
-    return pool.submit(contextvars.copy_context().run, fn, *args)
 
 
 def _call(predict_fn: Callable[..., Any], inputs: dict[str, Any]) -> Any:

@@ -12,7 +12,6 @@ Tally(scored=12, errors=0, sampled_out=98)
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import hashlib
 import threading
@@ -25,7 +24,7 @@ from spanlite.store.filters import TraceFilter
 from spanlite.tracing._provider import flush
 
 from . import _examples
-from ._scoring import call_scorer, one_line, write_feedback
+from ._scoring import call_scorer, one_line, submit, write_feedback
 
 if TYPE_CHECKING:
     from spanlite.store import TraceStore, TraceSummary
@@ -125,10 +124,7 @@ def _score_batch(
             tally.errors += len(mine)
             continue
         claimed += [(example, s) for s in mine]
-    calls = {
-        pool.submit(contextvars.copy_context().run, _call, example, scorer_): (example, scorer_)
-        for example, scorer_ in claimed
-    }
+    calls = {submit(pool, _call, example, scorer_): (example, scorer_) for example, scorer_ in claimed}
     for future in as_completed(calls):
         example, scorer_ = calls[future]
         error = write_feedback(store, example.trace_id, scorer_, future.result())
