@@ -203,16 +203,22 @@ def run_results(store: TraceStore, run_id: str) -> list[RunResult]:
     """Every example of a run in order, each with its scores by scorer name."""
     if get_run(store, run_id) is None:
         raise ValueError(f"no evaluation run {run_id!r}")
-    scores: dict[int, dict[str, RunScore]] = {}
-    for s in store.rows("SELECT * FROM eval_scores WHERE run_id = ? ORDER BY example_index, scorer", [run_id]):
-        scores.setdefault(s["example_index"], {})[s["scorer"]] = RunScore(
+    scores = store.rows("SELECT * FROM eval_scores WHERE run_id = ? ORDER BY example_index, scorer", [run_id])
+    results = store.rows("SELECT * FROM eval_results WHERE run_id = ? ORDER BY example_index", [run_id])
+    return with_scores(results, scores)
+
+
+def with_scores(results: list[dict[str, Any]], scores: list[dict[str, Any]]) -> list[RunResult]:
+    """``eval_results`` rows as ``RunResult``s, each with its ``eval_scores`` rows by scorer name."""
+    by_example: dict[int, dict[str, RunScore]] = {}
+    for s in scores:
+        by_example.setdefault(s["example_index"], {})[s["scorer"]] = RunScore(
             s["scorer"], from_json(s["value"]), s["rationale"], s["error"], s["raw"]
         )
-    results = store.rows("SELECT * FROM eval_results WHERE run_id = ? ORDER BY example_index", [run_id])
     return [
         RunResult(
             **{**r, **{k: from_json(r[k]) for k in ("inputs", "outputs", "expectations")}},
-            scores=scores.get(r["example_index"], {}),
+            scores=by_example.get(r["example_index"], {}),
         )
         for r in results
     ]

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._json_values import from_json
 from .eval_datasets import _RECORDS, DatasetRecord
-from .eval_runs import Run, RunResult, RunScore
+from .eval_runs import Run, RunResult, with_scores
 
 if TYPE_CHECKING:
     from .query import TraceStore
@@ -46,21 +45,11 @@ def results_page(store: TraceStore, run_id: str, *, after_index: int = -1, limit
     )
     if not results:
         return []
-    scores: dict[int, dict[str, RunScore]] = {}
-    for s in store.rows(
+    scores = store.rows(
         "SELECT * FROM eval_scores WHERE run_id = ? AND example_index BETWEEN ? AND ? ORDER BY example_index, scorer",
         [run_id, results[0]["example_index"], results[-1]["example_index"]],
-    ):
-        scores.setdefault(s["example_index"], {})[s["scorer"]] = RunScore(
-            s["scorer"], from_json(s["value"]), s["rationale"], s["error"], s["raw"]
-        )
-    return [
-        RunResult(
-            **{**r, **{k: from_json(r[k]) for k in ("inputs", "outputs", "expectations")}},
-            scores=scores.get(r["example_index"], {}),
-        )
-        for r in results
-    ]
+    )
+    return with_scores(results, scores)
 
 
 def records_page(
