@@ -17,12 +17,17 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 SERVE = Path(__file__).with_name("serve.py")
 DB_ENV = "SPANLITE_DB"
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 EVERY_INTERFACE = ("0.0.0.0", "::", "")
+PARENT_ENV = "SPANLITE_UI_PARENT"  # the pid of the run_viewer that started Streamlit, which stops when it is gone
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+ORPHAN_CHECK_S = 1.0
 
 
 def viewer_command(
@@ -65,14 +70,34 @@ def run_viewer(db: Path, port: int, host: str = "127.0.0.1", headless: bool = Tr
             flush=True,
         )
     argv, env = viewer_command(db, port, host, headless)
-    streamlit = subprocess.Popen(argv, env=env)
+    streamlit = subprocess.Popen(argv, env={**env, PARENT_ENV: str(os.getpid())})
+    # However this process is asked to stop (a service manager's SIGTERM, Ctrl-C, a closed terminal's SIGHUP, `kill`
+    # of this pid alone), Streamlit stops too rather than keep serving re-parented; SIGKILL, which no handler sees,
+    # Streamlit notices itself (``stop_when_orphaned``).
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():  # where Python lets us handle signals
-        # Stopped by SIGTERM (a service manager, ``docker stop``), stop Streamlit too rather than orphan it.
-        signal.signal(signal.SIGTERM, lambda signum, frame: streamlit.terminate())
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, lambda signum, frame: streamlit.terminate())
     try:
         return streamlit.wait()
-    except KeyboardInterrupt:  # Ctrl-C reaches Streamlit too, which shuts down on its own
-        return 130
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def stop_when_orphaned() -> None:
+    """In the viewer's process: stop as on SIGTERM once the ``run_viewer`` that started it is gone, even killed by
+    SIGKILL; without this Streamlit would keep serving the port with nobody to stop it."""
+    parent = os.environ.get(PARENT_ENV, "")
+    if not parent.isdigit():  # not started by run_viewer (a test's Popen, a service of its own): nothing to watch
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):  # a dead parent's child is re-parented: its parent pid changes
+            time.sleep(ORPHAN_CHECK_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="spanlite-orphan-watch", daemon=True).start()
 
 
 def _is_loopback(host: str) -> bool:
