@@ -29,48 +29,49 @@ def _pick(a: str, b: str) -> None:
 
 
 def _signed(delta: float, text: str) -> str:
-    """A change for ``st.metric``: its sign first (Streamlit reads the arrow from it), then the magnitude."""
-    return ("-" if delta < 0 else "+") + text
+    return "same" if delta == 0 else ("-" if delta < 0 else "+") + text
 
 
-def _changes(a: TraceSummary, b: TraceSummary) -> dict[str, str | None]:
-    """B's change from A per header metric, ``None`` where either is unknown."""
-    duration = b.duration_ms - a.duration_ms if a.duration_ms is not None and b.duration_ms is not None else None
-    tokens_a, tokens_b = _total_tokens(a), _total_tokens(b)
+def _numbers(info: TraceSummary) -> dict[str, float | None]:
+    reported = info.input_tokens is not None or info.output_tokens is not None
     return {
-        "Duration": _signed(duration, _render.duration(abs(duration))) if duration is not None else None,
-        "Tokens": f"{tokens_b - tokens_a:+,}" if tokens_a is not None and tokens_b is not None else None,
-        "Cost": _signed(b.cost - a.cost, _render.md_escape(format_usd(abs(b.cost - a.cost))))
-        if a.cost is not None and b.cost is not None
-        else None,
-        "Spans": f"{b.span_count - a.span_count:+,}",
-        "Errors": f"{(b.error_count or 0) - (a.error_count or 0):+,}",
+        "Duration": info.duration_ms,
+        "Tokens": (info.input_tokens or 0) + (info.output_tokens or 0) if reported else None,
+        "Cost": info.cost,
+        "Spans": info.span_count,
+        "Errors": info.error_count or 0,
     }
 
 
-def _total_tokens(info: TraceSummary) -> int | None:
-    if info.input_tokens is None and info.output_tokens is None:
-        return None
-    return (info.input_tokens or 0) + (info.output_tokens or 0)
+_SHOW = {
+    "Duration": _render.duration,
+    "Tokens": lambda n: f"{n:,.0f}",
+    "Cost": format_usd,
+    "Spans": lambda n: f"{n:,.0f}",
+    "Errors": lambda n: f"{n:,.0f}",
+}
 
 
-def _header(label: str, info: TraceSummary, changes: dict[str, str | None] | None) -> None:
-    """One trace's name, status and numbers; B's carry their change from A (more time, tokens or errors in red)."""
+def _header(label: str, info: TraceSummary) -> None:
+    """One trace's name, status and when, with a link to it."""
     icon = _render.STATUS_ICONS.get(info.status, "")
     st.subheader(f"{label} · {icon} {_render.md_escape(info.name or 'trace', 80)}")
     errors = f" · {info.error_count:,} failed span{'s' * (info.error_count != 1)}" if info.error_count else ""
     st.caption(f"Trace {info.trace_id} · started {_render.when(info.start_ns)} UTC · {info.status}{errors}")
     st.page_link("trace_page.py", label=f"Open trace {label}", query_params={"trace": info.trace_id}, icon="🔎")
-    values = {
-        "Duration": _render.duration(info.duration_ms) or "—",
-        "Tokens": f"{_total_tokens(info):,}" if _total_tokens(info) is not None else "—",
-        "Cost": _render.md_escape(_render.cost(info.cost) or "—"),  # $ is Markdown math in a metric
-        "Spans": f"{info.span_count:,}",
-        "Errors": f"{info.error_count or 0:,}",
-    }
-    for column, (name, value) in zip(st.columns(len(values)), values.items()):
-        delta = changes.get(name) if changes else None
-        column.metric(name, value, delta=delta, delta_color="inverse" if delta and delta[1:] != "0" else "off")
+
+
+def _numbers_table(a: TraceSummary, b: TraceSummary) -> None:
+    """Both traces' numbers in one table, with B's change from A; a table, so that no value is cut short."""
+    numbers_a, numbers_b = _numbers(a), _numbers(b)
+    rows = []
+    for name, show in _SHOW.items():
+        value_a, value_b = numbers_a[name], numbers_b[name]
+        change = "" if value_a is None or value_b is None else _signed(value_b - value_a, show(abs(value_b - value_a)))
+        shown_a = "—" if value_a is None else show(value_a)
+        shown_b = "—" if value_b is None else show(value_b)
+        rows.append({"": name, "A": shown_a, "B": shown_b, "Change": change})
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 
 def _span_rows(a_id: str, b_id: str) -> None:
@@ -91,7 +92,7 @@ def _span_rows(a_id: str, b_id: str) -> None:
         with controls[1]:
             page = st.pagination(pages, key="cmp_page")
     table = pd.DataFrame([_row(r) for r in shown[(page - 1) * ROWS_PAGE : page * ROWS_PAGE]])
-    ms, count = st.column_config.NumberColumn(format="%.1f ms"), st.column_config.NumberColumn(format="%+d")
+    ms, count = st.column_config.NumberColumn(format="%.2f ms"), st.column_config.NumberColumn(format="%+d")
     st.dataframe(
         table,
         hide_index=True,
@@ -99,7 +100,7 @@ def _span_rows(a_id: str, b_id: str) -> None:
             "Span": st.column_config.TextColumn(width="large"),
             "A duration": ms,
             "B duration": ms,
-            "Δ duration": st.column_config.NumberColumn(format="%+.1f ms"),
+            "Δ duration": st.column_config.NumberColumn(format="%+.2f ms"),
             "Δ tokens": count,
         },
     )
@@ -147,9 +148,10 @@ def _compare(a_id: str, b_id: str) -> None:
         return
     left, right = st.columns(2)
     with left:
-        _header("A", a, None)
+        _header("A", a)
     with right:
-        _header("B", b, _changes(a, b))
+        _header("B", b)
+    _numbers_table(a, b)
     _span_rows(a.trace_id, b.trace_id)
     _inputs_outputs(a, b)
 
