@@ -50,6 +50,7 @@ def test_traces_chart_draws_errors_over_the_traces_not_stacked_on_them(traces: T
     spec, rows = charts(at)["Traces"]
     assert not spec["encoding"]["y"].get("stack")  # a stacked bar would be 3 + 1 tall for 3 traces
     assert dict(zip(rows["series"], rows["value"])) == {"traces": 3, "errors": 1}
+    assert spec["encoding"]["order"]["field"] == "order"  # errors drawn in front of the traces they are part of
 
 
 def test_tokens_by_model_shows_when_all_calls_fall_in_one_bucket(traces: Traces) -> None:

@@ -54,9 +54,11 @@ TIME_AXIS = alt.Axis(
 TIME_TOOLTIP = alt.Tooltip("time:T", title="time", format="%Y-%m-%d %H:%M")
 
 
-def over_time(frame: pd.DataFrame, columns: list[str], title: str, mark: str = "line") -> alt.Chart:
-    """Several columns of a time-indexed frame as one chart, one color per column. Bars overlap rather than stack
-    (a later column drawn in front): errors are a part of the traces, not more of them."""
+def over_time(
+    frame: pd.DataFrame, columns: list[str], title: str, mark: str = "line", colors: list[str] | None = None
+) -> alt.Chart:
+    """Several columns of a time-indexed frame as one chart, one color per column (``colors``, else the theme's).
+    Bars overlap rather than stack (a later column drawn in front): errors are a part of the traces, not more."""
     long = frame.melt(id_vars="time", value_vars=columns, var_name="series", value_name="value")
     long["order"] = long["series"].map(columns.index)
     chart = alt.Chart(long, title=title, height=220)
@@ -64,7 +66,12 @@ def over_time(frame: pd.DataFrame, columns: list[str], title: str, mark: str = "
     encoded: alt.Chart = marked.encode(
         x=alt.X("time:T", title=None, axis=TIME_AXIS),
         y=alt.Y("value:Q", title=None, stack=None),
-        color=alt.Color("series:N", legend=alt.Legend(orient="bottom", title=None), sort=columns),
+        color=alt.Color(
+            "series:N",
+            legend=alt.Legend(orient="bottom", title=None),
+            sort=columns,
+            scale=alt.Scale(domain=columns, range=colors) if colors else alt.Undefined,
+        ),
         order=alt.Order("order:Q"),
         tooltip=[TIME_TOOLTIP, "series:N", "value:Q"],
     )
@@ -94,7 +101,8 @@ def cost_by_day(frame: pd.DataFrame) -> alt.Chart:
         alt.Chart(data, title="Cost by day (USD)", height=220)
         .mark_bar()
         .encode(
-            x=alt.X("day:T", title=None, timeUnit="utcyearmonthdate"),
+            # Ordinal: a label per day under its bar; a time axis repeats a day's date at every tick inside it.
+            x=alt.X("day:O", title=None, timeUnit="utcyearmonthdate"),
             y=alt.Y("cost:Q", title=None),
             tooltip=[alt.Tooltip("day:T", timeUnit="utcyearmonthdate"), alt.Tooltip("cost:Q", format="$.4f")],
         )

@@ -22,6 +22,7 @@ RANGES: dict[str, tuple[dt.timedelta, dt.timedelta] | None] = {  # label -> (ran
 BUCKETS = [dt.timedelta(minutes=1), dt.timedelta(minutes=15), dt.timedelta(hours=1), dt.timedelta(hours=6)]
 BUCKETS += [dt.timedelta(days=1), dt.timedelta(days=7), dt.timedelta(days=30)]
 MAX_BUCKETS = 200
+TRACES_BLUE, ERROR_RED = "#4c78a8", "#d62728"
 
 st.title("Overview")
 choice = st.segmented_control("Range", list(RANGES), default="Last 24 hours", key="overview_range") or "Last 24 hours"
@@ -29,6 +30,11 @@ choice = st.segmented_control("Range", list(RANGES), default="Last 24 hours", ke
 
 def _ns(delta: dt.timedelta) -> int:
     return int(delta.total_seconds() * 1e9)
+
+
+def _short(count: int) -> str:
+    """A count that fits a seventh of the page: 329,700 as it is, 10,000,000 as 10.0M (exact in the help)."""
+    return f"{count:,}" if count < 1_000_000 else f"{count / 1e6:,.1f}M"
 
 
 def _range(now_ns: int) -> tuple[int, int] | None:
@@ -71,8 +77,9 @@ def _page() -> None:
     cols[1].metric("Error rate", f"{errors / total:.1%}", help="Traces with a failed span, whatever their root says")
     cols[2].metric("Latency p50", _render.duration(result["latency_p50"]) or "—")
     cols[3].metric("Latency p95", _render.duration(result["latency_p95"]) or "—")
-    cols[4].metric("Input tokens", f"{int(series['input_tokens'].sum()):,}")
-    cols[5].metric("Output tokens", f"{int(series['output_tokens'].sum()):,}")
+    for column, name in zip(cols[4:6], ("input_tokens", "output_tokens")):
+        count = int(series[name].sum())
+        column.metric(name.replace("_", " ").capitalize(), _short(count), help=f"{count:,}")
     known = series["cost"].dropna()
     cost = _render.cost(float(known.sum())) if not known.empty else "—"
     cols[6].metric("Cost", _render.md_escape(cost), help="USD of the model calls whose price is known")
@@ -85,7 +92,8 @@ def _page() -> None:
     latency = latency.rename(columns={"p50": "p50 ms", "p95": "p95 ms"})
     latency["time"] = pd.to_datetime(latency["bucket_ns"], unit="ns", utc=True)
     left, right = st.columns(2)
-    left.altair_chart(_charts.over_time(series, ["traces", "errors"], "Traces", mark="bar"), width="stretch")
+    traces = _charts.over_time(series, ["traces", "errors"], "Traces", mark="bar", colors=[TRACES_BLUE, ERROR_RED])
+    left.altair_chart(traces, width="stretch")
     right.altair_chart(_charts.over_time(latency, ["p50 ms", "p95 ms"], "Latency"), width="stretch")
     left, right = st.columns(2)
     left.altair_chart(_charts.over_time(series, ["error rate %"], "Error rate"), width="stretch")
