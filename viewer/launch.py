@@ -26,7 +26,8 @@ DB_ENV = "SPANLITE_DB"
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 EVERY_INTERFACE = ("0.0.0.0", "::", "")
 PARENT_ENV = "SPANLITE_UI_PARENT"  # the pid of the run_viewer that started Streamlit, which stops when it is gone
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# How a process is asked to stop; Windows has no SIGHUP.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
 ORPHAN_CHECK_S = 1.0
 
 
@@ -57,7 +58,8 @@ def allowed_hosts(host: str) -> list[str]:
 
 
 def run_viewer(db: Path, port: int, host: str = "127.0.0.1", headless: bool = True) -> int:
-    """Serve the viewer on ``host:port`` until interrupted; returns Streamlit's exit code (2: not installed)."""
+    """Serve the viewer on ``host:port`` until stopped (SIGTERM, SIGINT, SIGHUP: Streamlit stops first); returns
+    Streamlit's exit code (2: not installed)."""
     if importlib.util.find_spec("streamlit") is None:
         print("The viewer needs Streamlit: pip install 'spanlite[viewer]'", file=sys.stderr)
         return 2
