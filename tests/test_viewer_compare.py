@@ -76,6 +76,8 @@ def test_identical_traces_align_span_for_span(db_path: Path) -> None:
     assert len(links) == 2
     at.segmented_control(key="cmp_show").set_value("Differences only").run()
     assert len(at.dataframe) == 1 and "No span differs" in all_text(at)
+    at.segmented_control(key="cmp_show").set_value(None).run()  # clicked again: none chosen, so all spans
+    assert len(spans(at)) == 3
 
 
 def test_an_extra_tool_call_shows_as_a_span_of_b_only(db_path: Path) -> None:

@@ -4,6 +4,8 @@ outputs. The Traces page opens it with two traces selected; the IDs can be paste
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 
@@ -43,7 +45,7 @@ def _numbers(info: TraceSummary) -> dict[str, float | None]:
     }
 
 
-_SHOW = {
+_SHOW: dict[str, Callable[[float], str]] = {
     "Duration": _render.duration,
     "Tokens": lambda n: f"{n:,.0f}",
     "Cost": format_usd,
@@ -79,7 +81,8 @@ def _span_rows(a_id: str, b_id: str) -> None:
     rows = _trace_diff.align(data.span_tree(a_id), data.span_tree(b_id))
     st.subheader("Spans")
     controls = st.columns([2, 2, 3])
-    only_differences = SHOWN[controls[0].segmented_control("Show", list(SHOWN), default="All spans", key="cmp_show")]
+    choice = controls[0].segmented_control("Show", list(SHOWN), default="All spans", key="cmp_show")
+    only_differences = SHOWN[choice or "All spans"]  # None when the chosen one is clicked again
     shown = [r for r in rows if r.differs] if only_differences else rows
     only_a, only_b = sum(r.b is None for r in rows), sum(r.a is None for r in rows)
     controls[2].caption(f"{len(rows):,} span paths · {only_a:,} only in A · {only_b:,} only in B")
