@@ -29,7 +29,7 @@ FACETS = {
     "session": ("traces", "session_id"),
 }
 SESSION_WINDOW = 2_000  # recent traces scanned to find the most recently active sessions
-LATENCY_SAMPLE = 20_000  # newest traces used for latency percentiles
+LATENCY_SAMPLE = 20_000  # at most this many traces of a range, spread over it, give its latency percentiles
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,12 +205,20 @@ def _session_summaries(store: TraceStore, session_ids: list[str]) -> list[Sessio
 _DAY_NS = 86_400 * 10**9
 
 
+def trace_time_span(store: TraceStore) -> tuple[int, int] | None:
+    """When the oldest and the newest trace started (two seeks on the ``start_ns`` index), or ``None`` when empty."""
+    row = store.rows("SELECT (SELECT min(start_ns) FROM traces) AS first, (SELECT max(start_ns) FROM traces) AS last")
+    return (row[0]["first"], row[0]["last"]) if row[0]["first"] is not None else None
+
+
 def overview(store: TraceStore, *, since_ns: int, bucket_ns: int) -> dict[str, Any]:
     """Volume, errors, tokens, cost and latency since ``since_ns``: totals, a time series, a per-model table, and
     cost by day (UTC); a sum of costs is NULL where no call of it has a known cost.
 
-    Counts and sums are exact (a range on the ``start_ns`` index); latency percentiles come from the newest
-    ``LATENCY_SAMPLE`` traces of the range, said so in ``latency_sample``.
+    Counts and sums are exact (a range on the ``start_ns`` index). Latency percentiles (nearest rank, overall and
+    per bucket in ``latency``) are exact up to ``LATENCY_SAMPLE`` traces; over it they come from every k-th trace in
+    the order they were stored, so the sample spans the whole range and costs one pass over the index plus
+    ``LATENCY_SAMPLE`` row reads: ``latency_sampled`` is then ``(traces sampled, traces in the range)``.
     """
     series = store.rows(
         "SELECT (start_ns / ?) * ? AS bucket_ns, count(*) AS traces, sum(error_count > 0) AS errors, "
@@ -218,9 +226,13 @@ def overview(store: TraceStore, *, since_ns: int, bucket_ns: int) -> dict[str, A
         "sum(cost) AS cost FROM traces WHERE start_ns >= ? GROUP BY 1 ORDER BY 1",
         [bucket_ns, bucket_ns, since_ns],
     )
-    latencies = store.rows(
-        "SELECT start_ns, duration_ms FROM traces WHERE start_ns >= ? ORDER BY start_ns DESC LIMIT ?",
-        [since_ns, LATENCY_SAMPLE],
+    total = sum(r["traces"] for r in series)
+    every = -(-total // LATENCY_SAMPLE) or 1
+    # The rowid is in the start_ns index, so the stride is taken there and only the sampled rows are read.
+    durations = store.rows(
+        "SELECT (start_ns / ?) * ? AS bucket_ns, duration_ms FROM traces "
+        "WHERE start_ns >= ? AND duration_ms IS NOT NULL AND rowid % ? = 0",
+        [bucket_ns, bucket_ns, since_ns, every],
     )
     models = facet_values(store, "model")
     # A call reported by nested spans with the same usage (see _writer) is one call: the outermost counts.
@@ -239,10 +251,28 @@ def overview(store: TraceStore, *, since_ns: int, bucket_ns: int) -> dict[str, A
         "GROUP BY 1 ORDER BY 1",
         [_DAY_NS, _DAY_NS, since_ns],
     )
+    ordered = sorted(r["duration_ms"] for r in durations)
     return {
         "series": series,
         "cost_by_day": by_day,
-        "latencies": latencies,
-        "latency_sample": len(latencies) == LATENCY_SAMPLE,
+        "latency": _latency_by_bucket(durations),
+        "latency_p50": _percentile(ordered, 50),
+        "latency_p95": _percentile(ordered, 95),
+        "latency_sampled": (len(durations), total) if every > 1 else None,
         "by_model": by_model,
     }
+
+
+def _latency_by_bucket(durations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    buckets: dict[int, list[float]] = {}
+    for r in durations:
+        buckets.setdefault(r["bucket_ns"], []).append(r["duration_ms"])
+    return [
+        {"bucket_ns": b, "p50": _percentile(sorted(d), 50), "p95": _percentile(sorted(d), 95)}
+        for b, d in sorted(buckets.items())
+    ]
+
+
+def _percentile(ordered: list[float], percent: int) -> float | None:
+    """Nearest rank: the smallest value that at least ``percent``% of the values are at or below."""
+    return ordered[(len(ordered) * percent + 99) // 100 - 1] if ordered else None

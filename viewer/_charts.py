@@ -44,30 +44,51 @@ def waterfall(nodes: list[SpanNode], trace_start_ns: int, selected: str | None) 
     return chart
 
 
-def over_time(frame: pd.DataFrame, columns: list[str], title: str, mark: str = "line") -> alt.Chart:
-    """Several columns of a time-indexed frame as one chart, one color per column."""
+# Time axes on a 24-hour clock (Vega's default, "%I:%M", reads 03:15 morning and afternoon alike), the date at
+# midnight and the year at its start; in the browser's time zone, as Vega draws time.
+_MIDNIGHT = "hours(datum.value) == 0 && minutes(datum.value) == 0"
+TIME_AXIS = alt.Axis(
+    labelExpr=f"timeFormat(datum.value, {_MIDNIGHT} ? (month(datum.value) == 0 && date(datum.value) == 1 ? "
+    "'%Y' : '%b %d') : '%H:%M')"
+)
+TIME_TOOLTIP = alt.Tooltip("time:T", title="time", format="%Y-%m-%d %H:%M")
+
+
+def over_time(
+    frame: pd.DataFrame, columns: list[str], title: str, mark: str = "line", colors: list[str] | None = None
+) -> alt.Chart:
+    """Several columns of a time-indexed frame as one chart, one color per column (``colors``, else the theme's).
+    Bars overlap rather than stack (a later column drawn in front): errors are a part of the traces, not more."""
     long = frame.melt(id_vars="time", value_vars=columns, var_name="series", value_name="value")
+    long["order"] = long["series"].map(columns.index)
     chart = alt.Chart(long, title=title, height=220)
     marked = chart.mark_bar() if mark == "bar" else chart.mark_line(point=True)
     encoded: alt.Chart = marked.encode(
-        x=alt.X("time:T", title=None),
-        y=alt.Y("value:Q", title=None, stack=mark == "bar" or None),
-        color=alt.Color("series:N", legend=alt.Legend(orient="bottom", title=None)),
-        tooltip=["time:T", "series:N", "value:Q"],
+        x=alt.X("time:T", title=None, axis=TIME_AXIS),
+        y=alt.Y("value:Q", title=None, stack=None),
+        color=alt.Color(
+            "series:N",
+            legend=alt.Legend(orient="bottom", title=None),
+            sort=columns,
+            scale=alt.Scale(domain=columns, range=colors) if colors else alt.Undefined,
+        ),
+        order=alt.Order("order:Q"),
+        tooltip=[TIME_TOOLTIP, "series:N", "value:Q"],
     )
     return encoded
 
 
 def by_model(frame: pd.DataFrame, title: str) -> alt.Chart:
+    """Tokens per bucket stacked by model, as bars: an area of one bucket has no width and draws nothing."""
     data: Any = frame
     chart: alt.Chart = (
         alt.Chart(data, title=title, height=220)
-        .mark_area()
+        .mark_bar()
         .encode(
-            x=alt.X("time:T", title=None),
+            x=alt.X("time:T", title=None, axis=TIME_AXIS),
             y=alt.Y("tokens:Q", title="tokens", stack=True),
             color=alt.Color("model:N", legend=alt.Legend(orient="bottom", title=None)),
-            tooltip=["time:T", "model:N", "tokens:Q", "calls:Q"],
+            tooltip=[TIME_TOOLTIP, "model:N", "tokens:Q", "calls:Q"],
         )
     )
     return chart
@@ -80,7 +101,8 @@ def cost_by_day(frame: pd.DataFrame) -> alt.Chart:
         alt.Chart(data, title="Cost by day (USD)", height=220)
         .mark_bar()
         .encode(
-            x=alt.X("day:T", title=None, timeUnit="utcyearmonthdate"),
+            # Ordinal: a label per day under its bar; a time axis repeats a day's date at every tick inside it.
+            x=alt.X("day:O", title=None, timeUnit="utcyearmonthdate"),
             y=alt.Y("cost:Q", title=None),
             tooltip=[alt.Tooltip("day:T", timeUnit="utcyearmonthdate"), alt.Tooltip("cost:Q", format="$.4f")],
         )

@@ -19,6 +19,7 @@ st.set_page_config(page_title="spanlite", page_icon="🔭", layout="wide")
 pages = [
     st.Page(HERE / "traces_page.py", title="Traces", icon=":material/list:", url_path="traces", default=True),
     st.Page(HERE / "trace_page.py", title="Trace", icon=":material/account_tree:", url_path="trace"),
+    st.Page(HERE / "compare_page.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
     st.Page(HERE / "sessions_page.py", title="Sessions", icon=":material/forum:", url_path="sessions"),
     st.Page(HERE / "review_page.py", title="Review", icon=":material/rate_review:", url_path="review"),
     st.Page(HERE / "evaluation_page.py", title="Evaluation", icon=":material/fact_check:", url_path="evaluation"),

@@ -122,6 +122,7 @@ def clear_caches() -> None:
     _stats.clear()
     _facet.clear()
     _overview.clear()
+    _trace_time_span.clear()
     _comparison.clear()
     _count_records.clear()
 
@@ -192,6 +193,16 @@ def _overview(path: str, since_ns: int, bucket_ns: int) -> dict[str, Any]:
 def overview(since_ns: int, bucket_ns: int) -> dict[str, Any]:
     """Cached for a few seconds: over a week of a busy store this reads every trace in the range."""
     return _overview(str(db_path()), since_ns, bucket_ns)
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def _trace_time_span(path: str) -> tuple[int, int] | None:
+    return views.trace_time_span(_open(path))
+
+
+def trace_time_span() -> tuple[int, int] | None:
+    """When the oldest and the newest trace started (ns), or ``None`` for an empty store."""
+    return _trace_time_span(str(db_path()))
 
 
 # Feedback: reads and writes for the trace page's controls and the review queue.

@@ -17,12 +17,18 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 SERVE = Path(__file__).with_name("serve.py")
 DB_ENV = "SPANLITE_DB"
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 EVERY_INTERFACE = ("0.0.0.0", "::", "")
+PARENT_ENV = "SPANLITE_UI_PARENT"  # the pid of the run_viewer that started Streamlit, which stops when it is gone
+# How a process is asked to stop; Windows has no SIGHUP.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
+ORPHAN_CHECK_S = 1.0
 
 
 def viewer_command(
@@ -52,7 +58,8 @@ def allowed_hosts(host: str) -> list[str]:
 
 
 def run_viewer(db: Path, port: int, host: str = "127.0.0.1", headless: bool = True) -> int:
-    """Serve the viewer on ``host:port`` until interrupted; returns Streamlit's exit code (2: not installed)."""
+    """Serve the viewer on ``host:port`` until stopped (SIGTERM, SIGINT, SIGHUP: Streamlit stops first); returns
+    Streamlit's exit code (2: not installed)."""
     if importlib.util.find_spec("streamlit") is None:
         print("The viewer needs Streamlit: pip install 'spanlite[viewer]'", file=sys.stderr)
         return 2
@@ -65,14 +72,34 @@ def run_viewer(db: Path, port: int, host: str = "127.0.0.1", headless: bool = Tr
             flush=True,
         )
     argv, env = viewer_command(db, port, host, headless)
-    streamlit = subprocess.Popen(argv, env=env)
+    streamlit = subprocess.Popen(argv, env={**env, PARENT_ENV: str(os.getpid())})
+    # However this process is asked to stop (a service manager's SIGTERM, Ctrl-C, a closed terminal's SIGHUP, `kill`
+    # of this pid alone), Streamlit stops too rather than keep serving re-parented; SIGKILL, which no handler sees,
+    # Streamlit notices itself (``stop_when_orphaned``).
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():  # where Python lets us handle signals
-        # Stopped by SIGTERM (a service manager, ``docker stop``), stop Streamlit too rather than orphan it.
-        signal.signal(signal.SIGTERM, lambda signum, frame: streamlit.terminate())
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, lambda signum, frame: streamlit.terminate())
     try:
         return streamlit.wait()
-    except KeyboardInterrupt:  # Ctrl-C reaches Streamlit too, which shuts down on its own
-        return 130
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def stop_when_orphaned() -> None:
+    """In the viewer's process: stop as on SIGTERM once the ``run_viewer`` that started it is gone, even killed by
+    SIGKILL; without this Streamlit would keep serving the port with nobody to stop it."""
+    parent = os.environ.get(PARENT_ENV, "")
+    if not parent.isdigit():  # not started by run_viewer (a test's Popen, a service of its own): nothing to watch
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):  # a dead parent's child is re-parented: its parent pid changes
+            time.sleep(ORPHAN_CHECK_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="spanlite-orphan-watch", daemon=True).start()
 
 
 def _is_loopback(host: str) -> bool:

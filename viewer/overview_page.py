@@ -11,12 +11,18 @@ import streamlit as st
 
 from spanlite.viewer import _charts, _render, data
 
-RANGES = {  # label -> (range, bucket)
+RANGES: dict[str, tuple[dt.timedelta, dt.timedelta] | None] = {  # label -> (range, bucket); None: the whole store
     "Last hour": (dt.timedelta(hours=1), dt.timedelta(minutes=1)),
     "Last 24 hours": (dt.timedelta(days=1), dt.timedelta(minutes=15)),
     "Last 7 days": (dt.timedelta(days=7), dt.timedelta(hours=1)),
     "Last 30 days": (dt.timedelta(days=30), dt.timedelta(hours=6)),
+    "All time": None,
 }
+# Buckets for "All time": the smallest that keeps a chart to about MAX_BUCKETS bars.
+BUCKETS = [dt.timedelta(minutes=1), dt.timedelta(minutes=15), dt.timedelta(hours=1), dt.timedelta(hours=6)]
+BUCKETS += [dt.timedelta(days=1), dt.timedelta(days=7), dt.timedelta(days=30)]
+MAX_BUCKETS = 200
+TRACES_BLUE, ERROR_RED = "#4c78a8", "#d62728"
 
 st.title("Overview")
 choice = st.segmented_control("Range", list(RANGES), default="Last 24 hours", key="overview_range") or "Last 24 hours"
@@ -26,39 +32,68 @@ def _ns(delta: dt.timedelta) -> int:
     return int(delta.total_seconds() * 1e9)
 
 
+def _short(count: int) -> str:
+    """A count that fits a seventh of the page: 329,700 as it is, 10,000,000 as 10.0M (exact in the help)."""
+    return f"{count:,}" if count < 1_000_000 else f"{count / 1e6:,.1f}M"
+
+
+def _range(now_ns: int) -> tuple[int, int] | None:
+    """(since, bucket) in ns for the chosen range, or ``None`` for "All time" on an empty store."""
+    chosen = RANGES[choice]
+    if chosen is not None:
+        span, bucket = _ns(chosen[0]), _ns(chosen[1])
+        return (now_ns - span) // bucket * bucket, bucket
+    known = data.trace_time_span()
+    if known is None:
+        return None
+    bucket = next((_ns(b) for b in BUCKETS if (now_ns - known[0]) / _ns(b) <= MAX_BUCKETS), _ns(BUCKETS[-1]))
+    return known[0] // bucket * bucket, bucket
+
+
+def _nothing_here() -> None:
+    known = data.trace_time_span()
+    if known is None:
+        st.info("No traces yet.")
+    else:
+        st.info(f"No traces in this range: the newest started {_render.when(known[1])} UTC. Choose All time.")
+
+
 def _page() -> None:
-    span, bucket = RANGES[choice]
-    bucket_ns = _ns(bucket)
-    since_ns = (time.time_ns() - _ns(span)) // bucket_ns * bucket_ns
+    found = _range(time.time_ns())
+    if found is None:
+        _nothing_here()
+        return
+    since_ns, bucket_ns = found
     result = data.overview(since_ns, bucket_ns)
     columns = ["bucket_ns", "traces", "errors", "input_tokens", "output_tokens", "cost"]
     series = pd.DataFrame(result["series"], columns=columns)
     if series.empty:
-        st.info("No traces in this range.")
+        _nothing_here()
         return
     series["time"] = pd.to_datetime(series["bucket_ns"], unit="ns", utc=True)
-    latencies = pd.DataFrame(result["latencies"], columns=["start_ns", "duration_ms"])
     total, errors = int(series["traces"].sum()), int(series["errors"].sum())
     cols = st.columns(7)
     cols[0].metric("Traces", f"{total:,}")
     cols[1].metric("Error rate", f"{errors / total:.1%}", help="Traces with a failed span, whatever their root says")
-    cols[2].metric("Latency p50", _render.duration(float(latencies["duration_ms"].quantile(0.5))))
-    cols[3].metric("Latency p95", _render.duration(float(latencies["duration_ms"].quantile(0.95))))
-    cols[4].metric("Input tokens", f"{int(series['input_tokens'].sum()):,}")
-    cols[5].metric("Output tokens", f"{int(series['output_tokens'].sum()):,}")
+    cols[2].metric("Latency p50", _render.duration(result["latency_p50"]) or "—")
+    cols[3].metric("Latency p95", _render.duration(result["latency_p95"]) or "—")
+    for column, name in zip(cols[4:6], ("input_tokens", "output_tokens")):
+        count = int(series[name].sum())
+        column.metric(name.replace("_", " ").capitalize(), _short(count), help=f"{count:,}")
     known = series["cost"].dropna()
     cost = _render.cost(float(known.sum())) if not known.empty else "—"
     cols[6].metric("Cost", _render.md_escape(cost), help="USD of the model calls whose price is known")
-    if result["latency_sample"]:
-        st.caption(f"Latency percentiles from the newest {len(latencies):,} traces of the range.")
+    if result["latency_sampled"]:
+        sampled, of = result["latency_sampled"]
+        st.caption(f"Latency percentiles from {sampled:,} of the range's {of:,} traces, taken evenly across it.")
 
     series["error rate %"] = (series["errors"] / series["traces"] * 100).round(2)
-    latencies["time"] = pd.to_datetime(latencies["start_ns"] // bucket_ns * bucket_ns, unit="ns", utc=True)
-    quantiles = [0.5, 0.95]  # pandas takes a list; pandas-stubs types it as an array only
-    latency = latencies.groupby("time")["duration_ms"].quantile(quantiles).unstack()  # type: ignore[arg-type]
-    latency = latency.rename(columns={0.5: "p50 ms", 0.95: "p95 ms"}).reset_index()
+    latency = pd.DataFrame(result["latency"], columns=["bucket_ns", "p50", "p95"])
+    latency = latency.rename(columns={"p50": "p50 ms", "p95": "p95 ms"})
+    latency["time"] = pd.to_datetime(latency["bucket_ns"], unit="ns", utc=True)
     left, right = st.columns(2)
-    left.altair_chart(_charts.over_time(series, ["traces", "errors"], "Traces", mark="bar"), width="stretch")
+    traces = _charts.over_time(series, ["traces", "errors"], "Traces", mark="bar", colors=[TRACES_BLUE, ERROR_RED])
+    left.altair_chart(traces, width="stretch")
     right.altair_chart(_charts.over_time(latency, ["p50 ms", "p95 ms"], "Latency"), width="stretch")
     left, right = st.columns(2)
     left.altair_chart(_charts.over_time(series, ["error rate %"], "Error rate"), width="stretch")

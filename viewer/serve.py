@@ -13,9 +13,12 @@ from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from streamlit import config
 
+from spanlite.viewer.launch import stop_when_orphaned
+
 # Streamlit's list names IPv6 addresses bare (``::1``), Starlette's as the Host header writes them (``[::1]``).
 _hosts = [f"[{name}]" if ":" in name else name for name in config.get_option("server.allowedHosts")]
 app = st.App(
     Path(__file__).with_name("app.py"),
     middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=_hosts or ["*"], www_redirect=False)],
 )
+stop_when_orphaned()
