@@ -1,0 +1,218 @@
+"""Navigating big traces on the Trace page, served for real and driven in Debian's headless Chromium: the span tree
+and the waterfall share one row per span (one scroll), the selected span's detail is in view without scrolling,
+and a 10,000-span trace is searched, its next error found and read."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from _helpers import row
+from spanlite.store import TraceStore
+from spanlite.store._writer import write_spans
+from spanlite.viewer.launch import viewer_command
+from test_viewer_e2e import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from viewer_server import free_port, serving
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+
+VIEWPORT = {"width": 1440, "height": 900}  # a laptop's screen
+BIG, SMALL = "b" * 32, "5" * 32
+STEPS, CHILDREN = 99, 100  # 1 root + 99 steps + 9,900 children = 10,000 spans
+KINDS = ("LLM", "TOOL", "RETRIEVER", "CHAT_MODEL")
+MS = 1_000_000
+NEEDLE = (40, 7)  # the child named "needle", at row ~4,000
+ERRORS = [(12, 3), (55, 61), (80, 20)]  # the failed children: the next error after the needle is (55, 61)
+ZEBRA = (70, 50)  # the only span whose output says "zebra"
+
+
+def _child_id(step: int, child: int) -> str:
+    return f"c{step:03d}{child:03d}".ljust(16, "0")
+
+
+def _step_id(step: int) -> str:
+    return f"s{step:03d}".ljust(16, "0")
+
+
+def row_of(step: int, child: int) -> int:
+    """The child's row in the fully expanded tree (the root is row 0, each step is followed by its children)."""
+    return 1 + step * (CHILDREN + 1) + 1 + child
+
+
+def _big_trace(store: TraceStore) -> None:
+    """A 10,000-span batch run written straight through the store's writer (10k ``@trace`` calls would be slow)."""
+    start = 1_700_000_000 * 10**9
+    rows = [row(BIG, "r".ljust(16, "0"), None, start, name="batch", end_ns=start + STEPS * MS)]
+    for step in range(STEPS):
+        step_start = start + step * MS
+        rows.append(
+            row(BIG, _step_id(step), rows[0]["span_id"], step_start, name=f"step {step}", end_ns=step_start + MS - 1,
+                attributes={"spanlite.span.kind": "AGENT"})
+        )  # fmt: skip
+        for child in range(CHILDREN):
+            child_start = step_start + child * 9_000
+            failed = (step, child) in ERRORS
+            name = "needle" if (step, child) == NEEDLE else f"call {step}.{child}"
+            output = "a zebra crossed" if (step, child) == ZEBRA else f"result {step}.{child}"
+            attributes = {
+                "spanlite.span.kind": KINDS[child % len(KINDS)],
+                "spanlite.inputs": orjson.dumps({"question": f"q {step}.{child}"}).decode(),
+                "spanlite.outputs": orjson.dumps(output).decode(),
+            }
+            rows.append(
+                row(BIG, _child_id(step, child), _step_id(step), child_start, name=name, end_ns=child_start + 8_000,
+                    attributes=attributes, status="ERROR" if failed else "OK",
+                    status_message=f"boom at {step}.{child}" if failed else None)
+            )  # fmt: skip
+    write_spans(store.conn, rows)
+
+
+def _small_trace(store: TraceStore) -> None:
+    """Seven spans: an agent, two model calls, tools and a retriever, with a long session id."""
+    start = 1_700_000_100 * 10**9
+    root = "a".ljust(16, "0")
+    kinds = ["LLM", "TOOL", "RETRIEVER", "LLM", "TOOL", "CHAIN"]
+    rows = [
+        row(SMALL, root, None, start, name="support agent", end_ns=start + 60 * MS,
+            attributes={"spanlite.span.kind": "AGENT", "session.id": "session-" + "x" * 70})
+    ]  # fmt: skip
+    for i, kind in enumerate(kinds):
+        rows.append(
+            row(SMALL, f"{i + 1}".ljust(16, "0"), root, start + i * 9 * MS, name=f"{kind.lower()} step {i}",
+                end_ns=start + (i * 9 + 8) * MS, attributes={"spanlite.span.kind": kind})
+        )  # fmt: skip
+    write_spans(store.conn, rows)
+
+
+@pytest.fixture
+def viewer_url(db_path: Path) -> Iterator[str]:
+    with TraceStore(db_path) as store:
+        _big_trace(store)
+        _small_trace(store)
+    port = free_port()
+    argv, env = viewer_command(db_path, port)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with open(ARTIFACTS / "streamlit_nav.log", "wb") as log:  # read it when the viewer did not start
+        with serving(argv, env, port, startup_s=30, stdout=log, stderr=subprocess.STDOUT):
+            yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def page(viewer_url: str) -> Iterator[Any]:
+    from playwright.sync_api import expect, sync_playwright
+
+    dialogs: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_page(viewport=VIEWPORT)
+            tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            tab.set_default_timeout(60_000)  # a 10,000-span trace on a loaded machine
+            expect.set_options(timeout=60_000)
+            yield tab
+            assert dialogs == []
+        finally:
+            browser.close()
+
+
+def in_viewport(box: dict[str, float] | None) -> bool:
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= VIEWPORT["height"]
+
+
+def detail_heading(page: Any, name: str) -> Any:
+    """The selected span's heading in the detail pane."""
+    from playwright.sync_api import expect
+
+    heading = page.get_by_role("heading", level=3).filter(has_text=name)
+    expect(heading).to_be_visible()
+    return heading
+
+
+def tree_row(page: Any, span_id: str) -> Any:
+    return page.locator(f'[data-testid="span-row"][data-span-id="{span_id}"]')
+
+
+def test_the_span_detail_is_in_view_on_a_small_trace(page: Any, viewer_url: str) -> None:
+    """Bug 4: even on a 7-span trace the selected span's detail started ~1,400 px down, below an open feedback
+    panel; it must be in view without scrolling. Header values are shown whole (no "…")."""
+    page.goto(f"{viewer_url}/trace?trace={SMALL}&span={'4'.ljust(16, '0')}")
+    heading = detail_heading(page, "llm step 3")
+    assert in_viewport(heading.bounding_box()), heading.bounding_box()
+    assert page.evaluate("window.scrollY") == 0
+    page.get_by_text("session-" + "x" * 70, exact=True).first.wait_for()  # the whole session id, not cut off
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "trace_nav_small.png"))
+
+
+def test_tree_and_waterfall_rows_line_up_deep_in_a_big_trace(page: Any, viewer_url: str) -> None:
+    """Bug 4: the tree scrolled inside 720 px while the waterfall grew to 7,147 px, so rows stopped lining up after
+    ~20 and the detail started ~8,000 px down. A deep link to the span at row ~500 opens the tree there: its tree
+    label and its waterfall bar on the same line, both in view, and its detail in view."""
+    step, child = 4, 94
+    assert row_of(step, child) == 500
+    span_id = _child_id(step, child)
+    page.goto(f"{viewer_url}/trace?trace={BIG}&span={span_id}")
+    heading = detail_heading(page, f"call {step}.{child}")
+    assert in_viewport(heading.bounding_box()), heading.bounding_box()
+    selected = tree_row(page, span_id)
+    label, bar = selected.get_by_test_id("span-label"), selected.get_by_test_id("span-bar")
+    label_box, bar_box = label.bounding_box(), bar.bounding_box()
+    assert in_viewport(label_box) and in_viewport(bar_box), (label_box, bar_box)
+    assert abs((label_box["y"] + label_box["height"] / 2) - (bar_box["y"] + bar_box["height"] / 2)) < 2
+    assert selected.get_attribute("aria-selected") == "true"
+    # the page itself does not grow with the trace: tree and waterfall scroll together inside one pane
+    assert page.evaluate("document.scrollingElement.scrollHeight") < 3 * VIEWPORT["height"]
+    assert page.get_by_test_id("span-row").count() < 200  # only the rows in view are drawn
+
+
+def test_a_10000_span_trace_search_next_error_and_detail(page: Any, viewer_url: str) -> None:
+    """Done when (issue 24): open a 10,000-span trace, find a span by search, jump to the next error and read its
+    detail without scrolling; content search asks the server, which answers with span ids."""
+    from playwright.sync_api import expect
+
+    received: list[int] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: received.append(len(f))))
+    page.goto(f"{viewer_url}/trace?trace={BIG}")
+    detail_heading(page, "batch")  # the root is selected first
+    search = page.get_by_placeholder("Search spans")
+    search.fill("needle")
+    search.press("Enter")
+    needle = _child_id(*NEEDLE)
+    detail_heading(page, "needle")
+    expect(tree_row(page, needle)).to_have_attribute("aria-selected", "true")
+    assert f"span={needle}" in page.url
+
+    # one click costs the detail, not the tree again: Streamlit sends an unchanged element by reference
+    page.wait_for_timeout(1000)
+    before = sum(received)
+    page.get_by_role("button", name="Next error").click()
+    error = _child_id(*ERRORS[1])
+    heading = detail_heading(page, f"call {ERRORS[1][0]}.{ERRORS[1][1]}")
+    message = page.get_by_text(f"boom at {ERRORS[1][0]}.{ERRORS[1][1]}").first
+    expect(message).to_be_visible()
+    assert in_viewport(heading.bounding_box()) and in_viewport(message.bounding_box())
+    assert page.evaluate("window.scrollY") == 0
+    expect(tree_row(page, error)).to_have_attribute("aria-selected", "true")
+    assert in_viewport(tree_row(page, error).bounding_box())
+    page.wait_for_timeout(1000)
+    click_bytes = sum(received) - before
+    assert click_bytes < 200_000, click_bytes  # the tree's data alone is ~1 MB
+    page.screenshot(path=str(ARTIFACTS / "trace_nav.png"))
+
+    # search in span inputs and outputs: done by the store, within this trace
+    search.fill("zebra")
+    search.press("Enter")
+    detail_heading(page, f"call {ZEBRA[0]}.{ZEBRA[1]}")
+    expect(tree_row(page, _child_id(*ZEBRA))).to_have_attribute("aria-selected", "true")
+
+    # collapse a step: its children leave the tree; expand it again
+    step_row = tree_row(page, _step_id(ZEBRA[0]))
+    step_row.get_by_role("button", name="Collapse").click()
+    expect(tree_row(page, _child_id(*ZEBRA))).to_have_count(0)
+    step_row.get_by_role("button", name="Expand").click()
+    expect(tree_row(page, _child_id(*ZEBRA))).to_have_count(1)
