@@ -1,6 +1,7 @@
-"""Navigating big traces on the Trace page, served for real and driven in Debian's headless Chromium: the span tree
+"""Navigating big traces on the Trace page: served for real and driven in Debian's headless Chromium, the span tree
 and the waterfall share one row per span (one scroll), the selected span's detail is in view without scrolling,
-and a 10,000-span trace is searched, its next error found and read."""
+and a 10,000-span trace is searched, its next error found and read; under AppTest, the header shows its values
+whole and the trace's feedback does not push the span down; in the store, a text search within one trace."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ from typing import Any
 import orjson
 import pytest
 
-from _helpers import row
-from spanlite.store import TraceStore
+from _helpers import app, open_page, row, span_tree_rows
+from spanlite.store import TraceStore, views
+from spanlite.tracing.kinds import SpanKind
 from spanlite.store._writer import write_spans
 from spanlite.viewer.launch import viewer_command
 from test_viewer_e2e import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from viewer_server import free_port, serving
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
 
 VIEWPORT = {"width": 1440, "height": 900}  # a laptop's screen
 BIG, SMALL = "b" * 32, "5" * 32
@@ -137,6 +139,7 @@ def tree_row(page: Any, span_id: str) -> Any:
     return page.locator(f'[data-testid="span-row"][data-span-id="{span_id}"]')
 
 
+@needs_chromium
 def test_the_span_detail_is_in_view_on_a_small_trace(page: Any, viewer_url: str) -> None:
     """Bug 4: even on a 7-span trace the selected span's detail started ~1,400 px down, below an open feedback
     panel; it must be in view without scrolling. Header values are shown whole (no "…")."""
@@ -149,6 +152,7 @@ def test_the_span_detail_is_in_view_on_a_small_trace(page: Any, viewer_url: str)
     page.screenshot(path=str(ARTIFACTS / "trace_nav_small.png"))
 
 
+@needs_chromium
 def test_tree_and_waterfall_rows_line_up_deep_in_a_big_trace(page: Any, viewer_url: str) -> None:
     """Bug 4: the tree scrolled inside 720 px while the waterfall grew to 7,147 px, so rows stopped lining up after
     ~20 and the detail started ~8,000 px down. A deep link to the span at row ~500 opens the tree there: its tree
@@ -170,6 +174,7 @@ def test_tree_and_waterfall_rows_line_up_deep_in_a_big_trace(page: Any, viewer_u
     assert page.get_by_test_id("span-row").count() < 200  # only the rows in view are drawn
 
 
+@needs_chromium
 def test_a_10000_span_trace_search_next_error_and_detail(page: Any, viewer_url: str) -> None:
     """Done when (issue 24): open a 10,000-span trace, find a span by search, jump to the next error and read its
     detail without scrolling; content search asks the server, which answers with span ids."""
@@ -222,3 +227,70 @@ def test_a_10000_span_trace_search_next_error_and_detail(page: Any, viewer_url: 
     expect(step_row).to_have_attribute("aria-expanded", "false")
     step_row.get_by_role("button", name="Expand").click()
     expect(first_child).to_have_count(1)
+
+
+LONG_MODEL = "gpt-4o-mini-2024-07-18-deployed-for-the-customer-support-team-in-europe-west"
+
+
+def test_header_values_are_shown_whole(db_path: Path) -> None:
+    """Session, user and model are shown whole (a metric cut them at 40 characters with "…"), each with a copy
+    button; figures too, on one line that wraps."""
+    with TraceStore(db_path) as store:
+        _small_trace(store)
+        start = 1_700_000_200 * 10**9
+        user = "user-" + "y" * 60
+        attributes = {"spanlite.span.kind": "LLM", "gen_ai.request.model": LONG_MODEL, "user.id": user,
+                      "gen_ai.usage.input_tokens": 123_456_789, "gen_ai.usage.output_tokens": 98_765_432}  # fmt: skip
+        write_spans(store.conn, [row("c" * 32, "c".ljust(16, "0"), None, start, name="ask", attributes=attributes)])
+    at = open_page(app(), "trace_page.py", trace=SMALL)
+    assert "session-" + "x" * 70 in [c.value for c in at.code]
+    at = open_page(at, "trace_page.py", trace="c" * 32)
+    shown = [c.value for c in at.code]
+    assert LONG_MODEL in shown and user in shown
+    assert all("…" not in c for c in shown)
+    assert "Tokens in → out **123,456,789 → 98,765,432**" in at.markdown[0].value
+
+
+def test_trace_feedback_does_not_push_the_span_down(db_path: Path) -> None:
+    """Bug 4: the trace's feedback panel was an expander open by default, between the header and the span; it is
+    a popover now (it floats over the page when opened), its controls all there."""
+    with TraceStore(db_path) as store:
+        _small_trace(store)
+    at = open_page(app(), "trace_page.py", trace=SMALL)
+    assert not [e for e in at.expander if "Feedback" in e.label and e.proto.expanded]
+    assert at.button(key=f"fb_{SMALL}_thumbs_up").label == "👍 Thumbs up"
+
+
+def test_span_colours_are_fixed_per_kind(db_path: Path) -> None:
+    """Every span kind has its own colour, the same in every trace; errors are marked apart, in a colour no kind
+    has."""
+    from spanlite.viewer._span_tree import ERROR_COLOR, KIND_COLORS
+
+    assert set(KIND_COLORS) == {k.value for k in SpanKind}
+    assert len(set(KIND_COLORS.values())) == len(KIND_COLORS) and ERROR_COLOR not in KIND_COLORS.values()
+    with TraceStore(db_path) as store:
+        _small_trace(store)
+        write_spans(store.conn, [row("d" * 32, "d".ljust(16, "0"), None, 1, attributes={"spanlite.span.kind": "TOOL"})])
+    at = open_page(app(), "trace_page.py", trace=SMALL)
+    assert [r[1] for r in span_tree_rows(at)] == ["AGENT", "LLM", "TOOL", "RETRIEVER", "LLM", "TOOL", "CHAIN"]
+    first = orjson.loads(orjson.loads(at.get("bidi_component")[0].proto.json))["colors"]
+    at = open_page(at, "trace_page.py", trace="d" * 32)
+    assert orjson.loads(orjson.loads(at.get("bidi_component")[0].proto.json))["colors"] == first == KIND_COLORS
+
+
+def test_text_search_within_a_trace_returns_its_span_ids(db_path: Path) -> None:
+    """The tree's content search: the store finds the words in span inputs and outputs of this trace only (spans
+    written after the index last caught up included), and returns span ids, never the inputs."""
+    with TraceStore(db_path) as store:
+        _big_trace(store)
+        other = orjson.dumps("a zebra elsewhere").decode()
+        write_spans(store.conn, [row("e" * 32, "e".ljust(16, "0"), None, 1, attributes={"spanlite.outputs": other})])
+        assert views.span_text_matches(store, BIG, "zebra") == [_child_id(*ZEBRA)]
+        assert views.span_text_matches(store, BIG, "ZEBRA crossed") == [_child_id(*ZEBRA)]
+        assert views.span_text_matches(store, BIG, "zebra elsewhere") == []
+        assert views.span_text_matches(store, BIG, '"; DROP') == []  # words, never FTS syntax
+        assert len(views.span_text_matches(store, BIG, "result", limit=50)) == 50
+        plan = " ".join(str(r) for r in store.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT s.span_id FROM spans s WHERE s.trace_id = ? AND s.rowid IN (SELECT rowid "
+            "FROM spans_fts WHERE spans_fts MATCH ? AND rowid BETWEEN 1 AND 2)", [BIG, '"zebra"']))  # fmt: skip
+        assert "(trace_id=?)" in plan and "SCAN spans " not in plan  # the trace_id index, no scan of spans

@@ -17,6 +17,7 @@ import orjson
 import streamlit as st
 
 from spanlite.store import TraceSummary
+from spanlite.store.prices import format_usd
 from spanlite.viewer import data
 
 STATIC = Path(__file__).parent / "static"
@@ -61,6 +62,7 @@ def _tree(db: str, trace_id: str, span_count: int, end_ns: int) -> tuple[str, li
             for i, n in enumerate(nodes)
             if n.input_tokens is not None or n.output_tokens is not None
         },
+        "costs": {i: format_usd(n.cost) for i, n in enumerate(nodes) if n.cost is not None},
         "total": round((end - start) / 1e6, 3),
         "colors": KIND_COLORS,
         "error_color": ERROR_COLOR,

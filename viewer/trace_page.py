@@ -51,7 +51,7 @@ def _header(info: TraceSummary) -> None:
     )
     if info.tags:
         st.text("Tags: " + ", ".join(info.tags))
-    actions = st.columns([2, 1, 2, 2])
+    actions = st.columns([2, 1, 1, 2])
     actions[0].download_button(
         "Download trace JSON",
         data=lambda: data.trace_json(info.trace_id),

@@ -144,6 +144,7 @@ class SpanTreeView {
     this.start = payload.start;
     this.dur = payload.dur;
     this.tokens = payload.tokens || {};
+    this.costs = payload.costs || {};
     this.total = Math.max(payload.total, 1e-6);
     this.colors = payload.colors;
     this.errorColor = payload.error_color;
@@ -414,7 +415,7 @@ class SpanTreeView {
       label.append(mark);
     }
     label.append(el("span", "name", this.names[i]));
-    const meta = this.tokens[i] ? `${this.tokens[i]} · ${time}` : time;
+    const meta = [this.tokens[i], this.costs[i], time].filter(Boolean).join(" · ");
     label.append(el("span", "meta", meta));
 
     const track = el("div", "track");
