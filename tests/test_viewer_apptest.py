@@ -83,7 +83,8 @@ def test_trace_page_deep_link_shows_tree_waterfall_and_chat(traces: Traces, db_p
     at = open_page(app(), "trace_page.py", trace=traces.agent)
     # the tree and the waterfall are one component now (drawn in the browser: tests/test_viewer_trace_nav.py)
     tree = span_tree_rows(at)
-    assert [row[:3] for row in tree] == [(0, "AGENT", "support_agent"), (1, "LLM", "chat gpt-4o"), (1, "TOOL", "lookup_order")]
+    names = [(0, "AGENT", "support_agent"), (1, "LLM", "chat gpt-4o"), (1, "TOOL", "lookup_order")]
+    assert [row[:3] for row in tree] == names
     assert [row[3] for row in tree] == ["", "42→7", ""]  # per span, not summed
     assert at.button[0].label == "Download trace JSON" or any(
         e.proto.label == "Download trace JSON" for e in at.get("download_button")

@@ -15,8 +15,8 @@ import pytest
 
 from _helpers import app, open_page, row, span_tree_rows
 from spanlite.store import TraceStore, views
-from spanlite.tracing.kinds import SpanKind
 from spanlite.store._writer import write_spans
+from spanlite.tracing.kinds import SpanKind
 from spanlite.viewer.launch import viewer_command
 from test_viewer_e2e import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from viewer_server import free_port, serving
