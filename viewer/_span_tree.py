@@ -91,12 +91,17 @@ def show(info: TraceSummary, selected: str | None) -> None:
     )
 
 
-def _focus(key: str, selected: str | None) -> str | None:
-    """The span the tree should open at: it changes only when the selection came from elsewhere (a deep link, a
-    link to a span), so a click in the tree leaves the tree's data as it was."""
-    if selected != st.session_state.get(f"{key}_picked"):
-        st.session_state[f"{key}_focus"] = selected
-    focus: str | None = st.session_state.get(f"{key}_focus", selected)
+def _focus(key: str, selected: str | None) -> tuple[str | None, int]:
+    """The span the tree should open at, numbered: it changes only when the selection came from elsewhere (a deep
+    link, a link to a span, the browser's Back button), so a click in the tree leaves the tree's data as it was;
+    the number tells the tree to go there again even when it was there before. A tree not drawn in the last run
+    (its widget state is gone) is drawn anew, at the selected span."""
+    fresh = key not in st.session_state
+    number = st.session_state.get(f"{key}_focus", (None, 0))[1]
+    if fresh or selected != st.session_state.get(f"{key}_picked"):
+        st.session_state[f"{key}_focus"] = (selected, number + 1)
+        st.session_state[f"{key}_picked"] = selected  # until the tree picks another
+    focus: tuple[str | None, int] = st.session_state[f"{key}_focus"]
     return focus
 
 

@@ -3,7 +3,7 @@
 // untrusted: every text goes through textContent or setAttribute, never innerHTML.
 //
 // Python sends the trace once (ids, names, kinds, depths, times, errors) with three small extras: ``focus`` (a
-// span chosen outside the tree, e.g. a deep link: open the tree at it), and ``query``/``text_matches`` (what the
+// span chosen outside the tree, e.g. a deep link, and a number that changes each time: open the tree at it), and ``query``/``text_matches`` (what the
 // store found in span inputs and outputs). The tree tells Python two things: ``select`` (a span id) and ``search``
 // (a text to look for in inputs and outputs). Streamlit calls this function again with the same parentElement
 // whenever that data changes, so the view is made once per parent and updated in place.
@@ -117,9 +117,10 @@ class SpanTreeView {
     } else if (selectedId !== null) {
       this.selected = this.index.get(selectedId) ?? -1;
     }
-    if (payload.focus !== this.focus) {
-      this.focus = payload.focus;
-      const row = this.index.get(payload.focus);
+    const [focus, number] = payload.focus; // numbered: going to the same span again is a new focus
+    if (number !== this.focus) {
+      this.focus = number;
+      const row = this.index.get(focus);
       if (row !== undefined) this.select(row, { send: false, center: true });
     }
     if (payload.query !== this.textQuery) {
