@@ -52,7 +52,7 @@ class SpanTreeView {
     this.selected = -1; // row index
     this.focus = undefined;
     this.textQuery = null; // the last content search answered by the server
-    this.textMatches = [];
+    this.textMatchIds = [];
     this.asked = null; // the last content search asked for
     this.matches = [];
     this.matchAt = -1;
@@ -109,7 +109,8 @@ class SpanTreeView {
   update(payload) {
     const keepPlace = payload.trace === this.trace;
     const selectedId = this.selected >= 0 ? this.ids[this.selected] : null;
-    if (!keepPlace || payload.ids.length !== this.ids.length) this.load(payload, keepPlace);
+    const grew = keepPlace && payload.ids.length !== this.ids.length; // a trace still running: more spans
+    if (!keepPlace || grew) this.load(payload, keepPlace);
     if (!keepPlace) {
       this.focus = undefined;
       this.asked = null;
@@ -125,13 +126,15 @@ class SpanTreeView {
     }
     if (payload.query !== this.textQuery) {
       this.textQuery = payload.query;
-      this.textMatches = (payload.text_matches || []).map((id) => this.index.get(id)).filter((i) => i !== undefined);
+      this.textMatchIds = payload.text_matches || [];
       const q = this.search.value.trim();
       if (q && q === payload.query) {
         const before = this.matches.length;
         this.findLocal();
         if (before === 0 && this.matches.length) this.step(1); // only the content search found something
       }
+    } else if (grew && this.search.value.trim()) {
+      this.findLocal(); // rows moved: match again
     }
     this.render();
   }
@@ -140,6 +143,7 @@ class SpanTreeView {
     this.trace = payload.trace;
     this.ids = payload.ids;
     this.names = payload.names;
+    this.lowerNames = this.names.map((name) => name.toLowerCase());
     this.kinds = payload.kinds;
     this.depth = payload.depth;
     this.start = payload.start;
@@ -171,7 +175,7 @@ class SpanTreeView {
       this.matches = [];
       this.matchAt = -1;
       this.textQuery = null;
-      this.textMatches = [];
+      this.textMatchIds = [];
     }
     this.errorButton.disabled = this.errors.length === 0;
     this.errorButton.textContent = this.errors.length ? `Next error (${this.errors.length})` : "No errors";
@@ -283,9 +287,12 @@ class SpanTreeView {
       this.matches = [];
       this.matchAt = -1;
     } else {
-      const found = new Set(this.textQuery !== null && this.textQuery.toLowerCase() === q ? this.textMatches : []);
+      const found = new Set();
+      if (this.textQuery !== null && this.textQuery.toLowerCase() === q) {
+        for (const id of this.textMatchIds) if (this.index.has(id)) found.add(this.index.get(id));
+      }
       for (let i = 0; i < this.ids.length; i++) {
-        if (this.names[i].toLowerCase().includes(q) || this.kinds[i].toLowerCase().includes(q)) found.add(i);
+        if (this.lowerNames[i].includes(q) || this.kinds[i].toLowerCase().includes(q)) found.add(i);
       }
       this.matches = [...found].sort((a, b) => a - b);
       this.matchAt = this.matches.indexOf(this.selected);
