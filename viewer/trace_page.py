@@ -30,10 +30,11 @@ def _facts(figures: list[tuple[str, str]], names: list[tuple[str, str | None]]) 
     """Figures on one line that wraps, and names (session, model, ...) each in a box that wraps and has a copy
     button: shown whole, never cut off as a metric cuts them."""
     st.markdown(" · ".join(f"{label} **{_render.md_escape(value, limit=FULL)}**" for label, value in figures))
-    present = [(label, value) for label, value in names if value]
-    for col, (label, value) in zip(st.columns(max(len(present), 2)), present):
-        col.caption(label)
-        col.code(value, language=None, wrap_lines=True)
+    with st.container(horizontal=True, vertical_alignment="center"):
+        for label, value in names:
+            if value:
+                st.caption(label, width="content")
+                st.code(value, language=None, wrap_lines=True, width="content")
 
 
 def _header(info: TraceSummary) -> None:
@@ -51,7 +52,7 @@ def _header(info: TraceSummary) -> None:
     )
     if info.tags:
         st.text("Tags: " + ", ".join(info.tags))
-    actions = st.columns([2, 1, 1, 2])
+    actions = st.columns([2, 1, 2, 2])
     actions[0].download_button(
         "Download trace JSON",
         data=lambda: data.trace_json(info.trace_id),
