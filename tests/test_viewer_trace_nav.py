@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from _helpers import app, open_page, row, span_tree_rows
+from _helpers import EVIL, app, open_page, row, span_tree_rows
 from spanlite.store import TraceStore, views
 from spanlite.store._writer import write_spans
 from spanlite.tracing.kinds import SpanKind
@@ -75,7 +75,7 @@ def _big_trace(store: TraceStore) -> None:
 
 
 def _small_trace(store: TraceStore) -> None:
-    """Seven spans: an agent, two model calls, tools and a retriever, with a long session id."""
+    """Seven spans: an agent, two model calls, tools, a retriever and a hostile name, with a long session id."""
     start = 1_700_000_100 * 10**9
     root = "a".ljust(16, "0")
     kinds = ["LLM", "TOOL", "RETRIEVER", "LLM", "TOOL", "CHAIN"]
@@ -84,8 +84,9 @@ def _small_trace(store: TraceStore) -> None:
             attributes={"spanlite.span.kind": "AGENT", "session.id": "session-" + "x" * 70})
     ]  # fmt: skip
     for i, kind in enumerate(kinds):
+        name = EVIL if kind == "CHAIN" else f"{kind.lower()} step {i}"
         rows.append(
-            row(SMALL, f"{i + 1}".ljust(16, "0"), root, start + i * 9 * MS, name=f"{kind.lower()} step {i}",
+            row(SMALL, f"{i + 1}".ljust(16, "0"), root, start + i * 9 * MS, name=name,
                 end_ns=start + (i * 9 + 8) * MS, attributes={"spanlite.span.kind": kind})
         )  # fmt: skip
     write_spans(store.conn, rows)
@@ -135,6 +136,12 @@ def detail_heading(page: Any, name: str) -> Any:
     return heading
 
 
+BOXES = """row => ["span-label", "span-bar"].map(id => {
+    const box = row.querySelector(`[data-testid="${id}"]`).getBoundingClientRect();
+    return {x: box.x, y: box.y, width: box.width, height: box.height};
+})"""
+
+
 def tree_row(page: Any, span_id: str) -> Any:
     return page.locator(f'[data-testid="span-row"][data-span-id="{span_id}"]')
 
@@ -148,6 +155,9 @@ def test_the_span_detail_is_in_view_on_a_small_trace(page: Any, viewer_url: str)
     assert in_viewport(heading.bounding_box()), heading.bounding_box()
     assert page.evaluate("window.scrollY") == 0
     page.get_by_text("session-" + "x" * 70, exact=True).first.wait_for()  # the whole session id, not cut off
+    hostile = tree_row(page, "6".ljust(16, "0")).get_by_test_id("span-label")
+    assert EVIL in hostile.inner_text()  # shown as text (no dialog opened: the fixture checks)
+    assert hostile.locator("script, a").count() == 0
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "trace_nav_small.png"))
 
@@ -157,6 +167,8 @@ def test_tree_and_waterfall_rows_line_up_deep_in_a_big_trace(page: Any, viewer_u
     """Bug 4: the tree scrolled inside 720 px while the waterfall grew to 7,147 px, so rows stopped lining up after
     ~20 and the detail started ~8,000 px down. A deep link to the span at row ~500 opens the tree there: its tree
     label and its waterfall bar on the same line, both in view, and its detail in view."""
+    from playwright.sync_api import expect
+
     step, child = 4, 94
     assert row_of(step, child) == 500
     span_id = _child_id(step, child)
@@ -164,11 +176,10 @@ def test_tree_and_waterfall_rows_line_up_deep_in_a_big_trace(page: Any, viewer_u
     heading = detail_heading(page, f"call {step}.{child}")
     assert in_viewport(heading.bounding_box()), heading.bounding_box()
     selected = tree_row(page, span_id)
-    label, bar = selected.get_by_test_id("span-label"), selected.get_by_test_id("span-bar")
-    label_box, bar_box = label.bounding_box(), bar.bounding_box()
+    expect(selected).to_have_attribute("aria-selected", "true")
+    label_box, bar_box = selected.evaluate(BOXES)  # both at once: the tree may redraw its rows between two asks
     assert in_viewport(label_box) and in_viewport(bar_box), (label_box, bar_box)
     assert abs((label_box["y"] + label_box["height"] / 2) - (bar_box["y"] + bar_box["height"] / 2)) < 2
-    assert selected.get_attribute("aria-selected") == "true"
     # the page itself does not grow with the trace: tree and waterfall scroll together inside one pane
     assert page.evaluate("document.scrollingElement.scrollHeight") < 3 * VIEWPORT["height"]
     assert page.get_by_test_id("span-row").count() < 200  # only the rows in view are drawn
@@ -333,3 +344,13 @@ def test_the_tree_opens_at_the_span_in_the_url(db_path: Path) -> None:
     at = open_page(at, "sessions_page.py")  # elsewhere: the tree is gone from the page
     at = open_page(at, "trace_page.py", trace=SMALL, span=second)  # back to the last span clicked, by a link
     assert _focus(at)[0] == second
+
+
+def test_the_component_never_writes_html() -> None:
+    """Trace content reaches the tree only as text: the component's script has no way to write HTML."""
+    from spanlite.viewer._span_tree import STATIC
+
+    lines = (STATIC / "span_tree.js").read_text(encoding="utf-8").splitlines()
+    script = "\n".join(line for line in lines if not line.lstrip().startswith("//"))  # code, not its comments
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        assert sink not in script, sink

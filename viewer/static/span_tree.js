@@ -3,10 +3,11 @@
 // untrusted: every text goes through textContent or setAttribute, never innerHTML.
 //
 // Python sends the trace once (ids, names, kinds, depths, times, errors) with three small extras: ``focus`` (a
-// span chosen outside the tree, e.g. a deep link, and a number that changes each time: open the tree at it), and ``query``/``text_matches`` (what the
-// store found in span inputs and outputs). The tree tells Python two things: ``select`` (a span id) and ``search``
-// (a text to look for in inputs and outputs). Streamlit calls this function again with the same parentElement
-// whenever that data changes, so the view is made once per parent and updated in place.
+// span chosen outside the tree, e.g. by a deep link, numbered anew each time: open the tree at it), and
+// ``query``/``text_matches`` (what the store found in span inputs and outputs). The tree tells Python two things:
+// ``select`` (a span id) and ``search`` (a text to look for in inputs and outputs). Streamlit calls this function
+// again with the same parentElement whenever that data changes, so the view is made once per parent and updated
+// in place.
 
 const ROW_PX = 26;
 const OVERSCAN = 8;
@@ -367,15 +368,18 @@ class SpanTreeView {
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
-      this.render();
+      this.render(true);
     });
   }
 
-  render() {
+  render(scrolled = false) {
     if (!this.visible) return;
     const height = this.scroller.clientHeight || 400;
     const first = Math.max(0, Math.floor(this.scroller.scrollTop / ROW_PX) - OVERSCAN);
     const last = Math.min(this.visible.length, Math.ceil((this.scroller.scrollTop + height) / ROW_PX) + OVERSCAN);
+    const range = `${first}:${last}`;
+    if (scrolled && range === this.drawn) return; // a scroll within the rows drawn (overscan) draws nothing
+    this.drawn = range;
     const rows = [];
     for (let at = first; at < last; at++) rows.push(this.drawRow(this.visible[at], at));
     this.spacer.replaceChildren(...rows);
