@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from .query import SPANS, TraceStore
+from .query import SPANS, TraceStore, fts_query
 from .records import SpanRecord, TraceSummary, tree_order
 
 # facet -> (table, column): each column leads an index, so distinct values come from skipping through it.
@@ -145,6 +145,28 @@ def span_tree(store: TraceStore, trace_id: str) -> list[SpanNode]:
         row["links"] = orjson.loads(row["links"]) if row["links"] else []
     order = tree_order([(r["span_id"], r["parent_id"]) for r in rows])
     return [SpanNode(**rows[i], depth=depth) for depth, i in order]
+
+
+SPAN_MATCH_LIMIT = 1_000  # span ids a text search within one trace returns at most
+
+
+def span_text_matches(store: TraceStore, trace_id: str, text: str, *, limit: int = SPAN_MATCH_LIMIT) -> list[str]:
+    """The spans of one trace whose inputs or outputs hold every word of ``text``, in start order.
+
+    The full-text index is asked only for rowids in the trace's own rowid range (FTS5 bounds a rowid range
+    itself), so a word common to millions of spans costs what it costs within this trace.
+    """
+    match = fts_query(text)
+    if not match:
+        return []
+    store.index_text()
+    rows = store.rows(
+        "SELECT s.span_id FROM spans s WHERE s.trace_id = ? AND s.rowid IN (SELECT rowid FROM spans_fts "
+        "WHERE spans_fts MATCH ? AND rowid BETWEEN (SELECT min(rowid) FROM spans WHERE trace_id = ?) "
+        "AND (SELECT max(rowid) FROM spans WHERE trace_id = ?)) ORDER BY s.start_ns, s.rowid LIMIT ?",
+        [trace_id, match, trace_id, trace_id, limit],
+    )
+    return [r["span_id"] for r in rows]
 
 
 def feedback_summary(store: TraceStore, trace_ids: Iterable[str]) -> dict[str, list[FeedbackSummary]]:

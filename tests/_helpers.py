@@ -208,6 +208,15 @@ def open_page(at: AppTest, page: str, **query: str) -> AppTest:
     return at
 
 
+def span_tree_rows(at: AppTest) -> list[tuple[int, str, str, str, str]]:
+    """The Trace page's span tree as its component is given it: (depth, kind, name, tokens, cost) per row."""
+    (element,) = at.get("bidi_component")
+    tree = orjson.loads(orjson.loads(element.proto.json))  # the page hands the component its data as JSON text
+    tokens, costs = tree["tokens"], tree["costs"]
+    rows = enumerate(zip(tree["depth"], tree["kinds"], tree["names"]))
+    return [(d, k, n, tokens.get(str(i), ""), costs.get(str(i), "")) for i, (d, k, n) in rows]
+
+
 def all_text(at: AppTest) -> str:
     """Everything the page shows as Markdown (titles, captions, metric values) joined, for safety checks."""
     parts = [e.value for e in [*at.title, *at.subheader, *at.caption, *at.markdown]]

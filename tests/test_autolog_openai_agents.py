@@ -644,12 +644,12 @@ def test_traces_show(server: FakeLLMServer, client: AsyncOpenAI, db_path: Path) 
 
 def test_trace_page_reads_the_run(server: FakeLLMServer, client: AsyncOpenAI) -> None:
     """The viewer's Trace page shows the run's tree: agents, model calls, tools and the handoff by name."""
-    from _helpers import app, open_page
+    from _helpers import app, open_page, span_tree_rows
 
     _, found = traced(lambda: asyncio.run(Runner.run(team(server, client, "view"), "Weather in Paris?")))
     trace, _ = only_tree(found)
     page = open_page(app(), "trace_page.py", trace=trace.trace_id)
-    shown = [name.strip("\u2003").split(" ", 1)[1] for name in page.dataframe[0].value["Span"]]
+    shown = [name for _, _, name, *_ in span_tree_rows(page)]
     assert sorted(shown) == sorted(line.split(" ", 1)[1].rsplit(" [", 1)[0] for line in team_tree("view"))
     assert "handoff triage -> specialist" in shown and "execute_tool clock" in shown
 

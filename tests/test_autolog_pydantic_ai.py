@@ -32,7 +32,7 @@ from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
 import spanlite
-from _helpers import app, cli, open_page
+from _helpers import app, cli, open_page, span_tree_rows
 from fake_llm_server import OPENAI_USAGE, TEXT, FakeLLMServer
 from spanlite.store import SpanRecord, TraceStore
 
@@ -495,15 +495,15 @@ def test_the_trace_page_shows_the_run(server: FakeLLMServer) -> None:
         weather_agent(server, "pa-viewer", output_type=City).run_sync("Where is it?")
     spanlite.flush()
     at = open_page(app(), "trace_page.py", trace=root.trace_id)
-    tree = at.dataframe[0].value
-    assert [s.replace("\u2003", " ") for s in tree["Span"]] == [
-        "🔗 user",
-        " 🕵️ invoke_agent geo",
-        "  💬 chat pa-viewer",
-        "  🔧 execute_tool weather",
-        "  💬 chat pa-viewer",
+    tree = span_tree_rows(at)
+    assert [row[:3] for row in tree] == [
+        (0, "CHAIN", "user"),
+        (1, "AGENT", "invoke_agent geo"),
+        (2, "CHAT_MODEL", "chat pa-viewer"),
+        (2, "TOOL", "execute_tool weather"),
+        (2, "CHAT_MODEL", "chat pa-viewer"),
     ]
-    assert list(tree["Tokens"]) == ["", "", "12 → 5", "", "12 → 5"]  # per model request, not summed
+    assert [row[3] for row in tree] == ["", "", "12→5", "", "12→5"]  # per model request, not summed
     trace = spanlite.get_trace(root.trace_id)
     assert trace is not None
     at.query_params["span"] = named(trace.spans, "chat pa-viewer")[-1].span_id
@@ -511,4 +511,6 @@ def test_the_trace_page_shows_the_run(server: FakeLLMServer) -> None:
     assert not at.exception, at.exception
     assert [m.name for m in at.chat_message] == ["user", "assistant", "user", "assistant"]
     assert [t.value for t in at.text] == ["Where is it?", "sunny in Paris"]  # the question, the tool's result
-    assert [json.loads(c.value) for c in at.code] == [{"city": "Paris"}, PARIS]  # the tool call, the output call
+    model, *calls = [c.value for c in at.code]
+    assert model == "pa-viewer-2024"  # in the span's header
+    assert [json.loads(c) for c in calls] == [{"city": "Paris"}, PARIS]  # the tool call, the output call

@@ -38,6 +38,7 @@ def test_wheel_installs_the_component_folders_under_spanlite(tmp_path: Path) -> 
     assert {"spanlite/store/query.py", "spanlite/otlp/receiver.py", "spanlite/py.typed"} <= set(names)
     assert {"spanlite/evaluation/__init__.py", "spanlite/evaluation/datasets.py"} <= set(names)
     assert "spanlite/_bootstrap/sitecustomize.py" in names  # `spanlite run` puts its folder on PYTHONPATH
+    assert {"spanlite/viewer/static/span_tree.js", "spanlite/viewer/static/span_tree.css"} <= set(names)  # Trace page
     assert not any(
         n.split("/")[0] in {"store", "tracing", "autolog", "viewer", "otlp", "evaluation", "tests"} for n in names
     )

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import spanlite
-from _helpers import ANSWER, APP, EVIL, QUESTION, Traces, all_text, app, open_page, populate
+from _helpers import ANSWER, APP, EVIL, QUESTION, Traces, all_text, app, open_page, populate, span_tree_rows
 from spanlite.store import TraceStore, views
 
 
@@ -81,10 +81,11 @@ def test_selecting_a_row_opens_the_trace(traces: Traces) -> None:
 
 def test_trace_page_deep_link_shows_tree_waterfall_and_chat(traces: Traces, db_path: Path) -> None:
     at = open_page(app(), "trace_page.py", trace=traces.agent)
-    tree = at.dataframe[0].value
-    assert [s.strip("\u2003") for s in tree["Span"]] == ["🕵️ support_agent", "🤖 chat gpt-4o", "🔧 lookup_order"]
-    assert list(tree["Tokens"]) == ["", "42 → 7", ""]  # per span, not summed
-    assert at.get("vega_lite_chart"), "the waterfall chart is drawn"
+    # the tree and the waterfall are one component now (drawn in the browser: tests/test_viewer_trace_nav.py)
+    tree = span_tree_rows(at)
+    names = [(0, "AGENT", "support_agent"), (1, "LLM", "chat gpt-4o"), (1, "TOOL", "lookup_order")]
+    assert [row[:3] for row in tree] == names
+    assert [row[3] for row in tree] == ["", "42→7", ""]  # per span, not summed
     assert at.button[0].label == "Download trace JSON" or any(
         e.proto.label == "Download trace JSON" for e in at.get("download_button")
     )
@@ -99,14 +100,15 @@ def test_trace_page_deep_link_shows_tree_waterfall_and_chat(traces: Traces, db_p
     texts = [t.value for t in at.text]
     assert QUESTION in texts and "You are a helpful support agent." in texts
     assert any('"order_id": "A1"' in c.value for c in at.code)
-    assert next(m.value for m in at.metric if m.label == "Model") == "gpt\\-4o"
+    assert "gpt-4o" in [c.value for c in at.code]  # the model, shown whole with a copy button
 
 
-def test_trace_page_select_span_in_tree(traces: Traces) -> None:
-    at = open_page(app(), "trace_page.py", trace=traces.agent)
-    at.session_state["span_table_All levels_1"] = {"selection": {"rows": [2], "columns": [], "cells": []}}
-    at.run()
-    assert at.query_params["span"]
+def test_trace_page_deep_link_to_a_span_shows_it(traces: Traces, db_path: Path) -> None:
+    """A click in the tree puts the span in the URL (in the browser: tests/test_viewer_trace_nav.py); the page
+    shows the span the URL names."""
+    with TraceStore(db_path) as store:
+        tool = next(n for n in views.span_tree(store, traces.agent) if n.kind == "TOOL")
+    at = open_page(app(), "trace_page.py", trace=traces.agent, span=tool.span_id)
     assert at.subheader[0].value == "🔧 lookup\\_order"  # Markdown-escaped
     assert any("shipped" in str(j.value) for j in at.json)
 
@@ -204,15 +206,15 @@ def test_cost_shows_in_the_trace_list_header_span_and_overview(traces: Traces) -
     assert not at.dataframe and at.info[0].value == "No traces match."
 
     at = open_page(app(), "trace_page.py", trace=traces.agent)
-    assert list(at.dataframe[0].value["Cost"]) == ["", AGENT_COST, ""]  # the span tree, per span
-    header = next(m.value for m in at.metric if m.label == "Cost")
-    assert header == "\\$0\\.000175"  # escaped: a $ in a metric is Markdown math
+    assert [row[4] for row in span_tree_rows(at)] == ["", AGENT_COST, ""]  # the span tree, per span
+    header = "Cost **\\$0\\.000175**"  # escaped: a $ in Markdown is math
+    assert header in at.markdown[0].value
     at.query_params["span"] = next(n for n in spanlite.get_trace(traces.agent).spans if n.kind == "LLM").span_id  # type: ignore[union-attr]
     at.run()
-    assert [m.value for m in at.metric if m.label == "Cost"] == [header, header]
+    assert [m.value.count(header) for m in at.markdown if "Duration" in m.value] == [1, 1]  # the trace, the span
 
     at = open_page(app(), "trace_page.py", trace=traces.failing)
-    assert next(m.value for m in at.metric if m.label == "Cost") == "—"  # unknown, not $0
+    assert "Cost **—**" in at.markdown[0].value  # unknown, not $0
 
     at = open_page(app(), "overview_page.py")
     assert next(m.value for m in at.metric if m.label == "Cost") == "\\$0\\.000175"

@@ -74,15 +74,14 @@ def test_open_trace_and_span_in_chromium(viewer_url: str, db_path: Path) -> None
 
             expect(page.get_by_role("heading", name="support_agent", level=1)).to_be_visible()
             expect(page.get_by_role("button", name="Download trace JSON")).to_be_visible()
-            spans = page.get_by_test_id("stDataFrame").first
-            page.wait_for_timeout(500)
-            _click_row(spans, 1)  # the LLM call
+            page.get_by_test_id("span-row").filter(has_text="chat gpt-4o").click()  # the LLM call, in the tree
             expect(page.get_by_role("heading", name="chat gpt-4o")).to_be_visible()
             expect(page.get_by_text("Where is my order A1?", exact=True).first).to_be_visible()
             expect(page.get_by_test_id("stChatMessage").first).to_be_visible()
 
-            # thumbs down on the whole trace: saved at once, shown at once
-            trace_feedback = page.get_by_test_id("stExpander").filter(has_text="Feedback on this trace")
+            # thumbs down on the whole trace, in its popover: saved at once, shown at once
+            page.get_by_role("button", name="Feedback on this trace").click()
+            trace_feedback = page.get_by_test_id("stPopoverBody")
             trace_feedback.get_by_role("button", name="👎 Thumbs down", exact=True).click()
             expect(trace_feedback.get_by_text("Yours: 👎", exact=True)).to_be_visible()
             page.wait_for_timeout(800)  # the waterfall chart renders asynchronously
@@ -185,6 +184,7 @@ def test_compare_runs_and_follow_a_regression_in_chromium(viewer_url: str, db_pa
             _settled(page)
             page.get_by_role("button", name="Add", exact=True).click()
             expect(page.get_by_text("Added to regressions as record", exact=False)).to_be_visible()
+            page.keyboard.press("Escape")  # the popover stays open after Add; it may float over the link below it
             page.get_by_role("link", name="Open dataset").click()
             expect(page.get_by_role("heading", name="Dataset: regressions", level=1)).to_be_visible()
             page.wait_for_timeout(500)

@@ -1,4 +1,4 @@
-"""Altair charts for the trace waterfall and the overview; labels are drawn by Vega as text, never HTML."""
+"""Altair charts for the overview; labels are drawn by Vega as text, never HTML."""
 
 from __future__ import annotations
 
@@ -6,42 +6,6 @@ from typing import Any
 
 import altair as alt
 import pandas as pd
-
-from spanlite.store.views import SpanNode
-
-from ._render import kind_icon
-
-
-def waterfall(nodes: list[SpanNode], trace_start_ns: int, selected: str | None) -> alt.Chart:
-    """One bar per span from its start to its end, in tree order, relative to the trace's start."""
-    rows = [
-        {
-            "row": i,
-            "label": f"{i + 1}. {'  ' * n.depth}{kind_icon(n.kind)} {n.name[:40]}",
-            "kind": n.kind,
-            "start_ms": (n.start_ns - trace_start_ns) / 1e6,
-            "end_ms": max((n.end_ns - trace_start_ns) / 1e6, (n.start_ns - trace_start_ns) / 1e6 + 0.01),
-            "duration_ms": round(n.duration_ms, 2),
-            "status": n.status,
-            "selected": n.span_id == selected,
-        }
-        for i, n in enumerate(nodes)
-    ]
-    frame = pd.DataFrame(rows)
-    chart: alt.Chart = (
-        alt.Chart(frame, height=alt.Step(35))  # one band per table row beside it
-        .mark_bar(cornerRadius=2, height=18)
-        .encode(
-            x=alt.X("start_ms:Q", title="ms since trace start"),
-            x2="end_ms:Q",
-            y=alt.Y("label:N", sort=list(frame["label"]), axis=alt.Axis(title=None, labelLimit=160, ticks=False)),
-            color=alt.Color("kind:N", legend=alt.Legend(orient="bottom", title=None)),
-            opacity=alt.condition(alt.datum.selected, alt.value(1.0), alt.value(0.6)),
-            stroke=alt.condition(alt.datum.status == "ERROR", alt.value("#d62728"), alt.value(None)),
-            tooltip=["label:N", "kind:N", "duration_ms:Q", "start_ms:Q", "status:N"],
-        )
-    )
-    return chart
 
 
 # Time axes on a 24-hour clock (Vega's default, "%I:%M", reads 03:15 morning and afternoon alike), the date at

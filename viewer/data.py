@@ -162,6 +162,11 @@ def span_tree(trace_id: str) -> list[SpanNode]:
     return views.span_tree(store(), trace_id)
 
 
+def span_text_matches(trace_id: str, text: str) -> list[str]:
+    """Ids of the trace's spans whose inputs or outputs hold every word of ``text`` (the store searches)."""
+    return views.span_text_matches(store(), trace_id, text)
+
+
 def span(trace_id: str, span_id: str) -> SpanRecord | None:
     return store().get_span(trace_id, span_id)
 

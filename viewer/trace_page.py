@@ -1,19 +1,17 @@
-"""Trace page (``/trace?trace=<id>&span=<id>``): the span tree beside a waterfall, then the selected span."""
+"""Trace page (``/trace?trace=<id>&span=<id>``): the span tree and waterfall on the left, the selected span's
+detail beside it on the right, both in view without scrolling the page, whatever the size of the trace."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from spanlite.store import SpanRecord, TraceSummary
-from spanlite.store.views import SpanNode
-from spanlite.viewer import _add_to_dataset, _charts, _feedback, _render, data
+from spanlite.viewer import _add_to_dataset, _feedback, _render, _span_tree, data
 
-TREE_PAGE = 200  # spans per page of the tree and waterfall; a 10,000-span trace is 50 pages, not one huge table
-INDENT = "\u2003"  # an em space: leading ASCII spaces would be trimmed in the table
-DEPTHS = {"All levels": None, "Top level": 0, "2 levels": 1, "3 levels": 2, "5 levels": 4}
+DETAIL_PX = 580  # the detail pane beside the tree (as tall as it), scrolling on its own
+FULL = 10_000  # characters: a figure is never cut short
 # What a resource's label names, of the attributes it has; the expander below it shows them all.
 RESOURCE_SUMMARY = ("service.name", "service.version", "deployment.environment", "host.name")
 LINKS_SHOWN = 100  # a batch consumer may link to hundreds of spans
@@ -28,23 +26,33 @@ def _open_form() -> None:
     st.info("Open a trace from the Traces page, or paste its ID.")
 
 
-_COST_HELP = "USD at the prices spanlite knows (its bundled table and configure(prices=...)); — when unknown"
+def _facts(figures: list[tuple[str, str]], names: list[tuple[str, str | None]]) -> None:
+    """Figures on one line that wraps, and names (session, model, ...) each in a box that wraps and has a copy
+    button: shown whole, never cut off as a metric cuts them."""
+    st.markdown(" · ".join(f"{label} **{_render.md_escape(value, limit=FULL)}**" for label, value in figures))
+    with st.container(horizontal=True, vertical_alignment="center"):
+        for label, value in names:
+            if value:
+                st.caption(label, width="content")
+                st.code(value, language=None, wrap_lines=True, width="content")
 
 
 def _header(info: TraceSummary) -> None:
     st.title(f"{_render.status_label(info.status)[:2]} {_render.md_escape(info.name or 'trace')}")
     st.caption(f"Trace {info.trace_id} · started {_render.when(info.start_ns)} UTC")
-    cols = st.columns(7)
-    cols[0].metric("Duration", _render.duration(info.duration_ms))
-    cols[1].metric("Spans", f"{info.span_count:,}")
-    cols[2].metric("Errors", f"{info.error_count:,}")
-    cols[3].metric("Tokens in → out", _render.tokens(info.input_tokens, info.output_tokens) or "—")
-    cols[4].metric("Cost", _render.md_escape(_render.cost(info.cost) or "—"), help=_COST_HELP)  # $ is Markdown math
-    cols[5].metric("Session", _render.md_escape(info.session_id or "—", limit=40))  # metric values are Markdown
-    cols[6].metric("User", _render.md_escape(info.user_id or "—", limit=40))
+    _facts(
+        [
+            ("Duration", _render.duration(info.duration_ms)),
+            ("Spans", f"{info.span_count:,}"),
+            ("Errors", f"{info.error_count:,}"),
+            ("Tokens in → out", _render.tokens(info.input_tokens, info.output_tokens) or "—"),
+            ("Cost", _render.cost(info.cost) or "—"),
+        ],
+        [("Session", info.session_id), ("User", info.user_id)],
+    )
     if info.tags:
         st.text("Tags: " + ", ".join(info.tags))
-    actions = st.columns([2, 1, 1, 2])
+    actions = st.columns([2, 1, 2, 2])
     actions[0].download_button(
         "Download trace JSON",
         data=lambda: data.trace_json(info.trace_id),
@@ -57,9 +65,10 @@ def _header(info: TraceSummary) -> None:
         actions[1].page_link("sessions_page.py", label="Open session", query_params={"session": info.session_id})
     with actions[2]:
         _add_to_dataset.control(info.trace_id, key=f"ds_{info.trace_id}")
-    _resources(data.trace_resources(info.trace_id))
-    with st.expander("Feedback on this trace", expanded=True, icon=":material/thumbs_up_down:"):
+    # A popover, not an expander: open, it floats over the page rather than pushing the span's detail down.
+    with actions[3].popover("Feedback on this trace", icon=":material/thumbs_up_down:"):
         _feedback.panel(info.trace_id, None, key=f"fb_{info.trace_id}")
+    _resources(data.trace_resources(info.trace_id))
 
 
 def _resources(resources: list[dict[str, Any]]) -> None:
@@ -70,14 +79,13 @@ def _resources(resources: list[dict[str, Any]]) -> None:
             st.json(resource, expanded=True)
 
 
-def _links(nodes: list[SpanNode]) -> None:
+def _links(links: list[tuple[str, dict[str, Any]]]) -> None:
     """The spans this trace's spans link to; one whose trace is in the store opens on a click."""
-    links = [(node.name, link) for node in nodes for link in node.links]
     if not links:
         return
     shown = links[:LINKS_SHOWN]
     stored = data.stored_traces({str(link.get("trace_id")) for _, link in shown})
-    with st.expander(f"Links ({len(links):,})", expanded=True, icon=":material/link:"):
+    with st.expander(f"Links ({len(links):,})", icon=":material/link:"):
         for name, link in shown:
             trace_id, span_id = str(link.get("trace_id")), str(link.get("span_id"))
             label = f"{name} → trace {trace_id}, span {span_id}"
@@ -92,62 +100,18 @@ def _links(nodes: list[SpanNode]) -> None:
             st.caption(f"{len(links) - len(shown):,} more links not shown")
 
 
-def _visible(nodes: list[SpanNode]) -> tuple[list[SpanNode], str]:
-    """The slice of the tree on screen (depth limit, then page), and a key that names that slice."""
-    controls = st.columns([2, 2, 2])
-    depth_label = controls[0].selectbox("Show", list(DEPTHS), key="tree_depth")
-    max_depth = DEPTHS[depth_label]
-    shown = [n for n in nodes if max_depth is None or n.depth <= max_depth]
-    pages = max(1, -(-len(shown) // TREE_PAGE))
-    page = 1
-    if pages > 1:
-        with controls[1]:
-            page = st.pagination(pages, key="tree_page")
-    if len(nodes) != len(shown):
-        controls[2].caption(f"{len(nodes) - len(shown):,} deeper spans hidden")
-    return shown[(page - 1) * TREE_PAGE : page * TREE_PAGE], f"{depth_label}_{page}"
-
-
-def _tree(visible: list[SpanNode], slice_key: str, selected: str | None) -> None:
-    """The visible spans as a selectable, indented table; a click selects the span (kept in the URL)."""
-    table = pd.DataFrame(
-        [
-            {
-                "Span": f"{INDENT * n.depth}{_render.kind_icon(n.kind)} {n.name}",
-                "Kind": n.kind,
-                "Duration": _render.duration(n.duration_ms),
-                "Tokens": _render.tokens(n.input_tokens, n.output_tokens),
-                "Cost": _render.cost(n.cost),
-                "Status": _render.status_label(n.status),
-            }
-            for n in visible
-        ]
-    )
-    event = st.dataframe(
-        table,
-        hide_index=True,
-        on_select="rerun",
-        selection_mode="single-row",
-        key=f"span_table_{slice_key}",
-        height=min(38 + 35 * len(visible), 720),
-        column_config={"Span": st.column_config.TextColumn(width="large")},
-    )
-    if event.selection.rows:
-        chosen = visible[event.selection.rows[0]].span_id
-        if chosen != selected:
-            st.query_params["span"] = chosen
-            st.rerun()
-
-
 def _span(record: SpanRecord) -> None:
     st.subheader(f"{_render.kind_icon(record.kind)} {_render.md_escape(record.name)}")
     st.caption(f"Span {record.span_id} · {record.kind} · {_render.status_label(record.status)}")
-    cols = st.columns(5)
-    cols[0].metric("Duration", _render.duration(record.duration_ms))
-    cols[1].metric("Model", _render.md_escape(record.model or "—", limit=40))
-    cols[2].metric("Tokens in → out", _render.tokens(record.input_tokens, record.output_tokens) or "—")
-    cols[3].metric("Cost", _render.md_escape(_render.cost(record.cost) or "—"), help=_COST_HELP)
-    cols[4].metric("Started (UTC)", _render.when(record.start_ns)[11:])
+    _facts(
+        [
+            ("Duration", _render.duration(record.duration_ms)),
+            ("Tokens in → out", _render.tokens(record.input_tokens, record.output_tokens) or "—"),
+            ("Cost", _render.cost(record.cost) or "—"),
+            ("Started", _render.when(record.start_ns)[11:] + " UTC"),
+        ],
+        [("Model", record.model)],
+    )
     if record.status_message:
         st.text(f"Status message: {record.status_message}")
     for event in record.events:
@@ -190,22 +154,17 @@ def _trace(trace_id: str) -> None:
         st.text(trace_id)
         return
     _header(info)
-    nodes = data.span_tree(trace_id)
-    _links(nodes)
-    selected = st.query_params.get("span") or info.root_span_id or (nodes[0].span_id if nodes else None)
-    visible, slice_key = _visible(nodes)
-    left, right = st.columns([3, 2])
-    with left:
-        _tree(visible, slice_key, selected)
-    with right:
-        if visible:
-            st.altair_chart(_charts.waterfall(visible, info.start_ns, selected), width="stretch")
-    record = data.span(info.trace_id, selected) if selected else None
-    st.divider()
-    if record is None:
-        st.caption("Select a span.")
-    else:
-        _span(record)
+    _links(_span_tree.links(info))
+    selected = st.query_params.get("span") or info.root_span_id  # a span chosen in the tree is in the URL by now
+    tree, detail = st.columns([11, 9], gap="medium")
+    with tree:
+        _span_tree.show(info, selected)
+    with detail, st.container(height=DETAIL_PX, border=False, key="span_detail"):
+        record = data.span(info.trace_id, selected) if selected else None
+        if record is None:
+            st.caption("Select a span in the tree.")
+        else:
+            _span(record)
 
 
 if trace_id := st.query_params.get("trace"):
