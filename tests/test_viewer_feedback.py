@@ -156,12 +156,12 @@ def test_review_queue_rates_skips_and_finishes(traces: Traces, store: TraceStore
     assert [b.label for b in at.button if b.key and b.key.startswith("review_")] == [
         "👍 Thumbs up", "👎 Thumbs down", "Skip",
     ]  # fmt: skip
-    at.text_area(key="review_comment").input("unsafe output")
+    at.text_area(key=f"review_comment_{traces.evil}").input("unsafe output")
     at.button(key="review_down").click().run()
     assert not at.exception, at.exception
     assert stored(store, traces.evil) == [("thumbs", False, None, "ada", "unsafe output", 0)]
     assert at.subheader[0].value == "refund"  # moved on to the next, older trace
-    assert at.text_area(key="review_comment").value == ""
+    assert at.text_area(key=f"review_comment_{traces.failing}").value == ""
     assert at.caption[0].value == "1 reviewed this session, 2 left"
     at.button(key="review_skip").click().run()
     assert at.subheader[0].value == "support\\_agent"

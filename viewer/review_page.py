@@ -13,8 +13,6 @@ from spanlite.store.feedback import TYPES, FeedbackDefinition
 from spanlite.store.records import TraceSummary
 from spanlite.viewer import _feedback, _render, data
 
-COMMENT_KEY = "review_comment"
-
 st.title("Review")
 
 
@@ -31,24 +29,30 @@ def _state() -> tuple[str, tuple[str, ...]]:
     return name, tags
 
 
+def comment_key(trace_id: str) -> str:
+    """The comment box is one per trace: text typed for one trace can never be shown with, or saved on, another."""
+    return f"review_comment_{trace_id}"
+
+
 def _rate(trace_id: str, value: bool) -> None:
-    """Button callback: save the thumbs (with the comment) and unpin, so this run draws the next trace."""
+    """Submit callback: save the thumbs (with the comment) and unpin, so this run draws the next trace."""
     try:
         data.log_feedback(
-            trace_id, data.thumbs_name(data.definitions()), value, comment=st.session_state.get(COMMENT_KEY, "").strip()
+            trace_id,
+            data.thumbs_name(data.definitions()),
+            value,
+            comment=str(st.session_state.get(comment_key(trace_id)) or "").strip(),
         )
     except ValueError as exc:
         st.session_state["review_error"] = str(exc)
         return
     st.session_state["review_done"] += 1
     st.session_state["review_current"] = None
-    st.session_state[COMMENT_KEY] = ""
 
 
 def _skip(trace_id: str) -> None:
     st.session_state["review_skipped"].append(trace_id)
     st.session_state["review_current"] = None
-    st.session_state[COMMENT_KEY] = ""
 
 
 def _restart() -> None:
@@ -99,21 +103,30 @@ def _turn(value: object, *, key: str) -> None:
 def _controls(trace_id: str) -> None:
     if error := st.session_state.pop("review_error", None):
         st.error(_render.md_escape(error, limit=300))
-    st.text_area("Comment", key=COMMENT_KEY, height=68, placeholder="Optional: what was good or wrong?")
     up, down = _feedback.thumb_labels(data.thumbs_name(data.definitions()))
-    cols = st.columns(3)
-    # Alt+key shortcuts: a modifier, so typing a comment never rates by accident
-    for col, label, value, shortcut in ((cols[0], up, True, "Alt+U"), (cols[1], down, False, "Alt+D")):
-        col.button(
-            label,
-            key="review_up" if value else "review_down",
-            type="primary",
-            width="stretch",
-            on_click=_rate,
-            args=(trace_id, value),
-            shortcut=shortcut,
-        )
-    cols[2].button("Skip", key="review_skip", width="stretch", on_click=_skip, args=(trace_id,), shortcut="Alt+S")
+    # A form, because a text area outside one sends what was typed only when it loses the focus (or on Ctrl+Enter),
+    # and a shortcut pressed in it takes no focus away: the rating would go without its comment, and the text would
+    # stay for the next trace. Inside a form every keystroke is kept, and a submit button sends it along. Enter in
+    # the box must not rate (it would be the first button, 👍), so only the buttons submit.
+    with st.form(f"review_{trace_id}", border=False, enter_to_submit=False):
+        st.text_area("Comment", key=comment_key(trace_id), height=68, placeholder="Optional: what was good or wrong?")
+        cols = st.columns(3)
+        # Alt+key shortcuts: a modifier, so typing a comment never rates by accident
+        for col, label, value, shortcut in ((cols[0], up, True, "Alt+U"), (cols[1], down, False, "Alt+D")):
+            with col:
+                st.form_submit_button(
+                    label,
+                    key="review_up" if value else "review_down",
+                    type="primary",
+                    width="stretch",
+                    on_click=_rate,
+                    args=(trace_id, value),
+                    shortcut=shortcut,
+                )
+        with cols[2]:
+            st.form_submit_button(
+                "Skip", key="review_skip", width="stretch", on_click=_skip, args=(trace_id,), shortcut="Alt+S"
+            )
 
 
 def _queue() -> None:
