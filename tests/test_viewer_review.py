@@ -9,10 +9,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
-from _helpers import Traces, populate
-from spanlite.store import TraceStore
+from _helpers import Traces, app, cli, open_page, populate
+from spanlite.store import TraceStore, query, views
+from spanlite.store.views import FeedbackSummary
 from spanlite.viewer.launch import viewer_command
 from test_viewer_e2e import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _settled
 from viewer_server import free_port, serving
@@ -106,3 +108,87 @@ def test_every_way_of_rating_saves_the_comment_typed_for_that_trace(
         traces.failing: (True, "refused, rightly", "ada"),
         traces.agent: (False, "tool call shown", "ada"),
     }
+
+
+@pytest.fixture
+def store(traces: Traces, db_path: Path) -> Iterator[TraceStore]:
+    with TraceStore(db_path) as s:
+        yield s
+
+
+def llm_span(store: TraceStore, trace_id: str) -> str:
+    return next(n.span_id for n in views.span_tree(store, trace_id) if n.kind == "LLM")
+
+
+def found(store: TraceStore, **filters: Any) -> set[str]:
+    return {t.trace_id for t in store.search_traces(**filters)}
+
+
+def test_the_list_and_its_filters_count_trace_feedback_and_span_feedback_only_when_asked(
+    traces: Traces, store: TraceStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 👍 trace whose LLM span got a 👎 is a 👍 trace: the span's rating is about that step, not the answer (as
+    Langfuse keeps observation scores apart from trace scores, and MLflow assessments name their span)."""
+    store.log_feedback(traces.agent, "thumbs", True, author="ada")
+    store.log_feedback(traces.agent, "thumbs", False, span_id=llm_span(store, traces.agent), author="ada")
+    root = store.get_trace(traces.failing).root  # type: ignore[union-attr]
+    store.log_feedback(traces.failing, "thumbs", False, span_id=root.span_id, author="ada")  # its root span only
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)  # each query, to check its plan below
+    assert views.feedback_summary(store, [traces.agent, traces.failing]) == {
+        traces.agent: [FeedbackSummary("thumbs", 1, 1.0, 1, 0)]
+    }
+    for cap in (query.MEMBERS_CAP, 1):  # both plans: list the rated traces, or probe each trace (many ratings)
+        monkeypatch.setattr(query, "MEMBERS_CAP", cap)
+        assert found(store, feedback="thumbs=true") == {traces.agent}
+        assert found(store, feedback="thumbs=false") == set()
+        assert found(store, has_feedback=True) == {traces.agent}
+        assert found(store, has_feedback=False) == {traces.failing, traces.evil}
+        assert store.count_traces(has_feedback=False, feedback_source="human") == 2  # the review queue
+        # span feedback, when asked for: any rating on the trace or on one of its spans
+        assert found(store, feedback="thumbs=false", feedback_on_spans=True) == {traces.agent, traces.failing}
+        assert found(store, has_feedback=False, feedback_on_spans=True) == {traces.evil}
+    store.conn.set_trace_callback(None)
+    listed = cli("traces", "list", "--json", "--feedback", "thumbs=false", "--feedback-on-spans", db=store.path)
+    assert {orjson.loads(line)["trace_id"] for line in listed.stdout.splitlines()} == {traces.agent, traces.failing}
+    plans = [
+        " | ".join(r["detail"] for r in store.rows(f"EXPLAIN QUERY PLAN {sql}"))
+        for sql in statements
+        if "feedback" in sql and sql.lstrip().upper().startswith(("SELECT", "WITH"))
+    ]
+    assert plans and not [p for p in plans if "SCAN x" in p or "SCAN feedback" in p], plans
+
+
+def test_the_traces_page_shows_and_filters_trace_feedback(traces: Traces, store: TraceStore) -> None:
+    store.log_feedback(traces.agent, "thumbs", True, author="ada")
+    store.log_feedback(traces.agent, "thumbs", False, span_id=llm_span(store, traces.agent), author="ada")
+    at = app()
+    assert at.dataframe[0].value.set_index("Trace ID").loc[traces.agent, "Feedback"] == "👍 1 👎 0"
+    at.selectbox(key="f_feedback").select("👎 Thumbs down").run()
+    assert not at.dataframe and at.info[0].value == "No traces match."
+    at.selectbox(key="f_feedback").select("👍 Thumbs up").run()
+    assert list(at.dataframe[0].value["Trace ID"]) == [traces.agent]
+
+
+def test_rating_again_with_the_same_value_changes_nothing(traces: Traces, store: TraceStore) -> None:
+    first = store.log_feedback(traces.agent, "thumbs", False, author="ada", comment="wrong order")
+    again = store.log_feedback(traces.agent, "thumbs", False, author="ada", comment="wrong order")
+    assert again == first  # no history entry, not even a new time
+    # a click without a comment (the trace page's 👎) keeps the comment written with the same rating
+    assert store.log_feedback(traces.agent, "thumbs", False, author="ada") == first
+    changed = store.log_feedback(traces.agent, "thumbs", False, author="ada", comment="wrong order, and rude")
+    assert (changed.comment, [h["comment"] for h in changed.history]) == ("wrong order, and rude", ["wrong order"])
+    flipped = store.log_feedback(traces.agent, "thumbs", True, author="ada")
+    assert (flipped.value, flipped.comment, len(flipped.history)) == (True, None, 2)
+    # another author's identical rating is their own row
+    assert store.log_feedback(traces.agent, "thumbs", True, author="grace").history == []
+
+
+def test_clicking_the_current_thumbs_again_adds_no_history(traces: Traces, store: TraceStore) -> None:
+    at = open_page(app(), "trace_page.py", trace=traces.agent)
+    key = f"fb_{traces.agent}"
+    at.button(key=f"{key}_thumbs_down").click().run()
+    at.button(key=f"{key}_thumbs_down").click().run()
+    assert not at.exception, at.exception
+    assert [(f.value, f.history) for f in store.get_feedback(traces.agent)] == [(False, [])]
+    assert "Yours: 👎" in [c.value for c in at.caption]
