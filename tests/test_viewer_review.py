@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import pytest
@@ -192,3 +193,47 @@ def test_clicking_the_current_thumbs_again_adds_no_history(traces: Traces, store
     assert not at.exception, at.exception
     assert [(f.value, f.history) for f in store.get_feedback(traces.agent)] == [(False, [])]
     assert "Yours: 👎" in [c.value for c in at.caption]
+
+
+def remembered(page: Any, name: str) -> None:
+    """Wait until the browser holds the name: the cookie is written once the rerun after typing reaches it."""
+    cookie = f"spanlite_author={quote(name, safe='')}"
+    page.wait_for_function(f"document.cookie.split('; ').includes({orjson.dumps(cookie).decode()})")
+
+
+@browser_test
+def test_your_name_is_remembered_across_reloads_and_deep_links(viewer_url: str, traces: Traces, db_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    with chromium_page() as page:
+        page.goto(viewer_url)
+        name = page.get_by_label("Your name", exact=True)
+        expect(name).to_have_value("ada")  # nobody has typed a name in this browser: $SPANLITE_USER
+        name.fill("grace")
+        name.press("Enter")
+        remembered(page, "grace")
+        page.reload()
+        expect(page.get_by_role("heading", name="Traces", exact=True)).to_be_visible()
+        expect(name).to_have_value("grace")
+
+        page.goto(f"{viewer_url}/trace?trace={traces.agent}")  # a deep link opens a new session
+        expect(page.get_by_role("heading", name="support_agent", level=1)).to_be_visible()
+        expect(name).to_have_value("grace")
+        _settled(page)
+        trace_feedback = page.get_by_test_id("stExpander").filter(has_text="Feedback on this trace")
+        trace_feedback.get_by_role("button", name="👎 Thumbs down", exact=True).click()
+        expect(trace_feedback.get_by_text("Yours: 👎", exact=True)).to_be_visible()
+
+        page.goto(f"{viewer_url}/review")
+        expect(page.get_by_text("0 reviewed this session, 2 left", exact=True)).to_be_visible()
+        expect(name).to_have_value("grace")
+        _settled(page)
+        page.keyboard.press("Alt+U")
+        expect(page.get_by_text("1 reviewed this session, 1 left", exact=True)).to_be_visible()
+
+        name.fill("Grâce H.; path=/x")  # a second name replaces the first, whatever characters it has
+        name.press("Enter")
+        remembered(page, "Grâce H.; path=/x")
+        page.reload()
+        expect(name).to_have_value("Grâce H.; path=/x")
+    assert thumbs(db_path) == {traces.agent: (False, None, "grace"), traces.evil: (True, None, "grace")}
