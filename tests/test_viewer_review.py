@@ -13,9 +13,11 @@ from urllib.parse import quote
 import orjson
 import pytest
 
-from _helpers import Traces, app, cli, open_page, populate
+import spanlite
+from _helpers import EVIL, Traces, app, cli, open_page, populate
 from spanlite.store import TraceStore, query, views
 from spanlite.store.views import FeedbackSummary
+from spanlite.viewer._render import md_escape
 from spanlite.viewer.launch import viewer_command
 from test_viewer_e2e import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _settled
 from viewer_server import free_port, serving
@@ -237,3 +239,41 @@ def test_your_name_is_remembered_across_reloads_and_deep_links(viewer_url: str, 
         page.reload()
         expect(name).to_have_value("Grâce H.; path=/x")
     assert thumbs(db_path) == {traces.agent: (False, None, "grace"), traces.evil: (True, None, "grace")}
+
+
+@browser_test
+def test_a_shortcut_pressed_again_at_once_rates_only_the_trace_on_screen(
+    viewer_url: str, traces: Traces, db_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    for i in range(3):  # small traces, newest last: each page of the queue draws at once
+        with spanlite.start_span(f"answer {i}") as span:
+            span.set_outputs(f"answer {i}")
+    spanlite.flush()
+    with chromium_page() as page:
+        page.goto(f"{viewer_url}/review")
+        expect(page.get_by_text("0 reviewed this session, 6 left", exact=True)).to_be_visible()
+        expect(page.get_by_role("heading", name="answer 2")).to_be_visible()
+        _settled(page)
+        for _ in range(3):  # an impatient reviewer, or a key that bounces: faster than the page can change
+            page.keyboard.press("Alt+D")
+        expect(page.get_by_text("0 reviewed this session", exact=False)).to_have_count(0)
+        _settled(page)
+        with TraceStore(db_path) as store:
+            assert [t.name for t in store.search_traces(has_feedback=True)] == ["answer 2"]  # not the unseen next
+        expect(page.get_by_role("heading", name="answer 1")).to_be_visible()
+        expect(page.get_by_text("1 reviewed this session, 5 left", exact=True)).to_be_visible()
+
+
+def test_rating_a_trace_deleted_meanwhile_saves_nothing_and_moves_on(traces: Traces, store: TraceStore) -> None:
+    at = open_page(app(), "review_page.py")
+    assert at.subheader[0].value == md_escape(EVIL)  # the newest
+    store.delete_traces([traces.evil])  # by someone else, or `spanlite traces delete`, while the reviewer reads
+    at.text_area(key=f"review_comment_{traces.evil}").input("unsafe")
+    at.button(key=f"review_down_{traces.evil}").click().run()
+    assert not at.exception, at.exception
+    assert store.get_feedback(traces.evil) == []  # no rating left behind for a trace that is gone
+    assert [w.value for w in at.warning] == ["That trace was deleted meanwhile: nothing was saved."]
+    assert at.subheader[0].value == "refund"
+    assert at.caption[0].value == "0 reviewed this session, 2 left"

@@ -34,8 +34,21 @@ def comment_key(trace_id: str) -> str:
     return f"review_comment_{trace_id}"
 
 
+def _on_screen(trace_id: str) -> bool:
+    """Whether ``trace_id`` is the trace the reviewer is looking at. A key pressed twice in a row sends the second
+    press for a trace already rated (Streamlit even replays the press of an interrupted run): that press must not
+    count again, nor fall on the next trace, which nobody has seen yet."""
+    return bool(trace_id) and st.session_state.get("review_current") == trace_id
+
+
 def _rate(trace_id: str, value: bool) -> None:
     """Submit callback: save the thumbs (with the comment) and unpin, so this run draws the next trace."""
+    if not _on_screen(trace_id):
+        return
+    if data.trace_summary(trace_id) is None:  # feedback on a trace that is gone would be kept, and never seen
+        st.session_state["review_notice"] = "That trace was deleted meanwhile: nothing was saved."
+        st.session_state["review_current"] = None
+        return
     try:
         data.log_feedback(
             trace_id,
@@ -51,6 +64,8 @@ def _rate(trace_id: str, value: bool) -> None:
 
 
 def _skip(trace_id: str) -> None:
+    if not _on_screen(trace_id):
+        return
     st.session_state["review_skipped"].append(trace_id)
     st.session_state["review_current"] = None
 
@@ -101,8 +116,6 @@ def _turn(value: object, *, key: str) -> None:
 
 
 def _controls(trace_id: str) -> None:
-    if error := st.session_state.pop("review_error", None):
-        st.error(_render.md_escape(error, limit=300))
     up, down = _feedback.thumb_labels(data.thumbs_name(data.definitions()))
     # A form, because a text area outside one sends what was typed only when it loses the focus (or on Ctrl+Enter),
     # and a shortcut pressed in it takes no focus away: the rating would go without its comment, and the text would
@@ -116,7 +129,7 @@ def _controls(trace_id: str) -> None:
             with col:
                 st.form_submit_button(
                     label,
-                    key="review_up" if value else "review_down",
+                    key=f"review_{'up' if value else 'down'}_{trace_id}",
                     type="primary",
                     width="stretch",
                     on_click=_rate,
@@ -125,7 +138,7 @@ def _controls(trace_id: str) -> None:
                 )
         with cols[2]:
             st.form_submit_button(
-                "Skip", key="review_skip", width="stretch", on_click=_skip, args=(trace_id,), shortcut="Alt+S"
+                "Skip", key=f"review_skip_{trace_id}", width="stretch", on_click=_skip, args=(trace_id,), shortcut="Alt+S"
             )
 
 
@@ -139,6 +152,10 @@ def _queue() -> None:
     if skipped:
         progress += f", {len(skipped):,} skipped"
     st.caption(progress)
+    if notice := st.session_state.pop("review_notice", None):
+        st.warning(notice)
+    if error := st.session_state.pop("review_error", None):
+        st.error(_render.md_escape(error, limit=300))
     if info is None:
         st.success("Nothing left to review.")
         if skipped:
