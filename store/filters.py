@@ -31,8 +31,9 @@ class TraceFilter:
     ``"score<3"`` or ``("score", "<", 3)``, one or a list; ``has_feedback=False`` keeps traces nobody has rated
     yet; ``feedback_source`` ("human", "code", "llm_judge") limits both to feedback from that source, e.g. traces
     no human has rated, whatever a judge said. Both look at feedback on the trace itself, as the viewer's list
-    shows it; ``feedback_on_spans=True`` makes them count feedback on any of its spans too (a 👎 on one step). ``min_cost`` (USD) keeps traces whose model calls cost at least that,
-    as far as their prices are known: a trace with no known cost is left out.
+    shows it; ``feedback_on_spans=True`` makes them count feedback on any of its spans too (a 👎 on one step).
+    ``min_cost`` (USD) keeps traces whose model calls cost at least that, as far as their prices are known: a
+    trace with no known cost is left out.
 
     >>> store.search_traces(TraceFilter(tags=["prod"], text="refund", feedback="thumbs=false"))  # doctest: +SKIP
     """

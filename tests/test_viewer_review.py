@@ -13,7 +13,6 @@ from urllib.parse import quote
 import orjson
 import pytest
 
-import spanlite
 from _helpers import EVIL, Traces, app, cli, open_page, populate
 from spanlite.store import TraceStore, query, views
 from spanlite.store.views import FeedbackSummary

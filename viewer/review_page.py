@@ -138,7 +138,12 @@ def _controls(trace_id: str) -> None:
                 )
         with cols[2]:
             st.form_submit_button(
-                "Skip", key=f"review_skip_{trace_id}", width="stretch", on_click=_skip, args=(trace_id,), shortcut="Alt+S"
+                "Skip",
+                key=f"review_skip_{trace_id}",
+                width="stretch",
+                on_click=_skip,
+                args=(trace_id,),
+                shortcut="Alt+S",
             )
 
 
