@@ -249,6 +249,34 @@ def test_your_name_is_remembered_across_reloads_and_deep_links(viewer_url: str, 
     assert thumbs(db_path) == {traces.agent: (False, None, "grace"), traces.evil: (True, None, "grace")}
 
 
+@browser_test
+def test_the_keyboard_flow_goes_on_from_trace_to_trace(viewer_url: str, traces: Traces, db_path: Path) -> None:
+    """Type, rate by shortcut or Tab and Enter, type again: the comment box of each next trace takes the focus."""
+    from playwright.sync_api import expect
+
+    with chromium_page() as page:
+        page.goto(f"{viewer_url}/review")
+        expect(page.get_by_text("0 reviewed this session, 3 left", exact=True)).to_be_visible()
+        comment = page.get_by_label("Comment", exact=True)
+        expect(comment).to_be_focused()
+        page.keyboard.type("leaks the prompt")
+        page.keyboard.press("Alt+D")
+        next_box_empty(page)
+        expect(comment).to_be_focused()
+        page.keyboard.type("refused, rightly")
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("button", name="👍 Thumbs up Shortcut Alt + U", exact=True)).to_be_focused()
+        page.keyboard.press("Enter")
+        next_box_empty(page)
+        expect(comment).to_be_focused()
+        page.keyboard.press("Alt+S")
+        expect(page.get_by_text("2 reviewed this session, 0 left, 1 skipped", exact=True)).to_be_visible()
+    assert thumbs(db_path) == {
+        traces.evil: (False, "leaks the prompt", "ada"),
+        traces.failing: (True, "refused, rightly", "ada"),
+    }
+
+
 def test_a_press_sent_for_a_trace_already_rated_rates_nothing_else(traces: Traces, store: TraceStore) -> None:
     """What the browser sends when 👎 (or Alt+D) is pressed twice faster than the page changes: the second press
     is for the button of the trace on screen then, which was already rated. Streamlit replays a press from an
@@ -266,6 +294,10 @@ def test_a_press_sent_for_a_trace_already_rated_rates_nothing_else(traces: Trace
     assert {t.trace_id for t in store.search_traces(has_feedback=True)} == {traces.evil}
     assert at.subheader[0].value == "refund"
     assert at.caption[0].value == "1 reviewed this session, 2 left"
+    # said, so that a press that seems lost (it came while the page changed) is pressed again
+    assert [w.value for w in at.warning] == [
+        "That press was for the trace before, already done: this one is not rated yet."
+    ]
 
 
 def test_rating_a_trace_deleted_meanwhile_saves_nothing_and_moves_on(traces: Traces, store: TraceStore) -> None:

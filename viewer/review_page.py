@@ -11,7 +11,7 @@ import streamlit as st
 
 from spanlite.store.feedback import TYPES, FeedbackDefinition
 from spanlite.store.records import TraceSummary
-from spanlite.viewer import _feedback, _render, data
+from spanlite.viewer import _feedback, _focus, _render, data
 
 st.title("Review")
 
@@ -35,10 +35,14 @@ def comment_key(trace_id: str) -> str:
 
 
 def _on_screen(trace_id: str) -> bool:
-    """Whether ``trace_id`` is the trace the reviewer is looking at. A key pressed twice in a row sends the second
-    press for a trace already rated (Streamlit even replays the press of an interrupted run): that press must not
-    count again, nor fall on the next trace, which nobody has seen yet."""
-    return bool(trace_id) and st.session_state.get("review_current") == trace_id
+    """Whether ``trace_id`` is the trace the reviewer is looking at. A key pressed twice in a row, or pressed while
+    the next trace is being drawn, is sent for the buttons of the trace before, already done (Streamlit even replays
+    the press of an interrupted run): that press must not count again, nor fall on the next trace, which the
+    reviewer may not have seen yet. It is said, so that a press that seems lost is pressed again."""
+    if trace_id and st.session_state.get("review_current") == trace_id:
+        return True
+    st.session_state["review_notice"] = "That press was for the trace before, already done: this one is not rated yet."
+    return False
 
 
 def _rate(trace_id: str, value: bool) -> None:
@@ -145,18 +149,17 @@ def _controls(trace_id: str) -> None:
                 args=(trace_id,),
                 shortcut="Alt+S",
             )
+    # each trace has a box of its own: bring the focus from the last one, so the keyboard flow goes on
+    _focus.focus(comment_key(trace_id), within="review_")
 
 
 def _queue() -> None:
     name, tags = _state()
     skipped = frozenset(st.session_state["review_skipped"])
     info = _current(name, tags, skipped)
-    left = data.count_unreviewed(name, tags, skipped)
-    shown = f"{left:,}+" if left >= data.REVIEW_COUNT_CAP else f"{left:,}"
-    progress = f"{st.session_state['review_done']:,} reviewed this session, {shown} left"
-    if skipped:
-        progress += f", {len(skipped):,} skipped"
-    st.caption(progress)
+    # The count is drawn last, into its place up here: whoever sees it change sees the next trace's buttons already
+    # there, rather than pressing a key while only the last trace's are.
+    progress = st.empty()
     if notice := st.session_state.pop("review_notice", None):
         st.warning(notice)
     if error := st.session_state.pop("review_error", None):
@@ -165,10 +168,14 @@ def _queue() -> None:
         st.success("Nothing left to review.")
         if skipped:
             st.button("Go through the skipped traces again", on_click=_restart)
-        return
-    _show(info)
-    st.divider()
-    _controls(info.trace_id)
+    else:
+        _show(info)
+        st.divider()
+        _controls(info.trace_id)
+    left = data.count_unreviewed(name, tags, skipped)
+    shown = f"{left:,}+" if left >= data.REVIEW_COUNT_CAP else f"{left:,}"
+    text = f"{st.session_state['review_done']:,} reviewed this session, {shown} left"
+    progress.caption(text + (f", {len(skipped):,} skipped" if skipped else ""))
 
 
 def _add_definition() -> None:
