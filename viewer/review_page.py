@@ -29,7 +29,7 @@ def _state() -> tuple[str, tuple[str, ...]]:
     return name, tags
 
 
-def comment_key(trace_id: str) -> str:
+def _comment_key(trace_id: str) -> str:
     """The comment box is one per trace: text typed for one trace can never be shown with, or saved on, another."""
     return f"review_comment_{trace_id}"
 
@@ -58,7 +58,7 @@ def _rate(trace_id: str, value: bool) -> None:
             trace_id,
             data.thumbs_name(data.definitions()),
             value,
-            comment=str(st.session_state.get(comment_key(trace_id)) or "").strip(),
+            comment=str(st.session_state.get(_comment_key(trace_id)) or "").strip(),
         )
     except ValueError as exc:
         st.session_state["review_error"] = str(exc)
@@ -126,7 +126,7 @@ def _controls(trace_id: str) -> None:
     # stay for the next trace. Inside a form every keystroke is kept, and a submit button sends it along. Enter in
     # the box must not rate (it would be the first button, 👍), so only the buttons submit.
     with st.form(f"review_{trace_id}", border=False, enter_to_submit=False):
-        st.text_area("Comment", key=comment_key(trace_id), height=68, placeholder="Optional: what was good or wrong?")
+        st.text_area("Comment", key=_comment_key(trace_id), height=68, placeholder="Optional: what was good or wrong?")
         cols = st.columns(3)
         # Alt+key shortcuts: a modifier, so typing a comment never rates by accident
         for col, label, value, shortcut in ((cols[0], up, True, "Alt+U"), (cols[1], down, False, "Alt+D")):
@@ -150,7 +150,7 @@ def _controls(trace_id: str) -> None:
                 shortcut="Alt+S",
             )
     # each trace has a box of its own: bring the focus from the last one, so the keyboard flow goes on
-    _focus.focus(comment_key(trace_id), within="review_")
+    _focus.focus(_comment_key(trace_id), within="review_")
 
 
 def _queue() -> None:
