@@ -82,7 +82,8 @@ def log_feedback(
     """Record whether an answer was good: ``value`` is a bool, a number or a string.
 
     ``source`` is ``"human"``, ``"code"`` or ``"llm_judge"``. The same author rating the same name again updates
-    the rating and keeps the earlier ones in ``history``. The trace need not be stored yet.
+    the rating and keeps the earlier ones in ``history``; the same value again, with no comment or the same one,
+    changes nothing. The trace need not be stored yet.
 
     >>> spanlite.log_feedback(trace_id, "thumbs", False, author="ada", comment="wrong order number")  # doctest: +SKIP
     """

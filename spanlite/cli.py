@@ -150,6 +150,9 @@ def _filter_options() -> argparse.ArgumentParser:
     rated = filters.add_mutually_exclusive_group()
     rated.add_argument("--rated", dest="has_feedback", action="store_const", const=True, help="only rated traces")
     rated.add_argument("--unrated", dest="has_feedback", action="store_const", const=False, help="only unrated")
+    filters.add_argument(
+        "--feedback-on-spans", action="store_true", help="--feedback/--rated/--unrated count feedback on spans too"
+    )
     filters.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     return filters
 

@@ -1,7 +1,8 @@
 """Human, code and model-judge feedback on traces and spans, and the definitions of what is collected.
 
 One row per (trace, span, name, author): rating again updates the row and keeps the earlier values in
-``history``. Feedback may arrive before its trace's spans do and is kept; deleting a trace deletes its feedback.
+``history``; the same value again (with no comment, or the same one) changes nothing, so a second click adds no
+history. Feedback may arrive before its trace's spans do and is kept; deleting a trace deletes its feedback.
 """
 
 from __future__ import annotations
@@ -101,7 +102,10 @@ def log_feedback(
             "history = json_insert(coalesce(history, '[]'), '$[#]', json_object('value', json(value), "
             "'comment', comment, 'source', source, 'at_ns', updated_ns)), "
             "value = excluded.value, source = excluded.source, comment = excluded.comment, "
-            "updated_ns = excluded.updated_ns",
+            "updated_ns = excluded.updated_ns "
+            # the same rating again (a second click) is no change: nothing goes to history, and no comment is lost
+            "WHERE NOT (value = excluded.value AND source = excluded.source "
+            "AND (excluded.comment IS NULL OR comment IS excluded.comment))",
             [
                 trace_id,
                 span_id,

@@ -30,8 +30,10 @@ class TraceFilter:
     ``text`` is a full-text search over span inputs and outputs. ``feedback`` conditions are ``"thumbs=false"``,
     ``"score<3"`` or ``("score", "<", 3)``, one or a list; ``has_feedback=False`` keeps traces nobody has rated
     yet; ``feedback_source`` ("human", "code", "llm_judge") limits both to feedback from that source, e.g. traces
-    no human has rated, whatever a judge said. ``min_cost`` (USD) keeps traces whose model calls cost at least that,
-    as far as their prices are known: a trace with no known cost is left out.
+    no human has rated, whatever a judge said. Both look at feedback on the trace itself, as the viewer's list
+    shows it; ``feedback_on_spans=True`` makes them count feedback on any of its spans too (a 👎 on one step).
+    ``min_cost`` (USD) keeps traces whose model calls cost at least that, as far as their prices are known: a
+    trace with no known cost is left out.
 
     >>> store.search_traces(TraceFilter(tags=["prod"], text="refund", feedback="thumbs=false"))  # doctest: +SKIP
     """
@@ -53,6 +55,7 @@ class TraceFilter:
     feedback: Sequence[FeedbackCondition] | FeedbackCondition | None = None
     has_feedback: bool | None = None
     feedback_source: str | None = None
+    feedback_on_spans: bool = False
 
     def __post_init__(self) -> None:
         if self.tags is not None and not isinstance(self.tags, tuple):  # a generator would serve one page only

@@ -461,12 +461,15 @@ def _filters(rows: Rows, by: TraceFilter, *, walk: Walk = None) -> tuple[list[st
     if by.feedback_source is not None and by.feedback_source not in SOURCES:
         raise ValueError(f"feedback_source must be one of {', '.join(SOURCES)}, not {by.feedback_source!r}")
     from_source, source_params = (" AND x.source = ?", [by.feedback_source]) if by.feedback_source else ("", [])
+    # Feedback on the trace itself, unless asked for its spans' too; written as the feedback key index's own
+    # expression, so a probe of one trace seeks (trace_id, '') there.
+    on_trace = "" if by.feedback_on_spans else " AND coalesce(x.span_id, '') = ''"
     conditions = [by.feedback] if isinstance(by.feedback, (str, tuple)) else list(by.feedback or ())
     for condition in conditions:
         clause, values = condition_sql(condition)
-        add(*subset("feedback", clause + from_source, values + source_params))
+        add(*subset("feedback", clause + on_trace + from_source, values + source_params))
     if by.has_feedback is not None:
-        exists = f"EXISTS (SELECT 1 FROM feedback x WHERE x.trace_id = t.trace_id{from_source})"
+        exists = f"EXISTS (SELECT 1 FROM feedback x WHERE x.trace_id = t.trace_id{on_trace}{from_source})"
         add(("" if by.has_feedback else "NOT ") + exists, *source_params)
     for key, value in (by.metadata or {}).items():
         add("json_extract(t.metadata, ?) = ?", _json_path(key), value)

@@ -170,14 +170,16 @@ def span_text_matches(store: TraceStore, trace_id: str, text: str, *, limit: int
 
 
 def feedback_summary(store: TraceStore, trace_ids: Iterable[str]) -> dict[str, list[FeedbackSummary]]:
-    """Feedback per trace for a page of traces, through the ``(trace_id, ...)`` feedback index."""
+    """Feedback on each trace itself (not on its spans: a 👎 on one step does not make the answer 👎) for a page
+    of traces, through the ``(trace_id, coalesce(span_id, ''), ...)`` feedback index."""
     ids = orjson.dumps(list(trace_ids)).decode()
     rows = store.rows(
         "SELECT trace_id, name, count(*) AS n, avg(CASE WHEN json_type(value) IN ('integer', 'real') "
         "THEN json_extract(value, '$') WHEN json_type(value) = 'true' THEN 1.0 "
         "WHEN json_type(value) = 'false' THEN 0.0 END) AS mean, "
         "sum(json_type(value) = 'true') AS trues, sum(json_type(value) = 'false') AS falses "
-        "FROM feedback WHERE trace_id IN (SELECT value FROM json_each(?)) GROUP BY trace_id, name ORDER BY name",
+        "FROM feedback WHERE trace_id IN (SELECT value FROM json_each(?)) AND coalesce(span_id, '') = '' "
+        "GROUP BY trace_id, name ORDER BY name",
         [ids],
     )
     result: dict[str, list[FeedbackSummary]] = {}

@@ -156,18 +156,18 @@ def test_review_queue_rates_skips_and_finishes(traces: Traces, store: TraceStore
     assert [b.label for b in at.button if b.key and b.key.startswith("review_")] == [
         "👍 Thumbs up", "👎 Thumbs down", "Skip",
     ]  # fmt: skip
-    at.text_area(key="review_comment").input("unsafe output")
-    at.button(key="review_down").click().run()
+    at.text_area(key=f"review_comment_{traces.evil}").input("unsafe output")
+    at.button(key=f"review_down_{traces.evil}").click().run()
     assert not at.exception, at.exception
     assert stored(store, traces.evil) == [("thumbs", False, None, "ada", "unsafe output", 0)]
     assert at.subheader[0].value == "refund"  # moved on to the next, older trace
-    assert at.text_area(key="review_comment").value == ""
+    assert at.text_area(key=f"review_comment_{traces.failing}").value == ""
     assert at.caption[0].value == "1 reviewed this session, 2 left"
-    at.button(key="review_skip").click().run()
+    at.button(key=f"review_skip_{traces.failing}").click().run()
     assert at.subheader[0].value == "support\\_agent"
     assert at.caption[0].value == "1 reviewed this session, 1 left, 1 skipped"
     assert QUESTION in [t.value for t in at.text] and ANSWER in [t.value for t in at.text]  # root input and output
-    at.button(key="review_up").click().run()
+    at.button(key=f"review_up_{traces.agent}").click().run()
     assert stored(store, traces.agent) == [("thumbs", True, None, "ada", None, 0)]
     assert at.success[0].value == "Nothing left to review."
     assert at.caption[0].value == "2 reviewed this session, 0 left, 1 skipped"
@@ -183,7 +183,7 @@ def test_review_queue_honours_filters_and_keeps_content_text(traces: Traces) -> 
     spanlite.flush()
     at = open_page(app(), "review_page.py")
     assert [m.name for m in at.chat_message] == ["user", "assistant"]  # a chat root reads as a chat
-    at.button(key="review_skip").click().run()
+    at.button(key=f"review_skip_{span.trace_id}").click().run()
     at.multiselect(key="rq_tags").select("support").run()
     assert at.subheader[0].value == "support\\_agent"
     assert at.caption[0].value == "0 reviewed this session, 1 left, 1 skipped"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from spanlite.viewer import _render, data
+from spanlite.viewer import _author, _render, data
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,7 +34,7 @@ with st.sidebar:
     st.caption(f"{stats['traces']:,} traces · {stats['spans']:,} spans")
     if stats["dropped_spans"]:
         st.warning(f"{stats['dropped_spans']:,} spans were dropped by writers (queue full).")
-    st.text_input("Your name", value=data.default_author(), key="author", help="Saved as the author of your feedback")
+    _author.name_box()
     st.toggle("Live", key="live", help=f"Refresh lists every {data.LIVE_INTERVAL_S:g} s while on")
     if st.button("Refresh", icon=":material/refresh:"):
         data.clear_caches()

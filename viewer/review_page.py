@@ -11,9 +11,7 @@ import streamlit as st
 
 from spanlite.store.feedback import TYPES, FeedbackDefinition
 from spanlite.store.records import TraceSummary
-from spanlite.viewer import _feedback, _render, data
-
-COMMENT_KEY = "review_comment"
+from spanlite.viewer import _feedback, _focus, _render, data
 
 st.title("Review")
 
@@ -31,24 +29,49 @@ def _state() -> tuple[str, tuple[str, ...]]:
     return name, tags
 
 
+def _comment_key(trace_id: str) -> str:
+    """The comment box is one per trace: text typed for one trace can never be shown with, or saved on, another."""
+    return f"review_comment_{trace_id}"
+
+
+def _on_screen(trace_id: str) -> bool:
+    """Whether ``trace_id`` is the trace the reviewer is looking at. A key pressed twice in a row, or pressed while
+    the next trace is being drawn, is sent for the buttons of the trace before, already done (Streamlit even replays
+    the press of an interrupted run): that press must not count again, nor fall on the next trace, which the
+    reviewer may not have seen yet. It is said, so that a press that seems lost is pressed again."""
+    if trace_id and st.session_state.get("review_current") == trace_id:
+        return True
+    st.session_state["review_notice"] = "That press was for the trace before, already done: this one is not rated yet."
+    return False
+
+
 def _rate(trace_id: str, value: bool) -> None:
-    """Button callback: save the thumbs (with the comment) and unpin, so this run draws the next trace."""
+    """Submit callback: save the thumbs (with the comment) and unpin, so this run draws the next trace."""
+    if not _on_screen(trace_id):
+        return
+    if data.trace_summary(trace_id) is None:  # feedback on a trace that is gone would be kept, and never seen
+        st.session_state["review_notice"] = "That trace was deleted meanwhile: nothing was saved."
+        st.session_state["review_current"] = None
+        return
     try:
         data.log_feedback(
-            trace_id, data.thumbs_name(data.definitions()), value, comment=st.session_state.get(COMMENT_KEY, "").strip()
+            trace_id,
+            data.thumbs_name(data.definitions()),
+            value,
+            comment=str(st.session_state.get(_comment_key(trace_id)) or "").strip(),
         )
     except ValueError as exc:
         st.session_state["review_error"] = str(exc)
         return
     st.session_state["review_done"] += 1
     st.session_state["review_current"] = None
-    st.session_state[COMMENT_KEY] = ""
 
 
 def _skip(trace_id: str) -> None:
+    if not _on_screen(trace_id):
+        return
     st.session_state["review_skipped"].append(trace_id)
     st.session_state["review_current"] = None
-    st.session_state[COMMENT_KEY] = ""
 
 
 def _restart() -> None:
@@ -97,43 +120,62 @@ def _turn(value: object, *, key: str) -> None:
 
 
 def _controls(trace_id: str) -> None:
-    if error := st.session_state.pop("review_error", None):
-        st.error(_render.md_escape(error, limit=300))
-    st.text_area("Comment", key=COMMENT_KEY, height=68, placeholder="Optional: what was good or wrong?")
     up, down = _feedback.thumb_labels(data.thumbs_name(data.definitions()))
-    cols = st.columns(3)
-    # Alt+key shortcuts: a modifier, so typing a comment never rates by accident
-    for col, label, value, shortcut in ((cols[0], up, True, "Alt+U"), (cols[1], down, False, "Alt+D")):
-        col.button(
-            label,
-            key="review_up" if value else "review_down",
-            type="primary",
-            width="stretch",
-            on_click=_rate,
-            args=(trace_id, value),
-            shortcut=shortcut,
-        )
-    cols[2].button("Skip", key="review_skip", width="stretch", on_click=_skip, args=(trace_id,), shortcut="Alt+S")
+    # A form, because a text area outside one sends what was typed only when it loses the focus (or on Ctrl+Enter),
+    # and a shortcut pressed in it takes no focus away: the rating would go without its comment, and the text would
+    # stay for the next trace. Inside a form every keystroke is kept, and a submit button sends it along. Enter in
+    # the box must not rate (it would be the first button, 👍), so only the buttons submit.
+    with st.form(f"review_{trace_id}", border=False, enter_to_submit=False):
+        st.text_area("Comment", key=_comment_key(trace_id), height=68, placeholder="Optional: what was good or wrong?")
+        cols = st.columns(3)
+        # Alt+key shortcuts: a modifier, so typing a comment never rates by accident
+        for col, label, value, shortcut in ((cols[0], up, True, "Alt+U"), (cols[1], down, False, "Alt+D")):
+            with col:
+                st.form_submit_button(
+                    label,
+                    key=f"review_{'up' if value else 'down'}_{trace_id}",
+                    type="primary",
+                    width="stretch",
+                    on_click=_rate,
+                    args=(trace_id, value),
+                    shortcut=shortcut,
+                )
+        with cols[2]:
+            st.form_submit_button(
+                "Skip",
+                key=f"review_skip_{trace_id}",
+                width="stretch",
+                on_click=_skip,
+                args=(trace_id,),
+                shortcut="Alt+S",
+            )
+    # each trace has a box of its own: bring the focus from the last one, so the keyboard flow goes on
+    _focus.focus(_comment_key(trace_id), within="review_")
 
 
 def _queue() -> None:
     name, tags = _state()
     skipped = frozenset(st.session_state["review_skipped"])
     info = _current(name, tags, skipped)
-    left = data.count_unreviewed(name, tags, skipped)
-    shown = f"{left:,}+" if left >= data.REVIEW_COUNT_CAP else f"{left:,}"
-    progress = f"{st.session_state['review_done']:,} reviewed this session, {shown} left"
-    if skipped:
-        progress += f", {len(skipped):,} skipped"
-    st.caption(progress)
+    # The count is drawn last, into its place up here: whoever sees it change sees the next trace's buttons already
+    # there, rather than pressing a key while only the last trace's are.
+    progress = st.empty()
+    if notice := st.session_state.pop("review_notice", None):
+        st.warning(notice)
+    if error := st.session_state.pop("review_error", None):
+        st.error(_render.md_escape(error, limit=300))
     if info is None:
         st.success("Nothing left to review.")
         if skipped:
             st.button("Go through the skipped traces again", on_click=_restart)
-        return
-    _show(info)
-    st.divider()
-    _controls(info.trace_id)
+    else:
+        _show(info)
+        st.divider()
+        _controls(info.trace_id)
+    left = data.count_unreviewed(name, tags, skipped)
+    shown = f"{left:,}+" if left >= data.REVIEW_COUNT_CAP else f"{left:,}"
+    text = f"{st.session_state['review_done']:,} reviewed this session, {shown} left"
+    progress.caption(text + (f", {len(skipped):,} skipped" if skipped else ""))
 
 
 def _add_definition() -> None:
