@@ -230,7 +230,8 @@ def test_your_name_is_remembered_across_reloads_and_deep_links(viewer_url: str, 
         expect(page.get_by_role("heading", name="support_agent", level=1)).to_be_visible()
         expect(name).to_have_value("grace")
         _settled(page)
-        trace_feedback = page.get_by_test_id("stExpander").filter(has_text="Feedback on this trace")
+        page.get_by_role("button", name="Feedback on this trace").click()  # trace feedback is in a popover
+        trace_feedback = page.get_by_test_id("stPopoverBody")
         trace_feedback.get_by_role("button", name="👎 Thumbs down", exact=True).click()
         expect(trace_feedback.get_by_text("Yours: 👎", exact=True)).to_be_visible()
 
