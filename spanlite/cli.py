@@ -20,6 +20,7 @@ import orjson
 
 from spanlite import _cli_datasets, _cli_score
 from spanlite.store import StoreError, TraceFilter, TraceStore, TraceSummary, default_db_path
+from spanlite.store.filters import SORTS
 from spanlite.store.prices import format_usd
 from spanlite.tracing._settings import parse_size
 
@@ -60,9 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     traces_commands = traces.add_subparsers(title="trace commands", required=True)
     filters = _filter_options()
 
-    listing = traces_commands.add_parser("list", parents=[db, filters], help="latest traces first")
+    sort = argparse.ArgumentParser(add_help=False)
+    sort.add_argument("--sort", choices=list(SORTS), default="newest", help="order of the list (default: newest)")
+    listing = traces_commands.add_parser("list", parents=[db, filters, sort], help="latest traces first")
     listing.set_defaults(run=_list)
-    search = traces_commands.add_parser("search", parents=[db, filters], help="full-text search in inputs/outputs")
+    search = traces_commands.add_parser(
+        "search", parents=[db, filters, sort], help="full-text search in inputs/outputs"
+    )
     search.add_argument("text", nargs="+", help="words that must all appear in a span's inputs or outputs")
     search.set_defaults(run=_list)
     show = traces_commands.add_parser("show", parents=[db], help="one trace as a span tree")
@@ -178,7 +183,10 @@ def _trace_filter(args: argparse.Namespace) -> TraceFilter:
 
 def _list(args: argparse.Namespace) -> int:
     with _store(args) as store:
-        page = store.search_traces(_trace_filter(args), limit=args.limit or LIST_LIMIT)
+        order_by, ascending = SORTS[args.sort]
+        page = store.search_traces(
+            _trace_filter(args), order_by=order_by, ascending=ascending, limit=args.limit or LIST_LIMIT
+        )
     if args.json:
         for t in page:
             _write_json(sys.stdout, t.to_dict())

@@ -16,6 +16,15 @@ from .feedback import FeedbackValue
 
 Time = dt.datetime | float | int
 FeedbackCondition = str | tuple[str, str, FeedbackValue]
+# The orders the traces list offers, by name (the viewer's picker, ``spanlite traces list --sort``): each keyset-paged
+# through an index, ties broken by trace id.
+SORTS: dict[str, tuple[str, bool]] = {
+    "newest": ("start_ns", False),
+    "oldest": ("start_ns", True),
+    "slowest": ("duration_ms", False),
+    "most-tokens": ("total_tokens", False),
+    "most-cost": ("cost", False),
+}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,7 +24,7 @@ from .eval_datasets import Dataset, DatasetRecord
 from .eval_runs import Run, RunResult
 from .expectations import Expectation
 from .feedback import SOURCES, Feedback, FeedbackDefinition, FeedbackValue, condition_sql
-from .filters import Time, TraceFilter
+from .filters import SORTS, Time, TraceFilter
 from .records import Page, SpanRecord, Trace, TraceSummary
 
 if TYPE_CHECKING:
@@ -40,8 +40,18 @@ STATUS_FILTERS = {
     "OK": "t.status = 'OK' AND t.error_count = 0",
     IN_PROGRESS: f"t.status = '{IN_PROGRESS}'",
 }
-ORDER_COLUMNS = ("start_ns", "duration_ms", "span_count", "input_tokens", "output_tokens", "cost")
-NULLABLE_ORDER_COLUMNS = ("input_tokens", "output_tokens", "cost")
+# What each ``order_by`` sorts on, unknown (NULL) below any known value. Those the traces list offers (``SORTS``)
+# are each an index (m014) with the trace id after it, written here exactly as the index is.
+ORDER_VALUES = {
+    "start_ns": "t.start_ns",
+    "duration_ms": "t.duration_ms",
+    "span_count": "t.span_count",
+    "input_tokens": "coalesce(t.input_tokens, -1)",
+    "output_tokens": "coalesce(t.output_tokens, -1)",
+    "total_tokens": "(coalesce(t.input_tokens, 0) + coalesce(t.output_tokens, 0))",
+    "cost": "coalesce(t.cost, -1)",
+}
+ORDER_COLUMNS = tuple(ORDER_VALUES)
 # Spans with their resource's attributes (``SpanRecord.resource``): one lookup by id per span.
 SPANS = "SELECT s.*, r.attributes AS resource FROM spans s LEFT JOIN resources r ON r.id = s.resource_id"
 MEMBERS_CAP = 1_000  # rows under which "list the matching traces" beats "probe traces newest first"
@@ -151,31 +161,13 @@ class TraceStore:
         >>> store.search_traces(tags=["prod"], text="refund", feedback="thumbs=false")  # doctest: +SKIP
         >>> store.search_traces(TraceFilter(status="ERROR"), order_by="duration_ms")  # doctest: +SKIP
         """
-        walk: Walk = ("oldest" if ascending else "newest") if order_by == "start_ns" else None
-        where, params = self._where(TraceFilter.of(trace_filter, filters), walk)
-        if order_by not in ORDER_COLUMNS:
-            raise ValueError(f"order_by must be one of {', '.join(ORDER_COLUMNS)}, not {order_by!r}")
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
-        # Token counts may be NULL; the other order columns never are, and a bare column lets the index sort.
-        column = f"coalesce(t.{order_by}, -1)" if order_by in NULLABLE_ORDER_COLUMNS else f"t.{order_by}"
-        direction, compare = ("ASC", ">") if ascending else ("DESC", "<")
-        if page_token is not None:
-            last_value, last_id = _decode_token(page_token)
-            where.append(f"({column} {compare} ? OR ({column} = ? AND t.trace_id {compare} ?))")
-            params += [last_value, last_value, last_id]
-        sql = (
-            "SELECT t.* FROM traces t"
-            + (f" WHERE {' AND '.join(where)}" if where else "")
-            + f" ORDER BY {column} {direction}, t.trace_id {direction} LIMIT ?"
-        )
-        rows = self.rows(sql, [*params, limit + 1])
+        sql, params = page_query(self, TraceFilter.of(trace_filter, filters), order_by, ascending, limit, page_token)
+        rows = self.rows(sql, params)
+        sort_values = [r.pop("sort_value") for r in rows]
         items = [TraceSummary.from_row(r) for r in rows[:limit]]
-        token = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            value = last[order_by] if last[order_by] is not None else -1
-            token = _encode_token(value, last["trace_id"])
+        token = _encode_token(sort_values[limit - 1], items[-1].trace_id) if len(rows) > limit else None
         return Page(items, token)
 
     def count_traces(
@@ -399,6 +391,32 @@ class TraceStore:
             "path": str(self.path),
             "size_bytes": size,
         }
+
+
+def page_query(
+    store: TraceStore, by: TraceFilter, order_by: str, ascending: bool, limit: int, page_token: str | None
+) -> tuple[str, list[Any]]:
+    """The SQL of one keyset page (and one row more, to know whether another follows), and its values.
+
+    The cursor is "at or past the last value, and past its trace id if tied": a range on the order's index, whose
+    rows are read in order until the page is full; only rows that tie on the value are sorted by trace id.
+    """
+    if order_by not in ORDER_VALUES:
+        raise ValueError(f"order_by must be one of {', '.join(ORDER_COLUMNS)}, not {order_by!r}")
+    walk: Walk = ("oldest" if ascending else "newest") if order_by == "start_ns" else None
+    where, params = store._where(by, walk)
+    value = ORDER_VALUES[order_by]
+    direction, compare = ("ASC", ">") if ascending else ("DESC", "<")
+    if page_token is not None:
+        last_value, last_id = _decode_token(page_token)
+        where.append(f"{value} {compare}= ? AND ({value} {compare} ? OR t.trace_id {compare} ?)")
+        params += [last_value, last_value, last_id]
+    sql = (
+        f"SELECT t.*, {value} AS sort_value FROM traces t"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + f" ORDER BY {value} {direction}, t.trace_id {direction} LIMIT ?"
+    )
+    return sql, [*params, limit + 1]
 
 
 class _Subsets:
