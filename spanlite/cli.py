@@ -16,12 +16,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-import orjson
-
 from spanlite import _cli_datasets, _cli_score
 from spanlite.store import StoreError, TraceFilter, TraceStore, TraceSummary, default_db_path
 from spanlite.store.filters import SORTS
 from spanlite.store.prices import format_usd
+from spanlite.store.records import json_line
 from spanlite.tracing._settings import parse_size
 
 LIST_LIMIT = 20
@@ -142,12 +141,13 @@ def _filter_options() -> argparse.ArgumentParser:
         help="ERROR: any span failed, whatever the root says; OK: finished with none; IN_PROGRESS: root not stored yet",
     )
     filters.add_argument("--kind", help="keep traces with a span of this kind (LLM, TOOL, ...)")
-    filters.add_argument("--model")
+    filters.add_argument("--model", help="keep traces with a call to this model or a dated id of it")
     filters.add_argument("--service", help="keep traces with a span from this service (its service.name)")
     filters.add_argument("--tag", action="append", dest="tags", help="repeat for several; all must match")
     filters.add_argument("--session", dest="session_id")
     filters.add_argument("--user", dest="user_id")
     filters.add_argument("--min-duration-ms", type=float)
+    filters.add_argument("--max-duration-ms", type=float)
     filters.add_argument("--min-cost", type=float, metavar="USD", help="keep traces whose known cost is at least this")
     filters.add_argument(
         "--feedback", action="append", metavar="COND", help="e.g. 'thumbs=false' or 'score<3'; repeat for several"
@@ -370,7 +370,7 @@ def _body_size(text: str) -> int:
 
 
 def _write_json(out: TextIO, value: Any) -> None:
-    out.write(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
+    out.write(json_line(value).decode())
 
 
 def _clock(ns: int) -> str:

@@ -399,7 +399,10 @@ def m013_evaluation(db: Database) -> None:
 # in order from where the last one ended. The expressions are ``query.ORDER_VALUES``' own.
 SORT_INDEXES = (
     "CREATE INDEX idx_traces_duration ON traces (duration_ms, trace_id)",
-    "CREATE INDEX idx_traces_total_tokens ON traces ((coalesce(input_tokens, 0) + coalesce(output_tokens, 0)), trace_id)",
+    (
+        "CREATE INDEX idx_traces_total_tokens ON traces "
+        "((coalesce(input_tokens, 0) + coalesce(output_tokens, 0)), trace_id)"
+    ),
     "CREATE INDEX idx_traces_cost ON traces (coalesce(cost, -1), trace_id)",
 )
 

@@ -24,7 +24,7 @@ from .eval_datasets import Dataset, DatasetRecord
 from .eval_runs import Run, RunResult
 from .expectations import Expectation
 from .feedback import SOURCES, Feedback, FeedbackDefinition, FeedbackValue, condition_sql
-from .filters import SORTS, Time, TraceFilter
+from .filters import Time, TraceFilter, model_base
 from .records import Page, SpanRecord, Trace, TraceSummary
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ TEXT_SCAN_CAP = 50_000  # the same when every matching trace is needed (other or
 Rows = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
 Walk = Literal["newest", "oldest"] | None  # traces in start order, or None: every match is needed (sort, count)
 MAX_LIMIT = 1_000
+MODEL_IDS_CAP = 1_000  # distinct ids a model filter reads past its name: dated versions are a handful
 
 
 class TraceStore:
@@ -470,7 +471,8 @@ def _filters(rows: Rows, by: TraceFilter, *, walk: Walk = None) -> tuple[list[st
         kind_value = SpanKind.parse(by.kind).value
         add(*subset("spans", "x.kind = ?", [kind_value]))
     if by.model:
-        add(*subset("spans", "x.model = ?", [by.model]))
+        models = orjson.dumps(model_ids(rows, by.model)).decode()
+        add(*subset("spans", "x.model IN (SELECT value FROM json_each(?))", [models]))
     if by.service:
         in_service = "x.resource_id IN (SELECT id FROM resources WHERE service = ?)"
         add(*subset("trace_resources", in_service, [by.service]))
@@ -494,6 +496,8 @@ def _filters(rows: Rows, by: TraceFilter, *, walk: Walk = None) -> tuple[list[st
         add("t.user_id = ?", by.user_id)
     if by.min_duration_ms is not None:
         add("t.duration_ms >= ?", float(by.min_duration_ms))
+    if by.max_duration_ms is not None:
+        add("t.duration_ms <= ?", float(by.max_duration_ms))
     if by.min_cost is not None:
         add("t.cost >= ?", float(by.min_cost))
     if by.text and (match := fts_query(by.text)):
@@ -502,6 +506,22 @@ def _filters(rows: Rows, by: TraceFilter, *, walk: Walk = None) -> tuple[list[st
         cap = TEXT_CAP if walk else TEXT_SCAN_CAP
         add(*_text_index.trace_condition(rows, match, cap=cap, newest_first=walk == "newest"))
     return where, params
+
+
+def model_ids(rows: Rows, model: str) -> list[str]:
+    """``model`` and the dated ids of it the store holds (``gpt-4o-mini-2024-07-18`` for ``gpt-4o-mini``).
+
+    A loose scan of the model index from ``model-`` for as long as ids start so (one seek per distinct id), then
+    only the ids that are ``model`` and a date: ``gpt-4o`` does not take in ``gpt-4o-mini``.
+    """
+    prefix = f"{model}-"
+    sql = (
+        "WITH RECURSIVE v(x) AS (SELECT min(model) FROM spans WHERE model >= ? "
+        "UNION ALL SELECT (SELECT min(model) FROM spans WHERE model > v.x) FROM v WHERE substr(v.x, 1, ?) = ?) "
+        "SELECT x FROM v WHERE substr(x, 1, ?) = ? LIMIT ?"
+    )
+    found = rows(sql, [prefix, len(prefix), prefix, len(prefix), prefix, MODEL_IDS_CAP])
+    return [model, *(r["x"] for r in found if model_base(r["x"]) == model)]
 
 
 def _check_values(values: Iterable[Any]) -> None:

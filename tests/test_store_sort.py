@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from _helpers import cli, row
-from spanlite.store import TraceStore, TraceSummary, query
+from spanlite.store import TraceStore, TraceSummary, filters, query
 from spanlite.store._writer import write_spans
 
 N = 3_000
@@ -51,7 +51,7 @@ def sort_key(name: str, t: TraceSummary) -> tuple[float, str]:
 
 @pytest.mark.parametrize("name", ["newest", "oldest", "slowest", "most-tokens", "most-cost"])
 def test_paging_through_every_order_yields_every_trace_once_in_order(store: TraceStore, name: str) -> None:
-    order_by, ascending = query.SORTS[name]
+    order_by, ascending = filters.SORTS[name]
     seen, token = [], None
     while True:
         page = store.search_traces(order_by=order_by, ascending=ascending, limit=97, page_token=token)
@@ -66,7 +66,7 @@ def test_paging_through_every_order_yields_every_trace_once_in_order(store: Trac
 
 @pytest.mark.parametrize("name", ["newest", "oldest", "slowest", "most-tokens", "most-cost"])
 def test_each_order_reads_an_index_and_sorts_no_more_than_ties(store: TraceStore, name: str) -> None:
-    order_by, ascending = query.SORTS[name]
+    order_by, ascending = filters.SORTS[name]
     token = store.search_traces(order_by=order_by, ascending=ascending, limit=50).next_page_token
     assert token is not None
     for page_token in (None, token):
