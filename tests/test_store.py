@@ -95,8 +95,11 @@ print(sorted(name for name in ("sqlite_utils", "pandas", "numpy") if name in sys
         ('{"question": "what is  the\\nrefund policy?"}', "what is the refund policy?"),  # a lone argument, one line
         ('{"q": "hi", "k": 3}', "hi"),  # the first text, not the JSON (issue 24)
         ('{"payload": {"q": "a\\nb"}}', "a b"),
-        ('{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, '
-         '{"role": "user", "content": [{"type": "text", "text": "c"}]}]}', "c"),  # the last user message
+        (
+            '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, '
+            '{"role": "user", "content": [{"type": "text", "text": "c"}]}]}',
+            "c",
+        ),  # the last user message
         ('{"k": 3, "v": [true]}', '{"k":3,"v":[true]}'),  # no text: JSON, on one line
         ("[1, 2]", "[1,2]"),
         ("not json\tat all", "not json at all"),

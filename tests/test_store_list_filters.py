@@ -23,8 +23,7 @@ MODELS = {
 def test_a_model_finds_its_dated_ids_and_nothing_else_it_prefixes(db_path: Path) -> None:
     with TraceStore(db_path) as store:
         spans = [
-            row(t, "s1", None, i, attributes={"gen_ai.request.model": m})
-            for i, (t, m) in enumerate(MODELS.items())
+            row(t, "s1", None, i, attributes={"gen_ai.request.model": m}) for i, (t, m) in enumerate(MODELS.items())
         ]
         write_spans(store.conn, spans)
         found = {

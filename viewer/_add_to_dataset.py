@@ -1,4 +1,4 @@
-""""Add to dataset" on the Trace page (one trace) and the Traces page (the traces listed): each trace's root inputs,
+""" "Add to dataset" on the Trace page (one trace) and the Traces page (the traces listed): each trace's root inputs,
 and its outputs as the proposed ``expected_response``, become a record of a dataset picked or made here
 (``Dataset.add_traces``)."""
 

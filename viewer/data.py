@@ -205,9 +205,7 @@ EXPORT_MAX_TRACES = 1_000
 EXPORT_MAX_BYTES = 64 * 1024 * 1024
 
 
-def export_jsonl(
-    form: FilterForm, *, max_traces: int = EXPORT_MAX_TRACES, max_bytes: int = EXPORT_MAX_BYTES
-) -> bytes:
+def export_jsonl(form: FilterForm, *, max_traces: int = EXPORT_MAX_TRACES, max_bytes: int = EXPORT_MAX_BYTES) -> bytes:
     """The matching traces, whole, as ``spanlite traces export`` writes them (one JSON line each, in the list's
     order): the first ``max_traces``, stopping before the line that would pass ``max_bytes``."""
     trace_filter = form.trace_filter(thumbs=thumbs_name(definitions()))
@@ -450,9 +448,7 @@ def count_records(dataset: Dataset, version: int) -> int:
     return dataset.size if version == dataset.version else _count_records(str(db_path()), dataset.name, version)
 
 
-def add_trace_to_dataset(
-    trace_id: str | list[str], name: str, *, create: bool
-) -> tuple[Dataset, list[DatasetRecord]]:
+def add_trace_to_dataset(trace_id: str | list[str], name: str, *, create: bool) -> tuple[Dataset, list[DatasetRecord]]:
     """Add a trace's (or traces') root inputs, and its outputs as the proposed ``expected_response``, to a dataset
     (made first when ``create``); returns the dataset as it is now and the records added (none: it held them)."""
     handle = eval_datasets.create(name, store=store()) if create else eval_datasets.Dataset(name, store())
