@@ -134,19 +134,19 @@ def _table(traces: list[TraceSummary]) -> pd.DataFrame:
         {
             "Time (UTC)": _render.when(t.start_ns),
             "Name": t.name or "",
-            "Service": ", ".join(services.get(t.trace_id, [])),
-            "Duration (ms)": t.duration_ms,
+            "Input": data.preview_text(t.input_preview),  # what was asked and answered, in view without scrolling
+            "Output": data.preview_text(t.output_preview),
             "Status": _status(t),
-            "Errors": t.error_count,  # failed spans: a trace can recover from a failure and still end OK
-            "Spans": t.span_count,
+            "Duration (ms)": t.duration_ms,
             "Tokens": _total(t.input_tokens, t.output_tokens),
             "Cost": t.cost,
+            "Errors": t.error_count,  # failed spans: a trace can recover from a failure and still end OK
+            "Spans": t.span_count,
+            "Feedback": _feedback_text(feedback.get(t.trace_id, [])),
             "Session": t.session_id or "",
             "User": t.user_id or "",
             "Tags": ", ".join(t.tags),
-            "Feedback": _feedback_text(feedback.get(t.trace_id, [])),
-            "Input": data.preview_text(t.input_preview),
-            "Output": data.preview_text(t.output_preview),
+            "Service": ", ".join(services.get(t.trace_id, [])),
             "Trace ID": t.trace_id,
         }
         for t in traces
@@ -160,15 +160,16 @@ def _total(input_tokens: int | None, output_tokens: int | None) -> int | None:
 
 # Numbers stay numbers, so that a click on a header sorts them by value (on this page; "Sort" sorts them all).
 COLUMNS = {
+    "Time (UTC)": st.column_config.TextColumn(width=150),
     "Name": st.column_config.TextColumn(width="medium"),
-    "Duration (ms)": st.column_config.NumberColumn(format="%,.1f", width="small"),
+    "Input": st.column_config.TextColumn(width="medium"),
+    "Output": st.column_config.TextColumn(width="medium"),
     "Status": st.column_config.TextColumn(help="The root's outcome; ⚠️ when a span failed and the root did not"),
-    "Errors": st.column_config.NumberColumn(width="small", help="Spans that failed"),
-    "Spans": st.column_config.NumberColumn(width="small"),
-    "Tokens": st.column_config.NumberColumn(format="%,d", width="small", help="Input + output tokens"),
-    "Cost": st.column_config.NumberColumn(format="$%.6f", width="small", help="USD, where prices are known"),
-    "Input": st.column_config.TextColumn(width="large"),
-    "Output": st.column_config.TextColumn(width="large"),
+    "Duration (ms)": st.column_config.NumberColumn(format="%,.2f", width=110),
+    "Tokens": st.column_config.NumberColumn(format="%,d", width=80, help="Input + output tokens"),
+    "Cost": st.column_config.NumberColumn(format="$%.6f", width=90, help="USD, where prices are known"),
+    "Errors": st.column_config.NumberColumn(width=60, help="Spans that failed"),
+    "Spans": st.column_config.NumberColumn(width=60),
 }
 
 
@@ -192,6 +193,7 @@ def _page(filters: data.FilterForm) -> None:
             _table(page),
             hide_index=True,
             height="content",  # the page scrolls, not a box of ten rows inside it
+            placeholder="",  # unknown tokens or cost: nothing, not "None" (and not 0)
             on_select="rerun",
             selection_mode="multi-row" if comparing else "single-row",
             key=f"traces_table_{len(tokens)}",
