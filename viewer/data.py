@@ -162,6 +162,7 @@ def clear_caches() -> None:
     _overview.clear()
     _comparison.clear()
     _count_records.clear()
+    _count.clear()
 
 
 def search(form: FilterForm, page_token: str | None) -> Page:
@@ -225,6 +226,7 @@ def export_jsonl(form: FilterForm, *, max_traces: int = EXPORT_MAX_TRACES, max_b
 
 
 def matching_trace_ids(form: FilterForm, limit: int = EXPORT_MAX_TRACES) -> list[str]:
+    """The first ``limit`` traces the list matches, in its order: what "Add to dataset" adds from the list."""
     trace_filter = form.trace_filter(thumbs=thumbs_name(definitions()))
     order_by, ascending = SORTS[form.sort]
     found = store().iter_traces(trace_filter, order_by=order_by, ascending=ascending)

@@ -214,7 +214,7 @@ def _toolbar(filters: data.FilterForm, matching: str) -> bool:
     """The count, the compare toggle, and what can be done with every matching trace; returns whether two rows are
     being chosen to compare."""
     left, toggle, download, dataset = st.columns([3, 2, 1.3, 1.3], vertical_alignment="center")
-    left.caption(f"{matching} trace{'' if matching == '1' else 's'} match")
+    left.caption("1 trace matches" if matching == "1" else f"{matching} traces match")
     comparing = toggle.toggle("Select two to compare", key="compare_mode")
     limit = f"the first {data.EXPORT_MAX_TRACES:,} matching traces"
     download.download_button(
