@@ -471,6 +471,7 @@ def _filters(rows: Rows, by: TraceFilter, *, walk: Walk = None) -> tuple[list[st
         kind_value = SpanKind.parse(by.kind).value
         add(*subset("spans", "x.kind = ?", [kind_value]))
     if by.model:
+        _check_values([by.model])  # before it is looked up, and then sent as JSON, where a NUL passes escaped
         models = orjson.dumps(model_ids(rows, by.model)).decode()
         add(*subset("spans", "x.model IN (SELECT value FROM json_each(?))", [models]))
     if by.service:
