@@ -16,11 +16,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-import orjson
-
 from spanlite import _cli_datasets, _cli_score
 from spanlite.store import StoreError, TraceFilter, TraceStore, TraceSummary, default_db_path
+from spanlite.store.filters import SORTS
 from spanlite.store.prices import format_usd
+from spanlite.store.records import json_line
 from spanlite.tracing._settings import parse_size
 
 LIST_LIMIT = 20
@@ -60,9 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     traces_commands = traces.add_subparsers(title="trace commands", required=True)
     filters = _filter_options()
 
-    listing = traces_commands.add_parser("list", parents=[db, filters], help="latest traces first")
+    sort = argparse.ArgumentParser(add_help=False)
+    sort.add_argument("--sort", choices=list(SORTS), default="newest", help="order of the list (default: newest)")
+    listing = traces_commands.add_parser("list", parents=[db, filters, sort], help="latest traces first")
     listing.set_defaults(run=_list)
-    search = traces_commands.add_parser("search", parents=[db, filters], help="full-text search in inputs/outputs")
+    search = traces_commands.add_parser(
+        "search", parents=[db, filters, sort], help="full-text search in inputs/outputs"
+    )
     search.add_argument("text", nargs="+", help="words that must all appear in a span's inputs or outputs")
     search.set_defaults(run=_list)
     show = traces_commands.add_parser("show", parents=[db], help="one trace as a span tree")
@@ -137,12 +141,13 @@ def _filter_options() -> argparse.ArgumentParser:
         help="ERROR: any span failed, whatever the root says; OK: finished with none; IN_PROGRESS: root not stored yet",
     )
     filters.add_argument("--kind", help="keep traces with a span of this kind (LLM, TOOL, ...)")
-    filters.add_argument("--model")
+    filters.add_argument("--model", help="keep traces with a call to this model or a dated id of it")
     filters.add_argument("--service", help="keep traces with a span from this service (its service.name)")
     filters.add_argument("--tag", action="append", dest="tags", help="repeat for several; all must match")
     filters.add_argument("--session", dest="session_id")
     filters.add_argument("--user", dest="user_id")
     filters.add_argument("--min-duration-ms", type=float)
+    filters.add_argument("--max-duration-ms", type=float)
     filters.add_argument("--min-cost", type=float, metavar="USD", help="keep traces whose known cost is at least this")
     filters.add_argument(
         "--feedback", action="append", metavar="COND", help="e.g. 'thumbs=false' or 'score<3'; repeat for several"
@@ -181,7 +186,10 @@ def _trace_filter(args: argparse.Namespace) -> TraceFilter:
 
 def _list(args: argparse.Namespace) -> int:
     with _store(args) as store:
-        page = store.search_traces(_trace_filter(args), limit=args.limit or LIST_LIMIT)
+        order_by, ascending = SORTS[args.sort]
+        page = store.search_traces(
+            _trace_filter(args), order_by=order_by, ascending=ascending, limit=args.limit or LIST_LIMIT
+        )
     if args.json:
         for t in page:
             _write_json(sys.stdout, t.to_dict())
@@ -365,7 +373,7 @@ def _body_size(text: str) -> int:
 
 
 def _write_json(out: TextIO, value: Any) -> None:
-    out.write(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
+    out.write(json_line(value).decode())
 
 
 def _clock(ns: int) -> str:

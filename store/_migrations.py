@@ -394,6 +394,24 @@ def m013_evaluation(db: Database) -> None:
         db.execute(statement)
 
 
+# m014's indexes, which ``_schema`` makes too for a new store: one per order the traces list offers besides start
+# time, each with the trace id that breaks ties, so that every page of "slowest first" (and the rest) reads its rows
+# in order from where the last one ended. The expressions are ``query.ORDER_VALUES``' own.
+SORT_INDEXES = (
+    "CREATE INDEX idx_traces_duration ON traces (duration_ms, trace_id)",
+    (
+        "CREATE INDEX idx_traces_total_tokens ON traces "
+        "((coalesce(input_tokens, 0) + coalesce(output_tokens, 0)), trace_id)"
+    ),
+    "CREATE INDEX idx_traces_cost ON traces (coalesce(cost, -1), trace_id)",
+)
+
+
+def m014_sort_indexes(db: Database) -> None:
+    for statement in SORT_INDEXES:
+        db.execute(statement)
+
+
 STEPS = (
     m001_initial,
     m002_feedback_definitions,
@@ -408,6 +426,7 @@ STEPS = (
     m011_resources,
     m012_cost,
     m013_evaluation,
+    m014_sort_indexes,
 )
 NAMES = tuple(step.__name__ for step in STEPS)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import sqlite3
 
-from ._migrations import EVALUATION_SCHEMA, MIGRATION_SET, NAMES
+from ._migrations import EVALUATION_SCHEMA, MIGRATION_SET, NAMES, SORT_INDEXES
 
 # Names in ``counters`` that ``TraceStore.stats`` reads: spans that writers had to drop, and requests the OTLP
 # receiver refused, one counter per reason (``rejected:too_large``).
@@ -128,6 +128,8 @@ STATEMENTS = (
     "CREATE INDEX idx_trace_resources_trace_id ON trace_resources (trace_id)",
     # m013
     *EVALUATION_SCHEMA,
+    # m014
+    *SORT_INDEXES,
 )
 
 

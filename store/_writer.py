@@ -22,9 +22,9 @@ from spanlite.tracing.serialize import MAX_FIELD_BYTES
 from . import _text_index
 from ._db import write_transaction
 from ._rows import SPAN_COLUMNS, clamp_int64, clean_rows
+from .previews import preview
 
 IN_PROGRESS = "IN_PROGRESS"  # trace status until its root span has arrived
-PREVIEW_CHARS = 300
 
 _TRACE_COLUMNS = (
     "trace_id", "name", "start_ns", "end_ns", "duration_ms", "status", "root_span_id", "session_id", "user_id",
@@ -295,21 +295,6 @@ def _bounded_json(merged: list[str] | dict[str, Any]) -> str:
         keep += 1
     kept = dict(items[:keep]) if isinstance(merged, dict) else items[:keep]
     return orjson.dumps(kept).decode()
-
-
-def preview(json_text: str | None) -> str | None:
-    """A short one-line text for lists: a lone string argument as itself, anything else as compact JSON."""
-    if json_text is None:
-        return None
-    try:
-        value = orjson.loads(json_text)
-    except orjson.JSONDecodeError:
-        value = json_text
-    if isinstance(value, dict) and len(value) == 1:
-        value = next(iter(value.values()))
-    # orjson writes one line (line breaks inside strings are escaped): only text as it is needs its whitespace folded
-    text = " ".join(value.split()) if isinstance(value, str) else orjson.dumps(value).decode()
-    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
 
 
 def _text(value: Any) -> str | None:

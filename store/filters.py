@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -16,6 +17,17 @@ from .feedback import FeedbackValue
 
 Time = dt.datetime | float | int
 FeedbackCondition = str | tuple[str, str, FeedbackValue]
+# A model id's date suffix: gpt-4o-mini-2024-07-18 (OpenAI), claude-3-5-sonnet-20241022 (Anthropic).
+DATE_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8})$")
+# The orders the traces list offers, by name (the viewer's picker, ``spanlite traces list --sort``): each keyset-paged
+# through an index, ties broken by trace id.
+SORTS: dict[str, tuple[str, bool]] = {
+    "newest": ("start_ns", False),
+    "oldest": ("start_ns", True),
+    "slowest": ("duration_ms", False),
+    "most-tokens": ("total_tokens", False),
+    "most-cost": ("cost", False),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,10 +37,12 @@ class TraceFilter:
     ``since``/``until``: start time, a datetime (naive means UTC) or epoch seconds, ``until`` excluded.
     ``name`` matches a substring. ``status="ERROR"`` keeps every trace with a failed span, whatever its root's
     outcome; ``"OK"`` those that finished without one; ``"IN_PROGRESS"`` those whose root is not stored yet.
-    ``kind``/``model`` keep traces that have such a span, ``service`` those with a span from that service (its
+    ``kind``/``model`` keep traces that have such a span (a model with its dated ids: ``gpt-4o-mini`` finds
+    ``gpt-4o-mini-2024-07-18`` but not ``gpt-4o-mini-audio``), ``service`` those with a span from that service (its
     resource's ``service.name``). ``tags`` must all be present; ``metadata`` keys must equal the values.
-    ``text`` is a full-text search over span inputs and outputs. ``feedback`` conditions are ``"thumbs=false"``,
-    ``"score<3"`` or ``("score", "<", 3)``, one or a list; ``has_feedback=False`` keeps traces nobody has rated
+    ``min_duration_ms``/``max_duration_ms`` bound the trace's duration. ``text`` is a full-text search over span
+    inputs and outputs. ``feedback`` conditions are ``"thumbs=false"``, ``"score<3"`` or ``("score", "<", 3)``, one
+    or a list; ``has_feedback=False`` keeps traces nobody has rated
     yet; ``feedback_source`` ("human", "code", "llm_judge") limits both to feedback from that source, e.g. traces
     no human has rated, whatever a judge said. Both look at feedback on the trace itself, as the viewer's list
     shows it; ``feedback_on_spans=True`` makes them count feedback on any of its spans too (a 👎 on one step).
@@ -50,6 +64,7 @@ class TraceFilter:
     session_id: str | None = None
     user_id: str | None = None
     min_duration_ms: float | None = None
+    max_duration_ms: float | None = None
     min_cost: float | None = None
     text: str | None = None
     feedback: Sequence[FeedbackCondition] | FeedbackCondition | None = None
@@ -67,3 +82,8 @@ class TraceFilter:
         if base is None:
             return cls(**fields)
         return dataclasses.replace(base, **fields) if fields else base
+
+
+def model_base(model: str) -> str:
+    """A model id without its date suffix: what a model filter picks, matching every dated id of it."""
+    return DATE_SUFFIX.sub("", model)

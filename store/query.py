@@ -24,7 +24,7 @@ from .eval_datasets import Dataset, DatasetRecord
 from .eval_runs import Run, RunResult
 from .expectations import Expectation
 from .feedback import SOURCES, Feedback, FeedbackDefinition, FeedbackValue, condition_sql
-from .filters import Time, TraceFilter
+from .filters import Time, TraceFilter, model_base
 from .records import Page, SpanRecord, Trace, TraceSummary
 
 if TYPE_CHECKING:
@@ -40,8 +40,18 @@ STATUS_FILTERS = {
     "OK": "t.status = 'OK' AND t.error_count = 0",
     IN_PROGRESS: f"t.status = '{IN_PROGRESS}'",
 }
-ORDER_COLUMNS = ("start_ns", "duration_ms", "span_count", "input_tokens", "output_tokens", "cost")
-NULLABLE_ORDER_COLUMNS = ("input_tokens", "output_tokens", "cost")
+# What each ``order_by`` sorts on, unknown (NULL) below any known value. Those the traces list offers (``SORTS``)
+# are each an index (m014) with the trace id after it, written here exactly as the index is.
+ORDER_VALUES = {
+    "start_ns": "t.start_ns",
+    "duration_ms": "t.duration_ms",
+    "span_count": "t.span_count",
+    "input_tokens": "coalesce(t.input_tokens, -1)",
+    "output_tokens": "coalesce(t.output_tokens, -1)",
+    "total_tokens": "(coalesce(t.input_tokens, 0) + coalesce(t.output_tokens, 0))",
+    "cost": "coalesce(t.cost, -1)",
+}
+ORDER_COLUMNS = tuple(ORDER_VALUES)
 # Spans with their resource's attributes (``SpanRecord.resource``): one lookup by id per span.
 SPANS = "SELECT s.*, r.attributes AS resource FROM spans s LEFT JOIN resources r ON r.id = s.resource_id"
 MEMBERS_CAP = 1_000  # rows under which "list the matching traces" beats "probe traces newest first"
@@ -50,6 +60,7 @@ TEXT_SCAN_CAP = 50_000  # the same when every matching trace is needed (other or
 Rows = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
 Walk = Literal["newest", "oldest"] | None  # traces in start order, or None: every match is needed (sort, count)
 MAX_LIMIT = 1_000
+MODEL_IDS_CAP = 1_000  # distinct ids a model filter reads past its name: dated versions are a handful
 
 
 class TraceStore:
@@ -151,31 +162,13 @@ class TraceStore:
         >>> store.search_traces(tags=["prod"], text="refund", feedback="thumbs=false")  # doctest: +SKIP
         >>> store.search_traces(TraceFilter(status="ERROR"), order_by="duration_ms")  # doctest: +SKIP
         """
-        walk: Walk = ("oldest" if ascending else "newest") if order_by == "start_ns" else None
-        where, params = self._where(TraceFilter.of(trace_filter, filters), walk)
-        if order_by not in ORDER_COLUMNS:
-            raise ValueError(f"order_by must be one of {', '.join(ORDER_COLUMNS)}, not {order_by!r}")
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
-        # Token counts may be NULL; the other order columns never are, and a bare column lets the index sort.
-        column = f"coalesce(t.{order_by}, -1)" if order_by in NULLABLE_ORDER_COLUMNS else f"t.{order_by}"
-        direction, compare = ("ASC", ">") if ascending else ("DESC", "<")
-        if page_token is not None:
-            last_value, last_id = _decode_token(page_token)
-            where.append(f"({column} {compare} ? OR ({column} = ? AND t.trace_id {compare} ?))")
-            params += [last_value, last_value, last_id]
-        sql = (
-            "SELECT t.* FROM traces t"
-            + (f" WHERE {' AND '.join(where)}" if where else "")
-            + f" ORDER BY {column} {direction}, t.trace_id {direction} LIMIT ?"
-        )
-        rows = self.rows(sql, [*params, limit + 1])
+        sql, params = page_query(self, TraceFilter.of(trace_filter, filters), order_by, ascending, limit, page_token)
+        rows = self.rows(sql, params)
+        sort_values = [r.pop("sort_value") for r in rows]
         items = [TraceSummary.from_row(r) for r in rows[:limit]]
-        token = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            value = last[order_by] if last[order_by] is not None else -1
-            token = _encode_token(value, last["trace_id"])
+        token = _encode_token(sort_values[limit - 1], items[-1].trace_id) if len(rows) > limit else None
         return Page(items, token)
 
     def count_traces(
@@ -401,6 +394,32 @@ class TraceStore:
         }
 
 
+def page_query(
+    store: TraceStore, by: TraceFilter, order_by: str, ascending: bool, limit: int, page_token: str | None
+) -> tuple[str, list[Any]]:
+    """The SQL of one keyset page (and one row more, to know whether another follows), and its values.
+
+    The cursor is "at or past the last value, and past its trace id if tied": a range on the order's index, whose
+    rows are read in order until the page is full; only rows that tie on the value are sorted by trace id.
+    """
+    if order_by not in ORDER_VALUES:
+        raise ValueError(f"order_by must be one of {', '.join(ORDER_COLUMNS)}, not {order_by!r}")
+    walk: Walk = ("oldest" if ascending else "newest") if order_by == "start_ns" else None
+    where, params = store._where(by, walk)
+    value = ORDER_VALUES[order_by]
+    direction, compare = ("ASC", ">") if ascending else ("DESC", "<")
+    if page_token is not None:
+        last_value, last_id = _decode_token(page_token)
+        where.append(f"{value} {compare}= ? AND ({value} {compare} ? OR t.trace_id {compare} ?)")
+        params += [last_value, last_value, last_id]
+    sql = (
+        f"SELECT t.*, {value} AS sort_value FROM traces t"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + f" ORDER BY {value} {direction}, t.trace_id {direction} LIMIT ?"
+    )
+    return sql, [*params, limit + 1]
+
+
 class _Subsets:
     """Pick, per filter, the cheaper of two exact plans for "traces that have such a span/tag/rating".
 
@@ -452,7 +471,9 @@ def _filters(rows: Rows, by: TraceFilter, *, walk: Walk = None) -> tuple[list[st
         kind_value = SpanKind.parse(by.kind).value
         add(*subset("spans", "x.kind = ?", [kind_value]))
     if by.model:
-        add(*subset("spans", "x.model = ?", [by.model]))
+        _check_values([by.model])  # before it is looked up, and then sent as JSON, where a NUL passes escaped
+        models = orjson.dumps(model_ids(rows, by.model)).decode()
+        add(*subset("spans", "x.model IN (SELECT value FROM json_each(?))", [models]))
     if by.service:
         in_service = "x.resource_id IN (SELECT id FROM resources WHERE service = ?)"
         add(*subset("trace_resources", in_service, [by.service]))
@@ -479,6 +500,8 @@ def _filters(rows: Rows, by: TraceFilter, *, walk: Walk = None) -> tuple[list[st
         add("t.user_id = ?", by.user_id)
     if by.min_duration_ms is not None:
         add("t.duration_ms >= ?", float(by.min_duration_ms))
+    if by.max_duration_ms is not None:
+        add("t.duration_ms <= ?", float(by.max_duration_ms))
     if by.min_cost is not None:
         add("t.cost >= ?", float(by.min_cost))
     if by.text and (match := fts_query(by.text)):
@@ -487,6 +510,22 @@ def _filters(rows: Rows, by: TraceFilter, *, walk: Walk = None) -> tuple[list[st
         cap = TEXT_CAP if walk else TEXT_SCAN_CAP
         add(*_text_index.trace_condition(rows, match, cap=cap, newest_first=walk == "newest"))
     return where, params
+
+
+def model_ids(rows: Rows, model: str) -> list[str]:
+    """``model`` and the dated ids of it the store holds (``gpt-4o-mini-2024-07-18`` for ``gpt-4o-mini``).
+
+    A loose scan of the model index from ``model-`` for as long as ids start so (one seek per distinct id), then
+    only the ids that are ``model`` and a date: ``gpt-4o`` does not take in ``gpt-4o-mini``.
+    """
+    prefix = f"{model}-"
+    sql = (
+        "WITH RECURSIVE v(x) AS (SELECT min(model) FROM spans WHERE model >= ? "
+        "UNION ALL SELECT (SELECT min(model) FROM spans WHERE model > v.x) FROM v WHERE substr(v.x, 1, ?) = ?) "
+        "SELECT x FROM v WHERE substr(x, 1, ?) = ? LIMIT ?"
+    )
+    found = rows(sql, [prefix, len(prefix), prefix, len(prefix), prefix, MODEL_IDS_CAP])
+    return [model, *(r["x"] for r in found if model_base(r["x"]) == model)]
 
 
 def _check_values(values: Iterable[Any]) -> None:

@@ -159,3 +159,8 @@ def _parse(text: str | None) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return text
+
+
+def json_line(value: Any) -> bytes:
+    """One line of JSON lines, as ``spanlite traces export`` and the viewer's download write a record."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS) + b"\n"

@@ -28,7 +28,8 @@ from _helpers import post, row, write_as_before
 from spanlite.store import SQLiteSpanExporter, StoreError, TraceStore, _store_writer
 from spanlite.store._db import connect
 from spanlite.store._migrations import NAMES
-from spanlite.store._writer import PREVIEW_CHARS, preview, write_spans
+from spanlite.store._writer import write_spans
+from spanlite.store.previews import PREVIEW_CHARS, preview
 from spanlite.tracing._processor import QueueProcessor
 
 
@@ -92,8 +93,14 @@ print(sorted(name for name in ("sqlite_utils", "pandas", "numpy") if name in sys
     ("stored", "shown"),
     [
         ('{"question": "what is  the\\nrefund policy?"}', "what is the refund policy?"),  # a lone argument, one line
-        ('{"q": "hi", "k": 3}', '{"q":"hi","k":3}'),
-        ('{"payload": {"q": "a\\nb"}}', '{"q":"a\\nb"}'),  # JSON stays JSON, on one line
+        ('{"q": "hi", "k": 3}', "hi"),  # the first text, not the JSON (issue 24)
+        ('{"payload": {"q": "a\\nb"}}', "a b"),
+        (
+            '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, '
+            '{"role": "user", "content": [{"type": "text", "text": "c"}]}]}',
+            "c",
+        ),  # the last user message
+        ('{"k": 3, "v": [true]}', '{"k":3,"v":[true]}'),  # no text: JSON, on one line
         ("[1, 2]", "[1,2]"),
         ("not json\tat all", "not json at all"),
         ('"' + "x" * 400 + '"', "x" * (PREVIEW_CHARS - 1) + "…"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import getpass
+import itertools
 import os
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ from spanlite.store import (
     views,
 )
 from spanlite.store.feedback import Feedback, FeedbackDefinition, FeedbackValue, parse_condition
+from spanlite.store.filters import SORTS, model_base
+from spanlite.store.previews import preview
+from spanlite.store.records import json_line
 from spanlite.store.views import FeedbackSummary, SessionSummary, SpanNode
 
 PAGE_SIZE = 50
@@ -65,18 +69,52 @@ class FilterForm:
     time_range: str = "All time"
     feedback: str = "Any"  # one of FEEDBACK_STATES
     feedback_condition: str = ""  # e.g. "score<3"
+    sort: str = "newest"  # one of SORTS
+    date_from: dt.date | None = None  # UTC days, both included; within the time range as well
+    date_to: dt.date | None = None
+    metadata: str = ""  # e.g. "env=prod, team=search"
 
     def trace_filter(self, now: dt.datetime | None = None, thumbs: str = THUMBS) -> TraceFilter:
-        """The search it asks for; raises ``ValueError`` for a feedback condition that does not parse."""
+        """The search it asks for; raises ``ValueError`` for a feedback or metadata condition that does not
+        parse."""
         span = TIME_RANGES.get(self.time_range)
         since = (now or dt.datetime.now(dt.UTC)) - span if span is not None else None
+        if self.date_from is not None:
+            start = dt.datetime.combine(self.date_from, dt.time(), dt.UTC)
+            since = start if since is None else max(since, start)
+        until = None
+        if self.date_to is not None:
+            until = dt.datetime.combine(self.date_to + dt.timedelta(days=1), dt.time(), dt.UTC)
         conditions: list[tuple[str, str, FeedbackValue]] = []
         if self.feedback in ("👎 Thumbs down", "👍 Thumbs up"):
             conditions.append((thumbs, "=", self.feedback == "👍 Thumbs up"))
         if self.feedback_condition.strip():
             conditions.append(parse_condition(self.feedback_condition))
         has_feedback = {"Unrated": False, "Rated": True}.get(self.feedback)
-        return dataclasses.replace(self.filters, since=since, feedback=conditions or None, has_feedback=has_feedback)
+        return dataclasses.replace(
+            self.filters,
+            since=since,
+            until=until,
+            feedback=conditions or None,
+            has_feedback=has_feedback,
+            metadata=parse_metadata(self.metadata) or None,
+        )
+
+
+def parse_metadata(text: str) -> dict[str, Any]:
+    """``key=value`` pairs, comma-separated, as a metadata filter: a value that reads as a JSON number or boolean is
+    one (``turn=2``), anything else is text."""
+    found: dict[str, Any] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip():
+            raise ValueError(f"metadata filters are key=value, comma-separated: not {pair!r}")
+        try:
+            parsed = orjson.loads(value.strip())
+        except orjson.JSONDecodeError:
+            parsed = value.strip()
+        found[key.strip()] = parsed if isinstance(parsed, (int, float, bool)) else value.strip()
+    return found
 
 
 def db_path() -> Path:
@@ -125,11 +163,75 @@ def clear_caches() -> None:
     _trace_time_span.clear()
     _comparison.clear()
     _count_records.clear()
+    _count.clear()
 
 
 def search(form: FilterForm, page_token: str | None) -> Page:
     trace_filter = form.trace_filter(thumbs=thumbs_name(definitions()))
-    return store().search_traces(trace_filter, limit=PAGE_SIZE, page_token=page_token)
+    order_by, ascending = SORTS[form.sort]
+    return store().search_traces(
+        trace_filter, order_by=order_by, ascending=ascending, limit=PAGE_SIZE, page_token=page_token
+    )
+
+
+# How many traces the list says match: counted up to this many, then "10,000+" (a bounded scan of an index).
+COUNT_CAP = 10_000
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _count(path: str, form: str, cap: int, _trace_filter: TraceFilter) -> int:
+    return _open(path).count_traces(_trace_filter, cap=cap)
+
+
+def count(form: FilterForm) -> str:
+    """How many traces match, as the list says it ("1,234" or "10,000+"); cached briefly per filter form, so
+    paging, selecting and live refreshes do not count again."""
+    trace_filter = form.trace_filter(thumbs=thumbs_name(definitions()))
+    n = _count(str(db_path()), repr(dataclasses.replace(form, sort="")), COUNT_CAP + 1, trace_filter)
+    return f"{COUNT_CAP:,}+" if n > COUNT_CAP else f"{n:,}"
+
+
+def preview_text(stored: str | None) -> str:
+    """A trace's input or output preview as text, also when an older spanlite stored it as JSON."""
+    return preview(stored) or ""
+
+
+def model_names() -> list[str]:
+    """The model filter's choices: each model once, without the dates of its versions (``gpt-4o-mini`` for
+    ``gpt-4o-mini-2024-07-18`` too), which the filter matches."""
+    return sorted({model_base(m) for m in facet("model")})
+
+
+# A download of the listed traces builds at most this much in the viewer's memory; the CLI exports any number.
+EXPORT_MAX_TRACES = 1_000
+EXPORT_MAX_BYTES = 64 * 1024 * 1024
+
+
+def export_jsonl(form: FilterForm, *, max_traces: int = EXPORT_MAX_TRACES, max_bytes: int = EXPORT_MAX_BYTES) -> bytes:
+    """The matching traces, whole, as ``spanlite traces export`` writes them (one JSON line each, in the list's
+    order): the first ``max_traces``, stopping before the line that would pass ``max_bytes``."""
+    trace_filter = form.trace_filter(thumbs=thumbs_name(definitions()))
+    order_by, ascending = SORTS[form.sort]
+    lines: list[bytes] = []
+    size = 0
+    for summary in store().iter_traces(trace_filter, order_by=order_by, ascending=ascending):
+        trace = store().get_trace(summary.trace_id)
+        if trace is None:  # deleted since it was listed
+            continue
+        line = json_line(trace.to_dict())
+        if len(lines) == max_traces or size + len(line) > max_bytes:
+            break
+        lines.append(line)
+        size += len(line)
+    return b"".join(lines)
+
+
+def matching_trace_ids(form: FilterForm, limit: int = EXPORT_MAX_TRACES) -> list[str]:
+    """The first ``limit`` traces the list matches, in its order: what "Add to dataset" adds from the list."""
+    trace_filter = form.trace_filter(thumbs=thumbs_name(definitions()))
+    order_by, ascending = SORTS[form.sort]
+    found = store().iter_traces(trace_filter, order_by=order_by, ascending=ascending)
+    return [t.trace_id for t in itertools.islice(found, limit)]
 
 
 def session_traces(session_id: str, page_token: str | None) -> Page:
@@ -364,9 +466,9 @@ def count_records(dataset: Dataset, version: int) -> int:
     return dataset.size if version == dataset.version else _count_records(str(db_path()), dataset.name, version)
 
 
-def add_trace_to_dataset(trace_id: str, name: str, *, create: bool) -> tuple[Dataset, list[DatasetRecord]]:
-    """Add a trace's root inputs, and its outputs as the proposed ``expected_response``, to a dataset (made first
-    when ``create``); returns the dataset as it is now and the records added (none: it held that example)."""
+def add_trace_to_dataset(trace_id: str | list[str], name: str, *, create: bool) -> tuple[Dataset, list[DatasetRecord]]:
+    """Add a trace's (or traces') root inputs, and its outputs as the proposed ``expected_response``, to a dataset
+    (made first when ``create``); returns the dataset as it is now and the records added (none: it held them)."""
     handle = eval_datasets.create(name, store=store()) if create else eval_datasets.Dataset(name, store())
-    added = handle.add_traces([trace_id])
+    added = handle.add_traces([trace_id] if isinstance(trace_id, str) else trace_id)
     return handle.info, added

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pandas as pd
@@ -10,7 +11,7 @@ import streamlit as st
 from spanlite.store import TraceFilter, TraceSummary
 from spanlite.store.views import FeedbackSummary
 from spanlite.tracing.kinds import SpanKind
-from spanlite.viewer import _render, data
+from spanlite.viewer import _add_to_dataset, _render, data
 from spanlite.viewer._pager import page_buttons
 
 ANY = "Any"
@@ -21,22 +22,36 @@ if trace_id := st.query_params.get("trace"):  # ``/?trace=<id>`` deep links land
 st.title("Traces")
 
 
+STATUSES = {ANY: ANY, "OK": "OK (no errors)", "ERROR": "Has errors", "IN_PROGRESS": "In progress"}
+SORT_LABELS = {
+    "newest": "Newest first",
+    "oldest": "Oldest first",
+    "slowest": "Slowest first",
+    "most-tokens": "Most tokens first",
+    "most-cost": "Most cost first",
+}
+
+
 def _filters() -> data.FilterForm:
-    text = st.text_input("Search", placeholder="Full-text search over span inputs and outputs", key="f_text")
+    top = st.columns([3, 1])
+    text = top[0].text_input("Search", placeholder="Full-text search over span inputs and outputs", key="f_text")
+    sort = top[1].selectbox("Sort", list(SORT_LABELS), format_func=SORT_LABELS.__getitem__, key="f_sort")
     with st.expander("Filters", expanded=True, icon=":material/filter_list:"):
         row1 = st.columns(4)
         time_range = row1[0].selectbox(
             "Time range", list(data.TIME_RANGES), index=len(data.TIME_RANGES) - 1, key="f_time"
         )
         status = row1[1].selectbox(
-            "Status", [ANY, "OK", "ERROR", "IN_PROGRESS"], key="f_status",
-            help="ERROR: a span failed, whatever the root says. OK: finished with none. IN_PROGRESS: no root yet.",
+            "Status", list(STATUSES), format_func=STATUSES.__getitem__, key="f_status",
+            help="Has errors: a span failed, whatever the root says. OK: finished with none. In progress: no root yet.",
         )  # fmt: skip
         name = row1[2].text_input("Name contains", key="f_name")
         kinds = [k.value for k in SpanKind if k.value in data.facet("kind")]
         kind = row1[3].selectbox("Has span kind", [ANY, *kinds], key="f_kind")
         row2 = st.columns(4)
-        model = row2[0].selectbox("Model", [ANY, *data.facet("model")], key="f_model")
+        model = row2[0].selectbox(
+            "Model", [ANY, *data.model_names()], key="f_model", help="Also finds its dated ids (gpt-4o-mini-2024-07-18)"
+        )
         tags = row2[1].multiselect("Tags (all of)", data.facet("tag"), key="f_tags")
         session_id = row2[2].text_input("Session ID", key="f_session")
         user_id = row2[3].text_input("User ID", key="f_user")
@@ -53,6 +68,16 @@ def _filters() -> data.FilterForm:
             "Min cost (USD)", min_value=0.0, value=None, step=0.01, format="%.4f", key="f_min_cost",
             help="Traces whose model calls cost at least this; traces with no known cost are left out",
         )  # fmt: skip
+        row4 = st.columns(4)
+        min_ms = row4[0].number_input("Min duration (ms)", min_value=0.0, value=None, step=100.0, key="f_min_ms")
+        max_ms = row4[1].number_input("Max duration (ms)", min_value=0.0, value=None, step=100.0, key="f_max_ms")
+        metadata = row4[2].text_input(
+            "Metadata", placeholder="env=prod, team=search", key="f_metadata",
+            help="key=value pairs, comma-separated, that the trace's metadata must all hold",
+        )  # fmt: skip
+        dates = row4[3].columns(2)
+        date_from = dates[0].date_input("From (UTC)", value=None, key="f_from", help="Within the time range too")
+        date_to = dates[1].date_input("To (UTC)", value=None, key="f_to", help="That whole day included")
     filters = TraceFilter(
         status=None if status == ANY else status,
         name=name.strip() or None,
@@ -62,10 +87,30 @@ def _filters() -> data.FilterForm:
         tags=tags or None,
         session_id=session_id.strip() or None,
         user_id=user_id.strip() or None,
+        min_duration_ms=min_ms,
+        max_duration_ms=max_ms,
         min_cost=min_cost,
         text=text.strip() or None,
     )
-    return data.FilterForm(filters, time_range=time_range, feedback=feedback, feedback_condition=condition)
+    return data.FilterForm(
+        filters,
+        time_range=time_range,
+        feedback=feedback,
+        feedback_condition=condition,
+        sort=sort,
+        date_from=date_from if isinstance(date_from, dt.date) else None,
+        date_to=date_to if isinstance(date_to, dt.date) else None,
+        metadata=metadata,
+    )
+
+
+def _status(t: TraceSummary) -> str:
+    """The trace's own outcome, and its failed spans when its root did not say so (a recovered failure)."""
+    label = _render.status_label(t.status)
+    if t.status == "ERROR" or not t.error_count:
+        return label
+    errors = f"{t.error_count:,} error{'s' if t.error_count != 1 else ''}"
+    return f"⚠️ {t.status}, {errors}" if t.status == "OK" else f"{label}, {errors}"
 
 
 def _feedback_text(items: list[FeedbackSummary]) -> str:
@@ -89,24 +134,43 @@ def _table(traces: list[TraceSummary]) -> pd.DataFrame:
         {
             "Time (UTC)": _render.when(t.start_ns),
             "Name": t.name or "",
-            "Service": ", ".join(services.get(t.trace_id, [])),
-            "Duration": _render.duration(t.duration_ms),
-            "Status": _render.status_label(t.status),
+            "Input": data.preview_text(t.input_preview),  # what was asked and answered, in view without scrolling
+            "Output": data.preview_text(t.output_preview),
+            "Status": _status(t),
+            "Duration (ms)": t.duration_ms,
+            "Tokens": _total(t.input_tokens, t.output_tokens),
+            "Cost": t.cost,
             "Errors": t.error_count,  # failed spans: a trace can recover from a failure and still end OK
             "Spans": t.span_count,
-            "Tokens": _render.tokens(t.input_tokens, t.output_tokens),
-            "Cost": _render.cost(t.cost),
+            "Feedback": _feedback_text(feedback.get(t.trace_id, [])),
             "Session": t.session_id or "",
             "User": t.user_id or "",
             "Tags": ", ".join(t.tags),
-            "Feedback": _feedback_text(feedback.get(t.trace_id, [])),
-            "Input": t.input_preview or "",
-            "Output": t.output_preview or "",
+            "Service": ", ".join(services.get(t.trace_id, [])),
             "Trace ID": t.trace_id,
         }
         for t in traces
     ]
     return pd.DataFrame(rows, columns=list(rows[0]) if rows else None)
+
+
+def _total(input_tokens: int | None, output_tokens: int | None) -> int | None:
+    return None if input_tokens is None and output_tokens is None else (input_tokens or 0) + (output_tokens or 0)
+
+
+# Numbers stay numbers, so that a click on a header sorts them by value (on this page; "Sort" sorts them all).
+COLUMNS = {
+    "Time (UTC)": st.column_config.TextColumn(width=150),
+    "Name": st.column_config.TextColumn(width="medium"),
+    "Input": st.column_config.TextColumn(width="medium"),
+    "Output": st.column_config.TextColumn(width="medium"),
+    "Status": st.column_config.TextColumn(help="The root's outcome; ⚠️ when a span failed and the root did not"),
+    "Duration (ms)": st.column_config.NumberColumn(format="%,.2f", width=110),
+    "Tokens": st.column_config.NumberColumn(format="%,d", width=80, help="Input + output tokens"),
+    "Cost": st.column_config.NumberColumn(format="$%.6f", width=90, help="USD, where prices are known"),
+    "Errors": st.column_config.NumberColumn(width=60, help="Spans that failed"),
+    "Spans": st.column_config.NumberColumn(width=60),
+}
 
 
 def _page(filters: data.FilterForm) -> None:
@@ -117,30 +181,62 @@ def _page(filters: data.FilterForm) -> None:
     tokens: list[str | None] = st.session_state["traces_tokens"]
     try:
         page = data.search(filters, tokens[-1])
+        matching = data.count(filters)
     except ValueError as exc:
         st.error(_render.md_escape(exc))
         return
+    comparing = _toolbar(filters, matching)
     if not page:
         st.info("No traces match." if len(tokens) == 1 else "No more traces.")
     else:
         event = st.dataframe(
             _table(page),
             hide_index=True,
+            height="content",  # the page scrolls, not a box of ten rows inside it
+            placeholder="",  # unknown tokens or cost: nothing, not "None" (and not 0)
             on_select="rerun",
-            selection_mode="single-row",
+            selection_mode="multi-row" if comparing else "single-row",
             key=f"traces_table_{len(tokens)}",
-            column_config={
-                "Name": st.column_config.TextColumn(width="medium"),
-                "Input": st.column_config.TextColumn(width="large"),
-                "Output": st.column_config.TextColumn(width="large"),
-                "Spans": st.column_config.NumberColumn(width="small"),
-                "Errors": st.column_config.NumberColumn(width="small", help="Spans that failed"),
-            },
+            column_config=COLUMNS,
         )
-        if event.selection.rows:
-            st.switch_page("trace_page.py", query_params={"trace": page[event.selection.rows[0]].trace_id})
-        st.caption(f"{len(page):,} trace{'s' if len(page) != 1 else ''} on this page. Select a row to open one.")
-    page_buttons(tokens, page.next_page_token, key="traces", caption="Page {page}", newest_first=True)
+        chosen = [page[i].trace_id for i in event.selection.rows]
+        if comparing:
+            _compare_button(chosen)
+        elif chosen:
+            st.switch_page("trace_page.py", query_params={"trace": chosen[0]})
+        what = "Select two rows to compare them." if comparing else "Select a row to open one."
+        st.caption(f"{len(page):,} trace{'s' if len(page) != 1 else ''} on this page. {what}")
+    newest_first = filters.sort == "newest"
+    page_buttons(tokens, page.next_page_token, key="traces", caption="Page {page}", newest_first=newest_first)
+
+
+def _toolbar(filters: data.FilterForm, matching: str) -> bool:
+    """The count, the compare toggle, and what can be done with every matching trace; returns whether two rows are
+    being chosen to compare."""
+    left, toggle, download, dataset = st.columns([3, 2, 1.3, 1.3], vertical_alignment="center")
+    left.caption("1 trace matches" if matching == "1" else f"{matching} traces match")
+    comparing = toggle.toggle("Select two to compare", key="compare_mode")
+    limit = f"the first {data.EXPORT_MAX_TRACES:,} matching traces"
+    download.download_button(
+        "Download JSONL",
+        data=lambda: data.export_jsonl(filters),  # built only when clicked
+        file_name="traces.jsonl",
+        mime="application/jsonl",
+        icon=":material/download:",
+        on_click="ignore",
+        help=f"Whole traces as `spanlite traces export` writes them: {limit} (at most "
+        f"{data.EXPORT_MAX_BYTES // 2**20} MB). The CLI exports any number.",
+    )
+    with dataset:
+        _add_to_dataset.control(lambda: data.matching_trace_ids(filters), key="list_ds")
+    return comparing
+
+
+def _compare_button(chosen: list[str]) -> None:
+    pair = len(chosen) == 2
+    label = f"Compare {chosen[0]} and {chosen[1]}" if pair else "Select exactly two traces"
+    if st.button("Compare", key="compare", disabled=not pair, help=label, icon=":material/compare:") and pair:
+        st.switch_page("compare_page.py", query_params={"a": chosen[0], "b": chosen[1]})
 
 
 filters = _filters()
