@@ -7,7 +7,6 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-
 # Time axes on a 24-hour clock (Vega's default, "%I:%M", reads 03:15 morning and afternoon alike), the date at
 # midnight and the year at its start; in the browser's time zone, as Vega draws time.
 _MIDNIGHT = "hours(datum.value) == 0 && minutes(datum.value) == 0"
