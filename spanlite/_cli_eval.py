@@ -15,8 +15,8 @@ def add_commands(run_commands: Any, db: argparse.ArgumentParser) -> None:
         parents=[db],
         help="run b against run a: per-scorer means and deltas, then the examples that changed, regressed first",
     )
-    compare.add_argument("run_a")
-    compare.add_argument("run_b")
+    compare.add_argument("run_a", help="the run compared against (the baseline)")
+    compare.add_argument("run_b", help="the run compared")
     compare.add_argument("--json", action="store_true", help="the whole comparison as JSON")
     compare.set_defaults(run=_compare)
 

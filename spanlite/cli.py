@@ -76,10 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     # Accepted after any subcommand too; SUPPRESS keeps a --db given before the subcommand.
     db = Parser(add_help=False)
     db.add_argument("--db", type=Path, default=argparse.SUPPRESS, help=help_db)
-    commands = parser.add_subparsers(title="commands")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     traces = commands.add_parser("traces", help="read and manage stored traces")
-    traces_commands = traces.add_subparsers(title="trace commands", required=True)
+    traces_commands = traces.add_subparsers(title="trace commands", required=True, metavar="COMMAND")
     filters = _filter_options()
     as_json = Parser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="JSON lines instead of a table")
@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=["traces", "dataset"],
         default="traces",
         help="traces: whole traces with spans and feedback; dataset: one flat row per trace (inputs, outputs, "
-        "feedback columns) for evaluation",
+        "feedback columns) for evaluation (default: traces)",
     )
     export.set_defaults(run=_export)
     delete = traces_commands.add_parser("delete", parents=[db], help="delete traces with their spans")
