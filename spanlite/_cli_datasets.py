@@ -130,7 +130,7 @@ def _import(args: argparse.Namespace) -> int:
         added = store.add_records(args.name, records)
         version = store.get_dataset(args.name).version  # type: ignore[union-attr]
     skipped = len(records) - len(added)
-    already = f"; {skipped} were in it already" if skipped else ""
+    already = f"; {skipped} {'was' if skipped == 1 else 'were'} in it already" if skipped else ""
     print(f"imported {len(added)} record{'' if len(added) == 1 else 's'} into {args.name} (version {version}){already}")
     return 0
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from spanlite._cli_args import positive_int
+from spanlite._cli_args import CommandError, positive_int
 
 BATCH = 100
 # the judges that need nothing but a model, by the name their feedback takes (Guidelines and make_judge need more)
@@ -71,7 +71,7 @@ def _score(args: argparse.Namespace) -> int:
 
     scorers = [_load(spec) for spec in args.scorers] + [_judge(spec) for spec in args.judges]
     if not scorers:
-        raise ValueError("spanlite score needs a --scorer MODULE:NAME or a --judge NAME[=MODEL]")
+        raise CommandError("spanlite score needs a --scorer MODULE:NAME or a --judge NAME[=MODEL]", code=2)
     path = Path(args.db or default_db_path())
     cli._store(args).close()  # the clear error for a missing store, before any is made
     spanlite.configure(db=path)  # judges' own traces go to the same store

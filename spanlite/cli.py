@@ -161,7 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _filter_options() -> argparse.ArgumentParser:
+def _filter_options() -> Parser:
     filters = Parser(add_help=False)
     filters.add_argument(
         "--limit", type=positive_int, help=f"at most this many traces (default: list {LIST_LIMIT}; export all)"
