@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from spanlite import _cli_eval
+from spanlite import _cli_eval, _cli_format
 from spanlite._cli_args import positive_int
 from spanlite.store import StoreError, default_db_path
 from spanlite.store.eval_datasets import check_record
@@ -72,9 +72,9 @@ def _list(args: argparse.Namespace) -> int:
     if not datasets:
         print("no datasets")
         return 0
-    print(f"{'NAME':24}  {'VERSION':>7}  {'RECORDS':>7}  {'UPDATED':{cli._clock_width()}}  DESCRIPTION")
+    print(f"{'NAME':24}  {'VERSION':>7}  {'RECORDS':>7}  {'UPDATED':{_cli_format.clock_width()}}  DESCRIPTION")
     for d in datasets:
-        print(f"{d.name:24}  {d.version:>7}  {d.size:>7}  {cli._clock(d.updated_ns)}  {d.description or ''}")
+        print(f"{d.name:24}  {d.version:>7}  {d.size:>7}  {_cli_format.clock(d.updated_ns)}  {d.description or ''}")
     return 0
 
 
@@ -191,12 +191,12 @@ def _runs(args: argparse.Namespace) -> int:
     if not runs:
         print("no evaluation runs")
         return 0
-    print(f"{'RUN ID':32}  {'STARTED':{cli._clock_width()}}  {'STATUS':8}  {'DATASET':16}  {'NAME':16}  METRICS")
+    print(f"{'RUN ID':32}  {'STARTED':{_cli_format.clock_width()}}  {'STATUS':8}  {'DATASET':16}  {'NAME':16}  METRICS")
     for run in runs:
         dataset = f"{run.dataset}@{run.dataset_version}" if run.dataset else "-"
         print(
-            f"{run.run_id:32}  {cli._clock(run.created_ns)}  {run.status:8}  {dataset:16}  {run.name or '-':16}  "
-            f"{_metrics(run.metrics)}"
+            f"{run.run_id:32}  {_cli_format.clock(run.created_ns)}  {run.status:8}  {dataset:16}  "
+            f"{run.name or '-':16}  {_metrics(run.metrics)}"
         )
     return 0
 
@@ -213,7 +213,7 @@ def _run(args: argparse.Namespace) -> int:
         cli._write_json(sys.stdout, {**run.to_dict(), "results": [r.to_dict() for r in results]})
         return 0
     dataset = f"  dataset {run.dataset} version {run.dataset_version}" if run.dataset else ""
-    print(f"{run.name or '-'}  {run.run_id}  {run.status}  {cli._clock(run.created_ns)}{dataset}")
+    print(f"{run.name or '-'}  {run.run_id}  {run.status}  {_cli_format.clock(run.created_ns)}{dataset}")
     if run.tags:
         print("tags: " + "  ".join(f"{k}={v}" for k, v in run.tags.items()))
     if run.error:

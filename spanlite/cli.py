@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import datetime as dt
 import importlib.metadata
 import itertools
 import os
@@ -20,8 +19,9 @@ from typing import Any, TextIO
 
 import orjson
 
-from spanlite import _cli_datasets, _cli_score
-from spanlite._cli_args import CommandError, Parser, check_listen, confirm, iso_time, port_number, positive_int, require
+from spanlite import _cli_datasets, _cli_score, _cli_upkeep
+from spanlite._cli_args import CommandError, Parser, check_listen, iso_time, port_number, positive_int, require
+from spanlite._cli_format import clock, clock_width, duration, plural
 from spanlite.store import StoreError, TraceFilter, TraceStore, TraceSummary, default_db_path
 from spanlite.store.prices import format_usd
 from spanlite.tracing._settings import parse_size
@@ -115,11 +115,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     delete.add_argument("--yes", action="store_true", help="delete --before without asking (needed off a terminal)")
     delete.add_argument("--dry-run", action="store_true", help="list what --before would delete, and delete nothing")
-    delete.set_defaults(run=_delete)
+    delete.set_defaults(run=_cli_upkeep.delete)
 
     stats = commands.add_parser("stats", parents=[db], help="counts and size of the store")
     stats.add_argument("--json", action="store_true", help="one JSON object (sizes in bytes, times in ns since 1970)")
-    stats.set_defaults(run=_stats)
+    stats.set_defaults(run=_cli_upkeep.stats)
     demo = commands.add_parser("demo", parents=[db], help="write example agent traces (offline, no API key)")
     demo.set_defaults(run=_demo)
     ui = commands.add_parser("ui", parents=[db], help="start the trace viewer")
@@ -225,13 +225,13 @@ def _print_table(traces: Sequence[TraceSummary]) -> None:
         print("no traces")
         return
     print(
-        f"{'TRACE ID':32}  {'STARTED':{_clock_width()}}  {'DURATION':>9}  {'STATUS':11}  {'ERRORS':>6}  {'SPANS':>5}  "
+        f"{'TRACE ID':32}  {'STARTED':{clock_width()}}  {'DURATION':>9}  {'STATUS':11}  {'ERRORS':>6}  {'SPANS':>5}  "
         f"{'TOKENS':>7}  {'COST':>9}  NAME"
     )
     for t in traces:
         tokens = (t.input_tokens or 0) + (t.output_tokens or 0)
         print(
-            f"{t.trace_id:32}  {_clock(t.start_ns)}  {_duration(t.duration_ms):>9}  {t.status:11}  "
+            f"{t.trace_id:32}  {clock(t.start_ns)}  {duration(t.duration_ms):>9}  {t.status:11}  "
             f"{t.error_count or '':>6}  {t.span_count:>5}  {tokens or '':>7}  {format_usd(t.cost):>9}  {t.name or ''}"
         )
 
@@ -250,8 +250,8 @@ def _show(args: argparse.Namespace) -> int:
     info = trace.info
     cost = f"  {format_usd(info.cost)}" if info.cost is not None else ""
     print(
-        f"{info.name}  {info.trace_id}  {info.status}  {_clock(info.start_ns)}  {_duration(info.duration_ms)}  "
-        f"{_count(info.span_count, 'span')}{cost}"
+        f"{info.name}  {info.trace_id}  {info.status}  {clock(info.start_ns)}  {duration(info.duration_ms)}  "
+        f"{plural(info.span_count, 'span')}{cost}"
     )
     if info.session_id or info.user_id or info.tags:
         print(f"session={info.session_id or '-'}  user={info.user_id or '-'}  tags={','.join(info.tags) or '-'}")
@@ -261,7 +261,7 @@ def _show(args: argparse.Namespace) -> int:
         tokens = f"  {span.input_tokens or 0}→{span.output_tokens or 0} tok" if span.input_tokens else ""
         cost = f"  {format_usd(span.cost)}" if span.cost is not None else ""
         status = "  ERROR: " + (span.status_message or "") if span.status == "ERROR" else ""
-        print(f"{'  ' * depth}{span.kind:10} {span.name}  {_duration(span.duration_ms)}{tokens}{cost}{status}")
+        print(f"{'  ' * depth}{span.kind:10} {span.name}  {duration(span.duration_ms)}{tokens}{cost}{status}")
         for link in span.links:
             where = "" if link["trace_id"] in stored else " (not in this store)"
             print(f"{'  ' * (depth + 1)}link → {link['trace_id']}/{link['span_id']}{where}")
@@ -295,7 +295,7 @@ def _export(args: argparse.Namespace) -> int:
     else:
         with _whole_file(_export_target(args.output, args.db or default_db_path())) as out:
             count = _write_export(args, out)
-    print(f"exported {_count(count, 'trace')}", file=sys.stderr)
+    print(f"exported {plural(count, 'trace')}", file=sys.stderr)
     return 0
 
 
@@ -355,79 +355,13 @@ def _whole_file(target: Path) -> Iterator[TextIO]:
         raise
 
 
-def _delete(args: argparse.Namespace) -> int:
-    if bool(args.trace_ids) == (args.before is not None):
-        raise CommandError("give trace ids or --before, not both", code=2)
-    if args.trace_ids:
-        return _delete_ids(args)
-    with _store(args) as store:
-        doomed = TraceFilter(until=args.before)
-        if args.dry_run:
-            count = 0
-            for summary in store.iter_traces(doomed):
-                print(f"{summary.trace_id}  {_clock(summary.start_ns)}  {summary.name or ''}")
-                count += 1
-            print(f"would delete {_count(count, 'trace')} started before {_clock_of(args.before)}")
-            return 0
-        count = store.count_traces(doomed)
-        question = f"delete {_count(count, 'trace')} started before {_clock_of(args.before)} from {store.path}?"
-        if count and not args.yes:
-            # Off a terminal (a script, cron, CI) there is no one to ask: the command must say --yes itself, so that
-            # deleting by date is never a side effect of a mistyped date in an unattended job.
-            if not sys.stdin.isatty():
-                raise CommandError(f"would {question[:-1]}; add --yes to do it, or --dry-run to list them", code=2)
-            if not confirm(question):
-                print("deleted nothing", file=sys.stderr)
-                return 1
-        deleted = store.delete_traces(before=args.before)
-    print(f"deleted {_count(deleted, 'trace')}")
-    return 0
-
-
-def _delete_ids(args: argparse.Namespace) -> int:
-    """Delete the traces named; each that is not stored is an error, after the others are deleted (as ``rm``)."""
-    wanted = list(dict.fromkeys(args.trace_ids))
-    with _store(args) as store:
-        listed = "SELECT trace_id FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))"
-        stored = {r["trace_id"] for r in store.rows(listed, [orjson.dumps(wanted).decode()])}
-        deleted = store.delete_traces([t for t in wanted if t in stored])
-    missing = [t for t in wanted if t not in stored]
-    print(f"deleted {_count(deleted, 'trace')}")
-    if missing:
-        raise CommandError(f"no trace {', '.join(missing)}")
-    return 0
-
-
-def _stats(args: argparse.Namespace) -> int:
-    with _store(args) as store:
-        stats = store.stats()
-    if args.json:
-        _write_json(sys.stdout, stats)
-        return 0
-    oldest, newest = stats["oldest_ns"], stats["newest_ns"]
-    rejected = ", ".join(f"{reason} {n}" for reason, n in stats["rejected_requests"].items()) or "none"
-    rows = [
-        ("store", f"{stats['path']} ({_size(stats['size_bytes'])})"),
-        ("traces", f"{stats['traces']:,}"),
-        ("spans", f"{stats['spans']:,}"),
-        ("feedback", f"{stats['feedback']:,}"),
-        ("oldest", _clock(oldest) if oldest is not None else "-"),
-        ("newest", _clock(newest) if newest is not None else "-"),
-        ("dropped spans", f"{stats['dropped_spans']:,} (spans writers could not store; 0 is healthy)"),
-        ("refused requests", f"{rejected} (by `spanlite serve`)"),
-    ]
-    for label, value in rows:
-        print(f"{label + ':':18}{value}")
-    return 0
-
-
 def _demo(args: argparse.Namespace) -> int:
     require("openai", "demo", "spanlite demo")  # before run_demo makes the store
     from spanlite.demo import run_demo
 
     path = args.db or default_db_path()
     count = run_demo(path)
-    print(f"wrote {_count(count, 'demo trace')} to {path}")
+    print(f"wrote {plural(count, 'demo trace')} to {path}")
     print("see them with `spanlite traces list` or `spanlite ui`")
     return 0
 
@@ -480,35 +414,6 @@ def _body_size(text: str) -> int:
 
 def _write_json(out: TextIO, value: Any) -> None:
     out.write(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
-
-
-def _clock(ns: int) -> str:
-    """A time in local time with its zone named, e.g. ``2026-12-06 09:41:00 CET``."""
-    return _clock_of(dt.datetime.fromtimestamp(ns / 1e9).astimezone())
-
-
-def _clock_of(when: dt.datetime) -> str:
-    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
-def _clock_width() -> int:
-    """The width of a time column's values, for its heading."""
-    return len(_clock_of(dt.datetime.now()))
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
-
-
-def _size(n: int) -> str:
-    for unit, name in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-        if n >= unit:
-            return f"{n / unit:.1f} {name}"
-    return f"{n} bytes"
-
-
-def _duration(ms: float) -> str:
-    return f"{ms:.0f}ms" if ms < 10_000 else f"{ms / 1000:.1f}s"
 
 
 if __name__ == "__main__":
