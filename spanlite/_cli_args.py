@@ -63,9 +63,10 @@ def port_number(text: str) -> int:
 def check_listen(host: str, port: int) -> None:
     """``CommandError`` unless ``host:port`` can be listened on now: before a server is started (or its store
     made), so that a bad host or a port in use is one line rather than a traceback from the server."""
+    name = host.strip("[]") or None  # [::1] as in a URL; "" for every interface
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            name, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
     except (socket.gaierror, UnicodeError) as exc:
         reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
