@@ -109,11 +109,11 @@ def _judge(spec: str) -> Any:
 
     name, _, model = spec.partition("=")
     if name not in JUDGES:
-        raise ValueError(f"--judge {spec}: no such judge; built in: {', '.join(JUDGES)}")
+        raise CommandError(f"--judge {spec}: no such judge; built in: {', '.join(JUDGES)}", code=2)
     try:
         return getattr(judges, JUDGES[name])(model=model or None)
-    except ValueError as exc:
-        raise ValueError(f"--judge {spec}: {exc}") from None
+    except ValueError as exc:  # a model it cannot name: the command line's mistake
+        raise CommandError(f"--judge {spec}: {exc}", code=2) from None
 
 
 def _load(spec: str) -> Any:
