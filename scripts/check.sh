@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The static checks: ruff's lint rules, ruff's formatting, and mypy over the package as it is installed (spanlite.*).
-# scripts/test.sh runs this next to the test suites, and fails if it does. Alone, after scripts/test.sh (or
-# `pip install -e '.[test]'`) made the venv: `bash scripts/check.sh` (PYTHON=<a venv's python> for another).
+# scripts/test.sh runs this next to the test suites, and fails if it does. Alone, after scripts/test.sh made the venv
+# (or `pip install -e '.[otlp,viewer,evaluation]' --group test`, pip 25.1 or later): `bash scripts/check.sh`
+# (PYTHON=<a venv's python> for another).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-.venv/bin/python}

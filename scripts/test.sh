@@ -26,6 +26,16 @@ find_python() {
   done
 }
 
+# One line on stderr per step, so that minutes of quiet installs say what they are doing.
+step() { echo "scripts/test.sh: $*" >&2; }
+
+# The test dependency group (PEP 735, pyproject's [dependency-groups]) as requirements, one a line: read here rather
+# than with --group, which uv has but pip has only from 25.1, so that the fallback to pip below takes it too.
+test_group() {
+  "$1/bin/python" -c 'import tomllib
+print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["dependency-groups"]["test"]))'
+}
+
 # Install into a venv with uv, which resolves and downloads in parallel (15 s for the test extra where pip takes two
 # minutes; there are four venvs to fill), itself from PyPI into .venv; pip where uv is missing or fails. uv reads the
 # system's certificates, as pip does here (PIP_CERT).
@@ -45,11 +55,12 @@ install() {
 # everywhere as the viewer's smoke test), the receiver's load test (timing-bound limits that three suites loading two
 # cores at once had made flaky; tests/test_otlp_receiver.py runs everywhere), foreign instrumentors, the scorers'
 # and judges' logic and the comparison of runs (evaluate, datasets and runs, on the store, run everywhere), and the
-# import-layering check, which reads source.
+# import-layering check, which reads source, and the user's install of the wheel (its metadata is the same everywhere).
 ONE_PYTHON_ONLY=(
   tests/test_viewer_e2e.py tests/test_viewer_feedback.py tests/test_viewer_hosts.py tests/test_viewer_evaluation.py
   tests/test_receiver_load.py tests/test_instrumentors.py tests/test_judges.py tests/test_scorers.py
   tests/test_compare_runs.py tests/test_online_scoring.py tests/test_store_eval_views.py tests/test_layers.py
+  tests/test_install.py
 )
 
 # A suite: its venv, what it runs (pytest's arguments; nothing: the whole suite), what to call that, and its name, from
@@ -70,9 +81,11 @@ for version in 3.11 3.12 3.13; do
   fi
   newest_python=$python
   venv=.venv$([ "$version" = 3.11 ] || echo "${version/./}")
+  step "Python $version: making $venv with spanlite and its test dependencies ($python)"
   "$python" -m venv "$venv"
   [ "$venv" = .venv ] && { .venv/bin/python -m pip install -q --disable-pip-version-check uv || true; }
-  install "$venv" -e '.[test]'
+  mapfile -t requirements < <(test_group "$venv")
+  install "$venv" -e '.[otlp,viewer,evaluation]' "${requirements[@]}"
   if [ "$version" = 3.11 ]; then
     add_suite "$venv" "" "whole suite"
   else
@@ -87,6 +100,7 @@ done
 # one suite's CPU time (40 s of 150), and its install under a minute.
 oldest=$(sed -n 's/^ *"opentelemetry-sdk>=\([0-9.]*\),.*/\1/p' pyproject.toml)
 [ -n "$oldest" ] || { echo "scripts/test.sh: no \"opentelemetry-sdk>=X,<Y\" in pyproject.toml" >&2; exit 1; }
+step "making .venv-otel-oldest with opentelemetry-sdk $oldest, the oldest release supported"
 "$newest_python" -m venv .venv-otel-oldest
 install .venv-otel-oldest -e '.[otlp]' pytest hypothesis openai \
   "opentelemetry-api==$oldest" "opentelemetry-sdk==$oldest" "opentelemetry-exporter-otlp-proto-http==$oldest" \
@@ -98,6 +112,7 @@ add_suite .venv-otel-oldest "tests/test_sdk_internals.py tests/test_sdk_attribut
 
 # The browser test drives Debian's Chromium (Playwright must not download a browser of its own).
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  step "installing Debian's Chromium for the browser tests"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
@@ -110,6 +125,7 @@ trap 'for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || true; done' EXI
 trap 'exit 130' INT TERM
 logs=tests/artifacts
 mkdir -p "$logs"
+step "running ${#venvs[@]} suites at once, and the static checks (3.11's output follows; the others' at the end)"
 for i in "${!venvs[@]}"; do
   if [ "$i" = 0 ]; then
     "${venvs[0]}/bin/python" -m pytest "$@" &

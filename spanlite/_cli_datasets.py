@@ -11,7 +11,8 @@ from typing import Any, TextIO
 
 import orjson
 
-from spanlite import _cli_eval
+from spanlite import _cli_eval, _cli_format
+from spanlite._cli_args import positive_int
 from spanlite.store import StoreError, default_db_path
 from spanlite.store.eval_datasets import check_record
 
@@ -22,16 +23,16 @@ RUNS_LIMIT = 20
 def add_commands(commands: Any, db: argparse.ArgumentParser) -> None:
     """Add the ``datasets`` and ``eval`` commands to the ``spanlite`` parser's subcommands."""
     datasets = commands.add_parser("datasets", help="evaluation datasets: list, show, export, import")
-    dataset_commands = datasets.add_subparsers(title="dataset commands", required=True)
+    dataset_commands = datasets.add_subparsers(title="dataset commands", required=True, metavar="COMMAND")
     listing = dataset_commands.add_parser("list", parents=[db], help="every dataset, its latest version and size")
     listing.set_defaults(run=_list)
     show = dataset_commands.add_parser("show", parents=[db], help="a dataset's records")
-    show.add_argument("name")
+    show.add_argument("name", help="the dataset's name")
     show.add_argument("--version", type=int, help="an earlier version (default: the latest)")
     show.add_argument("--json", action="store_true", help="the records as JSON lines")
     show.set_defaults(run=_show)
     export = dataset_commands.add_parser("export", parents=[db], help="a dataset's records as JSON lines")
-    export.add_argument("name")
+    export.add_argument("name", help="the dataset's name")
     export.add_argument("--version", type=int, help="an earlier version (default: the latest)")
     export.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     export.set_defaults(run=_export)
@@ -43,19 +44,21 @@ def add_commands(commands: Any, db: argparse.ArgumentParser) -> None:
         "a .csv with inputs and expectations columns holding JSON. A bad line is an error naming it, and nothing "
         "is imported.",
     )
-    load.add_argument("name")
-    load.add_argument("file", type=Path)
+    load.add_argument("name", help="the dataset's name")
+    load.add_argument("file", type=Path, help="a .jsonl or .csv file of records")
     load.set_defaults(run=_import)
 
     runs = commands.add_parser("eval", help="evaluation runs: list, show, compare")
-    run_commands = runs.add_subparsers(title="evaluation commands", required=True)
+    run_commands = runs.add_subparsers(title="evaluation commands", required=True, metavar="COMMAND")
     run_list = run_commands.add_parser("list", parents=[db], help="latest runs first")
     run_list.add_argument("--dataset", help="only runs on this dataset")
-    run_list.add_argument("--limit", type=int, default=RUNS_LIMIT)
+    run_list.add_argument(
+        "--limit", type=positive_int, default=RUNS_LIMIT, help=f"at most this many runs (default: {RUNS_LIMIT})"
+    )
     run_list.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     run_list.set_defaults(run=_runs)
     run_show = run_commands.add_parser("show", parents=[db], help="one run: its metrics and each example's scores")
-    run_show.add_argument("run_id")
+    run_show.add_argument("run_id", help="the run's id, as `spanlite eval list` shows it")
     run_show.add_argument("--json", action="store_true", help="the run and its results as JSON")
     run_show.set_defaults(run=_run)
     _cli_eval.add_commands(run_commands, db)
@@ -69,9 +72,9 @@ def _list(args: argparse.Namespace) -> int:
     if not datasets:
         print("no datasets")
         return 0
-    print(f"{'NAME':24}  {'VERSION':>7}  {'RECORDS':>7}  {'UPDATED':19}  DESCRIPTION")
+    print(f"{'NAME':24}  {'VERSION':>7}  {'RECORDS':>7}  {'UPDATED':{_cli_format.clock_width()}}  DESCRIPTION")
     for d in datasets:
-        print(f"{d.name:24}  {d.version:>7}  {d.size:>7}  {cli._clock(d.updated_ns)}  {d.description or ''}")
+        print(f"{d.name:24}  {d.version:>7}  {d.size:>7}  {_cli_format.clock(d.updated_ns)}  {d.description or ''}")
     return 0
 
 
@@ -112,7 +115,7 @@ def _export(args: argparse.Namespace) -> int:
         with cli._whole_file(cli._export_target(args.output, args.db or default_db_path())) as out:
             for row in rows:
                 cli._write_json(out, row)
-    print(f"exported {len(rows)} records", file=sys.stderr)
+    print(f"exported {len(rows)} record{'' if len(rows) == 1 else 's'}", file=sys.stderr)
     return 0
 
 
@@ -127,8 +130,8 @@ def _import(args: argparse.Namespace) -> int:
         added = store.add_records(args.name, records)
         version = store.get_dataset(args.name).version  # type: ignore[union-attr]
     skipped = len(records) - len(added)
-    already = f"; {skipped} were in it already" if skipped else ""
-    print(f"imported {len(added)} records into {args.name} (version {version}){already}")
+    already = f"; {skipped} {'was' if skipped == 1 else 'were'} in it already" if skipped else ""
+    print(f"imported {len(added)} record{'' if len(added) == 1 else 's'} into {args.name} (version {version}){already}")
     return 0
 
 
@@ -188,12 +191,12 @@ def _runs(args: argparse.Namespace) -> int:
     if not runs:
         print("no evaluation runs")
         return 0
-    print(f"{'RUN ID':32}  {'STARTED':19}  {'STATUS':8}  {'DATASET':16}  {'NAME':16}  METRICS")
+    print(f"{'RUN ID':32}  {'STARTED':{_cli_format.clock_width()}}  {'STATUS':8}  {'DATASET':16}  {'NAME':16}  METRICS")
     for run in runs:
         dataset = f"{run.dataset}@{run.dataset_version}" if run.dataset else "-"
         print(
-            f"{run.run_id:32}  {cli._clock(run.created_ns)}  {run.status:8}  {dataset:16}  {run.name or '-':16}  "
-            f"{_metrics(run.metrics)}"
+            f"{run.run_id:32}  {_cli_format.clock(run.created_ns)}  {run.status:8}  {dataset:16}  "
+            f"{run.name or '-':16}  {_metrics(run.metrics)}"
         )
     return 0
 
@@ -210,7 +213,7 @@ def _run(args: argparse.Namespace) -> int:
         cli._write_json(sys.stdout, {**run.to_dict(), "results": [r.to_dict() for r in results]})
         return 0
     dataset = f"  dataset {run.dataset} version {run.dataset_version}" if run.dataset else ""
-    print(f"{run.name or '-'}  {run.run_id}  {run.status}  {cli._clock(run.created_ns)}{dataset}")
+    print(f"{run.name or '-'}  {run.run_id}  {run.status}  {_cli_format.clock(run.created_ns)}{dataset}")
     if run.tags:
         print("tags: " + "  ".join(f"{k}={v}" for k, v in run.tags.items()))
     if run.error:

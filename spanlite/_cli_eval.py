@@ -7,6 +7,8 @@ import dataclasses
 import sys
 from typing import Any
 
+from spanlite import _cli_format
+
 
 def add_commands(run_commands: Any, db: argparse.ArgumentParser) -> None:
     """Add ``compare`` to the ``spanlite eval`` subcommands."""
@@ -15,8 +17,8 @@ def add_commands(run_commands: Any, db: argparse.ArgumentParser) -> None:
         parents=[db],
         help="run b against run a: per-scorer means and deltas, then the examples that changed, regressed first",
     )
-    compare.add_argument("run_a")
-    compare.add_argument("run_b")
+    compare.add_argument("run_a", help="the run compared against (the baseline)")
+    compare.add_argument("run_b", help="the run compared")
     compare.add_argument("--json", action="store_true", help="the whole comparison as JSON")
     compare.set_defaults(run=_compare)
 
@@ -40,7 +42,7 @@ def _compare(args: argparse.Namespace) -> int:
         )
         return 0
     for side, run in (("a", diff.run_a), ("b", diff.run_b)):
-        print(f"run {side}: {run.name or '-'}  {run.run_id}  {run.status}  {cli._clock(run.created_ns)}")
+        print(f"run {side}: {run.name or '-'}  {run.run_id}  {run.status}  {_cli_format.clock(run.created_ns)}")
     print(f"\n{'SCORER':24}  {'MEAN A':>8}  {'MEAN B':>8}  {'DELTA':>8}")
     for s in diff.scorers:
         print(f"{s.name:24}  {_number(s.mean_a):>8}  {_number(s.mean_b):>8}  {_number(s.delta, signed=True):>8}")

@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from spanlite._cli_args import CommandError, positive_int
+
 BATCH = 100
 # the judges that need nothing but a model, by the name their feedback takes (Guidelines and make_judge need more)
 JUDGES = {
@@ -52,9 +54,12 @@ def add_command(commands: Any, db: argparse.ArgumentParser, filters: argparse.Ar
         "own), e.g. safety or correctness=openai:/gpt-4o-mini; repeat for several",
     )
     score.add_argument("--sample", type=float, default=1.0, help="share of traces to score, e.g. 0.1 (default: all)")
+    score.add_argument("--json", action="store_true", help="each pass's tally as a JSON line")
     score.add_argument("--watch", action="store_true", help="keep scoring new traces until interrupted")
-    score.add_argument("--interval", type=float, default=2.0, help="seconds between looks for new traces (--watch)")
-    score.add_argument("--workers", type=int, default=8, help="scorer calls at a time (default: 8)")
+    score.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between looks for new traces, with --watch (default: 2)"
+    )
+    score.add_argument("--workers", type=positive_int, default=8, help="scorer calls at a time (default: 8)")
     score.set_defaults(run=_score)
 
 
@@ -66,7 +71,7 @@ def _score(args: argparse.Namespace) -> int:
 
     scorers = [_load(spec) for spec in args.scorers] + [_judge(spec) for spec in args.judges]
     if not scorers:
-        raise ValueError("spanlite score needs a --scorer MODULE:NAME or a --judge NAME[=MODEL]")
+        raise CommandError("spanlite score needs a --scorer MODULE:NAME or a --judge NAME[=MODEL]", code=2)
     path = Path(args.db or default_db_path())
     cli._store(args).close()  # the clear error for a missing store, before any is made
     spanlite.configure(db=path)  # judges' own traces go to the same store
@@ -104,11 +109,11 @@ def _judge(spec: str) -> Any:
 
     name, _, model = spec.partition("=")
     if name not in JUDGES:
-        raise ValueError(f"--judge {spec}: no such judge; built in: {', '.join(JUDGES)}")
+        raise CommandError(f"--judge {spec}: no such judge; built in: {', '.join(JUDGES)}", code=2)
     try:
         return getattr(judges, JUDGES[name])(model=model or None)
-    except ValueError as exc:
-        raise ValueError(f"--judge {spec}: {exc}") from None
+    except ValueError as exc:  # a model it cannot name: the command line's mistake
+        raise CommandError(f"--judge {spec}: {exc}", code=2) from None
 
 
 def _load(spec: str) -> Any:

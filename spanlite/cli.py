@@ -1,12 +1,13 @@
-"""The ``spanlite`` command: list, show, search, export and delete traces; run the demo, viewer and receiver; run a
-program traced; evaluation datasets and runs (``_cli_datasets``)."""
+"""The spanlite command: list, show, search, export and delete traces; run the demo, viewer and receiver; run a program
+traced; evaluation datasets and runs (``_cli_datasets``). Bad input is one line on stderr: exit 2 for a usage error,
+1 for any other (``_cli_args``)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import dataclasses
-import datetime as dt
+import importlib.metadata
 import itertools
 import os
 import secrets
@@ -16,7 +17,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from spanlite import _cli_datasets, _cli_score
+from spanlite import _cli_datasets, _cli_score, _cli_upkeep
+from spanlite._cli_args import CommandError, Parser, check_listen, iso_time, port_number, positive_int, require
+from spanlite._cli_format import clock, clock_width, duration, plural
 from spanlite.store import StoreError, TraceFilter, TraceStore, TraceSummary, default_db_path
 from spanlite.store.filters import SORTS
 from spanlite.store.prices import format_usd
@@ -24,6 +27,11 @@ from spanlite.store.records import json_line
 from spanlite.tracing._settings import parse_size
 
 LIST_LIMIT = 20
+DESCRIPTION = (
+    "Read and manage the traces spanlite stores (one SQLite file), and run its demo, viewer and OTLP receiver. "
+    "Times are shown in local time, with the zone named."
+)
+SHOWN_CANDIDATES = 5  # trace ids listed when a prefix names several
 STORE_SUFFIXES = ("-wal", "-shm", "-journal")  # the files SQLite keeps beside a store
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of any SQLite database
 WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")  # the first bytes of any SQLite -wal
@@ -32,45 +40,61 @@ WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")  # the first bytes of any
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if not hasattr(args, "run"):
+    if not hasattr(args, "run"):  # `spanlite` alone
         parser.print_help()
-        return 2
+        return 0
     try:
         return int(args.run(args) or 0)
+    except CommandError as exc:
+        print(f"spanlite: {exc}", file=sys.stderr)
+        return exc.code
     except (StoreError, ValueError) as exc:
         print(f"spanlite: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `spanlite traces list | head`
         return 0
     except OSError as exc:  # a file to write that cannot be: no such directory, no permission, a full disk
-        print(f"spanlite: {exc}", file=sys.stderr)
+        print(f"spanlite: {_os_error(exc)}", file=sys.stderr)
         return 1
+
+
+def _os_error(exc: OSError) -> str:
+    """``exc`` in words, naming the file the user gave rather than the temporary one written beside it."""
+    name = exc.filename
+    if isinstance(name, str) and Path(name).name.endswith(".tmp") and Path(name).name.startswith("."):
+        name = str(Path(name).parent)
+        if exc.errno == 2:  # ENOENT: the directory to write in does not exist
+            return f"cannot write into {name}: no such directory"
+    return f"{name}: {exc.strerror}" if name and exc.strerror else str(exc)
 
 
 def _parser() -> argparse.ArgumentParser:
     help_db = f"trace store (default: $SPANLITE_DB or {default_db_path()})"
-    parser = argparse.ArgumentParser(prog="spanlite", description=__doc__)
+    parser = Parser(prog="spanlite", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"spanlite {importlib.metadata.version('spanlite')}")
     parser.add_argument("--db", type=Path, default=None, help=help_db)
     # Accepted after any subcommand too; SUPPRESS keeps a --db given before the subcommand.
-    db = argparse.ArgumentParser(add_help=False)
+    db = Parser(add_help=False)
     db.add_argument("--db", type=Path, default=argparse.SUPPRESS, help=help_db)
-    commands = parser.add_subparsers(title="commands")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     traces = commands.add_parser("traces", help="read and manage stored traces")
-    traces_commands = traces.add_subparsers(title="trace commands", required=True)
+    traces_commands = traces.add_subparsers(title="trace commands", required=True, metavar="COMMAND")
     filters = _filter_options()
+    as_json = Parser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="JSON lines instead of a table")
 
-    sort = argparse.ArgumentParser(add_help=False)
+    sort = Parser(add_help=False)
     sort.add_argument("--sort", choices=list(SORTS), default="newest", help="order of the list (default: newest)")
-    listing = traces_commands.add_parser("list", parents=[db, filters, sort], help="latest traces first")
+    listing = traces_commands.add_parser("list", parents=[db, filters, sort, as_json], help="latest traces first")
     listing.set_defaults(run=_list)
     search = traces_commands.add_parser(
-        "search", parents=[db, filters, sort], help="full-text search in inputs/outputs"
+        "search", parents=[db, filters, sort, as_json], help="full-text search in inputs/outputs"
     )
     search.add_argument("text", nargs="+", help="words that must all appear in a span's inputs or outputs")
     search.set_defaults(run=_list)
     show = traces_commands.add_parser("show", parents=[db], help="one trace as a span tree")
-    show.add_argument("trace_id")
+    show.add_argument("trace_id", help="a trace id, or enough of its start to name one trace")
     show.add_argument("--json", action="store_true", help="the whole trace as JSON")
     show.set_defaults(run=_show)
     export = traces_commands.add_parser("export", parents=[db, filters], help="whole traces as JSON lines")
@@ -80,25 +104,35 @@ def _parser() -> argparse.ArgumentParser:
         choices=["traces", "dataset"],
         default="traces",
         help="traces: whole traces with spans and feedback; dataset: one flat row per trace (inputs, outputs, "
-        "feedback columns) for evaluation",
+        "feedback columns) for evaluation (default: traces)",
     )
     export.set_defaults(run=_export)
     delete = traces_commands.add_parser("delete", parents=[db], help="delete traces with their spans")
-    delete.add_argument("trace_ids", nargs="*", metavar="TRACE_ID")
-    delete.add_argument("--before", type=_time, help="delete every trace that started before this ISO date/time")
-    delete.set_defaults(run=_delete)
+    delete.add_argument("trace_ids", nargs="*", metavar="TRACE_ID", help="whole trace ids to delete")
+    delete.add_argument(
+        "--before",
+        type=iso_time,
+        help="delete every trace that started before this ISO date/time (local time unless it names a zone); "
+        "asks first on a terminal",
+    )
+    delete.add_argument("--yes", action="store_true", help="delete --before without asking (needed off a terminal)")
+    delete.add_argument("--dry-run", action="store_true", help="list what --before would delete, and delete nothing")
+    delete.set_defaults(run=_cli_upkeep.delete)
 
     stats = commands.add_parser("stats", parents=[db], help="counts and size of the store")
-    stats.set_defaults(run=_stats)
+    stats.add_argument("--json", action="store_true", help="one JSON object (sizes in bytes, times in ns since 1970)")
+    stats.set_defaults(run=_cli_upkeep.stats)
     demo = commands.add_parser("demo", parents=[db], help="write example agent traces (offline, no API key)")
     demo.set_defaults(run=_demo)
     ui = commands.add_parser("ui", parents=[db], help="start the trace viewer")
-    ui.add_argument("--port", type=int, default=8501)
+    ui.add_argument("--port", type=port_number, default=8501, help="port to serve on (default: 8501)")
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     ui.set_defaults(run=_ui)
     serve = commands.add_parser("serve", parents=[db], help="receive OTLP/HTTP spans from any OTel SDK")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=4318)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    serve.add_argument(
+        "--port", type=port_number, default=4318, help="port to listen on; 0: any free one (default: 4318)"
+    )
     serve.add_argument(
         "--max-body-size",
         type=_body_size,
@@ -129,25 +163,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _filter_options() -> argparse.ArgumentParser:
-    filters = argparse.ArgumentParser(add_help=False)
-    filters.add_argument("--limit", type=int, help=f"at most this many traces (list: {LIST_LIMIT}; export: all)")
-    filters.add_argument("--since", type=_time, help="ISO date/time, e.g. 2026-11-28T09:00")
-    filters.add_argument("--until", type=_time)
+def _filter_options() -> Parser:
+    filters = Parser(add_help=False)
+    filters.add_argument(
+        "--limit", type=positive_int, help=f"at most this many traces (default: list {LIST_LIMIT}; export all)"
+    )
+    filters.add_argument(
+        "--since", type=iso_time, help="traces started at or after this ISO date/time, e.g. 2026-11-28T09:00 (local)"
+    )
+    filters.add_argument("--until", type=iso_time, help="traces started before this ISO date/time (local)")
     filters.add_argument("--name", help="substring of the trace name")
     filters.add_argument(
         "--status",
         choices=["OK", "ERROR", "IN_PROGRESS"],
+        type=str.upper,  # like --kind: any case
         help="ERROR: any span failed, whatever the root says; OK: finished with none; IN_PROGRESS: root not stored yet",
     )
     filters.add_argument("--kind", help="keep traces with a span of this kind (LLM, TOOL, ...)")
     filters.add_argument("--model", help="keep traces with a call to this model or a dated id of it")
     filters.add_argument("--service", help="keep traces with a span from this service (its service.name)")
     filters.add_argument("--tag", action="append", dest="tags", help="repeat for several; all must match")
-    filters.add_argument("--session", dest="session_id")
-    filters.add_argument("--user", dest="user_id")
-    filters.add_argument("--min-duration-ms", type=float)
-    filters.add_argument("--max-duration-ms", type=float)
+    filters.add_argument("--session", dest="session_id", help="keep the traces of this session id")
+    filters.add_argument("--user", dest="user_id", help="keep the traces of this user id")
+    filters.add_argument("--min-duration-ms", type=float, metavar="MS", help="keep traces that took at least this")
+    filters.add_argument("--max-duration-ms", type=float, metavar="MS", help="keep traces that took at most this")
     filters.add_argument("--min-cost", type=float, metavar="USD", help="keep traces whose known cost is at least this")
     filters.add_argument(
         "--feedback", action="append", metavar="COND", help="e.g. 'thumbs=false' or 'score<3'; repeat for several"
@@ -158,19 +197,11 @@ def _filter_options() -> argparse.ArgumentParser:
     filters.add_argument(
         "--feedback-on-spans", action="store_true", help="--feedback/--rated/--unrated count feedback on spans too"
     )
-    filters.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     return filters
 
 
-def _time(text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO date/time: {text!r}") from None
-    return value if value.tzinfo else value.astimezone()  # a bare time means local time
-
-
 def _store(args: argparse.Namespace, *, create: bool = False) -> TraceStore:
+    """The store ``--db`` names (else the default one), made if missing only with ``create``."""
     path = args.db or default_db_path()
     if not create and not Path(path).exists():
         raise StoreError(f"no trace store at {path} (run `spanlite demo` or trace some code first)")
@@ -203,13 +234,13 @@ def _print_table(traces: Sequence[TraceSummary]) -> None:
         print("no traces")
         return
     print(
-        f"{'TRACE ID':32}  {'STARTED':19}  {'DURATION':>9}  {'STATUS':11}  {'ERRORS':>6}  {'SPANS':>5}  {'TOKENS':>7}  "
-        f"{'COST':>9}  NAME"
+        f"{'TRACE ID':32}  {'STARTED':{clock_width()}}  {'DURATION':>9}  {'STATUS':11}  {'ERRORS':>6}  {'SPANS':>5}  "
+        f"{'TOKENS':>7}  {'COST':>9}  NAME"
     )
     for t in traces:
         tokens = (t.input_tokens or 0) + (t.output_tokens or 0)
         print(
-            f"{t.trace_id:32}  {_clock(t.start_ns)}  {_duration(t.duration_ms):>9}  {t.status:11}  "
+            f"{t.trace_id:32}  {clock(t.start_ns)}  {duration(t.duration_ms):>9}  {t.status:11}  "
             f"{t.error_count or '':>6}  {t.span_count:>5}  {tokens or '':>7}  {format_usd(t.cost):>9}  {t.name or ''}"
         )
 
@@ -218,17 +249,19 @@ def _show(args: argparse.Namespace) -> int:
     from spanlite.store import views
 
     with _store(args) as store:
-        trace = store.get_trace(args.trace_id)
+        trace = store.get_trace(_trace_id(store, args.trace_id))
         linked = {link["trace_id"] for span in trace.spans for link in span.links} if trace else set()
         stored = views.stored_traces(store, linked) if linked else set()
-    if trace is None:
-        raise StoreError(f"no trace {args.trace_id!r}")
+    assert trace is not None  # _trace_id found it
     if args.json:
         _write_json(sys.stdout, trace.to_dict())
         return 0
     info = trace.info
     cost = f"  {format_usd(info.cost)}" if info.cost is not None else ""
-    print(f"{info.name}  {info.trace_id}  {info.status}  {_duration(info.duration_ms)}  {info.span_count} spans{cost}")
+    print(
+        f"{info.name}  {info.trace_id}  {info.status}  {clock(info.start_ns)}  {duration(info.duration_ms)}  "
+        f"{plural(info.span_count, 'span')}{cost}"
+    )
     if info.session_id or info.user_id or info.tags:
         print(f"session={info.session_id or '-'}  user={info.user_id or '-'}  tags={','.join(info.tags) or '-'}")
     for resource in trace.resources:
@@ -237,11 +270,32 @@ def _show(args: argparse.Namespace) -> int:
         tokens = f"  {span.input_tokens or 0}→{span.output_tokens or 0} tok" if span.input_tokens else ""
         cost = f"  {format_usd(span.cost)}" if span.cost is not None else ""
         status = "  ERROR: " + (span.status_message or "") if span.status == "ERROR" else ""
-        print(f"{'  ' * depth}{span.kind:10} {span.name}  {_duration(span.duration_ms)}{tokens}{cost}{status}")
+        print(f"{'  ' * depth}{span.kind:10} {span.name}  {duration(span.duration_ms)}{tokens}{cost}{status}")
         for link in span.links:
             where = "" if link["trace_id"] in stored else " (not in this store)"
             print(f"{'  ' * (depth + 1)}link → {link['trace_id']}/{link['span_id']}{where}")
     return 0
+
+
+def _trace_id(store: TraceStore, text: str) -> str:
+    """The one stored trace id that starts with ``text`` (as git takes a commit's), or ``CommandError``.
+
+    A range on the primary key, so a prefix costs an index lookup however large the store.
+    """
+    prefix = text.strip().lower()
+    found = [
+        r["trace_id"]
+        for r in store.rows(
+            "SELECT trace_id FROM traces WHERE trace_id >= ? AND trace_id < ? ORDER BY trace_id LIMIT ?",
+            [prefix, prefix + "\U0010ffff", SHOWN_CANDIDATES + 1],
+        )
+    ]
+    if prefix in found or len(found) == 1:
+        return prefix if prefix in found else found[0]
+    if not found:
+        raise CommandError(f"no trace {text!r}")
+    shown = ", ".join(found[:SHOWN_CANDIDATES]) + (", ..." if len(found) > SHOWN_CANDIDATES else "")
+    raise CommandError(f"trace id prefix {text!r} is ambiguous: {shown}")
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -250,7 +304,7 @@ def _export(args: argparse.Namespace) -> int:
     else:
         with _whole_file(_export_target(args.output, args.db or default_db_path())) as out:
             count = _write_export(args, out)
-    print(f"exported {count} traces", file=sys.stderr)
+    print(f"exported {plural(count, 'trace')}", file=sys.stderr)
     return 0
 
 
@@ -275,6 +329,8 @@ def _export_target(output: Path, db: Path) -> Path:
     for own in (store, *(Path(f"{store}{suffix}") for suffix in STORE_SUFFIXES)):
         if target == own or (target.exists() and own.exists() and os.path.samefile(target, own)):
             raise ValueError(f"refusing to export onto the trace store's own file {own}")
+    if target.is_dir():
+        raise CommandError(f"{output} is a directory; name a file to export into")
     if target.is_file():
         with target.open("rb") as file:
             head = file.read(len(SQLITE_HEADER))
@@ -308,44 +364,35 @@ def _whole_file(target: Path) -> Iterator[TextIO]:
         raise
 
 
-def _delete(args: argparse.Namespace) -> int:
-    if not args.trace_ids and args.before is None:
-        raise ValueError("give trace ids or --before")
-    with _store(args) as store:
-        deleted = store.delete_traces(args.trace_ids or None, before=args.before)
-    print(f"deleted {deleted} traces")
-    return 0
-
-
-def _stats(args: argparse.Namespace) -> int:
-    with _store(args) as store:
-        _write_json(sys.stdout, store.stats())
-    return 0
-
-
 def _demo(args: argparse.Namespace) -> int:
+    require("openai", "demo", "spanlite demo")  # before run_demo makes the store
     from spanlite.demo import run_demo
 
     path = args.db or default_db_path()
     count = run_demo(path)
-    print(f"wrote {count} demo traces to {path}")
+    print(f"wrote {plural(count, 'demo trace')} to {path}")
     print("see them with `spanlite traces list` or `spanlite ui`")
     return 0
 
 
 def _ui(args: argparse.Namespace) -> int:
+    require("streamlit", "viewer", "spanlite ui")  # before any store is made
     from spanlite.viewer.launch import run_viewer
 
+    check_listen(args.host, args.port)  # a clear error now rather than a traceback from Streamlit
     path = args.db or default_db_path()
-    _store(args, create=True).close()  # a clear error now rather than inside the browser
+    # Only the default store is made here: a --db that does not exist is more likely mistyped than new.
+    _store(args, create=args.db is None).close()
     return run_viewer(Path(path), port=args.port, host=args.host)
 
 
 def _serve(args: argparse.Namespace) -> int:
+    require("spanlite.otlp.receiver", "otlp", "spanlite serve")
     from spanlite.otlp.receiver import serve
     from spanlite.store.prices import load
 
     prices = load(args.prices) if args.prices else None  # a bad file: one clear error before the port is taken
+    check_listen(args.host, args.port)  # before the store is made
     serve(
         Path(args.db or default_db_path()),
         host=args.host,
@@ -360,6 +407,8 @@ def _run(args: argparse.Namespace) -> int:
     from spanlite._run import run
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise CommandError("spanlite run needs a command to run, e.g. spanlite run -- python app.py", code=2)
     return run(command, Path(args.db or default_db_path()), autolog=args.autolog)
 
 
@@ -374,14 +423,6 @@ def _body_size(text: str) -> int:
 
 def _write_json(out: TextIO, value: Any) -> None:
     out.write(json_line(value).decode())
-
-
-def _clock(ns: int) -> str:
-    return dt.datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _duration(ms: float) -> str:
-    return f"{ms:.0f}ms" if ms < 10_000 else f"{ms / 1000:.1f}s"
 
 
 if __name__ == "__main__":

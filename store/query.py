@@ -551,13 +551,14 @@ def _json_path(key: str) -> str:
 
 
 def _ns(value: Time | None) -> int:
-    """Nanoseconds since the epoch from a datetime (naive means UTC) or epoch seconds."""
+    """Nanoseconds since the epoch from a datetime (naive means UTC) or epoch seconds, held to SQLite's integers:
+    a time past 2262 (``before=datetime(9999, 1, 1)``) means the end of time rather than an ``OverflowError``."""
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
-        return int(value.timestamp() * 1e9)
+        value = value.timestamp()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return int(value * 1e9)
+        return max(-(1 << 63), min(int(value * 1e9), (1 << 63) - 1))
     raise TypeError(f"expected a datetime or epoch seconds, got {type(value).__name__}")
 
 

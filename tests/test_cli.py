@@ -51,8 +51,8 @@ def test_list_show_search_export_delete(db_path: Path, tmp_path: Path) -> None:
     assert exported.returncode == 0 and "exported 2 traces" in exported.stderr
     assert len(out.read_text().splitlines()) == 2
 
-    assert "deleted 1 traces" in cli("traces", "delete", trace_id, db=db_path).stdout
-    assert json.loads(cli("stats", db=db_path).stdout)["traces"] == 1
+    assert cli("traces", "delete", trace_id, db=db_path).stdout == "deleted 1 trace\n"
+    assert json.loads(cli("stats", "--json", db=db_path).stdout)["traces"] == 1
 
 
 def test_db_flag_before_the_command_and_clear_errors(tmp_path: Path) -> None:
@@ -66,7 +66,7 @@ def test_db_flag_before_the_command_and_clear_errors(tmp_path: Path) -> None:
     assert not missing.exists()
     bad = cli("traces", "list", "--since", "yesterday-ish", db=missing)
     assert bad.returncode == 2 and "not an ISO date/time" in bad.stderr
-    assert cli("traces", "delete", db=missing).returncode == 1
+    assert cli("traces", "delete", db=missing).returncode == 2  # neither ids nor --before: a usage error
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

@@ -235,7 +235,7 @@ def test_cli_import_show_export_list(db_path: Path, tmp_path: Path) -> None:
         '"{""q"": ""a""}","{""expected_response"": ""A""}",\n'
     )
     more = cli("datasets", "import", "qa", str(table), db=db_path)
-    assert "imported 1 records into qa (version 2); 1 were in it already" in more.stdout, more.stderr
+    assert "imported 1 record into qa (version 2); 1 was in it already" in more.stdout, more.stderr
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"inputs": {"q": "d"}}\n{"inputs": "e"}\n')

@@ -233,4 +233,4 @@ def test_cli_judges_named_with_their_model(db_path: Path, tmp_path: Path) -> Non
 def test_cli_refuses_a_judge_it_does_not_know(db_path: Path, spec: str, error: str) -> None:
     production(1)
     shown = cli("score", "--judge", spec, "--db", str(db_path))
-    assert shown.returncode == 1 and error in shown.stderr and "Traceback" not in shown.stderr, shown.stderr
+    assert shown.returncode == 2 and error in shown.stderr and "Traceback" not in shown.stderr, shown.stderr

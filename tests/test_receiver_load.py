@@ -285,7 +285,7 @@ def test_rejections_are_warned_once_per_reason_and_counted_in_stats(
     with TraceStore(db) as store:
         assert store.stats()["rejected_requests"] == counts
     capsys.readouterr()
-    assert cli.main(["--db", str(db), "stats"]) == 0
+    assert cli.main(["--db", str(db), "stats", "--json"]) == 0
     assert orjson.loads(capsys.readouterr().out)["rejected_requests"] == counts
 
 

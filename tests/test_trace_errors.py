@@ -101,7 +101,7 @@ def test_the_cli_finds_every_trace_with_a_failed_span(sent: Sent, db_path: Path)
     header, *lines = table.stdout.splitlines()
     assert "ERRORS" in header
     unset = next(line for line in lines if line.startswith(sent.unset_root))
-    assert unset.split()[4:6] == ["OK", "1"]  # the root's outcome, then the failed spans
+    assert unset.split()[5:7] == ["OK", "1"]  # after the start (date, time, zone): the root's outcome, the failed spans
 
 
 def test_the_viewer_error_filter_and_list_show_every_trace_with_a_failed_span(sent: Sent) -> None:
