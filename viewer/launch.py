@@ -35,8 +35,10 @@ def viewer_command(
     db: Path, port: int, host: str = "127.0.0.1", headless: bool = True
 ) -> tuple[list[str], dict[str, str]]:
     """The command line and environment that serve the viewer for ``db``; tests start it with ``Popen``."""
+    # -P: the user's working folder is not put first on sys.path, so a ``spanlite/`` or ``pandas.py`` in it cannot
+    # shadow what the viewer imports.
     argv = [
-        sys.executable, "-m", "streamlit", "run", str(SERVE),
+        sys.executable, "-P", "-m", "streamlit", "run", str(SERVE),
         "--server.address", host,
         "--server.port", str(port),
         "--server.headless", "true" if headless else "false",
