@@ -9,7 +9,7 @@ import streamlit as st
 
 from spanlite.store import SpanRecord, TraceSummary
 from spanlite.store.views import SpanNode
-from spanlite.viewer import _add_to_dataset, _charts, _feedback, _render, data
+from spanlite.viewer import _add_to_dataset, _bounded, _charts, _feedback, _render, data
 
 TREE_PAGE = 200  # spans per page of the tree and waterfall; a 10,000-span trace is 50 pages, not one huge table
 INDENT = "\u2003"  # an em space: leading ASCII spaces would be trimmed in the table
@@ -148,8 +148,9 @@ def _span(record: SpanRecord) -> None:
     cols[2].metric("Tokens in → out", _render.tokens(record.input_tokens, record.output_tokens) or "—")
     cols[3].metric("Cost", _render.md_escape(_render.cost(record.cost) or "—"), help=_COST_HELP)
     cols[4].metric("Started (UTC)", _render.when(record.start_ns)[11:])
+    budget = _bounded.Budget()  # what the whole span may put on the page, its tabs included
     if record.status_message:
-        st.text(f"Status message: {record.status_message}")
+        _bounded.show_text(f"Status message: {record.status_message}", key="status_message", budget=budget)
     for event in record.events:
         if event.get("name") == "exception":
             _render.show_exception(event)
@@ -164,22 +165,28 @@ def _span(record: SpanRecord) -> None:
         with left:
             st.markdown("**Inputs**")
             if system := attributes.get("gen_ai.system_instructions"):
-                _render.show_value(system, key="system")
-            _render.show_value(inputs, key="inputs")
+                _render.show_value(system, key="system", budget=budget)
+            _render.show_value(inputs, key="inputs", budget=budget)
         with right:
-            st.markdown("**Outputs**")
-            _render.show_value(outputs, key="outputs")
+            heading, switch = st.columns([3, 1])
+            heading.markdown("**Outputs**")
+            markdown = switch.toggle("Markdown", key="outputs_markdown", help=_MARKDOWN_HELP)
+            _render.show_value(outputs, key="outputs", budget=budget, markdown=markdown, kind=record.kind)
     with feedback_tab:
         _feedback.panel(record.trace_id, record.span_id, key=f"fb_{record.trace_id}_{record.span_id}")
     with attr_tab:
-        st.json({k: _render.parse(v) for k, v in attributes.items()}, expanded=1)
+        parsed = {k: _render.parse(v) for k, v in attributes.items()}
+        _bounded.show_json(parsed, key="attributes", budget=budget, expanded=1)
     with events_tab:
         if record.events:
-            st.json(record.events, expanded=2)
+            _bounded.show_json(record.events, key="events", budget=budget)
         else:
             st.caption("No events.")
     with raw_tab:
-        st.json(record.to_dict(), expanded=1)
+        _bounded.show_json(record.to_dict(), key="raw", budget=budget, expanded=1)
+
+
+_MARKDOWN_HELP = "Show the output as Markdown: formatting only (no HTML or images; links only to http, https, mailto)"
 
 
 def _trace(trace_id: str) -> None:
