@@ -3,6 +3,7 @@ marks labelled, Markdown only when asked and then safe, retrieved documents as c
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,8 @@ import orjson
 import pytest
 
 import spanlite
-from _helpers import app, open_page
+from _helpers import EVIL, app, open_page
+from spanlite.viewer import _markdown
 from spanlite.viewer.launch import viewer_command
 from test_viewer_e2e import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from viewer_server import free_port, serving
@@ -244,3 +246,124 @@ def test_a_retrievers_documents_show_as_cards(shape: str, db_path: Path) -> None
         assert "d1" in cards[0] and "d2" in cards[1], cards
     if shape in ("llamaindex NodeWithScore", "haystack", "openinference (received)"):
         assert "score 0\\.900" in cards[0], cards
+
+
+# --- Markdown, on request and safe ----------------------------------------------------------------------------------
+
+EVIL_IMAGE = "http://127.0.0.1:9/evil.png"  # loopback's discard port: a load would show as a request, and fail
+HOSTILE_MD = f"""# Answer
+**bold**, _it_ and `code <b>` with a [good link](https://example.com/a?b=1) and <mailto:x@example.com>
+<script>window.pwned = 1</script>
+<img src="{EVIL_IMAGE}" onerror="window.pwned = 1">
+[click](javascript:window.pwned=1) [js](JaVaScRiPt:window.pwned=1) [data](data:text/html,<script>alert(1)</script>)
+![remote]({EVIL_IMAGE}) ![titled]({EVIL_IMAGE} "t") [![nested]({EVIL_IMAGE})](https://example.com)
+[reference][evil]
+
+[evil]: javascript:window.pwned=1
+<{EVIL_IMAGE}> <javascript:alert(1)>
+:red[coloured] :blue-background[bg] :small[s] :material/home: :smile: :streamlit: :+1: ::leaf[x] :::container
+$E = mc^2$ and $$\\int x$$ and \\(x\\)
+&lt;script&gt; &#106;avascript:alert(1)
+<details open><summary>x</summary>hidden</details>
+```html
+<script>window.pwned = 1</script>
+```
+- item [x](javascript:alert(1))
+> quote <iframe src="{EVIL_IMAGE}"></iframe>"""
+_LINK_OUT = re.compile(r"\]\(<([^<>\n]*)>\)")
+
+
+def _outside_code(markdown: str) -> str:
+    """The rewritten Markdown less its code (fenced blocks and spans), where Markdown reads nothing."""
+    markdown = re.sub(r"^```[^\n]*\n.*?^```$", "", markdown, flags=re.M | re.S)
+    return re.sub(r"(`+)[^`]+?\1", "", markdown)
+
+
+@pytest.mark.parametrize("payload", [HOSTILE_MD, *HOSTILE_MD.splitlines(), EVIL])
+def test_safe_markdown_keeps_formatting_and_neutralises_everything_else(payload: str) -> None:
+    rewritten = _markdown.safe(payload)
+    targets = _LINK_OUT.findall(rewritten)
+    assert all(re.match(r"(https?://[^/]|mailto:)", t) for t in targets), targets
+    text = _outside_code(_LINK_OUT.sub("]", rewritten))
+    unescaped = re.compile(r"(?<!\\)((?:\\\\)*)([<$:\[(!&{])")  # after an even number of backslashes: live
+    live = [m.group(2) for m in unescaped.finditer(text)]
+    assert live.count("[") == len(targets) and not set(live) - {"["}, (live, rewritten)
+    plain = text.replace("\\", "")  # what Streamlit's text plugins see once escapes are undone
+    assert not re.search(r":[\w+-][\w_+-]*:", plain)  # no emoji or logo shortcode
+    assert "<script" not in plain.replace("\\<", "") or "\\<script" in text
+
+
+def test_safe_markdown_keeps_what_formats() -> None:
+    rewritten = _markdown.safe(HOSTILE_MD)
+    lines = rewritten.splitlines()
+    assert lines[0] == "# Answer" and "**bold**" in lines[1] and "_it_" in lines[1]
+    assert "`code <b>`" in lines[1]  # code as it is
+    assert "[good link](<https://example.com/a?b=1>)" in lines[1]
+    assert f"[🖼 remote](<{EVIL_IMAGE}>)" in rewritten  # an image becomes a link to it, never loaded
+    assert "```\n<script>window.pwned = 1</script>\n```" in rewritten  # the fence's language dropped
+    assert "- item " in rewritten and "> quote " in rewritten
+
+
+def test_outputs_show_as_text_by_default_and_as_safe_markdown_on_request(db_path: Path) -> None:
+    @spanlite.trace
+    def writer(topic: str) -> str:
+        return HOSTILE_MD
+
+    writer("x")
+    trace_id = spanlite.search_traces(limit=1)[0].trace_id
+    at = open_page(app(), "trace_page.py", trace=trace_id)
+    assert HOSTILE_MD in [t.value for t in at.text]  # plain text first
+    at.toggle(key="outputs_markdown").set_value(True).run()
+    assert not at.exception
+    assert _markdown.safe(HOSTILE_MD) in [m.value for m in at.markdown]
+    assert HOSTILE_MD not in [t.value for t in at.text]
+    assert not any(m.proto.allow_html for m in at.markdown)
+
+
+def test_safe_markdown_reaches_the_dom_inert_in_chromium(db_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    @spanlite.trace
+    def writer(topic: str) -> str:
+        return HOSTILE_MD
+
+    writer("x")
+    trace_id = spanlite.search_traces(limit=1)[0].trace_id
+    port = free_port()
+    argv, env = viewer_command(db_path, port)
+    requests: list[str] = []
+    with open(ARTIFACTS / "streamlit_markdown.log", "wb") as log:
+        with serving(argv, env, port, startup_s=30, stdout=log, stderr=subprocess.STDOUT):
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                try:
+                    page = browser.new_page(viewport={"width": 1500, "height": 1200})
+                    page.on("request", lambda r: requests.append(r.url))
+                    expect.set_options(timeout=30_000)
+                    page.goto(f"http://127.0.0.1:{port}/trace?trace={trace_id}")
+                    page.get_by_test_id("stCheckbox").filter(has_text="Markdown").locator("label").click()
+                    content = page.get_by_test_id("stMarkdown").filter(has_text="good link")
+                    expect(content.get_by_role("heading", name="Answer")).to_be_visible()
+                    expect(content.get_by_role("link", name="good link")).to_have_attribute(
+                        "href", "https://example.com/a?b=1"
+                    )
+                    page.screenshot(path=str(ARTIFACTS / "markdown.png"), full_page=True)
+                    found = page.evaluate(_INERT)
+                finally:
+                    browser.close()
+    assert found == {"pwned": False, "scripts": 0, "jsLinks": 0, "images": 0, "frames": 0, "styled": 0}, found
+    assert not [r for r in requests if "evil" in r or "example.com" in r], requests
+
+
+_INERT = """() => {
+  const main = document.querySelector('[data-testid=stMain]');
+  const hrefs = [...main.querySelectorAll('[data-testid=stMarkdown] a[href]')].map(a => a.getAttribute('href'));
+  return {
+    pwned: window.pwned !== undefined,
+    scripts: [...document.querySelectorAll('script')].filter(s => s.textContent.includes('pwned')).length,
+    jsLinks: hrefs.filter(h => !/^(https?:|mailto:|#)/i.test(h)).length,
+    images: [...main.querySelectorAll('img')].filter(i => (i.getAttribute('src') || '').includes('evil')).length,
+    frames: main.querySelectorAll('[data-testid=stMarkdown] :is(iframe, details, object, embed)').length,
+    styled: main.querySelectorAll('.stMarkdownColoredText, .stMarkdownColoredBackground, .katex').length,
+  };
+}"""
