@@ -23,7 +23,8 @@ FIELD_CHARS = 10_000  # of one value, at first
 PAGE_CHARS = 60_000  # of all values on one page
 SHOW_ALL_CHARS = 50_000  # one page of a value shown whole
 STRING_CHARS = 2_000  # of one string inside a JSON tree
-STYLE = "<style>[data-testid='stText'] * { font-kerning: none; }</style>"
+MARKDOWN_KEY = "spanlite_md_"  # a container's key: Streamlit gives it the class st-key-<key>, which STYLE selects
+STYLE = f"<style>[data-testid='stText'] *, [class*='st-key-{MARKDOWN_KEY}'] * {{ font-kerning: none; }}</style>"
 
 Body = Literal["text", "code", "markdown"]
 
@@ -86,11 +87,11 @@ def show_text(text: str, *, key: str, budget: Budget, body: Body = "text") -> No
     """``text`` up to what the page allows; past it, how much is left out, "Show all" (page by page) and a download."""
     allowed = budget.allow(len(text))
     if allowed >= len(text):
-        _body(text, body)
+        _body(text, body, key)
         budget.spend(len(text))
         return
     if allowed:
-        _body(text[:allowed] + "…", body)
+        _body(text[:allowed] + "…", body, key)
         budget.spend(allowed)
         st.caption(f"Showing {allowed:,} of {len(text):,} characters.")
     else:
@@ -129,12 +130,13 @@ def _more(text: str, *, key: str, body: Body, mime: str = "text/plain") -> None:
     if whole:
         pages = -(-len(text) // SHOW_ALL_CHARS)
         page = st.pagination(pages, key=f"{key}_page") if pages > 1 else 1
-        _body(text[(page - 1) * SHOW_ALL_CHARS : page * SHOW_ALL_CHARS], "code" if body == "code" else "text")
+        _body(text[(page - 1) * SHOW_ALL_CHARS : page * SHOW_ALL_CHARS], "code" if body == "code" else "text", key)
 
 
-def _body(text: str, body: Body) -> None:
+def _body(text: str, body: Body, key: str) -> None:
     if body == "markdown":
-        st.markdown(_markdown.safe(text))
+        with st.container(key=f"{MARKDOWN_KEY}{key}"):
+            st.markdown(_markdown.safe(text))
     elif body == "code":
         st.code(text, language=None, wrap_lines=True)
     else:

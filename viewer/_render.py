@@ -263,13 +263,14 @@ def _pretty(arguments: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode()
 
 
-def show_exception(event: dict[str, Any]) -> None:
+def show_exception(event: dict[str, Any], *, key: str = "exception", budget: Budget | None = None) -> None:
     """An ``exception`` event: type and message, then the traceback as code."""
+    budget = budget or Budget()
     attributes = event.get("attributes") or {}
     header = f"{attributes.get('exception.type', 'Exception')}: {attributes.get('exception.message', '')}"
-    st.code(header, language=None, wrap_lines=True)
+    show_text(header, key=key, budget=budget, body="code")
     if stacktrace := attributes.get("exception.stacktrace"):
-        st.code(str(stacktrace), language="python")
+        show_text(str(stacktrace), key=f"{key}_stacktrace", budget=budget, body="code")
 
 
 def as_text(value: Any) -> str:

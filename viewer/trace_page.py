@@ -151,9 +151,9 @@ def _span(record: SpanRecord) -> None:
     budget = _bounded.Budget()  # what the whole span may put on the page, its tabs included
     if record.status_message:
         _bounded.show_text(f"Status message: {record.status_message}", key="status_message", budget=budget)
-    for event in record.events:
+    for number, event in enumerate(record.events):
         if event.get("name") == "exception":
-            _render.show_exception(event)
+            _render.show_exception(event, key=f"exception_{number}", budget=budget)
     attributes = record.attributes
     inputs = attributes.get("gen_ai.input.messages", record.inputs)
     outputs = attributes.get("gen_ai.output.messages", record.outputs)
@@ -168,7 +168,7 @@ def _span(record: SpanRecord) -> None:
                 _render.show_value(system, key="system", budget=budget)
             _render.show_value(inputs, key="inputs", budget=budget)
         with right:
-            heading, switch = st.columns([3, 1])
+            heading, switch = st.columns([2, 1])
             heading.markdown("**Outputs**")
             markdown = switch.toggle("Markdown", key="outputs_markdown", help=_MARKDOWN_HELP)
             _render.show_value(outputs, key="outputs", budget=budget, markdown=markdown, kind=record.kind)
