@@ -3,14 +3,16 @@
 Chromium froze on 200 KB of one letter shown as text: ``st.text`` sets ``word-break: break-word``, so a run with
 no break opportunity is broken inside, and the viewer's font (Source Sans) kerns, which leaves no position in the
 run safe to break at without shaping the rest of it again: layout time grows with the square of the run (20,000
-characters took 5.4 s, 200,000 took 49 s, 2 MB never ended). ``STYLE`` turns kerning off for text (the same
-20,000 characters: 8 ms). Any value also shows at most ``FIELD_CHARS`` at first, the rest page by page when asked
-and whole as a download; a page shows at most ``PAGE_CHARS`` in all (``Budget``).
+characters took 5.4 s, 200,000 took 49 s, 2 MB never ended). Without kerning the same 20,000 characters take
+8 ms: so text with a run of ``LONG_RUN`` characters or more (base64, a minified blob; not prose) is shown as code,
+whose monospaced font does not kern. Any value also shows at most ``FIELD_CHARS`` at first, the rest page by page
+when asked and whole as a download; a page shows at most ``PAGE_CHARS`` in all (``Budget``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Literal
 
 import orjson
@@ -19,14 +21,14 @@ import streamlit as st
 from spanlite.tracing.serialize import TRUNCATED_KEY
 from spanlite.viewer import _markdown, _preview
 
-FIELD_CHARS = 10_000  # of one value, at first
+FIELD_CHARS = 12_000  # of one value, at first: room for an evaluation value's cut (``_preview``) and its note
 PAGE_CHARS = 60_000  # of all values on one page
 SHOW_ALL_CHARS = 50_000  # one page of a value shown whole
 STRING_CHARS = 2_000  # of one string inside a JSON tree
-MARKDOWN_KEY = "spanlite_md_"  # a container's key: Streamlit gives it the class st-key-<key>, which STYLE selects
-STYLE = f"<style>[data-testid='stText'] *, [class*='st-key-{MARKDOWN_KEY}'] * {{ font-kerning: none; }}</style>"
+LONG_RUN = 1_000  # characters without a space, in proportional text: 5,000 took 0.4 s to lay out, 20,000 took 5.4 s
 
 Body = Literal["text", "code", "markdown"]
+_LONG_RUN = re.compile(rf"\S{{{LONG_RUN}}}")
 
 
 class Budget:
@@ -87,11 +89,11 @@ def show_text(text: str, *, key: str, budget: Budget, body: Body = "text") -> No
     """``text`` up to what the page allows; past it, how much is left out, "Show all" (page by page) and a download."""
     allowed = budget.allow(len(text))
     if allowed >= len(text):
-        _body(text, body, key)
+        _body(text, body)
         budget.spend(len(text))
         return
     if allowed:
-        _body(text[:allowed] + "…", body, key)
+        _body(text[:allowed] + "…", body)
         budget.spend(allowed)
         st.caption(f"Showing {allowed:,} of {len(text):,} characters.")
     else:
@@ -130,13 +132,14 @@ def _more(text: str, *, key: str, body: Body, mime: str = "text/plain") -> None:
     if whole:
         pages = -(-len(text) // SHOW_ALL_CHARS)
         page = st.pagination(pages, key=f"{key}_page") if pages > 1 else 1
-        _body(text[(page - 1) * SHOW_ALL_CHARS : page * SHOW_ALL_CHARS], "code" if body == "code" else "text", key)
+        _body(text[(page - 1) * SHOW_ALL_CHARS : page * SHOW_ALL_CHARS], "code" if body == "code" else "text")
 
 
-def _body(text: str, body: Body, key: str) -> None:
+def _body(text: str, body: Body) -> None:
+    if body != "code" and _LONG_RUN.search(text):
+        body = "code"
     if body == "markdown":
-        with st.container(key=f"{MARKDOWN_KEY}{key}"):
-            st.markdown(_markdown.safe(text))
+        st.markdown(_markdown.safe(text))
     elif body == "code":
         st.code(text, language=None, wrap_lines=True)
     else:

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from spanlite.viewer import _bounded, _render, data
+from spanlite.viewer import _render, data
 
 HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="spanlite", page_icon="🔭", layout="wide")
-st.html(_bounded.STYLE)  # only a <style>: no space taken on the page
 
 pages = [
     st.Page(HERE / "traces_page.py", title="Traces", icon=":material/list:", url_path="traces", default=True),
