@@ -53,6 +53,7 @@ def long_viewer(db_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             yield f"http://127.0.0.1:{port}", traces
 
 
+_DRAWN = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))"
 _MEASURE = """() => {
   const main = document.querySelector('[data-testid=stMain]');
   const prose = [...main.querySelectorAll('[data-testid=stText], [data-testid=stMarkdown]')];
@@ -67,11 +68,11 @@ def test_long_values_are_bounded_on_every_page_in_chromium(long_viewer: tuple[st
     from playwright.sync_api import expect, sync_playwright
 
     url, traces = long_viewer
-    pages = {
-        "trace_long": f"{url}/trace?trace={traces['long_answer']}",
-        "trace_json": f"{url}/trace?trace={traces['big_json']}",
-        "sessions": f"{url}/sessions?session=s-long",
-        "review": f"{url}/review",
+    pages = {  # each page, and a heading it shows once its script has run
+        "trace_long": (f"{url}/trace?trace={traces['long_answer']}", "long_answer"),
+        "trace_json": (f"{url}/trace?trace={traces['big_json']}", "big_json"),
+        "sessions": (f"{url}/sessions?session=s-long", "Session"),
+        "review": (f"{url}/review", "Review"),
     }
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -79,15 +80,17 @@ def test_long_values_are_bounded_on_every_page_in_chromium(long_viewer: tuple[st
             page = browser.new_page(viewport={"width": 1500, "height": 1200})
             page.set_default_timeout(SETTLE_MS)
             expect.set_options(timeout=SETTLE_MS)
-            for name, address in pages.items():
+            for name, (address, heading) in pages.items():
                 page.goto(address)
-                expect(page.get_by_role("button", name="Download the whole value").first).to_be_visible()
+                expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
                 expect(page.locator('[data-testid^="stStatusWidgetRunning"]')).to_have_count(0)
+                page.wait_for_function(_DRAWN)  # the tab settles: layout and paint done, within SETTLE_MS
                 measured = page.evaluate(_MEASURE)
                 page.screenshot(path=str(ARTIFACTS / f"long_{name}.png"))
                 assert measured["text"] < PAGE_TEXT_MAX, (name, measured["text"])
                 assert measured["height"] < PAGE_HEIGHT_MAX, (name, measured["height"])
                 assert measured["run"] < LONG_RUN, (name, measured["run"])  # long runs go to monospace, unkerned
+                expect(page.get_by_role("button", name="Download the whole value").first).to_be_attached()
         finally:
             browser.close()
 
