@@ -266,6 +266,7 @@ HOSTILE_MD = f"""# Answer
 $E = mc^2$ and $$\\int x$$ and \\(x\\)
 &lt;script&gt; &#106;avascript:alert(1)
 <details open><summary>x</summary>hidden</details>
+[tick](https://example.com/`x) then `code` and [tock](<{EVIL_IMAGE}`>)
 ```html
 <script>window.pwned = 1</script>
 ```

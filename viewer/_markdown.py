@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _BLOCK_START = re.compile(r"^[ \t]*(?:(?:[-+*]|\d{1,9}[.)]|#{1,6}|>)[ \t]+)*")
 _CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
-_LINK = re.compile(r"(!?)\[([^\[\]\n]*)\]\(\s*<?([^\s()<>\\]*)>?\s*\)")
+_LINK = re.compile(r"(!?)\[([^\[\]\n]*)\]\(\s*<?([^\s()<>\\`]*)>?\s*\)")  # no backtick: code would bind first
 _SPECIAL = re.compile(r"([\\`\[\]()!<>&$:{}])")
 _NAME_AFTER_COLON = re.compile(r"(\\:)(?=[\w+-])")
 WORD_JOINER = "\u2060"
