@@ -14,14 +14,13 @@ import pytest
 
 import spanlite
 from _helpers import EVIL, app, open_page
-from spanlite.viewer import _markdown
-from spanlite.viewer._bounded import LONG_RUN
+from spanlite.viewer import _bounded, _markdown
 from spanlite.viewer.launch import viewer_command
 from test_viewer_e2e import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from viewer_server import free_port, serving
 
 LONG = "A" * 200_000  # under the default field bound (256 KiB): stored whole
-BIG_JSON = [{"id": i, "text": f"row {i} " + "x" * 40} for i in range(4_000)]  # ~250 KB as JSON, a deep tree
+BIG_JSON = [{"id": i, "text": f"row {i} " + "x" * 40} for i in range(3_500)]  # 246 KB of JSON: under the bound
 SETTLE_MS = 60_000  # a generous deadline: before the fix, the trace page took 35-80 s on this machine
 PAGE_TEXT_MAX = 120_000  # characters of text on one page, whatever the store holds
 PAGE_HEIGHT_MAX = 30_000  # px
@@ -89,7 +88,7 @@ def test_long_values_are_bounded_on_every_page_in_chromium(long_viewer: tuple[st
                 page.screenshot(path=str(ARTIFACTS / f"long_{name}.png"))
                 assert measured["text"] < PAGE_TEXT_MAX, (name, measured["text"])
                 assert measured["height"] < PAGE_HEIGHT_MAX, (name, measured["height"])
-                assert measured["run"] < LONG_RUN, (name, measured["run"])  # long runs go to monospace, unkerned
+                assert measured["run"] < _bounded.LONG_RUN, (name, measured["run"])  # long runs: monospace, unkerned
                 expect(page.get_by_role("button", name="Download the whole value").first).to_be_attached()
         finally:
             browser.close()
@@ -369,3 +368,27 @@ _INERT = """() => {
     styled: main.querySelectorAll('.stMarkdownColoredText, .stMarkdownColoredBackground, .katex').length,
   };
 }"""
+
+
+def test_thousands_of_documents_or_records_stay_bounded(db_path: Path) -> None:
+    """A retriever's 3,000 documents as 3,000 cards (each a few elements and widgets) hung the tab: the page shows
+    a bounded number and offers the rest as a download; a list of records with a ``text`` is no documents."""
+    trace_id, span_id = _retriever([{"id": f"d{i}", "content": f"document {i}"} for i in range(3_000)])
+
+    @spanlite.trace
+    def records() -> list[dict[str, Any]]:
+        return [{"id": i, "text": f"row {i}"} for i in range(3)]
+
+    records()
+    spanlite.flush()
+    at = open_page(app(), "trace_page.py", trace=trace_id, span=span_id)
+    cards = [c.value for c in at.caption if c.value.startswith("📄 Document")]
+    assert 0 < len(cards) <= _bounded.ITEMS_SHOWN
+    assert f"{3_000 - len(cards):,} more documents not shown: this page already shows as much as it can." in [
+        c.value for c in at.caption
+    ]
+    assert at.get("download_button")
+    trace = spanlite.search_traces(limit=1)[0]
+    at = open_page(app(), "trace_page.py", trace=trace.trace_id)
+    assert not [c for c in at.caption if c.value.startswith("📄 Document")]
+    assert any("row 0" in str(j.value) for j in at.json)

@@ -25,6 +25,7 @@ FIELD_CHARS = 12_000  # of one value, at first: room for an evaluation value's c
 PAGE_CHARS = 60_000  # of all values on one page
 SHOW_ALL_CHARS = 50_000  # one page of a value shown whole
 STRING_CHARS = 2_000  # of one string inside a JSON tree
+ITEMS_SHOWN = 100  # messages and documents on one page: each is a few elements, thousands of them a hang
 LONG_RUN = 1_000  # characters without a space, in proportional text: 5,000 took 0.4 s to lay out, 20,000 took 5.4 s
 
 Body = Literal["text", "code", "markdown"]
@@ -36,6 +37,7 @@ class Budget:
 
     def __init__(self, chars: int = PAGE_CHARS) -> None:
         self.left = chars
+        self.shown_items = 0  # messages and documents, of every value on the page
 
     def allow(self, wanted: int) -> int:
         """How much of ``wanted`` characters one value may show now."""
@@ -114,6 +116,25 @@ def show_json(value: Any, *, key: str, budget: Budget, expanded: bool | int = 2)
     if shown != value:
         st.caption("Long values are cut above.")
         _more(_json(value, indent=True), key=key, body="code", mime="application/json")
+
+
+def left_out(items: list[Any], what: str, *, key: str, budget: Budget) -> bool:
+    """Whether the rest of a list of messages or documents is left out, which it then says, with a download of it:
+    past ``ITEMS_SHOWN`` of them, or once the page shows as much as it can."""
+    budget.shown_items += 1
+    if budget.shown_items <= ITEMS_SHOWN and budget.left > 0:
+        return False
+    st.caption(f"{len(items):,} more {what} not shown: this page already shows as much as it can.")
+    st.download_button(
+        f"Download the {what} left out",
+        data=lambda: _json(items, indent=True),
+        file_name=f"{key}.json",
+        mime="application/json",
+        key=f"{key}_left_out",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    return True
 
 
 def _more(text: str, *, key: str, body: Body, mime: str = "text/plain") -> None:

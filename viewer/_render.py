@@ -17,7 +17,7 @@ import orjson
 import streamlit as st
 
 from spanlite.store.prices import format_usd
-from spanlite.viewer._bounded import Budget, as_cut, show_cut, show_json, show_text, unmark
+from spanlite.viewer._bounded import Budget, as_cut, left_out, show_cut, show_json, show_text, unmark
 
 KIND_ICONS = {
     "LLM": "🤖", "CHAT_MODEL": "💬", "EMBEDDING": "🧮", "RETRIEVER": "🔎", "RERANKER": "📶", "TOOL": "🔧",
@@ -107,9 +107,10 @@ def as_documents(value: Any, kind: str | None = None) -> list[dict[str, Any]] | 
         value = value["documents"]
     if not isinstance(value, list) or not value:
         return None
-    if kind == "RETRIEVER" and all(isinstance(d, str) for d in value):
+    retrieved = kind in ("RETRIEVER", "RERANKER")
+    if retrieved and all(isinstance(d, str) for d in value):
         return [{"text": d} for d in value]
-    cards = [_card(d) for d in value]
+    cards = [_card(d, retrieved) for d in value]
     return None if any(c is None for c in cards) else [c for c in cards if c is not None]
 
 
@@ -117,12 +118,15 @@ _TEXT_KEYS = ("content", "page_content", "text")
 _ID_KEYS = ("id", "id_", "doc_id", "document_id")
 
 
-def _card(document: Any) -> dict[str, Any] | None:
+def _card(document: Any, retrieved: bool) -> dict[str, Any] | None:
+    """A document as a card; ``text`` is a document's only as a LlamaIndex node has it (or in a retriever's output):
+    many a list of records has a ``text``."""
     if not isinstance(document, dict) or "role" in document:
         return None
     if isinstance(node := document.get("node"), dict):  # LlamaIndex's NodeWithScore: the node, its score beside it
         document = {**node, **{k: v for k, v in document.items() if k != "node"}}
-    text = next((document[k] for k in _TEXT_KEYS if isinstance(document.get(k), str)), None)
+    keys = _TEXT_KEYS if retrieved or "id_" in document else _TEXT_KEYS[:2]
+    text = next((document[k] for k in keys if isinstance(document.get(k), str)), None)
     if text is None:
         return None
     card = {"text": text, "id": next((document[k] for k in _ID_KEYS if document.get(k) is not None), None)}
@@ -136,6 +140,8 @@ def show_documents(documents: list[dict[str, Any]], *, key: str = "documents", b
     anything else as JSON."""
     budget = budget or Budget()
     for number, document in enumerate(documents, start=1):
+        if left_out(documents[number - 1 :], "documents", key=key, budget=budget):
+            break
         with st.container(border=True):
             label = [f"📄 Document {number}"]
             if document.get("id") is not None:
@@ -177,6 +183,8 @@ def show_messages(
 ) -> None:
     budget = budget or Budget()
     for number, message in enumerate(messages):
+        if left_out(messages[number:], "messages", key=key, budget=budget):
+            break
         role = str(message.get("role") or "unknown")
         known = ROLE_AVATARS.get(role.lower())
         if known is not None:
