@@ -105,7 +105,7 @@ def test_hostile_and_huge_values_are_bounded_text(evals: Evals) -> None:
     at = select(at, "eval_examples_1", 2)
     texts = [t.value for t in at.text]
     assert any(EVIL in str(j.value) for j in at.json)  # the inputs, as a JSON tree
-    huge = next(t for t in texts if t.startswith("xxx"))
+    huge = next(t for t in [*texts, *(c.value for c in at.code)] if t.startswith("xxx"))  # one long run: as code
     assert huge.endswith("… (990,000 more characters)")
     assert not at.get("html")
     for element in [*at.markdown, *at.caption]:

@@ -1,12 +1,14 @@
-"""Show trace content safely: always as text, JSON or code, never as Markdown or HTML.
+"""Show trace content safely: as text, JSON or code, and as Markdown only through ``_markdown.safe``.
 
 Model output is untrusted. Streamlit's Markdown would turn ``[x](javascript:...)``, images or ``:red[...]`` in it
-into live elements, so content only ever reaches ``st.text``, ``st.code``, ``st.json`` and dataframes; labels that
-must be Markdown (headings, captions) go through ``md_escape``.
+into live elements, so content reaches ``st.text``, ``st.code``, ``st.json`` and dataframes, or, when the reader
+asks for Markdown, ``st.markdown`` of ``_markdown.safe``'s rewrite; labels that must be Markdown (headings,
+captions) go through ``md_escape``. Every value is bounded by ``_bounded``: one value, and one page, show so much.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from typing import Any
@@ -15,6 +17,7 @@ import orjson
 import streamlit as st
 
 from spanlite.store.prices import format_usd
+from spanlite.viewer._bounded import Budget, as_cut, left_out, show_cut, show_json, show_text, unmark
 
 KIND_ICONS = {
     "LLM": "🤖", "CHAT_MODEL": "💬", "EMBEDDING": "🧮", "RETRIEVER": "🔎", "RERANKER": "📶", "TOOL": "🔧",
@@ -94,25 +97,51 @@ def as_messages(value: Any) -> list[dict[str, Any]] | None:
     return None
 
 
-def as_documents(value: Any) -> list[dict[str, Any]] | None:
-    """Retrieved documents found in a value: a list of dicts whose text is under ``content`` (OpenInference) or
-    ``page_content`` (LangChain, MLflow); a dict with a ``role`` is a message, not a document."""
+def as_documents(value: Any, kind: str | None = None) -> list[dict[str, Any]] | None:
+    """Retrieved documents found in a value, each as ``{"text", "id", "score", ...the rest}``: dicts whose text is
+    under ``content`` (OpenInference, flattened from ``retrieval.documents``), ``page_content`` (LangChain, MLflow)
+    or ``text`` (LlamaIndex nodes, or ``{"node": {...}, "score": ...}``), also under a ``documents`` key (Haystack);
+    a dict with a ``role`` is a message, not a document. A retriever's list of plain strings is documents too."""
     value = parse(value)
-    if isinstance(value, list) and value and all(_document_text(d) is not None for d in value):
-        return value
-    return None
+    if isinstance(value, dict) and isinstance(value.get("documents"), list):
+        value = value["documents"]
+    if not isinstance(value, list) or not value:
+        return None
+    retrieved = kind in ("RETRIEVER", "RERANKER")
+    if retrieved and all(isinstance(d, str) for d in value):
+        return [{"text": d} for d in value]
+    cards = [_card(d, retrieved) for d in value]
+    return None if any(c is None for c in cards) else [c for c in cards if c is not None]
 
 
-def _document_text(document: Any) -> str | None:
+_TEXT_KEYS = ("content", "page_content", "text")
+_ID_KEYS = ("id", "id_", "doc_id", "document_id")
+
+
+def _card(document: Any, retrieved: bool) -> dict[str, Any] | None:
+    """A document as a card; ``text`` is a document's only as a LlamaIndex node has it (or in a retriever's output):
+    many a list of records has a ``text``."""
     if not isinstance(document, dict) or "role" in document:
         return None
-    text = document.get("content", document.get("page_content"))
-    return text if isinstance(text, str) else None
+    if isinstance(node := document.get("node"), dict):  # LlamaIndex's NodeWithScore: the node, its score beside it
+        document = {**node, **{k: v for k, v in document.items() if k != "node"}}
+    keys = _TEXT_KEYS if retrieved or "id_" in document else _TEXT_KEYS[:2]
+    text = next((document[k] for k in keys if isinstance(document.get(k), str)), None)
+    if text is None:
+        return None
+    card = {"text": text, "id": next((document[k] for k in _ID_KEYS if document.get(k) is not None), None)}
+    card["score"] = document.get("score")
+    card.update({k: v for k, v in document.items() if k not in (*_TEXT_KEYS, *_ID_KEYS, "score")})
+    return card
 
 
-def show_documents(documents: list[dict[str, Any]]) -> None:
-    """Each document in a box: number, id and score, its text, then its metadata (and anything else) as JSON."""
+def show_documents(documents: list[dict[str, Any]], *, key: str = "documents", budget: Budget | None = None) -> None:
+    """Each document (as ``as_documents`` gives it) in a box: number, id and score, its text, then its metadata and
+    anything else as JSON."""
+    budget = budget or Budget()
     for number, document in enumerate(documents, start=1):
+        if left_out(documents[number - 1 :], "documents", key=key, budget=budget):
+            break
         with st.container(border=True):
             label = [f"📄 Document {number}"]
             if document.get("id") is not None:
@@ -120,31 +149,42 @@ def show_documents(documents: list[dict[str, Any]]) -> None:
             if isinstance(score := document.get("score"), (int, float)) and not isinstance(score, bool):
                 label.append(f"score {score:.3f}")
             st.caption(md_escape(" · ".join(label)))
-            st.text(_document_text(document))
-            rest = {k: v for k, v in document.items() if k not in ("content", "page_content", "id", "score")}
+            show_text(document["text"], key=f"{key}_{number}", budget=budget)
+            rest = {k: v for k, v in document.items() if k not in ("text", "id", "score") and v is not None}
             if rest:
-                st.json(rest, expanded=2)
+                show_json(rest, key=f"{key}_{number}_rest", budget=budget, expanded=1)
 
 
-def show_value(value: Any, *, key: str) -> None:
-    """Messages as a chat, documents as documents, text as text, anything else as a JSON tree."""
+def show_value(
+    value: Any, *, key: str, budget: Budget | None = None, markdown: bool = False, kind: str | None = None
+) -> None:
+    """Messages as a chat, documents as documents, text as text (or safe Markdown), anything else as a JSON tree;
+    each within what ``budget`` (one page's) has left, a value spanlite cut labelled as cut."""
+    budget = budget or Budget()
+    value = parse(value)
     if value is None:
         st.caption("—")
-        return
-    if (messages := as_messages(value)) is not None:
-        show_messages(messages)
-    elif (documents := as_documents(value)) is not None:
-        show_documents(documents)
+    elif (cut := as_cut(value)) is not None:
+        show_cut(cut, key=key, budget=budget)
+    elif (messages := as_messages(value := unmark(value))) is not None:
+        show_messages(messages, key=key, budget=budget, markdown=markdown)
+    elif (documents := as_documents(value, kind)) is not None:
+        show_documents(documents, key=key, budget=budget)
     elif isinstance(value, str):
-        st.text(value)
+        show_text(value, key=key, budget=budget, body="markdown" if markdown else "text")
     elif isinstance(value, (dict, list)):
-        st.json(value, expanded=2)
+        show_json(value, key=key, budget=budget)
     else:
         st.code(str(value), language=None, wrap_lines=True)
 
 
-def show_messages(messages: list[dict[str, Any]]) -> None:
-    for message in messages:
+def show_messages(
+    messages: list[dict[str, Any]], *, key: str = "messages", budget: Budget | None = None, markdown: bool = False
+) -> None:
+    budget = budget or Budget()
+    for number, message in enumerate(messages):
+        if left_out(messages[number:], "messages", key=key, budget=budget):
+            break
         role = str(message.get("role") or "unknown")
         known = ROLE_AVATARS.get(role.lower())
         if known is not None:
@@ -155,50 +195,73 @@ def show_messages(messages: list[dict[str, Any]]) -> None:
         with st.chat_message(name, avatar=avatar):
             if role.lower() not in ("user", "assistant"):
                 st.caption(md_escape(role))
-            _message_body(message)
+            _message_body(message, _Show(f"{key}_{number}", budget, markdown))
 
 
-def _message_body(message: dict[str, Any]) -> None:
+@dataclasses.dataclass
+class _Show:
+    """Where one message's parts go: their keys' stem, the page's budget, Markdown or not."""
+
+    key: str
+    budget: Budget
+    markdown: bool
+    parts: int = 0
+
+    def text(self, text: str) -> None:
+        show_text(text, key=self._next(), budget=self.budget, body="markdown" if self.markdown else "text")
+
+    def code(self, text: str) -> None:
+        show_text(text, key=self._next(), budget=self.budget, body="code")
+
+    def json(self, value: Any) -> None:
+        show_json(value, key=self._next(), budget=self.budget, expanded=1)
+
+    def _next(self) -> str:
+        self.parts += 1
+        return f"{self.key}_{self.parts}"
+
+
+def _message_body(message: dict[str, Any], show: _Show) -> None:
     content = message.get("content")
     if isinstance(content, str):
-        st.text(content)
+        show.text(content)
     elif isinstance(content, list):
         for part in content:
-            _part(part)
+            _part(part, show)
     elif content is not None:
-        st.json(content, expanded=1)
+        show.json(content)
     for part in message.get("parts") or []:  # OTel GenAI semantic-convention messages
-        _part(part)
+        _part(part, show)
     for call in message.get("tool_calls") or []:
         if not isinstance(call, dict):
-            st.json(call)
+            show.json(call)
             continue
         function = call.get("function") or {}
         st.caption(f"🔧 tool call {md_escape(function.get('name') or call.get('name') or '')}")
-        st.code(_pretty(function.get("arguments", call.get("arguments"))), language="json", wrap_lines=True)
+        show.code(_pretty(function.get("arguments", call.get("arguments"))))
     if message.get("tool_call_id"):
         st.caption(f"result of tool call {md_escape(message['tool_call_id'])}")
 
 
-def _part(part: Any) -> None:
+def _part(part: Any, show: _Show) -> None:
     if isinstance(part, str):
-        st.text(part)
+        show.text(part)
         return
     if not isinstance(part, dict):
-        st.json(part)
+        show.json(part)
         return
     kind = part.get("type")
     if kind in ("text", "input_text", "output_text"):
-        st.text(str(part.get("text", part.get("content", ""))))
+        show.text(str(part.get("text", part.get("content", ""))))
     elif kind in ("tool_call", "tool_use", "function_call"):
         st.caption(f"🔧 tool call {md_escape(part.get('name') or '')}")
-        st.code(_pretty(part.get("arguments", part.get("input"))), language="json", wrap_lines=True)
+        show.code(_pretty(part.get("arguments", part.get("input"))))
     elif kind in ("tool_call_response", "tool_result", "function_call_output"):
         st.caption("tool result")
         result = part.get("response", part.get("content", part.get("output")))
-        st.text(result) if isinstance(result, str) else st.json(result, expanded=1)
+        show.text(result) if isinstance(result, str) else show.json(result)
     else:
-        st.json(part, expanded=1)
+        show.json(part)
 
 
 def _pretty(arguments: Any) -> str:
@@ -208,18 +271,19 @@ def _pretty(arguments: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode()
 
 
-def show_exception(event: dict[str, Any]) -> None:
+def show_exception(event: dict[str, Any], *, key: str = "exception", budget: Budget | None = None) -> None:
     """An ``exception`` event: type and message, then the traceback as code."""
+    budget = budget or Budget()
     attributes = event.get("attributes") or {}
     header = f"{attributes.get('exception.type', 'Exception')}: {attributes.get('exception.message', '')}"
-    st.code(header, language=None, wrap_lines=True)
+    show_text(header, key=key, budget=budget, body="code")
     if stacktrace := attributes.get("exception.stacktrace"):
-        st.code(str(stacktrace), language="python")
+        show_text(str(stacktrace), key=f"{key}_stacktrace", budget=budget, body="code")
 
 
 def as_text(value: Any) -> str:
     """A turn of a conversation as plain text: a lone string as itself, the last message's text, else JSON."""
-    value = parse(value)
+    value = unmark(parse(value))
     if isinstance(value, dict) and len(value) == 1:
         value = next(iter(value.values()))
     if (messages := as_messages(value)) is not None:

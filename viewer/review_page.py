@@ -11,7 +11,7 @@ import streamlit as st
 
 from spanlite.store.feedback import TYPES, FeedbackDefinition
 from spanlite.store.records import TraceSummary
-from spanlite.viewer import _feedback, _focus, _render, data
+from spanlite.viewer import _bounded, _feedback, _focus, _render, data
 
 st.title("Review")
 
@@ -92,31 +92,34 @@ def _show(info: TraceSummary) -> None:
     st.caption(f"Trace {info.trace_id} · {_render.when(info.start_ns)} UTC · {_render.status_label(info.status)}")
     st.page_link("trace_page.py", label="Open the whole trace", query_params={"trace": info.trace_id})
     root = data.span(info.trace_id, info.root_span_id) if info.root_span_id else None
+    budget = _bounded.Budget()
     left, right = st.columns(2)
     with left:
         st.markdown("**Input**")
         if root is not None:
-            _turn(root.attributes.get("gen_ai.input.messages", root.inputs), key="review_in")
+            inputs = root.attributes.get("gen_ai.input.messages", root.inputs)
+            _turn(inputs, key=f"review_in_{info.trace_id}", budget=budget)
         else:
             st.text(info.input_preview or "—")
     with right:
         st.markdown("**Output**")
         if root is not None:
-            _turn(root.attributes.get("gen_ai.output.messages", root.outputs), key="review_out")
+            outputs = root.attributes.get("gen_ai.output.messages", root.outputs)
+            _turn(outputs, key=f"review_out_{info.trace_id}", budget=budget)
         else:
             st.text(info.output_preview or "—")
 
 
-def _turn(value: object, *, key: str) -> None:
+def _turn(value: object, *, key: str, budget: _bounded.Budget) -> None:
     """Like ``_render.show_value``, but ``{"question": "..."}`` reads as the question: a reviewer wants the text."""
     value = _render.parse(value)
     if isinstance(value, dict) and len(value) == 1 and _render.as_messages(value) is None:
         [(name, inner)] = value.items()
         if isinstance(inner, str):
             st.caption(_render.md_escape(name, limit=60))
-            st.text(inner)
+            _bounded.show_text(inner, key=key, budget=budget)
             return
-    _render.show_value(value, key=key)
+    _render.show_value(value, key=key, budget=budget)
 
 
 def _controls(trace_id: str) -> None:

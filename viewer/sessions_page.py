@@ -5,10 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from spanlite.store import TraceSummary
-from spanlite.viewer import _render, data
+from spanlite.store import SpanRecord, TraceSummary
+from spanlite.viewer import _bounded, _render, data
 
 SESSIONS_PER_PAGE = 20
+FIELDS_SHOWN = 20  # of one turn's fields; the trace page shows them all
+MARKDOWN_HELP = "Formatting only: no HTML or images; links only to http, https and mailto addresses"
 
 
 def _list() -> None:
@@ -52,17 +54,51 @@ def _list() -> None:
         st.rerun()
 
 
-def _turn(trace: TraceSummary, root_inputs: object, root_outputs: object) -> None:
-    """One trace as a user turn and an assistant turn, with a link to the whole trace."""
+def _turn(trace: TraceSummary, root: SpanRecord | None, budget: _bounded.Budget, markdown: bool) -> None:
+    """One trace as a user turn and an assistant turn (its error, when it failed), with a link to the whole trace."""
+    key = f"turn_{trace.trace_id}"
     with st.chat_message("user"):
-        st.text(_render.as_text(root_inputs) if root_inputs is not None else trace.input_preview or "")
+        _said(root.inputs if root else None, trace.input_preview, key=f"{key}_in", budget=budget)
     with st.chat_message("assistant"):
-        st.text(_render.as_text(root_outputs) if root_outputs is not None else trace.output_preview or "")
+        failed = root is not None and root.status == "ERROR"
+        outputs = root.outputs if root else None
+        if outputs is not None or not failed:
+            _said(outputs, trace.output_preview, key=f"{key}_out", budget=budget, markdown=markdown)
+        if failed and root is not None:
+            _failure(root, key=f"{key}_error", budget=budget)
         st.caption(
             f"{_render.status_label(trace.status)} · {_render.md_escape(trace.name or '')} · "
             f"{_render.duration(trace.duration_ms)} · {_render.when(trace.start_ns)} UTC"
         )
         st.page_link("trace_page.py", label="Open trace", query_params={"trace": trace.trace_id}, icon="🔍")
+
+
+def _said(value: object, preview: str | None, *, key: str, budget: _bounded.Budget, markdown: bool = False) -> None:
+    """What one side said, as text: a turn of several fields (``{"question": ..., "context": ...}``) each under
+    its name, anything else as ``_render.as_text`` reads it."""
+    value = _render.parse(value)
+    if value is None:
+        st.text(preview or "")
+        return
+    body: _bounded.Body = "markdown" if markdown else "text"
+    if isinstance(value, dict) and len(value) > 1 and _bounded.as_cut(value) is None and not _render.as_messages(value):
+        fields = list(value.items())
+        for number, (name, field) in enumerate(fields[:FIELDS_SHOWN]):
+            st.caption(_render.md_escape(name, limit=60))
+            _bounded.show_text(_render.as_text(field), key=f"{key}_{number}", budget=budget, body=body)
+        if len(fields) > FIELDS_SHOWN:
+            st.caption(f"{len(fields) - FIELDS_SHOWN:,} more fields: open the trace to see them")
+        return
+    _bounded.show_text(_render.as_text(value), key=key, budget=budget, body=body)
+
+
+def _failure(root: SpanRecord, *, key: str, budget: _bounded.Budget) -> None:
+    """Why the turn failed: its exception's type and message, else the root's status message."""
+    errors = [e.get("attributes") or {} for e in root.events if e.get("name") == "exception"]
+    lines = [f"{a.get('exception.type', 'Exception')}: {a.get('exception.message', '')}" for a in errors]
+    st.caption("❌ This turn failed")
+    text = "\n".join(lines) or root.status_message or "no error message recorded"
+    _bounded.show_text(text, key=key, budget=budget, body="code")
 
 
 def _conversation(session_id: str) -> None:
@@ -88,9 +124,10 @@ def _conversation(session_id: str) -> None:
         traces.extend(page)
         next_token = page.next_page_token
     roots = data.spans([(t.trace_id, t.root_span_id) for t in traces if t.root_span_id])
+    markdown = st.toggle("Answers as Markdown", key="session_markdown", help=MARKDOWN_HELP)
+    budget = _bounded.Budget()  # the whole conversation on screen, however many pages are loaded
     for trace in traces:
-        root = roots.get((trace.trace_id, trace.root_span_id or ""))
-        _turn(trace, root.inputs if root else None, root.outputs if root else None)
+        _turn(trace, roots.get((trace.trace_id, trace.root_span_id or "")), budget, markdown)
     if next_token is not None and st.button("Load more"):
         tokens.append(next_token)
         st.rerun()

@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from spanlite.store import SpanRecord, TraceSummary
-from spanlite.viewer import _add_to_dataset, _feedback, _render, _span_tree, data
+from spanlite.viewer import _add_to_dataset, _bounded, _feedback, _render, _span_tree, data
 
 DETAIL_PX = 580  # the detail pane beside the tree (as tall as it), scrolling on its own
 FULL = 10_000  # characters: a figure is never cut short
@@ -112,11 +112,12 @@ def _span(record: SpanRecord) -> None:
         ],
         [("Model", record.model)],
     )
+    budget = _bounded.Budget()  # what the whole span may put on the page, its tabs included
     if record.status_message:
-        st.text(f"Status message: {record.status_message}")
-    for event in record.events:
+        _bounded.show_text(f"Status message: {record.status_message}", key="status_message", budget=budget)
+    for number, event in enumerate(record.events):
         if event.get("name") == "exception":
-            _render.show_exception(event)
+            _render.show_exception(event, key=f"exception_{number}", budget=budget)
     attributes = record.attributes
     inputs = attributes.get("gen_ai.input.messages", record.inputs)
     outputs = attributes.get("gen_ai.output.messages", record.outputs)
@@ -128,22 +129,28 @@ def _span(record: SpanRecord) -> None:
         with left:
             st.markdown("**Inputs**")
             if system := attributes.get("gen_ai.system_instructions"):
-                _render.show_value(system, key="system")
-            _render.show_value(inputs, key="inputs")
+                _render.show_value(system, key="system", budget=budget)
+            _render.show_value(inputs, key="inputs", budget=budget)
         with right:
-            st.markdown("**Outputs**")
-            _render.show_value(outputs, key="outputs")
+            heading, switch = st.columns([2, 1])
+            heading.markdown("**Outputs**")
+            markdown = switch.toggle("Markdown", key="outputs_markdown", help=_MARKDOWN_HELP)
+            _render.show_value(outputs, key="outputs", budget=budget, markdown=markdown, kind=record.kind)
     with feedback_tab:
         _feedback.panel(record.trace_id, record.span_id, key=f"fb_{record.trace_id}_{record.span_id}")
     with attr_tab:
-        st.json({k: _render.parse(v) for k, v in attributes.items()}, expanded=1)
+        parsed = {k: _render.parse(v) for k, v in attributes.items()}
+        _bounded.show_json(parsed, key="attributes", budget=budget, expanded=1)
     with events_tab:
         if record.events:
-            st.json(record.events, expanded=2)
+            _bounded.show_json(record.events, key="events", budget=budget)
         else:
             st.caption("No events.")
     with raw_tab:
-        st.json(record.to_dict(), expanded=1)
+        _bounded.show_json(record.to_dict(), key="raw", budget=budget, expanded=1)
+
+
+_MARKDOWN_HELP = "Show the output as Markdown: formatting only (no HTML or images; links only to http, https, mailto)"
 
 
 def _trace(trace_id: str) -> None:
