@@ -41,6 +41,29 @@ def _click_row(table: object, row: int) -> None:
     table.click(position={"x": 18, "y": HEADER_PX + ROW_PX * row + ROW_PX / 2})  # type: ignore[attr-defined]
 
 
+def _open_row(page: object, table: object, row: int, then: object) -> None:
+    """Click a row until ``then`` (a locator) shows: on a loaded machine the grid may take the first click before it
+    has drawn its rows, and nothing follows. A click that landed is never undone by another: each try first waits
+    for the page's script to finish and looks again, and a changed URL means the click was taken."""
+    from playwright.sync_api import expect
+
+    url = page.url  # type: ignore[attr-defined]
+    for attempt in range(3):
+        _settled(page)
+        if attempt and then.count():  # type: ignore[attr-defined]
+            break
+        expect(table).to_be_visible()  # type: ignore[arg-type]
+        page.wait_for_timeout(500)  # type: ignore[attr-defined]  # the grid draws its rows after it shows
+        _click_row(table, row)
+        try:
+            expect(then).to_be_visible(timeout=8_000)  # type: ignore[arg-type]
+            return
+        except AssertionError:
+            if page.url != url:  # type: ignore[attr-defined]
+                break
+    expect(then).to_be_visible()  # type: ignore[arg-type]
+
+
 def _settled(page: object) -> None:
     """Wait until the app's script has finished running (Streamlit shows a running icon meanwhile)."""
     from playwright.sync_api import expect
@@ -69,10 +92,8 @@ def test_open_trace_and_span_in_chromium(viewer_url: str, db_path: Path) -> None
             expect(page.get_by_role("heading", name="Traces", exact=True)).to_be_visible()
             traces = page.get_by_test_id("stDataFrame").first
             expect(traces).to_be_visible()
-            page.wait_for_timeout(500)  # let the grid draw its rows
-            _click_row(traces, 2)  # newest first: the hostile trace, the failure, then the support agent
-
-            expect(page.get_by_role("heading", name="support_agent", level=1)).to_be_visible()
+            # newest first: the hostile trace, the failure, then the support agent
+            _open_row(page, traces, 2, page.get_by_role("heading", name="support_agent", level=1))
             expect(page.get_by_role("button", name="Download trace JSON")).to_be_visible()
             page.get_by_test_id("span-row").filter(has_text="chat gpt-4o").click()  # the LLM call, in the tree
             expect(page.get_by_role("heading", name="chat gpt-4o")).to_be_visible()
@@ -91,9 +112,8 @@ def test_open_trace_and_span_in_chromium(viewer_url: str, db_path: Path) -> None
             page.get_by_role("link", name="Traces").first.click()
             expect(page.get_by_role("heading", name="Traces", exact=True)).to_be_visible()
             traces = page.get_by_test_id("stDataFrame").first
-            page.wait_for_timeout(500)
-            _click_row(traces, 0)  # hostile content: must show as text and never run
-            expect(page.get_by_text("<script>alert('pwned')</script>", exact=False).first).to_be_visible()
+            hostile = page.get_by_text("<script>alert('pwned')</script>", exact=False).first
+            _open_row(page, traces, 0, hostile)  # hostile content: must show as text and never run
             page.screenshot(path=str(ARTIFACTS / "hostile.png"), full_page=True)
 
             # the rating shows up in the list: only the support agent is thumbs down
@@ -104,8 +124,8 @@ def test_open_trace_and_span_in_chromium(viewer_url: str, db_path: Path) -> None
             expect(page.get_by_text("1 trace on this page. Select a row to open one.", exact=True)).to_be_visible()
             page.wait_for_timeout(500)  # let the grid draw its rows
             page.screenshot(path=str(ARTIFACTS / "thumbs_down.png"), full_page=True)
-            _click_row(page.get_by_test_id("stDataFrame").first, 0)
-            expect(page.get_by_role("heading", name="support_agent", level=1)).to_be_visible()
+            agent = page.get_by_role("heading", name="support_agent", level=1)
+            _open_row(page, page.get_by_test_id("stDataFrame").first, 0, agent)
 
             # the review queue, by keyboard: type a comment, Tab to 👍 and press Enter
             page.get_by_role("link", name="Review").first.click()
@@ -149,12 +169,11 @@ def test_compare_runs_and_follow_a_regression_in_chromium(viewer_url: str, db_pa
             expect(runs).to_be_visible()
             page.wait_for_timeout(500)  # let the grid draw its rows
             page.screenshot(path=str(ARTIFACTS / "evaluation_runs.png"), full_page=True)
-            _click_row(runs, 0)  # newest first: prompt-v2
-
-            expect(page.get_by_role("heading", name="Run: prompt-v2", level=1)).to_be_visible()
-            _settled(page)
-            _click_row(page.get_by_test_id("stDataFrame").first, 2)  # the example the judge failed on
-            expect(page.get_by_text("judge answered no JSON", exact=True)).to_be_visible()
+            # newest first: prompt-v2
+            _open_row(page, runs, 0, page.get_by_role("heading", name="Run: prompt-v2", level=1))
+            examples = page.get_by_test_id("stDataFrame").first
+            # the example the judge failed on
+            _open_row(page, examples, 2, page.get_by_text("judge answered no JSON", exact=True))
             page.screenshot(path=str(ARTIFACTS / "evaluation_run.png"), full_page=True)
             page.get_by_role("combobox", name="Compare with a baseline").click()
             page.get_by_role("option").filter(has_text="prompt-v1").click()
@@ -163,9 +182,8 @@ def test_compare_runs_and_follow_a_regression_in_chromium(viewer_url: str, db_pa
             expect(page.get_by_role("heading", name="Compare runs", level=1)).to_be_visible()
             examples = page.get_by_test_id("stDataFrame").nth(1)  # after the scorers' means
             expect(examples).to_be_visible()
-            page.wait_for_timeout(500)
-            _click_row(examples, 0)  # regressed first: the capital of France, Paris then Lyon
-            expect(page.get_by_role("heading", name="🔻 regressed")).to_be_visible()
+            # regressed first: the capital of France, Paris then Lyon
+            _open_row(page, examples, 0, page.get_by_role("heading", name="🔻 regressed"))
             expect(page.get_by_test_id("stText").filter(has_text="Lyon").first).to_be_visible()  # run B's answer
             page.wait_for_timeout(500)
             page.screenshot(path=str(ARTIFACTS / "evaluation_compare.png"), full_page=True)
