@@ -3,7 +3,6 @@ and failed; an unknown ID; a big pair whose table stays a page."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -13,8 +12,7 @@ from streamlit.testing.v1 import AppTest
 import spanlite
 from _helpers import all_text, app, open_page
 from spanlite.viewer._render import md_escape
-from spanlite.viewer.launch import viewer_command
-from viewer_server import free_port, serving
+from viewer_server import ARTIFACTS, HAS_CHROMIUM, NO_CHROMIUM, chromium_page, settled, viewer_at
 
 
 @spanlite.trace(kind="TOOL")
@@ -163,32 +161,19 @@ def test_a_hostile_name_reaches_markdown_escaped(db_path: Path, side: str) -> No
 
 def test_compare_in_chromium(db_path: Path) -> None:
     """Served for real: the deep link opens both traces aligned, and a header's link opens that trace."""
-    from test_viewer_e2e import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _settled
-
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's Chromium at /usr/bin/chromium")
-    from playwright.sync_api import expect, sync_playwright
+    if not HAS_CHROMIUM:
+        pytest.skip(NO_CHROMIUM)
+    from playwright.sync_api import expect
 
     a, b = run("q"), run("q", lookups=2, fail=True)
-    port = free_port()
-    argv, env = viewer_command(db_path, port)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with open(ARTIFACTS / "streamlit-compare.log", "wb") as log, sync_playwright() as pw:
-        with serving(argv, env, port, startup_s=30, stdout=log, stderr=subprocess.STDOUT):
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1500, "height": 1200})
-                page.set_default_timeout(20_000)
-                expect.set_options(timeout=20_000)
-                page.goto(f"http://127.0.0.1:{port}/compare?a={a}&b={b}")
-                expect(page.get_by_role("heading", name="Compare traces", exact=True)).to_be_visible()
-                expect(page.get_by_role("heading", name="B · ❌ agent")).to_be_visible()
-                expect(page.get_by_test_id("stDataFrame")).to_have_count(2)  # the numbers, the spans
-                expect(page.get_by_text("4 span paths · 0 only in A · 1 only in B")).to_be_visible()
-                _settled(page)
-                page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
-                page.get_by_role("link", name="Open trace B").click()
-                expect(page.get_by_role("heading", name="agent", level=1)).to_be_visible()
-                assert f"trace={b}" in page.url
-            finally:
-                browser.close()
+    with viewer_at(db_path, "streamlit-compare.log") as url, chromium_page() as page:
+        page.goto(f"{url}/compare?a={a}&b={b}")
+        expect(page.get_by_role("heading", name="Compare traces", exact=True)).to_be_visible()
+        expect(page.get_by_role("heading", name="B · ❌ agent")).to_be_visible()
+        expect(page.get_by_test_id("stDataFrame")).to_have_count(2)  # the numbers, the spans
+        expect(page.get_by_text("4 span paths · 0 only in A · 1 only in B")).to_be_visible()
+        settled(page)
+        page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+        page.get_by_role("link", name="Open trace B").click()
+        expect(page.get_by_role("heading", name="agent", level=1)).to_be_visible()
+        assert f"trace={b}" in page.url

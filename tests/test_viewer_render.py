@@ -4,7 +4,6 @@ marks labelled, Markdown only when asked and then safe, retrieved documents as c
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,7 @@ import pytest
 import spanlite
 from _helpers import EVIL, app, open_page
 from spanlite.viewer import _bounded, _markdown
-from spanlite.viewer.launch import viewer_command
-from test_viewer_e2e import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
-from viewer_server import free_port, serving
+from viewer_server import ARTIFACTS, chromium_page, viewer_at
 
 LONG = "A" * 200_000  # under the default field bound (256 KiB): stored whole
 BIG_JSON = [{"id": i, "text": f"row {i} " + "x" * 40} for i in range(3_500)]  # 246 KB of JSON: under the bound
@@ -44,12 +41,8 @@ def _long_traces() -> dict[str, str]:
 @pytest.fixture
 def long_viewer(db_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     traces = _long_traces()
-    port = free_port()
-    argv, env = viewer_command(db_path, port)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with open(ARTIFACTS / "streamlit_render.log", "wb") as log:
-        with serving(argv, env, port, startup_s=30, stdout=log, stderr=subprocess.STDOUT):
-            yield f"http://127.0.0.1:{port}", traces
+    with viewer_at(db_path, "streamlit_render.log") as url:
+        yield url, traces
 
 
 _DRAWN = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))"
@@ -64,7 +57,7 @@ _MEASURE = """() => {
 def test_long_values_are_bounded_on_every_page_in_chromium(long_viewer: tuple[str, dict[str, str]]) -> None:
     """200 KB of one letter froze the tab (Chromium reshapes the rest of an unbreakable kerned run for each line it
     breaks, so layout grows with the square of its length) and a big JSON value made the page very tall."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, traces = long_viewer
     pages = {  # each page, and a heading it shows once its script has run
@@ -73,25 +66,18 @@ def test_long_values_are_bounded_on_every_page_in_chromium(long_viewer: tuple[st
         "sessions": (f"{url}/sessions?session=s-long", "Session"),
         "review": (f"{url}/review", "Review"),
     }
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1200})
-            page.set_default_timeout(SETTLE_MS)
-            expect.set_options(timeout=SETTLE_MS)
-            for name, (address, heading) in pages.items():
-                page.goto(address)
-                expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
-                expect(page.locator('[data-testid^="stStatusWidgetRunning"]')).to_have_count(0)
-                page.wait_for_function(_DRAWN)  # the tab settles: layout and paint done, within SETTLE_MS
-                measured = page.evaluate(_MEASURE)
-                page.screenshot(path=str(ARTIFACTS / f"long_{name}.png"))
-                assert measured["text"] < PAGE_TEXT_MAX, (name, measured["text"])
-                assert measured["height"] < PAGE_HEIGHT_MAX, (name, measured["height"])
-                assert measured["run"] < _bounded.LONG_RUN, (name, measured["run"])  # long runs: monospace, unkerned
-                expect(page.get_by_role("button", name="Download the whole value").first).to_be_attached()
-        finally:
-            browser.close()
+    with chromium_page(timeout_ms=SETTLE_MS) as page:
+        for name, (address, heading) in pages.items():
+            page.goto(address)
+            expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
+            expect(page.locator('[data-testid^="stStatusWidgetRunning"]')).to_have_count(0)
+            page.wait_for_function(_DRAWN)  # the tab settles: layout and paint done, within SETTLE_MS
+            measured = page.evaluate(_MEASURE)
+            page.screenshot(path=str(ARTIFACTS / f"long_{name}.png"))
+            assert measured["text"] < PAGE_TEXT_MAX, (name, measured["text"])
+            assert measured["height"] < PAGE_HEIGHT_MAX, (name, measured["height"])
+            assert measured["run"] < _bounded.LONG_RUN, (name, measured["run"])  # long runs: monospace, unkerned
+            expect(page.get_by_role("button", name="Download the whole value").first).to_be_attached()
 
 
 # --- truncated fields -----------------------------------------------------------------------------------------------
@@ -322,7 +308,7 @@ def test_outputs_show_as_text_by_default_and_as_safe_markdown_on_request(db_path
 
 
 def test_safe_markdown_reaches_the_dom_inert_in_chromium(db_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     @spanlite.trace
     def writer(topic: str) -> str:
@@ -330,28 +316,16 @@ def test_safe_markdown_reaches_the_dom_inert_in_chromium(db_path: Path) -> None:
 
     writer("x")
     trace_id = spanlite.search_traces(limit=1)[0].trace_id
-    port = free_port()
-    argv, env = viewer_command(db_path, port)
     requests: list[str] = []
-    with open(ARTIFACTS / "streamlit_markdown.log", "wb") as log:
-        with serving(argv, env, port, startup_s=30, stdout=log, stderr=subprocess.STDOUT):
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-                try:
-                    page = browser.new_page(viewport={"width": 1500, "height": 1200})
-                    page.on("request", lambda r: requests.append(r.url))
-                    expect.set_options(timeout=30_000)
-                    page.goto(f"http://127.0.0.1:{port}/trace?trace={trace_id}")
-                    page.get_by_test_id("stCheckbox").filter(has_text="Markdown").locator("label").click()
-                    content = page.get_by_test_id("stMarkdown").filter(has_text="good link")
-                    expect(content.get_by_role("heading", name="Answer")).to_be_visible()
-                    expect(content.get_by_role("link", name="good link")).to_have_attribute(
-                        "href", "https://example.com/a?b=1"
-                    )
-                    page.screenshot(path=str(ARTIFACTS / "markdown.png"), full_page=True)
-                    found = page.evaluate(_INERT)
-                finally:
-                    browser.close()
+    with viewer_at(db_path, "streamlit_markdown.log") as url, chromium_page(timeout_ms=30_000) as page:
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(f"{url}/trace?trace={trace_id}")
+        page.get_by_test_id("stCheckbox").filter(has_text="Markdown").locator("label").click()
+        content = page.get_by_test_id("stMarkdown").filter(has_text="good link")
+        expect(content.get_by_role("heading", name="Answer")).to_be_visible()
+        expect(content.get_by_role("link", name="good link")).to_have_attribute("href", "https://example.com/a?b=1")
+        page.screenshot(path=str(ARTIFACTS / "markdown.png"), full_page=True)
+        found = page.evaluate(_INERT)
     assert found == {"pwned": False, "scripts": 0, "jsLinks": 0, "images": 0, "frames": 0, "styled": 0}, found
     assert not [r for r in requests if "evil" in r or "example.com" in r], requests
 

@@ -3,9 +3,7 @@ links; and what the list and its feedback filter count as a trace's feedback."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -17,11 +15,9 @@ from _helpers import EVIL, Traces, app, cli, open_page, populate
 from spanlite.store import TraceStore, query, views
 from spanlite.store.views import FeedbackSummary
 from spanlite.viewer._render import md_escape
-from spanlite.viewer.launch import viewer_command
-from test_viewer_e2e import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _settled
-from viewer_server import free_port, serving
+from viewer_server import ARTIFACTS, HAS_CHROMIUM, NO_CHROMIUM, chromium_page, settled, viewer_at
 
-browser_test = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+browser_test = pytest.mark.skipif(not HAS_CHROMIUM, reason=NO_CHROMIUM)
 
 
 @pytest.fixture
@@ -32,31 +28,8 @@ def traces(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Traces:
 
 @pytest.fixture
 def viewer_url(traces: Traces, db_path: Path) -> Iterator[str]:
-    port = free_port()
-    argv, env = viewer_command(db_path, port)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with open(ARTIFACTS / "streamlit_review.log", "wb") as log:  # read it when the viewer did not start
-        with serving(argv, env, port, startup_s=30, stdout=log, stderr=subprocess.STDOUT):
-            yield f"http://127.0.0.1:{port}"
-
-
-@contextmanager
-def chromium_page() -> Iterator[Any]:
-    """A fresh browser (its own cookies and storage) and one page in it; no dialog may open."""
-    from playwright.sync_api import expect, sync_playwright
-
-    dialogs: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1200})
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.set_default_timeout(20_000)
-            expect.set_options(timeout=20_000)  # a loaded machine can take more than the 5 s default to rerun
-            yield page
-            assert dialogs == []
-        finally:
-            browser.close()
+    with viewer_at(db_path, "streamlit_review.log") as url:
+        yield url
 
 
 def thumbs(db_path: Path) -> dict[str, tuple[bool, str | None, str | None]]:
@@ -87,7 +60,7 @@ def test_every_way_of_rating_saves_the_comment_typed_for_that_trace(
     with chromium_page() as page:
         page.goto(f"{viewer_url}/review")
         expect(page.get_by_text("0 reviewed this session, 3 left", exact=True)).to_be_visible()
-        _settled(page)
+        settled(page)
         comment = page.get_by_label("Comment", exact=True)
 
         # the shortcut pressed while the comment box still has the focus (it never blurs)
@@ -95,7 +68,7 @@ def test_every_way_of_rating_saves_the_comment_typed_for_that_trace(
         page.keyboard.type("unsafe output")
         page.keyboard.press("Alt+D")
         expect(page.get_by_text("1 reviewed this session, 2 left", exact=True)).to_be_visible()
-        _settled(page)
+        settled(page)
         assert thumbs(db_path) == {traces.evil: (False, "unsafe output", "ada")}
         next_box_empty(page)  # nothing typed for the last trace is left for this one
 
@@ -105,7 +78,7 @@ def test_every_way_of_rating_saves_the_comment_typed_for_that_trace(
         page.keyboard.press("Tab")
         page.keyboard.press("Enter")
         expect(page.get_by_text("2 reviewed this session, 1 left", exact=True)).to_be_visible()
-        _settled(page)
+        settled(page)
         next_box_empty(page)
 
         # the mouse
@@ -229,7 +202,7 @@ def test_your_name_is_remembered_across_reloads_and_deep_links(viewer_url: str, 
         page.goto(f"{viewer_url}/trace?trace={traces.agent}")  # a deep link opens a new session
         expect(page.get_by_role("heading", name="support_agent", level=1)).to_be_visible()
         expect(name).to_have_value("grace")
-        _settled(page)
+        settled(page)
         page.get_by_role("button", name="Feedback on this trace").click()  # trace feedback is in a popover
         trace_feedback = page.get_by_test_id("stPopoverBody")
         trace_feedback.get_by_role("button", name="👎 Thumbs down", exact=True).click()
@@ -238,7 +211,7 @@ def test_your_name_is_remembered_across_reloads_and_deep_links(viewer_url: str, 
         page.goto(f"{viewer_url}/review")
         expect(page.get_by_text("0 reviewed this session, 2 left", exact=True)).to_be_visible()
         expect(name).to_have_value("grace")
-        _settled(page)
+        settled(page)
         page.keyboard.press("Alt+U")
         expect(page.get_by_text("1 reviewed this session, 1 left", exact=True)).to_be_visible()
 

@@ -5,7 +5,6 @@ whole and the trace's feedback does not push the span down; in the store, a text
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,9 @@ from _helpers import EVIL, app, open_page, row, span_tree_rows
 from spanlite.store import TraceStore, views
 from spanlite.store._writer import write_spans
 from spanlite.tracing.kinds import SpanKind
-from spanlite.viewer.launch import viewer_command
-from test_viewer_e2e import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
-from viewer_server import free_port, serving
+from viewer_server import ARTIFACTS, HAS_CHROMIUM, NO_CHROMIUM, chromium_page, viewer_at
 
-needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(not HAS_CHROMIUM, reason=NO_CHROMIUM)
 
 VIEWPORT = {"width": 1440, "height": 900}  # a laptop's screen
 BIG, SMALL = "b" * 32, "5" * 32
@@ -97,30 +94,14 @@ def viewer_url(db_path: Path) -> Iterator[str]:
     with TraceStore(db_path) as store:
         _big_trace(store)
         _small_trace(store)
-    port = free_port()
-    argv, env = viewer_command(db_path, port)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with open(ARTIFACTS / "streamlit_nav.log", "wb") as log:  # read it when the viewer did not start
-        with serving(argv, env, port, startup_s=30, stdout=log, stderr=subprocess.STDOUT):
-            yield f"http://127.0.0.1:{port}"
+    with viewer_at(db_path, "streamlit_nav.log") as url:
+        yield url
 
 
 @pytest.fixture
 def page(viewer_url: str) -> Iterator[Any]:
-    from playwright.sync_api import expect, sync_playwright
-
-    dialogs: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            tab = browser.new_page(viewport=VIEWPORT)
-            tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            tab.set_default_timeout(60_000)  # a 10,000-span trace on a loaded machine
-            expect.set_options(timeout=60_000)
-            yield tab
-            assert dialogs == []
-        finally:
-            browser.close()
+    with chromium_page(timeout_ms=60_000, **VIEWPORT) as tab:  # a 10,000-span trace, loaded machine
+        yield tab
 
 
 def in_viewport(box: dict[str, float] | None) -> bool:

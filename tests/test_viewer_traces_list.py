@@ -16,7 +16,8 @@ import spanlite
 from _helpers import app, cli
 from spanlite.store import TraceFilter, TraceStore, TraceSummary
 from spanlite.viewer import data
-from test_viewer_e2e import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, viewer_url  # noqa: F401 - a fixture
+from test_viewer_e2e import viewer_url  # noqa: F401 - a fixture
+from viewer_server import ARTIFACTS, chromium_page
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,23 +257,16 @@ def test_two_selected_rows_offer_compare(listed: Listed) -> None:
 
 
 def test_the_download_in_chromium_is_the_clis_export(viewer_url: str, db_path: Path, tmp_path: Path) -> None:  # noqa: F811
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1200})
-            page.set_default_timeout(30_000)
-            expect.set_options(timeout=30_000)
-            page.goto(viewer_url)
-            expect(page.get_by_text("3 traces match", exact=True)).to_be_visible()
-            with page.expect_download() as download:
-                page.get_by_role("button", name="Download JSONL").click()
-            saved = tmp_path / "traces.jsonl"
-            download.value.save_as(saved)
-            page.screenshot(path=str(ARTIFACTS / "traces_list.png"), full_page=True)
-        finally:
-            browser.close()
+    with chromium_page(timeout_ms=30_000) as page:
+        page.goto(viewer_url)
+        expect(page.get_by_text("3 traces match", exact=True)).to_be_visible()
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download JSONL").click()
+        saved = tmp_path / "traces.jsonl"
+        download.value.save_as(saved)
+        page.screenshot(path=str(ARTIFACTS / "traces_list.png"), full_page=True)
     exported = cli("traces", "export", db=db_path)
     assert exported.returncode == 0, exported.stderr
     assert saved.read_text().splitlines() == exported.stdout.splitlines()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -45,3 +46,59 @@ def serving(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+# --- the viewer in Debian's Chromium ---------------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]  # fmt: skip
+# One folder per interpreter: scripts/test.sh runs the suite on each at the same time.
+ARTIFACTS = ROOT / "tests" / "artifacts" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+HAS_CHROMIUM = CHROMIUM.exists()
+NO_CHROMIUM = "needs Debian's Chromium at /usr/bin/chromium"
+
+
+@contextlib.contextmanager
+def viewer_at(db: Path, log_name: str) -> Iterator[str]:
+    """The viewer served for ``db`` on a free port, its output in ``ARTIFACTS/log_name`` (read it when it did not
+    start); yields its address."""
+    from spanlite.viewer.launch import viewer_command
+
+    port = free_port()
+    argv, env = viewer_command(db, port)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with open(ARTIFACTS / log_name, "wb") as log:
+        with serving(argv, env, port, startup_s=30, stdout=log, stderr=subprocess.STDOUT):
+            yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def chromium_page(
+    timeout_ms: int = 20_000, width: int = 1500, height: int = 1200, **page_options: Any
+) -> Iterator[Any]:
+    """A fresh browser (its own cookies and storage) and one page in it; no dialog may open. The
+    timeout is generous: a loaded machine can take more than Playwright's 5 s default to rerun a page."""
+    from playwright.sync_api import expect, sync_playwright
+
+    dialogs: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height}, **page_options)
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.set_default_timeout(timeout_ms)
+            expect.set_options(timeout=timeout_ms)
+            yield page
+            assert dialogs == []
+        finally:
+            browser.close()
+
+
+def settled(page: Any) -> None:
+    """Wait until the app's script has finished running (Streamlit shows a running icon meanwhile)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator('[data-testid^="stStatusWidgetRunning"]')).to_have_count(0)
