@@ -124,18 +124,15 @@ def _span(record: SpanRecord) -> None:
     io_tab, feedback_tab, attr_tab, events_tab, raw_tab = st.tabs(
         ["Inputs & outputs", "Feedback on this span", "Attributes", "Events", "JSON"]
     )
-    with io_tab:
-        left, right = st.columns(2)
-        with left:
-            st.markdown("**Inputs**")
-            if system := attributes.get("gen_ai.system_instructions"):
-                _render.show_value(system, key="system", budget=budget)
-            _render.show_value(inputs, key="inputs", budget=budget)
-        with right:
-            heading, switch = st.columns([2, 1])
-            heading.markdown("**Outputs**")
-            markdown = switch.toggle("Markdown", key="outputs_markdown", help=_MARKDOWN_HELP)
-            _render.show_value(outputs, key="outputs", budget=budget, markdown=markdown, kind=record.kind)
+    with io_tab:  # one above the other: the detail pane is too narrow for two columns of conversation
+        st.markdown("**Inputs**")
+        if system := attributes.get("gen_ai.system_instructions"):
+            _render.show_value(system, key="system", budget=budget)
+        _render.show_value(inputs, key="inputs", budget=budget)
+        heading, switch = st.columns([3, 2], vertical_alignment="center")
+        heading.markdown("**Outputs**")
+        markdown = switch.toggle("Markdown", key="outputs_markdown", help=_MARKDOWN_HELP)
+        _render.show_value(outputs, key="outputs", budget=budget, markdown=markdown, kind=record.kind)
     with feedback_tab:
         _feedback.panel(record.trace_id, record.span_id, key=f"fb_{record.trace_id}_{record.span_id}")
     with attr_tab:
