@@ -14,7 +14,7 @@ from spanlite.viewer import _author, _render, data
 
 HERE = Path(__file__).resolve().parent
 
-st.set_page_config(page_title="spanlite", page_icon="🔭", layout="wide")
+st.set_page_config(page_title="spanlite", page_icon=":material/troubleshoot:", layout="wide")
 
 pages = [
     st.Page(HERE / "traces_page.py", title="Traces", icon=":material/list:", url_path="traces", default=True),

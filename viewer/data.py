@@ -56,7 +56,7 @@ DEFAULT_DEFINITIONS = {
     "score": FeedbackDefinition("score", "number", min_value=1, max_value=5, description="1 (bad) to 5 (great)"),
     "label": FeedbackDefinition("label", "text", description="A short label, e.g. hallucination"),
 }
-FEEDBACK_STATES = ("Any", "Unrated", "Rated", "👎 Thumbs down", "👍 Thumbs up")
+FEEDBACK_STATES = ("Any", "Unrated", "Rated", "Thumbs down", "Thumbs up")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,8 +86,8 @@ class FilterForm:
         if self.date_to is not None:
             until = dt.datetime.combine(self.date_to + dt.timedelta(days=1), dt.time(), dt.UTC)
         conditions: list[tuple[str, str, FeedbackValue]] = []
-        if self.feedback in ("👎 Thumbs down", "👍 Thumbs up"):
-            conditions.append((thumbs, "=", self.feedback == "👍 Thumbs up"))
+        if self.feedback in ("Thumbs down", "Thumbs up"):
+            conditions.append((thumbs, "=", self.feedback == "Thumbs up"))
         if self.feedback_condition.strip():
             conditions.append(parse_condition(self.feedback_condition))
         has_feedback = {"Unrated": False, "Rated": True}.get(self.feedback)
@@ -338,7 +338,7 @@ def configured_definitions() -> dict[str, FeedbackDefinition]:
 
 
 def thumbs_name(defs: dict[str, FeedbackDefinition]) -> str:
-    """The boolean feedback that 👍/👎 stand for: ``thumbs`` unless only another boolean is defined."""
+    """The boolean feedback that thumbs up/down stand for: ``thumbs`` unless only another boolean is defined."""
     if THUMBS in defs:
         return THUMBS
     return next((d.name for d in defs.values() if d.type == "bool"), THUMBS)

@@ -83,7 +83,7 @@ def _dataset(name: str) -> None:
     st.title(f"Dataset: {_render.md_escape(dataset.name)}")
     updated = _render.when(dataset.updated_ns)
     st.caption(f"Latest version {dataset.version} · {_records(dataset.size)} · updated {updated} UTC")
-    st.page_link("datasets_page.py", label="All datasets", icon="⬅️")
+    st.page_link("datasets_page.py", label="All datasets", icon=":material/arrow_back:")
     if dataset.description:
         st.text(_preview.cell(dataset.description, limit=2000))
     version = _version(dataset)

@@ -38,7 +38,7 @@ def _facts(figures: list[tuple[str, str]], names: list[tuple[str, str | None]]) 
 
 
 def _header(info: TraceSummary) -> None:
-    st.title(f"{_render.status_label(info.status)[:2]} {_render.md_escape(info.name or 'trace')}")
+    st.title(f"{_render.STATUS_ICONS.get(info.status, '')} {_render.md_escape(info.name or 'trace')}")
     st.caption(f"Trace {info.trace_id} · started {_render.when(info.start_ns)} UTC")
     _facts(
         [

@@ -106,20 +106,19 @@ def _filters() -> data.FilterForm:
 
 def _status(t: TraceSummary) -> str:
     """The trace's own outcome, and its failed spans when its root did not say so (a recovered failure)."""
-    label = _render.status_label(t.status)
+    label = _render.status_text(t.status)  # a cell: text, since icons do not render there
     if t.status == "ERROR" or not t.error_count:
         return label
-    errors = f"{t.error_count:,} error{'s' if t.error_count != 1 else ''}"
-    return f"⚠️ {t.status}, {errors}" if t.status == "OK" else f"{label}, {errors}"
+    return f"{label} · {t.error_count:,} error{'s' if t.error_count != 1 else ''}"
 
 
 def _feedback_text(items: list[FeedbackSummary]) -> str:
-    """Thumbs as ``👍 2 👎 1``, numbers as ``score ⌀3.5 (2)``, anything else as ``label ×2``."""
+    """Thumbs as ``2 up, 1 down``, numbers as ``score ⌀3.5 (2)``, anything else as ``label ×2``."""
     parts = []
     for f in items:
         name = "" if f.name == data.THUMBS else f"{f.name} "
         if f.trues + f.falses == f.count:
-            parts.append(f"{name}👍 {f.trues} 👎 {f.falses}")
+            parts.append(f"{name}{f.trues} up, {f.falses} down")
         elif f.mean is not None:
             parts.append(f"{name}⌀{f.mean:.3g} ({f.count})")
         else:
@@ -164,7 +163,7 @@ COLUMNS = {
     "Name": st.column_config.TextColumn(width="medium"),
     "Input": st.column_config.TextColumn(width="medium"),
     "Output": st.column_config.TextColumn(width="medium"),
-    "Status": st.column_config.TextColumn(help="The root's outcome; ⚠️ when a span failed and the root did not"),
+    "Status": st.column_config.TextColumn(help="The root's outcome, and its failed spans when the root did not fail (OK · 1 error)"),
     "Duration (ms)": st.column_config.NumberColumn(format="%,.2f", width=110),
     "Tokens": st.column_config.NumberColumn(format="%,d", width=80, help="Input + output tokens"),
     "Cost": st.column_config.NumberColumn(format="$%.6f", width=90, help="USD, where prices are known"),

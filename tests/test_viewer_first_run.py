@@ -1,0 +1,70 @@
+"""The viewer as a new user first meets it (issue 25): icons that need no emoji font, an empty store that says how
+to get traces in, placeholders that do not look filled in, and times in the zone the reader chose, labelled."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from google.protobuf import text_format
+from streamlit.testing.v1 import AppTest
+
+from _helpers import Traces, app, open_page, populate, populate_evals
+
+# Emoji presentation ranges: pictographs, dingbats and symbols that fall back to an emoji font, and VS16.
+EMOJI = re.compile(
+    "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u231a\u231b\u23e9-\u23fa\u25aa\u25ab\u25b6\u25c0"
+    "\u25fb-\u25fe\ufe0f]"
+)
+
+
+@pytest.fixture
+def traces(db_path: Path) -> Traces:
+    populate()
+    populate_evals(db_path)
+    return populate()
+
+
+def shown(at: AppTest) -> Iterator[tuple[str, str]]:
+    """Every element's text as (element type, text): protos as UTF-8 text, dataframes cell by cell."""
+    for node in at._tree:
+        proto = getattr(node, "proto", None)
+        if node.type in ("arrow_data_frame", "dataframe") and isinstance(getattr(node, "value", None), pd.DataFrame):
+            frame: pd.DataFrame = node.value
+            yield node.type, " ".join(map(str, frame.columns))
+            for cell in frame.to_numpy().ravel():
+                yield node.type, str(cell)
+        elif proto is not None:
+            yield node.type, text_format.MessageToString(proto, as_utf8=True)
+
+
+def emoji_in(at: AppTest) -> list[tuple[str, str]]:
+    return [(kind, text[:200]) for kind, text in shown(at) if EMOJI.search(text)]
+
+
+def pages(at: AppTest, t: Traces) -> Iterator[str]:
+    """Opens every page in turn (the trace page on each trace), yielding its name."""
+    yield "traces"
+    for trace in (t.agent, t.failing, t.evil):
+        open_page(at, "trace_page.py", trace=trace)
+        yield f"trace {trace}"
+    at.query_params.clear()
+    for page in ("sessions_page.py", "review_page.py", "evaluation_page.py", "datasets_page.py", "overview_page.py"):
+        open_page(at, page)
+        yield page
+    open_page(at, "compare_page.py", a=t.agent, b=t.failing)
+    yield "compare"
+
+
+def test_no_page_needs_an_emoji_font(traces: Traces) -> None:
+    at = app()
+    found = {}
+    for page in pages(at, traces):
+        assert at.title, page  # the page did render
+        found[page] = emoji_in(at)
+    assert len(found) == 10
+    assert not {page: hits for page, hits in found.items() if hits}
