@@ -28,7 +28,7 @@ def test_traces_page_lists_newest_first_with_columns(traces: Traces) -> None:
     assert agent["Session"] == "sess-1" and agent["User"] == "alice"
     assert agent["Tags"] == "prod, support"
     assert agent["Tokens"] == 49  # a number, so that a header click sorts by value (issue 24)
-    assert agent["Status"] == "✅ OK"
+    assert agent["Status"] == "OK"
     assert agent["Input"] == QUESTION and agent["Output"] == ANSWER
     assert "Feedback" in table.columns
 
@@ -110,7 +110,7 @@ def test_trace_page_deep_link_to_a_span_shows_it(traces: Traces, db_path: Path) 
     with TraceStore(db_path) as store:
         tool = next(n for n in views.span_tree(store, traces.agent) if n.kind == "TOOL")
     at = open_page(app(), "trace_page.py", trace=traces.agent, span=tool.span_id)
-    assert at.subheader[0].value == "🔧 lookup\\_order"  # Markdown-escaped
+    assert at.subheader[0].value == ":material/build: lookup\\_order"  # Markdown-escaped
     assert any("shipped" in str(j.value) for j in at.json)
 
 

@@ -159,12 +159,12 @@ def show_documents(documents: list[dict[str, Any]], *, key: str = "documents", b
         if left_out(documents[number - 1 :], "documents", key=key, budget=budget):
             break
         with st.container(border=True):
-            label = [f":material/description: Document {number}"]
+            label = [f"Document {number}"]
             if document.get("id") is not None:
                 label.append(str(document["id"]))
             if isinstance(score := document.get("score"), (int, float)) and not isinstance(score, bool):
                 label.append(f"score {score:.3f}")
-            st.caption(md_escape(" · ".join(label)))
+            st.caption(f":material/description: {md_escape(' · '.join(label))}")
             show_text(document["text"], key=f"{key}_{number}", budget=budget)
             rest = {k: v for k, v in document.items() if k not in ("text", "id", "score") and v is not None}
             if rest:
