@@ -68,3 +68,27 @@ def test_no_page_needs_an_emoji_font(traces: Traces) -> None:
         found[page] = emoji_in(at)
     assert len(found) == 10
     assert not {page: hits for page, hits in found.items() if hits}
+
+
+def test_an_empty_store_says_how_to_get_traces_in(db_path: Path) -> None:
+    at = app()
+    shown_text = "\n".join(e.value for e in [*at.markdown, *at.info, *at.caption]) + "\n".join(c.value for c in at.code)
+    assert "No traces yet" in shown_text
+    assert "spanlite demo" in shown_text  # run the demo
+    assert "@spanlite.trace" in shown_text  # decorate a function
+    assert "spanlite serve" in shown_text and "http://127.0.0.1:4318" in shown_text  # an OTel exporter, its endpoint
+    assert str(db_path) in shown_text  # into this store, the one the viewer shows
+    assert "No traces match." not in shown_text
+
+
+def test_filters_that_exclude_everything_still_say_no_traces_match(traces: Traces) -> None:
+    at = app()
+    at.text_input(key="f_text").input("no such words anywhere").run()
+    assert [i.value for i in at.info] == ["No traces match."]
+    assert not [c for c in at.code if "spanlite demo" in c.value]
+
+
+def test_the_feedback_condition_placeholder_reads_as_an_example(db_path: Path) -> None:
+    condition = app().text_input(key="f_feedback_cond")
+    assert condition.value == ""
+    assert condition.placeholder.startswith("e.g. ")

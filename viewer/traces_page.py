@@ -11,7 +11,7 @@ import streamlit as st
 from spanlite.store import TraceFilter, TraceSummary
 from spanlite.store.views import FeedbackSummary
 from spanlite.tracing.kinds import SpanKind
-from spanlite.viewer import _add_to_dataset, _render, data
+from spanlite.viewer import _add_to_dataset, _getting_started, _render, data
 from spanlite.viewer._pager import page_buttons
 
 ANY = "Any"
@@ -58,7 +58,7 @@ def _filters() -> data.FilterForm:
         row3 = st.columns(4)
         feedback = row3[0].selectbox("Feedback", data.FEEDBACK_STATES, key="f_feedback")
         condition = row3[1].text_input(
-            "Feedback condition", placeholder="score<3", key="f_feedback_cond",
+            "Feedback condition", placeholder="e.g. score<3", key="f_feedback_cond",
             help="name, an operator (= != < <= > >=) and a value: score<3, thumbs=false, label=hallucination",
         )  # fmt: skip
         service = row3[2].selectbox(
@@ -72,7 +72,7 @@ def _filters() -> data.FilterForm:
         min_ms = row4[0].number_input("Min duration (ms)", min_value=0.0, value=None, step=100.0, key="f_min_ms")
         max_ms = row4[1].number_input("Max duration (ms)", min_value=0.0, value=None, step=100.0, key="f_max_ms")
         metadata = row4[2].text_input(
-            "Metadata", placeholder="env=prod, team=search", key="f_metadata",
+            "Metadata", placeholder="e.g. env=prod, team=search", key="f_metadata",
             help="key=value pairs, comma-separated, that the trace's metadata must all hold",
         )  # fmt: skip
         dates = row4[3].columns(2)
@@ -185,6 +185,9 @@ def _page(filters: data.FilterForm) -> None:
         st.error(_render.md_escape(exc))
         return
     comparing = _toolbar(filters, matching)
+    if not page and len(tokens) == 1 and not data.stats()["traces"]:
+        _getting_started.show(str(data.db_path()))
+        return
     if not page:
         st.info("No traces match." if len(tokens) == 1 else "No more traces.")
     else:
