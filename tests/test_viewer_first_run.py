@@ -4,7 +4,6 @@ to get traces in, placeholders that do not look filled in, and times in the zone
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 

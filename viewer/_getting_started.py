@@ -19,7 +19,7 @@ def show(db_path: str) -> None:
     st.markdown("**Trace your own code**: decorate a function; each call becomes a trace")
     env = f"SPANLITE_DB={shlex.quote(db_path)} "
     st.code(
-        f"import spanlite\n\n\n@spanlite.trace\ndef answer(question: str) -> str:\n    return \"...\"\n\n\n"
+        f'import spanlite\n\n\n@spanlite.trace\ndef answer(question: str) -> str:\n    return "..."\n\n\n'
         f'answer("Where is my order?")  # run it as: {env}python app.py',
         language="python",
     )

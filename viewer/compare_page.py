@@ -60,7 +60,12 @@ def _header(label: str, info: TraceSummary) -> None:
     st.subheader(f"{label} · {icon} {_render.md_escape(info.name or 'trace', 80)}")
     errors = f" · {info.error_count:,} failed span{'s' * (info.error_count != 1)}" if info.error_count else ""
     st.caption(f"Trace {info.trace_id} · started {_render.when(info.start_ns)} UTC · {info.status}{errors}")
-    st.page_link("trace_page.py", label=f"Open trace {label}", query_params={"trace": info.trace_id}, icon=":material/open_in_new:")
+    st.page_link(
+        "trace_page.py",
+        label=f"Open trace {label}",
+        query_params={"trace": info.trace_id},
+        icon=":material/open_in_new:",
+    )
 
 
 def _numbers_table(a: TraceSummary, b: TraceSummary) -> None:

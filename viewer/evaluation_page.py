@@ -12,7 +12,11 @@ from spanlite.store import Run, RunResult, eval_views
 from spanlite.viewer import _comparison, _examples, _preview, _render, data
 from spanlite.viewer._pager import page_buttons
 
-STATUS_ICONS = {"running": ":material/hourglass_top:", "finished": ":material/check_circle:", "failed": ":material/cancel:"}
+STATUS_ICONS = {
+    "running": ":material/hourglass_top:",
+    "finished": ":material/check_circle:",
+    "failed": ":material/cancel:",
+}
 METRICS_SHOWN = 8
 
 

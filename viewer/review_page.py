@@ -1,7 +1,8 @@
 """Review queue: unrated traces one at a time, newest first; a rating saves and moves on to the next.
 
 The trace on screen is pinned in session state, so traces arriving while someone reads do not swap it out.
-Buttons come in a fixed order (comment, thumbs up, thumbs down, Skip) so Tab and Enter are enough to work through the queue.
+Buttons come in a fixed order (comment, thumbs up, thumbs down, Skip) so Tab and Enter are enough to work through
+the queue.
 """
 
 from __future__ import annotations

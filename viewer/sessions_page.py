@@ -70,7 +70,9 @@ def _turn(trace: TraceSummary, root: SpanRecord | None, budget: _bounded.Budget,
             f"{_render.status_label(trace.status)} · {_render.md_escape(trace.name or '')} · "
             f"{_render.duration(trace.duration_ms)} · {_render.when(trace.start_ns)} UTC"
         )
-        st.page_link("trace_page.py", label="Open trace", query_params={"trace": trace.trace_id}, icon=":material/open_in_new:")
+        st.page_link(
+            "trace_page.py", label="Open trace", query_params={"trace": trace.trace_id}, icon=":material/open_in_new:"
+        )
 
 
 def _said(value: object, preview: str | None, *, key: str, budget: _bounded.Budget, markdown: bool = False) -> None:

@@ -163,7 +163,9 @@ COLUMNS = {
     "Name": st.column_config.TextColumn(width="medium"),
     "Input": st.column_config.TextColumn(width="medium"),
     "Output": st.column_config.TextColumn(width="medium"),
-    "Status": st.column_config.TextColumn(help="The root's outcome, and its failed spans when the root did not fail (OK · 1 error)"),
+    "Status": st.column_config.TextColumn(
+        help="The root's outcome, and its failed spans when the root did not fail (OK · 1 error)"
+    ),
     "Duration (ms)": st.column_config.NumberColumn(format="%,.2f", width=110),
     "Tokens": st.column_config.NumberColumn(format="%,d", width=80, help="Input + output tokens"),
     "Cost": st.column_config.NumberColumn(format="$%.6f", width=90, help="USD, where prices are known"),
