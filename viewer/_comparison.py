@@ -23,7 +23,7 @@ SHOW_ALL = "All"
 
 def run_label(run: Run) -> str:
     """How a run is named in pickers and headings: its name (or id), date and short id."""
-    return f"{run.name or 'unnamed'} · {_render.when(run.created_ns)} · {run.run_id[:8]}"
+    return f"{run.name or 'unnamed'} · {_render.when_named(run.created_ns)} · {run.run_id[:8]}"
 
 
 def show(run_a: str, run_b: str) -> None:

@@ -162,7 +162,7 @@ def _table(existing: list[Feedback]) -> None:
             "Author": f.author or "",
             "Source": f.source,
             "Comment": f.comment or "",
-            "Updated (UTC)": _render.when(f.updated_ns),
+            f"Updated ({_render.zone_name()})": _render.when(f.updated_ns),
             "Earlier values": len(f.history),
         }
         for f in existing

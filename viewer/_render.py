@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import streamlit as st
 
+from spanlite.store import clock
 from spanlite.store.prices import format_usd
 from spanlite.viewer._bounded import Budget, as_cut, left_out, show_cut, show_json, show_text, unmark
 
@@ -62,9 +63,31 @@ def status_text(status: str) -> str:
     return status.replace("_", " ").lower() if status == "IN_PROGRESS" else status
 
 
+TIMES_IN = "times_in"  # the sidebar's choice: "local" (the default) or "UTC"
+
+
+def zone() -> dt.tzinfo | None:
+    """The zone the reader chose for times: ``None`` for the local time of the machine the viewer runs on (a local
+    tool: the reader's own, as a rule), else UTC."""
+    return dt.UTC if st.session_state.get(TIMES_IN) == "UTC" else None
+
+
+def zone_name() -> str:
+    """The chosen zone's name now, for headings: ``Time (CET)``."""
+    return clock.zone_name(zone())
+
+
 def when(ns: int) -> str:
-    """A start time in UTC, to the second."""
-    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    """A time to the second in the chosen zone, for a cell under a heading that names the zone (``zone_name``); the
+    zone's own name follows when another held that day (CEST under a CET heading)."""
+    moment = clock.at(ns, zone())
+    text = moment.strftime(clock.FORMAT)
+    return text if moment.tzname() == zone_name() else f"{text} {moment.tzname()}"
+
+
+def when_named(ns: int) -> str:
+    """A time to the second in the chosen zone with the zone named, for captions: ``2026-12-06 09:41:00 CET``."""
+    return clock.clock(ns, zone())
 
 
 def duration(ms: float | None) -> str:

@@ -59,7 +59,7 @@ def _header(label: str, info: TraceSummary) -> None:
     icon = _render.STATUS_ICONS.get(info.status, "")
     st.subheader(f"{label} · {icon} {_render.md_escape(info.name or 'trace', 80)}")
     errors = f" · {info.error_count:,} failed span{'s' * (info.error_count != 1)}" if info.error_count else ""
-    st.caption(f"Trace {info.trace_id} · started {_render.when(info.start_ns)} UTC · {info.status}{errors}")
+    st.caption(f"Trace {info.trace_id} · started {_render.when_named(info.start_ns)} · {info.status}{errors}")
     st.page_link(
         "trace_page.py",
         label=f"Open trace {label}",

@@ -40,7 +40,7 @@ def _runs() -> None:
         table = pd.DataFrame(
             [
                 {
-                    "Created (UTC)": _render.when(r.created_ns),
+                    f"Created ({_render.zone_name()})": _render.when(r.created_ns),
                     "Name": _preview.cell(r.name or ""),
                     "Status": r.status,  # a cell: text, no icon
                     "Dataset": _preview.cell(_dataset_text(r)),
@@ -66,7 +66,7 @@ def _runs() -> None:
 def _header(run: Run) -> None:
     st.title(f"Run: {_render.md_escape(run.name or run.run_id)}")
     status = f"{STATUS_ICONS.get(run.status, '')} {run.status}"
-    st.caption(f"Run {run.run_id} · {status} · created {_render.when(run.created_ns)} UTC")
+    st.caption(f"Run {run.run_id} · {status} · created {_render.when_named(run.created_ns)}")
     st.page_link("evaluation_page.py", label="All runs", icon=":material/arrow_back:")
     if run.dataset is not None:
         query = {"dataset": run.dataset, "version": str(run.dataset_version)}

@@ -55,7 +55,7 @@ def _nothing_here() -> None:
     if known is None:
         st.info("No traces yet.")
     else:
-        st.info(f"No traces in this range: the newest started {_render.when(known[1])} UTC. Choose All time.")
+        st.info(f"No traces in this range: the newest started {_render.when_named(known[1])}. Choose All time.")
 
 
 def _page() -> None:

@@ -90,7 +90,7 @@ def _current(name: str, tags: tuple[str, ...], skipped: frozenset[str]) -> Trace
 
 def _show(info: TraceSummary) -> None:
     st.subheader(_render.md_escape(info.name or "trace"))
-    st.caption(f"Trace {info.trace_id} · {_render.when(info.start_ns)} UTC · {_render.status_label(info.status)}")
+    st.caption(f"Trace {info.trace_id} · {_render.when_named(info.start_ns)} · {_render.status_label(info.status)}")
     st.page_link("trace_page.py", label="Open the whole trace", query_params={"trace": info.trace_id})
     root = data.span(info.trace_id, info.root_span_id) if info.root_span_id else None
     budget = _bounded.Budget()

@@ -15,6 +15,7 @@ from spanlite.viewer import _add_to_dataset, _getting_started, _render, data
 from spanlite.viewer._pager import page_buttons
 
 ANY = "Any"
+TIME = f"Time ({_render.zone_name()})"  # a page script runs on every rerun: the zone chosen now
 
 if trace_id := st.query_params.get("trace"):  # ``/?trace=<id>`` deep links land on the default page
     st.switch_page("trace_page.py", query_params={"trace": trace_id})
@@ -75,9 +76,9 @@ def _filters() -> data.FilterForm:
             "Metadata", placeholder="e.g. env=prod, team=search", key="f_metadata",
             help="key=value pairs, comma-separated, that the trace's metadata must all hold",
         )  # fmt: skip
-        dates = row4[3].columns(2)
-        date_from = dates[0].date_input("From (UTC)", value=None, key="f_from", help="Within the time range too")
-        date_to = dates[1].date_input("To (UTC)", value=None, key="f_to", help="That whole day included")
+        dates, zone = row4[3].columns(2), _render.zone_name()
+        date_from = dates[0].date_input(f"From ({zone})", value=None, key="f_from", help="Within the time range too")
+        date_to = dates[1].date_input(f"To ({zone})", value=None, key="f_to", help="That whole day included")
     filters = TraceFilter(
         status=None if status == ANY else status,
         name=name.strip() or None,
@@ -101,6 +102,7 @@ def _filters() -> data.FilterForm:
         date_from=date_from if isinstance(date_from, dt.date) else None,
         date_to=date_to if isinstance(date_to, dt.date) else None,
         metadata=metadata,
+        local_days=_render.zone() is None,
     )
 
 
@@ -131,7 +133,7 @@ def _table(traces: list[TraceSummary]) -> pd.DataFrame:
     services = data.services([t.trace_id for t in traces])
     rows: list[dict[str, Any]] = [
         {
-            "Time (UTC)": _render.when(t.start_ns),
+            TIME: _render.when(t.start_ns),
             "Name": t.name or "",
             "Input": data.preview_text(t.input_preview),  # what was asked and answered, in view without scrolling
             "Output": data.preview_text(t.output_preview),
@@ -159,7 +161,7 @@ def _total(input_tokens: int | None, output_tokens: int | None) -> int | None:
 
 # Numbers stay numbers, so that a click on a header sorts them by value (on this page; "Sort" sorts them all).
 COLUMNS = {
-    "Time (UTC)": st.column_config.TextColumn(width=150),
+    TIME: st.column_config.TextColumn(width=150),
     "Name": st.column_config.TextColumn(width="medium"),
     "Input": st.column_config.TextColumn(width="medium"),
     "Output": st.column_config.TextColumn(width="medium"),
