@@ -35,7 +35,7 @@ def zone_name(zone: dt.tzinfo | None = None) -> str:
 
 def clock(ns: int, zone: dt.tzinfo | None = None) -> str:
     """A time with its zone named, e.g. ``2026-12-06 09:41:00 CET``; local time when ``zone`` is ``None``."""
-    return clock_of(at(ns, zone))
+    return clock_of(at(ns, zone), zone)
 
 
 def clock_of(when: dt.datetime, zone: dt.tzinfo | None = None) -> str:

@@ -3,7 +3,9 @@ to get traces in, placeholders that do not look filled in, and times in the zone
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,8 @@ from google.protobuf import text_format
 from streamlit.testing.v1 import AppTest
 
 from _helpers import Traces, app, open_page, populate, populate_evals
+from spanlite._cli_format import clock as clock_of_cli
+from spanlite.store import TraceStore, default_db_path, views
 
 # Emoji presentation ranges: pictographs, dingbats and symbols that fall back to an emoji font, and VS16.
 EMOJI = re.compile(
@@ -91,3 +95,54 @@ def test_the_feedback_condition_placeholder_reads_as_an_example(db_path: Path) -
     condition = app().text_input(key="f_feedback_cond")
     assert condition.value == ""
     assert condition.placeholder.startswith("e.g. ")
+
+
+@pytest.fixture
+def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The viewer's process in US Eastern time: a POSIX zone that glibc reads without tzdata; December is EST."""
+    monkeypatch.setenv("TZ", "EST5EDT")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def start_of(trace_id: str) -> int:
+    with TraceStore(default_db_path()) as store:
+        summary = views.trace_summary(store, trace_id)
+    assert summary is not None
+    return summary.start_ns
+
+
+def test_times_are_local_by_default_and_named_as_the_cli_names_them(traces: Traces, new_york: None) -> None:
+    at = app()
+    table = at.dataframe[0].value
+    zone = time.strftime("%Z")
+    assert zone in ("EST", "EDT") and f"Time ({zone})" in table.columns
+    start = start_of(traces.agent)
+    local = clock_of_cli(start)  # what `spanlite traces list` shows
+    assert local.endswith(f" {zone}")
+    assert table.set_index("Trace ID").loc[traces.agent, f"Time ({zone})"] == local.removesuffix(f" {zone}")
+    open_page(at, "trace_page.py", trace=traces.agent)
+    assert at.caption[0].value.endswith(f"started {local}")
+    assert at.sidebar.radio(key="times_in").value == "local"
+    assert at.sidebar.radio(key="times_in").options[0] == f"Local ({zone})"
+
+
+def test_utc_when_chosen_everywhere_and_for_the_session(traces: Traces, new_york: None) -> None:
+    at = app()
+    at.sidebar.radio(key="times_in").set_value("UTC").run()
+    start = start_of(traces.agent)
+    utc = dt.datetime.fromtimestamp(start / 1e9, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert at.dataframe[0].value.set_index("Trace ID").loc[traces.agent, "Time (UTC)"] == utc
+    open_page(at, "trace_page.py", trace=traces.agent)  # another page: the choice holds
+    assert at.caption[0].value.endswith(f"started {utc} UTC")
+
+
+def test_every_time_shown_names_the_zone_chosen(traces: Traces, new_york: None) -> None:
+    """Local time chosen (the default): no page says UTC, beyond the choice itself."""
+    at = app()
+    said = {}
+    for page in pages(at, traces):
+        said[page] = [text[:200] for kind, text in shown(at) if "UTC" in text and kind != "radio"]
+    assert not {page: texts for page, texts in said.items() if texts}
