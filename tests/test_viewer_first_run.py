@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pandas as pd
 import pytest
 from google.protobuf import text_format
@@ -140,9 +141,22 @@ def test_utc_when_chosen_everywhere_and_for_the_session(traces: Traces, new_york
 
 
 def test_every_time_shown_names_the_zone_chosen(traces: Traces, new_york: None) -> None:
-    """Local time chosen (the default): no page says UTC, beyond the choice itself."""
+    """Local time chosen (the default): no page says UTC, beyond the choice itself; chart axes name the zone."""
     at = app()
     said = {}
     for page in pages(at, traces):
-        said[page] = [text[:200] for kind, text in shown(at) if "UTC" in text and kind != "radio"]
+        # the cost chart sums UTC days (the store does) and says so
+        said[page] = [t[:200] for kind, t in shown(at) if "UTC" in t.replace("UTC day", "") and kind != "radio"]
     assert not {page: texts for page, texts in said.items() if texts}
+
+
+def test_overview_charts_read_in_the_zone_chosen(traces: Traces, new_york: None) -> None:
+    at = open_page(app(), "overview_page.py")
+    zone = time.strftime("%Z")
+    specs = [orjson.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+    timed = [s for s in specs if s["encoding"]["x"].get("field") == "time"]
+    assert timed and all(s["encoding"]["x"]["title"] == f"Time ({zone})" for s in timed)
+    assert all(s["encoding"]["x"]["scale"]["type"] == "utc" for s in timed)  # the browser's zone never shifts them
+    at.sidebar.radio(key="times_in").set_value("UTC").run()
+    specs = [orjson.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+    assert {s["encoding"]["x"]["title"] for s in specs if s["encoding"]["x"].get("field") == "time"} == {"Time (UTC)"}
