@@ -4,6 +4,7 @@ and failed; an unknown ID; a big pair whose table stays a page."""
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -101,7 +102,7 @@ def test_a_failed_trace_shows_its_status_and_error_count(db_path: Path) -> None:
     a, b = run("q"), run("q", fail=True)
     at = compare(a, b)
     caption = next(c.value for c in at.caption if c.value.startswith(f"Trace {b}"))
-    assert caption.endswith("UTC · ERROR · 1 failed span")
+    assert caption.endswith(f"{time.strftime('%Z')} · ERROR · 1 failed span")  # local time, named
     assert numbers(at)["Errors"] == ("0", "1", "+1")
     root = spans(at).iloc[0]
     assert (root["A status"], root["B status"]) == ("OK", "ERROR")
