@@ -1,19 +1,13 @@
 """How the spanlite command writes times, durations, counts and sizes for people to read: times in local time with
-the zone named, so that a time read off one machine means the same on another."""
+the zone named (``store/clock.py``, shared with the viewer)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from spanlite.store.clock import clock, clock_of  # the viewer names times the same way
 
-def clock(ns: int) -> str:
-    """A time in local time with its zone named, e.g. ``2026-12-06 09:41:00 CET``."""
-    return clock_of(dt.datetime.fromtimestamp(ns / 1e9).astimezone())
-
-
-def clock_of(when: dt.datetime) -> str:
-    """``when`` in local time with its zone named."""
-    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+__all__ = ["clock", "clock_of", "clock_width", "duration", "plural", "size"]
 
 
 def clock_width() -> int:

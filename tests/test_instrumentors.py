@@ -253,5 +253,7 @@ def test_the_trace_page_shows_retrieved_documents(db_path: Path) -> None:
     assert "Paris is the capital of France." in texts and "Lyon is a city in France." in texts
     captions = [c.value for c in at.caption]
     first = retrieve.outputs[0]["id"].replace("-", "\\-")  # captions are Markdown, escaped
-    assert any(c.startswith("📄 Document 1") and first in c and "score 1\\.000" in c for c in captions), captions
+    assert any(
+        c.startswith(":material/description: Document 1") and first in c and "score 1\\.000" in c for c in captions
+    ), captions
     assert any(j.value == '{"source": "wiki"}' or "wiki" in str(j.value) for j in at.json)

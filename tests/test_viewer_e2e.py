@@ -73,8 +73,8 @@ def test_open_trace_and_span_in_chromium(viewer_url: str, db_path: Path) -> None
         # thumbs down on the whole trace, in its popover: saved at once, shown at once
         page.get_by_role("button", name="Feedback on this trace").click()
         trace_feedback = page.get_by_test_id("stPopoverBody")
-        trace_feedback.get_by_role("button", name="👎 Thumbs down", exact=True).click()
-        expect(trace_feedback.get_by_text("Yours: 👎", exact=True)).to_be_visible()
+        trace_feedback.get_by_role("button", name="Thumbs down", exact=True).click()
+        expect(trace_feedback.get_by_text("Yours: thumbs down", exact=True)).to_be_visible()
         page.wait_for_timeout(800)  # the waterfall chart renders asynchronously
         shot = ARTIFACTS / "trace.png"
         page.screenshot(path=str(shot), full_page=True)
@@ -90,14 +90,14 @@ def test_open_trace_and_span_in_chromium(viewer_url: str, db_path: Path) -> None
         page.get_by_role("link", name="Traces").first.click()
         expect(page.get_by_role("heading", name="Traces", exact=True)).to_be_visible()
         page.get_by_role("combobox", name="Feedback", exact=True).click()
-        page.get_by_role("option", name="👎 Thumbs down", exact=True).click()
+        page.get_by_role("option", name="Thumbs down", exact=True).click()
         expect(page.get_by_text("1 trace on this page. Select a row to open one.", exact=True)).to_be_visible()
         page.wait_for_timeout(500)  # let the grid draw its rows
         page.screenshot(path=str(ARTIFACTS / "thumbs_down.png"), full_page=True)
         agent = page.get_by_role("heading", name="support_agent", level=1)
         _open_row(page, page.get_by_test_id("stDataFrame").first, 0, agent)
 
-        # the review queue, by keyboard: type a comment, Tab to 👍 and press Enter
+        # the review queue, by keyboard: type a comment, Tab to thumbs up and press Enter
         page.get_by_role("link", name="Review").first.click()
         expect(page.get_by_text("0 reviewed this session, 2 left", exact=True)).to_be_visible()
         settled(page)  # keys typed while the page's script still runs may go to an element about to be replaced
@@ -106,11 +106,11 @@ def test_open_trace_and_span_in_chromium(viewer_url: str, db_path: Path) -> None
         expect(comment).to_be_focused()
         page.screenshot(path=str(ARTIFACTS / "review.png"), full_page=True)
         page.keyboard.press("Tab")
-        expect(page.get_by_role("button", name="👍 Thumbs up Shortcut Alt + U", exact=True)).to_be_focused()
+        expect(page.get_by_role("button", name="Thumbs up Shortcut Alt + U", exact=True)).to_be_focused()
         page.keyboard.press("Enter")
         expect(page.get_by_text("1 reviewed this session, 1 left", exact=True)).to_be_visible()
         settled(page)  # until the run ends, the buttons on the page may still be the last trace's
-        page.keyboard.press("Alt+D")  # 👎 by its shortcut
+        page.keyboard.press("Alt+D")  # thumbs down by its shortcut
         expect(page.get_by_text("Nothing left to review.", exact=True)).to_be_visible()
         with TraceStore(db_path) as store:
             comments = [f.comment for t in store.search_traces() for f in store.get_feedback(t.trace_id)]
@@ -143,7 +143,7 @@ def test_compare_runs_and_follow_a_regression_in_chromium(viewer_url: str, db_pa
         examples = page.get_by_test_id("stDataFrame").nth(1)  # after the scorers' means
         expect(examples).to_be_visible()
         # regressed first: the capital of France, Paris then Lyon
-        _open_row(page, examples, 0, page.get_by_role("heading", name="🔻 regressed"))
+        _open_row(page, examples, 0, page.get_by_role("heading", name="▼ regressed"))
         expect(page.get_by_test_id("stText").filter(has_text="Lyon").first).to_be_visible()  # run B's answer
         page.wait_for_timeout(500)
         page.screenshot(path=str(ARTIFACTS / "evaluation_compare.png"), full_page=True)

@@ -45,7 +45,7 @@ def test_runs_newest_first_with_dataset_metrics_status(evals: Evals) -> None:
     table = at.dataframe[0].value
     assert list(table["Run ID"]) == [evals.v2, evals.v1]
     assert list(table["Name"]) == ["prompt-v2", "prompt-v1"]
-    assert list(table["Status"]) == ["❌ failed", "✅ finished"]
+    assert list(table["Status"]) == ["failed", "finished"]
     assert list(table["Dataset"]) == ["qa v1", "qa v1"]
     assert table["Metrics"].iloc[0] == "exact_match/mean 0.5, correctness/mean 0"
     assert table["Tags"].iloc[1] == "prompt=prompt-v1"
@@ -73,8 +73,8 @@ def test_a_run_shows_its_examples_scores_and_trace_links(evals: Evals) -> None:
     table = at.dataframe[0].value
     assert list(table.columns) == ["#", "exact_match", "correctness", "Inputs", "Outputs", "Expectations", "Error"]
     assert list(table["Inputs"]) == QUESTIONS
-    assert list(table["correctness"]) == [f"✅ yes · judged prompt-v1 answer {i}" for i in range(3)]
-    assert list(table["exact_match"]) == ["✅ yes"] * 3
+    assert list(table["correctness"]) == [f"yes · judged prompt-v1 answer {i}" for i in range(3)]
+    assert list(table["exact_match"]) == ["yes"] * 3
     at = select(at, "eval_examples_1", 1)
     assert "judged prompt-v1 answer 1" in [t.value for t in at.text]
     assert "Paris" in [t.value for t in at.text]
@@ -86,8 +86,8 @@ def test_a_failed_run_shows_its_errors(evals: Evals) -> None:
     assert at.error[0].value == "1 prediction failed"
     table = at.dataframe[0].value
     assert list(table["#"]) == [0, 1, 2, 3]
-    assert [c.split(" · ")[0] for c in table["correctness"]] == ["✅ yes", "❌ no", "⚠️ error", ""]
-    assert table["correctness"].iloc[2] == "⚠️ error · judge answered no JSON"
+    assert [c.split(" · ")[0] for c in table["correctness"]] == ["yes", "no", "error", ""]
+    assert table["correctness"].iloc[2] == "error · judge answered no JSON"
     assert table["Error"].iloc[3] == "RuntimeError: predict failed"
     at = select(at, "eval_examples_1", 2)
     codes = [c.value for c in at.code]
@@ -212,17 +212,17 @@ def test_comparison_shows_means_deltas_and_regressions_first(evals: Evals) -> No
     scorers = at.dataframe[0].value
     assert list(scorers["Scorer"]) == ["exact_match", "correctness"]
     examples = at.dataframe[1].value
-    assert examples["Change"].iloc[0] == "🔻 regressed"
+    assert examples["Change"].iloc[0] == "▼ regressed"
     assert examples["Inputs"].iloc[0] == "Capital of France?"
     assert examples["Output A"].iloc[0] == "Paris" and examples["Output B"].iloc[0] == "Lyon"
-    assert examples["correctness"].iloc[0] == "✅ yes → ❌ no"
+    assert examples["correctness"].iloc[0] == "yes → no"
     at = select(at, "eval_compare_examples_All_1", 0)
     assert ("Open trace A", "trace", f"trace={evals.traces_v1[1]}") in links(at)
     assert ("Open trace B", "trace", f"trace={evals.traces_v2[1]}") in links(at)
     assert "judged prompt-v2 answer 1" in [t.value for t in at.text]
     at.button(key="eval_swap").click().run()
     assert (
-        at.dataframe[1].value["Output A"].iloc[0] == "Lyon" or at.dataframe[1].value["Change"].iloc[0] != "🔻 regressed"
+        at.dataframe[1].value["Output A"].iloc[0] == "Lyon" or at.dataframe[1].value["Change"].iloc[0] != "▼ regressed"
     )
 
 
@@ -279,7 +279,7 @@ def test_runs_from_evaluate_show_and_compare(db_path: Path) -> None:
     assert at.dataframe[0].value["Metrics"].iloc[0] == f"exact/mean {2 / 3:.3g}"
     at = open_page(at, "evaluation_page.py", a=v1.run_id, b=v2.run_id)
     examples = at.dataframe[1].value
-    assert list(examples["Change"]) == ["🔻 regressed", "= same", "= same"]
+    assert list(examples["Change"]) == ["▼ regressed", "= same", "= same"]
     assert examples["Inputs"].iloc[0] == "Italy" and examples["Output B"].iloc[0] == "Milan"
     at = select(at, "eval_compare_examples_All_1", 0)
     assert [label for label, page, _ in links(at) if page == "trace"] == ["Open trace A", "Open trace B"]

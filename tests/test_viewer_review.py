@@ -72,7 +72,7 @@ def test_every_way_of_rating_saves_the_comment_typed_for_that_trace(
         assert thumbs(db_path) == {traces.evil: (False, "unsafe output", "ada")}
         next_box_empty(page)  # nothing typed for the last trace is left for this one
 
-        # Tab to 👍 and Enter
+        # Tab to thumbs up and Enter
         comment.click()
         page.keyboard.type("refused, rightly")
         page.keyboard.press("Tab")
@@ -84,7 +84,7 @@ def test_every_way_of_rating_saves_the_comment_typed_for_that_trace(
         # the mouse
         comment.click()
         page.keyboard.type("tool call shown")
-        page.get_by_role("button", name="👎 Thumbs down", exact=False).click()
+        page.get_by_role("button", name="Thumbs down", exact=False).click()
         expect(page.get_by_text("Nothing left to review.", exact=True)).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "review_done.png"), full_page=True)
     assert thumbs(db_path) == {
@@ -147,10 +147,10 @@ def test_the_traces_page_shows_and_filters_trace_feedback(traces: Traces, store:
     store.log_feedback(traces.agent, "thumbs", True, author="ada")
     store.log_feedback(traces.agent, "thumbs", False, span_id=llm_span(store, traces.agent), author="ada")
     at = app()
-    assert at.dataframe[0].value.set_index("Trace ID").loc[traces.agent, "Feedback"] == "👍 1 👎 0"
-    at.selectbox(key="f_feedback").select("👎 Thumbs down").run()
+    assert at.dataframe[0].value.set_index("Trace ID").loc[traces.agent, "Feedback"] == "1 up, 0 down"
+    at.selectbox(key="f_feedback").select("Thumbs down").run()
     assert not at.dataframe and at.info[0].value == "No traces match."
-    at.selectbox(key="f_feedback").select("👍 Thumbs up").run()
+    at.selectbox(key="f_feedback").select("Thumbs up").run()
     assert list(at.dataframe[0].value["Trace ID"]) == [traces.agent]
 
 
@@ -175,7 +175,7 @@ def test_clicking_the_current_thumbs_again_adds_no_history(traces: Traces, store
     at.button(key=f"{key}_thumbs_down").click().run()
     assert not at.exception, at.exception
     assert [(f.value, f.history) for f in store.get_feedback(traces.agent)] == [(False, [])]
-    assert "Yours: 👎" in [c.value for c in at.caption]
+    assert "Yours: thumbs down" in [c.value for c in at.caption]
 
 
 def remembered(page: Any, name: str) -> None:
@@ -205,8 +205,8 @@ def test_your_name_is_remembered_across_reloads_and_deep_links(viewer_url: str, 
         settled(page)
         page.get_by_role("button", name="Feedback on this trace").click()  # trace feedback is in a popover
         trace_feedback = page.get_by_test_id("stPopoverBody")
-        trace_feedback.get_by_role("button", name="👎 Thumbs down", exact=True).click()
-        expect(trace_feedback.get_by_text("Yours: 👎", exact=True)).to_be_visible()
+        trace_feedback.get_by_role("button", name="Thumbs down", exact=True).click()
+        expect(trace_feedback.get_by_text("Yours: thumbs down", exact=True)).to_be_visible()
 
         page.goto(f"{viewer_url}/review")
         expect(page.get_by_text("0 reviewed this session, 2 left", exact=True)).to_be_visible()
@@ -239,7 +239,7 @@ def test_the_keyboard_flow_goes_on_from_trace_to_trace(viewer_url: str, traces: 
         expect(comment).to_be_focused()
         page.keyboard.type("refused, rightly")
         page.keyboard.press("Tab")
-        expect(page.get_by_role("button", name="👍 Thumbs up Shortcut Alt + U", exact=True)).to_be_focused()
+        expect(page.get_by_role("button", name="Thumbs up Shortcut Alt + U", exact=True)).to_be_focused()
         page.keyboard.press("Enter")
         next_box_empty(page)
         expect(comment).to_be_focused()
@@ -258,7 +258,7 @@ def test_a_press_sent_for_a_trace_already_rated_rates_nothing_else(traces: Trace
     from streamlit.proto.WidgetStates_pb2 import WidgetState
 
     at = open_page(app(), "review_page.py")
-    down = next(b for b in at.button if b.label == "👎 Thumbs down")
+    down = next(b for b in at.button if b.label == "Thumbs down")
     down.click().run()
     assert at.subheader[0].value == "refund"
     states = at._tree.get_widget_states()  # what the page now on screen sends, as AppTest's own run() does

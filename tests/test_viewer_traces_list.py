@@ -129,9 +129,9 @@ def test_the_sort_is_the_querys_across_pages(
 
 def test_a_trace_whose_child_failed_shows_it_in_the_list(listed: Listed) -> None:
     table = app().dataframe[0].value.set_index("Trace ID")
-    assert table.loc[listed.recovered, "Status"] == "⚠️ OK, 1 error"
-    assert table.loc[listed.failed, "Status"] == "❌ ERROR"
-    assert table.loc[listed.plain, "Status"] == "✅ OK"
+    assert table.loc[listed.recovered, "Status"] == "OK · 1 error"
+    assert table.loc[listed.failed, "Status"] == "ERROR"
+    assert table.loc[listed.plain, "Status"] == "OK"
 
 
 def test_has_errors_finds_every_trace_with_a_failed_span(listed: Listed) -> None:
@@ -171,7 +171,7 @@ def test_latency_metadata_and_date_filters(listed: Listed, db_path: Path) -> Non
     at.text_input(key="f_metadata").input("env").run()
     assert at.error[0].value.startswith("metadata filters are key\\=value")
     at.text_input(key="f_metadata").input("")
-    today = dt.datetime.now(dt.UTC).date()
+    today = dt.date.today()  # the viewer's days are local ones unless UTC is chosen
     at.date_input(key="f_from").set_value(today + dt.timedelta(days=1)).run()
     assert ids(at) == []
     at.date_input(key="f_from").set_value(today - dt.timedelta(days=1))

@@ -28,7 +28,9 @@ def control(traces: Traces, *, key: str) -> None:
         kind, message, dataset = outcome
         (st.success if kind == "ok" else st.error)(_render.md_escape(message, limit=300))
         if dataset is not None:
-            st.page_link("datasets_page.py", label="Open dataset", query_params={"dataset": dataset}, icon="🗂️")
+            st.page_link(
+                "datasets_page.py", label="Open dataset", query_params={"dataset": dataset}, icon=":material/dataset:"
+            )
 
 
 def _add(traces: Traces, key: str) -> None:

@@ -56,7 +56,7 @@ class Cut:
 
     @property
     def label(self) -> str:
-        return f"✂️ truncated ({self.original_bytes:,} bytes)"
+        return f"[truncated: {self.original_bytes:,} bytes]"
 
     @property
     def kept(self) -> str:

@@ -11,9 +11,9 @@ from spanlite.store import Run
 from spanlite.viewer import _examples, _preview, _render, data
 
 CHANGES = {  # in the order compare_runs ranks them
-    "regressed": "🔻 regressed",
-    "mixed": "🔀 mixed",
-    "improved": "🔺 improved",
+    "regressed": "▼ regressed",
+    "mixed": "± mixed",
+    "improved": "▲ improved",
     "same": "= same",
     "only_a": "only in A",
     "only_b": "only in B",
@@ -23,7 +23,7 @@ SHOW_ALL = "All"
 
 def run_label(run: Run) -> str:
     """How a run is named in pickers and headings: its name (or id), date and short id."""
-    return f"{run.name or 'unnamed'} · {_render.when(run.created_ns)} · {run.run_id[:8]}"
+    return f"{run.name or 'unnamed'} · {_render.when_named(run.created_ns)} · {run.run_id[:8]}"
 
 
 def show(run_a: str, run_b: str) -> None:
@@ -32,7 +32,7 @@ def show(run_a: str, run_b: str) -> None:
         comparison = data.comparison(run_a, run_b)
     except ValueError as exc:  # a run that is not (or no longer) in the store
         st.warning(_render.md_escape(exc, limit=300))
-        st.page_link("evaluation_page.py", label="All runs", icon="⬅️")
+        st.page_link("evaluation_page.py", label="All runs", icon=":material/arrow_back:")
         return
     _heading(comparison)
     _scorers(comparison)

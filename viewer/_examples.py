@@ -44,6 +44,11 @@ def trace_link(trace_id: str | None, label: str = "Open trace") -> None:
     if trace_id is None:
         st.caption("No trace recorded.")
     elif data.stored_traces({trace_id}):
-        st.page_link("trace_page.py", label=_render.md_escape(label), query_params={"trace": trace_id}, icon="🔍")
+        st.page_link(
+            "trace_page.py",
+            label=_render.md_escape(label),
+            query_params={"trace": trace_id},
+            icon=":material/open_in_new:",
+        )
     else:
         st.caption(f"{_render.md_escape(label)}: trace {_render.md_escape(trace_id, limit=40)} is not in this store")

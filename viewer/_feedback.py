@@ -21,20 +21,25 @@ COMMENT = "comment"  # the name a comment alone is saved under
 
 
 def show_value(value: FeedbackValue) -> str:
-    """A feedback value as plain text: 👍/👎 for booleans, numbers without a trailing ``.0``."""
+    """A feedback value as plain text (tables show no icons): booleans as thumbs up/down, numbers without a
+    trailing ``.0``."""
     if isinstance(value, bool):
-        return "👍" if value else "👎"
+        return "thumbs up" if value else "thumbs down"
     if isinstance(value, float) and value.is_integer():
         return f"{value:.0f}"
     return str(value)
 
 
+THUMB_UP, THUMB_DOWN = ":material/thumb_up:", ":material/thumb_down:"  # the buttons' icons (no emoji font needed)
+
+
 def thumb_labels(name: str) -> tuple[str, str]:
-    """Button labels for a boolean feedback; names are Markdown-escaped because button labels are Markdown."""
+    """Button labels for a boolean feedback, shown with ``THUMB_UP`` / ``THUMB_DOWN``; names are Markdown-escaped
+    because button labels are Markdown."""
     if name == data.THUMBS:
-        return "👍 Thumbs up", "👎 Thumbs down"
+        return "Thumbs up", "Thumbs down"
     safe = _render.md_escape(name, limit=40)
-    return f"👍 {safe}: yes", f"👎 {safe}: no"
+    return f"{safe}: yes", f"{safe}: no"
 
 
 def panel(trace_id: str, span_id: str | None, *, key: str) -> None:
@@ -70,6 +75,7 @@ def _thumbs(
     for col, label, choice in ((cols[0], up, True), (cols[1], down, False)):
         col.button(
             label,
+            icon=THUMB_UP if choice else THUMB_DOWN,
             key=f"{key}_{definition.name}_{'up' if choice else 'down'}",
             type="primary" if value is choice else "secondary",
             on_click=_save,
@@ -156,7 +162,7 @@ def _table(existing: list[Feedback]) -> None:
             "Author": f.author or "",
             "Source": f.source,
             "Comment": f.comment or "",
-            "Updated (UTC)": _render.when(f.updated_ns),
+            f"Updated ({_render.zone_name()})": _render.when(f.updated_ns),
             "Earlier values": len(f.history),
         }
         for f in existing

@@ -72,7 +72,7 @@ def _inline(text: str) -> str:
         if not _allowed(target):
             continue  # escaped below with the text around it, so it shows as written
         parts.append(_escape(text[at : link.start()]))
-        shown = f"🖼 {label or 'image'}" if image else label or target
+        shown = f"image: {label or 'image'}" if image else label or target
         parts.append(f"[{_escape(shown)}](<{target}>)")
         at = link.end()
     parts.append(_escape(text[at:]))

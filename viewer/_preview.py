@@ -55,18 +55,18 @@ def bounded(value: Any, limit: int = DETAIL_CHARS, depth: int = 0) -> Any:
 def score_value(value: Any) -> str:
     """A score as short text: yes/no for booleans, numbers to three significant digits."""
     if isinstance(value, bool):
-        return "✅ yes" if value else "❌ no"
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.3g}"
     return cell(value, 60)
 
 
 def score_cell(score: RunScore | None, *, why: bool = False) -> str:
-    """A score in a table: its value, ``⚠️ error`` when the scorer failed, empty when it did not score; with
+    """A score in a table: its value, ``error`` when the scorer failed, empty when it did not score; with
     ``why``, the start of the rationale or the error after it."""
     if score is None:
         return ""
-    text, reason = ("⚠️ error", score.error) if score.error is not None else (score_value(score.value), score.rationale)
+    text, reason = ("error", score.error) if score.error is not None else (score_value(score.value), score.rationale)
     return cell(f"{text} · {reason}") if why and reason else text
 
 

@@ -16,17 +16,28 @@ from typing import Any
 import orjson
 import streamlit as st
 
+from spanlite.store import clock
 from spanlite.store.prices import format_usd
 from spanlite.viewer._bounded import Budget, as_cut, left_out, show_cut, show_json, show_text, unmark
 
+# Material icons, not emoji: Streamlit ships their font, while a fresh Linux desktop or server often has no emoji
+# font at all. They work in Markdown (labels, captions, headings) and ``icon=`` parameters; dataframe cells show
+# plain text instead (``status_text``).
 KIND_ICONS = {
-    "LLM": "🤖", "CHAT_MODEL": "💬", "EMBEDDING": "🧮", "RETRIEVER": "🔎", "RERANKER": "📶", "TOOL": "🔧",
-    "AGENT": "🕵️", "CHAIN": "🔗", "PARSER": "🧩", "GUARDRAIL": "🛡️", "EVALUATOR": "⚖️", "TASK": "📋",
-    "UNKNOWN": "❔",
+    "LLM": ":material/smart_toy:", "CHAT_MODEL": ":material/chat:", "EMBEDDING": ":material/calculate:",
+    "RETRIEVER": ":material/search:", "RERANKER": ":material/sort:", "TOOL": ":material/build:",
+    "AGENT": ":material/support_agent:", "CHAIN": ":material/link:", "PARSER": ":material/extension:",
+    "GUARDRAIL": ":material/shield:", "EVALUATOR": ":material/balance:", "TASK": ":material/assignment:",
+    "UNKNOWN": ":material/help:",
 }  # fmt: skip
-STATUS_ICONS = {"OK": "✅", "ERROR": "❌", "IN_PROGRESS": "⏳", "UNSET": "▫️"}
+STATUS_ICONS = {
+    "OK": ":material/check_circle:", "ERROR": ":material/cancel:", "IN_PROGRESS": ":material/hourglass_top:",
+    "UNSET": ":material/radio_button_unchecked:",
+}  # fmt: skip
+TOOL_ICON = KIND_ICONS["TOOL"]
 ROLE_AVATARS = {"user": "user", "human": "user", "assistant": "assistant", "ai": "assistant"}
-OTHER_ROLE_AVATARS = {"system": "⚙️", "developer": "⚙️", "tool": "🔧", "function": "🔧"}
+OTHER_ROLE_AVATARS = {"system": ":material/settings:", "developer": ":material/settings:", "tool": TOOL_ICON}
+OTHER_ROLE_AVATARS["function"] = TOOL_ICON
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=\"'])")
 
 
@@ -43,12 +54,40 @@ def kind_icon(kind: str) -> str:
 
 
 def status_label(status: str) -> str:
+    """A status for Markdown (captions, headings): its icon and its name."""
     return f"{STATUS_ICONS.get(status, '')} {status}".strip()
 
 
+def status_text(status: str) -> str:
+    """A status for a dataframe cell, where icons do not render: its name, "in progress" spelled out."""
+    return status.replace("_", " ").lower() if status == "IN_PROGRESS" else status
+
+
+TIMES_IN = "times_in"  # the sidebar's choice: "local" (the default) or "UTC"
+
+
+def zone() -> dt.tzinfo | None:
+    """The zone the reader chose for times: ``None`` for the local time of the machine the viewer runs on (a local
+    tool: the reader's own, as a rule), else UTC."""
+    return dt.UTC if st.session_state.get(TIMES_IN) == "UTC" else None
+
+
+def zone_name() -> str:
+    """The chosen zone's name now, for headings: ``Time (CET)``."""
+    return clock.zone_name(zone())
+
+
 def when(ns: int) -> str:
-    """A start time in UTC, to the second."""
-    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    """A time to the second in the chosen zone, for a cell under a heading that names the zone (``zone_name``); the
+    zone's own name follows when another held that day (CEST under a CET heading)."""
+    moment = clock.at(ns, zone())
+    text = moment.strftime(clock.FORMAT)
+    return text if moment.tzname() == zone_name() else f"{text} {moment.tzname()}"
+
+
+def when_named(ns: int) -> str:
+    """A time to the second in the chosen zone with the zone named, for captions: ``2026-12-06 09:41:00 CET``."""
+    return clock.clock(ns, zone())
 
 
 def duration(ms: float | None) -> str:
@@ -143,12 +182,12 @@ def show_documents(documents: list[dict[str, Any]], *, key: str = "documents", b
         if left_out(documents[number - 1 :], "documents", key=key, budget=budget):
             break
         with st.container(border=True):
-            label = [f"📄 Document {number}"]
+            label = [f"Document {number}"]
             if document.get("id") is not None:
                 label.append(str(document["id"]))
             if isinstance(score := document.get("score"), (int, float)) and not isinstance(score, bool):
                 label.append(f"score {score:.3f}")
-            st.caption(md_escape(" · ".join(label)))
+            st.caption(f":material/description: {md_escape(' · '.join(label))}")
             show_text(document["text"], key=f"{key}_{number}", budget=budget)
             rest = {k: v for k, v in document.items() if k not in ("text", "id", "score") and v is not None}
             if rest:
@@ -191,7 +230,7 @@ def show_messages(
             name, avatar = known, known
         else:  # the author name is not shown as text, but keep arbitrary content out of it anyway
             name = role.lower() if role.lower() in OTHER_ROLE_AVATARS else "message"
-            avatar = OTHER_ROLE_AVATARS.get(role.lower(), "💬")
+            avatar = OTHER_ROLE_AVATARS.get(role.lower(), ":material/chat:")
         with st.chat_message(name, avatar=avatar):
             if role.lower() not in ("user", "assistant"):
                 st.caption(md_escape(role))
@@ -237,7 +276,7 @@ def _message_body(message: dict[str, Any], show: _Show) -> None:
             show.json(call)
             continue
         function = call.get("function") or {}
-        st.caption(f"🔧 tool call {md_escape(function.get('name') or call.get('name') or '')}")
+        st.caption(f"{TOOL_ICON} tool call {md_escape(function.get('name') or call.get('name') or '')}")
         show.code(_pretty(function.get("arguments", call.get("arguments"))))
     if message.get("tool_call_id"):
         st.caption(f"result of tool call {md_escape(message['tool_call_id'])}")
@@ -254,7 +293,7 @@ def _part(part: Any, show: _Show) -> None:
     if kind in ("text", "input_text", "output_text"):
         show.text(str(part.get("text", part.get("content", ""))))
     elif kind in ("tool_call", "tool_use", "function_call"):
-        st.caption(f"🔧 tool call {md_escape(part.get('name') or '')}")
+        st.caption(f"{TOOL_ICON} tool call {md_escape(part.get('name') or '')}")
         show.code(_pretty(part.get("arguments", part.get("input"))))
     elif kind in ("tool_call_response", "tool_result", "function_call_output"):
         st.caption("tool result")

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from spanlite.store import clock
 from spanlite.viewer import _author, _render, data
 
 HERE = Path(__file__).resolve().parent
 
-st.set_page_config(page_title="spanlite", page_icon="🔭", layout="wide")
+st.set_page_config(page_title="spanlite", page_icon=":material/troubleshoot:", layout="wide")
 
 pages = [
     st.Page(HERE / "traces_page.py", title="Traces", icon=":material/list:", url_path="traces", default=True),
@@ -35,6 +36,15 @@ with st.sidebar:
     if stats["dropped_spans"]:
         st.warning(f"{stats['dropped_spans']:,} spans were dropped by writers (queue full).")
     _author.name_box()
+    st.radio(
+        "Times in",
+        ["local", "UTC"],
+        format_func=lambda choice: f"Local ({clock.zone_name()})" if choice == "local" else "UTC",
+        key=_render.TIMES_IN,
+        horizontal=True,
+        help="Local: the time zone of the machine the viewer runs on (`spanlite ui` is a local tool), as the "
+        "`spanlite` command shows times. Every time shown names its zone.",
+    )
     st.toggle("Live", key="live", help=f"Refresh lists every {data.LIVE_INTERVAL_S:g} s while on")
     if st.button("Refresh", icon=":material/refresh:"):
         data.clear_caches()

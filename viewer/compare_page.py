@@ -59,8 +59,13 @@ def _header(label: str, info: TraceSummary) -> None:
     icon = _render.STATUS_ICONS.get(info.status, "")
     st.subheader(f"{label} · {icon} {_render.md_escape(info.name or 'trace', 80)}")
     errors = f" · {info.error_count:,} failed span{'s' * (info.error_count != 1)}" if info.error_count else ""
-    st.caption(f"Trace {info.trace_id} · started {_render.when(info.start_ns)} UTC · {info.status}{errors}")
-    st.page_link("trace_page.py", label=f"Open trace {label}", query_params={"trace": info.trace_id}, icon="🔎")
+    st.caption(f"Trace {info.trace_id} · started {_render.when_named(info.start_ns)} · {info.status}{errors}")
+    st.page_link(
+        "trace_page.py",
+        label=f"Open trace {label}",
+        query_params={"trace": info.trace_id},
+        icon=":material/open_in_new:",
+    )
 
 
 def _numbers_table(a: TraceSummary, b: TraceSummary) -> None:
@@ -113,10 +118,11 @@ def _row(row: _trace_diff.AlignedSpan) -> dict[str, object]:
     a, b, span = row.a, row.b, row.span
     tokens_a, tokens_b = _trace_diff.tokens(a), _trace_diff.tokens(b)
     return {
-        "Span": f"{INDENT * row.depth}{_render.kind_icon(span.kind)} {span.name}",
+        "Span": f"{INDENT * row.depth}{span.name}",  # a cell: no kind icon (icons do not render there)
+        "Kind": span.kind,
         "In": "A only" if b is None else "B only" if a is None else "both",
-        "A status": _render.status_label(a.status) if a else "",
-        "B status": _render.status_label(b.status) if b else "",
+        "A status": _render.status_text(a.status) if a else "",
+        "B status": _render.status_text(b.status) if b else "",
         "A duration": a.duration_ms if a else None,
         "B duration": b.duration_ms if b else None,
         "Δ duration": b.duration_ms - a.duration_ms if a and b else None,

@@ -56,7 +56,7 @@ DEFAULT_DEFINITIONS = {
     "score": FeedbackDefinition("score", "number", min_value=1, max_value=5, description="1 (bad) to 5 (great)"),
     "label": FeedbackDefinition("label", "text", description="A short label, e.g. hallucination"),
 }
-FEEDBACK_STATES = ("Any", "Unrated", "Rated", "👎 Thumbs down", "👍 Thumbs up")
+FEEDBACK_STATES = ("Any", "Unrated", "Rated", "Thumbs down", "Thumbs up")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,9 +70,16 @@ class FilterForm:
     feedback: str = "Any"  # one of FEEDBACK_STATES
     feedback_condition: str = ""  # e.g. "score<3"
     sort: str = "newest"  # one of SORTS
-    date_from: dt.date | None = None  # UTC days, both included; within the time range as well
+    date_from: dt.date | None = None  # days, both included; within the time range as well
     date_to: dt.date | None = None
     metadata: str = ""  # e.g. "env=prod, team=search"
+    local_days: bool = False  # the days are local ones (the viewer's server's), else UTC days
+
+    def _midnight(self, day: dt.date) -> dt.datetime:
+        """The day's start, in local time (a naive datetime's ``astimezone`` reads it as local, DST included) or
+        UTC."""
+        start = dt.datetime.combine(day, dt.time())
+        return start.astimezone() if self.local_days else start.replace(tzinfo=dt.UTC)
 
     def trace_filter(self, now: dt.datetime | None = None, thumbs: str = THUMBS) -> TraceFilter:
         """The search it asks for; raises ``ValueError`` for a feedback or metadata condition that does not
@@ -80,14 +87,14 @@ class FilterForm:
         span = TIME_RANGES.get(self.time_range)
         since = (now or dt.datetime.now(dt.UTC)) - span if span is not None else None
         if self.date_from is not None:
-            start = dt.datetime.combine(self.date_from, dt.time(), dt.UTC)
+            start = self._midnight(self.date_from)
             since = start if since is None else max(since, start)
         until = None
         if self.date_to is not None:
-            until = dt.datetime.combine(self.date_to + dt.timedelta(days=1), dt.time(), dt.UTC)
+            until = self._midnight(self.date_to + dt.timedelta(days=1))
         conditions: list[tuple[str, str, FeedbackValue]] = []
-        if self.feedback in ("👎 Thumbs down", "👍 Thumbs up"):
-            conditions.append((thumbs, "=", self.feedback == "👍 Thumbs up"))
+        if self.feedback in ("Thumbs down", "Thumbs up"):
+            conditions.append((thumbs, "=", self.feedback == "Thumbs up"))
         if self.feedback_condition.strip():
             conditions.append(parse_condition(self.feedback_condition))
         has_feedback = {"Unrated": False, "Rated": True}.get(self.feedback)
@@ -338,7 +345,7 @@ def configured_definitions() -> dict[str, FeedbackDefinition]:
 
 
 def thumbs_name(defs: dict[str, FeedbackDefinition]) -> str:
-    """The boolean feedback that 👍/👎 stand for: ``thumbs`` unless only another boolean is defined."""
+    """The boolean feedback that thumbs up/down stand for: ``thumbs`` unless only another boolean is defined."""
     if THUMBS in defs:
         return THUMBS
     return next((d.name for d in defs.values() if d.type == "bool"), THUMBS)

@@ -26,7 +26,7 @@ def _list() -> None:
                 "Records": d.size,
                 "Description": _preview.cell(d.description or ""),
                 "Tags": _preview.tags(d.tags),
-                "Updated (UTC)": _render.when(d.updated_ns),
+                f"Updated ({_render.zone_name()})": _render.when(d.updated_ns),
             }
             for d in found
         ]
@@ -81,9 +81,9 @@ def _dataset(name: str) -> None:
         st.text(name)
         return
     st.title(f"Dataset: {_render.md_escape(dataset.name)}")
-    updated = _render.when(dataset.updated_ns)
-    st.caption(f"Latest version {dataset.version} · {_records(dataset.size)} · updated {updated} UTC")
-    st.page_link("datasets_page.py", label="All datasets", icon="⬅️")
+    updated = _render.when_named(dataset.updated_ns)
+    st.caption(f"Latest version {dataset.version} · {_records(dataset.size)} · updated {updated}")
+    st.page_link("datasets_page.py", label="All datasets", icon=":material/arrow_back:")
     if dataset.description:
         st.text(_preview.cell(dataset.description, limit=2000))
     version = _version(dataset)

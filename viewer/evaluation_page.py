@@ -12,7 +12,11 @@ from spanlite.store import Run, RunResult, eval_views
 from spanlite.viewer import _comparison, _examples, _preview, _render, data
 from spanlite.viewer._pager import page_buttons
 
-STATUS_ICONS = {"running": "⏳", "finished": "✅", "failed": "❌"}
+STATUS_ICONS = {
+    "running": ":material/hourglass_top:",
+    "finished": ":material/check_circle:",
+    "failed": ":material/cancel:",
+}
 METRICS_SHOWN = 8
 
 
@@ -36,9 +40,9 @@ def _runs() -> None:
         table = pd.DataFrame(
             [
                 {
-                    "Created (UTC)": _render.when(r.created_ns),
+                    f"Created ({_render.zone_name()})": _render.when(r.created_ns),
                     "Name": _preview.cell(r.name or ""),
-                    "Status": f"{STATUS_ICONS.get(r.status, '')} {r.status}",
+                    "Status": r.status,  # a cell: text, no icon
                     "Dataset": _preview.cell(_dataset_text(r)),
                     "Metrics": _preview.cell(_metrics_text(r.metrics)),
                     "Tags": _preview.tags(r.tags),
@@ -62,12 +66,12 @@ def _runs() -> None:
 def _header(run: Run) -> None:
     st.title(f"Run: {_render.md_escape(run.name or run.run_id)}")
     status = f"{STATUS_ICONS.get(run.status, '')} {run.status}"
-    st.caption(f"Run {run.run_id} · {status} · created {_render.when(run.created_ns)} UTC")
-    st.page_link("evaluation_page.py", label="All runs", icon="⬅️")
+    st.caption(f"Run {run.run_id} · {status} · created {_render.when_named(run.created_ns)}")
+    st.page_link("evaluation_page.py", label="All runs", icon=":material/arrow_back:")
     if run.dataset is not None:
         query = {"dataset": run.dataset, "version": str(run.dataset_version)}
         label = f"Dataset {_render.md_escape(_dataset_text(run), limit=80)}"
-        st.page_link("datasets_page.py", label=label, query_params=query, icon="🗂️")
+        st.page_link("datasets_page.py", label=label, query_params=query, icon=":material/dataset:")
     if run.tags:
         st.text("Tags: " + _preview.tags(run.tags))
     if run.error:

@@ -55,7 +55,7 @@ def _nothing_here() -> None:
     if known is None:
         st.info("No traces yet.")
     else:
-        st.info(f"No traces in this range: the newest started {_render.when(known[1])} UTC. Choose All time.")
+        st.info(f"No traces in this range: the newest started {_render.when_named(known[1])}. Choose All time.")
 
 
 def _page() -> None:
@@ -70,7 +70,8 @@ def _page() -> None:
     if series.empty:
         _nothing_here()
         return
-    series["time"] = pd.to_datetime(series["bucket_ns"], unit="ns", utc=True)
+    zone, zone_name = _render.zone(), _render.zone_name()
+    series["time"] = _charts.wall_clock(series["bucket_ns"], zone)
     total, errors = int(series["traces"].sum()), int(series["errors"].sum())
     cols = st.columns(7)
     cols[0].metric("Traces", f"{total:,}")
@@ -90,14 +91,16 @@ def _page() -> None:
     series["error rate %"] = (series["errors"] / series["traces"] * 100).round(2)
     latency = pd.DataFrame(result["latency"], columns=["bucket_ns", "p50", "p95"])
     latency = latency.rename(columns={"p50": "p50 ms", "p95": "p95 ms"})
-    latency["time"] = pd.to_datetime(latency["bucket_ns"], unit="ns", utc=True)
+    latency["time"] = _charts.wall_clock(latency["bucket_ns"], zone)
     left, right = st.columns(2)
-    traces = _charts.over_time(series, ["traces", "errors"], "Traces", mark="bar", colors=[TRACES_BLUE, ERROR_RED])
+    colors = [TRACES_BLUE, ERROR_RED]
+    traces = _charts.over_time(series, ["traces", "errors"], "Traces", zone_name, mark="bar", colors=colors)
     left.altair_chart(traces, width="stretch")
-    right.altair_chart(_charts.over_time(latency, ["p50 ms", "p95 ms"], "Latency"), width="stretch")
+    right.altair_chart(_charts.over_time(latency, ["p50 ms", "p95 ms"], "Latency", zone_name), width="stretch")
     left, right = st.columns(2)
-    left.altair_chart(_charts.over_time(series, ["error rate %"], "Error rate"), width="stretch")
-    right.altair_chart(_charts.over_time(series, ["input_tokens", "output_tokens"], "Tokens"), width="stretch")
+    left.altair_chart(_charts.over_time(series, ["error rate %"], "Error rate", zone_name), width="stretch")
+    tokens = _charts.over_time(series, ["input_tokens", "output_tokens"], "Tokens", zone_name)
+    right.altair_chart(tokens, width="stretch")
 
     columns = ["model", "bucket_ns", "calls", "input_tokens", "output_tokens", "cost"]
     models = pd.DataFrame(result["by_model"], columns=columns)
@@ -105,10 +108,10 @@ def _page() -> None:
     if models.empty:
         st.caption("No model calls in this range.")
         return
-    models["time"] = pd.to_datetime(models["bucket_ns"], unit="ns", utc=True)
+    models["time"] = _charts.wall_clock(models["bucket_ns"], zone)
     models["tokens"] = models["input_tokens"] + models["output_tokens"]
     left, right = st.columns([3, 2])
-    left.altair_chart(_charts.by_model(models, "Tokens by model"), width="stretch")
+    left.altair_chart(_charts.by_model(models, "Tokens by model", zone_name), width="stretch")
     totals = models.groupby("model").agg(
         calls=("calls", "sum"),
         input_tokens=("input_tokens", "sum"),
@@ -127,7 +130,7 @@ def _costs(by_day: list[dict[str, object]], models: pd.DataFrame) -> None:
     if days.empty:
         st.caption("No model call in this range has a known price (see configure(prices=...)).")
         return
-    days["day"] = pd.to_datetime(days["day_ns"], unit="ns", utc=True)
+    days["day"] = pd.to_datetime(days["day_ns"], unit="ns")  # zone-less, read as UTC: days the store sums in UTC
     per_model = models.dropna(subset=["cost"]).groupby("model")["cost"].sum().reset_index()
     left, right = st.columns(2)
     left.altair_chart(_charts.cost_by_day(days), width="stretch")

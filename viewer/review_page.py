@@ -1,7 +1,8 @@
 """Review queue: unrated traces one at a time, newest first; a rating saves and moves on to the next.
 
 The trace on screen is pinned in session state, so traces arriving while someone reads do not swap it out.
-Buttons come in a fixed order (comment, 👍, 👎, Skip) so Tab and Enter are enough to work through the queue.
+Buttons come in a fixed order (comment, thumbs up, thumbs down, Skip) so Tab and Enter are enough to work through
+the queue.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def _current(name: str, tags: tuple[str, ...], skipped: frozenset[str]) -> Trace
 
 def _show(info: TraceSummary) -> None:
     st.subheader(_render.md_escape(info.name or "trace"))
-    st.caption(f"Trace {info.trace_id} · {_render.when(info.start_ns)} UTC · {_render.status_label(info.status)}")
+    st.caption(f"Trace {info.trace_id} · {_render.when_named(info.start_ns)} · {_render.status_label(info.status)}")
     st.page_link("trace_page.py", label="Open the whole trace", query_params={"trace": info.trace_id})
     root = data.span(info.trace_id, info.root_span_id) if info.root_span_id else None
     budget = _bounded.Budget()
@@ -127,7 +128,7 @@ def _controls(trace_id: str) -> None:
     # A form, because a text area outside one sends what was typed only when it loses the focus (or on Ctrl+Enter),
     # and a shortcut pressed in it takes no focus away: the rating would go without its comment, and the text would
     # stay for the next trace. Inside a form every keystroke is kept, and a submit button sends it along. Enter in
-    # the box must not rate (it would be the first button, 👍), so only the buttons submit.
+    # the box must not rate (it would be the first button, thumbs up), so only the buttons submit.
     with st.form(f"review_{trace_id}", border=False, enter_to_submit=False):
         st.text_area("Comment", key=_comment_key(trace_id), height=68, placeholder="Optional: what was good or wrong?")
         cols = st.columns(3)
@@ -136,6 +137,7 @@ def _controls(trace_id: str) -> None:
             with col:
                 st.form_submit_button(
                     label,
+                    icon=_feedback.THUMB_UP if value else _feedback.THUMB_DOWN,
                     key=f"review_{'up' if value else 'down'}_{trace_id}",
                     type="primary",
                     width="stretch",
@@ -223,7 +225,7 @@ def _settings() -> None:
         with st.form("define_feedback", clear_on_submit=True):
             cols = st.columns(2)
             cols[0].text_input("Name", key="def_name", placeholder="helpfulness")
-            cols[1].selectbox("Type", TYPES, key="def_type", help="bool: 👍/👎 · number · category · text")
+            cols[1].selectbox("Type", TYPES, key="def_type", help="bool: thumbs up/down · number · category · text")
             cols = st.columns(2)
             cols[0].number_input("Min (number)", value=None, key="def_min")
             cols[1].number_input("Max (number)", value=None, key="def_max")

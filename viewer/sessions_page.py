@@ -27,13 +27,13 @@ def _list() -> None:
         table = pd.DataFrame(
             [
                 {
-                    "Last activity (UTC)": _render.when(s.last_ns),
+                    f"Last activity ({_render.zone_name()})": _render.when(s.last_ns),
                     "Session": s.session_id,
                     "Traces": s.trace_count,
                     "User": s.user_id or "",
                     "Tokens": _render.tokens(s.input_tokens, s.output_tokens),
                     "Errors": s.error_count,
-                    "Started (UTC)": _render.when(s.first_ns),
+                    f"Started ({_render.zone_name()})": _render.when(s.first_ns),
                 }
                 for s in sessions
             ]
@@ -68,9 +68,11 @@ def _turn(trace: TraceSummary, root: SpanRecord | None, budget: _bounded.Budget,
             _failure(root, key=f"{key}_error", budget=budget)
         st.caption(
             f"{_render.status_label(trace.status)} · {_render.md_escape(trace.name or '')} · "
-            f"{_render.duration(trace.duration_ms)} · {_render.when(trace.start_ns)} UTC"
+            f"{_render.duration(trace.duration_ms)} · {_render.when_named(trace.start_ns)}"
         )
-        st.page_link("trace_page.py", label="Open trace", query_params={"trace": trace.trace_id}, icon="🔍")
+        st.page_link(
+            "trace_page.py", label="Open trace", query_params={"trace": trace.trace_id}, icon=":material/open_in_new:"
+        )
 
 
 def _said(value: object, preview: str | None, *, key: str, budget: _bounded.Budget, markdown: bool = False) -> None:
@@ -96,7 +98,7 @@ def _failure(root: SpanRecord, *, key: str, budget: _bounded.Budget) -> None:
     """Why the turn failed: its exception's type and message, else the root's status message."""
     errors = [e.get("attributes") or {} for e in root.events if e.get("name") == "exception"]
     lines = [f"{a.get('exception.type', 'Exception')}: {a.get('exception.message', '')}" for a in errors]
-    st.caption("❌ This turn failed")
+    st.caption(f"{_render.STATUS_ICONS['ERROR']} This turn failed")
     text = "\n".join(lines) or root.status_message or "no error message recorded"
     _bounded.show_text(text, key=key, budget=budget, body="code")
 

@@ -38,8 +38,8 @@ def _facts(figures: list[tuple[str, str]], names: list[tuple[str, str | None]]) 
 
 
 def _header(info: TraceSummary) -> None:
-    st.title(f"{_render.status_label(info.status)[:2]} {_render.md_escape(info.name or 'trace')}")
-    st.caption(f"Trace {info.trace_id} · started {_render.when(info.start_ns)} UTC")
+    st.title(f"{_render.STATUS_ICONS.get(info.status, '')} {_render.md_escape(info.name or 'trace')}")
+    st.caption(f"Trace {info.trace_id} · started {_render.when_named(info.start_ns)}")
     _facts(
         [
             ("Duration", _render.duration(info.duration_ms)),
@@ -108,7 +108,7 @@ def _span(record: SpanRecord) -> None:
             ("Duration", _render.duration(record.duration_ms)),
             ("Tokens in → out", _render.tokens(record.input_tokens, record.output_tokens) or "—"),
             ("Cost", _render.cost(record.cost) or "—"),
-            ("Started", _render.when(record.start_ns)[11:] + " UTC"),
+            ("Started", _render.when_named(record.start_ns)[11:]),
         ],
         [("Model", record.model)],
     )

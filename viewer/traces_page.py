@@ -11,10 +11,11 @@ import streamlit as st
 from spanlite.store import TraceFilter, TraceSummary
 from spanlite.store.views import FeedbackSummary
 from spanlite.tracing.kinds import SpanKind
-from spanlite.viewer import _add_to_dataset, _render, data
+from spanlite.viewer import _add_to_dataset, _getting_started, _render, data
 from spanlite.viewer._pager import page_buttons
 
 ANY = "Any"
+TIME = f"Time ({_render.zone_name()})"  # a page script runs on every rerun: the zone chosen now
 
 if trace_id := st.query_params.get("trace"):  # ``/?trace=<id>`` deep links land on the default page
     st.switch_page("trace_page.py", query_params={"trace": trace_id})
@@ -58,7 +59,7 @@ def _filters() -> data.FilterForm:
         row3 = st.columns(4)
         feedback = row3[0].selectbox("Feedback", data.FEEDBACK_STATES, key="f_feedback")
         condition = row3[1].text_input(
-            "Feedback condition", placeholder="score<3", key="f_feedback_cond",
+            "Feedback condition", placeholder="e.g. score<3", key="f_feedback_cond",
             help="name, an operator (= != < <= > >=) and a value: score<3, thumbs=false, label=hallucination",
         )  # fmt: skip
         service = row3[2].selectbox(
@@ -72,12 +73,12 @@ def _filters() -> data.FilterForm:
         min_ms = row4[0].number_input("Min duration (ms)", min_value=0.0, value=None, step=100.0, key="f_min_ms")
         max_ms = row4[1].number_input("Max duration (ms)", min_value=0.0, value=None, step=100.0, key="f_max_ms")
         metadata = row4[2].text_input(
-            "Metadata", placeholder="env=prod, team=search", key="f_metadata",
+            "Metadata", placeholder="e.g. env=prod, team=search", key="f_metadata",
             help="key=value pairs, comma-separated, that the trace's metadata must all hold",
         )  # fmt: skip
-        dates = row4[3].columns(2)
-        date_from = dates[0].date_input("From (UTC)", value=None, key="f_from", help="Within the time range too")
-        date_to = dates[1].date_input("To (UTC)", value=None, key="f_to", help="That whole day included")
+        dates, zone = row4[3].columns(2), _render.zone_name()
+        date_from = dates[0].date_input(f"From ({zone})", value=None, key="f_from", help="Within the time range too")
+        date_to = dates[1].date_input(f"To ({zone})", value=None, key="f_to", help="That whole day included")
     filters = TraceFilter(
         status=None if status == ANY else status,
         name=name.strip() or None,
@@ -101,25 +102,25 @@ def _filters() -> data.FilterForm:
         date_from=date_from if isinstance(date_from, dt.date) else None,
         date_to=date_to if isinstance(date_to, dt.date) else None,
         metadata=metadata,
+        local_days=_render.zone() is None,
     )
 
 
 def _status(t: TraceSummary) -> str:
     """The trace's own outcome, and its failed spans when its root did not say so (a recovered failure)."""
-    label = _render.status_label(t.status)
+    label = _render.status_text(t.status)  # a cell: text, since icons do not render there
     if t.status == "ERROR" or not t.error_count:
         return label
-    errors = f"{t.error_count:,} error{'s' if t.error_count != 1 else ''}"
-    return f"⚠️ {t.status}, {errors}" if t.status == "OK" else f"{label}, {errors}"
+    return f"{label} · {t.error_count:,} error{'s' if t.error_count != 1 else ''}"
 
 
 def _feedback_text(items: list[FeedbackSummary]) -> str:
-    """Thumbs as ``👍 2 👎 1``, numbers as ``score ⌀3.5 (2)``, anything else as ``label ×2``."""
+    """Thumbs as ``2 up, 1 down``, numbers as ``score ⌀3.5 (2)``, anything else as ``label ×2``."""
     parts = []
     for f in items:
         name = "" if f.name == data.THUMBS else f"{f.name} "
         if f.trues + f.falses == f.count:
-            parts.append(f"{name}👍 {f.trues} 👎 {f.falses}")
+            parts.append(f"{name}{f.trues} up, {f.falses} down")
         elif f.mean is not None:
             parts.append(f"{name}⌀{f.mean:.3g} ({f.count})")
         else:
@@ -132,7 +133,7 @@ def _table(traces: list[TraceSummary]) -> pd.DataFrame:
     services = data.services([t.trace_id for t in traces])
     rows: list[dict[str, Any]] = [
         {
-            "Time (UTC)": _render.when(t.start_ns),
+            TIME: _render.when(t.start_ns),
             "Name": t.name or "",
             "Input": data.preview_text(t.input_preview),  # what was asked and answered, in view without scrolling
             "Output": data.preview_text(t.output_preview),
@@ -160,11 +161,13 @@ def _total(input_tokens: int | None, output_tokens: int | None) -> int | None:
 
 # Numbers stay numbers, so that a click on a header sorts them by value (on this page; "Sort" sorts them all).
 COLUMNS = {
-    "Time (UTC)": st.column_config.TextColumn(width=150),
+    TIME: st.column_config.TextColumn(width=150),
     "Name": st.column_config.TextColumn(width="medium"),
     "Input": st.column_config.TextColumn(width="medium"),
     "Output": st.column_config.TextColumn(width="medium"),
-    "Status": st.column_config.TextColumn(help="The root's outcome; ⚠️ when a span failed and the root did not"),
+    "Status": st.column_config.TextColumn(
+        help="The root's outcome, and its failed spans when the root did not fail (OK · 1 error)"
+    ),
     "Duration (ms)": st.column_config.NumberColumn(format="%,.2f", width=110),
     "Tokens": st.column_config.NumberColumn(format="%,d", width=80, help="Input + output tokens"),
     "Cost": st.column_config.NumberColumn(format="$%.6f", width=90, help="USD, where prices are known"),
@@ -186,6 +189,9 @@ def _page(filters: data.FilterForm) -> None:
         st.error(_render.md_escape(exc))
         return
     comparing = _toolbar(filters, matching)
+    if not page and len(tokens) == 1 and not data.stats()["traces"]:
+        _getting_started.show(str(data.db_path()))
+        return
     if not page:
         st.info("No traces match." if len(tokens) == 1 else "No more traces.")
     else:
