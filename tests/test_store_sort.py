@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -16,7 +17,7 @@ N = 3_000
 
 
 @pytest.fixture
-def store(db_path: Path) -> TraceStore:
+def store(db_path: Path) -> Iterator[TraceStore]:
     """``N`` one-span traces with values chosen to tie often (and to be unknown for tokens and cost)."""
     rng = random.Random(24)
     with TraceStore(db_path) as store:
@@ -35,7 +36,8 @@ def store(db_path: Path) -> TraceStore:
                     for i in range(N)
                 ],
             )
-    return TraceStore(db_path)
+    with TraceStore(db_path) as opened:
+        yield opened
 
 
 def sort_key(name: str, t: TraceSummary) -> tuple[float, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -40,7 +41,7 @@ def charts(at: AppTest) -> dict[str, tuple[dict[str, Any], pd.DataFrame]]:
 def age(db_path: Path, days: float) -> None:
     """Move every trace and span ``days`` into the past, as a store written then would hold them."""
     shift = int(days * DAY_NS)
-    with sqlite3.connect(db_path) as conn:
+    with contextlib.closing(sqlite3.connect(db_path)) as conn, conn:  # sqlite3's own `with` commits, never closes
         conn.execute("UPDATE traces SET start_ns = start_ns - ?, end_ns = end_ns - ?", [shift, shift])
         conn.execute("UPDATE spans SET start_ns = start_ns - ?, end_ns = end_ns - ?", [shift, shift])
 
@@ -81,7 +82,7 @@ def test_latency_covers_the_whole_range_not_only_its_newest_traces(
         with spanlite.start_span(f"t{i}"):
             pass
     spanlite.flush()
-    with sqlite3.connect(db_path) as conn:  # ten traces on each of the last three days
+    with contextlib.closing(sqlite3.connect(db_path)) as conn, conn:  # ten traces on each of the last three days
         conn.execute("UPDATE traces SET start_ns = start_ns - ((rowid - 1) / 10) * ?", [DAY_NS])
     monkeypatch.setattr(views, "LATENCY_SAMPLE", 10)  # a small bound, so that 30 traces are over it
     with TraceStore(db_path) as store:
