@@ -4,9 +4,9 @@
 # this. Arguments go to pytest on 3.11 (`bash scripts/test.sh tests/test_cli.py -x`); the others run the whole suite
 # but the modules named at ONE_PYTHON_ONLY below, and one more (in .venv-otel-oldest) the modules that exercise the OpenTelemetry SDK, on its oldest supported release.
 #
-# The interpreters' suites run at the same time, one pytest process each, rather than one after another or split
-# with pytest-xdist: much of the suite waits on the subprocesses and servers it starts, so three suites share CI's
-# two cores well (all three in 5.5 minutes on a busy 2-core machine, each 4.5 of them), and no test has to be made
+# The interpreters' suites run at the same time, one pytest process each (3.11's whole suite as two, split by module),
+# rather than one after another or split with pytest-xdist: much of the suite waits on the subprocesses and servers
+# it starts, so the suites share CI's two cores well (all three in 5.5 minutes on a busy 2-core machine, each 4.5 of them), and no test has to be made
 # safe to share a process pool. What they do share was made safe for it: the packaging test builds its wheel from a
 # copy of the tree, the browser test writes its artifacts per interpreter. Installs run one after another: an
 # editable install writes spanlite.egg-info into the tree. The static checks (scripts/check.sh: ruff, ruff format,
@@ -52,7 +52,7 @@ install() {
 # two cores for what does differ between interpreters, which runs in full on each: threads, signals, exits, forks,
 # SQLite, asyncio, every SDK's and framework's autolog, the store, the receiver, the exporter. Left to 3.11: the
 # browser tests (Chromium driving the viewer), the viewer's AppTest pages but one (test_viewer_apptest still runs
-# everywhere as the viewer's smoke test), the receiver's load test (timing-bound limits that three suites loading two
+# everywhere as the viewer's smoke test, and test_viewer_process, which signals `spanlite ui`, runs everywhere), the receiver's load test (timing-bound limits that three suites loading two
 # cores at once had made flaky; tests/test_otlp_receiver.py runs everywhere), foreign instrumentors, the scorers'
 # and judges' logic and the comparison of runs (evaluate, datasets and runs, on the store, run everywhere), and the
 # import-layering check, which reads source, and the user's install of the wheel (its metadata is the same everywhere).
@@ -60,17 +60,19 @@ ONE_PYTHON_ONLY=(
   tests/test_viewer_e2e.py tests/test_viewer_feedback.py tests/test_viewer_hosts.py tests/test_viewer_evaluation.py
   tests/test_receiver_load.py tests/test_instrumentors.py tests/test_judges.py tests/test_scorers.py
   tests/test_compare_runs.py tests/test_online_scoring.py tests/test_store_eval_views.py tests/test_layers.py
-  tests/test_install.py
+  tests/test_install.py tests/test_viewer_trace_nav.py tests/test_viewer_render.py tests/test_viewer_traces_list.py
+  tests/test_viewer_review.py tests/test_viewer_compare.py tests/test_viewer_overview.py tests/test_viewer_first_run.py
 )
 
 # A suite: its venv, what it runs (pytest's arguments; nothing: the whole suite), what to call that, and its name, from
 # the versions it runs on.
-venvs=() runs=() names=()
+venvs=() runs=() names=() outs=()
 add_suite() {
   local versions
   versions=$("$1/bin/python" -c 'import platform; from importlib.metadata import version
 print(platform.python_version(), version("opentelemetry-sdk"))')
   venvs+=("$1") runs+=("$2") names+=("Python ${versions% *}, opentelemetry-sdk ${versions#* } ($3)")
+  outs+=("tests/artifacts/pytest-${1#.}${4:-}.log")
 }
 
 for version in 3.11 3.12 3.13; do
@@ -86,8 +88,13 @@ for version in 3.11 3.12 3.13; do
   [ "$venv" = .venv ] && { .venv/bin/python -m pip install -q --disable-pip-version-check uv || true; }
   mapfile -t requirements < <(test_group "$venv")
   install "$venv" -e '.[otlp,viewer,evaluation]' "${requirements[@]}"
-  if [ "$version" = 3.11 ]; then
-    add_suite "$venv" "" "whole suite"
+  if [ "$version" = 3.11 ] && [ $# -gt 0 ]; then
+    add_suite "$venv" "" "what was asked"
+  elif [ "$version" = 3.11 ]; then
+    # The whole suite, as two processes: the modules only 3.11 runs (mostly the viewer's, which wait on Streamlit and
+    # Chromium) beside the rest, so that CI's two cores have work while the other suites wait on their servers.
+    add_suite "$venv" "$(printf -- '--ignore=%s ' "${ONE_PYTHON_ONLY[@]}")" "all but ${#ONE_PYTHON_ONLY[@]} modules"
+    add_suite "$venv" "${ONE_PYTHON_ONLY[*]}" "those ${#ONE_PYTHON_ONLY[@]} modules" -only
   else
     add_suite "$venv" "$(printf -- '--ignore=%s ' "${ONE_PYTHON_ONLY[@]}")" "all but ${#ONE_PYTHON_ONLY[@]} modules"
   fi
@@ -127,11 +134,11 @@ logs=tests/artifacts
 mkdir -p "$logs"
 step "running ${#venvs[@]} suites at once, and the static checks (3.11's output follows; the others' at the end)"
 for i in "${!venvs[@]}"; do
+  # shellcheck disable=SC2086  # the modules to run, one word each
   if [ "$i" = 0 ]; then
-    "${venvs[0]}/bin/python" -m pytest "$@" &
+    "${venvs[0]}/bin/python" -m pytest ${runs[0]} "$@" &
   else
-    # shellcheck disable=SC2086  # the modules to run, one word each
-    "${venvs[$i]}/bin/python" -m pytest -q ${runs[$i]} >"$logs/pytest-${venvs[$i]#.}.log" 2>&1 &
+    "${venvs[$i]}/bin/python" -m pytest -q ${runs[$i]} >"${outs[$i]}" 2>&1 &
   fi
   pids+=($!)
 done
@@ -145,8 +152,8 @@ for i in "${!venvs[@]}"; do
   wait "${pids[$i]}" || status=$?
   if [ "$i" != 0 ]; then
     echo
-    echo "=== ${names[$i]} (whole log: $logs/pytest-${venvs[$i]#.}.log) ==="
-    tail -n "$([ "$status" = 0 ] && echo 3 || echo 60)" "$logs/pytest-${venvs[$i]#.}.log"
+    echo "=== ${names[$i]} (whole log: ${outs[$i]}) ==="
+    tail -n "$([ "$status" = 0 ] && echo 3 || echo 60)" "${outs[$i]}"
   fi
   if [ "$status" = 0 ]; then
     summary+=("${names[$i]} passed")
