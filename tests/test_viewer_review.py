@@ -154,6 +154,16 @@ def test_the_traces_page_shows_and_filters_trace_feedback(traces: Traces, store:
     assert list(at.dataframe[0].value["Trace ID"]) == [traces.agent]
 
 
+def test_the_traces_page_counts_span_feedback_when_asked(traces: Traces, store: TraceStore) -> None:
+    store.log_feedback(traces.agent, "thumbs", True, author="ada")
+    store.log_feedback(traces.agent, "thumbs", False, span_id=llm_span(store, traces.agent), author="ada")
+    at = app()
+    at.selectbox(key="f_feedback").select("Thumbs down").run()
+    assert not at.dataframe
+    at.checkbox(key="f_feedback_spans").check().run()  # a thumbs down on one of its spans now counts
+    assert list(at.dataframe[0].value["Trace ID"]) == [traces.agent]
+
+
 def test_rating_again_with_the_same_value_changes_nothing(traces: Traces, store: TraceStore) -> None:
     first = store.log_feedback(traces.agent, "thumbs", False, author="ada", comment="wrong order")
     again = store.log_feedback(traces.agent, "thumbs", False, author="ada", comment="wrong order")

@@ -58,6 +58,10 @@ def _filters() -> data.FilterForm:
         user_id = row2[3].text_input("User ID", key="f_user")
         row3 = st.columns(4)
         feedback = row3[0].selectbox("Feedback", data.FEEDBACK_STATES, key="f_feedback")
+        on_spans = row3[0].checkbox(
+            "Count feedback on spans too", key="f_feedback_spans",
+            help="Feedback and its condition look at ratings of the trace itself; this counts its spans' ratings too",
+        )  # fmt: skip
         condition = row3[1].text_input(
             "Feedback condition", placeholder="e.g. score<3", key="f_feedback_cond",
             help="name, an operator (= != < <= > >=) and a value: score<3, thumbs=false, label=hallucination",
@@ -92,6 +96,7 @@ def _filters() -> data.FilterForm:
         max_duration_ms=max_ms,
         min_cost=min_cost,
         text=text.strip() or None,
+        feedback_on_spans=on_spans,
     )
     return data.FilterForm(
         filters,
