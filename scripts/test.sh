@@ -138,7 +138,7 @@ for i in "${!venvs[@]}"; do
   if [ "$i" = 0 ]; then
     "${venvs[0]}/bin/python" -m pytest ${runs[0]} "$@" &
   else
-    "${venvs[$i]}/bin/python" -m pytest -q ${runs[$i]} >"${outs[$i]}" 2>&1 &
+    "${venvs[$i]}/bin/python" -m pytest -q --durations=20 ${runs[$i]} >"${outs[$i]}" 2>&1 &
   fi
   pids+=($!)
 done
