@@ -291,13 +291,19 @@ def test_safe_markdown_keeps_what_formats() -> None:
     assert "- item " in rewritten and "> quote " in rewritten
 
 
-def test_outputs_show_as_text_by_default_and_as_safe_markdown_on_request(db_path: Path) -> None:
+def _hostile_markdown_trace() -> str:
+    """A trace whose output is ``HOSTILE_MD``; its id."""
+
     @spanlite.trace
     def writer(topic: str) -> str:
         return HOSTILE_MD
 
     writer("x")
-    trace_id = spanlite.search_traces(limit=1)[0].trace_id
+    return spanlite.search_traces(limit=1)[0].trace_id
+
+
+def test_outputs_show_as_text_by_default_and_as_safe_markdown_on_request(db_path: Path) -> None:
+    trace_id = _hostile_markdown_trace()
     at = open_page(app(), "trace_page.py", trace=trace_id)
     assert HOSTILE_MD in [t.value for t in at.text]  # plain text first
     at.toggle(key="outputs_markdown").set_value(True).run()
@@ -310,12 +316,7 @@ def test_outputs_show_as_text_by_default_and_as_safe_markdown_on_request(db_path
 def test_safe_markdown_reaches_the_dom_inert_in_chromium(db_path: Path) -> None:
     from playwright.sync_api import expect
 
-    @spanlite.trace
-    def writer(topic: str) -> str:
-        return HOSTILE_MD
-
-    writer("x")
-    trace_id = spanlite.search_traces(limit=1)[0].trace_id
+    trace_id = _hostile_markdown_trace()
     requests: list[str] = []
     with viewer_at(db_path, "streamlit_markdown.log") as url, chromium_page(timeout_ms=30_000) as page:
         page.on("request", lambda r: requests.append(r.url))
