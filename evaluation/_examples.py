@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from spanlite.store.eval_datasets import record_parts
 from spanlite.store.records import Trace, TraceSummary
 
 from .datasets import Dataset, trace_example
@@ -91,17 +92,9 @@ def load(source: Source, store: TraceStore) -> list[Example]:
 
 def _from_record(index: int, record: Any) -> Example:
     what = f"example {index}"
-    if not isinstance(record, Mapping):
-        raise ValueError(f"{what}: an example is a dict with 'inputs' and 'expectations', not {type(record).__name__}")
-    if unknown := sorted(set(map(str, record)) - set(RECORD_KEYS)):
-        raise ValueError(f"{what}: unknown keys {unknown}; an example has {', '.join(RECORD_KEYS)}")
-    inputs, expectations = record.get("inputs"), record.get("expectations") or {}
-    if not isinstance(inputs, Mapping):
-        raise ValueError(f"{what}: 'inputs' must be a dict of the app's arguments, not {type(inputs).__name__}")
+    inputs, expectations = record_parts(record, what, kind="an example", keys=RECORD_KEYS)
     if not all(isinstance(key, str) for key in inputs):
         raise ValueError(f"{what}: the keys of 'inputs' are the app's argument names (text)")
-    if not isinstance(expectations, Mapping):
-        raise ValueError(f"{what}: 'expectations' must be a dict, e.g. {{'expected_response': ...}}")
     try:
         orjson.dumps([dict(inputs), dict(expectations)])
     except TypeError as exc:

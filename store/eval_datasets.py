@@ -219,17 +219,26 @@ def check_record(record: Any, what: str = "record") -> None:
     _prepare(record, what)
 
 
-def _prepare(record: Any, what: str) -> _Prepared:
-    """Check one record and make its row; ``what`` names it in the error (its position, or the id it replaces)."""
+def record_parts(
+    record: Any, what: str, *, kind: str = "a record", keys: tuple[str, ...] = RECORD_KEYS
+) -> tuple[Mapping[Any, Any], Mapping[Any, Any]]:
+    """A record's (or an evaluation example's: ``kind``, ``keys``) inputs and expectations, or ``ValueError``
+    starting with ``what`` when it is not a dict of ``keys`` holding a dict of inputs and one of expectations."""
     if not isinstance(record, Mapping):
-        raise ValueError(f"{what}: a record is a dict with 'inputs' and 'expectations', not {type(record).__name__}")
-    if unknown := sorted(set(map(str, record)) - set(RECORD_KEYS)):
-        raise ValueError(f"{what}: unknown keys {unknown}; a record has {', '.join(RECORD_KEYS)}")
+        raise ValueError(f"{what}: {kind} is a dict with 'inputs' and 'expectations', not {type(record).__name__}")
+    if unknown := sorted(set(map(str, record)) - set(keys)):
+        raise ValueError(f"{what}: unknown keys {unknown}; {kind} has {', '.join(keys)}")
     inputs, expectations = record.get("inputs"), record.get("expectations") or {}
     if not isinstance(inputs, Mapping):
         raise ValueError(f"{what}: 'inputs' must be a dict of the app's arguments, not {type(inputs).__name__}")
     if not isinstance(expectations, Mapping):
         raise ValueError(f"{what}: 'expectations' must be a dict, e.g. {{'expected_response': ...}}")
+    return inputs, expectations
+
+
+def _prepare(record: Any, what: str) -> _Prepared:
+    """Check one record and make its row; ``what`` names it in the error (its position, or the id it replaces)."""
+    inputs, expectations = record_parts(record, what)
     source = record.get("source_trace_id")
     if source is not None and not (isinstance(source, str) and source):
         raise ValueError(f"{what}: 'source_trace_id' must be a trace id, not {source!r}")
