@@ -24,17 +24,20 @@ def viewer_url(db_path: Path) -> Iterator[str]:
         yield url
 
 
-def _click_row(table: object, row: int) -> None:
-    """Click a row's selection marker: the grid is a canvas, so there is no element per row to locate."""
-    box = table.bounding_box()  # type: ignore[attr-defined]
-    assert box is not None
+def _click_row(table: object, row: int) -> bool:
+    """Click a row's selection marker: the grid is a canvas, so there is no element per row to locate. ``False``
+    when the table is gone (a rerun replaced it between looking and clicking), and nothing was clicked."""
+    if table.bounding_box() is None:  # type: ignore[attr-defined]
+        return False
     table.click(position={"x": 18, "y": HEADER_PX + ROW_PX * row + ROW_PX / 2})  # type: ignore[attr-defined]
+    return True
 
 
 def _open_row(page: object, table: object, row: int, then: object) -> None:
     """Click a row until ``then`` (a locator) shows: on a loaded machine the grid may take the first click before it
-    has drawn its rows, and nothing follows. A click that landed is never undone by another: each try first waits
-    for the page's script to finish and looks again, and a changed URL means the click was taken."""
+    has drawn its rows, and nothing follows, or a rerun may replace the grid as it is clicked. A click that landed is
+    never undone by another: each try first waits for the page's script to finish and looks again, and a changed URL
+    means the click was taken."""
     from playwright.sync_api import expect
 
     url = page.url  # type: ignore[attr-defined]
@@ -44,7 +47,8 @@ def _open_row(page: object, table: object, row: int, then: object) -> None:
             break
         expect(table).to_be_visible()  # type: ignore[arg-type]
         page.wait_for_timeout(500)  # type: ignore[attr-defined]  # the grid draws its rows after it shows
-        _click_row(table, row)
+        if not _click_row(table, row):
+            continue  # try again once the rerun that replaced it has finished
         try:
             expect(then).to_be_visible(timeout=8_000)  # type: ignore[arg-type]
             return
